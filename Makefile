@@ -1,0 +1,31 @@
+# The two commands of the README: `make demo` and `make test`. Everything else is a step of them.
+SHELL := /bin/bash
+VENV := .venv
+TWIN := $(VENV)/bin/twin
+PYTEST := $(VENV)/bin/pytest
+
+.PHONY: setup demo test lint viewer bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+viewer: setup
+	@if [ -f viewer/package.json ]; then bash scripts/build-viewer.sh; fi
+
+demo: setup viewer
+	$(TWIN) demo --serve
+
+test: setup viewer
+	$(VENV)/bin/ruff check .
+	$(PYTEST) -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: setup
+	$(VENV)/bin/python bench/import.py
+
+clean:
+	-$(TWIN) db stop
+	rm -rf var

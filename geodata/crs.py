@@ -1,0 +1,80 @@
+"""The one place for CRS rules: parsing, validating the working CRS, reprojection.
+
+A twin has one projected, metric working CRS. Every stored geometry uses it; importers
+reproject with pyproj; the Features API reprojects to CRS84 on the way out.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pyproj import CRS, Transformer
+from pyproj.aoi import AreaOfInterest
+from pyproj.database import query_utm_crs_info
+from pyproj.exceptions import CRSError as ProjCRSError
+
+from geodata.errors import CRSError
+
+CRS84_URI = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+CRS84H_URI = "http://www.opengis.net/def/crs/OGC/0/CRS84h"
+
+
+@lru_cache(maxsize=256)
+def _crs(text: str) -> CRS:
+    try:
+        return CRS.from_user_input(text)
+    except ProjCRSError:
+        raise CRSError(
+            f"unknown CRS {text!r}: give an EPSG code such as EPSG:2154 or EPSG:3067"
+        ) from None
+
+
+def parse_crs(value: str | int, *, require_projected: bool = False) -> int:
+    """Return the EPSG code of ``value`` (``EPSG:2154``, ``2154``, an OGC URN or URL).
+
+    :raises CRSError: unknown CRS, no EPSG code, or (with ``require_projected``) not metric.
+    """
+    text = str(value).strip()
+    if text.isdigit():
+        text = f"EPSG:{text}"
+    crs = _crs(text)
+    code = crs.to_epsg(min_confidence=70)
+    if code is None:
+        raise CRSError(f"CRS {text!r} has no EPSG code: give one with --crs EPSG:XXXX")
+    if require_projected:
+        check_projected(code)
+    return code
+
+
+def check_projected(epsg: int) -> None:
+    """A working CRS must be projected in metres: heights and depths are metres too."""
+    crs = _crs(f"EPSG:{epsg}")
+    if not crs.is_projected:
+        raise CRSError(
+            f"EPSG:{epsg} is geographic: the working CRS must be projected in metres "
+            "(e.g. EPSG:2154 Lambert-93, EPSG:3946 CC46, EPSG:3067 ETRS-TM35FIN)"
+        )
+    unit = crs.axis_info[0].unit_name
+    if unit not in ("metre", "meter"):
+        raise CRSError(f"EPSG:{epsg} uses {unit}: the working CRS must be in metres")
+
+
+def utm_for(lon: float, lat: float) -> int:
+    """The ETRS89/WGS 84 UTM zone for a point: the inferred working CRS of geographic data."""
+    infos = query_utm_crs_info(
+        datum_name="WGS 84",
+        area_of_interest=AreaOfInterest(lon, lat, lon, lat),
+    )
+    if not infos:
+        raise CRSError(f"no UTM zone covers lon={lon}, lat={lat}: give --crs")
+    return int(infos[0].code)
+
+
+@lru_cache(maxsize=64)
+def transformer(src: int, dst: int) -> Transformer:
+    """A cached, thread-safe always_xy transformer between two EPSG codes (3D when possible)."""
+    return Transformer.from_crs(f"EPSG:{src}", f"EPSG:{dst}", always_xy=True)
+
+
+def is_geographic(epsg: int) -> bool:
+    return _crs(f"EPSG:{epsg}").is_geographic

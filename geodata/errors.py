@@ -1,0 +1,61 @@
+"""One error hierarchy for the whole twin.
+
+Each error carries the HTTP status it maps to, so services never import FastAPI and the web
+layer has a single handler (twin.api.errors). The CLI prints ``str(error)`` and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class TwinError(Exception):
+    """Base of every error a user can meet; the message says what is wrong and what to do."""
+
+    http_status: int = 500
+    default_msg: str = "internal error"
+
+    def __init__(self, msg: str | None = None) -> None:
+        super().__init__(msg or self.default_msg)
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class ConfigError(TwinError):
+    http_status = 500
+    default_msg = "invalid configuration"
+
+
+class DatabaseNotReady(TwinError):
+    http_status = 503
+    default_msg = "the database is not migrated: run `twin db migrate`"
+
+
+class InputError(TwinError):
+    """Bad user input (a file, a mapping, a query parameter)."""
+
+    http_status = 400
+    default_msg = "invalid input"
+
+
+class ImportFailed(InputError):
+    """An import was refused; nothing was written."""
+
+
+class CRSError(InputError):
+    default_msg = "unknown or missing coordinate reference system"
+
+
+class NotFound(TwinError):
+    http_status = 404
+    default_msg = "not found"
+
+
+class Unauthorized(TwinError):
+    http_status = 401
+    default_msg = "this resource needs a token: send `Authorization: Bearer <token>`"
+
+
+class Forbidden(TwinError):
+    http_status = 403
+    default_msg = "your role may not see this resource"

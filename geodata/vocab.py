@@ -1,0 +1,51 @@
+"""Controlled vocabularies: the kinds the database accepts (enforced by CHECK constraints)."""
+
+from __future__ import annotations
+
+NETWORKS = (
+    "water",
+    "wastewater",
+    "stormwater",
+    "gas",
+    "district_heating",
+    "electricity",
+    "telecom",
+    "lighting",
+)
+NODE_KINDS = ("valve", "manhole", "hydrant", "junction", "meter", "chamber", "substation")
+FURNITURE_KINDS = (
+    "lamp",
+    "bench",
+    "tree",
+    "bin",
+    "bollard",
+    "traffic_light",
+    "sign",
+    "parking_space",
+    "charging_station",
+    "bus_stop",
+    "camera",
+    "gauge",
+    "fountain",
+    "bicycle_parking",
+)
+GROUND_KINDS = (
+    "road",
+    "footway",
+    "cycleway",
+    "path",
+    "pedestrian",
+    "park",
+    "grass",
+    "water",
+    "railway",
+    "parking",
+)
+ROLES = ("citizen", "agent", "planner", "operator", "admin")
+VISIBILITIES = ("public", "agent", "confidential")
+HEIGHT_SOURCES = ("measured", "levels", "default", "lod")
+
+
+def sql_in(values: tuple[str, ...]) -> str:
+    """SQL literal list for CHECK constraints (values are our own constants, not user input)."""
+    return ", ".join(f"'{v}'" for v in values)

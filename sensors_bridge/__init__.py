@@ -1,0 +1,1 @@
+"""Live state: adapters, device registry, store, rules, live hub, simulator."""

@@ -1,0 +1,1 @@
+"""geodata -> OGC 3D Tiles 1.1."""

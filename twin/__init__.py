@@ -1,0 +1,1 @@
+"""The application: settings, CLI, FastAPI app, auth, API routers, embedded services."""

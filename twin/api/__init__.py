@@ -1,0 +1,1 @@
+"""HTTP layer: thin routers over plain service functions."""

@@ -1,0 +1,63 @@
+"""The FastAPI application, built from explicit settings (never at import time)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+
+from geodata.db import check_migrated, make_engine
+from twin.api import errors, features, meta
+from twin.auth import TokenVerifier
+from twin.settings import Settings
+
+LOGGER = logging.getLogger(__name__)
+VIEWER_DIST = Path(__file__).resolve().parent.parent / "viewer" / "dist"
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    """Build the app. The database must be migrated: start-up fails with the fixing command."""
+    own_engine = engine is None
+    engine = engine or make_engine(settings.sqlalchemy_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        check_migrated(engine)
+        yield
+        if own_engine:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Urban twin",
+        summary="A city's digital twin: OGC API - Features, OGC 3D Tiles and live IoT state.",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.verifier = TokenVerifier(engine)
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    errors.install(app)
+    app.include_router(meta.router)
+    app.include_router(features.router)
+    _mount_viewer(app)
+    return app
+
+
+def _mount_viewer(app: FastAPI) -> None:
+    if (VIEWER_DIST / "index.html").exists():
+        app.mount("/", StaticFiles(directory=VIEWER_DIST, html=True), name="viewer")
+        return
+
+    @app.get("/viewer-missing", include_in_schema=False)
+    def _missing() -> HTMLResponse:  # pragma: no cover - shown only without a built viewer
+        return HTMLResponse("<p>The viewer is not built: run <code>make viewer</code>.</p>")

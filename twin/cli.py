@@ -1,0 +1,202 @@
+"""The ``twin`` command: one entry point for every operation on a twin."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from geodata.errors import TwinError
+from twin.runtime import Runtime
+from twin.settings import Settings, get_settings
+
+app = typer.Typer(
+    help="Urban digital twin server: PostGIS model, OGC 3D Tiles, OGC API Features, live IoT.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The database: embedded PostGIS cluster or TWIN_DATABASE_URL.")
+users_app = typer.Typer(help="Accounts and bearer tokens.")
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+
+console = Console(stderr=True)
+out = Console()
+F = TypeVar("F", bound=Callable[..., object])
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
+    )
+    for noisy in ("alembic.runtime.migration", "httpx", "pyogrio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Print a TwinError as one clear message and exit 1; Ctrl-C exits 130."""
+    try:
+        yield
+    except TwinError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: nothing half-written was kept[/]")
+        raise typer.Exit(130) from None
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+# -- database ---------------------------------------------------------------------------------
+@db_app.command("start")
+def db_start() -> None:
+    """Start the embedded PostGIS cluster (creating it under $TWIN_DATA_DIR/pg) and leave it up."""
+    with _user_errors():
+        s = _settings()
+        if not s.embedded_db:
+            console.print("TWIN_DATABASE_URL is set: the database is managed elsewhere")
+            return
+        rt = Runtime(s, keep_db=True)
+        started = rt.pg.start()
+        console.print(
+            f"PostgreSQL {'started' if started else 'already running'} on "
+            f"127.0.0.1:{s.pg_port} ({s.pg_dir})"
+        )
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded cluster."""
+    with _user_errors():
+        s = _settings()
+        rt = Runtime(s)
+        console.print("PostgreSQL stopped" if rt.pg.stop() else "PostgreSQL was not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say where the database is, whether it answers and whether it is migrated."""
+    from geodata.db import current_revision, head_revision
+
+    with _user_errors():
+        s = _settings()
+        where = f"embedded cluster {s.pg_dir} port {s.pg_port}" if s.embedded_db else "external"
+        rt = Runtime(s)
+        try:
+            rev = current_revision(rt.engine)
+        except Exception as exc:
+            out.print(f"database: {where}: not reachable ({type(exc).__name__})")
+            raise typer.Exit(1) from None
+        head = head_revision()
+        state = "migrated" if rev == head else f"at {rev or 'nothing'}, needs {head}"
+        out.print(f"database: {where}: up, schema {state}")
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Bring the schema to the latest revision (creates the PostGIS extension if needed)."""
+    with _user_errors(), Runtime(_settings(), keep_db=True) as rt:
+        rt.migrate()
+        console.print("database migrated")
+
+
+@app.command()
+def init(
+    crs: Annotated[str, typer.Option(help="Working CRS: projected, metres (e.g. EPSG:2154).")],
+) -> None:
+    """Create and migrate the database and fix the twin's working CRS."""
+    from geodata.crs import parse_crs
+    from geodata.working_crs import set_working_crs
+
+    with _user_errors(), Runtime(_settings(), keep_db=True) as rt:
+        rt.migrate()
+        epsg = parse_crs(crs, require_projected=True)
+        with rt.engine.begin() as conn:
+            set_working_crs(conn, epsg)
+        console.print(f"twin ready, working CRS EPSG:{epsg}")
+
+
+# -- users ------------------------------------------------------------------------------------
+@users_app.command("add")
+def users_add(
+    name: str,
+    role: Annotated[str, typer.Option(help="citizen, agent, planner, operator or admin")],
+) -> None:
+    """Create an account and print its bearer token (shown once, stored hashed)."""
+    from twin.auth import create_user
+
+    with _user_errors(), Runtime(_settings()) as rt:
+        rt.check()
+        token = create_user(rt.engine, name, role)
+        console.print(f"user {name!r} ({role}) created; its token, shown only now:")
+        out.print(token, highlight=False)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List accounts (never their tokens)."""
+    from twin.auth import list_users
+
+    with _user_errors(), Runtime(_settings()) as rt:
+        rt.check()
+        table = Table("name", "role", "created", "revoked")
+        for u in list_users(rt.engine):
+            table.add_row(
+                str(u["name"]), str(u["role"]), f"{u['created_at']:%Y-%m-%d %H:%M}",
+                f"{u['revoked_at']:%Y-%m-%d %H:%M}" if u["revoked_at"] else "",
+            )
+        out.print(table)
+
+
+@users_app.command("revoke")
+def users_revoke(name: str) -> None:
+    """Revoke an account's token at once."""
+    from twin.auth import revoke_user
+
+    with _user_errors(), Runtime(_settings()) as rt:
+        rt.check()
+        revoke_user(rt.engine, name)
+        console.print(f"user {name!r} revoked")
+
+
+# -- serving ----------------------------------------------------------------------------------
+def _serve(rt: Runtime, host: str, port: int) -> None:
+    import uvicorn
+
+    from twin.app import create_app
+
+    rt.check()
+    application = create_app(rt.settings, engine=rt.engine)
+    console.print(f"serving the twin on http://{host}:{port} (Ctrl-C stops)")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (TWIN_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (TWIN_PORT).")] = None,
+) -> None:
+    """Serve the API, the tiles and the viewer; stops what it started on Ctrl-C."""
+    with _user_errors():
+        s = _settings()
+        with Runtime(s) as rt:
+            _serve(rt, host or s.host, port or s.port)
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())

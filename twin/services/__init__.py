@@ -1,0 +1,1 @@
+"""Embedded services the twin starts itself: a private PostGIS cluster and a Mosquitto broker."""

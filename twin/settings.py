@@ -1,0 +1,118 @@
+"""Settings of a twin, from ``TWIN_*`` environment variables and a ``.env`` file.
+
+Built by :func:`get_settings` and passed down explicitly (``create_app(settings)``), never
+at import time, so tests can run several twins side by side.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from geodata.crs import parse_crs
+
+#: Port of the project-managed PostgreSQL cluster: not 5432, so it never meets a system one.
+DEFAULT_PG_PORT = 55432
+#: Port of the project-managed Mosquitto, used when no broker answers on 127.0.0.1:1883.
+DEFAULT_MQTT_PORT = 18830
+
+
+class Settings(BaseSettings):
+    """Validated configuration. Every field maps to ``TWIN_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="TWIN_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("var"), description="everything the twin writes lives here")
+    database_url: str | None = Field(
+        None, description="PostGIS URL; unset = project-managed cluster under data_dir/pg"
+    )
+    pg_port: int = Field(DEFAULT_PG_PORT, ge=1, le=65535)
+    mqtt_url: str | None = Field(
+        None, description="broker URL mqtt://host:port; unset = local broker or embedded one"
+    )
+    mqtt_port: int = Field(DEFAULT_MQTT_PORT, ge=1, le=65535)
+    crs: str | None = Field(None, description="working CRS, e.g. EPSG:3067; projected, metres")
+    storey_height: float = Field(3.0, gt=0, description="metres per storey for height fallback")
+    default_height: float = Field(9.0, gt=0, description="height when nothing else is known")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_db_url(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        scheme = urlsplit(v).scheme
+        if scheme in ("postgres", "postgresql", "postgresql+psycopg"):
+            return "postgresql+psycopg://" + v.split("://", 1)[1]
+        raise ValueError(f"TWIN_DATABASE_URL must be a postgresql:// URL, got scheme {scheme!r}")
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _check_mqtt_url(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        parts = urlsplit(v)
+        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
+            raise ValueError("TWIN_MQTT_URL must look like mqtt://host:1883")
+        return v
+
+    @field_validator("crs")
+    @classmethod
+    def _check_crs(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        from geodata.errors import CRSError
+
+        try:
+            return f"EPSG:{parse_crs(v, require_projected=True)}"
+        except CRSError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @property
+    def embedded_db(self) -> bool:
+        return self.database_url is None
+
+    @cached_property
+    def pg_dir(self) -> Path:
+        return self.data_dir / "pg"
+
+    @cached_property
+    def tiles_dir(self) -> Path:
+        return self.data_dir / "tiles"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The URL the app connects with: the configured one or the embedded cluster's."""
+        if self.database_url:
+            return self.database_url
+        return f"postgresql+psycopg://twin@127.0.0.1:{self.pg_port}/twin"
+
+    @property
+    def libpq_url(self) -> str:
+        """The same URL for libpq tools (psql, ogr2ogr, psycopg.connect)."""
+        return self.sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Read and validate settings; raise ConfigError with every problem listed."""
+    from pydantic import ValidationError
+
+    from geodata.errors import ConfigError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = [
+            f"TWIN_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        ]
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(lines)) from None
