@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -28,7 +29,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 
 console = Console(stderr=True)
-out = Console()
+out = Console(soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., object])
 
 
@@ -172,6 +173,92 @@ def users_revoke(name: str) -> None:
         rt.check()
         revoke_user(rt.engine, name)
         console.print(f"user {name!r} revoked")
+
+
+# -- data -------------------------------------------------------------------------------------
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A rich progress bar fed by ``advance(n, total)`` callbacks from long work."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def advance(n: int, total: int | None) -> None:
+            if total is not None:
+                bar.update(task, total=total)
+            bar.advance(task, n)
+
+        yield advance
+
+
+@app.command("import")
+def import_(
+    path: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile (.shp/.zip), "
+                                         "CityJSON (.city.json/.jsonl) or OSM PBF file.")],
+    layer: Annotated[str, typer.Option(help="buildings, networks, furniture, pois or ground")],
+    crs: Annotated[str | None, typer.Option(help="Source CRS when the file has none or a "
+                                            "wrong one, e.g. EPSG:2154.")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="Mapping file (JSON/TOML) from your "
+                                                 "attribute names to the twin's.")] = None,
+    source: Annotated[str | None, typer.Option(help="Source name; re-importing the same "
+                                               "source updates its features.")] = None,
+) -> None:
+    """Import a file into a layer: streamed, reprojected, all-or-nothing, idempotent."""
+    from geodata.importers import ImportOptions, run_import
+
+    with _user_errors():
+        s = _settings()
+        with Runtime(s) as rt:
+            rt.check()
+            options = ImportOptions(
+                storey_height=s.storey_height, default_height=s.default_height,
+                working_crs=s.crs,
+            )
+            with progress_bar(f"importing {path.name}") as advance:
+                report = run_import(
+                    rt.engine, path, layer=layer, crs=crs, mapping=mapping, source=source,
+                    options=options, progress=advance,
+                )
+        for line in report.lines():
+            out.print(line, highlight=False)
+
+
+@app.command()
+def demo(
+    serve_after: Annotated[bool, typer.Option("--serve", help="Serve afterwards.")] = False,
+    host: Annotated[str | None, typer.Option(help="Address to bind with --serve.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port with --serve.")] = None,
+) -> None:
+    """Load the demo district (Helsinki, OpenStreetMap) and build what exists on top of it."""
+    from geodata.demo import load_demo
+
+    with _user_errors():
+        s = _settings()
+        with Runtime(s) as rt:
+            rt.migrate()
+            with progress_bar("demo district") as advance:
+                summary = load_demo(rt.engine, settings_crs=s.crs, progress=advance)
+            for line in summary:
+                out.print(line, highlight=False)
+            for hook in DEMO_HOOKS:
+                hook(rt)
+            if serve_after:
+                _serve(rt, host or s.host, port or s.port)
+
+
+#: later steps of `twin demo` (tiles build...), each given the running Runtime
+DEMO_HOOKS: list[Callable[[Runtime], None]] = []
 
 
 # -- serving ----------------------------------------------------------------------------------

@@ -1,7 +1,289 @@
-"""OGC API - Features (placeholder until the Features router lands)."""
+"""OGC API - Features Part 1 (Core, GeoJSON, OpenAPI 3.0) over :mod:`geodata.features`.
+
+The routes only parse parameters, authorise (every collection route goes through
+``VisibleLayer``, so agent-only collections answer 401 or 403 in one place) and add the OGC
+links; queries and their validation live in the service. Documents are encoded with orjson
+and returned as responses, so a page of 10,000 features skips FastAPI's generic encoder.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import html
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.routing import Mount
+
+from geodata import features
+from geodata.crs import CRS84_URI, CRS84H_URI
+from geodata.errors import InputError
+from geodata.layers import LAYERS, Layer
+from twin.api.deps import CurrentUser, EngineDep, VisibleLayer
 
 router = APIRouter(tags=["OGC API - Features"])
+
+JSON = "application/json"
+GEOJSON = "application/geo+json"
+#: the media type OGC and OWSLib look for; FastAPI writes OpenAPI 3.1, a superset clients read
+OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+]
+_JSON_FORMATS = ("json", "geojson", JSON, GEOJSON)
+_ITEMS_PARAMS = frozenset({"bbox", "bbox-crs", "datetime", "f", "limit", "offset"})
+
+FormatParam = Annotated[
+    str | None, Query(description="Output format: `json` (the only encoding served).")
+]
+
+
+class OGCJSONResponse(JSONResponse):
+    """JSON encoded by orjson: several times faster than the stdlib on large pages."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class GeoJSONResponse(OGCJSONResponse):
+    media_type = GEOJSON
+
+
+def _check_format(f: str | None) -> None:
+    if f is not None and f.lower() not in _JSON_FORMATS:
+        raise InputError(f"unsupported format f={f!r}: this API serves f=json only")
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str, str]:
+    link = {"href": href, "rel": rel, "type": type_}
+    if title:
+        link["title"] = title
+    return link
+
+
+# -- landing page and conformance -------------------------------------------------------------
+def _viewer_index(request: Request) -> Path | None:
+    """The built viewer's index.html, found through the static mount ``twin.app`` adds."""
+    for route in request.app.routes:
+        if isinstance(route, Mount) and route.name == "viewer" and isinstance(
+            route.app, StaticFiles
+        ):
+            index = Path(str(route.app.directory)) / "index.html"
+            return index if index.exists() else None
+    return None
+
+
+def _wants_html(request: Request, f: str | None) -> bool:
+    if f is not None:
+        if f.lower() == "html":
+            return True
+        _check_format(f)
+        return False
+    accept = request.headers.get("accept", "").lower()
+    return "text/html" in accept and JSON not in accept
+
+
+def _landing_links(base: str, viewer: bool) -> list[dict[str, str]]:
+    links = [
+        _link(f"{base}/?f=json", "self", JSON, "This document"),
+        _link(f"{base}/openapi.json", "service-desc", OPENAPI, "The API definition"),
+        _link(f"{base}/docs", "service-doc", "text/html", "The API documentation"),
+        _link(f"{base}/conformance", "conformance", JSON, "Conformance classes"),
+        _link(f"{base}/collections", "data", JSON, "The feature collections"),
+    ]
+    if viewer:
+        links.append(_link(f"{base}/?f=html", "alternate", "text/html", "The 3D viewer"))
+    return links
+
+
+@router.get(
+    "/",
+    response_class=OGCJSONResponse,
+    summary="Landing page (JSON) or the 3D viewer (HTML)",
+)
+def landing(request: Request, f: Annotated[str | None, Query()] = None) -> Response:
+    """One URL for people and programs, chosen by content negotiation.
+
+    A browser (``Accept`` with ``text/html`` and without ``application/json``) or ``?f=html``
+    gets the viewer's ``index.html`` when the viewer is built, served here rather than by a
+    redirect so the address stays ``/``; without a built viewer it gets a short HTML page of
+    the same links. Everything else (OWSLib, curl, ``fetch`` with ``*/*``) or ``?f=json`` gets
+    the OGC landing page. This route is registered before the viewer's static mount at ``/``,
+    so it always wins for ``/`` while the mount keeps serving the viewer's other files.
+    """
+    base = _base(request)
+    index = _viewer_index(request)
+    if _wants_html(request, f):
+        if index is not None:
+            return FileResponse(index, media_type="text/html")
+        items = "".join(
+            f'<li><a href="{html.escape(link["href"])}">{html.escape(link["title"])}</a></li>'
+            for link in _landing_links(base, viewer=False)
+        )
+        return HTMLResponse(
+            "<!doctype html><title>Urban twin</title><h1>Urban twin</h1>"
+            f"<p>The 3D viewer is not built (run <code>make viewer</code>).</p><ul>{items}</ul>"
+        )
+    return OGCJSONResponse(
+        {
+            "title": "Urban twin",
+            "description": "A city's digital twin: buildings, buried networks and street "
+            "furniture as OGC API - Features, with 3D Tiles and live IoT state.",
+            "links": _landing_links(base, viewer=index is not None),
+        }
+    )
+
+
+@router.get("/conformance", response_class=OGCJSONResponse, summary="Conformance classes")
+def conformance(f: FormatParam = None) -> Response:
+    _check_format(f)
+    return OGCJSONResponse({"conformsTo": CONFORMANCE})
+
+
+# -- collections ------------------------------------------------------------------------------
+def _collection_doc(base: str, layer: Layer, extent: list[float] | None) -> dict[str, Any]:
+    url = f"{base}/collections/{layer.id}"
+    doc: dict[str, Any] = {
+        "id": layer.id,
+        "title": layer.title,
+        "description": layer.description,
+        "itemType": "feature",
+        "crs": [CRS84_URI, CRS84H_URI],
+        "links": [
+            _link(url, "self", JSON, layer.title),
+            _link(f"{url}/items", "items", GEOJSON, f"{layer.title} as GeoJSON"),
+        ],
+    }
+    if extent is not None:
+        doc["extent"] = {"spatial": {"bbox": [extent], "crs": CRS84_URI}}
+    return doc
+
+
+@router.get("/collections", response_class=OGCJSONResponse, summary="Collections you may see")
+def collections(
+    request: Request, user: CurrentUser, engine: EngineDep, f: FormatParam = None
+) -> Response:
+    """Only the collections the caller's role may see are listed; the others stay hidden."""
+    _check_format(f)
+    base = _base(request)
+    visible = [layer for layer in LAYERS.values() if user.may_see(layer.visibility)]
+    with engine.connect() as conn:
+        docs = [
+            _collection_doc(base, layer, features.collection_extent(conn=conn, layer=layer))
+            for layer in visible
+        ]
+    return OGCJSONResponse(
+        {"links": [_link(f"{base}/collections", "self", JSON, "Collections")], "collections": docs}
+    )
+
+
+@router.get(
+    "/collections/{collection_id}", response_class=OGCJSONResponse, summary="One collection"
+)
+def collection(
+    request: Request, layer: VisibleLayer, engine: EngineDep, f: FormatParam = None
+) -> Response:
+    _check_format(f)
+    with engine.connect() as conn:
+        extent = features.collection_extent(conn=conn, layer=layer)
+    return OGCJSONResponse(_collection_doc(_base(request), layer, extent))
+
+
+@router.get(
+    "/collections/{collection_id}/items",
+    response_class=GeoJSONResponse,
+    summary="Features of a collection (GeoJSON, CRS84, heights kept)",
+)
+def items(
+    request: Request,
+    layer: VisibleLayer,
+    engine: EngineDep,
+    bbox: Annotated[
+        str | None,
+        Query(description="minlon,minlat,maxlon,maxlat (CRS84 unless bbox-crs says otherwise)"),
+    ] = None,
+    bbox_crs: Annotated[
+        str | None, Query(alias="bbox-crs", description="CRS of bbox (URI or EPSG:XXXX)")
+    ] = None,
+    limit: Annotated[
+        int | None,
+        Query(description=f"Page size, default {features.DEFAULT_LIMIT}, "
+              f"at most {features.MAX_LIMIT}"),
+    ] = None,
+    offset: Annotated[int | None, Query(description="Features to skip (paging)")] = None,
+    datetime_: Annotated[
+        str | None,
+        Query(alias="datetime", description="Accepted; collections have no time dimension"),
+    ] = None,
+    f: FormatParam = None,
+) -> Response:
+    unknown = sorted(set(request.query_params) - _ITEMS_PARAMS)
+    if unknown:
+        raise InputError(
+            f"unknown query parameter {unknown[0]!r}: items accept "
+            f"{', '.join(sorted(_ITEMS_PARAMS))}"
+        )
+    _check_format(f)
+    box = features.parse_bbox(bbox, crs=bbox_crs)
+    with engine.connect() as conn:
+        page = features.query_items(conn=conn, layer=layer, bbox=box, limit=limit, offset=offset)
+    base = _base(request)
+    links = [
+        _link(str(request.url), "self", GEOJSON, "This page"),
+        _link(f"{base}/collections/{layer.id}", "collection", JSON, layer.title),
+    ]
+    if page.has_next:
+        nxt = request.url.include_query_params(limit=page.limit, offset=page.offset + page.limit)
+        links.append(_link(str(nxt), "next", GEOJSON, "Next page"))
+    if page.has_prev:
+        prev = request.url.include_query_params(
+            limit=page.limit, offset=max(page.offset - page.limit, 0)
+        )
+        links.append(_link(str(prev), "prev", GEOJSON, "Previous page"))
+    return GeoJSONResponse(
+        {
+            "type": "FeatureCollection",
+            "features": page.features,
+            "numberMatched": page.number_matched,
+            "numberReturned": page.number_returned,
+            "timeStamp": _now(),
+            "links": links,
+        }
+    )
+
+
+@router.get(
+    "/collections/{collection_id}/items/{feature_id}",
+    response_class=GeoJSONResponse,
+    summary="One feature",
+)
+def item(
+    request: Request,
+    layer: VisibleLayer,
+    engine: EngineDep,
+    feature_id: str,
+    f: FormatParam = None,
+) -> Response:
+    _check_format(f)
+    with engine.connect() as conn:
+        feature = features.get_item(conn=conn, layer=layer, feature_id=feature_id)
+    url = f"{_base(request)}/collections/{layer.id}"
+    feature["links"] = [
+        _link(f"{url}/items/{feature['id']}", "self", GEOJSON, "This feature"),
+        _link(url, "collection", JSON, layer.title),
+    ]
+    return GeoJSONResponse(feature)

@@ -1,0 +1,295 @@
+"""Features of a layer as GeoJSON: the service behind OGC API - Features, free of HTTP.
+
+PostGIS does the heavy lifting (filtering, reprojection to CRS84, GeoJSON encoding) so a page
+of 10,000 features never goes through shapely. Every function takes an open SQLAlchemy
+``Connection`` so a request reads the working CRS, the count and the page in one session.
+
+Rules kept here, once:
+
+- only baseline rows (``scenario_id IS NULL``) of scenario-aware layers are features;
+  scenarios are previewed through their own API, not mixed into the baseline collections;
+- a twin without a working CRS has nothing stored yet, so every collection is empty;
+- properties are the layer's columns plus the ``attrs`` keys; a column always wins over an
+  ``attrs`` key of the same name, because columns are the validated values;
+- bboxes are lon,lat in CRS84 unless ``bbox-crs`` says otherwise; a 6-number bbox is accepted
+  but only its horizontal part filters (heights are not indexed).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from pyproj import CRS
+from sqlalchemy import Connection, text
+
+from geodata.crs import CRS84_URI, CRS84H_URI, parse_crs
+from geodata.errors import CRSError, InputError, NotFound
+from geodata.layers import Layer
+from geodata.working_crs import get_working_crs
+
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 10_000
+#: ``bbox-crs`` values meaning lon,lat on WGS 84 (the OGC default)
+_CRS84_NAMES = {
+    CRS84_URI, CRS84H_URI, "OGC:CRS84", "OGC:CRS84h", "CRS84", "CRS84h",
+    "urn:ogc:def:crs:OGC:1.3:CRS84", "urn:ogc:def:crs:OGC::CRS84",
+}
+#: GeoJSON coordinates: 9 decimals of a degree is 0.1 mm, far below survey accuracy
+_DIGITS = 9
+#: an envelope edge is cut into this many pieces before reprojection so curved edges count
+_SEGMENTS = 16
+
+
+@dataclass(frozen=True)
+class BBox:
+    """A horizontal filter box, x/y in axis order east then north, in EPSG ``srid``."""
+
+    minx: float
+    miny: float
+    maxx: float
+    maxy: float
+    srid: int = 4326
+
+
+@dataclass(frozen=True)
+class ItemPage:
+    """One page of features and what the paging links need."""
+
+    features: list[dict[str, Any]]
+    number_matched: int
+    limit: int
+    offset: int
+
+    @property
+    def number_returned(self) -> int:
+        return len(self.features)
+
+    @property
+    def has_next(self) -> bool:
+        return self.offset + self.number_returned < self.number_matched
+
+    @property
+    def has_prev(self) -> bool:
+        return self.offset > 0
+
+
+# -- parameters -------------------------------------------------------------------------------
+@lru_cache(maxsize=64)
+def _northing_first(epsg: int) -> bool:
+    """EPSG:4326 and some projected CRSs list northing first; PostGIS always wants x east."""
+    axes = CRS.from_epsg(epsg).axis_info
+    return bool(axes) and axes[0].direction.lower() in ("north", "south")
+
+
+def _bbox_srid(crs: str | None) -> tuple[int, bool]:
+    """EPSG code of ``bbox-crs`` and whether its coordinates come northing first."""
+    if crs is None or crs.strip() in _CRS84_NAMES:
+        return 4326, False
+    try:
+        epsg = parse_crs(crs.strip())
+    except CRSError:
+        raise InputError(
+            f"unknown bbox-crs {crs!r}: leave it out for lon,lat (CRS84) or give "
+            f"{CRS84_URI} or an EPSG URI such as http://www.opengis.net/def/crs/EPSG/0/3067"
+        ) from None
+    return epsg, _northing_first(epsg)
+
+
+def parse_bbox(value: str | Sequence[float] | None, *, crs: str | None = None) -> BBox | None:
+    """Read ``minx,miny,maxx,maxy`` (or the 6-number 3D form) as the OGC ``bbox`` parameter.
+
+    :param crs: the ``bbox-crs`` parameter; None means CRS84 (lon,lat).
+    :raises InputError: wrong count, not numbers, corners swapped, lon/lat out of range.
+    """
+    if value is None:
+        return None
+    parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
+    if len(parts) not in (4, 6):
+        raise InputError(
+            f"bbox needs 4 numbers (minx,miny,maxx,maxy) or 6 (minx,miny,minz,maxx,maxy,maxz), "
+            f"got {len(parts)}: e.g. bbox=24.93,60.16,24.96,60.18"
+        )
+    numbers: list[float] = []
+    for p in parts:
+        try:
+            n = float(p)
+        except (TypeError, ValueError):
+            raise InputError(
+                f"bbox value {p!r} is not a number: e.g. bbox=24.93,60.16,24.96,60.18"
+            ) from None
+        if not math.isfinite(n):
+            raise InputError(f"bbox value {p!r} is not a finite number")
+        numbers.append(n)
+    if len(numbers) == 6:
+        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
+    srid, swap = _bbox_srid(crs)
+    a1, b1, a2, b2 = numbers
+    minx, miny, maxx, maxy = (b1, a1, b2, a2) if swap else (a1, b1, a2, b2)
+    order = "lat,lon" if swap else ("lon,lat" if srid == 4326 else "x,y")
+    if minx > maxx or miny > maxy:
+        raise InputError(
+            f"bbox lower corner ({minx}, {miny}) is not below and left of the upper corner "
+            f"({maxx}, {maxy}): give minx,miny,maxx,maxy ({order} order)"
+        )
+    if _is_geographic(srid):
+        for lat in (miny, maxy):
+            if not -90 <= lat <= 90:
+                raise InputError(
+                    f"bbox latitude {lat} is outside -90..90: the order is {order} "
+                    "(were longitude and latitude swapped?)"
+                )
+        for lon in (minx, maxx):
+            if not -180 <= lon <= 180:
+                raise InputError(f"bbox longitude {lon} is outside -180..180 ({order} order)")
+    return BBox(minx, miny, maxx, maxy, srid)
+
+
+@lru_cache(maxsize=64)
+def _is_geographic(epsg: int) -> bool:
+    return CRS.from_epsg(epsg).is_geographic
+
+
+def check_paging(*, limit: int | None, offset: int | None) -> tuple[int, int]:
+    """Validate ``limit``/``offset``; a limit above the maximum is lowered, as OGC requires.
+
+    :raises InputError: limit below 1 or offset below 0.
+    """
+    if limit is None:
+        limit = DEFAULT_LIMIT
+    if limit < 1:
+        raise InputError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    if offset is None:
+        offset = 0
+    if offset < 0:
+        raise InputError(f"offset must be 0 or more, got {offset}")
+    return min(limit, MAX_LIMIT), offset
+
+
+# -- SQL --------------------------------------------------------------------------------------
+def _where(layer: Layer, bbox: BBox | None, srid: int) -> tuple[str, dict[str, Any]]:
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    if layer.where:
+        clauses.append(f"({layer.where})")
+    if layer.scenario_aware:
+        clauses.append("scenario_id IS NULL")
+    if bbox is not None:
+        params.update(minx=bbox.minx, miny=bbox.miny, maxx=bbox.maxx, maxy=bbox.maxy)
+        envelope = f"ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, {int(bbox.srid)})"
+        if bbox.srid != srid:
+            # densify first: a lon/lat rectangle has curved edges in a projected CRS
+            params["seg"] = max(bbox.maxx - bbox.minx, bbox.maxy - bbox.miny, 1e-9) / _SEGMENTS
+            envelope = f"ST_Transform(ST_Segmentize({envelope}, :seg), {int(srid)})"
+        clauses.append(f"ST_Intersects({layer.geom_column}, {envelope})")
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _properties_sql(layer: Layer) -> str:
+    pairs = ", ".join(f"'{c}', {c}" for c in layer.properties)
+    columns = f"jsonb_build_object({pairs})" if pairs else "'{}'::jsonb"
+    # right side of || wins: columns override attrs keys of the same name
+    return f"(attrs || {columns})" if layer.has_attrs else columns
+
+
+def _select(layer: Layer, where: str) -> str:
+    return (
+        f"SELECT id, ST_AsGeoJSON(ST_Transform({layer.output_geom}, 4326), {_DIGITS}) AS g, "
+        f"{_properties_sql(layer)}::text AS p FROM {layer.table}{where}"
+    )
+
+
+def _feature(row: Any) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "id": row.id,
+        "geometry": orjson.loads(row.g) if row.g is not None else None,
+        "properties": orjson.loads(row.p),
+    }
+
+
+# -- queries ----------------------------------------------------------------------------------
+def count_items(*, conn: Connection, layer: Layer, bbox: BBox | None = None) -> int:
+    """How many baseline features of ``layer`` match ``bbox`` (``numberMatched``)."""
+    srid = get_working_crs(conn)
+    if srid is None:
+        return 0
+    where, params = _where(layer, bbox, srid)
+    return int(conn.execute(text(f"SELECT count(*) FROM {layer.table}{where}"), params).scalar())
+
+
+def query_items(
+    *,
+    conn: Connection,
+    layer: Layer,
+    bbox: BBox | None = None,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> ItemPage:
+    """One page of features ordered by id, geometry in CRS84 with heights kept.
+
+    :raises InputError: bad ``limit``/``offset`` (see :func:`check_paging`).
+    """
+    limit, offset = check_paging(limit=limit, offset=offset)
+    srid = get_working_crs(conn)
+    if srid is None:
+        return ItemPage([], 0, limit, offset)
+    matched = count_items(conn=conn, layer=layer, bbox=bbox)
+    if offset >= matched:
+        return ItemPage([], matched, limit, offset)
+    where, params = _where(layer, bbox, srid)
+    rows = conn.execute(
+        text(f"{_select(layer, where)} ORDER BY id LIMIT :limit OFFSET :offset"),
+        {**params, "limit": limit, "offset": offset},
+    )
+    return ItemPage([_feature(r) for r in rows], matched, limit, offset)
+
+
+def get_item(*, conn: Connection, layer: Layer, feature_id: str | int) -> dict[str, Any]:
+    """One baseline feature of ``layer`` by its id.
+
+    :raises NotFound: no such id in this collection (ids are integers).
+    """
+    missing = NotFound(
+        f"no feature {str(feature_id)!r} in collection {layer.id!r}: feature ids are the "
+        f"integer ids listed by /collections/{layer.id}/items"
+    )
+    try:
+        fid = int(feature_id)
+    except (TypeError, ValueError):
+        raise missing from None
+    srid = get_working_crs(conn)
+    if srid is None:
+        raise missing
+    where, params = _where(layer, None, srid)
+    where = f"{where} AND id = :fid" if where else " WHERE id = :fid"
+    row = conn.execute(text(_select(layer, where)), {**params, "fid": fid}).first()
+    if row is None:
+        raise missing
+    return _feature(row)
+
+
+def collection_extent(*, conn: Connection, layer: Layer) -> list[float] | None:
+    """``[minlon, minlat, maxlon, maxlat]`` of the layer's baseline features; None when empty.
+
+    The box is densified before reprojection so the CRS84 box really contains every feature.
+    """
+    srid = get_working_crs(conn)
+    if srid is None:
+        return None
+    where, params = _where(layer, None, srid)
+    row = conn.execute(
+        text(
+            f"WITH e AS (SELECT ST_Extent({layer.geom_column}) AS b FROM {layer.table}{where}), "
+            "g AS (SELECT ST_Transform(ST_Segmentize(ST_SetSRID(b::geometry, "
+            f"{int(srid)}), GREATEST(ST_XMax(b) - ST_XMin(b), ST_YMax(b) - ST_YMin(b), 1.0) "
+            f"/ {_SEGMENTS}), 4326) AS g FROM e WHERE b IS NOT NULL) "
+            "SELECT ST_XMin(g), ST_YMin(g), ST_XMax(g), ST_YMax(g) FROM g"
+        ),
+        params,
+    ).first()
+    return None if row is None else [float(v) for v in row]

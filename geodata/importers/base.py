@@ -1,0 +1,80 @@
+"""The reader contract shared by every import format.
+
+A reader turns a file into :class:`SourceBatch` es: shapely geometries in the source CRS plus
+a columnar table of attributes (pandas), so mapping and validation run vectorised, never
+feature by feature. Readers stream: ``batches`` yields bounded chunks and memory stays flat
+in the file size.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class SourceBatch:
+    """A chunk of features as read from the source, before mapping and reprojection.
+
+    :param geoms: shapely geometries (object array), ``None`` for a missing geometry.
+    :param props: one row per feature; columns are the source's attribute names.
+    :param ids: the feature's id in the source (stable across re-imports), as strings.
+    :param where: how to name each feature in an error message ("feature 12", "line 40").
+    :param lod2: optional 3D surfaces (MultiPolygon Z) kept beside the footprint (CityJSON).
+    """
+
+    geoms: np.ndarray
+    props: pd.DataFrame
+    ids: np.ndarray
+    where: np.ndarray
+    lod2: np.ndarray | None = None
+    #: per-batch facts for the report (e.g. {"skipped: not a building": 3})
+    notes: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.geoms)
+
+
+class Reader(ABC):
+    """Base of every format reader.
+
+    Contract: ``__init__`` does no I/O (it only remembers the path); ``open`` checks the file and
+    reads its metadata, raising :class:`geodata.errors.ImportFailed` with the file named when it
+    cannot; ``batches`` streams the features.
+    """
+
+    #: short name, used in messages and the registry
+    name: ClassVar[str]
+    #: file name endings this reader takes (lower case, with the dot)
+    suffixes: ClassVar[tuple[str, ...]]
+    #: attribute scheme the mapping should try first ("osm", "cityjson", "ign", or None: detect)
+    scheme: ClassVar[str | None] = None
+
+    def __init__(self, path: Path, layer: str) -> None:
+        self.path = path
+        self.layer = layer
+
+    @abstractmethod
+    def open(self) -> None:
+        """Check the file can be read; learn its CRS and feature count."""
+
+    @abstractmethod
+    def source_crs(self) -> int | None:
+        """EPSG code of the source's coordinates, or None when the file does not say."""
+
+    @abstractmethod
+    def count(self) -> int | None:
+        """Number of features, when known up front (for the progress bar)."""
+
+    @abstractmethod
+    def batches(self, size: int) -> Iterator[SourceBatch]:
+        """Yield features in chunks of at most ``size``."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release file handles."""

@@ -1,0 +1,385 @@
+"""From a source's attribute scheme to the twin's columns, column by column (vectorised).
+
+Common schemes work with no configuration: OSM tags, French IGN BD TOPO, CityJSON attributes
+and the twin's own column names. A mapping file (JSON or TOML) covers any other scheme::
+
+    [fields]              # twin column = source attribute
+    height = "HAUT_M"
+    [constants]           # the same value for every feature
+    network = "water"
+    [values.usage]        # translate source values
+    "Résidentiel" = "residential"
+    [id]
+    field = "ID_BAT"      # the source's stable feature id (for idempotent re-import)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from geodata.errors import ImportFailed
+from geodata.vocab import FURNITURE_KINDS, GROUND_KINDS, NETWORKS
+
+_NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
+_YEAR = re.compile(r"(1[5-9]\d\d|20\d\d)")
+
+
+# -- converters: a pandas Series of raw values -> a Series of clean values (NaN/None = unknown) --
+def to_float(s: pd.Series) -> pd.Series:
+    """Numbers, or strings such as '12', '12.5 m', '12,5' (OSM and French sources)."""
+    if pd.api.types.is_numeric_dtype(s):
+        return s.astype("float64")
+    txt = s.astype("string").str.extract(_NUMBER, expand=False).str.replace(",", ".")
+    return pd.to_numeric(txt, errors="coerce").astype("float64")
+
+
+def to_int(s: pd.Series) -> pd.Series:
+    return to_float(s).round().astype("Int64")
+
+
+def to_year(s: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(s):
+        v = to_float(s)
+        return v.where((v >= 1500) & (v <= 2100)).round().astype("Int64")
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s.dt.year.astype("Int64")
+    return pd.to_numeric(
+        s.astype("string").str.extract(_YEAR, expand=False), errors="coerce"
+    ).astype("Int64")
+
+
+def to_text(s: pd.Series) -> pd.Series:
+    out = s.astype("string").str.strip()
+    return out.where(out.str.len() > 0)
+
+
+def _usage(s: pd.Series) -> pd.Series:
+    out = to_text(s)
+    return out.where(~out.str.lower().isin(["yes", "true", "1"]))  # OSM building=yes says nothing
+
+
+_NETWORK_SYNONYMS = {
+    **{n: n for n in NETWORKS},
+    "eau": "water", "aep": "water", "drinking_water": "water", "water_supply": "water",
+    "gaz": "gas", "natural_gas": "gas",
+    "heat": "district_heating", "hot_water": "district_heating", "chauffage": "district_heating",
+    "heating": "district_heating", "steam": "district_heating",
+    "sewage": "wastewater", "sewer": "wastewater", "eu": "wastewater", "eaux_usees": "wastewater",
+    "assainissement": "wastewater",
+    "rainwater": "stormwater", "storm": "stormwater", "ep": "stormwater",
+    "eaux_pluviales": "stormwater",
+    "power": "electricity", "electricite": "electricity", "electric": "electricity",
+    "communication": "telecom", "telecommunication": "telecom", "fibre": "telecom",
+    "eclairage": "lighting", "street_lighting": "lighting",
+}
+
+
+def _network(s: pd.Series) -> pd.Series:
+    key = to_text(s).str.lower().str.replace(r"[\s-]+", "_", regex=True)
+    return key.map(lambda v: _NETWORK_SYNONYMS.get(v, f"?{v}") if isinstance(v, str) else None)
+
+
+# OSM (key, value) -> twin kind, for furniture and ground
+_OSM_FURNITURE = {
+    ("highway", "street_lamp"): "lamp", ("amenity", "bench"): "bench",
+    ("leisure", "picnic_table"): "bench", ("natural", "tree"): "tree",
+    ("amenity", "waste_basket"): "bin", ("amenity", "waste_disposal"): "bin",
+    ("amenity", "recycling"): "bin", ("barrier", "bollard"): "bollard",
+    ("highway", "traffic_signals"): "traffic_light", ("highway", "bus_stop"): "bus_stop",
+    ("public_transport", "platform"): "bus_stop", ("man_made", "surveillance"): "camera",
+    ("amenity", "parking_space"): "parking_space",
+    ("amenity", "charging_station"): "charging_station", ("amenity", "fountain"): "fountain",
+    ("amenity", "drinking_water"): "fountain", ("amenity", "bicycle_parking"): "bicycle_parking",
+    ("highway", "stop"): "sign", ("highway", "give_way"): "sign",
+    ("man_made", "monitoring_station"): "gauge",
+}
+_OSM_GROUND = {
+    **{("highway", v): "road" for v in (
+        "motorway", "trunk", "primary", "secondary", "tertiary", "unclassified", "residential",
+        "service", "living_street", "motorway_link", "primary_link", "secondary_link",
+        "tertiary_link", "trunk_link")},
+    ("highway", "footway"): "footway", ("highway", "steps"): "footway",
+    ("highway", "cycleway"): "cycleway", ("highway", "path"): "path",
+    ("highway", "track"): "path", ("highway", "pedestrian"): "pedestrian",
+    ("leisure", "park"): "park", ("leisure", "garden"): "park", ("landuse", "grass"): "grass",
+    ("landuse", "recreation_ground"): "park", ("natural", "water"): "water",
+    ("waterway", "riverbank"): "water", ("landuse", "railway"): "railway",
+    ("railway", "rail"): "railway", ("railway", "tram"): "railway",
+    ("amenity", "parking"): "parking",
+}
+
+
+def osm_kind(props: pd.DataFrame, table: dict[tuple[str, str], str]) -> pd.Series:
+    """Kind from OSM tags: the first (key, value) pair of ``table`` a feature carries."""
+    out = pd.Series([None] * len(props), index=props.index, dtype="object")
+    for (key, value), kind in table.items():
+        if key in props.columns:
+            hit = out.isna() & (props[key].astype("string") == value).fillna(False)
+            out[hit.to_numpy(dtype=bool)] = kind
+    if "traffic_sign" in props.columns:
+        out[out.isna() & props["traffic_sign"].notna()] = "sign"
+    return out
+
+
+@dataclass(frozen=True)
+class Field:
+    convert: Callable[[pd.Series], pd.Series]
+    candidates: tuple[str, ...]
+
+
+#: twin column -> converter and the source attribute names that feed it, first match wins
+FIELDS: dict[str, dict[str, Field]] = {
+    "buildings": {
+        "height": Field(to_float, ("height", "hauteur", "measuredheight", "measured_height",
+                                   "building:height")),
+        "levels": Field(to_int, ("levels", "building:levels", "nb_etages",
+                                 "storeysaboveground", "storeys_above_ground")),
+        "base_z": Field(to_float, ("base_z", "z_min_sol", "ground_z", "altitude_sol")),
+        "roof_type": Field(to_text, ("roof_type", "roof:shape", "rooftype", "roof_shape")),
+        "usage": Field(_usage, ("usage", "usage1", "building:use", "function", "building")),
+        "name": Field(to_text, ("name", "nom")),
+        "address": Field(to_text, ("address", "addr:full", "adresse")),
+        "year_built": Field(to_year, ("year_built", "start_date", "yearofconstruction",
+                                      "construction_year", "annee_construction")),
+    },
+    "networks": {
+        "network": Field(_network, ("network", "substance", "reseau", "type_reseau",
+                                    "utility", "fluide")),
+        "depth_m": Field(to_float, ("depth_m", "depth", "profondeur", "cover_depth")),
+        "diameter_mm": Field(to_float, ("diameter_mm", "diameter", "diametre", "dn")),
+        "material": Field(to_text, ("material", "materiau", "matiere")),
+        "install_year": Field(to_year, ("install_year", "start_date", "annee_pose",
+                                        "year", "date_pose")),
+        "status": Field(to_text, ("status", "etat")),
+        "operator": Field(to_text, ("operator", "exploitant", "gestionnaire")),
+    },
+    "furniture": {
+        "kind": Field(to_text, ("kind", "type_mobilier")),
+        "heading": Field(to_float, ("heading", "direction", "orientation")),
+        "height": Field(to_float, ("height", "hauteur")),
+        "name": Field(to_text, ("name", "nom")),
+    },
+    "pois": {
+        "name": Field(to_text, ("name", "nom")),
+        "kind": Field(to_text, ("kind", "tourism", "historic", "amenity", "leisure")),
+        "description": Field(to_text, ("description", "descr")),
+    },
+    "ground": {
+        "kind": Field(to_text, ("kind",)),
+        "name": Field(to_text, ("name", "nom")),
+        "width_m": Field(to_float, ("width_m", "width", "largeur")),
+    },
+}
+
+#: attributes that identify a feature in its source, tried in order when no id is given
+ID_CANDIDATES = ("source_id", "id", "osm_id", "cleabs", "gml_id", "uuid", "identifier")
+
+
+class MappingFile(BaseModel):
+    """A user's mapping from their scheme to the twin's columns."""
+
+    model_config = ConfigDict(extra="forbid")
+    fields: dict[str, str] = {}
+    constants: dict[str, Any] = {}
+    values: dict[str, dict[str, Any]] = {}
+    id: dict[str, str] = {}
+
+    @classmethod
+    def load(cls, path: Path, layer: str) -> MappingFile:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ImportFailed(f"{path}: cannot read the mapping file ({exc.strerror})") from None
+        try:
+            data = tomllib.loads(raw.decode()) if path.suffix == ".toml" else json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ImportFailed(
+                f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: {exc}"
+            ) from None
+        try:
+            mapping = cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ImportFailed(
+                f"{path}: bad mapping file ({problems}); expected sections "
+                "[fields], [constants], [values.<column>], [id]"
+            ) from None
+        known = set(FIELDS[layer])
+        for section in ("fields", "constants", "values"):
+            unknown = set(getattr(mapping, section)) - known
+            if unknown:
+                raise ImportFailed(
+                    f"{path}: [{section}] names {', '.join(sorted(unknown))}, not columns of "
+                    f"layer {layer}; its columns are {', '.join(sorted(known))}"
+                )
+        if set(mapping.id) - {"field"}:
+            raise ImportFailed(f'{path}: [id] takes only field = "<attribute>"')
+        return mapping
+
+
+@dataclass
+class Mapped:
+    """Twin columns for a batch, plus the left-over attributes as JSON text per feature."""
+
+    columns: pd.DataFrame
+    attrs: pd.Series
+
+
+class Mapper:
+    """Applies the automatic scheme, then the user's mapping file on top, to each batch."""
+
+    def __init__(self, layer: str, mapping: MappingFile | None, where_file: str) -> None:
+        self.layer = layer
+        self.fields = FIELDS[layer]
+        self.mapping = mapping or MappingFile()
+        self.where_file = where_file
+
+    def source_ids(self, props: pd.DataFrame, fallback: np.ndarray) -> np.ndarray:
+        """Stable ids: the mapping's id field, else a known id attribute, else the reader's."""
+        lookup = {c.lower(): c for c in props.columns}
+        if self.mapping.id.get("field"):
+            col = self.mapping.id["field"]
+            if col not in props.columns:
+                raise ImportFailed(
+                    f"{self.where_file}: the mapping's id field {col!r} is not an attribute "
+                    f"of the file; it has {', '.join(map(str, props.columns[:30]))}"
+                )
+            ids = props[col].astype("string")
+        else:
+            ids = None
+            for cand in ID_CANDIDATES:
+                if cand in lookup:
+                    ids = props[lookup[cand]].astype("string")
+                    break
+        if ids is None:
+            return fallback
+        return np.where(ids.isna().to_numpy(), fallback, ids.fillna("").to_numpy(dtype=object))
+
+    def apply(self, props: pd.DataFrame) -> Mapped:
+        lookup = {c.lower(): c for c in props.columns}
+        used: set[str] = set()
+        cols: dict[str, pd.Series] = {}
+        for target, spec in self.fields.items():
+            if target in self.mapping.constants:
+                cols[target] = pd.Series(
+                    [self.mapping.constants[target]] * len(props), index=props.index
+                )
+                continue
+            series = None
+            if target in self.mapping.fields:
+                src = self.mapping.fields[target]
+                if src not in props.columns:
+                    raise ImportFailed(
+                        f"{self.where_file}: the mapping says {target} = {src!r} but the file "
+                        f"has no such attribute; it has "
+                        f"{', '.join(map(str, props.columns[:30])) or 'none'}"
+                    )
+                series = spec.convert(props[src])
+                used.add(src)
+            else:
+                for cand in spec.candidates:
+                    if cand in lookup:
+                        conv = spec.convert(props[lookup[cand]])
+                        series = conv if series is None else series.fillna(conv)
+                        used.add(lookup[cand])
+            if series is not None and target in self.mapping.values:
+                table = self.mapping.values[target]
+                series = series.map(lambda v, t=table: t.get(v, v) if isinstance(v, str) else v)
+            cols[target] = (
+                series if series is not None
+                else pd.Series([None] * len(props), index=props.index, dtype="object")
+            )
+        out = pd.DataFrame(cols, index=props.index)
+        self._layer_rules(out, props, lookup, used)
+        rest = [c for c in props.columns if c not in used]
+        return Mapped(out, _attrs_json(props[rest]))
+
+    def _layer_rules(
+        self, out: pd.DataFrame, props: pd.DataFrame, lookup: dict[str, str], used: set[str]
+    ) -> None:
+        """Rules that need several source attributes at once."""
+        if self.layer == "buildings":
+            zmin, zmax = lookup.get("z_min_sol"), lookup.get("z_max_toit")
+            if zmin and zmax and "height" not in self.mapping.fields:
+                diff = to_float(props[zmax]) - to_float(props[zmin])
+                out["height"] = out["height"].fillna(diff.where(diff > 0))
+                used.add(zmax)
+            street, number = lookup.get("addr:street"), lookup.get("addr:housenumber")
+            if street:
+                addr = to_text(props[street])
+                if number:
+                    addr = (to_text(props[number]).fillna("") + " " + addr).str.strip()
+                    used.add(number)
+                out["address"] = out["address"].fillna(addr)
+                used.add(street)
+        elif self.layer == "networks" and out["network"].isna().any():
+            derived = osm_kind(props, {("power", "cable"): "electricity",
+                                       ("power", "line"): "electricity",
+                                       ("telecom", "line"): "telecom",
+                                       ("communication", "line"): "telecom"})
+            out["network"] = out["network"].fillna(derived)
+        elif self.layer == "furniture" and "kind" not in self.mapping.constants:
+            out["kind"] = out["kind"].fillna(osm_kind(props, _OSM_FURNITURE))
+        elif self.layer == "ground" and "kind" not in self.mapping.constants:
+            out["kind"] = out["kind"].fillna(osm_kind(props, _OSM_GROUND))
+
+    def check_vocabulary(self, cols: pd.DataFrame, where: np.ndarray) -> None:
+        """Refuse unknown kinds and networks, naming the feature and the accepted values."""
+        checks = {
+            "networks": ("network", NETWORKS),
+            "furniture": ("kind", FURNITURE_KINDS),
+            "ground": ("kind", GROUND_KINDS),
+        }
+        if self.layer not in checks:
+            return
+        col, allowed = checks[self.layer]
+        values = cols[col]
+        missing = values.isna().to_numpy()
+        if missing.any():
+            i = int(np.flatnonzero(missing)[0])
+            raise ImportFailed(
+                f"{self.where_file}, {where[i]}: no {col} ({missing.sum()} features lack one). "
+                f"Add a {col!r} attribute, or a mapping file with [constants] {col} = "
+                f'"<one of {", ".join(allowed)}>" or [fields] {col} = "<attribute>"'
+            )
+        bad = ~values.isin(allowed).to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ImportFailed(
+                f"{self.where_file}, {where[i]}: unknown {col} {str(values.iloc[i]).lstrip('?')!r}"
+                f"; accepted: {', '.join(allowed)} (translate with [values.{col}] in a mapping "
+                "file)"
+            )
+
+
+def _attrs_json(rest: pd.DataFrame) -> pd.Series:
+    """Unmapped attributes, one JSON object per feature, nulls dropped (kept in ``attrs``)."""
+    if rest.shape[1] == 0:
+        return pd.Series(["{}"] * len(rest), index=rest.index)
+    rest = rest.copy()
+    rest.columns = [str(c) for c in rest.columns]
+    for c in rest.columns:
+        if not (pd.api.types.is_numeric_dtype(rest[c]) or pd.api.types.is_bool_dtype(rest[c])):
+            rest[c] = rest[c].map(_jsonable)
+    lines = rest.to_json(orient="records", lines=True, date_format="iso", force_ascii=False)
+    return pd.Series(lines.splitlines() if lines else [], index=rest.index, dtype="object")
+
+
+def _jsonable(v: object) -> object:
+    if isinstance(v, bytes):
+        return v.hex()
+    if isinstance(v, (np.ndarray, list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v

@@ -1,0 +1,44 @@
+"""What an import did, for the summary the CLI prints and the tests check."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ImportReport:
+    file: str
+    layer: str
+    source: str
+    reader: str
+    source_crs: int | None = None
+    working_crs: int | None = None
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    repaired: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    height_sources: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    @property
+    def imported(self) -> int:
+        return self.inserted + self.updated + self.unchanged
+
+    def lines(self) -> list[str]:
+        out = [
+            f"{self.file} -> {self.layer} (source {self.source!r}, {self.reader} reader, "
+            f"EPSG:{self.source_crs} -> EPSG:{self.working_crs})",
+            f"read {self.read}, imported {self.imported} (new {self.inserted}, updated "
+            f"{self.updated}, unchanged {self.unchanged}), repaired {self.repaired}, "
+            f"skipped {sum(self.skipped.values())} in {self.seconds:.1f} s",
+        ]
+        out += [f"  skipped {n}: {reason}" for reason, n in self.skipped.most_common()]
+        if self.height_sources:
+            out.append(
+                "heights: "
+                + ", ".join(f"{n} {src}" for src, n in self.height_sources.most_common())
+            )
+        return out
