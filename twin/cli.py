@@ -52,7 +52,7 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except TwinError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: nothing half-written was kept[/]")
