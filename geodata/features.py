@@ -36,8 +36,14 @@ DEFAULT_LIMIT = 10
 MAX_LIMIT = 10_000
 #: ``bbox-crs`` values meaning lon,lat on WGS 84 (the OGC default)
 _CRS84_NAMES = {
-    CRS84_URI, CRS84H_URI, "OGC:CRS84", "OGC:CRS84h", "CRS84", "CRS84h",
-    "urn:ogc:def:crs:OGC:1.3:CRS84", "urn:ogc:def:crs:OGC::CRS84",
+    CRS84_URI,
+    CRS84H_URI,
+    "OGC:CRS84",
+    "OGC:CRS84h",
+    "CRS84",
+    "CRS84h",
+    "urn:ogc:def:crs:OGC:1.3:CRS84",
+    "urn:ogc:def:crs:OGC::CRS84",
 }
 #: GeoJSON coordinates: 9 decimals of a degree is 0.1 mm, far below survey accuracy
 _DIGITS = 9
@@ -189,26 +195,26 @@ def _where(layer: Layer, bbox: BBox | None, srid: int) -> tuple[str, dict[str, A
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def _properties_sql(layer: Layer) -> str:
-    pairs = ", ".join(f"'{c}', {c}" for c in layer.properties)
-    columns = f"jsonb_build_object({pairs})" if pairs else "'{}'::jsonb"
-    # right side of || wins: columns override attrs keys of the same name
-    return f"(attrs || {columns})" if layer.has_attrs else columns
-
-
 def _select(layer: Layer, where: str) -> str:
+    columns = "".join(f", {c}" for c in layer.properties)
+    attrs = ", attrs::text AS attrs_" if layer.has_attrs else ""
     return (
-        f"SELECT id, ST_AsGeoJSON(ST_Transform({layer.output_geom}, 4326), {_DIGITS}) AS g, "
-        f"{_properties_sql(layer)}::text AS p FROM {layer.table}{where}"
+        f"SELECT id, ST_AsGeoJSON(ST_Transform({layer.output_geom}, 4326), {_DIGITS}) AS geom_"
+        f"{attrs}{columns} FROM {layer.table}{where}"
     )
 
 
-def _feature(row: Any) -> dict[str, Any]:
+def _feature(layer: Layer, row: Any) -> dict[str, Any]:
+    values = row._mapping
+    properties: dict[str, Any] = orjson.loads(values["attrs_"]) if layer.has_attrs else {}
+    # columns are the validated values: they win over an attrs key of the same name
+    properties.update((c, values[c]) for c in layer.properties)
+    geometry = values["geom_"]
     return {
         "type": "Feature",
-        "id": row.id,
-        "geometry": orjson.loads(row.g) if row.g is not None else None,
-        "properties": orjson.loads(row.p),
+        "id": values["id"],
+        "geometry": orjson.loads(geometry) if geometry is not None else None,
+        "properties": properties,
     }
 
 
@@ -242,11 +248,13 @@ def query_items(
     if offset >= matched:
         return ItemPage([], matched, limit, offset)
     where, params = _where(layer, bbox, srid)
+    # page the ids first: PostgreSQL would otherwise reproject and encode every skipped row
+    page = f"id IN (SELECT id FROM {layer.table}{where} ORDER BY id LIMIT :limit OFFSET :offset)"
     rows = conn.execute(
-        text(f"{_select(layer, where)} ORDER BY id LIMIT :limit OFFSET :offset"),
+        text(f"{_select(layer, ' WHERE ' + page)} ORDER BY id"),
         {**params, "limit": limit, "offset": offset},
     )
-    return ItemPage([_feature(r) for r in rows], matched, limit, offset)
+    return ItemPage([_feature(layer, r) for r in rows], matched, limit, offset)
 
 
 def get_item(*, conn: Connection, layer: Layer, feature_id: str | int) -> dict[str, Any]:
@@ -263,14 +271,14 @@ def get_item(*, conn: Connection, layer: Layer, feature_id: str | int) -> dict[s
     except (TypeError, ValueError):
         raise missing from None
     srid = get_working_crs(conn)
-    if srid is None:
+    if srid is None or not -(2**63) <= fid < 2**63:  # ids are bigint
         raise missing
     where, params = _where(layer, None, srid)
     where = f"{where} AND id = :fid" if where else " WHERE id = :fid"
     row = conn.execute(text(_select(layer, where)), {**params, "fid": fid}).first()
     if row is None:
         raise missing
-    return _feature(row)
+    return _feature(layer, row)
 
 
 def collection_extent(*, conn: Connection, layer: Layer) -> list[float] | None:

@@ -117,5 +117,5 @@ def get_layer(layer_id: str) -> Layer:
         return LAYERS[layer_id]
     except KeyError:
         raise NotFound(
-            f"no collection {layer_id!r}; known collections: {', '.join(LAYERS)}"
+            f"no collection {layer_id!r}: GET /collections lists the ones you may see"
         ) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,7 +43,10 @@ def seed(engine: Engine) -> dict[str, list[int]]:
                         "'residential', CAST(:attrs AS jsonb)) RETURNING id"
                     ),
                     {
-                        "sid": f"b{i}", "x": X0 + i * 100, "y": Y0, "z": 10.0 + i,
+                        "sid": f"b{i}",
+                        "x": X0 + i * 100,
+                        "y": Y0,
+                        "z": 10.0 + i,
                         "attrs": json.dumps({"colour": "red", "height": 999}),
                     },
                 ).scalar_one()
@@ -134,7 +138,7 @@ def test_collection_metadata_has_extent_crs_and_links(
     assert doc["crs"][0] == "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
     assert "http://www.opengis.net/def/crs/OGC/0/CRS84h" in doc["crs"]
     assert rels(doc)["items"].endswith("/collections/buildings/items")
-    (minx, miny, maxx, maxy), = doc["extent"]["spatial"]["bbox"]
+    ((minx, miny, maxx, maxy),) = doc["extent"]["spatial"]["bbox"]
     # the baseline box (X0, Y0)-(X0 + 220, Y0 + 20) reprojected by pyproj: grid north is not
     # true north here, so the extremes come from different corners
     corners = [lonlat(x, y) for x in (X0, X0 + 220) for y in (Y0, Y0 + 20)]
@@ -276,11 +280,13 @@ def test_unknown_collection_and_feature_are_404_with_message(
     r = client.get("/collections/nope/items")
     assert r.status_code == 404
     assert "no collection 'nope'" in r.json()["description"]
-    assert "buildings" in r.json()["description"]
+    assert "/collections" in r.json()["description"]
+    assert "networks" not in r.json()["description"]  # agent-only names are not listed
     r = client.get("/collections/buildings/items/999999")
     assert r.status_code == 404
     assert "no feature '999999' in collection 'buildings'" in r.json()["description"]
     assert client.get("/collections/buildings/items/abc").status_code == 404
+    assert client.get(f"/collections/buildings/items/{10**30}").status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -316,7 +322,7 @@ def test_service_validates_without_http() -> None:
     assert features.check_paging(limit=10_001, offset=5) == (10_000, 5)
     with pytest.raises(InputError, match="offset"):
         features.check_paging(limit=1, offset=-1)
-    with pytest.raises(InputError, match="longitude 190.0 is outside -180..180"):
+    with pytest.raises(InputError, match=r"longitude 190\.0 is outside -180\.\.180"):
         features.parse_bbox("190,10,200,20")
 
 
@@ -329,11 +335,31 @@ def test_agent_sees_network_items_over_http(
     client: TestClient, engine: Engine, ids: dict[str, list[int]]
 ) -> None:
     token = create_user(engine, "pipe-fitter", "agent")
-    r = client.get(
-        "/collections/network-gas/items", headers={"Authorization": f"Bearer {token}"}
-    )
+    r = client.get("/collections/network-gas/items", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200
     (feature,) = r.json()["features"]
     assert feature["id"] == ids["segments"][1]
     assert feature["geometry"]["type"] == "LineString"
     assert feature["geometry"]["coordinates"][0][2] == -1.5
+
+
+def test_landing_page_serves_built_viewer_without_hiding_its_files(tmp_path: Path) -> None:
+    from fastapi import FastAPI
+    from fastapi.staticfiles import StaticFiles
+
+    from twin.api import errors
+    from twin.api import features as features_api
+
+    (tmp_path / "index.html").write_text("<!doctype html><title>viewer</title>")
+    (tmp_path / "app.js").write_text("console.log('viewer')")
+    app = FastAPI()
+    errors.install(app)
+    app.include_router(features_api.router)
+    app.mount("/", StaticFiles(directory=tmp_path, html=True), name="viewer")
+    with TestClient(app) as c:
+        page = c.get("/", headers={"Accept": "text/html,*/*;q=0.8"})
+        assert page.text == "<!doctype html><title>viewer</title>"
+        assert c.get("/?f=html").text == page.text
+        doc = c.get("/").json()
+        assert rels(doc)["alternate"].endswith("/?f=html")
+        assert c.get("/app.js").text == "console.log('viewer')"

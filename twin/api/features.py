@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -48,7 +49,12 @@ class OGCJSONResponse(JSONResponse):
     """JSON encoded by orjson: several times faster than the stdlib on large pages."""
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        return orjson.dumps(content, default=_encode_other)
+
+
+def _encode_other(value: Any) -> Any:
+    """NUMERIC columns arrive as Decimal, which orjson leaves to us; anything else as text."""
+    return float(value) if isinstance(value, Decimal) else str(value)
 
 
 class GeoJSONResponse(OGCJSONResponse):
@@ -79,8 +85,10 @@ def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str
 def _viewer_index(request: Request) -> Path | None:
     """The built viewer's index.html, found through the static mount ``twin.app`` adds."""
     for route in request.app.routes:
-        if isinstance(route, Mount) and route.name == "viewer" and isinstance(
-            route.app, StaticFiles
+        if (
+            isinstance(route, Mount)
+            and route.name == "viewer"
+            and isinstance(route.app, StaticFiles)
         ):
             index = Path(str(route.app.directory)) / "index.html"
             return index if index.exists() else None
@@ -221,8 +229,9 @@ def items(
     ] = None,
     limit: Annotated[
         int | None,
-        Query(description=f"Page size, default {features.DEFAULT_LIMIT}, "
-              f"at most {features.MAX_LIMIT}"),
+        Query(
+            description=f"Page size, default {features.DEFAULT_LIMIT}, at most {features.MAX_LIMIT}"
+        ),
     ] = None,
     offset: Annotated[int | None, Query(description="Features to skip (paging)")] = None,
     datetime_: Annotated[
