@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from geodata.db import check_migrated, make_engine
 from twin.api import errors, features, meta
+from twin.api import tiles as tiles_api
 from twin.auth import TokenVerifier
 from twin.settings import Settings
 
@@ -49,6 +50,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(meta.router)
     app.include_router(features.router)
+    app.include_router(tiles_api.router)
     _mount_viewer(app)
     return app
 

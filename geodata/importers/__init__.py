@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psycopg
 import shapely
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
@@ -126,8 +127,7 @@ def run_import(
     mapper = Mapper(layer, MappingFile.load(mapping, layer) if mapping else None, str(path))
     total = reader.count()
     try:
-        with engine.begin() as conn:
-            writer = StageWriter(conn, layer)
+        with engine.begin() as conn, StageWriter(conn, layer) as writer:
             for batch in reader.batches(BATCH):
                 if report.working_crs is None:
                     report.working_crs = _fix_working_crs(conn, batch, src_crs, options, path)
@@ -148,10 +148,12 @@ def run_import(
             if dups:
                 report.skipped["duplicate source id (first kept)"] += dups
             _record_dataset(conn, report, options)
-    except IntegrityError as exc:
+    except (IntegrityError, psycopg.errors.IntegrityError) as exc:
+        # the writer talks to psycopg directly, so its errors arrive unwrapped
+        orig = getattr(exc, "orig", None) or exc
         raise ImportFailed(
             f"{path}: the database refused a feature after reprojection "
-            f"({str(exc.orig).splitlines()[0]}); nothing was written"
+            f"({str(orig).splitlines()[0]}); nothing was written"
         ) from None
     finally:
         reader.close()
@@ -177,6 +179,7 @@ def _fix_working_crs(
     sample = shapely.from_wkb([g for g in batch.geoms[:1000] if g is not None])
     if len(sample) == 0:
         raise ImportFailed(f"{path}: the first features have no geometry")
+    _check_coordinates(sample, src, path)  # metres labelled as degrees have no UTM zone
     x0, y0, x1, y1 = shapely.total_bounds(sample)
     lon, lat = transformer(src, 4326).transform((x0 + x1) / 2, (y0 + y1) / 2)
     epsg = utm_for(lon, lat)
@@ -205,10 +208,7 @@ def _write_batch(
         _heights(cols, lod_height, report, options)
     lod2_hex = None
     if batch.lod2 is not None:
-        lod2_hex = np.array(
-            [shapely.to_wkb(g, hex=True) if g is not None else None for g in batch.lod2],
-            dtype=object,
-        )
+        lod2_hex = shapely.to_wkb(batch.lod2, hex=True)  # None stays None
     ids = mapper.source_ids(batch.props, batch.ids)
     writer.write(ids, geom_hex, lod2_hex, cols, mapped.attrs)
 

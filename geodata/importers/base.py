@@ -22,7 +22,8 @@ import pandas as pd
 class SourceBatch:
     """A chunk of features as read from the source, before mapping and reprojection.
 
-    :param geoms: shapely geometries (object array), ``None`` for a missing geometry.
+    :param geoms: WKB ``bytes`` per feature (object array), ``None`` for a missing geometry;
+        geometry checks parse them vectorised and reuse the bytes of valid ones.
     :param props: one row per feature; columns are the source's attribute names.
     :param ids: the feature's id in the source (stable across re-imports), as strings.
     :param where: how to name each feature in an error message ("feature 12", "line 40").

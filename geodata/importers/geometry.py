@@ -86,12 +86,20 @@ def check_batch(
             )
         if multi.any():
             geoms[multi] = shapely.get_geometry(geoms[multi], 0)
+    else:
+        multi = np.zeros(len(geoms), dtype=bool)
     invalid = ~shapely.is_valid(geoms)
     repaired = int(invalid.sum())
     if repaired:
         geoms[invalid] = [_repair(g, accepted, file, where[i])
                           for g, i in zip(geoms[invalid], np.flatnonzero(invalid), strict=True)]
-    return shapely.to_wkb(geoms, hex=True, include_srid=False), repaired, geoms
+    # untouched features keep their source WKB (hex of bytes is much cheaper than re-encoding)
+    changed = invalid | multi
+    out = np.empty(len(geoms), dtype=object)
+    out[~changed] = [w.hex() if isinstance(w, bytes) else w for w in wkb[~changed]]
+    if changed.any():
+        out[changed] = shapely.to_wkb(geoms[changed], hex=True, include_srid=False)
+    return out, repaired, geoms
 
 
 def _repair(

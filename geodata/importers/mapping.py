@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from geodata.errors import ImportFailed
 from geodata.vocab import FURNITURE_KINDS, GROUND_KINDS, NETWORKS
 
-_NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
+_NUMBER = re.compile(r"([-+]?\d+(?:[.,]\d+)?)")
 _YEAR = re.compile(r"(1[5-9]\d\d|20\d\d)")
 
 
@@ -74,6 +74,10 @@ _NETWORK_SYNONYMS = {
     "gaz": "gas", "natural_gas": "gas",
     "heat": "district_heating", "hot_water": "district_heating", "chauffage": "district_heating",
     "heating": "district_heating", "steam": "district_heating",
+    # district cooling pipes (OSM substance/type=cold) belong to the thermal network, as in
+    # INSPIRE's ThermalNetwork: a digger must see them as much as the heating ones
+    "cold": "district_heating", "cooling": "district_heating",
+    "district_cooling": "district_heating",
     "sewage": "wastewater", "sewer": "wastewater", "eu": "wastewater", "eaux_usees": "wastewater",
     "assainissement": "wastewater",
     "rainwater": "stormwater", "storm": "stormwater", "ep": "stormwater",
@@ -246,9 +250,8 @@ class Mapper:
         self.mapping = mapping or MappingFile()
         self.where_file = where_file
 
-    def source_ids(self, props: pd.DataFrame, fallback: np.ndarray) -> np.ndarray:
-        """Stable ids: the mapping's id field, else a known id attribute, else the reader's."""
-        lookup = {c.lower(): c for c in props.columns}
+    def id_column(self, props: pd.DataFrame) -> str | None:
+        """The attribute holding the source's stable id: the mapping's, else a known one."""
         if self.mapping.id.get("field"):
             col = self.mapping.id["field"]
             if col not in props.columns:
@@ -256,15 +259,16 @@ class Mapper:
                     f"{self.where_file}: the mapping's id field {col!r} is not an attribute "
                     f"of the file; it has {', '.join(map(str, props.columns[:30]))}"
                 )
-            ids = props[col].astype("string")
-        else:
-            ids = None
-            for cand in ID_CANDIDATES:
-                if cand in lookup:
-                    ids = props[lookup[cand]].astype("string")
-                    break
-        if ids is None:
+            return col
+        lookup = {str(c).lower(): c for c in props.columns}
+        return next((lookup[c] for c in ID_CANDIDATES if c in lookup), None)
+
+    def source_ids(self, props: pd.DataFrame, fallback: np.ndarray) -> np.ndarray:
+        """Stable ids: the mapping's id field, else a known id attribute, else the reader's."""
+        col = self.id_column(props)
+        if col is None:
             return fallback
+        ids = props[col].astype("string")
         return np.where(ids.isna().to_numpy(), fallback, ids.fillna("").to_numpy(dtype=object))
 
     def apply(self, props: pd.DataFrame) -> Mapped:
@@ -303,6 +307,9 @@ class Mapper:
             )
         out = pd.DataFrame(cols, index=props.index)
         self._layer_rules(out, props, lookup, used)
+        id_col = self.id_column(props)  # it becomes source_id: not repeated in attrs
+        if id_col is not None:
+            used.add(id_col)
         rest = [c for c in props.columns if c not in used]
         return Mapped(out, _attrs_json(props[rest]))
 

@@ -7,12 +7,15 @@ GDAL also reads the legacy GeoJSON ``crs`` member and the Shapefile ``.prj``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pyogrio
 from pyogrio.errors import DataLayerError, DataSourceError
+from pyproj import CRS
+from pyproj.exceptions import CRSError as ProjCRSError
 
 from geodata.crs import parse_crs
 from geodata.errors import CRSError, ImportFailed
@@ -28,6 +31,7 @@ class OgrReader(Reader):
         self._crs: int | None = None
         self._count: int | None = None
         self._ogr_layer: str | None = None
+        self._crs_problem: str | None = None
 
     def open(self) -> None:
         try:
@@ -54,17 +58,28 @@ class OgrReader(Reader):
         except (DataSourceError, DataLayerError) as exc:
             raise ImportFailed(f"{self.path}: cannot read ({_first_line(exc)})") from None
         self._count = int(info["features"]) if info.get("features", -1) >= 0 else None
+        member = _geojson_crs_member(self.path)
+        if member and not _known_crs(member):
+            self._crs_problem = (
+                f"{self.path}: the file's crs member names an unknown CRS ({member[:80]}): "
+                "give the right one with --crs EPSG:XXXX"
+            )
+            return
         crs = info.get("crs")
         if crs:
             try:
                 self._crs = parse_crs(crs)
             except CRSError:
-                raise ImportFailed(
-                    f"{self.path}: the file's CRS has no EPSG code ({crs[:80]}...): "
-                    "give --crs EPSG:XXXX"
-                ) from None
+                self._crs_problem = (
+                    f"{self.path}: the file's CRS is unknown or has no EPSG code "
+                    f"({crs[:80]}): give the right one with --crs EPSG:XXXX"
+                )
 
     def source_crs(self) -> int | None:
+        """The file's EPSG code. A CRS problem is raised here rather than in :meth:`open`,
+        so that ``--crs`` (which skips this call) can override a bad or unknown one."""
+        if self._crs_problem:
+            raise ImportFailed(self._crs_problem)
         return self._crs
 
     def count(self) -> int | None:
@@ -100,6 +115,38 @@ class OgrReader(Reader):
             raise ImportFailed(
                 f"{self.path}: reading stopped ({_first_line(exc)}); is the file truncated?"
             ) from None
+
+
+#: the legacy (2008) GeoJSON ``"crs": {"type": "name", "properties": {"name": ...}}`` member
+_GEOJSON_CRS = re.compile(
+    rb'"crs"\s*:\s*\{[^{}]*"properties"\s*:\s*\{[^{}]*"name"\s*:\s*"([^"]+)"'
+)
+
+
+def _geojson_crs_member(path: Path) -> str | None:
+    """The CRS name of a GeoJSON's legacy ``crs`` member, read from the head of the file.
+
+    GDAL silently falls back to WGS 84 when that member names a CRS it does not know, which
+    would import metres as degrees; reading the member ourselves lets an unknown code fail
+    with a clear message instead.
+    """
+    if path.suffix.lower() not in (".geojson", ".json"):
+        return None
+    try:
+        with path.open("rb") as f:
+            head = f.read(65536)
+    except OSError:
+        return None
+    match = _GEOJSON_CRS.search(head)
+    return match[1].decode(errors="replace") if match else None
+
+
+def _known_crs(name: str) -> bool:
+    try:
+        CRS.from_user_input(name)
+    except ProjCRSError:
+        return False
+    return True
 
 
 def _first_line(exc: BaseException) -> str:

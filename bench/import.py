@@ -1,0 +1,282 @@
+"""Benchmark: ``twin import`` against ``ogr2ogr`` on the same GeoPackage of N buildings.
+
+For each size N the script generates one GeoPackage (rotated rectangles and L-shaped
+footprints with height, levels, usage, year and sometimes a name), starts a private PostGIS
+cluster (twin.services.postgres.EmbeddedPostgres, temp dir, free port) and imports the file:
+
+- with ``twin import FILE --layer buildings`` (a subprocess, into a fresh migrated database);
+- with ``ogr2ogr -f PostgreSQL PG:... FILE -nln buildings`` (into another fresh database with
+  PostGIS, same cluster, GDAL defaults: COPY and a GiST index).
+
+Each command runs under ``/usr/bin/time`` so its peak RSS is its own (server memory is not
+counted for either). Migration and database creation are not timed; Python start-up and
+imports are, because a user pays them. Python byte-code is cached in the temp folder (a
+warm-up import runs first), so a PYTHONDONTWRITEBYTECODE environment does not make twin pay
+for compiling pandas on every run. Each measurement is the best of ``--repeat`` runs, each
+into a fresh database, because shared machines are noisy. Targets: twin no slower than 1.5x
+ogr2ogr, and peak RSS flat as N grows (twin streams; ogr2ogr does too).
+
+    .venv/bin/python bench/import.py [--sizes 10000,100000] [--repeat 3] [--profile] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import psycopg
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from geodata.db import migrate  # noqa: E402
+from twin.services.postgres import EmbeddedPostgres  # noqa: E402
+
+console = Console()
+TIME = "/usr/bin/time"
+EPSG = 3067  # Helsinki, ETRS-TM35FIN
+USAGES = np.array(["residential", "residential", "residential", "commercial", "office",
+                   "industrial", "public", "garage"])
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_rss_mb: float
+    rows: int
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- data -------------------------------------------------------------------------------------
+def footprints(n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` realistic footprints on a 30 m grid: 70 % rotated rectangles, 30 % L-shapes."""
+    import shapely
+
+    side = int(np.ceil(np.sqrt(n)))
+    i = np.arange(n)
+    cx = 385_000.0 + (i % side) * 30.0 + rng.uniform(-3, 3, n)
+    cy = 6_671_000.0 + (i // side) * 30.0 + rng.uniform(-3, 3, n)
+    w = rng.uniform(8, 22, n)
+    d = rng.uniform(6, 14, n)
+    angle = rng.uniform(0, np.pi, n)
+    is_l = rng.random(n) < 0.3
+    # local rings, origin at the centre, closed; L-shapes cut a corner off the rectangle
+    rect = np.stack([[-w / 2, -d / 2], [w / 2, -d / 2], [w / 2, d / 2], [-w / 2, d / 2],
+                     [-w / 2, -d / 2]]).transpose(2, 0, 1)  # (n, 5, 2)
+    cw, cd = w * rng.uniform(0.3, 0.6, n), d * rng.uniform(0.3, 0.6, n)
+    ell = np.stack([[-w / 2, -d / 2], [w / 2, -d / 2], [w / 2, d / 2 - cd],
+                    [w / 2 - cw, d / 2 - cd], [w / 2 - cw, d / 2], [-w / 2, d / 2],
+                    [-w / 2, -d / 2]]).transpose(2, 0, 1)  # (n, 7, 2)
+
+    def place(local: np.ndarray, sel: np.ndarray) -> np.ndarray:
+        c, s = np.cos(angle[sel])[:, None], np.sin(angle[sel])[:, None]
+        x, y = local[sel, :, 0], local[sel, :, 1]
+        xy = np.stack([cx[sel, None] + c * x - s * y, cy[sel, None] + s * x + c * y], axis=2)
+        return shapely.polygons(np.round(xy, 3))
+
+    out = np.empty(n, dtype=object)
+    out[~is_l] = place(rect, ~is_l)
+    out[is_l] = place(ell, is_l)
+    return out
+
+
+def make_gpkg(path: Path, n: int) -> None:
+    import geopandas as gpd
+
+    rng = np.random.default_rng(42)
+    levels = rng.integers(1, 12, n).astype("float64")
+    height = np.round(levels * rng.uniform(2.8, 3.6, n) + rng.uniform(0, 2, n), 1)
+    height[rng.random(n) < 0.3] = np.nan  # 30 % without height: levels or default
+    levels[rng.random(n) < 0.2] = np.nan
+    names = np.where(rng.random(n) < 0.1, [f"Talo {k}" for k in range(n)], None)
+    gdf = gpd.GeoDataFrame(
+        {
+            "id": [f"B{k:07d}" for k in range(n)],
+            "height": height,
+            "levels": levels,
+            "usage": rng.choice(USAGES, n),
+            "year_built": rng.integers(1850, 2025, n),
+            "name": names,
+        },
+        geometry=footprints(n, rng),
+        crs=f"EPSG:{EPSG}",
+    )
+    gdf.to_file(path, driver="GPKG", layer="buildings")
+
+
+# -- running ------------------------------------------------------------------------------------
+def timed(argv: list[str], env: dict[str, str], workdir: Path) -> tuple[float, float]:
+    """Run ``argv`` under /usr/bin/time: (wall seconds, peak RSS in MB)."""
+    stats = workdir / "time.txt"
+    prefix = [TIME, "-f", "%M", "-o", str(stats)] if Path(TIME).exists() else []
+    started = time.perf_counter()
+    proc = subprocess.run([*prefix, *argv], env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        console.print(f"[red]{argv[0]} failed ({proc.returncode}):[/]\n{proc.stderr[-3000:]}")
+        raise SystemExit(1)
+    rss = float(stats.read_text().strip().splitlines()[-1]) / 1024 if prefix else float("nan")
+    return seconds, rss
+
+
+def fresh_db(pg: EmbeddedPostgres, name: str, *, twin: bool) -> str:
+    with psycopg.connect(f"postgresql://twin@127.0.0.1:{pg.port}/postgres",
+                         autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    url = f"postgresql://twin@127.0.0.1:{pg.port}/{name}"
+    if twin:
+        migrate(url.replace("postgresql://", "postgresql+psycopg://"))
+    else:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    return url
+
+
+def count(url: str, table: str) -> int:
+    with psycopg.connect(url) as conn:
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
+
+
+def twin_env(url: str, work: Path) -> dict[str, str]:
+    env = {**os.environ, "TWIN_DATABASE_URL": url, "TWIN_DATA_DIR": str(work / "var"),
+           "COLUMNS": "120", "PYTHONPYCACHEPREFIX": str(work / "pycache")}
+    env.pop("TWIN_CRS", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def warm_up(work: Path) -> None:
+    """Compile and cache the byte-code of everything ``twin import`` loads."""
+    code = ("import twin.cli, twin.runtime, geodata.importers, geodata.importers.ogr, "
+            "geodata.importers.writer, geodata.db, alembic.command, rich.progress")
+    subprocess.run([sys.executable, "-c", code], env=twin_env("postgresql://x/y", work),
+                   check=True, cwd=ROOT)
+
+
+def run_twin(gpkg: Path, url: str, work: Path, profile: Path | None) -> Run:
+    env = twin_env(url, work)
+    args = ["import", str(gpkg), "--layer", "buildings", "--source", "bench"]
+    if profile:
+        code = ("import cProfile, sys; from twin.cli import app; "
+                f"sys.argv = ['twin', *{args!r}]; cProfile.run('app()', {str(profile)!r})")
+        argv = [sys.executable, "-c", code]
+    else:
+        argv = [str(ROOT / ".venv" / "bin" / "twin"), *args]
+        if not Path(argv[0]).exists():
+            argv = [sys.executable, "-c", "from twin.cli import app; app()", *args]
+    seconds, rss = timed(argv, env, work)
+    return Run(seconds, rss, count(url, "buildings"))
+
+
+def run_ogr(gpkg: Path, url: str, work: Path) -> Run:
+    port = url.split(":")[-1].split("/")[0]
+    dbname = url.rsplit("/", 1)[1]
+    pg = f"PG:host=127.0.0.1 port={port} dbname={dbname} user=twin"
+    argv = ["ogr2ogr", "-f", "PostgreSQL", pg, str(gpkg), "-nln", "buildings"]
+    seconds, rss = timed(argv, dict(os.environ), work)
+    return Run(seconds, rss, count(url, "buildings"))
+
+
+def best(runs: list[Run]) -> Run:
+    """Fastest run, with the highest peak RSS seen (memory does not get luckier)."""
+    fastest = min(runs, key=lambda r: r.seconds)
+    return Run(fastest.seconds, max(r.peak_rss_mb for r in runs), fastest.rows)
+
+
+def show_profile(path: Path) -> None:
+    import io
+    import pstats
+
+    buf = io.StringIO()
+    pstats.Stats(str(path), stream=buf).sort_stats("cumulative").print_stats(30)
+    console.print(f"[bold]cProfile of twin import[/] ({path}):")
+    console.print(buf.getvalue(), highlight=False, markup=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000",
+                        help="comma-separated numbers of buildings (default 10000,100000)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs per tool and size, each into a fresh database; the best "
+                             "time counts (default 3)")
+    parser.add_argument("--profile", action="store_true",
+                        help="run twin import under cProfile and print the top functions")
+    parser.add_argument("--keep", action="store_true", help="keep the temp folder")
+    args = parser.parse_args()
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    if not shutil.which("ogr2ogr"):
+        console.print("[red]ogr2ogr not found: install gdal-bin (make setup does)[/]")
+        raise SystemExit(1)
+
+    work = Path(tempfile.mkdtemp(prefix="twin-bench-"))
+    os.chmod(work, 0o755)
+    pg = EmbeddedPostgres(work / "pg", free_port())
+    results: list[tuple[int, Run, Run]] = []
+    try:
+        console.print(f"starting a private PostGIS cluster in {work / 'pg'} ...")
+        pg.start()
+        warm_up(work)
+        for n in sizes:
+            gpkg = work / f"buildings_{n}.gpkg"
+            console.print(f"generating {n:,} buildings -> {gpkg.name} ...")
+            make_gpkg(gpkg, n)
+            twins: list[Run] = []
+            ogrs: list[Run] = []
+            for k in range(max(1, args.repeat)):
+                ogr_url = fresh_db(pg, f"ogr_{n}_{k}", twin=False)
+                twin_url = fresh_db(pg, f"twin_{n}_{k}", twin=True)
+                ogrs.append(run_ogr(gpkg, ogr_url, work))
+                twins.append(run_twin(gpkg, twin_url, work, None))
+                console.print(f"  {n:,} run {k + 1}: twin {twins[-1].seconds:.2f} s, "
+                              f"ogr2ogr {ogrs[-1].seconds:.2f} s")
+            results.append((n, best(twins), best(ogrs)))
+            if args.profile:
+                prof = work / f"twin_{n}.prof"
+                run_twin(gpkg, fresh_db(pg, f"twin_{n}_prof", twin=True), work, prof)
+                show_profile(prof)
+    finally:
+        pg.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    table = Table(title=f"twin import vs ogr2ogr (GeoPackage, EPSG:{EPSG}, best of "
+                        f"{max(1, args.repeat)})")
+    for col in ("buildings", "twin s", "ogr2ogr s", "ratio", "twin RSS MB", "ogr2ogr RSS MB",
+                "twin rows", "ogr2ogr rows"):
+        table.add_column(col, justify="right")
+    for n, twin, ogr in results:
+        ratio = twin.seconds / ogr.seconds
+        colour = "green" if ratio <= 1.5 else "red"
+        table.add_row(f"{n:,}", f"{twin.seconds:.2f}", f"{ogr.seconds:.2f}",
+                      f"[{colour}]{ratio:.2f}[/]", f"{twin.peak_rss_mb:.0f}",
+                      f"{ogr.peak_rss_mb:.0f}", f"{twin.rows:,}", f"{ogr.rows:,}")
+    console.print(table)
+    if len(results) > 1:
+        (n0, t0, _), (n1, t1, _) = results[0], results[-1]
+        console.print(f"twin peak RSS from {n0:,} to {n1:,} buildings: "
+                      f"{t0.peak_rss_mb:.0f} -> {t1.peak_rss_mb:.0f} MB "
+                      f"(x{t1.peak_rss_mb / t0.peak_rss_mb:.2f} for x{n1 / n0:.0f} data)")
+    if work.exists():
+        console.print(f"kept {work}")
+
+
+if __name__ == "__main__":
+    main()

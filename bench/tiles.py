@@ -1,0 +1,210 @@
+"""Benchmark: buildings tileset from PostGIS, ours against ``py3dtiles export``, same table.
+
+    .venv/bin/python bench/tiles.py --sizes 10000 100000
+
+For each size N it starts the project's embedded PostgreSQL on a free port in a temporary
+folder (never the machine's own), generates N buildings in SQL (tiles.synthetic), then runs:
+
+- ours: ``tiles.build.build_tileset`` in a child process (all cores); buildings/s is taken
+  over the build itself and, end to end, over the whole process (interpreter start and
+  imports included, as py3dtiles' figure is);
+- py3dtiles: ``py3dtiles export`` on a MultiPolygonZ table made from the same footprints with
+  postgis_sfcgal's ST_Extrude (py3dtiles cannot extrude; making that table is not timed).
+
+Each run's peak memory is the largest total RSS of the process and all its descendants,
+sampled from /proc every 50 ms (our build forks workers; a single ru_maxrss would miss the
+sum). It prints buildings/s for both, the ratio, peak RSS, output bytes, and the share of our
+tileset fetched for the first full view (root + first level).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import text  # noqa: E402
+
+from geodata.db import make_engine, migrate  # noqa: E402
+from geodata.working_crs import set_working_crs  # noqa: E402
+from tiles import synthetic  # noqa: E402
+from twin.services.postgres import EmbeddedPostgres  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for task in os.scandir(f"/proc/{pid}/task"):
+            with open(f"{task.path}/children") as f:
+                out += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and all its descendants (Linux /proc, children files)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * _PAGE
+        except OSError:
+            continue
+        todo += _children(p)
+    return total
+
+
+def run_measured(argv: list[str], **kw: object) -> tuple[float, int, subprocess.CompletedProcess]:
+    """Run a command; return (seconds, peak tree RSS in bytes, completed process)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **kw)  # type: ignore[call-overload]
+    peak = 0
+    done = threading.Event()
+
+    def poll() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(proc.pid))
+            time.sleep(0.05)
+
+    th = threading.Thread(target=poll, daemon=True)
+    th.start()
+    out, err = proc.communicate()
+    done.set()
+    th.join()
+    seconds = time.perf_counter() - t0
+    return seconds, peak, subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def child_build(url: str, out: str, workers: int | None) -> None:
+    """Child mode: build the buildings tileset and print the report as JSON."""
+    from tiles.build import build_tileset, report_dict
+
+    engine = make_engine(url)
+    report = build_tileset(engine, "buildings", out_dir=out, full=True, workers=workers)
+    sys.stdout.write(json.dumps(report_dict(report)) + "\n")
+
+
+def bench_size(n: int, work: Path, *, skip_peer: bool, workers: int | None) -> dict:
+    pg = EmbeddedPostgres(work / f"pg{n}", free_port())
+    pg.start()
+    try:
+        url = f"postgresql+psycopg://twin@127.0.0.1:{pg.port}/twin"
+        migrate(url)
+        engine = make_engine(url)
+        t0 = time.perf_counter()
+        with engine.begin() as conn:
+            set_working_crs(conn, 3067)
+            synthetic.insert_buildings(conn, n)
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE buildings"))
+        gen = time.perf_counter() - t0
+
+        out = work / f"ours{n}"
+        argv = [sys.executable, __file__, "--child-build", url, str(out)]
+        if workers:
+            argv += ["--workers", str(workers)]
+        secs, rss, proc = run_measured(argv, cwd=ROOT)
+        if proc.returncode != 0:
+            raise SystemExit(f"our build failed:\n{proc.stderr[-3000:]}")
+        report = json.loads(proc.stdout.strip().splitlines()[-1])
+        result = {
+            "n": n, "generate_s": round(gen, 2),
+            "ours_s": round(secs, 2), "ours_build_s": round(report["seconds"], 2),
+            "ours_per_s": round(n / report["seconds"]), "ours_e2e_per_s": round(n / secs),
+            "ours_rss_mb": round(rss / 2**20),
+            "ours_bytes": dir_bytes(out / "buildings"), "tiles": report["tiles"],
+            "first_view_fraction": round(report["first_view_fraction"], 4),
+        }
+        if not skip_peer:
+            with engine.begin() as conn:
+                conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis_sfcgal"))
+                conn.execute(text(
+                    "CREATE TABLE bench_extruded AS SELECT id, (SELECT ST_Collect(d.geom) "
+                    "FROM ST_Dump(ST_Extrude(ST_Translate(ST_Force3D(footprint), 0, 0, base_z),"
+                    " 0, 0, height)) d)::geometry(MultiPolygonZ, 3067) AS geom FROM buildings"))
+            peer_out = work / f"py3dtiles{n}"
+            conninfo = f"dbname=twin host=127.0.0.1 port={pg.port} user=twin"
+            exe = str(Path(sys.executable).with_name("py3dtiles"))
+            secs, rss, proc = run_measured([exe, "export", "-D", conninfo, "-t",
+                                            "bench_extruded", "-c", "geom", "-i", "id",
+                                            "-s", str(peer_out)], cwd=work)
+            if proc.returncode != 0:
+                raise SystemExit(f"py3dtiles export failed:\n{proc.stderr[-3000:]}")
+            result.update({"py3dtiles_s": round(secs, 2), "py3dtiles_per_s": round(n / secs),
+                           "py3dtiles_rss_mb": round(rss / 2**20),
+                           "py3dtiles_bytes": dir_bytes(peer_out)})
+            result["ratio"] = round(result["ours_per_s"] / result["py3dtiles_per_s"], 1)
+            result["ratio_e2e"] = round(result["ours_e2e_per_s"] / result["py3dtiles_per_s"], 1)
+        engine.dispose()
+        return result
+    finally:
+        pg.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--skip-peer", action="store_true", help="do not run py3dtiles")
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    ap.add_argument("--child-build", nargs=2, metavar=("URL", "OUT"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child_build:
+        child_build(*args.child_build, args.workers)
+        return
+    work = Path(tempfile.mkdtemp(prefix="bench-tiles-"))
+    results = []
+    try:
+        for n in args.sizes:
+            r = bench_size(n, work, skip_peer=args.skip_peer, workers=args.workers)
+            results.append(r)
+            line = (f"N={n:>8,}  ours {r['ours_per_s']:>7,} buildings/s "
+                    f"(build {r['ours_build_s']} s; process {r['ours_s']} s = "
+                    f"{r['ours_e2e_per_s']:,}/s; peak RSS {r['ours_rss_mb']} MB, "
+                    f"{r['ours_bytes'] / 1e6:.1f} MB, {r['tiles']} tiles, "
+                    f"first view {r['first_view_fraction']:.1%})")
+            if "ratio" in r:
+                line += (f"  |  py3dtiles {r['py3dtiles_per_s']:>6,} buildings/s "
+                         f"({r['py3dtiles_s']} s, peak RSS {r['py3dtiles_rss_mb']} MB, "
+                         f"{r['py3dtiles_bytes'] / 1e6:.1f} MB)  |  ratio {r['ratio']}x "
+                         f"(process to process {r['ratio_e2e']}x)")
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+        sys.stdout.write(json.dumps(results) + "\n")
+    finally:
+        if args.keep:
+            sys.stdout.write(f"kept {work}\n")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,500 @@
+"""OpenStreetMap PBF files, streamed with pyosmium.
+
+An OSM file holds everything at once; each twin layer takes only its own share, decided by a
+:class:`LayerRule` per layer (buildings, ground, furniture, pois, networks). The file is read
+once, or twice when polygons are needed (osmium first reads the relations to learn which ways
+make up multipolygons, then assembles areas while streaming the rest). Only objects carrying
+one of the rule's keys reach Python (an osmium ``KeyFilter``), so the cost of a large extract
+is mostly spent in C++.
+
+Memory stays bounded: node locations live in osmium's in-memory index for small files and in a
+file-backed index (in a temporary folder) for large ones; features leave in batches whose
+width (rows x distinct tag keys) is capped as well as their length, because OSM tags are
+sparse and a batch of mixed objects can carry hundreds of keys.
+
+Geometry is WKB in EPSG:4326 straight from osmium's ``WKBFactory``. Feature ids are the OSM
+ones (``n45``, ``w123``, ``r7``: an area keeps the id of the way or relation it was built
+from), so re-importing a newer extract updates features in place.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import osmium
+import pandas as pd
+import shapely
+
+from geodata.errors import ImportFailed
+from geodata.importers.base import Reader, SourceBatch
+from geodata.importers.mapping import (
+    _NETWORK_SYNONYMS,
+    _OSM_FURNITURE,
+    _OSM_GROUND,
+    ID_CANDIDATES,
+)
+
+LOGGER = logging.getLogger(__name__)
+
+Tags = dict[str, str]
+#: a rule's answer for one object: True keep, False not this layer's (silently), or a reason
+#: for leaving out something that looks like it belongs (counted in the import summary)
+Verdict = bool | str
+
+#: files above this size keep node locations in a file-backed index rather than in memory
+DISK_INDEX_BYTES = 256 * 1024**2
+#: ... and above this one, a dense index (8 bytes per node id, sparse on disk) is smaller
+DENSE_INDEX_BYTES = 4 * 1024**3
+#: flush a batch early when rows x distinct tag keys passes this many cells
+MAX_CELLS = 2_000_000
+#: families of fewer objects than this travel together in one mixed batch
+MIN_FAMILY = 64
+
+
+@dataclass(frozen=True)
+class LayerRule:
+    """Which OSM objects feed a layer, and as what geometry.
+
+    ``select(kind, tags)`` is asked with kind ``"node"`` (a point), ``"line"`` (a way as a
+    line) or ``"area"`` (a closed way or multipolygon as a polygon). The same way can be asked
+    twice (as a line and, when closed, as an area): a rule says yes to at most one of them.
+    """
+
+    #: OSM keys worth looking at; objects with none of them never reach Python
+    keys: tuple[str, ...]
+    select: Callable[[str, Tags], Verdict]
+    nodes: bool = False
+    lines: bool = False
+    areas: bool = False
+    #: store areas as a point inside them (points of interest mapped as buildings)
+    area_points: bool = False
+    #: last-moment tag clean-up for kept objects (legacy tagging, units)
+    fix_tags: Callable[[Tags], Tags] | None = None
+
+
+# -- buildings -------------------------------------------------------------------------------
+def _building(kind: str, tags: Tags) -> Verdict:
+    value = tags.get("building")
+    if value is None or value == "no":
+        return False
+    if kind == "area":
+        return True
+    if kind == "node":
+        return "building tagged on a point (no footprint)"
+    return False
+
+
+# -- ground: streets, footways, parks, water, parking ----------------------------------------
+#: keys whose ways are lines (a street), unless tagged area=yes (a square)
+_LINEAR_KEYS = frozenset({"highway", "railway"})
+#: parking that is not a surface you could see or build on
+_HIDDEN_PARKING = frozenset({"underground", "multi-storey", "rooftop"})
+
+
+def _ground_key(tags: Tags) -> str | None:
+    """The key of the first pair of ``_OSM_GROUND`` the tags carry: the one the mapper uses."""
+    for key, value in _OSM_GROUND:
+        if tags.get(key) == value:
+            return key
+    return None
+
+
+def _ground(kind: str, tags: Tags) -> Verdict:
+    if kind == "node":
+        return False
+    key = _ground_key(tags)
+    if key is None:
+        if kind == "line" and "highway" in tags and tags.get("area") != "yes":
+            return f"highway={tags['highway']}: no ground kind for it"
+        return False
+    if key == "amenity" and tags.get("parking") in _HIDDEN_PARKING:
+        return "parking underground or in a building (parking=...)" if kind == "area" else False
+    linear = key in _LINEAR_KEYS and tags.get("area") != "yes"
+    return linear if kind == "line" else not linear
+
+
+# -- furniture: street objects mapped as points ----------------------------------------------
+_FURNITURE_PAIRS = frozenset(_OSM_FURNITURE)
+
+
+def _furniture(kind: str, tags: Tags) -> Verdict:
+    if not ("traffic_sign" in tags or any(p in _FURNITURE_PAIRS for p in tags.items())):
+        return False
+    if kind == "node":
+        return True
+    return "street object mapped as a line or area (furniture are points)" if kind == "line" \
+        else False
+
+
+# -- points of interest ----------------------------------------------------------------------
+_POI_TOURISM = frozenset({
+    "attraction", "museum", "gallery", "artwork", "viewpoint", "zoo", "aquarium", "theme_park",
+    "hotel", "hostel", "guest_house", "information",
+})
+_POI_AMENITY = frozenset({
+    "theatre", "cinema", "library", "arts_centre", "place_of_worship", "townhall", "courthouse",
+    "marketplace", "planetarium", "community_centre", "conference_centre", "events_venue",
+    "concert_hall", "exhibition_centre", "fountain", "clock",
+})
+
+
+def _poi(kind: str, tags: Tags) -> Verdict:
+    if kind == "line":
+        return False
+    tourism = tags.get("tourism")
+    if tourism == "information" and tags.get("information") not in ("office", "visitor_centre"):
+        return False  # guideposts and boards: too many, not places to visit
+    return (
+        tourism in _POI_TOURISM
+        or tags.get("historic", "no") != "no"
+        or tags.get("amenity") in _POI_AMENITY
+    )
+
+
+# -- networks: buried pipes and cables -------------------------------------------------------
+#: location=* values that say a line is not buried
+_ABOVE_GROUND = frozenset({"overground", "overhead", "surface", "roof", "indoor", "outdoor",
+                           "platform", "bridge"})
+
+
+def _substance_key(value: str) -> str:
+    return re.sub(r"[\s-]+", "_", value.strip().lower())
+
+
+def _network(kind: str, tags: Tags) -> Verdict:
+    if kind != "line":
+        return False
+    pipe = tags.get("man_made") == "pipeline"
+    cable = tags.get("power") == "cable"
+    telecom = "line" in (tags.get("telecom"), tags.get("communication"))
+    if not (pipe or cable or telecom):
+        return False
+    location = tags.get("location")
+    if location in _ABOVE_GROUND:
+        return f"above ground (location={location})"
+    if pipe:
+        substance = tags.get("substance") or tags.get("type")
+        if not substance:
+            return "pipeline with no substance=* (the network is unknown)"
+        if _substance_key(substance) not in _NETWORK_SYNONYMS:
+            return f"pipeline of substance={substance}: not a network of the twin"
+    return True
+
+
+_INCHES = re.compile(r'^\s*(\d+(?:[.,]\d+)?)\s*(?:"|in|inch|inches)\s*$')
+
+
+def _network_tags(tags: Tags) -> Tags:
+    """Legacy ``type=water`` pipelines get ``substance``; diameters in inches become mm."""
+    if tags.get("man_made") == "pipeline" and "substance" not in tags and "type" in tags:
+        tags = {**tags, "substance": tags["type"]}
+    diameter = tags.get("diameter")
+    if diameter:
+        inches = _INCHES.match(diameter)
+        if inches:
+            mm = float(inches.group(1).replace(",", ".")) * 25.4
+            tags = {**tags, "diameter": f"{mm:.0f}"}
+    return tags
+
+
+RULES: dict[str, LayerRule] = {
+    "buildings": LayerRule(("building",), _building, nodes=True, areas=True),
+    "ground": LayerRule(
+        tuple(sorted({k for k, _ in _OSM_GROUND})), _ground, lines=True, areas=True
+    ),
+    "furniture": LayerRule(
+        tuple(sorted({k for k, _ in _OSM_FURNITURE} | {"traffic_sign"})), _furniture,
+        nodes=True,
+    ),
+    "pois": LayerRule(
+        ("tourism", "historic", "amenity"), _poi, nodes=True, areas=True, area_points=True
+    ),
+    "networks": LayerRule(
+        ("man_made", "power", "telecom", "communication"), _network, lines=True,
+        fix_tags=_network_tags,
+    ),
+}
+
+
+@dataclass
+class _Batch:
+    """Features gathered until a batch is full (by rows or by tag-table width).
+
+    A flush hands them on in families of alike objects (same first rule key and value: the
+    trees, the lamps, the footways...): OSM tags are sparse, and a table mixing every kind of
+    object has hundreds of mostly empty columns, which every later step (mapping, the attrs
+    JSON, COPY) pays for. Grouped, the same features make tables several times smaller.
+    """
+
+    size: int
+    area_points: bool
+    family_keys: tuple[str, ...]
+    ids: list[str] = field(default_factory=list)
+    where: list[str] = field(default_factory=list)
+    geoms: list[str] = field(default_factory=list)
+    tags: list[Tags] = field(default_factory=list)
+    is_area: list[bool] = field(default_factory=list)
+    family: list[tuple[str, str]] = field(default_factory=list)
+    keys: set[str] = field(default_factory=set)
+    notes: Counter[str] = field(default_factory=Counter)
+
+    def add(self, oid: str, where: str, geom: str, tags: Tags, area: bool = False) -> None:
+        self.ids.append(oid)
+        self.where.append(where)
+        self.geoms.append(geom)
+        self.tags.append(tags)
+        self.is_area.append(area)
+        self.family.append(next(((k, tags[k]) for k in self.family_keys if k in tags), ("", "")))
+        self.keys.update(tags)
+
+    def full(self) -> bool:
+        n = len(self.ids)
+        return n >= self.size or n * max(len(self.keys), 1) >= MAX_CELLS
+
+    def flush(self) -> list[SourceBatch]:
+        """The gathered features as batches, one per family (small families merged)."""
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i, fam in enumerate(self.family):
+            groups.setdefault(fam, []).append(i)
+        merged: list[list[int]] = []
+        small: list[int] = []
+        for members in groups.values():
+            if len(members) >= MIN_FAMILY:
+                merged.append(members)
+            else:
+                small.extend(members)
+        if small:
+            merged.append(sorted(small))
+        out = [self._batch(members) for members in merged]
+        if out:
+            out[0].notes = dict(self.notes)
+        elif self.notes:
+            out = [self._batch([])]
+            out[0].notes = dict(self.notes)
+        self.ids, self.where, self.geoms, self.tags, self.is_area = [], [], [], [], []
+        self.family, self.keys, self.notes = [], set(), Counter()
+        return out
+
+    def _batch(self, members: list[int]) -> SourceBatch:
+        geoms = np.array([self.geoms[i] for i in members], dtype=object)
+        areas = np.array([self.is_area[i] for i in members], dtype=bool)
+        if self.area_points and areas.any():
+            points = shapely.point_on_surface(shapely.from_wkb(geoms[areas]))
+            geoms[areas] = shapely.to_wkb(points, hex=True)
+        tags = [self.tags[i] for i in members]
+        props = pd.DataFrame.from_records(tags) if tags else pd.DataFrame()
+        # a tag named like an id attribute would otherwise be taken as the feature's id
+        clash = {c: f"osm:{c}" for c in props.columns if c.lower() in ID_CANDIDATES}
+        if clash:
+            props = props.rename(columns=clash)
+        return SourceBatch(
+            geoms=geoms,
+            props=props,
+            ids=np.array([self.ids[i] for i in members], dtype=object),
+            where=np.array([self.where[i] for i in members], dtype=object),
+        )
+
+
+class OsmReader(Reader):
+    """OSM PBF into one layer of the twin (see :data:`RULES`), coordinates in EPSG:4326."""
+
+    name = "osm"
+    suffixes = (".osm.pbf", ".pbf")
+    scheme = "osm"
+
+    def __init__(self, path: Path, layer: str, rule: LayerRule | None = None) -> None:
+        super().__init__(path, layer)
+        self.rule = rule or RULES.get(layer)
+
+    def open(self) -> None:
+        if self.rule is None:
+            raise ImportFailed(
+                f"{self.path}: an OSM file can feed the layers {', '.join(RULES)}, "
+                f"not {self.layer!r}"
+            )
+        if not self.path.is_file():
+            raise ImportFailed(f"{self.path}: no such file")
+        try:
+            reader = osmium.io.Reader(str(self.path), osmium.osm.NOTHING)
+            try:
+                reader.header()
+            finally:
+                reader.close()
+        except RuntimeError as exc:
+            raise ImportFailed(
+                f"{self.path}: not a readable OSM PBF file ({exc}); is it complete?"
+            ) from None
+
+    def source_crs(self) -> int | None:
+        return 4326
+
+    def count(self) -> int | None:
+        return None  # a PBF does not say how many objects it holds
+
+    def batches(self, size: int) -> Iterator[SourceBatch]:
+        rule = self.rule
+        assert rule is not None, "open() first"
+        with tempfile.TemporaryDirectory(prefix="twin-osm-") as tmp:
+            yield from self._stream(rule, size, Path(tmp))
+
+    # -- internals ---------------------------------------------------------------------------
+    def _processor(self, rule: LayerRule, tmp: Path) -> osmium.FileProcessor:
+        entities = osmium.osm.NODE | osmium.osm.WAY
+        if rule.areas:
+            entities |= osmium.osm.RELATION
+        fp = osmium.FileProcessor(str(self.path), entities)
+        if rule.lines or rule.areas:
+            fp.with_locations(location_index(self.path.stat().st_size, tmp))
+        if rule.areas:
+            fp.with_areas(osmium.filter.KeyFilter(*rule.keys))
+        return fp.with_filter(osmium.filter.KeyFilter(*rule.keys))
+
+    def _stream(self, rule: LayerRule, size: int, tmp: Path) -> Iterator[SourceBatch]:
+        wkb = osmium.geom.WKBFactory()
+        acc = _Batch(size, rule.area_points, rule.keys)
+        #: closed ways whose polygon osmium should assemble: id -> (tags, ring WKB or None
+        #: when nodes are missing), until the area arrives; leftovers are dealt with at the end
+        pending: dict[int, tuple[Tags, str | None]] = {}
+        relations_wanted = relations_built = 0
+        yielded = False
+        it = iter(self._processor(rule, tmp))
+        while True:
+            try:
+                obj = next(it)
+            except StopIteration:
+                break
+            except RuntimeError as exc:  # libosmium's PBF and I/O errors
+                raise ImportFailed(
+                    f"{self.path}: reading stopped ({exc}); is the file truncated or damaged? "
+                    "Nothing was imported"
+                ) from None
+            tags = dict(obj.tags)
+            if obj.is_node():
+                if rule.nodes:
+                    self._keep(acc, rule, "node", tags, lambda o=obj: wkb.create_point(o),
+                               f"n{obj.id}", f"node {obj.id}")
+            elif obj.is_way():
+                if rule.lines:
+                    self._keep(acc, rule, "line", tags, lambda o=obj: _line(wkb, o, acc),
+                               f"w{obj.id}", f"way {obj.id}")
+                elif isinstance(verdict := rule.select("line", tags), str):
+                    acc.notes[verdict] += 1
+                if rule.areas and rule.select("area", tags) is True:
+                    if obj.is_closed():
+                        pending[obj.id] = (tags, _ring(wkb, obj))
+                    else:
+                        acc.notes["way not closed: no polygon"] += 1
+            elif obj.is_area():
+                if rule.select("area", tags) is not True:
+                    continue
+                if obj.from_way():
+                    pending.pop(obj.orig_id(), None)
+                    oid, where = f"w{obj.orig_id()}", f"way {obj.orig_id()}"
+                else:
+                    relations_built += 1
+                    oid, where = f"r{obj.orig_id()}", f"relation {obj.orig_id()}"
+                try:
+                    geom = wkb.create_multipolygon(obj)
+                except (RuntimeError, osmium.InvalidLocationError):
+                    acc.notes["polygon osmium could not build"] += 1
+                    continue
+                self._add(acc, rule, oid, where, geom, tags, area=True)
+            elif obj.is_relation() and tags.get("type") in ("multipolygon", "boundary") \
+                    and rule.select("area", tags) is True:
+                relations_wanted += 1
+            if acc.full():
+                yield from acc.flush()
+                yielded = True
+        self._leftovers(acc, rule, pending, relations_wanted - relations_built)
+        if acc.ids or (yielded and acc.notes):
+            yield from acc.flush()
+        elif acc.notes:
+            LOGGER.info("%s: nothing for layer %s (%s)", self.path, self.layer,
+                        ", ".join(f"{n} {r}" for r, n in acc.notes.items()))
+
+    def _keep(
+        self, acc: _Batch, rule: LayerRule, kind: str, tags: Tags, geom: Callable[[], str | None],
+        oid: str, where: str,
+    ) -> None:
+        verdict = rule.select(kind, tags)
+        if isinstance(verdict, str):
+            acc.notes[verdict] += 1
+        elif verdict:
+            wkb = geom()
+            if wkb is not None:
+                self._add(acc, rule, oid, where, wkb, tags)
+
+    @staticmethod
+    def _add(
+        acc: _Batch, rule: LayerRule, oid: str, where: str, geom: str, tags: Tags,
+        area: bool = False,
+    ) -> None:
+        if rule.fix_tags is not None:
+            tags = rule.fix_tags(tags)
+        acc.add(oid, where, geom, tags, area)
+
+    def _leftovers(
+        self, acc: _Batch, rule: LayerRule, pending: dict[int, tuple[Tags, str | None]],
+        relations_missing: int,
+    ) -> None:
+        """Closed ways osmium made no polygon of, and multipolygons it could not assemble."""
+        for way_id, (tags, ring) in sorted(pending.items()):
+            if ring is None:
+                acc.notes["cut by the extract's edge (nodes missing)"] += 1
+                continue
+            # a self-intersecting ring: osmium refuses it, the import repairs it (make_valid)
+            polygon = shapely.polygons(shapely.from_wkb(ring))
+            self._add(acc, rule, f"w{way_id}", f"way {way_id}",
+                      shapely.to_wkb(polygon, hex=True), tags, area=True)
+        if relations_missing > 0:
+            acc.notes["multipolygon relation incomplete in the extract"] += relations_missing
+
+
+def location_index(file_size: int, tmp: Path) -> str:
+    """osmium's node location index for a file of this size: memory, else a file in ``tmp``."""
+    if file_size < DISK_INDEX_BYTES:
+        return "flex_mem"
+    kind = "dense_file_array" if file_size >= DENSE_INDEX_BYTES else "sparse_file_array"
+    LOGGER.info("node locations go to a %s index in %s", kind, tmp)
+    return f"{kind},{tmp / 'nodes.idx'}"
+
+
+def _ring(wkb: osmium.geom.WKBFactory, way: osmium.osm.Way) -> str | None:
+    try:
+        return wkb.create_linestring(way)
+    except (osmium.InvalidLocationError, RuntimeError):
+        return None
+
+
+def _line(wkb: osmium.geom.WKBFactory, way: osmium.osm.Way, acc: _Batch) -> str | None:
+    """The way as a line; a way cut by the extract keeps its parts that have locations."""
+    try:
+        return wkb.create_linestring(way)
+    except (osmium.InvalidLocationError, RuntimeError):
+        pass  # missing node locations, or fewer than two distinct points
+    runs: list[list[tuple[float, float]]] = [[]]
+    missing = False
+    for node in way.nodes:
+        if node.location.valid():
+            xy = (node.location.lon, node.location.lat)
+            if not runs[-1] or runs[-1][-1] != xy:
+                runs[-1].append(xy)
+        else:
+            missing = True
+            if runs[-1]:
+                runs.append([])
+    parts = [r for r in runs if len(r) >= 2]
+    if not parts:
+        acc.notes["cut by the extract's edge (nodes missing)" if missing
+                  else "way of fewer than two distinct points"] += 1
+        return None
+    acc.notes["line clipped at the extract's edge"] += 1
+    geom = shapely.LineString(parts[0]) if len(parts) == 1 else shapely.MultiLineString(parts)
+    return shapely.to_wkb(geom, hex=True)

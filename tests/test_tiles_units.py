@@ -1,0 +1,125 @@
+"""Pure parts of the tiles package: frames, the quadtree, GLB encoding read by pygltflib."""
+
+from __future__ import annotations
+
+import numpy as np
+import pygltflib
+import pytest
+import shapely
+from pyproj import Transformer
+
+from tiles import metadata
+from tiles.extrude import extrude
+from tiles.frames import Y_UP_TO_Z_UP, Z_UP_TO_Y_UP, Frame
+from tiles.gltf import GltfBuilder
+from tiles.quadtree import Quadtree, TreeParams, decode, encode, parent
+
+
+def test_frame_is_exact_enu_at_its_origin_and_keeps_earth_curvature() -> None:
+    f = Frame.at(3067, 385000.0, 6672000.0)
+    to_ecef = Transformer.from_crs("EPSG:3067", "EPSG:4978", always_xy=True)
+    origin = np.array(to_ecef.transform(385000.0, 6672000.0, 0.0))
+    assert np.allclose(f.origin, origin, atol=1e-6)
+    r = f.rotation
+    assert np.allclose(r.T @ r, np.eye(3), atol=1e-12)
+    far = f.local(np.array([386000.0]), np.array([6672000.0]), np.array([0.0]))[0]
+    # 1 km east: the ellipsoid drops below the tangent plane by about d^2 / 2R
+    assert far[0] == pytest.approx(1000, abs=1.0)
+    assert far[2] == pytest.approx(-(1000**2) / (2 * 6.38e6), abs=0.01)
+    back = f.matrix @ np.append(far, 1.0)
+    assert np.allclose(back[:3], to_ecef.transform(386000.0, 6672000.0, 0.0), atol=1e-6)
+
+
+def test_root_node_matrix_undoes_the_viewers_y_up_rotation() -> None:
+    m = np.array(Z_UP_TO_Y_UP).reshape(4, 4).T
+    v = np.array([1.0, 2.0, 3.0, 1.0])
+    assert np.allclose(m @ v, [1.0, 3.0, -2.0, 1.0])  # z-up -> y-up
+    assert np.allclose(Y_UP_TO_Z_UP @ m, np.eye(4))
+
+
+def test_quadtree_keys_round_trip_and_have_parents() -> None:
+    k = int(encode(5, 17, 9))
+    assert decode(k) == (5, 17, 9)
+    assert decode(parent(k)) == (4, 8, 4)
+    assert parent(int(encode(0, 0, 0))) is None
+
+
+def test_quadtree_puts_the_largest_first_within_budgets() -> None:
+    rng = np.random.default_rng(1)
+    n = 20_000
+    x, y = rng.uniform(0, 5000, n), rng.uniform(0, 5000, n)
+    size = np.sort(rng.pareto(2.0, n) * 10 + 5)[::-1]
+    nbytes = np.full(n, 1000)
+    tree = Quadtree.around(0, 0, 5000, 5000, float(nbytes.sum()),
+                           TreeParams(max_tile_bytes=100_000, max_tile_features=100))
+    keys = np.concatenate([tree.assign(x[i : i + 5000], y[i : i + 5000], nbytes[i : i + 5000],
+                                       size[i : i + 5000]) for i in range(0, n, 5000)])
+    assert (keys >= 0).all()
+    levels = np.array([decode(k)[0] for k in keys])
+    root = keys == keys[0]
+    assert levels[0] == 0 and root.sum() * 1000 <= tree.byte_budget(0)
+    # the root holds the largest features, and level 0 + 1 stay within the first-view share
+    assert size[root].min() >= size[~root].max()
+    first_view = nbytes[levels <= 1].sum() / nbytes.sum()
+    assert first_view <= TreeParams().first_view_fraction + 1e-9
+    for k, count in zip(*np.unique(keys, return_counts=True), strict=True):
+        assert count <= 100 or decode(int(k))[0] == tree.depth
+        assert parent(int(k)) is None or parent(int(k)) in tree.nodes
+    errors = tree.geometric_errors()
+    for k in tree.nodes:
+        p = parent(k)
+        if p is not None:
+            assert errors[k] <= errors[p]
+
+
+def test_root_square_is_snapped_so_small_edits_keep_every_tile_key() -> None:
+    a = Quadtree.around(385003.0, 6672011.0, 386950.0, 6673900.0, 1.0)
+    b = Quadtree.around(385000.0, 6672000.0, 386990.0, 6673990.0, 1.0)
+    assert (a.x0, a.y0, a.side) == (b.x0, b.y0, b.side)
+    assert a.x0 <= 385000 and a.x0 + a.side >= 386990
+
+
+def test_glb_reads_back_with_pygltflib_and_metadata_round_trips() -> None:
+    frame = Frame.at(3067, 385000, 6672000)
+    geoms = [shapely.to_wkb(shapely.MultiPolygon([shapely.box(385000 + 20 * i, 6672000,
+                                                              385010 + 20 * i, 6672008)]))
+             for i in range(3)]
+    mesh = extrude(frame, geoms, np.zeros(3), np.array([5.0, 6.0, 7.0]), np.arange(3))
+    gb = GltfBuilder()
+    mat = gb.material("m", (0.5, 0.5, 0.5, 1.0))
+    cols = {"id": [10, 11, 12], "layer": ["buildings"] * 3, "height": [5.0, 6.0, 7.0],
+            "base_z": [0.0] * 3, "levels": [None, 2, 3], "usage": ["école", None, "office"],
+            "roof_type": [None] * 3, "year_built": [1900, None, 2001], "name": ["", "a", "b"],
+            "source_id": ["x", "y", "z"], "scenario_id": [None] * 3,
+            "replaces_id": [None] * 3}
+    table = metadata.property_table(gb, "building", cols, 3)
+    prim = mesh.primitive(gb, mat, 3, 0)
+    gb.z_up_root([gb.node({"mesh": gb.mesh([prim])})])
+    metadata.attach(gb, [table], ["building"])
+    data = gb.glb()
+
+    g = pygltflib.GLTF2.load_from_bytes(data)
+    assert g.asset.version == "2.0"
+    assert g.nodes[g.scenes[0].nodes[0]].matrix == Z_UP_TO_Y_UP
+    p = g.meshes[0].primitives[0]
+    assert g.accessors[p.attributes.POSITION].count == mesh.vertex_count
+    assert "KHR_mesh_quantization" in g.extensionsRequired
+    meta = g.extensions["EXT_structural_metadata"]
+    assert meta["schema"]["id"] == "twin"
+    back = metadata.read_property_table(*_split(data), 0)
+    assert back["id"] == [10, 11, 12]
+    assert back["levels"] == [-1, 2, 3] and back["year_built"] == [1900, -1, 2001]
+    assert back["usage"] == ["école", "", "office"] and back["name"] == ["", "a", "b"]
+    assert back["height"] == [5.0, 6.0, 7.0]
+
+
+def _split(data: bytes) -> tuple[dict, bytes]:
+    from tiles.gltf import read_glb
+
+    return read_glb(data)
+
+
+def test_more_than_65535_features_switch_feature_ids_to_float() -> None:
+    ids = np.arange(70_000, dtype=np.uint32)
+    assert metadata.feature_ids(70_000, ids).dtype == np.float32
+    assert metadata.feature_ids(100, ids[:100]).dtype == np.uint16

@@ -1,0 +1,135 @@
+"""Browser tests of the web and VR viewer, against the real server and the demo district.
+
+One module-scoped server: a fresh database from the migrated template, the demo loaded
+(``geodata.demo.load_demo``), every tileset built (``tiles.build.build_all``), an agent token,
+and the app (with the built viewer at ``/``) served by uvicorn on a free port in a thread.
+Each test then runs one check of ``viewer/tests/run.mjs``, which drives Debian's Chromium
+headless through playwright-core (never a downloaded browser) and saves its screenshots to
+``docs/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import _drop_db, _fresh_db, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+VIEWER = ROOT / "viewer"
+RUNNER = VIEWER / "tests" / "run.mjs"
+SHOTS = ROOT / "docs" / "screenshots"
+CHECKS = [
+    "explore",
+    "unreachable",
+    "phone",
+    "underground_anonymous",
+    "underground_agent",
+    "project",
+    "vr",
+]
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def _require_browser_tools() -> None:
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed (scripts/setup.sh installs Node.js)")
+    if _chromium() is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    if not (VIEWER / "node_modules" / "playwright-core").exists():
+        if shutil.which("npm") is None:
+            pytest.skip("npm is not installed")
+        subprocess.run(["bash", str(ROOT / "scripts" / "build-viewer.sh")], check=True)
+    if not (VIEWER / "dist" / "index.html").exists():
+        subprocess.run(["bash", str(ROOT / "scripts" / "build-viewer.sh")], check=True)
+
+
+@dataclass
+class Server:
+    url: str
+    token: str
+
+
+@pytest.fixture(scope="module")
+def viewer_server(pg_cluster, template_db, tmp_path_factory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+    _require_browser_tools()
+    import uvicorn
+
+    from geodata.db import make_engine
+    from geodata.demo import load_demo
+    from tiles.build import build_all
+    from twin.app import create_app
+    from twin.auth import create_user
+    from twin.settings import Settings
+
+    name = _fresh_db(pg_cluster, template_db)
+    url = f"postgresql+psycopg://twin@127.0.0.1:{pg_cluster.port}/{name}"
+    settings = Settings(
+        database_url=url, data_dir=tmp_path_factory.mktemp("viewer") / "var", _env_file=None
+    )
+    engine = make_engine(settings.sqlalchemy_url)
+    load_demo(engine)
+    build_all(engine, settings.tiles_dir)
+    token = create_user(engine, "viewer-test-agent", "agent")
+    app = create_app(settings, engine)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="viewer-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield Server(f"http://127.0.0.1:{port}", token)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        engine.dispose()
+        _drop_db(pg_cluster, name)
+
+
+@pytest.mark.parametrize("check", CHECKS)
+def test_viewer(viewer_server: Server, check: str, tmp_path: Path) -> None:
+    """One browser check (see viewer/tests/run.mjs): it fails with the runner's own message."""
+    results = tmp_path / "results.json"
+    env = {
+        **os.environ,
+        "TWIN_URL": viewer_server.url,
+        "TWIN_AGENT_TOKEN": viewer_server.token,
+        "TWIN_SCREENSHOTS": str(SHOTS),
+        "TWIN_RESULTS": str(results),
+        "CHROMIUM": _chromium() or "",
+    }
+    proc = subprocess.run(
+        ["node", str(RUNNER), f"--only={check}"],
+        cwd=VIEWER,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    out = proc.stdout + proc.stderr
+    assert results.exists(), f"the browser runner did not report:\n{out}"
+    result = json.loads(results.read_text())[check]
+    assert result["ok"], f"{check}: {result.get('error')}\n{out}"
+    assert proc.returncode == 0, out

@@ -1,0 +1,200 @@
+"""Read a built tileset back and check it: the structural validation the 3D Tiles validator
+would do (it is not on the npm registry), plus decoding of every feature.
+
+Used by the tests and usable on any tileset this package wrote: bounding volumes contain
+their content and their children's, geometric errors do not grow downwards, every content
+file exists, transforms are rigid (rotation + translation), ``refine`` is on the root and
+spelled as the specification wants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+
+from tiles.frames import Y_UP_TO_Z_UP
+from tiles.gltf import read_accessor, read_glb
+from tiles.metadata import read_property_table
+
+F64 = NDArray[np.float64]
+#: tolerance of containment checks (metres): float32 vertices and box rounding
+EPS = 0.02
+
+
+@dataclass
+class WalkedTile:
+    tile: dict[str, Any]
+    world: F64  # this tile's transform composed from the root (tile frame -> ECEF)
+    depth: int
+    parent: WalkedTile | None
+
+
+def load(tileset_dir: Path) -> dict[str, Any]:
+    return orjson.loads((Path(tileset_dir) / "tileset.json").read_bytes())
+
+
+def _matrix(t: dict[str, Any]) -> F64:
+    if "transform" not in t:
+        return np.eye(4)
+    return np.array(t["transform"], dtype=float).reshape(4, 4).T
+
+
+def walk(doc: dict[str, Any]) -> Iterator[WalkedTile]:
+    def rec(t: dict[str, Any], parent_world: F64, depth: int,
+            parent: WalkedTile | None) -> Iterator[WalkedTile]:
+        w = WalkedTile(t, parent_world @ _matrix(t), depth, parent)
+        yield w
+        for c in t.get("children", []):
+            yield from rec(c, w.world, depth + 1, w)
+
+    yield from rec(doc["root"], np.eye(4), 0, None)
+
+
+def box_corners(box: list[float]) -> F64:
+    c = np.array(box[:3])
+    axes = np.array(box[3:]).reshape(3, 3)
+    signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
+    return c + signs @ axes
+
+
+def in_box(points: F64, box: list[float], eps: float = EPS) -> bool:
+    """Are ``points`` (in the box's frame) inside the oriented box?"""
+    c = np.array(box[:3])
+    axes = np.array(box[3:]).reshape(3, 3)
+    rel = points - c
+    for a in axes:
+        length = np.linalg.norm(a)
+        if length == 0:
+            continue
+        proj = rel @ (a / length)
+        if np.any(np.abs(proj) > length + eps):
+            return False
+    return True
+
+
+@dataclass
+class ContentData:
+    """One GLB decoded: vertex positions per primitive in the tile frame, property tables."""
+
+    doc: dict[str, Any]
+    positions: list[F64]
+    feature_ids: list[NDArray[Any]]
+    tables: list[dict[str, list[Any]]]
+    node_matrix: F64
+
+
+def read_content(path: Path) -> ContentData:
+    doc, binary = read_glb(Path(path).read_bytes())
+    positions, fids = [], []
+    for node in doc.get("nodes", []):
+        if "mesh" not in node:
+            continue
+        inst = node.get("extensions", {}).get("EXT_mesh_gpu_instancing")
+        for prim in doc["meshes"][node["mesh"]]["primitives"]:
+            pos = read_accessor(doc, binary, prim["attributes"]["POSITION"]).astype(float)
+            fa = prim["attributes"].get("_FEATURE_ID_0")
+            fid = read_accessor(doc, binary, fa) if fa is not None else np.zeros(0)
+            if inst:  # every instance's copy of the model: T + R (S p)
+                a = inst["attributes"]
+                t = read_accessor(doc, binary, a["TRANSLATION"]).astype(float)
+                q = read_accessor(doc, binary, a["ROTATION"]).astype(float)
+                sc = read_accessor(doc, binary, a["SCALE"]).astype(float)
+                rot = _quat_matrices(q)
+                pos = np.einsum("nij,nvj->nvi", rot, sc[:, None, :] * pos[None]) + t[:, None]
+                pos = pos.reshape(-1, 3)
+                ia = a.get("_FEATURE_ID_0")
+                fid = (np.repeat(read_accessor(doc, binary, ia), len(pos) // len(t))
+                       if ia is not None else np.zeros(0))
+            positions.append(pos)
+            fids.append(fid)
+    meta = doc.get("extensions", {}).get("EXT_structural_metadata")
+    tables = [read_property_table(doc, binary, i)
+              for i in range(len(meta["propertyTables"]))] if meta else []
+    root = doc["nodes"][doc["scenes"][doc.get("scene", 0)]["nodes"][0]]
+    m = np.array(root.get("matrix", np.eye(4).T.reshape(-1)), float).reshape(4, 4).T
+    return ContentData(doc, positions, fids, tables, m)
+
+
+def _quat_matrices(q: F64) -> F64:
+    x, y, z, w = q.T
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
+    ], axis=1)
+
+
+def content_to_tile_frame(data: ContentData, pts: F64) -> F64:
+    """glTF vertex positions -> the tile frame: root node matrix, then the viewers' y-up to
+    z-up rotation (3D Tiles, glTF up-axis)."""
+    m = Y_UP_TO_Z_UP @ data.node_matrix
+    return pts @ m[:3, :3].T + m[:3, 3]
+
+
+def check(tileset_dir: Path) -> list[str]:
+    """Problems found in a tileset (an empty list means it passed)."""
+    tileset_dir = Path(tileset_dir)
+    doc = load(tileset_dir)
+    problems: list[str] = []
+    if doc.get("asset", {}).get("version") != "1.1":
+        problems.append("asset.version is not 1.1")
+    root = doc["root"]
+    if root.get("refine") not in ("ADD", "REPLACE"):
+        problems.append(f"root.refine is {root.get('refine')!r}: must be ADD or REPLACE")
+    if doc["geometricError"] < root["geometricError"]:
+        problems.append("tileset geometricError is smaller than the root's")
+    for w in walk(doc):
+        t = w.tile
+        where = f"tile at depth {w.depth} ({t.get('content', {}).get('uri')})"
+        m = _matrix(t)
+        r = m[:3, :3]
+        if not np.allclose(r.T @ r, np.eye(3), atol=1e-9) or not np.allclose(m[3], [0, 0, 0, 1]):
+            problems.append(f"{where}: transform is not a rigid motion")
+        if "box" not in t["boundingVolume"]:
+            problems.append(f"{where}: no box bounding volume")
+            continue
+        if w.parent is not None:
+            pe = w.parent.tile["geometricError"]
+            if t["geometricError"] > pe + 1e-9:
+                problems.append(f"{where}: geometricError {t['geometricError']} > parent's {pe}")
+            # this tile's box must be inside the parent's box (ADD: children shown with it)
+            corners = box_corners(t["boundingVolume"]["box"])
+            to_parent = np.linalg.inv(w.parent.world) @ w.world
+            cp = corners @ to_parent[:3, :3].T + to_parent[:3, 3]
+            if not in_box(cp, w.parent.tile["boundingVolume"]["box"]):
+                problems.append(f"{where}: bounding volume leaves its parent's")
+        uri = t.get("content", {}).get("uri")
+        if uri:
+            path = tileset_dir / uri
+            if not path.exists():
+                problems.append(f"{where}: content {uri} is missing")
+                continue
+            data = read_content(path)
+            for pts in data.positions:
+                local = content_to_tile_frame(data, pts)
+                if not in_box(local, t["boundingVolume"]["box"]):
+                    problems.append(f"{where}: content leaves the tile's bounding volume")
+                cbv = t["content"].get("boundingVolume")
+                if cbv and not in_box(local, cbv["box"]):
+                    problems.append(f"{where}: content leaves its content bounding volume")
+    return problems
+
+
+def features(tileset_dir: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every feature of every tile: (content uri, row of its property table)."""
+    doc = load(Path(tileset_dir))
+    for w in walk(doc):
+        uri = w.tile.get("content", {}).get("uri")
+        if not uri:
+            continue
+        data = read_content(Path(tileset_dir) / uri)
+        for table in data.tables:
+            names = list(table)
+            for i in range(len(table[names[0]]) if names else 0):
+                yield uri, {n: table[n][i] for n in names}

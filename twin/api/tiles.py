@@ -1,0 +1,48 @@
+"""3D Tiles: the list of tilesets a caller may see, and their files with strong ETags.
+
+Thin on purpose: listing, visibility, file lookup and ETags live in tiles.catalog; the
+visibility rule is twin.auth.check_visibility, applied to every file (tileset.json and each
+content file), so a network tileset answers 401/403 to anyone who is not an agent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse
+
+from tiles import catalog
+from twin.api.deps import CurrentUser, SettingsDep
+from twin.auth import check_visibility
+
+router = APIRouter(prefix="/tiles", tags=["3D Tiles"])
+
+
+@router.get("", summary="Tilesets the caller may see")
+def list_tilesets(settings: SettingsDep, user: CurrentUser) -> dict[str, Any]:
+    return {"tilesets": [e.public_dict() for e in catalog.list_tilesets(settings.tiles_dir)
+                         if user.may_see(e.visibility)]}
+
+
+@router.get("/{name}/{path:path}", summary="A tileset.json or content file",
+            response_class=Response)
+def tileset_file(name: str, path: str, request: Request, settings: SettingsDep,
+                 user: CurrentUser) -> Response:
+    entry = catalog.get_tileset(settings.tiles_dir, name)
+    check_visibility(user, entry.visibility, f"tileset {name!r}")
+    file = catalog.resolve_file(entry, path)
+    headers = {
+        "Cache-Control": ("public, " if entry.visibility == "public" else "private, ")
+        + (catalog.REVALIDATE if file.suffix == ".json" else catalog.IMMUTABLE),
+        "Vary": "Accept-Encoding" + ("" if entry.visibility == "public" else ", Authorization"),
+    }
+    served = file
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        served = catalog.gzip_companion(file)
+        headers["Content-Encoding"] = "gzip"
+    tag = catalog.etag(served)
+    headers["ETag"] = tag
+    if catalog.if_none_match(request.headers.get("if-none-match"), tag):
+        return Response(status_code=304, headers=headers)
+    return FileResponse(served, media_type=catalog.MEDIA_TYPES[file.suffix], headers=headers)

@@ -1,0 +1,179 @@
+/**
+ * Wires the shell: session, API client, 3D viewer, XR, the mode registry and the hash router.
+ * Picking (click/tap without drag, or a controller select) goes to the active mode first,
+ * then to the default handler that shows the feature's attributes.
+ */
+import { Vector2 } from 'three';
+import { ApiClient, explain, UnreachableError } from '../core/ApiClient';
+import { ModeRegistry, parseHash } from '../core/ModeRegistry';
+import { Session } from '../core/Session';
+import type { PickResult } from '../three/TwinViewer';
+import { TwinViewer } from '../three/TwinViewer';
+import { XRController } from '../three/XRController';
+import { Shell } from '../ui/Shell';
+import type { AppContext, TwinMode } from './AppContext';
+import { BaseScene } from './BaseScene';
+
+export const DEFAULT_ROUTE = '#/explore';
+
+export class App {
+  readonly ctx: AppContext;
+  readonly registry = new ModeRegistry<AppContext>();
+  active: TwinMode | null = null;
+  activeParams: Record<string, string> = {};
+  /** resolves when the current mode has entered (tests wait on it) */
+  entered: Promise<void> = Promise.resolve();
+  /** 'loading' | 'ready' | 'error': the page's state for people and tests */
+  state = 'loading';
+  private routeSeq = 0;
+
+  constructor(root: HTMLElement, modes: TwinMode[]) {
+    const shell = new Shell(root);
+    const session = new Session();
+    const api = new ApiClient(location.origin + '/', () => session.token);
+    const viewer = new TwinViewer(shell.view);
+    const base = new BaseScene(api, viewer, shell);
+    const xr = new XRController(viewer, shell.vrButton);
+    this.ctx = { api, session, viewer, shell, base, xr, go: (hash) => (location.hash = hash) };
+    for (const m of modes) this.registry.register(m);
+
+    shell.onSignIn = async (token) => {
+      await session.signIn(api, token);
+    };
+    shell.onSignOut = () => session.signOut();
+    session.addEventListener('change', () => void this.sessionChanged());
+    xr.onPick = (hit) => this.handlePick(hit, true);
+    this.installPointerPicking();
+    viewer.addEventListener('frame', () => shell.progress(viewer.loadProgress()));
+    window.addEventListener('hashchange', () => void this.route());
+  }
+
+  async start(): Promise<void> {
+    const { api, session, shell } = this.ctx;
+    shell.progress(0.02);
+    try {
+      await session.restore(api);
+      shell.setUser(session.principal);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (!location.hash || location.hash === '#' || location.hash === '#/') {
+      history.replaceState(null, '', DEFAULT_ROUTE);
+    }
+    await this.route();
+  }
+
+  private fail(err: unknown): void {
+    this.state = 'error';
+    document.body.dataset.state = 'error';
+    const unreachable = err instanceof UnreachableError;
+    this.ctx.shell.message(explain(err), unreachable ? 'error' : 'warning');
+    this.ctx.shell.progress(1);
+  }
+
+  private navItems() {
+    return this.registry
+      .list()
+      .filter((m) => m.inNav !== false)
+      .map((m) => ({ name: m.name, title: m.title, href: this.registry.href(m.name) }));
+  }
+
+  async route(): Promise<void> {
+    const seq = ++this.routeSeq;
+    const { path } = parseHash(location.hash);
+    const match = this.registry.match(path);
+    const { shell } = this.ctx;
+    if (!match) {
+      shell.message(`No page ${path}: showing Explore.`, 'warning');
+      location.hash = DEFAULT_ROUTE;
+      return;
+    }
+    const mode = match.mode as TwinMode;
+    if (this.active) {
+      this.active.exit(this.ctx);
+      shell.setTools();
+      shell.setLegend(null);
+      shell.showAttributes('', null);
+    }
+    this.active = mode;
+    this.activeParams = match.params;
+    shell.setModes(this.navItems(), mode.name);
+    document.body.dataset.mode = mode.name;
+    document.body.dataset.state = 'loading';
+    this.state = 'loading';
+    if (this.ctx.shell.messageBox.classList.contains('error')) shell.message(null);
+    this.entered = (async () => {
+      try {
+        await this.ctx.base.ensure();
+        if (seq !== this.routeSeq) return;
+        await mode.enter(this.ctx, match.params);
+        if (seq !== this.routeSeq) return;
+        this.state = 'ready';
+        document.body.dataset.state = 'ready';
+      } catch (err) {
+        if (seq === this.routeSeq) this.fail(err);
+      }
+    })();
+    await this.entered;
+  }
+
+  private async sessionChanged(): Promise<void> {
+    this.ctx.shell.setUser(this.ctx.session.principal);
+    await this.ctx.base.refreshCatalog().catch(() => undefined);
+    for (const l of this.ctx.viewer.layers.values()) l.auth.refresh();
+    if (this.active?.onSession) this.active.onSession(this.ctx);
+    else if (this.active) await this.route();
+  }
+
+  handlePick(hit: PickResult | null, inXR = false): void {
+    const mode = this.active;
+    if (mode?.onPick?.(this.ctx, hit)) return;
+    defaultPick(this.ctx, hit, inXR);
+  }
+
+  private installPointerPicking(): void {
+    const el = this.ctx.viewer.renderer.domElement;
+    let down: { x: number; y: number; t: number } | null = null;
+    el.addEventListener('pointerdown', (e) => {
+      down = { x: e.clientX, y: e.clientY, t: performance.now() };
+    });
+    el.addEventListener('pointerup', (e) => {
+      if (!down) return;
+      const moved = Math.hypot(e.clientX - down.x, e.clientY - down.y);
+      const quick = performance.now() - down.t < 600;
+      down = null;
+      if (moved > 6 || !quick || e.button !== 0) return;
+      const r = el.getBoundingClientRect();
+      const ndc = new Vector2(((e.clientX - r.left) / r.width) * 2 - 1, -((e.clientY - r.top) / r.height) * 2 + 1);
+      this.handlePick(this.ctx.viewer.pick(ndc));
+    });
+  }
+}
+
+const TITLES: Record<string, string> = {
+  building: 'Building',
+  network_segment: 'Network segment',
+  network_node: 'Network node',
+  furniture: 'Street furniture',
+};
+
+/** Show the picked feature's metadata, highlight it; clear on empty ground. */
+export function defaultPick(ctx: AppContext, hit: PickResult | null, inXR = false): void {
+  const { shell, viewer, xr } = ctx;
+  for (const l of viewer.layers.values()) l.style.setSelected(null);
+  if (!hit?.feature) {
+    shell.showAttributes('', null);
+    if (inXR) xr.showPanel(null);
+    return;
+  }
+  const f = hit.feature;
+  const title = TITLES[f.className] ?? f.className;
+  const layer = hit.layer ? viewer.layers.get(hit.layer) : undefined;
+  if (typeof f.props.id === 'number') layer?.style.setSelected(f.props.id);
+  const note = f.props.synthetic === true ? 'Generated, not surveyed: never dig on it without a survey.' : undefined;
+  shell.showAttributes(`${title} ${f.props.id ?? ''}`.trim(), f.props, note);
+  shell.info.dataset.layer = hit.layer ?? '';
+  shell.info.dataset.featureId = String(f.props.id ?? '');
+  if (inXR || xr.session) xr.showPanel({ title: `${title} ${f.props.id ?? ''}`, props: f.props });
+}

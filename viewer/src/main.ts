@@ -1,0 +1,23 @@
+import './style.css';
+import { App } from './app/App';
+import { ExploreMode } from './modes/ExploreMode';
+import { ProjectMode } from './modes/ProjectMode';
+import { UndergroundMode } from './modes/UndergroundMode';
+import { VrMode } from './modes/VrMode';
+
+const app = new App(document.getElementById('root')!, [
+  new ExploreMode(),
+  new ProjectMode(),
+  new UndergroundMode(),
+  new VrMode(),
+]);
+
+// for the browser tests and the bench: read-only handles on the running app
+(window as unknown as { __twin: unknown }).__twin = {
+  app,
+  ctx: app.ctx,
+  viewer: app.ctx.viewer,
+  xr: app.ctx.xr,
+};
+
+void app.start();

@@ -1,0 +1,416 @@
+// Browser tests of the viewer against a running twin (started by tests/test_viewer_browser.py).
+//
+//   TWIN_URL=http://127.0.0.1:PORT TWIN_AGENT_TOKEN=twin_... node tests/run.mjs [--only NAME,...]
+//
+// Each check drives Debian's Chromium (headless, WebGL through SwiftShader), asserts what a
+// person would see (non-blank image from pixel statistics, attributes in the panel, camera
+// height) and saves a screenshot to docs/screenshots/. Prints one line per check and a last
+// line "N passed, N failed"; exits 1 when a check failed.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { canvasPixels, canvasStats, diffFraction, launch, waitReady, waitTilesIdle } from './browser.mjs';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const BASE = (process.env.TWIN_URL ?? 'http://127.0.0.1:8765').replace(/\/$/, '');
+const TOKEN = process.env.TWIN_AGENT_TOKEN ?? '';
+const SHOTS = resolve(process.env.TWIN_SCREENSHOTS ?? resolve(HERE, '../../docs/screenshots'));
+const RESULTS = process.env.TWIN_RESULTS ?? '';
+const ONLY = (process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? process.env.TWIN_ONLY ?? '')
+  .split(',')
+  .filter(Boolean);
+const IWER = resolve(HERE, '../node_modules/iwer/build/iwer.min.js');
+const VIEWPORT = { width: 1280, height: 800 };
+mkdirSync(SHOTS, { recursive: true });
+
+function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+async function api(path, token = '') {
+  const res = await fetch(BASE + path, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+  if (!res.ok) throw new Error(`${path}: ${res.status}`);
+  return res.json();
+}
+
+/** A page with console/page errors and requests recorded. */
+async function openPage(browser, { token = '', viewport = VIEWPORT, xr = false } = {}) {
+  const context = await browser.newContext({ viewport, deviceScaleFactor: 1 });
+  if (token) await context.addInitScript((t) => sessionStorage.setItem('twin.token', t), token);
+  if (xr) {
+    await context.addInitScript({ path: IWER });
+    await context.addInitScript(() => {
+      const device = new window.IWER.XRDevice(window.IWER.metaQuest3);
+      device.installRuntime({ forceInstall: true });
+      window.__xrDevice = device;
+    });
+  }
+  const page = await context.newPage();
+  const errors = [];
+  const requests = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('request', (r) => requests.push(r.url()));
+  return { context, page, errors, requests };
+}
+
+async function assertRendered(page, what) {
+  const s = await canvasStats(page);
+  assert(s.std > 6 && s.colours > 12, `${what}: the canvas looks blank (std ${s.std.toFixed(1)}, ${s.colours} colours)`);
+  return s;
+}
+
+function assertNoErrors(errors, what) {
+  assert(errors.length === 0, `${what}: console errors: ${errors.slice(0, 3).join(' | ')}`);
+}
+
+async function shot(page, name) {
+  const path = resolve(SHOTS, `${name}.png`);
+  await page.screenshot({ path });
+  return path;
+}
+
+/** Rows of the attribute panel as {key: text}. */
+async function panelRows(page) {
+  return page.$$eval('#attributes tr', (rows) =>
+    Object.fromEntries(rows.map((r) => [r.dataset.key, r.querySelector('td').textContent])),
+  );
+}
+
+function close(a, b, tol = 0.02) {
+  return Math.abs(Number(a) - Number(b)) <= tol * Math.max(1, Math.abs(Number(b)));
+}
+
+async function clickCanvas(page, x, y) {
+  const box = await page.locator('canvas.twin-canvas').boundingBox();
+  await page.mouse.click(box.x + x, box.y + y);
+}
+
+/** Screen points of features of a layer, found by probing picks at projected vertices. */
+async function findFeatureOnScreen(page, layerPrefix, className, max = 60) {
+  return page.evaluate(
+    ({ layerPrefix, className, max }) => {
+      const v = window.__twin.viewer;
+      const canvas = v.renderer.domElement;
+      const out = [];
+      const Vec = v.camera.position.constructor;
+      v.scene.updateMatrixWorld();
+      for (const [name, layer] of v.layers) {
+        if (!name.startsWith(layerPrefix)) continue;
+        layer.tiles.group.traverse((o) => {
+          if (out.length >= max || !o.geometry || !o.userData.meshFeatures) return;
+          const pos = o.geometry.getAttribute('position');
+          const step = Math.max(1, Math.floor(pos.count / 8));
+          for (let i = 0; i < pos.count && out.length < max; i += step) {
+            const p = new Vec().fromBufferAttribute(pos, i).applyMatrix4(o.matrixWorld).project(v.camera);
+            if (Math.abs(p.x) > 0.9 || Math.abs(p.y) > 0.9 || p.z > 1) continue;
+            const hit = v.pick({ x: p.x, y: p.y });
+            if (hit?.feature?.className === className) {
+              out.push({
+                x: ((p.x + 1) / 2) * canvas.clientWidth,
+                y: ((1 - p.y) / 2) * canvas.clientHeight,
+                id: hit.feature.props.id,
+                world: [hit.point.x, hit.point.y, hit.point.z],
+              });
+            }
+          }
+        });
+      }
+      return out;
+    },
+    { layerPrefix, className, max },
+  );
+}
+
+// -- the checks ------------------------------------------------------------------------------
+const checks = {};
+
+checks.explore = async (browser) => {
+  const { page, errors } = await openPage(browser);
+  await page.goto(`${BASE}/#/explore`);
+  await waitReady(page);
+  assert((await page.evaluate(() => document.body.dataset.state)) === 'ready', 'explore did not become ready');
+  await assertRendered(page, 'explore overview');
+  await shot(page, 'explore');
+
+  // search a building by id, then pick it on screen: the panel shows its tile metadata
+  const fc = await api('/collections/buildings/items?limit=200');
+  const candidates = fc.features.filter((f) => f.properties.levels > 0 && f.properties.height > 6);
+  candidates.sort((a, b) => b.properties.height - a.properties.height);
+  const b = candidates[0] ?? fc.features[0];
+  assert(b, 'the demo has no building');
+  await page.fill('#search-input', String(b.id));
+  await page.click('#search button[type=submit]');
+  await page.waitForSelector(`#info:not([hidden])`);
+  await page.waitForTimeout(900); // the camera flight
+  await waitTilesIdle(page);
+  const box = await page.locator('canvas.twin-canvas').boundingBox();
+  await clickCanvas(page, box.width / 2, box.height / 2);
+  await page.waitForFunction(() => document.querySelector('#info h2')?.textContent.startsWith('Building') && document.querySelector('#info')?.dataset.layer === 'buildings', null, { timeout: 5000 });
+  const rows = await panelRows(page);
+  const stored = b.properties;
+  assert(String(rows.id) === String(b.id), `picked building ${rows.id}, expected ${b.id}`);
+  for (const k of ['height', 'base_z']) assert(close(rows[k], stored[k]), `${k}: panel ${rows[k]} vs Features API ${stored[k]}`);
+  for (const k of ['levels', 'usage', 'name']) {
+    if (stored[k] !== null && stored[k] !== undefined && stored[k] !== '') assert(String(rows[k]) === String(stored[k]), `${k}: panel ${rows[k]} vs Features API ${stored[k]}`);
+  }
+  await shot(page, 'explore-pick');
+
+  // style by height: legend and a different image
+  const before = await canvasPixels(page);
+  await page.selectOption('#style-select', 'height');
+  await page.waitForSelector('#legend:not([hidden]) li');
+  await waitTilesIdle(page);
+  const after = await canvasPixels(page);
+  assert(diffFraction(before, after) > 0.005, 'styling by height changed nothing on screen');
+  await page.click('#home');
+  await page.waitForTimeout(900);
+  await waitTilesIdle(page);
+  await shot(page, 'explore-height');
+
+  // measure between two points of the view
+  await page.click('#measure');
+  await clickCanvas(page, box.width * 0.4, box.height * 0.6);
+  await clickCanvas(page, box.width * 0.6, box.height * 0.62);
+  const direct = Number(await page.$eval('#measure-result', (o) => o.dataset.direct ?? 'NaN'));
+  assert(direct > 1, `measure gave ${direct}`);
+  assertNoErrors(errors, 'explore');
+  return { building: b.id, measured_m: direct };
+};
+
+checks.unreachable = async (browser) => {
+  const { page } = await openPage(browser);
+  await page.route('**/api/me', (r) => r.abort('connectionrefused'));
+  await page.goto(`${BASE}/#/explore`);
+  await page.waitForFunction(() => document.body.dataset.state === 'error', null, { timeout: 15000 });
+  const text = await page.textContent('#message');
+  assert(/does not answer/.test(text), `message was: ${text}`);
+  return { message: text };
+};
+
+checks.phone = async (browser) => {
+  const { page, errors } = await openPage(browser, { viewport: { width: 390, height: 800 } });
+  await page.goto(`${BASE}/#/explore`);
+  await waitReady(page);
+  await assertRendered(page, 'phone');
+  const canvas = await page.locator('canvas.twin-canvas').boundingBox();
+  assert(canvas.width >= 380, `on a phone the view is ${canvas.width}px wide`);
+  await page.click('#menu');
+  await page.waitForTimeout(400);
+  await shot(page, 'phone');
+  assertNoErrors(errors, 'phone');
+};
+
+checks.underground_anonymous = async (browser) => {
+  const { page, errors, requests } = await openPage(browser);
+  await page.goto(`${BASE}/#/underground`);
+  await waitReady(page);
+  await page.waitForSelector('#underground-denied');
+  const text = await page.textContent('#underground-denied');
+  assert(/agent/.test(text), 'the refusal does not say an agent account is needed');
+  await page.waitForTimeout(500);
+  const net = requests.filter((u) => /\/tiles\/network-/.test(u));
+  assert(net.length === 0, `anonymous user requested network tiles: ${net.slice(0, 2)}`);
+  await shot(page, 'underground-anonymous');
+  assertNoErrors(errors, 'underground (anonymous)');
+  return { network_requests: net.length };
+};
+
+checks.underground_agent = async (browser) => {
+  assert(TOKEN, 'TWIN_AGENT_TOKEN is not set');
+  const { page, errors, requests } = await openPage(browser);
+  await page.goto(`${BASE}/#/explore`);
+  await waitReady(page);
+  // sign in through the form, as a person would
+  await page.click('#user');
+  await page.fill('#token', TOKEN);
+  await page.click('#signin-submit');
+  await page.waitForFunction(() => document.querySelector('#user').dataset.signedIn === 'true');
+  await page.click('#modes a[data-mode=underground]');
+  await page.waitForFunction(() => ['shown', 'empty'].includes(document.body.dataset.underground), null, { timeout: 30000 });
+  assert((await page.evaluate(() => document.body.dataset.underground)) === 'shown', 'no network tileset was shown to the agent');
+  await waitTilesIdle(page);
+  await assertRendered(page, 'underground');
+  assert(requests.some((u) => /\/tiles\/network-/.test(u)), 'no network tile requested for the agent');
+  const legend = await page.$$eval('#legend li', (li) => li.map((l) => l.textContent.trim()));
+  assert(legend.length > 0, 'no legend');
+  await shot(page, 'underground');
+
+  const spots = await findFeatureOnScreen(page, 'network-', 'network_segment', 5);
+  assert(spots.length > 0, 'no pipe is visible on screen');
+  await clickCanvas(page, spots[0].x, spots[0].y);
+  await page.waitForFunction(() => document.querySelector('#info h2')?.textContent.startsWith('Network segment'), null, { timeout: 5000 });
+  const rows = await panelRows(page);
+  const stored = (await api(`/collections/networks/items/${rows.id}`, TOKEN)).properties;
+  for (const k of ['network', 'material', 'operator']) {
+    if (stored[k]) assert(String(rows[k]) === String(stored[k]), `${k}: panel ${rows[k]} vs API ${stored[k]}`);
+  }
+  for (const k of ['depth_m', 'diameter_mm', 'install_year']) {
+    if (stored[k] !== null && stored[k] !== undefined) assert(close(rows[k], stored[k]), `${k}: panel ${rows[k]} vs API ${stored[k]}`);
+  }
+  await shot(page, 'underground-pick');
+
+  // filter: hide every network but the picked one
+  const boxes = await page.$$('#network-filter input[type=checkbox]');
+  for (const cb of boxes) {
+    if ((await cb.getAttribute('data-network')) !== rows.network) await cb.uncheck();
+  }
+  await waitTilesIdle(page);
+  assertNoErrors(errors, 'underground (agent)');
+  return { pipe: rows.id, network: rows.network, networks: legend };
+};
+
+checks.project = async (browser) => {
+  const { page, errors } = await openPage(browser);
+  const projects = await api('/collections/projects/items?limit=10');
+  assert(projects.features.length > 0, 'the demo has no project');
+  const slug = projects.features[0].properties.slug;
+  await page.goto(`${BASE}/#/project/${slug}`);
+  await waitReady(page);
+  await page.waitForSelector('#compare-before');
+  await page.click('#compare-before');
+  await waitTilesIdle(page);
+  await assertRendered(page, 'project before');
+  const before = await canvasPixels(page);
+  await shot(page, 'project-before');
+  await page.click('#compare-after');
+  await waitTilesIdle(page);
+  const after = await canvasPixels(page);
+  await shot(page, 'project-after');
+  const diff = diffFraction(before, after);
+  assert(diff > 0.002, `before and after look the same (${(diff * 100).toFixed(2)}% pixels differ)`);
+  await page.click('#compare-swipe');
+  await waitTilesIdle(page);
+  await shot(page, 'project-swipe');
+  await page.click('#compare-side');
+  await waitTilesIdle(page);
+  await shot(page, 'project-side-by-side');
+
+  // stand on a balcony: a baseline building with several floors, near the site
+  await page.click('#compare-after');
+  const fc = await api('/collections/buildings/items?limit=500');
+  const site = projects.features[0].geometry;
+  const ring = site.type === 'MultiPolygon' ? site.coordinates[0][0] : site.coordinates[0];
+  const cx = ring.reduce((s, p) => s + p[0], 0) / ring.length;
+  const cy = ring.reduce((s, p) => s + p[1], 0) / ring.length;
+  const hidden = new Set(await page.evaluate(() => [...(window.__twin.viewer.layers.values())].flatMap((l) => l.tiles.rootTileset?.extras?.hides?.ids ?? [])));
+  const centre = (f) => {
+    const r = f.geometry.type === 'MultiPolygon' ? f.geometry.coordinates[0][0] : f.geometry.coordinates[0];
+    return [r.reduce((s, p) => s + p[0], 0) / r.length, r.reduce((s, p) => s + p[1], 0) / r.length];
+  };
+  const near = fc.features
+    .filter((f) => f.properties.levels >= 3 && !hidden.has(Number(f.id)))
+    .map((f) => ({ f, d: Math.hypot((centre(f)[0] - cx) * 55000, (centre(f)[1] - cy) * 111000) }))
+    .filter((x) => x.d > 60 && x.d < 400)
+    .sort((a, b) => a.d - b.d);
+  assert(near.length, 'no building with 3+ levels for the balcony');
+  const bf = near[0].f;
+  const floor = Math.min(bf.properties.levels - 1, 2);
+  await page.fill('#balcony-building', String(bf.id));
+  await page.dispatchEvent('#balcony-building', 'change');
+  await page.waitForFunction((n) => document.querySelectorAll('#balcony-floor option').length === n, bf.properties.levels);
+  await page.selectOption('#balcony-floor', String(floor));
+  await page.click('#balcony-go');
+  await page.waitForFunction(() => document.body.dataset.balcony);
+  await waitTilesIdle(page);
+  const expected = bf.properties.base_z + (floor * bf.properties.height) / bf.properties.levels + 1.5;
+  const [, , camH] = await page.evaluate(() => window.__twin.viewer.cameraGeodetic());
+  assert(Math.abs(camH - expected) < 0.05, `balcony camera at ${camH.toFixed(3)} m, expected ${expected.toFixed(3)} m`);
+  await assertRendered(page, 'balcony');
+  await shot(page, 'balcony-after');
+  await page.click('#compare-before');
+  await waitTilesIdle(page);
+  await shot(page, 'balcony-before');
+  assertNoErrors(errors, 'project');
+  return { project: slug, pixels_differ: diff, balcony_building: bf.id, floor, camera_height: camH, expected_height: expected };
+};
+
+checks.vr = async (browser) => {
+  assert(TOKEN, 'TWIN_AGENT_TOKEN is not set');
+  const t0 = Date.now();
+  const lap = (what) => process.env.TWIN_TRACE && console.log(`  vr ${what}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const { page, errors } = await openPage(browser, { token: TOKEN, xr: true });
+  await page.goto(`${BASE}/#/vr`);
+  await waitReady(page);
+  await page.waitForFunction(() => document.body.dataset.vr === 'supported', null, { timeout: 10000 });
+  lap("await page.check('#vr-undergro");
+  await page.check('#vr-underground');
+  await page.waitForFunction(() => document.body.dataset.underground === 'shown', null, { timeout: 30000 });
+  await waitTilesIdle(page);
+  // a pipe to stand over, found from the desktop view before entering VR
+  lap('const spots = await findFeatur');
+  const spots = await findFeatureOnScreen(page, 'network-', 'network_segment', 3);
+  assert(spots.length, 'no pipe to aim at');
+  lap("await page.click('#vr-enter');");
+  await page.click('#vr-enter');
+  await page.waitForFunction(() => window.__twin.xr.session && window.__twin.xr.xrFrames > 10, null, { timeout: 20000 });
+  lap('const target = spots[0].world;');
+  const target = spots[0].world;
+  // stand 3 m from the pipe, then aim the right controller at it
+  const aimed = await page.evaluate((t) => {
+    const { viewer, xr } = window.__twin;
+    const Vec = viewer.camera.position.constructor;
+    const Quat = viewer.camera.quaternion.constructor;
+    const pipe = new Vec(t[0], t[1], t[2]);
+    xr.standAt(new Vec(pipe.x + 3, 0, pipe.z));
+    viewer.scene.updateMatrixWorld();
+    const local = viewer.rig.worldToLocal(pipe.clone());
+    const hand = new Vec(0.2, 1.3, -0.2);
+    const dir = local.clone().sub(hand).normalize();
+    const q = new Quat().setFromUnitVectors(new Vec(0, 0, -1), dir);
+    const c = window.__xrDevice.controllers.right;
+    c.position.set(hand.x, hand.y, hand.z);
+    c.quaternion.set(q.x, q.y, q.z, q.w);
+    return { local: local.toArray() };
+  }, target);
+  const frames0 = await page.evaluate(() => window.__twin.xr.xrFrames);
+  await page.waitForFunction((f) => window.__twin.xr.xrFrames > f + 5, frames0);
+  await page.evaluate(() => window.__xrDevice.controllers.right.updateButtonValue('trigger', 1));
+  await page.waitForFunction((f) => window.__twin.xr.xrFrames > f + 8, frames0);
+  await page.evaluate(() => window.__xrDevice.controllers.right.updateButtonValue('trigger', 0));
+  await page.waitForFunction(() => window.__twin.xr.panel?.title?.startsWith('Network segment'), null, { timeout: 10000 });
+  lap('const panel = await page.evalu');
+  const panel = await page.evaluate(() => window.__twin.xr.panel);
+  const placement = await page.evaluate(() => {
+    const { viewer } = window.__twin;
+    const Vec = viewer.camera.position.constructor;
+    const m = viewer.rig.getObjectByName('xr-panel');
+    const head = viewer.renderer.xr.getCamera();
+    return { panel: m.getWorldPosition(new Vec()).toArray(), visible: m.visible, head: head.getWorldPosition(new Vec()).toArray(), dir: head.getWorldDirection(new Vec()).toArray() };
+  });
+  console.log(JSON.stringify(placement));
+  assert(panel.props.network && panel.props.depth_m !== undefined, 'the VR panel lacks network attributes');
+  await page.waitForTimeout(300);
+  await assertRendered(page, 'vr');
+  await shot(page, 'vr');
+  const frames = await page.evaluate(() => window.__twin.xr.xrFrames);
+  await page.evaluate(() => window.__twin.xr.session.end());
+  assertNoErrors(errors, 'vr');
+  return { xr_frames: frames, picked: panel.title, aimed };
+};
+
+// -- runner ----------------------------------------------------------------------------------
+const browser = await launch();
+const results = {};
+let passed = 0;
+let failed = 0;
+for (const [name, fn] of Object.entries(checks)) {
+  if (ONLY.length && !ONLY.includes(name)) continue;
+  const t0 = Date.now();
+  try {
+    const info = await fn(browser);
+    passed++;
+    results[name] = { ok: true, seconds: (Date.now() - t0) / 1000, ...(info ?? {}) };
+    console.log(`PASS ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s) ${info ? JSON.stringify(info) : ''}`);
+  } catch (err) {
+    failed++;
+    results[name] = { ok: false, error: String(err?.message ?? err) };
+    console.log(`FAIL ${name}: ${err?.stack ?? err}`);
+  }
+}
+await browser.close();
+if (RESULTS) writeFileSync(RESULTS, JSON.stringify(results, null, 2));
+console.log(`viewer: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
