@@ -232,7 +232,7 @@ def load_hydrants(conn: Connection, pbf: Path, srid: int) -> int:
     reader.open()
     for batch in reader.batches(10_000):
         ids += list(batch.ids)
-        wkb += list(batch.geoms)
+        wkb += [g.hex() for g in batch.geoms]
         for rec in batch.props.to_dict("records"):
             tags = {k: v for k, v in rec.items() if isinstance(v, str)}
             attrs.append(json.dumps(tags, ensure_ascii=False))
@@ -247,7 +247,8 @@ def load_hydrants(conn: Connection, pbf: Path, srid: int) -> int:
             "FROM unnest(CAST(:ids AS text[]), CAST(:wkb AS text[]), CAST(:depth AS float8[]), "
             "CAST(:attrs AS text[])) AS u(i, w, d, a) "
             "ON CONFLICT (source, source_id) WHERE scenario_id IS NULL DO UPDATE SET "
-            "geom = EXCLUDED.geom, depth_m = EXCLUDED.depth_m, attrs = EXCLUDED.attrs "
+            "geom = EXCLUDED.geom, depth_m = EXCLUDED.depth_m, attrs = EXCLUDED.attrs, "
+            "updated_at = now() "
             "WHERE (t.geom, t.depth_m, t.attrs) IS DISTINCT FROM "
             "(EXCLUDED.geom, EXCLUDED.depth_m, EXCLUDED.attrs)"
         ),
@@ -764,7 +765,7 @@ def create_project(conn: Connection, pbf: Path, srid: int) -> ProjectResult | No
     reader.open()
     for batch in reader.batches(10_000):
         ids += list(batch.ids)
-        wkb += list(batch.geoms)
+        wkb += [g.hex() for g in batch.geoms]
         landuse = batch.props.get("landuse")
         names += ["a construction site" if landuse is not None and landuse.iloc[i] ==
                   "construction" else "a car park" for i in range(len(batch))]
@@ -790,7 +791,8 @@ def create_project(conn: Connection, pbf: Path, srid: int) -> ProjectResult | No
     # the smallest building by the site makes way for the block (a shed, a canopy)
     victim = conn.execute(
         text(
-            "SELECT b.id, b.source_id, coalesce(b.name, b.usage, 'building') FROM buildings b, "
+            "SELECT b.id, b.source_id, coalesce(b.name, 'a small ' || b.usage || ' building', "
+            "'a small building') FROM buildings b, "
             "(SELECT ST_SetSRID(ST_GeomFromWKB(:site), :srid) AS g) s "
             "WHERE b.scenario_id IS NULL AND ST_DWithin(b.footprint, s.g, 60) "
             "AND ST_Area(b.footprint) < 1500 ORDER BY ST_Area(b.footprint), b.source_id LIMIT 1"
@@ -809,8 +811,8 @@ def create_project(conn: Connection, pbf: Path, srid: int) -> ProjectResult | No
         if others else None
     footprints = block_footprints(site, tuple((b[3], b[4]) for b in BLOCK), obstacles)
     storeys = [b[1] for b in BLOCK[:len(footprints)]] or [0]
-    replaced = (f", replacing a small building next to it ({victim[2]}, OpenStreetMap "
-                f"{victim[1]})") if victim else ""
+    replaced = f", replacing {victim[2]} next to it (OpenStreetMap {victim[1]})" if victim \
+        else ""
     project_id = conn.execute(
         text(
             "INSERT INTO projects (slug, name, description, status, site, visibility, attrs) "
@@ -844,7 +846,7 @@ def create_project(conn: Connection, pbf: Path, srid: int) -> ProjectResult | No
             {"sid": scenario_id, "fid": victim[0]},
         )
     return ProjectResult("new-block", f"{what} (OpenStreetMap {site_id})", built,
-                         f"{victim[2]} ({victim[1]})" if victim else None)
+                         f"{victim[2]} (OpenStreetMap {victim[1]})" if victim else None)
 
 
 def block_footprints(

@@ -239,6 +239,7 @@ def demo(
     serve_after: Annotated[bool, typer.Option("--serve", help="Serve afterwards.")] = False,
     host: Annotated[str | None, typer.Option(help="Address to bind with --serve.")] = None,
     port: Annotated[int | None, typer.Option(help="Port with --serve.")] = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even when nothing changed.")] = False,
 ) -> None:
     """Load the demo district (Helsinki, OpenStreetMap) and build what exists on top of it."""
     from geodata.demo import load_demo
@@ -248,7 +249,9 @@ def demo(
         with Runtime(s) as rt:
             rt.migrate()
             with progress_bar("demo district") as advance:
-                summary = load_demo(rt.engine, settings_crs=s.crs, progress=advance)
+                summary = load_demo(
+                    rt.engine, settings_crs=s.crs, progress=advance, force=force
+                )
             for line in summary:
                 out.print(line, highlight=False)
             for hook in DEMO_HOOKS:

@@ -129,7 +129,7 @@ def run_import(
     try:
         with engine.begin() as conn, StageWriter(conn, layer) as writer:
             for batch in reader.batches(BATCH):
-                if report.working_crs is None:
+                if report.working_crs is None and len(batch):
                     report.working_crs = _fix_working_crs(conn, batch, src_crs, options, path)
                 _write_batch(writer, mapper, batch, report, options, path)
                 if progress:

@@ -64,8 +64,9 @@ def to_text(s: pd.Series) -> pd.Series:
 
 
 def _usage(s: pd.Series) -> pd.Series:
+    """Text, except OSM's bare "yes" (building=yes, historic=yes), which says nothing."""
     out = to_text(s)
-    return out.where(~out.str.lower().isin(["yes", "true", "1"]))  # OSM building=yes says nothing
+    return out.where(~out.str.lower().isin(["yes", "true", "1"]))
 
 
 _NETWORK_SYNONYMS = {
@@ -175,7 +176,7 @@ FIELDS: dict[str, dict[str, Field]] = {
     },
     "pois": {
         "name": Field(to_text, ("name", "nom")),
-        "kind": Field(to_text, ("kind", "tourism", "historic", "amenity", "leisure")),
+        "kind": Field(_usage, ("kind", "tourism", "historic", "amenity", "leisure")),
         "description": Field(to_text, ("description", "descr")),
     },
     "ground": {

@@ -283,11 +283,12 @@ class _Batch:
         return out
 
     def _batch(self, members: list[int]) -> SourceBatch:
-        geoms = np.array([self.geoms[i] for i in members], dtype=object)
+        # osmium writes hex; the pipeline takes WKB bytes
+        geoms = np.empty(len(members), dtype=object)
+        geoms[:] = [bytes.fromhex(self.geoms[i]) for i in members]
         areas = np.array([self.is_area[i] for i in members], dtype=bool)
         if self.area_points and areas.any():
-            points = shapely.point_on_surface(shapely.from_wkb(geoms[areas]))
-            geoms[areas] = shapely.to_wkb(points, hex=True)
+            geoms[areas] = shapely.to_wkb(shapely.point_on_surface(shapely.from_wkb(geoms[areas])))
         tags = [self.tags[i] for i in members]
         props = pd.DataFrame.from_records(tags) if tags else pd.DataFrame()
         # a tag named like an id attribute would otherwise be taken as the feature's id

@@ -51,7 +51,8 @@ export async function waitTilesIdle(page, timeout = 60000) {
   );
   // two more frames so the last tiles are drawn
   await page.evaluate(() => new Promise((r) => { window.__twin.viewer.invalidate(); requestAnimationFrame(() => requestAnimationFrame(r)); }));
-  await page.waitForTimeout(150);
+  await page.waitForTimeout(400); // past the adaptive-resolution window: full resolution again
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
 }
 
 /** Pixel statistics of the WebGL canvas (read back from the drawing buffer). */

@@ -136,6 +136,7 @@ export class App {
     const el = this.ctx.viewer.renderer.domElement;
     let down: { x: number; y: number; t: number } | null = null;
     el.addEventListener('pointerdown', (e) => {
+      el.focus({ preventScroll: true }); // arrow keys move the view once it was touched
       down = { x: e.clientX, y: e.clientY, t: performance.now() };
     });
     el.addEventListener('pointerup', (e) => {

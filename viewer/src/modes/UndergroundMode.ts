@@ -58,7 +58,7 @@ export class UndergroundMode implements TwinMode {
     shell.setLegend('Networks', this.overlay.legend());
     document.body.dataset.underground = nets.length ? 'shown' : 'empty';
     // a lower, closer view so the depth reads
-    const r = Math.min(ctx.base.radius, 160);
+    const r = Math.min(ctx.base.radius, 70);
     ctx.viewer.lookAt(new Vector3(-0.3 * r, 0.5 * r, 0.75 * r), new Vector3(0, -2, 0), true);
   }
 

@@ -65,6 +65,9 @@ export class TwinViewer extends EventTarget {
   /** how long the last draw took (ms): while loading, draws are spaced by a multiple of it */
   renderMs = 0;
   readonly softwareGL: boolean;
+  /** full-quality pixel ratio; lowered while the camera moves if frames are slow */
+  readonly baseRatio: number;
+  private lastUserChange = 0;
   private readonly raycaster = new Raycaster();
   private readonly resizeObserver: ResizeObserver;
   private readonly beforeRender = new Set<(dt: number) => void>();
@@ -77,7 +80,8 @@ export class TwinViewer extends EventTarget {
     // the view stays usable instead of drawing one frame a second
     this.softwareGL = isSoftwareGL();
     this.renderer = new WebGLRenderer({ antialias: !this.softwareGL, logarithmicDepthBuffer: !this.softwareGL });
-    this.renderer.setPixelRatio(this.softwareGL ? 1 : Math.min(window.devicePixelRatio, 2));
+    this.baseRatio = this.softwareGL ? 1 : Math.min(window.devicePixelRatio, 2);
+    this.renderer.setPixelRatio(this.baseRatio);
     this.renderer.outputColorSpace = SRGBColorSpace;
     this.renderer.xr.enabled = true;
     this.renderer.xr.setReferenceSpaceType('local-floor');
@@ -104,7 +108,7 @@ export class TwinViewer extends EventTarget {
     this.controls.maxDistance = 8000;
     this.controls.minDistance = 2;
     this.controls.maxPolarAngle = Math.PI * 0.92; // may look up from below (underground)
-    this.controls.listenToKeyEvents(window);
+    this.controls.listenToKeyEvents(this.renderer.domElement as unknown as HTMLElement); // keys when the view has focus, not while typing
     this.controls.keyPanSpeed = 25;
     this.controls.addEventListener('change', () => this.invalidate(true));
 
@@ -117,7 +121,28 @@ export class TwinViewer extends EventTarget {
   /** Ask for a redraw (the loop renders only when something changed). */
   invalidate(byUser = false): void {
     this.dirty = true;
-    if (byUser) this.dirtyByUser = true;
+    if (byUser) {
+      this.dirtyByUser = true;
+      this.lastUserChange = performance.now();
+    }
+  }
+
+  /**
+   * Adaptive resolution: while the camera moves and a frame takes longer than ~45 ms, draw
+   * fewer pixels (down to half); when it stops, draw once more at full resolution.
+   */
+  private adaptResolution(now: number): void {
+    const ratio = this.renderer.getPixelRatio();
+    const moving = now - this.lastUserChange < 300;
+    let next = ratio;
+    if (moving && this.renderMs > 45) next = Math.max(this.baseRatio * 0.5, ratio * 0.8);
+    else if (!moving && ratio < this.baseRatio) next = this.baseRatio;
+    if (Math.abs(next - ratio) < 1e-3) return;
+    this.renderer.setPixelRatio(next);
+    const size = this.renderer.getSize(new Vector2());
+    this.renderer.setSize(size.x, size.y, false);
+    this.updateAspect();
+    this.dirty = true;
   }
 
   onBeforeRender(fn: (dt: number) => void): () => void {
@@ -312,6 +337,7 @@ export class TwinViewer extends EventTarget {
     for (const fn of this.beforeRender) fn(dt);
     if (!xr && this.controls.enabled) this.controls.update(dt);
     const loading = [...this.layers.values()].some((l) => l.tiles.loadProgress < 1 && !l.failed);
+    if (!xr) this.adaptResolution(performance.now());
     if (!this.dirty && !xr && !loading && this.frames > 0) return;
     this.scene.updateMatrixWorld();
     this.updateTiles(xr);
