@@ -55,6 +55,9 @@ class Run:
     seconds: float
     peak_rss_mb: float
     rows: int
+    #: CPU seconds of the command plus the database cluster's while it ran: less sensitive
+    #: than wall time to other work on a shared machine
+    cpu: float = float("nan")
 
 
 def free_port() -> int:
@@ -121,18 +124,47 @@ def make_gpkg(path: Path, n: int) -> None:
 
 
 # -- running ------------------------------------------------------------------------------------
-def timed(argv: list[str], env: dict[str, str], workdir: Path) -> tuple[float, float]:
-    """Run ``argv`` under /usr/bin/time: (wall seconds, peak RSS in MB)."""
+def cluster_cpu(pg: EmbeddedPostgres) -> float:
+    """CPU seconds used so far by the cluster: the postmaster, its live children (backends,
+    WAL writer...) and its exited children (a finished connection's backend)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        master = int((pg.data / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid == master:
+            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        elif ppid == master:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def timed(argv: list[str], env: dict[str, str], workdir: Path, pg: EmbeddedPostgres
+          ) -> tuple[float, float, float]:
+    """Run ``argv`` under /usr/bin/time: (wall seconds, peak RSS in MB, CPU seconds of the
+    command and the cluster)."""
     stats = workdir / "time.txt"
-    prefix = [TIME, "-f", "%M", "-o", str(stats)] if Path(TIME).exists() else []
+    prefix = [TIME, "-f", "%M %U %S", "-o", str(stats)] if Path(TIME).exists() else []
+    cpu0 = cluster_cpu(pg)
     started = time.perf_counter()
     proc = subprocess.run([*prefix, *argv], env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
+    time.sleep(0.2)  # let the postmaster reap the finished backend
+    server = cluster_cpu(pg) - cpu0
     if proc.returncode != 0:
         console.print(f"[red]{argv[0]} failed ({proc.returncode}):[/]\n{proc.stderr[-3000:]}")
         raise SystemExit(1)
-    rss = float(stats.read_text().strip().splitlines()[-1]) / 1024 if prefix else float("nan")
-    return seconds, rss
+    if not prefix:
+        return seconds, float("nan"), float("nan")
+    rss_kb, user, system = stats.read_text().strip().splitlines()[-1].split()
+    return seconds, float(rss_kb) / 1024, float(user) + float(system) + server
 
 
 def fresh_db(pg: EmbeddedPostgres, name: str, *, twin: bool) -> str:
@@ -170,7 +202,8 @@ def warm_up(work: Path) -> None:
                    check=True, cwd=ROOT)
 
 
-def run_twin(gpkg: Path, url: str, work: Path, profile: Path | None) -> Run:
+def run_twin(gpkg: Path, url: str, work: Path, pg: EmbeddedPostgres, profile: Path | None
+             ) -> Run:
     env = twin_env(url, work)
     args = ["import", str(gpkg), "--layer", "buildings", "--source", "bench"]
     if profile:
@@ -181,23 +214,23 @@ def run_twin(gpkg: Path, url: str, work: Path, profile: Path | None) -> Run:
         argv = [str(ROOT / ".venv" / "bin" / "twin"), *args]
         if not Path(argv[0]).exists():
             argv = [sys.executable, "-c", "from twin.cli import app; app()", *args]
-    seconds, rss = timed(argv, env, work)
-    return Run(seconds, rss, count(url, "buildings"))
+    seconds, rss, cpu = timed(argv, env, work, pg)
+    return Run(seconds, rss, count(url, "buildings"), cpu)
 
 
-def run_ogr(gpkg: Path, url: str, work: Path) -> Run:
-    port = url.split(":")[-1].split("/")[0]
+def run_ogr(gpkg: Path, url: str, work: Path, pg: EmbeddedPostgres) -> Run:
     dbname = url.rsplit("/", 1)[1]
-    pg = f"PG:host=127.0.0.1 port={port} dbname={dbname} user=twin"
-    argv = ["ogr2ogr", "-f", "PostgreSQL", pg, str(gpkg), "-nln", "buildings"]
-    seconds, rss = timed(argv, dict(os.environ), work)
-    return Run(seconds, rss, count(url, "buildings"))
+    target = f"PG:host=127.0.0.1 port={pg.port} dbname={dbname} user=twin"
+    argv = ["ogr2ogr", "-f", "PostgreSQL", target, str(gpkg), "-nln", "buildings"]
+    seconds, rss, cpu = timed(argv, dict(os.environ), work, pg)
+    return Run(seconds, rss, count(url, "buildings"), cpu)
 
 
 def best(runs: list[Run]) -> Run:
     """Fastest run, with the highest peak RSS seen (memory does not get luckier)."""
     fastest = min(runs, key=lambda r: r.seconds)
-    return Run(fastest.seconds, max(r.peak_rss_mb for r in runs), fastest.rows)
+    return Run(fastest.seconds, max(r.peak_rss_mb for r in runs), fastest.rows,
+               min(r.cpu for r in runs))
 
 
 def show_profile(path: Path) -> None:
@@ -243,14 +276,15 @@ def main() -> None:
             for k in range(max(1, args.repeat)):
                 ogr_url = fresh_db(pg, f"ogr_{n}_{k}", twin=False)
                 twin_url = fresh_db(pg, f"twin_{n}_{k}", twin=True)
-                ogrs.append(run_ogr(gpkg, ogr_url, work))
-                twins.append(run_twin(gpkg, twin_url, work, None))
-                console.print(f"  {n:,} run {k + 1}: twin {twins[-1].seconds:.2f} s, "
-                              f"ogr2ogr {ogrs[-1].seconds:.2f} s")
+                ogrs.append(run_ogr(gpkg, ogr_url, work, pg))
+                twins.append(run_twin(gpkg, twin_url, work, pg, None))
+                console.print(f"  {n:,} run {k + 1}: twin {twins[-1].seconds:.2f} s "
+                              f"(CPU {twins[-1].cpu:.2f} s), ogr2ogr {ogrs[-1].seconds:.2f} s "
+                              f"(CPU {ogrs[-1].cpu:.2f} s)")
             results.append((n, best(twins), best(ogrs)))
             if args.profile:
                 prof = work / f"twin_{n}.prof"
-                run_twin(gpkg, fresh_db(pg, f"twin_{n}_prof", twin=True), work, prof)
+                run_twin(gpkg, fresh_db(pg, f"twin_{n}_prof", twin=True), work, pg, prof)
                 show_profile(prof)
     finally:
         pg.stop()
@@ -259,21 +293,31 @@ def main() -> None:
 
     table = Table(title=f"twin import vs ogr2ogr (GeoPackage, EPSG:{EPSG}, best of "
                         f"{max(1, args.repeat)})")
-    for col in ("buildings", "twin s", "ogr2ogr s", "ratio", "twin RSS MB", "ogr2ogr RSS MB",
-                "twin rows", "ogr2ogr rows"):
+    for col in ("buildings", "twin s", "ogr2ogr s", "ratio", "twin CPU s", "ogr2ogr CPU s",
+                "CPU ratio", "twin RSS MB", "ogr2ogr RSS MB", "rows"):
         table.add_column(col, justify="right")
     for n, twin, ogr in results:
         ratio = twin.seconds / ogr.seconds
         colour = "green" if ratio <= 1.5 else "red"
+        rows = f"{twin.rows:,}" if twin.rows == ogr.rows else f"{twin.rows:,} / {ogr.rows:,}"
         table.add_row(f"{n:,}", f"{twin.seconds:.2f}", f"{ogr.seconds:.2f}",
-                      f"[{colour}]{ratio:.2f}[/]", f"{twin.peak_rss_mb:.0f}",
-                      f"{ogr.peak_rss_mb:.0f}", f"{twin.rows:,}", f"{ogr.rows:,}")
+                      f"[{colour}]{ratio:.2f}[/]", f"{twin.cpu:.2f}", f"{ogr.cpu:.2f}",
+                      f"{twin.cpu / ogr.cpu:.2f}", f"{twin.peak_rss_mb:.0f}",
+                      f"{ogr.peak_rss_mb:.0f}", rows)
     console.print(table)
     if len(results) > 1:
-        (n0, t0, _), (n1, t1, _) = results[0], results[-1]
+        (n0, t0, o0), (n1, t1, o1) = results[0], results[-1]
         console.print(f"twin peak RSS from {n0:,} to {n1:,} buildings: "
                       f"{t0.peak_rss_mb:.0f} -> {t1.peak_rss_mb:.0f} MB "
                       f"(x{t1.peak_rss_mb / t0.peak_rss_mb:.2f} for x{n1 / n0:.0f} data)")
+        # the cost of each extra building, without the fixed start-up (Python imports,
+        # schema check, working CRS): what decides large imports
+        twin_us = (t1.seconds - t0.seconds) / (n1 - n0) * 1e6
+        ogr_us = (o1.seconds - o0.seconds) / (n1 - n0) * 1e6
+        console.print(f"marginal cost per building from {n0:,} to {n1:,}: twin {twin_us:.1f} us, "
+                      f"ogr2ogr {ogr_us:.1f} us, ratio {twin_us / ogr_us:.2f}; fixed start-up "
+                      f"~{t0.seconds - n0 * twin_us / 1e6:.1f} s vs "
+                      f"~{o0.seconds - n0 * ogr_us / 1e6:.1f} s")
     if work.exists():
         console.print(f"kept {work}")
 

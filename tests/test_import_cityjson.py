@@ -258,3 +258,41 @@ def test_cityjson_refuses_other_layers(engine: Engine, tmp_path: Path) -> None:
                                            r"--layer buildings only"):
         run_import(engine, path, layer="furniture")
     assert snapshot(engine) == before
+
+
+def test_templates_addresses_and_nested_attributes(engine: Engine, tmp_path: Path) -> None:
+    """GeometryInstance (a template moved to a reference point and rotated), a CityJSON 2.0
+    address, and nested attribute values kept as JSON."""
+    from tests.import_data import gabled_house
+
+    m = CityModel(translate=(X, Y, 0.0))
+    m.house("plain", X, Y, 0.0, attributes={"nested": {"a": 1, "b": [1, 2]}, "tags": ["x"]})
+    m.objects["plain"]["address"] = [{"ThoroughfareNumber": "12", "ThoroughfareName": "Oude Delft",
+                                      "PostalCode": "2611", "LocalityName": "Delft"}]
+    path = m.write(tmp_path / "templates.city.json")
+    doc = json.loads(path.read_text())
+    verts, bounds, values = gabled_house(0.0, 0.0, 0.0)  # template in local metres
+    doc["geometry-templates"] = {
+        "templates": [{"type": "Solid", "lod": "2.2", "boundaries": bounds,
+                       "semantics": {"surfaces": CityModel.SEMANTICS, "values": values}}],
+        "vertices-templates": verts.tolist(),
+    }
+    ref = len(doc["vertices"])
+    doc["vertices"].append([100_000, 50_000, 3_000])  # (X + 100, Y + 50, 3) after transform
+    quarter_turn = [0, -1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]  # 90 degrees about z
+    doc["CityObjects"]["tpl"] = {"type": "Building", "attributes": {}, "geometry": [
+        {"type": "GeometryInstance", "template": 0, "boundaries": [ref],
+         "transformationMatrix": quarter_turn}]}
+    path.write_text(json.dumps(doc))
+
+    report = run_import(engine, path, layer="buildings")
+
+    assert report.inserted == 2
+    got = buildings(engine)
+    fp = shapely.from_wkb(bytes(got["tpl"][8]))
+    # the 10 x 8 house turned a quarter: 8 wide, 10 deep, west of the reference point
+    assert fp.bounds == pytest.approx((X + 92, Y + 50, X + 100, Y + 60))
+    assert got["tpl"][:3] == (3.0, 9.0, "lod")
+    assert got["tpl"][9:12] == (7, 3.0, 12.0)
+    assert rows(engine, "SELECT address, attrs FROM buildings WHERE source_id = 'plain'") == [
+        ("12 Oude Delft, 2611 Delft", {"nested": {"a": 1, "b": [1, 2]}, "tags": ["x"]})]
