@@ -43,7 +43,7 @@ fi
 if [ ! -f .venv/.synced ] || [ uv.lock -nt .venv/.synced ] || [ pyproject.toml -nt .venv/.synced ]; then
   say "installing Python dependencies from uv.lock"
   UV_PROJECT_ENVIRONMENT=.venv UV_PYTHON_DOWNLOADS=never \
-    .venv/bin/uv sync --locked --extra dev --python .venv/bin/python --quiet
+    .venv/bin/uv sync --locked --extra dev --python .venv/bin/python --quiet --compile-bytecode
   touch .venv/.synced
 fi
 say "ready"
