@@ -4,7 +4,7 @@ VENV := .venv
 TWIN := $(VENV)/bin/twin
 PYTEST := $(VENV)/bin/pytest
 
-.PHONY: setup demo test lint viewer bench clean
+.PHONY: setup demo test lint viewer bench screenshots clean
 
 setup:
 	@bash scripts/setup.sh
@@ -18,6 +18,10 @@ demo: setup viewer
 test: setup viewer
 	$(VENV)/bin/ruff check .
 	$(PYTEST) -q
+
+# the README's pictures: the browser tests, saving their screenshots into docs/
+screenshots: setup viewer
+	TWIN_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PYTEST) -q tests/test_viewer_browser.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

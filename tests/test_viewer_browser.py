@@ -5,7 +5,8 @@ One module-scoped server: a fresh database from the migrated template, the demo 
 and the app (with the built viewer at ``/``) served by uvicorn on a free port in a thread.
 Each test then runs one check of ``viewer/tests/run.mjs``, which drives Debian's Chromium
 headless through playwright-core (never a downloaded browser) and saves its screenshots to
-``docs/screenshots/``.
+``tests/.artifacts/screenshots/`` (``make screenshots`` writes them to ``docs/screenshots/``, the
+README's pictures, through ``TWIN_SCREENSHOTS``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from tests.conftest import _drop_db, _fresh_db, free_port
 ROOT = Path(__file__).resolve().parent.parent
 VIEWER = ROOT / "viewer"
 RUNNER = VIEWER / "tests" / "run.mjs"
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = Path(os.environ.get("TWIN_SCREENSHOTS") or ROOT / "tests" / ".artifacts" / "screenshots")
 CHECKS = [
     "explore",
     "unreachable",
@@ -49,12 +50,12 @@ def _chromium() -> str | None:
 
 def _require_browser_tools() -> None:
     if shutil.which("node") is None:
-        pytest.skip("node is not installed (scripts/setup.sh installs Node.js)")
+        pytest.fail("node is not installed: run make setup (scripts/setup.sh installs Node.js)")
     if _chromium() is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+        pytest.fail("Debian's chromium is not installed: run make setup")
     if not (VIEWER / "node_modules" / "playwright-core").exists():
         if shutil.which("npm") is None:
-            pytest.skip("npm is not installed")
+            pytest.fail("npm is not installed: run make setup")
         subprocess.run(["bash", str(ROOT / "scripts" / "build-viewer.sh")], check=True)
     if not (VIEWER / "dist" / "index.html").exists():
         subprocess.run(["bash", str(ROOT / "scripts" / "build-viewer.sh")], check=True)
@@ -133,3 +134,18 @@ def test_viewer(viewer_server: Server, check: str, tmp_path: Path) -> None:
     result = json.loads(results.read_text())[check]
     assert result["ok"], f"{check}: {result.get('error')}\n{out}"
     assert proc.returncode == 0, out
+
+
+def test_viewer_unit_and_types() -> None:
+    """The viewer's own checks: `tsc --noEmit` and the vitest unit tests of its core."""
+    if shutil.which("npm") is None or not (VIEWER / "node_modules").exists():
+        pytest.fail("the viewer's npm packages are not installed: run make viewer")
+    for script in ("typecheck", "test"):
+        proc = subprocess.run(
+            ["npm", "run", "--silent", script],
+            cwd=VIEWER,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert proc.returncode == 0, f"npm run {script}:\n{proc.stdout}\n{proc.stderr}"

@@ -45,6 +45,26 @@ export class App {
     xr.onPick = (hit) => this.handlePick(hit, true);
     this.installPointerPicking();
     viewer.addEventListener('frame', () => shell.progress(viewer.loadProgress()));
+    let lastTileError = 0;
+    viewer.addEventListener('tile-error', (e) => {
+      const { layer, error } = (e as CustomEvent<{ layer: string; error: Error }>).detail;
+      if (performance.now() - lastTileError < 5000) return;
+      lastTileError = performance.now();
+      const down = error instanceof TypeError; // fetch() rejects with a TypeError when offline
+      shell.message(
+        down
+          ? `The twin server stopped answering while loading ${layer}: check that it is running, then reload.`
+          : `Some ${layer} tiles could not be loaded (${error.message}).`,
+        down ? 'error' : 'warning',
+      );
+    });
+    viewer.renderer.domElement.addEventListener('keydown', (e) => {
+      if (e.key === '+' || e.key === '=') viewer.zoom(0.8);
+      else if (e.key === '-' || e.key === '_') viewer.zoom(1.25);
+      else if (e.key === 'Home' || e.key === 'h') base.home();
+      else return;
+      e.preventDefault();
+    });
     window.addEventListener('hashchange', () => void this.route());
   }
 
@@ -172,9 +192,26 @@ export function defaultPick(ctx: AppContext, hit: PickResult | null, inXR = fals
   const title = TITLES[f.className] ?? f.className;
   const layer = hit.layer ? viewer.layers.get(hit.layer) : undefined;
   if (typeof f.props.id === 'number') layer?.style.setSelected(f.props.id);
+  const props = displayProps(f.props);
   const note = f.props.synthetic === true ? 'Generated, not surveyed: never dig on it without a survey.' : undefined;
-  shell.showAttributes(`${title} ${f.props.id ?? ''}`.trim(), f.props, note);
+  shell.showAttributes(`${title} ${f.props.id ?? ''}`.trim(), props, note);
   shell.info.dataset.layer = hit.layer ?? '';
   shell.info.dataset.featureId = String(f.props.id ?? '');
-  if (inXR || xr.session) xr.showPanel({ title: `${title} ${f.props.id ?? ''}`, props: f.props });
+  if (inXR || xr.session) xr.showPanel({ title: `${title} ${f.props.id ?? ''}`, props });
+}
+
+/**
+ * Properties worth showing. 3d-tiles-renderer turns a metadata `noData` value into the type's
+ * default (0) when the schema gives no `default`, so 0 means "unknown" for these.
+ */
+const ZERO_IS_UNKNOWN = new Set(['levels', 'year_built', 'install_year', 'diameter_mm', 'scenario_id', 'replaces_id', 'heading', 'height']);
+
+export function displayProps(props: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(props)) {
+    if (v === -1 || v === '' || v === null || v === undefined) continue;
+    if (v === 0 && ZERO_IS_UNKNOWN.has(k)) continue;
+    out[k] = v;
+  }
+  return out;
 }

@@ -47,7 +47,7 @@ export class BaseScene {
     return this.api.url(this.entry(name)?.url ?? `/tiles/${encodeURIComponent(name)}/tileset.json`);
   }
 
-  addTileset(name: string, style: FeatureStyle, errorTarget?: number): TilesetLayer {
+  addTileset(name: string, style: FeatureStyle | null, errorTarget?: number): TilesetLayer {
     return this.viewer.addTileset({
       name,
       url: this.tilesetUrl(name),
@@ -93,6 +93,16 @@ export class BaseScene {
   }
 
   private async loadGround(): Promise<void> {
+    // a ground tileset when the server has one, else the ground built from the features
+    if (this.entry('ground') && this.viewer.frame) {
+      const layer = this.addTileset('ground', null);
+      try {
+        await layer.ready;
+        return;
+      } catch {
+        this.viewer.removeTileset('ground');
+      }
+    }
     const features: GeoFeature[] = [];
     try {
       let offset = 0;

@@ -14,6 +14,8 @@ export interface FeatureStyle {
   readonly id: string;
   readonly title: string;
   readonly attribute: string | null;
+  /** colour of the selected feature (default: amber) */
+  readonly highlight?: RGB;
   color(props: Record<string, unknown>): RGB;
   legend(): LegendEntry[];
 }
@@ -100,6 +102,7 @@ export class CategoryStyle implements FeatureStyle {
     readonly attribute: string,
     private readonly table: Record<string, RGB>,
     private readonly other: RGB = NO_DATA,
+    readonly highlight?: RGB,
   ) {}
 
   color(props: Record<string, unknown>): RGB {
@@ -146,4 +149,5 @@ export const NETWORK_COLORS: Record<string, RGB> = {
   lighting: hex('#ff8c00'),
 };
 
-export const NETWORK_STYLE = new CategoryStyle('network', 'Network', 'network', NETWORK_COLORS);
+/** networks: the selected pipe turns white, a colour no network uses */
+export const NETWORK_STYLE = new CategoryStyle('network', 'Network', 'network', NETWORK_COLORS, NO_DATA, hex('#ffffff'));

@@ -11,6 +11,8 @@ import { MeasureTool } from '../three/MeasureTool';
 import type { PickResult } from '../three/TwinViewer';
 import { h } from '../ui/Shell';
 
+const FURNITURE = 'furniture';
+
 export class ExploreMode implements TwinMode {
   readonly name = 'explore';
   readonly title = 'Explore';
@@ -49,6 +51,9 @@ export class ExploreMode implements TwinMode {
       if (!this.measuring) this.measureTool?.clear();
       viewer.invalidate();
     });
+    const furniture = h('input', { id: 'show-furniture', type: 'checkbox', checked: !!ctx.viewer.layers.get(FURNITURE) });
+    furniture.disabled = !ctx.base.entry(FURNITURE);
+    furniture.addEventListener('change', () => this.showFurniture(ctx, furniture.checked));
     const home = h('button', { id: 'home', type: 'button', class: 'ghost', text: 'Overview' });
     home.addEventListener('click', () => ctx.base.home());
 
@@ -57,11 +62,17 @@ export class ExploreMode implements TwinMode {
       form,
       results,
       h('label', { class: 'field' }, 'Colour by ', select),
+      h('label', { class: 'check' }, furniture, ' Street furniture (lamps, benches, trees…)'),
       h('div', { class: 'row' }, measureBtn, home),
       measureOut,
-      h('p', { class: 'hint', text: 'Drag to pan, right-drag or two fingers to turn, wheel or pinch to zoom, arrow keys to move. Click a building to read its attributes.' }),
+      h('p', { class: 'hint', text: 'Drag to pan, right-drag or two fingers to turn, wheel or pinch to zoom, arrow keys to move, + and − to zoom, H for the overview. Click a building to read its attributes.' }),
     );
     this.setStyle(ctx, this.style);
+  }
+
+  private showFurniture(ctx: AppContext, on: boolean): void {
+    if (on && !ctx.viewer.layers.get(FURNITURE)) ctx.base.addTileset(FURNITURE, null);
+    if (!on) ctx.viewer.removeTileset(FURNITURE);
   }
 
   private setStyle(ctx: AppContext, style: FeatureStyle): void {

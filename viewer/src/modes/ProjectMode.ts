@@ -52,6 +52,7 @@ export class ProjectMode implements TwinMode {
   private search: BuildingSearch | null = null;
   private building: BuildingFeature | null = null;
   private ctx: AppContext | null = null;
+  private divider: HTMLElement | null = null;
 
   async enter(ctx: AppContext, params: Record<string, string>): Promise<void> {
     this.ctx = ctx;
@@ -83,7 +84,8 @@ export class ProjectMode implements TwinMode {
       compare.append(b);
     }
     const slider = h('input', { id: 'swipe-slider', type: 'range', min: 5, max: 95, value: 50, 'aria-label': 'Swipe position' });
-    slider.addEventListener('input', () => ctx.viewer.setCompare({ split: Number(slider.value) / 100 }));
+    slider.addEventListener('input', () => this.setSplit(Number(slider.value) / 100));
+    this.divider = this.makeDivider(ctx, slider);
 
     const bInput = h('input', { id: 'balcony-building', type: 'text', inputmode: 'numeric', placeholder: 'Building id (or click one)', 'aria-label': 'Building' });
     const floorSel = h('select', { id: 'balcony-floor', 'aria-label': 'Floor' }, h('option', { value: '0', text: 'Ground floor' }));
@@ -138,10 +140,48 @@ export class ProjectMode implements TwinMode {
     this.afterBase.style.setFilter((p) => !hidden.has(Number(p.id)));
     document.body.dataset.hidden = String(hidden.size);
     this.setChoice(this.choice);
-    if (this.site) {
-      const c = ctx.viewer.local(this.site[0], this.site[1], ctx.viewer.frame!.height);
-      ctx.viewer.overview(c, 160, false);
+    // frame the project's own buildings (their tileset's bounding volume)
+    const frame = ctx.viewer.frame!;
+    const pts = this.after.corners().map((p) => new Vector3(...frame.ecefToLocal([p.x, p.y, p.z])));
+    if (pts.length) {
+      const c = pts.reduce((a, b) => a.add(b), new Vector3()).multiplyScalar(1 / pts.length);
+      const r = Math.max(...pts.map((p) => Math.hypot(p.x - c.x, p.z - c.z)));
+      c.y = 0;
+      ctx.viewer.overview(c, Math.max(90, r * 2.2), false);
+    } else if (this.site) {
+      ctx.viewer.overview(ctx.viewer.local(this.site[0], this.site[1], frame.height), 160, false);
     }
+  }
+
+  /** The line on the view between before (left) and after (right): drag it to swipe. */
+  private makeDivider(ctx: AppContext, slider: HTMLInputElement): HTMLElement {
+    const line = h(
+      'div',
+      { id: 'swipe-line', hidden: true, role: 'separator', 'aria-label': 'Drag to compare' },
+      h('span', { class: 'tag left', text: 'Before' }),
+      h('span', { class: 'grip', text: '⇔' }),
+      h('span', { class: 'tag right', text: 'After' }),
+    );
+    let dragging = false;
+    line.addEventListener('pointerdown', (e) => {
+      dragging = true;
+      line.setPointerCapture(e.pointerId);
+    });
+    line.addEventListener('pointermove', (e) => {
+      if (!dragging) return;
+      const r = ctx.shell.view.getBoundingClientRect();
+      const split = Math.min(0.95, Math.max(0.05, (e.clientX - r.left) / r.width));
+      slider.value = String(Math.round(split * 100));
+      this.setSplit(split);
+    });
+    line.addEventListener('pointerup', () => (dragging = false));
+    ctx.shell.view.append(line);
+    return line;
+  }
+
+  private setSplit(split: number): void {
+    this.ctx?.viewer.setCompare({ split });
+    if (this.divider) this.divider.style.left = `${split * 100}%`;
   }
 
   setChoice(choice: CompareChoice): void {
@@ -152,6 +192,11 @@ export class ProjectMode implements TwinMode {
     document.querySelectorAll('#compare [role=radio]').forEach((b) => b.setAttribute('aria-checked', String(b.id === `compare-${choice}`)));
     const before = ctx.base.buildings;
     const afterNames = [AFTER_BASE, this.after?.name].filter((n): n is string => !!n);
+    if (this.divider) {
+      this.divider.hidden = choice !== 'swipe' && choice !== 'side';
+      this.divider.classList.toggle('fixed', choice === 'side');
+      this.divider.style.left = choice === 'side' ? '50%' : `${ctx.viewer.compare.split * 100}%`;
+    }
     if (choice === 'swipe' || choice === 'side') {
       ctx.viewer.setCompare({ mode: choice, left: [BUILDINGS], right: afterNames });
     } else {
@@ -233,6 +278,8 @@ export class ProjectMode implements TwinMode {
 
   exit(ctx: AppContext): void {
     ctx.viewer.setCompare({ mode: 'off' });
+    this.divider?.remove();
+    this.divider = null;
     if (this.after) ctx.viewer.removeTileset(this.after.name);
     if (this.afterBase) ctx.viewer.removeTileset(this.afterBase.name);
     this.after = null;

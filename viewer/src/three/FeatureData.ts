@@ -57,6 +57,7 @@ const _c = new Vector3();
 /** The feature under a ray hit, with its property-table row, or null. */
 export function featureAt(hit: Intersection): PickedFeature | null {
   const obj = hit.object as Mesh;
+  if (hit.instanceId !== undefined) return instanceFeature(hit);
   const mf = meshFeatures(obj);
   const sm = structuralMetadata(obj);
   if (!mf || !sm) return null;
@@ -119,4 +120,30 @@ export function allRows(obj: Object3D): Props[] | null {
   const rows = sm.getPropertyTableData(ids.map(() => table), ids).map((r) => (r ? plain(r) : {}));
   obj.userData.twinRows = rows;
   return rows;
+}
+
+/**
+ * EXT_instance_features: three's GLTFLoader keeps the per-instance `_FEATURE_ID_0` as an
+ * instanced attribute of the InstancedMesh (EXT_mesh_gpu_instancing) and the extension itself
+ * in the node's userData; the row comes from the glTF's property table.
+ */
+function instanceFeature(hit: Intersection): PickedFeature | null {
+  const obj = hit.object as Mesh;
+  const geom = obj.geometry as BufferGeometry | undefined;
+  const attr = geom && featureAttribute(geom);
+  const sm = structuralMetadata(obj);
+  if (!attr || !sm || hit.instanceId === undefined) return null;
+  const fid = attr.getX(hit.instanceId);
+  let table = 0;
+  for (let cur: Object3D | null = obj; cur; cur = cur.parent) {
+    const ext = (cur.userData?.gltfExtensions as Record<string, { featureIds?: Array<{ propertyTable?: number }> }> | undefined)?.EXT_instance_features;
+    if (ext?.featureIds?.[0]?.propertyTable !== undefined) {
+      table = ext.featureIds[0].propertyTable;
+      break;
+    }
+  }
+  const [row] = sm.getPropertyTableData([table], [fid]);
+  const [info] = sm.getPropertyTableInfo([table]);
+  if (!row) return null;
+  return { className: info?.className ?? 'feature', featureId: fid, props: plain(row), point: hit.point.clone(), object: obj };
 }

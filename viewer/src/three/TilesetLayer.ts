@@ -8,7 +8,7 @@ import { FeatureStylePlugin } from './plugins/FeatureStylePlugin';
 export interface TilesetLayerOptions {
   name: string;
   url: string;
-  style: FeatureStyle;
+  style: FeatureStyle | null;
   headers: () => Record<string, string>;
   /** screen-space error target in pixels (lower = more detail) */
   errorTarget?: number;

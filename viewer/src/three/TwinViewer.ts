@@ -58,6 +58,8 @@ export class TwinViewer extends EventTarget {
   /** frames drawn (tests and bench read it) */
   frames = 0;
   firstFrameAt: number | null = null;
+  /** when every tile of the first view was loaded and drawn (performance.now()) */
+  completeAt: number | null = null;
   private dirty = true;
   /** the camera or the scene changed by the user: draw now even while loading */
   private dirtyByUser = true;
@@ -68,6 +70,8 @@ export class TwinViewer extends EventTarget {
   /** full-quality pixel ratio; lowered while the camera moves if frames are slow */
   readonly baseRatio: number;
   private lastUserChange = 0;
+  /** smoothed time between animation frames (ms): what the GPU really takes */
+  frameMs = 16;
   private readonly raycaster = new Raycaster();
   private readonly resizeObserver: ResizeObserver;
   private readonly beforeRender = new Set<(dt: number) => void>();
@@ -128,14 +132,14 @@ export class TwinViewer extends EventTarget {
   }
 
   /**
-   * Adaptive resolution: while the camera moves and a frame takes longer than ~45 ms, draw
+   * Adaptive resolution: while the camera moves and frames come slower than ~22 fps, draw
    * fewer pixels (down to half); when it stops, draw once more at full resolution.
    */
   private adaptResolution(now: number): void {
     const ratio = this.renderer.getPixelRatio();
     const moving = now - this.lastUserChange < 300;
     let next = ratio;
-    if (moving && this.renderMs > 45) next = Math.max(this.baseRatio * 0.5, ratio * 0.8);
+    if (moving && this.frameMs > 45) next = Math.max(this.baseRatio * 0.5, ratio * 0.8);
     else if (!moving && ratio < this.baseRatio) next = this.baseRatio;
     if (Math.abs(next - ratio) < 1e-3) return;
     this.renderer.setPixelRatio(next);
@@ -176,6 +180,9 @@ export class TwinViewer extends EventTarget {
     for (const ev of ['needs-update', 'load-model', 'tiles-load-end', 'load-root-tileset', 'dispose-model']) {
       layer.tiles.addEventListener(ev, () => this.invalidate());
     }
+    layer.tiles.addEventListener('load-error', (e: { error: Error; url: string | URL }) => {
+      this.dispatchEvent(new CustomEvent('tile-error', { detail: { layer: opts.name, error: e.error, url: String(e.url) } }));
+    });
     this.ecefRoot.add(layer.tiles.group);
     this.layers.set(opts.name, layer);
     this.invalidate();
@@ -241,6 +248,16 @@ export class TwinViewer extends EventTarget {
       this.controls.target.copy(target);
       this.controls.update();
     }
+    this.invalidate(true);
+  }
+
+  /** Move the camera towards (factor < 1) or away from (factor > 1) what it looks at. */
+  zoom(factor: number): void {
+    const t = this.controls.target;
+    const d = this.camera.position.clone().sub(t).multiplyScalar(factor);
+    const len = Math.min(this.controls.maxDistance, Math.max(this.controls.minDistance, d.length()));
+    this.camera.position.copy(t).add(d.setLength(len));
+    this.controls.update();
     this.invalidate(true);
   }
 
@@ -323,6 +340,7 @@ export class TwinViewer extends EventTarget {
 
   private loop(t: number, _xrFrame?: XRFrame): void {
     const dt = Math.min(0.1, (t - this.last) / 1000);
+    if (this.frames > 0) this.frameMs = 0.8 * this.frameMs + 0.2 * Math.min(1000, t - this.last);
     this.last = t;
     const xr = this.renderer.xr.isPresenting;
     if (this.animation) {
@@ -355,6 +373,7 @@ export class TwinViewer extends EventTarget {
     if (this.firstFrameAt === null && [...this.layers.values()].some((l) => l.tiles.group.children.length > 0 && l.tiles.visibleTiles.size > 0)) {
       this.firstFrameAt = performance.now();
     }
+    if (this.firstFrameAt !== null && this.completeAt === null && !loading) this.completeAt = performance.now();
     this.dispatchEvent(new Event('frame'));
   }
 

@@ -8,6 +8,9 @@ import { allRows, featureAttribute, type Props } from '../FeatureData';
  * colours, alpha 0 for hidden features), and re-colours loaded tiles when the style, the
  * selection, the filter or the opacity changes.
  */
+const WHITE: [number, number, number] = [1, 1, 1];
+const AMBER: [number, number, number] = [1, 0.85, 0.1];
+
 export class FeatureStylePlugin {
   readonly name = 'TWIN_FEATURE_STYLE';
   readonly priority = 10;
@@ -17,7 +20,8 @@ export class FeatureStylePlugin {
   private filter: ((p: Props) => boolean) | null = null;
   private opacity = 1;
 
-  constructor(private style: FeatureStyle) {}
+  /** `null` keeps the colours the tiles were written with (materials), tinted on selection */
+  constructor(private style: FeatureStyle | null) {}
 
   private readonly onLoad = (e: { scene: Object3D }) => this.apply(e.scene);
 
@@ -26,7 +30,7 @@ export class FeatureStylePlugin {
     tiles.addEventListener('load-model', this.onLoad);
   }
 
-  setStyle(style: FeatureStyle): void {
+  setStyle(style: FeatureStyle | null): void {
     this.style = style;
     this.refresh();
   }
@@ -68,9 +72,12 @@ export class FeatureStylePlugin {
       // colour per feature once, then per vertex
       const perFeature = rows.map((row) => {
         const shown = this.isShown(row);
-        const rgb = this.style.color(row);
+        const rgb = this.style ? this.style.color(row) : WHITE;
         c.setRGB(rgb[0], rgb[1], rgb[2], SRGBColorSpace);
-        if (this.selected !== null && Number(row.id) === this.selected) c.setRGB(1, 0.85, 0.1, SRGBColorSpace);
+        if (this.selected !== null && Number(row.id) === this.selected) {
+          const hl = this.style?.highlight ?? AMBER;
+          c.setRGB(hl[0], hl[1], hl[2], SRGBColorSpace);
+        }
         return [c.r, c.g, c.b, shown ? 1 : 0];
       });
       for (let i = 0; i < n; i++) {
@@ -83,7 +90,7 @@ export class FeatureStylePlugin {
         if (!m.userData.twinStyled) {
           m.userData.twinStyled = true;
           m.vertexColors = true;
-          m.color?.setRGB(1, 1, 1);
+          if (this.style) m.color?.setRGB(1, 1, 1);
         }
         const translucent = this.opacity < 1;
         m.alphaTest = translucent ? this.opacity * 0.5 : 0.5;
