@@ -50,7 +50,9 @@ def test_list_shows_only_what_the_caller_may_see(served) -> None:  # type: ignor
     assert b["features"] == 300 and b["bytes"] > 0 and b["built_at"]
     agent = client.get("/tiles", headers=_auth(tokens["agent"])).json()["tilesets"]
     assert {t["name"]: t["visibility"] for t in agent} == {
-        "buildings": "public", "network-water": "agent"}
+        "buildings": "public",
+        "network-water": "agent",
+    }
     citizen = client.get("/tiles", headers=_auth(tokens["citizen"])).json()["tilesets"]
     assert [t["name"] for t in citizen] == ["buildings"]
 
@@ -65,8 +67,9 @@ def test_tileset_json_has_a_strong_etag_revalidates_and_is_gzipped(served) -> No
     tag = r.headers["etag"]
     assert tag.startswith('"') and not tag.startswith("W/")
     assert r.json()["asset"]["version"] == "1.1"
-    again = client.get("/tiles/buildings/tileset.json",
-                       headers={"Accept-Encoding": "gzip", "If-None-Match": tag})
+    again = client.get(
+        "/tiles/buildings/tileset.json", headers={"Accept-Encoding": "gzip", "If-None-Match": tag}
+    )
     assert again.status_code == 304 and again.headers["etag"] == tag and not again.content
     plain = client.get("/tiles/buildings/tileset.json", headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers and plain.headers["etag"] != tag
@@ -82,8 +85,13 @@ def test_content_files_are_immutable_with_etags(served, settings: Settings) -> N
     assert "immutable" in r.headers["cache-control"]
     assert r.content == (settings.tiles_dir / "buildings" / uri).read_bytes()
     tag = r.headers["etag"]
-    assert client.get(f"/tiles/buildings/{uri}", headers={
-        "If-None-Match": f'"other", {tag}', "Accept-Encoding": "identity"}).status_code == 304
+    assert (
+        client.get(
+            f"/tiles/buildings/{uri}",
+            headers={"If-None-Match": f'"other", {tag}', "Accept-Encoding": "identity"},
+        ).status_code
+        == 304
+    )
     gz = client.get(f"/tiles/buildings/{uri}", headers={"Accept-Encoding": "gzip"})
     assert gz.headers["content-encoding"] == "gzip" and gz.content == r.content
     assert gz.headers["etag"] != tag
@@ -114,12 +122,16 @@ def test_unknown_files_and_escapes_are_not_found(served) -> None:  # type: ignor
     assert client.get("/tiles/buildings/..%2F..%2Fpg%2Fpostgresql.conf").status_code == 404
 
 
-def test_unchanged_tiles_keep_their_etag_after_a_rebuild(served, helsinki: Engine,  # type: ignore[no-untyped-def]
-                                                         settings: Settings) -> None:
+def test_unchanged_tiles_keep_their_etag_after_a_rebuild(
+    served,
+    helsinki: Engine,  # type: ignore[no-untyped-def]
+    settings: Settings,
+) -> None:
     client, _ = served
     doc = client.get("/tiles/buildings/tileset.json").json()
     uris = [doc["root"]["content"]["uri"]] + [
-        c["content"]["uri"] for c in doc["root"].get("children", [])]
+        c["content"]["uri"] for c in doc["root"].get("children", [])
+    ]
     before = {u: client.get(f"/tiles/buildings/{u}").headers["etag"] for u in uris}
     with helsinki.begin() as conn:
         conn.execute(text("UPDATE buildings SET name = 'Renamed' WHERE source_id = '150'"))
@@ -127,7 +139,8 @@ def test_unchanged_tiles_keep_their_etag_after_a_rebuild(served, helsinki: Engin
     assert report.written == 1
     new = client.get("/tiles/buildings/tileset.json").json()
     new_uris = [new["root"]["content"]["uri"]] + [
-        c["content"]["uri"] for c in new["root"].get("children", [])]
+        c["content"]["uri"] for c in new["root"].get("children", [])
+    ]
     kept = set(uris) & set(new_uris)
     assert len(kept) >= len(uris) - 1
     for u in kept:

@@ -14,8 +14,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.slow
 def test_tiles_benchmark_runs_ours_and_py3dtiles() -> None:
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "tiles.py"), "--sizes", "2000"],
-                          capture_output=True, text=True, timeout=1800, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "tiles.py"), "--sizes", "2000"],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     (result,) = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["n"] == 2000 and result["ours_per_s"] > 0 and result["py3dtiles_per_s"] > 0

@@ -33,12 +33,18 @@ def _lod2_box(x: float, y: float, w: float, d: float, z0: float, h: float, ridge
     r1, r2 = (x, y + d / 2, z0 + h + ridge), (x + w, y + d / 2, z0 + h + ridge)
     faces = [
         [a, e, c, b],  # floor, facing down
-        [a, b, b2, a2], [b, c, c2, b2], [c, e, e2, c2], [e, a, a2, e2],  # walls
-        [a2, b2, r2, r1], [c2, e2, r1, r2],  # roof planes
-        [b2, c2, r2], [e2, a2, r1],  # gable triangles
+        [a, b, b2, a2],
+        [b, c, c2, b2],
+        [c, e, e2, c2],
+        [e, a, a2, e2],  # walls
+        [a2, b2, r2, r1],
+        [c2, e2, r1, r2],  # roof planes
+        [b2, c2, r2],
+        [e2, a2, r1],  # gable triangles
     ]
     polys = ", ".join(
-        "((" + ", ".join(f"{p[0]} {p[1]} {p[2]}" for p in [*f, f[0]]) + "))" for f in faces)
+        "((" + ", ".join(f"{p[0]} {p[1]} {p[2]}" for p in [*f, f[0]]) + "))" for f in faces
+    )
     return f"MULTIPOLYGON Z ({polys})"
 
 
@@ -46,12 +52,16 @@ def _lod2_box(x: float, y: float, w: float, d: float, z0: float, h: float, ridge
 def city(helsinki: Engine) -> Engine:
     with helsinki.begin() as conn:
         synthetic.insert_buildings(conn, N)
-        conn.execute(text(
-            "INSERT INTO buildings (source, source_id, footprint, base_z, height, levels, usage, "
-            "lod2) VALUES ('test', 'lod2-house', ST_GeomFromText('MULTIPOLYGON(((384900 6671900, "
-            "384912 6671900, 384912 6671908, 384900 6671908, 384900 6671900)))', 3067), 4, 6, 2, "
-            "'residential', ST_GeomFromText(:g, 3067))"),
-            {"g": _lod2_box(384900, 6671900, 12, 8, 4, 6, 3)})
+        conn.execute(
+            text(
+                "INSERT INTO buildings (source, source_id, footprint, base_z, height, levels, "
+                "usage, lod2) VALUES ('test', 'lod2-house', ST_GeomFromText("
+                "'MULTIPOLYGON(((384900 6671900, 384912 6671900, 384912 6671908, "
+                "384900 6671908, 384900 6671900)))', 3067), 4, 6, 2, "
+                "'residential', ST_GeomFromText(:g, 3067))"
+            ),
+            {"g": _lod2_box(384900, 6671900, 12, 8, 4, 6, 3)},
+        )
     return helsinki
 
 
@@ -61,14 +71,22 @@ def _glbs(tileset: Path) -> list[Path]:
 
 def _db_buildings(engine: Engine) -> dict[int, Any]:
     with engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT id, base_z, height, levels, usage, roof_type, year_built, name, source_id "
-            "FROM buildings WHERE scenario_id IS NULL")).mappings().all()
+        rows = (
+            conn.execute(
+                text(
+                    "SELECT id, base_z, height, levels, usage, roof_type, year_built, name, "
+                    "source_id FROM buildings WHERE scenario_id IS NULL"
+                )
+            )
+            .mappings()
+            .all()
+        )
     return {r["id"]: r for r in rows}
 
 
-def test_buildings_tileset_is_valid_3d_tiles(city: Engine, tmp_path: Path,
-                                             gltf_validator: Validator) -> None:
+def test_buildings_tileset_is_valid_3d_tiles(
+    city: Engine, tmp_path: Path, gltf_validator: Validator
+) -> None:
     (report,) = build_all(city, tmp_path, layer="buildings")
     assert report.features == N + 1 and report.tiles > 5
     tileset = tmp_path / "buildings"
@@ -104,8 +122,9 @@ def _check_metadata_extensions(path: Path) -> None:
         assert set(table["properties"]) == set(cls)
 
 
-def test_round_trip_finds_every_building_once_with_its_metadata(city: Engine,
-                                                                 tmp_path: Path) -> None:
+def test_round_trip_finds_every_building_once_with_its_metadata(
+    city: Engine, tmp_path: Path
+) -> None:
     build_all(city, tmp_path, layer="buildings")
     db = _db_buildings(city)
     seen = Counter()
@@ -131,8 +150,9 @@ def _feature_geometry(tileset: Path, building_id: int) -> tuple[np.ndarray, np.n
     for w in ti.walk(doc):
         uri = w.tile.get("content", {}).get("uri")
         data = ti.read_content(tileset / uri)
-        index = data.tables[0]["id"].index(building_id) if building_id in data.tables[0][
-            "id"] else None
+        index = (
+            data.tables[0]["id"].index(building_id) if building_id in data.tables[0]["id"] else None
+        )
         if index is None:
             continue
         gdoc, binary = read_glb((tileset / uri).read_bytes())
@@ -148,13 +168,17 @@ def _feature_geometry(tileset: Path, building_id: int) -> tuple[np.ndarray, np.n
     raise AssertionError(f"building {building_id} not found")
 
 
-def test_buildings_sit_where_the_database_says_within_a_centimetre(city: Engine,
-                                                                   tmp_path: Path) -> None:
+def test_buildings_sit_where_the_database_says_within_a_centimetre(
+    city: Engine, tmp_path: Path
+) -> None:
     build_all(city, tmp_path, layer="buildings")
     with city.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT id, ST_AsBinary(footprint), base_z, height FROM buildings "
-            "WHERE source = 'synthetic' ORDER BY id LIMIT 40")).all()
+        rows = conn.execute(
+            text(
+                "SELECT id, ST_AsBinary(footprint), base_z, height FROM buildings "
+                "WHERE source = 'synthetic' ORDER BY id LIMIT 40"
+            )
+        ).all()
     for bid, wkb, base, height in rows:
         world, _ = _feature_geometry(tmp_path / "buildings", bid)
         xy = shapely.get_coordinates(shapely.from_wkb(wkb))
@@ -166,12 +190,17 @@ def test_buildings_sit_where_the_database_says_within_a_centimetre(city: Engine,
 
 @pytest.mark.parametrize("source_id", ["1", "2", "3", "4"])  # L-shape, courtyard, multi, rotated
 def test_extruded_buildings_are_watertight_with_the_right_volume(
-        city: Engine, tmp_path: Path, source_id: str) -> None:
+    city: Engine, tmp_path: Path, source_id: str
+) -> None:
     build_all(city, tmp_path, layer="buildings")
     with city.connect() as conn:
-        bid, area, height = conn.execute(text(
-            "SELECT id, ST_Area(footprint), height FROM buildings "
-            "WHERE source = 'synthetic' AND source_id = :s"), {"s": source_id}).one()
+        bid, area, height = conn.execute(
+            text(
+                "SELECT id, ST_Area(footprint), height FROM buildings "
+                "WHERE source = 'synthetic' AND source_id = :s"
+            ),
+            {"s": source_id},
+        ).one()
     world, tris = _feature_geometry(tmp_path / "buildings", bid)
     mesh = trimesh.Trimesh(world - world.mean(axis=0), tris, process=True)
     assert mesh.is_watertight and mesh.is_winding_consistent
@@ -183,8 +212,9 @@ def test_extruded_buildings_are_watertight_with_the_right_volume(
 def test_lod2_geometry_is_used_when_present(city: Engine, tmp_path: Path) -> None:
     build_all(city, tmp_path, layer="buildings")
     with city.connect() as conn:
-        bid = conn.execute(text(
-            "SELECT id FROM buildings WHERE source_id = 'lod2-house'")).scalar_one()
+        bid = conn.execute(
+            text("SELECT id FROM buildings WHERE source_id = 'lod2-house'")
+        ).scalar_one()
     world, tris = _feature_geometry(tmp_path / "buildings", bid)
     mesh = trimesh.Trimesh(world - world.mean(axis=0), tris, process=True)
     assert mesh.is_watertight
@@ -220,8 +250,7 @@ def test_incremental_build_rewrites_only_changed_tiles(city: Engine, tmp_path: P
     assert full.written == full.tiles
 
 
-def test_interrupted_build_leaves_the_previous_tileset_intact(city: Engine,
-                                                              tmp_path: Path) -> None:
+def test_interrupted_build_leaves_the_previous_tileset_intact(city: Engine, tmp_path: Path) -> None:
     build_tileset(city, "buildings", out_dir=tmp_path)
     tileset = tmp_path / "buildings"
     before = (tileset / "tileset.json").read_bytes()
@@ -271,22 +300,31 @@ def test_large_first_puts_the_tallest_buildings_at_the_top(city: Engine, tmp_pat
 
 
 def test_scenario_tileset_holds_its_buildings_and_lists_what_it_hides(
-        city: Engine, tmp_path: Path) -> None:
+    city: Engine, tmp_path: Path
+) -> None:
     with city.begin() as conn:
-        sid = conn.execute(text(
-            "INSERT INTO scenarios (slug, name) VALUES ('tower', 'A tower') RETURNING id"
-        )).scalar_one()
-        replaced = conn.execute(text(
-            "SELECT id FROM buildings WHERE source_id = '10'")).scalar_one()
-        removed = conn.execute(text(
-            "SELECT id FROM buildings WHERE source_id = '11'")).scalar_one()
-        conn.execute(text(
-            "INSERT INTO buildings (source, source_id, footprint, base_z, height, scenario_id, "
-            "replaces_id) SELECT 'plan', 'new-tower', footprint, base_z, 80, :s, id "
-            "FROM buildings WHERE id = :r"), {"s": sid, "r": replaced})
-        conn.execute(text(
-            "INSERT INTO scenario_removals (scenario_id, layer, feature_id) "
-            "VALUES (:s, 'buildings', :f)"), {"s": sid, "f": removed})
+        sid = conn.execute(
+            text("INSERT INTO scenarios (slug, name) VALUES ('tower', 'A tower') RETURNING id")
+        ).scalar_one()
+        replaced = conn.execute(
+            text("SELECT id FROM buildings WHERE source_id = '10'")
+        ).scalar_one()
+        removed = conn.execute(text("SELECT id FROM buildings WHERE source_id = '11'")).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO buildings (source, source_id, footprint, base_z, height, scenario_id, "
+                "replaces_id) SELECT 'plan', 'new-tower', footprint, base_z, 80, :s, id "
+                "FROM buildings WHERE id = :r"
+            ),
+            {"s": sid, "r": replaced},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO scenario_removals (scenario_id, layer, feature_id) "
+                "VALUES (:s, 'buildings', :f)"
+            ),
+            {"s": sid, "f": removed},
+        )
     (report,) = build_all(city, tmp_path, scenario="tower")
     assert report.name == "scenario-tower" and report.features == 1
     doc = orjson.loads((tmp_path / "scenario-tower" / "tileset.json").read_bytes())
@@ -297,7 +335,8 @@ def test_scenario_tileset_holds_its_buildings_and_lists_what_it_hides(
 
 
 def test_empty_layer_makes_no_tileset_and_unknown_names_are_explained(
-        helsinki: Engine, tmp_path: Path) -> None:
+    helsinki: Engine, tmp_path: Path
+) -> None:
     (report,) = build_all(helsinki, tmp_path, layer="buildings")
     assert report.empty and not (tmp_path / "buildings" / "tileset.json").exists()
     from geodata.errors import NotFound

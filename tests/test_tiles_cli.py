@@ -22,14 +22,27 @@ def env(helsinki: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch) -
     with helsinki.begin() as conn:
         synthetic.insert_buildings(conn, 200)
         synthetic.insert_network(conn, "electricity", 20)
-        sid = conn.execute(text("INSERT INTO projects (slug, name, visibility) VALUES "
-                                "('harbour', 'Harbour', 'agent') RETURNING id")).scalar_one()
-        scen = conn.execute(text("INSERT INTO scenarios (slug, name, project_id) VALUES "
-                                 "('towers', 'Towers', :p) RETURNING id"), {"p": sid}).scalar_one()
-        conn.execute(text(
-            "INSERT INTO buildings (source, source_id, footprint, base_z, height, scenario_id) "
-            "SELECT 'plan', 't1', footprint, base_z, 70, :s FROM buildings "
-            "WHERE source_id = '5'"), {"s": scen})
+        sid = conn.execute(
+            text(
+                "INSERT INTO projects (slug, name, visibility) VALUES "
+                "('harbour', 'Harbour', 'agent') RETURNING id"
+            )
+        ).scalar_one()
+        scen = conn.execute(
+            text(
+                "INSERT INTO scenarios (slug, name, project_id) VALUES "
+                "('towers', 'Towers', :p) RETURNING id"
+            ),
+            {"p": sid},
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO buildings (source, source_id, footprint, base_z, height, scenario_id) "
+                "SELECT 'plan', 't1', footprint, base_z, 70, :s FROM buildings "
+                "WHERE source_id = '5'"
+            ),
+            {"s": scen},
+        )
     monkeypatch.setenv("TWIN_DATABASE_URL", settings.sqlalchemy_url)
     monkeypatch.setenv("TWIN_DATA_DIR", str(settings.data_dir))
     monkeypatch.chdir(settings.data_dir.parent)
@@ -49,8 +62,11 @@ def test_tiles_build_then_incremental_then_list(env: Settings) -> None:
 
     again = runner.invoke(app, ["tiles", "build", "--layer", "buildings"])
     assert again.exit_code == 0, again.output
-    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in again.output.splitlines()
-            if line.count("│") == 9]
+    rows = [
+        [c.strip() for c in line.split("│")[1:-1]]
+        for line in again.output.splitlines()
+        if line.count("│") == 9
+    ]
     (b,) = [r for r in rows if r[0] == "buildings"]
     assert b[1] == "200" and b[3] == "0" and b[4] == b[2]  # nothing written, all reused
     listing = runner.invoke(app, ["tiles", "list"])

@@ -30,8 +30,9 @@ def utilities(helsinki: Engine) -> Engine:
     return helsinki
 
 
-def test_network_tilesets_are_valid_and_coloured(utilities: Engine, tmp_path: Path,
-                                                 gltf_validator: Validator) -> None:
+def test_network_tilesets_are_valid_and_coloured(
+    utilities: Engine, tmp_path: Path, gltf_validator: Validator
+) -> None:
     reports = {r.name: r for r in build_all(utilities, tmp_path, layer="networks")}
     assert reports["network-water"].features == 600  # 300 segments + 300 nodes
     assert reports["network-gas"].features == 240
@@ -45,21 +46,33 @@ def test_network_tilesets_are_valid_and_coloured(utilities: Engine, tmp_path: Pa
         colours = {}
         for path in glbs:
             doc, _ = read_glb(path.read_bytes())
-            colours.update({m["name"]: m["pbrMetallicRoughness"]["baseColorFactor"]
-                            for m in doc["materials"]})
+            colours.update(
+                {m["name"]: m["pbrMetallicRoughness"]["baseColorFactor"] for m in doc["materials"]}
+            )
         assert colours[f"{net}-pipe"] == list(style.NETWORK_COLOURS[net])
         assert colours[f"{net}-node"] == list(style.darker(style.NETWORK_COLOURS[net]))
 
 
-def test_every_segment_and_node_is_found_once_with_its_attributes(utilities: Engine,
-                                                                  tmp_path: Path) -> None:
+def test_every_segment_and_node_is_found_once_with_its_attributes(
+    utilities: Engine, tmp_path: Path
+) -> None:
     build_all(utilities, tmp_path, layer="water")
     with utilities.connect() as conn:
-        segs = {r.id: r for r in conn.execute(text(
-            "SELECT id, depth_m, diameter_mm, material, install_year, operator, status, "
-            "synthetic FROM network_segments WHERE network = 'water'"))}
-        nodes = {r.id: r for r in conn.execute(text(
-            "SELECT id, kind, depth_m FROM network_nodes WHERE network = 'water'"))}
+        segs = {
+            r.id: r
+            for r in conn.execute(
+                text(
+                    "SELECT id, depth_m, diameter_mm, material, install_year, operator, status, "
+                    "synthetic FROM network_segments WHERE network = 'water'"
+                )
+            )
+        }
+        nodes = {
+            r.id: r
+            for r in conn.execute(
+                text("SELECT id, kind, depth_m FROM network_nodes WHERE network = 'water'")
+            )
+        }
     seen: Counter[tuple[str, int]] = Counter()
     for _uri, f in ti.features(tmp_path / "network-water"):
         if "kind" in f:
@@ -78,14 +91,17 @@ def test_every_segment_and_node_is_found_once_with_its_attributes(utilities: Eng
 
 
 def test_pipes_sit_at_their_stored_depth_in_ecef_within_a_centimetre(
-        utilities: Engine, tmp_path: Path) -> None:
+    utilities: Engine, tmp_path: Path
+) -> None:
     build_all(utilities, tmp_path, layer="gas")
     tileset = tmp_path / "network-gas"
     with utilities.connect() as conn:
-        lines = {r[0]: shapely.get_coordinates(shapely.from_wkb(r[1]), include_z=True)
-                 for r in conn.execute(text(
-                     "SELECT id, ST_AsBinary(geom) FROM network_segments "
-                     "WHERE network = 'gas'"))}
+        lines = {
+            r[0]: shapely.get_coordinates(shapely.from_wkb(r[1]), include_z=True)
+            for r in conn.execute(
+                text("SELECT id, ST_AsBinary(geom) FROM network_segments WHERE network = 'gas'")
+            )
+        }
     checked = 0
     for w in ti.walk(ti.load(tileset)):
         uri = w.tile["content"]["uri"]
@@ -121,19 +137,27 @@ def _pipe_primitive(data: ti.ContentData) -> int | None:
     return None
 
 
-def test_thin_cables_are_drawn_at_the_minimum_visible_diameter(utilities: Engine,
-                                                               tmp_path: Path) -> None:
+def test_thin_cables_are_drawn_at_the_minimum_visible_diameter(
+    utilities: Engine, tmp_path: Path
+) -> None:
     build_all(utilities, tmp_path, layer="gas")  # 32 mm pipes
     tileset = tmp_path / "network-gas"
     doc = ti.load(tileset)
-    uri = next(w.tile["content"]["uri"] for w in ti.walk(doc)
-               if _pipe_primitive(ti.read_content(tileset / w.tile["content"]["uri"])) is not None)
+    uri = next(
+        w.tile["content"]["uri"]
+        for w in ti.walk(doc)
+        if _pipe_primitive(ti.read_content(tileset / w.tile["content"]["uri"])) is not None
+    )
     data = ti.read_content(tileset / uri)
     p = _pipe_primitive(data)
     assert p is not None
     gdoc, binary = read_glb((tileset / uri).read_bytes())
-    normals = read_accessor(gdoc, binary, gdoc["meshes"][0]["primitives"][p]["attributes"][
-        "NORMAL"]).astype(float) / 127.0  # quantised (KHR_mesh_quantization)
+    normals = (
+        read_accessor(
+            gdoc, binary, gdoc["meshes"][0]["primitives"][p]["attributes"]["NORMAL"]
+        ).astype(float)
+        / 127.0
+    )  # quantised (KHR_mesh_quantization)
     pos = data.positions[p]
     # a straight stretch: vertex offsets from the axis are radius * normal
     fid = data.feature_ids[p]
@@ -144,7 +168,8 @@ def test_thin_cables_are_drawn_at_the_minimum_visible_diameter(utilities: Engine
 
 
 def test_furniture_is_instanced_per_kind_and_cameras_are_separate(
-        utilities: Engine, tmp_path: Path, gltf_validator: Validator) -> None:
+    utilities: Engine, tmp_path: Path, gltf_validator: Validator
+) -> None:
     reports = {r.name: r for r in build_all(utilities, tmp_path, layer="furniture")}
     cameras = {r.name: r for r in build_all(utilities, tmp_path, layer="cameras")}
     assert reports["furniture"].features == 350 and cameras["cameras"].features == 50

@@ -36,8 +36,13 @@ def _ensure_node_modules() -> None:
     npm = shutil.which("npm")
     if npm is None:
         raise RuntimeError("npm is not installed: run `make setup` (installs Node.js and npm)")
-    proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=GLTF_CHECK,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund"],
+        cwd=GLTF_CHECK,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"npm ci in {GLTF_CHECK} failed:\n{proc.stderr[-2000:]}")
 
@@ -56,7 +61,9 @@ def gltf_validator() -> Validator:
             chunk = paths[i : i + 200]
             proc = subprocess.run(
                 [node, str(GLTF_CHECK / "validate.mjs"), "--stdin-list"],
-                input="\n".join(str(p) for p in chunk), capture_output=True, text=True,
+                input="\n".join(str(p) for p in chunk),
+                capture_output=True,
+                text=True,
                 timeout=600,
             )
             assert proc.returncode in (0, 1), proc.stderr
@@ -85,15 +92,31 @@ def _box_glb() -> bytes:
     import shapely
 
     frame = Frame.at(3067, 385000, 6672000)
-    mesh = extrude(frame, [shapely.to_wkb(shapely.box(385000, 6672000, 385010, 6672010))],
-                   np.array([0.0]), np.array([5.0]), np.array([0]))
+    mesh = extrude(
+        frame,
+        [shapely.to_wkb(shapely.box(385000, 6672000, 385010, 6672010))],
+        np.array([0.0]),
+        np.array([5.0]),
+        np.array([0]),
+    )
     gb = GltfBuilder()
     mat = gb.material("m", (1, 1, 1, 1))
     from tiles import metadata
 
-    table = metadata.property_table(gb, "furniture", {
-        "id": [1], "layer": ["x"], "kind": ["bench"], "height": [1.0], "heading": [None],
-        "name": [None], "source_id": ["a"]}, 1)
+    table = metadata.property_table(
+        gb,
+        "furniture",
+        {
+            "id": [1],
+            "layer": ["x"],
+            "kind": ["bench"],
+            "height": [1.0],
+            "heading": [None],
+            "name": [None],
+            "source_id": ["a"],
+        },
+        1,
+    )
     prim = mesh.primitive(gb, mat, 1, 0)
     gb.z_up_root([gb.node({"mesh": gb.mesh([prim])})])
     metadata.attach(gb, [table], ["furniture"])
@@ -101,7 +124,8 @@ def _box_glb() -> bytes:
 
 
 def test_validator_passes_our_glb_and_catches_a_broken_one(
-        gltf_validator: Validator, tmp_path: Path) -> None:
+    gltf_validator: Validator, tmp_path: Path
+) -> None:
     good = tmp_path / "good.glb"
     good.write_bytes(_box_glb())
     doc, binary = read_glb(good.read_bytes())
@@ -114,9 +138,13 @@ def test_validator_passes_our_glb_and_catches_a_broken_one(
     js += b" " * (-len(js) % 4)
     blob = bytes(patched)
     bad = tmp_path / "bad.glb"
-    bad.write_bytes(struct.pack("<III", 0x46546C67, 2, 28 + len(js) + len(blob))
-                    + struct.pack("<II", len(js), 0x4E4F534A) + js
-                    + struct.pack("<II", len(blob), 0x004E4942) + blob)
+    bad.write_bytes(
+        struct.pack("<III", 0x46546C67, 2, 28 + len(js) + len(blob))
+        + struct.pack("<II", len(js), 0x4E4F534A)
+        + js
+        + struct.pack("<II", len(blob), 0x004E4942)
+        + blob
+    )
     good_r, bad_r = gltf_validator([good, bad])
     assert good_r["errors"] == 0 and good_r["warnings"] == 0, good_r["messages"]
     assert bad_r["errors"] > 0

@@ -50,10 +50,20 @@ def test_quadtree_puts_the_largest_first_within_budgets() -> None:
     x, y = rng.uniform(0, 5000, n), rng.uniform(0, 5000, n)
     size = np.sort(rng.pareto(2.0, n) * 10 + 5)[::-1]
     nbytes = np.full(n, 1000)
-    tree = Quadtree.around(0, 0, 5000, 5000, float(nbytes.sum()),
-                           TreeParams(max_tile_bytes=100_000, max_tile_features=100))
-    keys = np.concatenate([tree.assign(x[i : i + 5000], y[i : i + 5000], nbytes[i : i + 5000],
-                                       size[i : i + 5000]) for i in range(0, n, 5000)])
+    tree = Quadtree.around(
+        0,
+        0,
+        5000,
+        5000,
+        float(nbytes.sum()),
+        TreeParams(max_tile_bytes=100_000, max_tile_features=100),
+    )
+    keys = np.concatenate(
+        [
+            tree.assign(x[i : i + 5000], y[i : i + 5000], nbytes[i : i + 5000], size[i : i + 5000])
+            for i in range(0, n, 5000)
+        ]
+    )
     assert (keys >= 0).all()
     levels = np.array([decode(k)[0] for k in keys])
     root = keys == keys[0]
@@ -81,17 +91,29 @@ def test_root_square_is_snapped_so_small_edits_keep_every_tile_key() -> None:
 
 def test_glb_reads_back_with_pygltflib_and_metadata_round_trips() -> None:
     frame = Frame.at(3067, 385000, 6672000)
-    geoms = [shapely.to_wkb(shapely.MultiPolygon([shapely.box(385000 + 20 * i, 6672000,
-                                                              385010 + 20 * i, 6672008)]))
-             for i in range(3)]
+    geoms = [
+        shapely.to_wkb(
+            shapely.MultiPolygon([shapely.box(385000 + 20 * i, 6672000, 385010 + 20 * i, 6672008)])
+        )
+        for i in range(3)
+    ]
     mesh = extrude(frame, geoms, np.zeros(3), np.array([5.0, 6.0, 7.0]), np.arange(3))
     gb = GltfBuilder()
     mat = gb.material("m", (0.5, 0.5, 0.5, 1.0))
-    cols = {"id": [10, 11, 12], "layer": ["buildings"] * 3, "height": [5.0, 6.0, 7.0],
-            "base_z": [0.0] * 3, "levels": [None, 2, 3], "usage": ["école", None, "office"],
-            "roof_type": [None] * 3, "year_built": [1900, None, 2001], "name": ["", "a", "b"],
-            "source_id": ["x", "y", "z"], "scenario_id": [None] * 3,
-            "replaces_id": [None] * 3}
+    cols = {
+        "id": [10, 11, 12],
+        "layer": ["buildings"] * 3,
+        "height": [5.0, 6.0, 7.0],
+        "base_z": [0.0] * 3,
+        "levels": [None, 2, 3],
+        "usage": ["école", None, "office"],
+        "roof_type": [None] * 3,
+        "year_built": [1900, None, 2001],
+        "name": ["", "a", "b"],
+        "source_id": ["x", "y", "z"],
+        "scenario_id": [None] * 3,
+        "replaces_id": [None] * 3,
+    }
     table = metadata.property_table(gb, "building", cols, 3)
     prim = mesh.primitive(gb, mat, 3, 0)
     gb.z_up_root([gb.node({"mesh": gb.mesh([prim])})])
@@ -123,3 +145,34 @@ def test_more_than_65535_features_switch_feature_ids_to_float() -> None:
     ids = np.arange(70_000, dtype=np.uint32)
     assert metadata.feature_ids(70_000, ids).dtype == np.float32
     assert metadata.feature_ids(100, ids[:100]).dtype == np.uint16
+
+
+@pytest.mark.parametrize("exterior_cw", [False, True])
+def test_extrusion_faces_outwards_whatever_the_ring_orientation(exterior_cw: bool) -> None:
+    import trimesh
+
+    frame = Frame.at(3067, 385000, 6672000)
+    shell = [
+        (385000, 6672000),
+        (385020, 6672000),
+        (385020, 6672012),
+        (385008, 6672012),
+        (385008, 6672020),
+        (385000, 6672020),
+    ]  # an L
+    hole = [(385002, 6672002), (385006, 6672002), (385006, 6672006), (385002, 6672006)]
+    poly = shapely.orient_polygons(shapely.Polygon(shell, [hole]), exterior_cw=exterior_cw)
+    mesh = extrude(
+        frame,
+        [shapely.to_wkb(shapely.MultiPolygon([poly]))],
+        np.array([3.0]),
+        np.array([10.0]),
+        np.array([0]),
+    )
+    tm = trimesh.Trimesh(mesh.positions - mesh.positions.mean(axis=0), mesh.triangles)
+    assert tm.is_watertight and tm.is_winding_consistent
+    assert tm.volume == pytest.approx(poly.area * 10.0, rel=2e-3)
+    # stored normals agree with the triangles' winding
+    face_n = tm.face_normals
+    vert_n = mesh.normals[mesh.triangles[:, 0]]
+    assert (np.einsum("ij,ij->i", face_n, vert_n) > 0.99).all()

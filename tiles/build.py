@@ -46,6 +46,7 @@ from sqlalchemy import Engine, text
 from geodata.errors import InputError, NotFound
 from geodata.working_crs import require_working_crs
 from tiles import content as content_mod
+from tiles import style
 from tiles.frames import Frame
 from tiles.quadtree import Quadtree, TreeParams, decode, parent
 from tiles.sources import TilesetSpec, baseline_specs, project_spec, scenario_spec
@@ -110,6 +111,12 @@ class _Result:
     hi: list[float] = field(default_factory=list)
 
 
+#: colours and sizes are part of every tile's bytes: changing them rebuilds the tiles
+_STYLE_DIGEST = hashlib.blake2b(
+    repr(sorted((k, v) for k, v in vars(style).items() if k.isupper())).encode(), digest_size=8
+).digest()
+
+
 # -- worker side ----------------------------------------------------------------------------
 _REUSABLE: frozenset[str] = frozenset()
 
@@ -126,8 +133,19 @@ def _digest(task: _Task) -> str:
     the pickle is a deterministic function of the values, and much cheaper than repr.
     """
     h = hashlib.blake2b(digest_size=16)
-    h.update(repr((BUILDER_VERSION, task.kind, task.key, task.epsg, task.centre,
-                   sorted(task.options.items()))).encode())
+    h.update(_STYLE_DIGEST)
+    h.update(
+        repr(
+            (
+                BUILDER_VERSION,
+                task.kind,
+                task.key,
+                task.epsg,
+                task.centre,
+                sorted(task.options.items()),
+            )
+        ).encode()
+    )
     h.update(pickle.dumps(task.rows, protocol=5))
     return h.hexdigest()
 
@@ -147,8 +165,15 @@ def _make_tile(task: _Task, reusable: frozenset[str] | None = None) -> _Result:
         os.replace(tmp, path)
     else:  # a new name nobody references yet: a crash leaves an unreferenced file only
         path.write_bytes(built.glb)
-    return _Result(task.key, digest, False, built.features, len(built.glb),
-                   [float(v) for v in built.lo], [float(v) for v in built.hi])
+    return _Result(
+        task.key,
+        digest,
+        False,
+        built.features,
+        len(built.glb),
+        [float(v) for v in built.lo],
+        [float(v) for v in built.hi],
+    )
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -189,8 +214,17 @@ def _lock(tileset_dir: Path) -> Iterator[None]:
 
 def _copy_binary(rows: np.ndarray) -> bytes:
     """PostgreSQL binary COPY of (smallint src, bigint id, bigint tile) rows."""
-    rec = np.dtype([("n", ">i2"), ("l1", ">i4"), ("src", ">i2"), ("l2", ">i4"), ("id", ">i8"),
-                    ("l3", ">i4"), ("tile", ">i8")])
+    rec = np.dtype(
+        [
+            ("n", ">i2"),
+            ("l1", ">i4"),
+            ("src", ">i2"),
+            ("l2", ">i4"),
+            ("id", ">i8"),
+            ("l3", ">i4"),
+            ("tile", ">i8"),
+        ]
+    )
     out = np.empty(len(rows), dtype=rec)
     out["n"] = 3
     out["l1"] = 2
@@ -207,9 +241,16 @@ _COPY_TRAILER = struct.pack(">h", -1)
 
 
 # -- the build ------------------------------------------------------------------------------
-def build_spec(engine: Engine, spec: TilesetSpec, tiles_dir: Path, *, full: bool = False,
-               progress: Progress | None = None, workers: int | None = None,
-               params: TreeParams | None = None) -> BuildReport:
+def build_spec(
+    engine: Engine,
+    spec: TilesetSpec,
+    tiles_dir: Path,
+    *,
+    full: bool = False,
+    progress: Progress | None = None,
+    workers: int | None = None,
+    params: TreeParams | None = None,
+) -> BuildReport:
     """Build one tileset into ``tiles_dir/spec.name`` (see the module docstring)."""
     t0 = time.perf_counter()
     out = Path(tiles_dir) / spec.name
@@ -223,19 +264,44 @@ def build_spec(engine: Engine, spec: TilesetSpec, tiles_dir: Path, *, full: bool
         old_tiles: dict[str, Any] = {}
         if previous and previous.get("builder") == BUILDER_VERSION and not full:
             old_tiles = previous.get("tiles", {})
-        _build_into(engine, spec, out, content_dir, old_tiles, previous, report, progress,
-                    workers, params or TreeParams())
+        _build_into(
+            engine,
+            spec,
+            out,
+            content_dir,
+            old_tiles,
+            previous,
+            report,
+            progress,
+            workers,
+            params or TreeParams(),
+        )
     report.seconds = time.perf_counter() - t0
-    LOGGER.info("tileset %s: %d features, %d tiles (%d written, %d reused), %.1f MB in %.1f s",
-                spec.name, report.features, report.tiles, report.written, report.reused,
-                report.bytes / 1e6, report.seconds)
+    LOGGER.info(
+        "tileset %s: %d features, %d tiles (%d written, %d reused), %.1f MB in %.1f s",
+        spec.name,
+        report.features,
+        report.tiles,
+        report.written,
+        report.reused,
+        report.bytes / 1e6,
+        report.seconds,
+    )
     return report
 
 
-def _build_into(engine: Engine, spec: TilesetSpec, out: Path, content_dir: Path,
-                old_tiles: dict[str, Any], previous: dict[str, Any] | None,
-                report: BuildReport, progress: Progress | None, workers: int | None,
-                params: TreeParams) -> None:
+def _build_into(
+    engine: Engine,
+    spec: TilesetSpec,
+    out: Path,
+    content_dir: Path,
+    old_tiles: dict[str, Any],
+    previous: dict[str, Any] | None,
+    report: BuildReport,
+    progress: Progress | None,
+    workers: int | None,
+    params: TreeParams,
+) -> None:
     with engine.connect() as sa_conn:
         epsg = require_working_crs(sa_conn)
     raw = engine.raw_connection()
@@ -259,8 +325,9 @@ def _build_into(engine: Engine, spec: TilesetSpec, out: Path, content_dir: Path,
             hidden = [r[0] for r in cur.execute(sql, spec.sql_params).fetchall()]
 
         # pass 1: assign every feature to a tile
-        cur.execute("CREATE TEMP TABLE tile_assign (src smallint, id bigint, tile bigint) "
-                    "ON COMMIT DROP")
+        cur.execute(
+            "CREATE TEMP TABLE tile_assign (src smallint, id bigint, tile bigint) ON COMMIT DROP"
+        )
         done = 0
         with pg.cursor(name="tiles_index", binary=True) as icur:
             icur.itersize = INDEX_BATCH
@@ -280,8 +347,9 @@ def _build_into(engine: Engine, spec: TilesetSpec, out: Path, content_dir: Path,
         cur.execute("ANALYZE tile_assign")
 
         # pass 2: mesh tile after tile
-        results = _content_pass(pg, spec, tree, epsg, content_dir, old_tiles, count,
-                                progress, workers)
+        results = _content_pass(
+            pg, spec, tree, epsg, content_dir, old_tiles, count, progress, workers
+        )
         pg.rollback()
     finally:
         with contextlib.suppress(Exception):
@@ -292,9 +360,17 @@ def _build_into(engine: Engine, spec: TilesetSpec, out: Path, content_dir: Path,
     _finish(spec, out, tree, epsg, results, old_tiles, previous, hidden, report)
 
 
-def _content_pass(pg: Any, spec: TilesetSpec, tree: Quadtree, epsg: int, content_dir: Path,
-                  old_tiles: dict[str, Any], count: int, progress: Progress | None,
-                  workers: int | None) -> dict[int, _Result]:
+def _content_pass(
+    pg: Any,
+    spec: TilesetSpec,
+    tree: Quadtree,
+    epsg: int,
+    content_dir: Path,
+    old_tiles: dict[str, Any],
+    count: int,
+    progress: Progress | None,
+    workers: int | None,
+) -> dict[int, _Result]:
     reusable = frozenset(old_tiles)
     options = _options(spec)
     results: dict[int, _Result] = {}
@@ -302,8 +378,12 @@ def _content_pass(pg: Any, spec: TilesetSpec, tree: Quadtree, epsg: int, content
     parallel = n_workers > 1 and count >= PARALLEL_MIN_FEATURES
     pool: ProcessPoolExecutor | None = None
     if parallel:
-        pool = ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("fork"),
-                                   initializer=_init_worker, initargs=(reusable,))
+        pool = ProcessPoolExecutor(
+            n_workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_init_worker,
+            initargs=(reusable,),
+        )
     pending: set[Future[_Result]] = set()
     done_features = 0
 
@@ -356,8 +436,10 @@ def _content_pass(pg: Any, spec: TilesetSpec, tree: Quadtree, epsg: int, content
 
 def _options(spec: TilesetSpec) -> dict[str, Any]:
     if spec.kind == "buildings":
-        return {"layer": spec.layer,
-                "scenario": spec.scenario_id is not None or spec.project_id is not None}
+        return {
+            "layer": spec.layer,
+            "scenario": spec.scenario_id is not None or spec.project_id is not None,
+        }
     return {"layer": spec.layer, **spec.params}
 
 
@@ -372,9 +454,17 @@ def _parse_box(extent: Any) -> tuple[float, float, float, float]:
     raise TypeError(f"unexpected extent {extent!r}")
 
 
-def _finish(spec: TilesetSpec, out: Path, tree: Quadtree, epsg: int,
-            results: dict[int, _Result], old_tiles: dict[str, Any],
-            previous: dict[str, Any] | None, hidden: list[int], report: BuildReport) -> None:
+def _finish(
+    spec: TilesetSpec,
+    out: Path,
+    tree: Quadtree,
+    epsg: int,
+    results: dict[int, _Result],
+    old_tiles: dict[str, Any],
+    previous: dict[str, Any] | None,
+    hidden: list[int],
+    report: BuildReport,
+) -> None:
     errors = tree.geometric_errors()
     infos: dict[int, TileInfo] = {}
     manifest_tiles: dict[str, Any] = {}
@@ -387,11 +477,23 @@ def _finish(spec: TilesetSpec, out: Path, tree: Quadtree, epsg: int,
             lo, hi, nbytes = r.lo, r.hi, r.nbytes
             report.written += 1
         cx, cy = tree.centre(key)
-        infos[key] = TileInfo(key, Frame.at(epsg, cx, cy), f"{CONTENT_DIR}/{r.digest}.glb",
-                              np.array(lo), np.array(hi), r.features, nbytes,
-                              errors.get(key, 0.0))
-        manifest_tiles[r.digest] = {"key": key, "features": r.features, "bytes": nbytes,
-                                    "lo": lo, "hi": hi}
+        infos[key] = TileInfo(
+            key,
+            Frame.at(epsg, cx, cy),
+            f"{CONTENT_DIR}/{r.digest}.glb",
+            np.array(lo),
+            np.array(hi),
+            r.features,
+            nbytes,
+            errors.get(key, 0.0),
+        )
+        manifest_tiles[r.digest] = {
+            "key": key,
+            "features": r.features,
+            "bytes": nbytes,
+            "lo": lo,
+            "hi": hi,
+        }
         report.features += r.features
         report.bytes += nbytes
         if decode(key)[0] <= 1:
@@ -405,10 +507,15 @@ def _finish(spec: TilesetSpec, out: Path, tree: Quadtree, epsg: int,
     root_key = min(infos)
     root, _ = build_tree(infos, children, root_key)
     built_at = datetime.now(UTC).isoformat(timespec="seconds")
-    version = hashlib.blake2b("".join(sorted(manifest_tiles)).encode(),
-                              digest_size=8).hexdigest()
-    extras = {"layer": spec.layer, "name": spec.name, "title": spec.title, "epsg": epsg,
-              "builtAt": built_at, "features": report.features}
+    version = hashlib.blake2b("".join(sorted(manifest_tiles)).encode(), digest_size=8).hexdigest()
+    extras = {
+        "layer": spec.layer,
+        "name": spec.name,
+        "title": spec.title,
+        "epsg": epsg,
+        "builtAt": built_at,
+        "features": report.features,
+    }
     if spec.scenario_id is not None or spec.project_id is not None:
         extras["hides"] = {"layer": "buildings", "ids": hidden}
     doc = tileset_json(root, generator=GENERATOR, version=version, extras=extras)
@@ -417,10 +524,18 @@ def _finish(spec: TilesetSpec, out: Path, tree: Quadtree, epsg: int,
     report.bytes += len(js)
     report.first_view_bytes += len(js)
     manifest = {
-        "name": spec.name, "kind": spec.kind, "layer": spec.layer, "title": spec.title,
-        "min_visibility": spec.min_visibility, "builder": BUILDER_VERSION, "epsg": epsg,
-        "built_at": built_at, "version": version, "features": report.features,
-        "bytes": report.bytes, "first_view_bytes": report.first_view_bytes,
+        "name": spec.name,
+        "kind": spec.kind,
+        "layer": spec.layer,
+        "title": spec.title,
+        "min_visibility": spec.min_visibility,
+        "builder": BUILDER_VERSION,
+        "epsg": epsg,
+        "built_at": built_at,
+        "version": version,
+        "features": report.features,
+        "bytes": report.bytes,
+        "first_view_bytes": report.first_view_bytes,
         "tiles": manifest_tiles,
         "previous": sorted(previous.get("tiles", {})) if previous else [],
     }
@@ -443,14 +558,17 @@ def _remove_tileset(out: Path) -> None:
 
 
 # -- entry points ---------------------------------------------------------------------------
-def resolve_specs(engine: Engine, *, layer: str | None = None,
-                  scenario: str | None = None) -> list[TilesetSpec]:
+def resolve_specs(
+    engine: Engine, *, layer: str | None = None, scenario: str | None = None
+) -> list[TilesetSpec]:
     """The tilesets a build should make: every one, one layer's, or one scenario's."""
     with engine.connect() as conn:
-        scenarios = conn.execute(text(
-            "SELECT s.id, s.slug, s.name FROM scenarios s ORDER BY s.slug")).all()
-        projects = conn.execute(text(
-            "SELECT id, slug, name, visibility FROM projects ORDER BY slug")).all()
+        scenarios = conn.execute(
+            text("SELECT s.id, s.slug, s.name FROM scenarios s ORDER BY s.slug")
+        ).all()
+        projects = conn.execute(
+            text("SELECT id, slug, name, visibility FROM projects ORDER BY slug")
+        ).all()
     if scenario is not None:
         match = [s for s in scenarios if s.slug == scenario or str(s.id) == scenario]
         if not match:
@@ -463,9 +581,18 @@ def resolve_specs(engine: Engine, *, layer: str | None = None,
     specs += [project_spec(p.id, p.slug, p.visibility, p.name) for p in projects]
     if layer is not None:
         baseline = {s.name for s in baseline_specs()}
-        chosen = [s for s in specs if s.name == layer or (s.name in baseline and (
-            layer in (s.layer, s.kind)
-            or (s.kind == "network" and layer in ("networks", s.params.get("network")))))]
+        chosen = [
+            s
+            for s in specs
+            if s.name == layer
+            or (
+                s.name in baseline
+                and (
+                    layer in (s.layer, s.kind)
+                    or (s.kind == "network" and layer in ("networks", s.params.get("network")))
+                )
+            )
+        ]
         if not chosen:
             names = ", ".join(s.name for s in specs)
             raise NotFound(f"no tileset for layer {layer!r}; tilesets: {names}")
@@ -473,10 +600,16 @@ def resolve_specs(engine: Engine, *, layer: str | None = None,
     return specs
 
 
-def build_tileset(engine: Engine, name: str, layer: str | None = None,
-                  out_dir: Path | str = "var/tiles", scenario: str | None = None,
-                  full: bool = False, progress: Progress | None = None,
-                  **kw: Any) -> BuildReport:
+def build_tileset(
+    engine: Engine,
+    name: str,
+    layer: str | None = None,
+    out_dir: Path | str = "var/tiles",
+    scenario: str | None = None,
+    full: bool = False,
+    progress: Progress | None = None,
+    **kw: Any,
+) -> BuildReport:
     """Build the tileset called ``name`` (e.g. ``buildings``, ``network-gas``,
     ``scenario-tower``) into ``out_dir/name``. ``layer`` or ``scenario`` narrow the lookup."""
     specs = resolve_specs(engine, layer=layer, scenario=scenario)
@@ -486,10 +619,16 @@ def build_tileset(engine: Engine, name: str, layer: str | None = None,
     return build_spec(engine, match[0], Path(out_dir), full=full, progress=progress, **kw)
 
 
-def build_all(engine: Engine, tiles_dir: Path | str, *, layer: str | None = None,
-              scenario: str | None = None, full: bool = False,
-              progress: Callable[[str, str, int, int], None] | None = None,
-              **kw: Any) -> list[BuildReport]:
+def build_all(
+    engine: Engine,
+    tiles_dir: Path | str,
+    *,
+    layer: str | None = None,
+    scenario: str | None = None,
+    full: bool = False,
+    progress: Callable[[str, str, int, int], None] | None = None,
+    **kw: Any,
+) -> list[BuildReport]:
     """Build every tileset (or those of one layer or scenario); the demo calls this.
 
     ``progress(tileset, phase, done, total)`` is called as work advances.
@@ -498,8 +637,10 @@ def build_all(engine: Engine, tiles_dir: Path | str, *, layer: str | None = None
     for spec in resolve_specs(engine, layer=layer, scenario=scenario):
         cb: Progress | None = None
         if progress is not None:
+
             def cb(phase: str, done: int, total: int, _n: str = spec.name) -> None:
                 progress(_n, phase, done, total)
+
         reports.append(build_spec(engine, spec, Path(tiles_dir), full=full, progress=cb, **kw))
     return reports
 

@@ -39,9 +39,16 @@ class TilesetEntry:
     path: Path
 
     def public_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "title": self.title, "layer": self.layer,
-                "visibility": self.visibility, "url": f"/tiles/{self.name}/{TILESET}",
-                "features": self.features, "bytes": self.bytes, "built_at": self.built_at}
+        return {
+            "name": self.name,
+            "title": self.title,
+            "layer": self.layer,
+            "visibility": self.visibility,
+            "url": f"/tiles/{self.name}/{TILESET}",
+            "features": self.features,
+            "bytes": self.bytes,
+            "built_at": self.built_at,
+        }
 
 
 def tileset_visibility(manifest: dict[str, Any]) -> str:
@@ -59,10 +66,14 @@ def tileset_visibility(manifest: dict[str, Any]) -> str:
 
 def _entry(path: Path, manifest: dict[str, Any]) -> TilesetEntry:
     return TilesetEntry(
-        name=path.name, title=manifest.get("title") or path.name,
-        layer=str(manifest.get("layer")), visibility=tileset_visibility(manifest),
-        features=int(manifest.get("features", 0)), bytes=int(manifest.get("bytes", 0)),
-        built_at=str(manifest.get("built_at", "")), path=path,
+        name=path.name,
+        title=manifest.get("title") or path.name,
+        layer=str(manifest.get("layer")),
+        visibility=tileset_visibility(manifest),
+        features=int(manifest.get("features", 0)),
+        bytes=int(manifest.get("bytes", 0)),
+        built_at=str(manifest.get("built_at", "")),
+        path=path,
     )
 
 
@@ -82,12 +93,12 @@ def list_tilesets(tiles_dir: Path) -> list[TilesetEntry]:
 def get_tileset(tiles_dir: Path, name: str) -> TilesetEntry:
     d = Path(tiles_dir) / name
     if "/" in name or name.startswith(".") or not (d / TILESET).exists():
-        raise NotFound(f"no tileset {name!r}: see GET /tiles, or build it with "
-                       "`twin tiles build`")
+        raise NotFound(f"no tileset {name!r}: see GET /tiles, or build it with `twin tiles build`")
     manifest = read_manifest(d)
     if manifest is None:
-        raise NotFound(f"tileset {name!r} has no build manifest: rebuild it with "
-                       "`twin tiles build`")
+        raise NotFound(
+            f"tileset {name!r} has no build manifest: rebuild it with `twin tiles build`"
+        )
     return _entry(d, manifest)
 
 
@@ -97,7 +108,8 @@ def resolve_file(entry: TilesetEntry, rel: str) -> Path:
     root = entry.path.resolve()
     target = (root / rel).resolve()
     servable = target == root / TILESET or (
-        target.parent == root / CONTENT_DIR and target.suffix == ".glb")
+        target.parent == root / CONTENT_DIR and target.suffix == ".glb"
+    )
     if not servable or not target.is_file():
         raise NotFound(f"tileset {entry.name!r} has no file {rel!r}")
     return target

@@ -49,8 +49,9 @@ def _bounds(meshes: Sequence[Mesh | None], points: F64 | None = None) -> tuple[F
 
 
 # -- buildings -------------------------------------------------------------------------------
-def buildings(frame: Frame, rows: Sequence[tuple[Any, ...]], *, layer: str,
-              scenario: bool = False) -> Content:
+def buildings(
+    frame: Frame, rows: Sequence[tuple[Any, ...]], *, layer: str, scenario: bool = False
+) -> Content:
     """Rows: (id, footprint wkb, base_z, height, levels, usage, roof_type, year_built, name,
     source_id, scenario_id, replaces_id, lod2 wkb)."""
     n = len(rows)
@@ -58,8 +59,11 @@ def buildings(frame: Frame, rows: Sequence[tuple[Any, ...]], *, layer: str,
     base = np.asarray(cols[2], dtype=np.float64)
     height = np.asarray(cols[3], dtype=np.float64)
     lod2 = cols[12]
-    has_lod2 = (np.zeros(n, dtype=bool) if lod2.count(None) == n
-                else np.fromiter((g is not None for g in lod2), dtype=bool, count=n))
+    has_lod2 = (
+        np.zeros(n, dtype=bool)
+        if lod2.count(None) == n
+        else np.fromiter((g is not None for g in lod2), dtype=bool, count=n)
+    )
     idx = np.arange(n)
     parts: list[Mesh] = []
     lod1 = idx[~has_lod2]
@@ -74,11 +78,25 @@ def buildings(frame: Frame, rows: Sequence[tuple[Any, ...]], *, layer: str,
     gb = GltfBuilder()
     rgba = style.SCENARIO_BUILDING if scenario else style.BUILDING
     mat = gb.material("scenario-building" if scenario else "building", rgba)
-    table = metadata.property_table(gb, "building", {
-        "id": cols[0], "layer": [layer] * n, "height": cols[3], "base_z": cols[2],
-        "levels": cols[4], "usage": cols[5], "roof_type": cols[6], "year_built": cols[7],
-        "name": cols[8], "source_id": cols[9], "scenario_id": cols[10], "replaces_id": cols[11],
-    }, n)
+    table = metadata.property_table(
+        gb,
+        "building",
+        {
+            "id": cols[0],
+            "layer": [layer] * n,
+            "height": cols[3],
+            "base_z": cols[2],
+            "levels": cols[4],
+            "usage": cols[5],
+            "roof_type": cols[6],
+            "year_built": cols[7],
+            "name": cols[8],
+            "source_id": cols[9],
+            "scenario_id": cols[10],
+            "replaces_id": cols[11],
+        },
+        n,
+    )
     prim = mesh.primitive(gb, mat, n, 0)
     m = gb.mesh([prim], name="buildings")
     child = gb.node({"mesh": m, "name": "buildings"})
@@ -89,8 +107,15 @@ def buildings(frame: Frame, rows: Sequence[tuple[Any, ...]], *, layer: str,
 
 
 # -- networks --------------------------------------------------------------------------------
-def network(frame: Frame, rows: Sequence[tuple[Any, ...]], *, layer: str, network: str,
-            min_diameter_m: float = style.MIN_VISIBLE_DIAMETER_M, sides: int = 8) -> Content:
+def network(
+    frame: Frame,
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    layer: str,
+    network: str,
+    min_diameter_m: float = style.MIN_VISIBLE_DIAMETER_M,
+    sides: int = 8,
+) -> Content:
     """Rows: (src, id, wkb, depth_m, diameter_mm, material, install_year, operator, status,
     synthetic, source_id, kind); src 0 = segment (LineStringZ), 1 = node (PointZ).
 
@@ -114,11 +139,26 @@ def network(frame: Frame, rows: Sequence[tuple[Any, ...]], *, layer: str, networ
         radius = np.maximum(diam, min_diameter_m) / 2
         mesh = tubes(local, line_of, radius, np.arange(len(segs)), sides=sides)
         cols = list(zip(*segs, strict=True))
-        tables.append(metadata.property_table(gb, "network_segment", {
-            "id": cols[1], "layer": [layer] * len(segs), "network": [network] * len(segs),
-            "diameter_mm": cols[4], "material": cols[5], "depth_m": cols[3],
-            "install_year": cols[6], "operator": cols[7], "status": cols[8],
-            "synthetic": cols[9], "source_id": cols[10]}, len(segs)))
+        tables.append(
+            metadata.property_table(
+                gb,
+                "network_segment",
+                {
+                    "id": cols[1],
+                    "layer": [layer] * len(segs),
+                    "network": [network] * len(segs),
+                    "diameter_mm": cols[4],
+                    "material": cols[5],
+                    "depth_m": cols[3],
+                    "install_year": cols[6],
+                    "operator": cols[7],
+                    "status": cols[8],
+                    "synthetic": cols[9],
+                    "source_id": cols[10],
+                },
+                len(segs),
+            )
+        )
         mat = gb.material(f"{network}-pipe", colour, roughness=0.6)
         prims.append(mesh.primitive(gb, mat, len(segs), len(tables) - 1))
         meshes.append(mesh)
@@ -133,13 +173,30 @@ def network(frame: Frame, rows: Sequence[tuple[Any, ...]], *, layer: str, networ
             radii.append(radius)
         arr = np.array(lines, dtype=float)
         local = frame.local(arr[:, 0], arr[:, 1], arr[:, 2])
-        mesh = tubes(local, np.repeat(np.arange(len(nodes)), 2), np.array(radii),
-                     np.arange(len(nodes)), sides=12)
+        mesh = tubes(
+            local,
+            np.repeat(np.arange(len(nodes)), 2),
+            np.array(radii),
+            np.arange(len(nodes)),
+            sides=12,
+        )
         cols = list(zip(*nodes, strict=True))
-        tables.append(metadata.property_table(gb, "network_node", {
-            "id": cols[1], "layer": [layer] * len(nodes), "network": [network] * len(nodes),
-            "kind": cols[11], "depth_m": cols[3], "synthetic": cols[9],
-            "source_id": cols[10]}, len(nodes)))
+        tables.append(
+            metadata.property_table(
+                gb,
+                "network_node",
+                {
+                    "id": cols[1],
+                    "layer": [layer] * len(nodes),
+                    "network": [network] * len(nodes),
+                    "kind": cols[11],
+                    "depth_m": cols[3],
+                    "synthetic": cols[9],
+                    "source_id": cols[10],
+                },
+                len(nodes),
+            )
+        )
         mat = gb.material(f"{network}-node", style.darker(colour), roughness=0.7)
         prims.append(mesh.primitive(gb, mat, len(nodes), len(tables) - 1))
         meshes.append(mesh)
@@ -163,9 +220,20 @@ def furniture(frame: Frame, rows: Sequence[tuple[Any, ...]], *, layer: str) -> C
     xyz = np.array([cols[2], cols[3], cols[4]], dtype=float).T
     local = frame.local(xyz[:, 0], xyz[:, 1], xyz[:, 2])
     gb = GltfBuilder()
-    table = metadata.property_table(gb, "furniture", {
-        "id": cols[0], "layer": [layer] * n, "kind": cols[1], "height": cols[6],
-        "heading": cols[5], "name": cols[7], "source_id": cols[8]}, n)
+    table = metadata.property_table(
+        gb,
+        "furniture",
+        {
+            "id": cols[0],
+            "layer": [layer] * n,
+            "kind": cols[1],
+            "height": cols[6],
+            "heading": cols[5],
+            "name": cols[7],
+            "source_id": cols[8],
+        },
+        n,
+    )
     kinds = np.array(cols[1], dtype=object)
     children = []
     extents: list[np.ndarray] = []
@@ -179,33 +247,49 @@ def furniture(frame: Frame, rows: Sequence[tuple[Any, ...]], *, layer: str) -> C
         half = -heading / 2  # heading is clockwise from north: a negative turn about +z
         rot = np.stack([np.zeros(len(sel)), np.zeros(len(sel)), np.sin(half), np.cos(half)], 1)
         mat = gb.material(kind, style.FURNITURE_COLOURS.get(kind, (0.6, 0.6, 0.6, 1.0)))
-        prim = {"attributes": {
-            "POSITION": gb.accessor(model.positions.astype(np.float32), target=34962,
-                                    minmax=True),
-            "NORMAL": gb.accessor(model.normals, target=34962)},
+        prim = {
+            "attributes": {
+                "POSITION": gb.accessor(
+                    model.positions.astype(np.float32), target=34962, minmax=True
+                ),
+                "NORMAL": gb.accessor(model.normals, target=34962),
+            },
             "indices": gb.indices(model.triangles, model.vertex_count),
-            "material": mat, "mode": 4}
+            "material": mat,
+            "mode": 4,
+        }
         mesh = gb.mesh([prim], name=kind)
         gb.use_extension("EXT_mesh_gpu_instancing")
         gb.use_extension("EXT_instance_features")
-        children.append(gb.node({
-            "name": kind, "mesh": mesh,
-            "extensions": {
-                "EXT_mesh_gpu_instancing": {"attributes": {
-                    "TRANSLATION": gb.accessor(local[sel].astype(np.float32)),
-                    "ROTATION": gb.accessor(rot.astype(np.float32)),
-                    "SCALE": gb.accessor(np.repeat(scale[:, None], 3, 1).astype(np.float32)),
-                    "_FEATURE_ID_0": gb.accessor(sel.astype(np.float32)),
-                }},
-                "EXT_instance_features": {"featureIds": [
-                    {"featureCount": len(sel), "attribute": 0, "propertyTable": 0}]},
-            },
-        }))
+        children.append(
+            gb.node(
+                {
+                    "name": kind,
+                    "mesh": mesh,
+                    "extensions": {
+                        "EXT_mesh_gpu_instancing": {
+                            "attributes": {
+                                "TRANSLATION": gb.accessor(local[sel].astype(np.float32)),
+                                "ROTATION": gb.accessor(rot.astype(np.float32)),
+                                "SCALE": gb.accessor(
+                                    np.repeat(scale[:, None], 3, 1).astype(np.float32)
+                                ),
+                                "_FEATURE_ID_0": gb.accessor(sel.astype(np.float32)),
+                            }
+                        },
+                        "EXT_instance_features": {
+                            "featureIds": [
+                                {"featureCount": len(sel), "attribute": 0, "propertyTable": 0}
+                            ]
+                        },
+                    },
+                }
+            )
+        )
         # bounds: the model's box corners, rotated and scaled, at every instance
         mb = model.bounds()
         assert mb is not None
-        r = float(np.hypot(max(abs(mb[0][0]), abs(mb[1][0])), max(abs(mb[0][1]),
-                                                                  abs(mb[1][1]))))
+        r = float(np.hypot(max(abs(mb[0][0]), abs(mb[1][0])), max(abs(mb[0][1]), abs(mb[1][1]))))
         ext_lo = local[sel] + np.column_stack([-r * scale, -r * scale, mb[0][2] * scale])
         ext_hi = local[sel] + np.column_stack([r * scale, r * scale, mb[1][2] * scale])
         extents += [ext_lo, ext_hi]

@@ -27,8 +27,9 @@ _QUAD = np.array([0, 1, 2, 0, 2, 3], dtype=np.uint32)
 MIN_EDGE = 1e-4
 
 
-def _open_rings(polys: NDArray[np.object_]) -> tuple[NDArray[np.float64], NDArray[np.int64],
-                                                      NDArray[np.int64]]:
+def _open_rings(
+    polys: NDArray[np.object_],
+) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
     """Vertices of every ring without the closing point and repeated points.
 
     Returns (xy or xyz coordinates, ring index per vertex, polygon index per ring).
@@ -58,9 +59,36 @@ def _ring_layout(ring_of: NDArray[np.int64], n_rings: int) -> tuple[NDArray[np.i
     return ring_n, ring_start, nxt
 
 
-def _triangulate(xy: NDArray[np.float64], ring_n: NDArray[np.int64],
-                 ring_start: NDArray[np.int64], ring_poly: NDArray[np.int64],
-                 n_polys: int) -> NDArray[np.uint32]:
+def _orient(
+    xy: NDArray[np.float64],
+    ring_of: NDArray[np.int64],
+    ring_n: NDArray[np.int64],
+    ring_start: NDArray[np.int64],
+    nxt: NDArray[np.int64],
+    ring_poly: NDArray[np.int64],
+) -> NDArray[np.float64]:
+    """Exterior rings counter-clockwise, holes clockwise (what shapely.orient_polygons does,
+    in numpy on the ring arrays we already have: about twice as fast)."""
+    cross = xy[:, 0] * xy[nxt, 1] - xy[nxt, 0] * xy[:, 1]
+    area2 = np.bincount(ring_of, weights=cross, minlength=len(ring_n))
+    exterior = np.ones(len(ring_n), dtype=bool)
+    exterior[1:] = ring_poly[1:] != ring_poly[:-1]  # the first ring of a polygon
+    flip = np.where(exterior, area2 < 0, area2 > 0)
+    if not flip.any():
+        return xy
+    idx = np.arange(len(xy))
+    pos = idx - ring_start[ring_of]
+    rev = ring_start[ring_of] + ring_n[ring_of] - 1 - pos
+    return xy[np.where(flip[ring_of], rev, idx)]
+
+
+def _triangulate(
+    xy: NDArray[np.float64],
+    ring_n: NDArray[np.int64],
+    ring_start: NDArray[np.int64],
+    ring_poly: NDArray[np.int64],
+    n_polys: int,
+) -> NDArray[np.uint32]:
     """Earcut each polygon (exterior + holes); returns (m, 3) indices into ``xy``.
 
     Polygons whose exterior has fewer than 3 vertices are skipped; such holes are dropped.
@@ -80,7 +108,8 @@ def _triangulate(xy: NDArray[np.float64], ring_n: NDArray[np.int64],
     # ring end offsets within their polygon, for every ring at once (earcut's second argument)
     cs = np.cumsum(ring_n)
     ends_all = (cs - np.repeat(cs[first_ring] - ring_n[first_ring], rings_per_poly)).astype(
-        np.uint32)
+        np.uint32
+    )
     earcut = mapbox_earcut.triangulate_float64
     for p in np.nonzero(~is_fan)[0].tolist():
         r0, r1 = first_l[p], last_l[p]
@@ -93,16 +122,21 @@ def _triangulate(xy: NDArray[np.float64], ring_n: NDArray[np.int64],
         rings = [r for r in range(r0, r1) if ring_n_l[r] >= 3]
         if rings:
             # some hole is degenerate: gather the usable rings
-            sel = np.concatenate([np.arange(ring_start_l[r], ring_start_l[r] + ring_n_l[r])
-                                  for r in rings])
+            sel = np.concatenate(
+                [np.arange(ring_start_l[r], ring_start_l[r] + ring_n_l[r]) for r in rings]
+            )
             ends = np.cumsum([ring_n_l[r] for r in rings]).astype(np.uint32)
             t = earcut(np.ascontiguousarray(xy[sel]), ends)
             tris.append(sel[t].astype(np.uint32))
     return np.concatenate(tris).astype(np.uint32, copy=False).reshape(-1, 3)
 
 
-def _convex(xy: NDArray[np.float64], ring_n: NDArray[np.int64], ring_start: NDArray[np.int64],
-            rings: NDArray[np.int64]) -> NDArray[np.bool_]:
+def _convex(
+    xy: NDArray[np.float64],
+    ring_n: NDArray[np.int64],
+    ring_start: NDArray[np.int64],
+    rings: NDArray[np.int64],
+) -> NDArray[np.bool_]:
     """Mask over ``rings``: counter-clockwise rings of >= 3 vertices that are convex."""
     ok = ring_n[rings] >= 3
     sub = rings[ok]
@@ -125,8 +159,9 @@ def _convex(xy: NDArray[np.float64], ring_n: NDArray[np.int64], ring_start: NDAr
     return result
 
 
-def _fan(ring_n: NDArray[np.int64], ring_start: NDArray[np.int64],
-         rings: NDArray[np.int64]) -> NDArray[np.uint32]:
+def _fan(
+    ring_n: NDArray[np.int64], ring_start: NDArray[np.int64], rings: NDArray[np.int64]
+) -> NDArray[np.uint32]:
     """Fan triangles (v0, vk, vk+1) of convex rings."""
     if not len(rings):
         return np.zeros(0, dtype=np.uint32)
@@ -147,25 +182,33 @@ def _ccw(tri: NDArray[np.uint32], xy: NDArray[np.float64]) -> NDArray[np.uint32]
     return out
 
 
-def extrude(frame: Frame, footprints: Sequence[bytes | shapely.Geometry],
-            base_z: NDArray[np.float64], height: NDArray[np.float64],
-            feature: NDArray[np.int64]) -> Mesh:
+def extrude(
+    frame: Frame,
+    footprints: Sequence[bytes | shapely.Geometry],
+    base_z: NDArray[np.float64],
+    height: NDArray[np.float64],
+    feature: NDArray[np.int64],
+) -> Mesh:
     """LoD1 solids of (Multi)Polygon footprints, one feature index per building."""
     geoms = np.asarray(
-        shapely.from_wkb(footprints) if len(footprints) and isinstance(footprints[0], bytes)
-        else footprints, dtype=object)
+        shapely.from_wkb(footprints)
+        if len(footprints) and isinstance(footprints[0], bytes)
+        else footprints,
+        dtype=object,
+    )
     if not len(geoms):
         return Mesh.empty()
     polys, poly_bld = shapely.get_parts(geoms, return_index=True)
-    polys = shapely.orient_polygons(polys)
     xy, ring_of, ring_poly = _open_rings(polys)
     if not len(xy):
         return Mesh.empty()
-    xy = xy[:, :2]
+    xy = xy[:, :2] - np.array([frame.x, frame.y])  # relative: exact shoelace and earcut
     ring_n, ring_start, nxt = _ring_layout(ring_of, len(ring_poly))
+    xy = _orient(xy, ring_of, ring_n, ring_start, nxt, ring_poly)
+    xy_abs = xy + np.array([frame.x, frame.y])
     valid_ring = ring_n >= 3
     bld = poly_bld[ring_poly[ring_of]]
-    lon, lat = lonlat(frame.epsg, xy[:, 0], xy[:, 1])
+    lon, lat = lonlat(frame.epsg, xy_abs[:, 0], xy_abs[:, 1])
     # ECEF(lon, lat, h) = ECEF(lon, lat, 0) + h * up(lon, lat) exactly, so one geodetic
     # conversion serves the floor and the roof
     ground = frame.local_from_lonlat(lon, lat, np.zeros(len(lon)))
@@ -192,8 +235,7 @@ def extrude(frame: Frame, footprints: Sequence[bytes | shapely.Geometry],
     )
 
     # roof and floor: earcut in the working CRS plane, relative to the frame origin
-    rel = xy - np.array([frame.x, frame.y])
-    tri = _ccw(_triangulate(rel, ring_n, ring_start, ring_poly, len(polys)), rel)
+    tri = _ccw(_triangulate(xy, ring_n, ring_start, ring_poly, len(polys)), xy)
     roof = Mesh(top, up, fid, tri)
     floor = Mesh(bottom, -up, fid, tri[:, ::-1].copy())
     return Mesh.concat([wall, roof, floor])
@@ -201,23 +243,29 @@ def extrude(frame: Frame, footprints: Sequence[bytes | shapely.Geometry],
 
 def _newell(pts: NDArray[np.float64]) -> NDArray[np.float64]:
     nxt = np.roll(pts, -1, axis=0)
-    return np.array([
-        np.sum((pts[:, 1] - nxt[:, 1]) * (pts[:, 2] + nxt[:, 2])),
-        np.sum((pts[:, 2] - nxt[:, 2]) * (pts[:, 0] + nxt[:, 0])),
-        np.sum((pts[:, 0] - nxt[:, 0]) * (pts[:, 1] + nxt[:, 1])),
-    ])
+    return np.array(
+        [
+            np.sum((pts[:, 1] - nxt[:, 1]) * (pts[:, 2] + nxt[:, 2])),
+            np.sum((pts[:, 2] - nxt[:, 2]) * (pts[:, 0] + nxt[:, 0])),
+            np.sum((pts[:, 0] - nxt[:, 0]) * (pts[:, 1] + nxt[:, 1])),
+        ]
+    )
 
 
-def faces(frame: Frame, surfaces: Sequence[bytes | shapely.Geometry],
-          feature: NDArray[np.int64]) -> Mesh:
+def faces(
+    frame: Frame, surfaces: Sequence[bytes | shapely.Geometry], feature: NDArray[np.int64]
+) -> Mesh:
     """LoD2 meshes from MultiPolygonZ faces (one flat-shaded face per polygon).
 
     A face's outside is the side its exterior ring turns counter-clockwise around (the
     CityGML convention); its normal is Newell's normal of the ring in the tile frame.
     """
     geoms = np.asarray(
-        shapely.from_wkb(surfaces) if len(surfaces) and isinstance(surfaces[0], bytes)
-        else surfaces, dtype=object)
+        shapely.from_wkb(surfaces)
+        if len(surfaces) and isinstance(surfaces[0], bytes)
+        else surfaces,
+        dtype=object,
+    )
     if not len(geoms):
         return Mesh.empty()
     polys, poly_bld = shapely.get_parts(geoms, return_index=True)
@@ -234,8 +282,7 @@ def faces(frame: Frame, surfaces: Sequence[bytes | shapely.Geometry],
         if r0 == r1 or ring_n[r0] < 3:
             continue
         rings = [r for r in range(r0, r1) if ring_n[r] >= 3]
-        sel = np.concatenate([np.arange(ring_start[r], ring_start[r] + ring_n[r])
-                              for r in rings])
+        sel = np.concatenate([np.arange(ring_start[r], ring_start[r] + ring_n[r]) for r in rings])
         pts = local[sel]
         normal = _newell(pts[: ring_n[r0]])
         length = np.linalg.norm(normal)
@@ -254,6 +301,12 @@ def faces(frame: Frame, surfaces: Sequence[bytes | shapely.Geometry],
             continue
         tri = _ccw(tri, uv)
         k = len(sel)
-        out.append(Mesh(pts, np.tile(normal.astype(np.float32), (k, 1)),
-                        np.full(k, feature[poly_bld[p]], dtype=np.uint32), tri))
+        out.append(
+            Mesh(
+                pts,
+                np.tile(normal.astype(np.float32), (k, 1)),
+                np.full(k, feature[poly_bld[p]], dtype=np.uint32),
+                tri,
+            )
+        )
     return Mesh.concat(out)

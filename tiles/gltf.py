@@ -73,8 +73,9 @@ class GltfBuilder:
         self._extensions_required: set[str] = set()
 
     # -- binary ---------------------------------------------------------------------------
-    def view(self, data: bytes | NDArray[Any], *, target: int | None = None,
-             stride: int | None = None) -> int:
+    def view(
+        self, data: bytes | NDArray[Any], *, target: int | None = None, stride: int | None = None
+    ) -> int:
         """Append bytes as a new buffer view aligned on 8 bytes; returns its index."""
         raw = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
         if not raw:  # glTF forbids empty buffer views (e.g. a column of empty strings)
@@ -93,8 +94,14 @@ class GltfBuilder:
         self.doc["bufferViews"].append(bv)
         return len(self.doc["bufferViews"]) - 1
 
-    def accessor(self, array: NDArray[Any], *, target: int | None = None,
-                 normalized: bool = False, minmax: bool = False) -> int:
+    def accessor(
+        self,
+        array: NDArray[Any],
+        *,
+        target: int | None = None,
+        normalized: bool = False,
+        minmax: bool = False,
+    ) -> int:
         """Write ``array`` ((n,) or (n, k)) as a buffer view plus an accessor over it.
 
         Vertex attributes narrower than 4 bytes per element are padded to a 4-byte stride,
@@ -131,8 +138,7 @@ class GltfBuilder:
 
     def indices(self, idx: NDArray[Any], vertex_count: int) -> int:
         dtype = np.uint16 if vertex_count <= 65535 else np.uint32
-        return self.accessor(idx.astype(dtype, copy=False).reshape(-1),
-                             target=ELEMENT_ARRAY_BUFFER)
+        return self.accessor(idx.astype(dtype, copy=False).reshape(-1), target=ELEMENT_ARRAY_BUFFER)
 
     # -- document -------------------------------------------------------------------------
     def use_extension(self, name: str, *, required: bool = False) -> None:
@@ -140,9 +146,15 @@ class GltfBuilder:
         if required:
             self._extensions_required.add(name)
 
-    def material(self, name: str, rgba: tuple[float, float, float, float], *,
-                 metallic: float = 0.0, roughness: float = 0.85,
-                 double_sided: bool = False) -> int:
+    def material(
+        self,
+        name: str,
+        rgba: tuple[float, float, float, float],
+        *,
+        metallic: float = 0.0,
+        roughness: float = 0.85,
+        double_sided: bool = False,
+    ) -> int:
         mat: dict[str, Any] = {
             "name": name,
             "pbrMetallicRoughness": {
@@ -193,8 +205,11 @@ class GltfBuilder:
         binary = b"".join(self._parts)
         binary += b"\0" * _pad(len(binary), 4)
         total = 12 + 8 + len(js) + (8 + len(binary) if binary else 0)
-        out = [struct.pack("<III", GLB_MAGIC, 2, total),
-               struct.pack("<II", len(js), CHUNK_JSON), js]
+        out = [
+            struct.pack("<III", GLB_MAGIC, 2, total),
+            struct.pack("<II", len(js), CHUNK_JSON),
+            js,
+        ]
         if binary:
             out += [struct.pack("<II", len(binary), CHUNK_BIN), binary]
         return b"".join(out)

@@ -46,8 +46,9 @@ def _matrix(t: dict[str, Any]) -> F64:
 
 
 def walk(doc: dict[str, Any]) -> Iterator[WalkedTile]:
-    def rec(t: dict[str, Any], parent_world: F64, depth: int,
-            parent: WalkedTile | None) -> Iterator[WalkedTile]:
+    def rec(
+        t: dict[str, Any], parent_world: F64, depth: int, parent: WalkedTile | None
+    ) -> Iterator[WalkedTile]:
         w = WalkedTile(t, parent_world @ _matrix(t), depth, parent)
         yield w
         for c in t.get("children", []):
@@ -109,13 +110,19 @@ def read_content(path: Path) -> ContentData:
                 pos = np.einsum("nij,nvj->nvi", rot, sc[:, None, :] * pos[None]) + t[:, None]
                 pos = pos.reshape(-1, 3)
                 ia = a.get("_FEATURE_ID_0")
-                fid = (np.repeat(read_accessor(doc, binary, ia), len(pos) // len(t))
-                       if ia is not None else np.zeros(0))
+                fid = (
+                    np.repeat(read_accessor(doc, binary, ia), len(pos) // len(t))
+                    if ia is not None
+                    else np.zeros(0)
+                )
             positions.append(pos)
             fids.append(fid)
     meta = doc.get("extensions", {}).get("EXT_structural_metadata")
-    tables = [read_property_table(doc, binary, i)
-              for i in range(len(meta["propertyTables"]))] if meta else []
+    tables = (
+        [read_property_table(doc, binary, i) for i in range(len(meta["propertyTables"]))]
+        if meta
+        else []
+    )
     root = doc["nodes"][doc["scenes"][doc.get("scene", 0)]["nodes"][0]]
     m = np.array(root.get("matrix", np.eye(4).T.reshape(-1)), float).reshape(4, 4).T
     return ContentData(doc, positions, fids, tables, m)
@@ -123,11 +130,14 @@ def read_content(path: Path) -> ContentData:
 
 def _quat_matrices(q: F64) -> F64:
     x, y, z, w = q.T
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
-    ], axis=1)
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+            np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+            np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        axis=1,
+    )
 
 
 def content_to_tile_frame(data: ContentData, pts: F64) -> F64:

@@ -27,8 +27,12 @@ class Mesh:
 
     @classmethod
     def empty(cls) -> Mesh:
-        return cls(np.zeros((0, 3)), np.zeros((0, 3), np.float32), np.zeros(0, np.uint32),
-                   np.zeros((0, 3), np.uint32))
+        return cls(
+            np.zeros((0, 3)),
+            np.zeros((0, 3), np.float32),
+            np.zeros(0, np.uint32),
+            np.zeros((0, 3), np.uint32),
+        )
 
     @property
     def vertex_count(self) -> int:
@@ -46,8 +50,9 @@ class Mesh:
             np.concatenate([m.positions for m in meshes]),
             np.concatenate([m.normals for m in meshes]),
             np.concatenate([m.features for m in meshes]),
-            np.concatenate([m.triangles + np.uint32(o) for m, o in zip(meshes, offsets,
-                                                                     strict=True)]),
+            np.concatenate(
+                [m.triangles + np.uint32(o) for m, o in zip(meshes, offsets, strict=True)]
+            ),
         )
 
     def bounds(self) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
@@ -55,18 +60,22 @@ class Mesh:
         if not self.vertex_count:
             return None
         p = self.positions.astype(np.float32)
-        return (np.array([p[:, i].min() for i in range(3)], dtype=np.float64),
-                np.array([p[:, i].max() for i in range(3)], dtype=np.float64))
+        return (
+            np.array([p[:, i].min() for i in range(3)], dtype=np.float64),
+            np.array([p[:, i].max() for i in range(3)], dtype=np.float64),
+        )
 
-    def primitive(self, gb: GltfBuilder, material: int, n_features: int,
-                  property_table: int) -> dict[str, Any]:
+    def primitive(
+        self, gb: GltfBuilder, material: int, n_features: int, property_table: int
+    ) -> dict[str, Any]:
         """Write the arrays and return a triangle primitive carrying EXT_mesh_features."""
         pos = self.positions.astype(np.float32)
         attrs = {
             "POSITION": gb.accessor(pos, target=ARRAY_BUFFER, minmax=True),
             "NORMAL": quantised_normals(gb, self.normals),
-            "_FEATURE_ID_0": gb.accessor(feature_ids(n_features, self.features),
-                                         target=ARRAY_BUFFER),
+            "_FEATURE_ID_0": gb.accessor(
+                feature_ids(n_features, self.features), target=ARRAY_BUFFER
+            ),
         }
         gb.use_extension("EXT_mesh_features")
         return {

@@ -21,9 +21,16 @@ SCHEMA_ID = "twin"
 SCHEMA_VERSION = "1.0.0"
 
 _NP = {
-    "INT8": np.int8, "UINT8": np.uint8, "INT16": np.int16, "UINT16": np.uint16,
-    "INT32": np.int32, "UINT32": np.uint32, "INT64": np.int64, "UINT64": np.uint64,
-    "FLOAT32": np.float32, "FLOAT64": np.float64,
+    "INT8": np.int8,
+    "UINT8": np.uint8,
+    "INT16": np.int16,
+    "UINT16": np.uint16,
+    "INT32": np.int32,
+    "UINT32": np.uint32,
+    "INT64": np.int64,
+    "UINT64": np.uint64,
+    "FLOAT32": np.float32,
+    "FLOAT64": np.float64,
 }
 
 
@@ -52,12 +59,12 @@ class Prop:
 
 
 def _s(name: str, desc: str = "", required: bool = False) -> Prop:
-    return Prop(name, "STRING", required=required, no_data=None if required else "",
-                description=desc)
+    return Prop(
+        name, "STRING", required=required, no_data=None if required else "", description=desc
+    )
 
 
-def _num(name: str, comp: str, desc: str = "", no_data: Any = None,
-         required: bool = False) -> Prop:
+def _num(name: str, comp: str, desc: str = "", no_data: Any = None, required: bool = False) -> Prop:
     return Prop(name, "SCALAR", comp, required=required, no_data=no_data, description=desc)
 
 
@@ -79,16 +86,19 @@ CLASSES: dict[str, tuple[Prop, ...]] = {
     "network_segment": (
         _num("id", "INT64", "network_segments.id", required=True),
         _s("layer", "layer of the twin", required=True),
-        _s("network", "water, wastewater, stormwater, gas, district_heating, ...",
-           required=True),
+        _s("network", "water, wastewater, stormwater, gas, district_heating, ...", required=True),
         _num("diameter_mm", "FLOAT32", "nominal diameter in millimetres", no_data=-1.0),
         _s("material", "pipe or cable material"),
         _num("depth_m", "FLOAT32", "cover depth in metres", required=True),
         _num("install_year", "INT16", "year of installation", no_data=-1),
         _s("operator", "operator"),
         _s("status", "in_service, abandoned, planned, ...", required=True),
-        Prop("synthetic", "BOOLEAN", required=True,
-             description="true when generated (not surveyed): never dig on it"),
+        Prop(
+            "synthetic",
+            "BOOLEAN",
+            required=True,
+            description="true when generated (not surveyed): never dig on it",
+        ),
         _s("source_id", "identifier in the source dataset"),
     ),
     "network_node": (
@@ -119,8 +129,10 @@ def schema(classes: Sequence[str]) -> dict[str, Any]:
         "name": "Urban twin features",
         "version": SCHEMA_VERSION,
         "classes": {
-            c: {"name": c.replace("_", " ").capitalize(),
-                "properties": {p.name: p.schema() for p in CLASSES[c]}}
+            c: {
+                "name": c.replace("_", " ").capitalize(),
+                "properties": {p.name: p.schema() for p in CLASSES[c]},
+            }
             for c in classes
         },
     }
@@ -136,13 +148,16 @@ def _scalar(values: Sequence[Any], prop: Prop) -> np.ndarray:
 
 def _strings(values: Sequence[Any]) -> tuple[bytes, np.ndarray]:
     """UTF-8 bytes and UINT32 offsets; one encode call for the whole column when it is ASCII."""
-    strs = ["" if v is None else v if isinstance(v, str) else str(v) for v in values]
-    joined = "".join(strs)
+    strs = ["" if v is None else v for v in values]
+    try:
+        joined = "".join(strs)
+    except TypeError:  # not all str (numbers given for a STRING property)
+        strs = [str(v) for v in strs]
+        joined = "".join(strs)
     data = joined.encode()
     offsets = np.zeros(len(strs) + 1, dtype=np.uint32)
     if len(data) == len(joined):  # ASCII: character counts are byte counts
-        np.cumsum(np.fromiter(map(len, strs), dtype=np.uint32, count=len(strs)),
-                  out=offsets[1:])
+        np.cumsum(np.fromiter(map(len, strs), dtype=np.uint32, count=len(strs)), out=offsets[1:])
     else:
         np.cumsum([len(s.encode()) for s in strs], out=offsets[1:])
     return data, offsets
@@ -153,8 +168,9 @@ def _booleans(values: Sequence[Any]) -> bytes:
     return np.packbits(bits, bitorder="little").tobytes()
 
 
-def property_table(gb: GltfBuilder, cls: str, columns: dict[str, Sequence[Any]],
-                   count: int) -> dict[str, Any]:
+def property_table(
+    gb: GltfBuilder, cls: str, columns: dict[str, Sequence[Any]], count: int
+) -> dict[str, Any]:
     """Encode one property table of ``cls`` from per-property columns of ``count`` values."""
     props: dict[str, Any] = {}
     for prop in CLASSES[cls]:
@@ -163,8 +179,11 @@ def property_table(gb: GltfBuilder, cls: str, columns: dict[str, Sequence[Any]],
             raise ValueError(f"property {cls}.{prop.name} has {len(col)} values, expected {count}")
         if prop.type == "STRING":
             data, offsets = _strings(col)
-            props[prop.name] = {"values": gb.view(data), "stringOffsets": gb.view(offsets),
-                                "stringOffsetType": "UINT32"}
+            props[prop.name] = {
+                "values": gb.view(data),
+                "stringOffsets": gb.view(offsets),
+                "stringOffsetType": "UINT32",
+            }
         elif prop.type == "BOOLEAN":
             props[prop.name] = {"values": gb.view(_booleans(col))}
         else:
@@ -194,8 +213,15 @@ def feature_ids(n_features: int, per_vertex: np.ndarray) -> np.ndarray:
 
 
 def mesh_features(n_features: int, property_table_index: int, attribute: int = 0) -> dict:
-    return {"featureIds": [{"featureCount": int(n_features), "attribute": attribute,
-                            "propertyTable": property_table_index}]}
+    return {
+        "featureIds": [
+            {
+                "featureCount": int(n_features),
+                "attribute": attribute,
+                "propertyTable": property_table_index,
+            }
+        ]
+    }
 
 
 def read_property_table(doc: dict[str, Any], binary: bytes, index: int) -> dict[str, list[Any]]:

@@ -33,8 +33,9 @@ _MASK = (1 << _BITS) - 1
 MAX_DEPTH = _MASK.bit_length() - 1
 
 
-def encode(level: int | NDArray[np.int64], ix: NDArray[np.int64] | int,
-           iy: NDArray[np.int64] | int) -> NDArray[np.int64] | int:
+def encode(
+    level: int | NDArray[np.int64], ix: NDArray[np.int64] | int, iy: NDArray[np.int64] | int
+) -> NDArray[np.int64] | int:
     """A node key: level, column and row packed in one int64 (sortable by level)."""
     return (np.int64(level) << (2 * _BITS)) | (np.int64(ix) << _BITS) | np.int64(iy)
 
@@ -88,8 +89,15 @@ class Quadtree:
     nodes: dict[int, Node] = field(default_factory=dict)
 
     @classmethod
-    def around(cls, xmin: float, ymin: float, xmax: float, ymax: float, total_bytes: float,
-               params: TreeParams | None = None) -> Quadtree:
+    def around(
+        cls,
+        xmin: float,
+        ymin: float,
+        xmax: float,
+        ymax: float,
+        total_bytes: float,
+        params: TreeParams | None = None,
+    ) -> Quadtree:
         """The root cell: a square of power-of-two side aligned on multiples of its side.
 
         Snapping (rather than fitting the extent exactly) keeps every cell, and so every tile
@@ -118,15 +126,24 @@ class Quadtree:
         """(xmin, ymin, xmax, ymax) of a node's cell."""
         level, ix, iy = decode(key)
         size = self.side / (1 << level)
-        return (self.x0 + ix * size, self.y0 + iy * size,
-                self.x0 + (ix + 1) * size, self.y0 + (iy + 1) * size)
+        return (
+            self.x0 + ix * size,
+            self.y0 + iy * size,
+            self.x0 + (ix + 1) * size,
+            self.y0 + (iy + 1) * size,
+        )
 
     def centre(self, key: int) -> tuple[float, float]:
         xmin, ymin, xmax, ymax = self.cell(key)
         return (xmin + xmax) / 2, (ymin + ymax) / 2
 
-    def assign(self, x: NDArray[np.float64], y: NDArray[np.float64], nbytes: NDArray[np.int64],
-               size: NDArray[np.float64]) -> NDArray[np.int64]:
+    def assign(
+        self,
+        x: NDArray[np.float64],
+        y: NDArray[np.float64],
+        nbytes: NDArray[np.int64],
+        size: NDArray[np.float64],
+    ) -> NDArray[np.int64]:
         """Keys for a batch of features sorted by decreasing size (continuing earlier batches)."""
         n = len(x)
         out = np.full(n, -1, dtype=np.int64)
@@ -139,8 +156,11 @@ class Quadtree:
             if not len(rem):
                 break
             scale = 1 << level
-            keys = np.asarray(encode(level, (fx[rem] * scale).astype(np.int64),
-                                     (fy[rem] * scale).astype(np.int64)))
+            keys = np.asarray(
+                encode(
+                    level, (fx[rem] * scale).astype(np.int64), (fy[rem] * scale).astype(np.int64)
+                )
+            )
             if level == depth:  # the deepest level takes whatever is left
                 self._take(keys, rem, nbytes, size, out)
                 break
@@ -157,12 +177,15 @@ class Quadtree:
             for i, k in enumerate(uniq.tolist()):
                 node = self.nodes.get(k)
                 used_n[i], used_b[i], closed[i] = (
-                    (node.count, node.nbytes, node.closed) if node else (0, 0, False))
+                    (node.count, node.nbytes, node.closed) if node else (0, 0, False)
+                )
             budget = self.byte_budget(level)
             g_n = np.repeat(used_n, counts)
             fits = ~np.repeat(closed, counts) & (
-                ((g_n + rank + 1 <= self.params.max_tile_features)
-                 & (np.repeat(used_b, counts) + group_cum <= budget))
+                (
+                    (g_n + rank + 1 <= self.params.max_tile_features)
+                    & (np.repeat(used_b, counts) + group_cum <= budget)
+                )
                 | ((g_n == 0) & (rank == 0))  # an empty tile always takes one feature
             )
             accepted = np.zeros(len(rem), dtype=bool)
@@ -174,8 +197,14 @@ class Quadtree:
             rem = rem[~accepted]
         return out
 
-    def _take(self, keys: NDArray[np.int64], idx: NDArray[np.int64], nbytes: NDArray[np.int64],
-              size: NDArray[np.float64], out: NDArray[np.int64]) -> None:
+    def _take(
+        self,
+        keys: NDArray[np.int64],
+        idx: NDArray[np.int64],
+        nbytes: NDArray[np.int64],
+        size: NDArray[np.float64],
+        out: NDArray[np.int64],
+    ) -> None:
         if not len(keys):
             return
         out[idx] = keys
@@ -184,8 +213,9 @@ class Quadtree:
         uniq, start, counts = np.unique(ks, return_index=True, return_counts=True)
         sums = np.add.reduceat(nbytes[idx][order], start)
         first_size = np.asarray(size)[idx][order][start]
-        for k, c, s, fs in zip(uniq.tolist(), counts.tolist(), sums.tolist(),
-                               first_size.tolist(), strict=True):
+        for k, c, s, fs in zip(
+            uniq.tolist(), counts.tolist(), sums.tolist(), first_size.tolist(), strict=True
+        ):
             node = self.nodes.get(k)
             if node is None:
                 node = self.nodes[k] = Node()
@@ -216,5 +246,4 @@ class Quadtree:
             par = parent(k)
             if par is not None:
                 below[par] = max(below.get(par, 0.0), own, below.get(k, 0.0))
-        return {k: p.error_factor * below.get(k, 0.0)
-                for k, n in self.nodes.items() if n.count}
+        return {k: p.error_factor * below.get(k, 0.0) for k, n in self.nodes.items() if n.count}

@@ -57,16 +57,17 @@ class TilesetSpec:
 
     @property
     def sql_params(self) -> dict[str, Any]:
-        return {"scenario_id": self.scenario_id, "project_id": self.project_id,
-                **self.params}
+        return {"scenario_id": self.scenario_id, "project_id": self.project_id, **self.params}
 
     # -- SQL ------------------------------------------------------------------------------
     def extent_sql(self) -> str:
         if self.kind == "buildings":
-            return (f"SELECT count(*), ST_Extent(footprint), "
-                    f"coalesce(sum(CASE WHEN lod2 IS NULL THEN ST_NPoints(footprint) * "
-                    f"{BYTES_PER_FOOTPRINT_POINT} ELSE ST_NPoints(lod2) * {BYTES_PER_LOD2_POINT}"
-                    f" END + 64), 0) FROM buildings WHERE {self._scenario_filter()}")
+            return (
+                f"SELECT count(*), ST_Extent(footprint), "
+                f"coalesce(sum(CASE WHEN lod2 IS NULL THEN ST_NPoints(footprint) * "
+                f"{BYTES_PER_FOOTPRINT_POINT} ELSE ST_NPoints(lod2) * {BYTES_PER_LOD2_POINT}"
+                f" END + 64), 0) FROM buildings WHERE {self._scenario_filter()}"
+            )
         if self.kind == "network":
             return (
                 "SELECT sum(n), ST_Extent(e), sum(b) FROM ("
@@ -78,8 +79,10 @@ class TilesetSpec:
                 f"AND {self._scenario_filter()}) q"
             )
         where = LAYERS[self.layer].where or "TRUE"
-        return (f"SELECT count(*), ST_Extent(geom), count(*) * {BYTES_PER_INSTANCE} "
-                f"FROM furniture WHERE ({where}) AND {self._scenario_filter()}")
+        return (
+            f"SELECT count(*), ST_Extent(geom), count(*) * {BYTES_PER_INSTANCE} "
+            f"FROM furniture WHERE ({where}) AND {self._scenario_filter()}"
+        )
 
     def index_sql(self) -> str:
         if self.kind == "buildings":
@@ -143,8 +146,11 @@ class TilesetSpec:
             f"SELECT replaces_id FROM {table} WHERE {self._scenario_filter()} "
             "AND replaces_id IS NOT NULL UNION SELECT feature_id FROM scenario_removals "
             "WHERE layer = 'buildings' AND scenario_id IN ("
-            + ("SELECT id FROM scenarios WHERE project_id = %(project_id)s)"
-               if self.project_id is not None else "%(scenario_id)s)")
+            + (
+                "SELECT id FROM scenarios WHERE project_id = %(project_id)s)"
+                if self.project_id is not None
+                else "%(scenario_id)s)"
+            )
             + " ORDER BY 1"
         )
 
@@ -153,8 +159,13 @@ def baseline_specs() -> list[TilesetSpec]:
     """The tilesets every twin has: buildings, one per network, furniture."""
     specs = [TilesetSpec("buildings", "buildings", "buildings", title="Buildings")]
     specs += [
-        TilesetSpec(f"network-{n}", "network", f"network-{n}", {"network": n},
-                    title=LAYERS[f"network-{n}"].title)
+        TilesetSpec(
+            f"network-{n}",
+            "network",
+            f"network-{n}",
+            {"network": n},
+            title=LAYERS[f"network-{n}"].title,
+        )
         for n in NETWORKS
     ]
     specs.append(TilesetSpec("furniture", "furniture", "furniture", title="Street furniture"))
@@ -163,10 +174,17 @@ def baseline_specs() -> list[TilesetSpec]:
 
 
 def scenario_spec(scenario_id: int, slug: str, name: str = "") -> TilesetSpec:
-    return TilesetSpec(f"scenario-{slug}", "buildings", "buildings", scenario_id=scenario_id,
-                       title=name or slug)
+    return TilesetSpec(
+        f"scenario-{slug}", "buildings", "buildings", scenario_id=scenario_id, title=name or slug
+    )
 
 
 def project_spec(project_id: int, slug: str, visibility: str, name: str = "") -> TilesetSpec:
-    return TilesetSpec(f"project-{slug}", "buildings", "buildings", project_id=project_id,
-                       min_visibility=visibility, title=name or slug)
+    return TilesetSpec(
+        f"project-{slug}",
+        "buildings",
+        "buildings",
+        project_id=project_id,
+        min_visibility=visibility,
+        title=name or slug,
+    )

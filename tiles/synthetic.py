@@ -45,19 +45,36 @@ FROM (
     END AS shape
   FROM (
     SELECT i, :x0 + (g % :cols) * :spacing AS x, :y0 + (g / :cols) * :spacing AS y
-    FROM generate_series(0, :n - 1) AS g, LATERAL (SELECT :start + g AS i) q
+    FROM generate_series(0::bigint, :n - 1) AS g, LATERAL (SELECT :start + g AS i) q
   ) grid
 ) b
 """
 
 
-def insert_buildings(conn: Connection, n: int, *, start: int = 0, source: str = "synthetic",
-                     origin: tuple[float, float] = HELSINKI, spacing: float = 40.0,
-                     cols: int | None = None) -> int:
+def insert_buildings(
+    conn: Connection,
+    n: int,
+    *,
+    start: int = 0,
+    source: str = "synthetic",
+    origin: tuple[float, float] = HELSINKI,
+    spacing: float = 40.0,
+    cols: int | None = None,
+) -> int:
     """Insert ``n`` buildings (source ids ``start`` .. ``start + n - 1``); returns ``n``."""
     cols = cols or max(1, round((start + n) ** 0.5))
-    conn.execute(text(_BUILDINGS), {"n": n, "start": start, "source": source, "x0": origin[0],
-                                    "y0": origin[1], "spacing": spacing, "cols": cols})
+    conn.execute(
+        text(_BUILDINGS),
+        {
+            "n": n,
+            "start": start,
+            "source": source,
+            "x0": origin[0],
+            "y0": origin[1],
+            "spacing": spacing,
+            "cols": cols,
+        },
+    )
     return n
 
 
@@ -87,14 +104,32 @@ FROM generate_series(0, :n - 1) AS g
 """
 
 
-def insert_network(conn: Connection, network: str, n: int, *, depth: float = 1.8,
-                   diameter: float = 200.0, ground: float = 5.0, dx: float = 0.0,
-                   origin: tuple[float, float] = HELSINKI, source: str = "synthetic") -> int:
+def insert_network(
+    conn: Connection,
+    network: str,
+    n: int,
+    *,
+    depth: float = 1.8,
+    diameter: float = 200.0,
+    ground: float = 5.0,
+    dx: float = 0.0,
+    origin: tuple[float, float] = HELSINKI,
+    source: str = "synthetic",
+) -> int:
     """``n`` bent 3D pipe segments of ``network`` at ``depth`` below ``ground``, with nodes."""
-    cols = max(1, round(n ** 0.5))
-    params = {"n": n, "network": network, "depth": depth, "diameter": diameter,
-              "ground": ground, "dx": dx, "x0": origin[0], "y0": origin[1], "cols": cols,
-              "source": source}
+    cols = max(1, round(n**0.5))
+    params = {
+        "n": n,
+        "network": network,
+        "depth": depth,
+        "diameter": diameter,
+        "ground": ground,
+        "dx": dx,
+        "x0": origin[0],
+        "y0": origin[1],
+        "cols": cols,
+        "source": source,
+    }
     conn.execute(text(_SEGMENTS), params)
     conn.execute(text(_NODES), params)
     return n
@@ -112,9 +147,24 @@ FROM generate_series(0, :n - 1) AS g
 FURNITURE_SAMPLE = ["lamp", "bench", "tree", "bin", "bollard", "sign", "bus_stop", "camera"]
 
 
-def insert_furniture(conn: Connection, n: int, *, origin: tuple[float, float] = HELSINKI,
-                     kinds: list[str] | None = None, source: str = "synthetic") -> int:
-    cols = max(1, round(n ** 0.5))
-    conn.execute(text(_FURNITURE), {"n": n, "x0": origin[0], "y0": origin[1], "cols": cols,
-                                    "kinds": kinds or FURNITURE_SAMPLE, "source": source})
+def insert_furniture(
+    conn: Connection,
+    n: int,
+    *,
+    origin: tuple[float, float] = HELSINKI,
+    kinds: list[str] | None = None,
+    source: str = "synthetic",
+) -> int:
+    cols = max(1, round(n**0.5))
+    conn.execute(
+        text(_FURNITURE),
+        {
+            "n": n,
+            "x0": origin[0],
+            "y0": origin[1],
+            "cols": cols,
+            "kinds": kinds or FURNITURE_SAMPLE,
+            "source": source,
+        },
+    )
     return n

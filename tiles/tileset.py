@@ -36,19 +36,33 @@ class TileInfo:
 
 
 def _corners(lo: F64, hi: F64) -> F64:
-    return np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])
-                     for z in (lo[2], hi[2])])
+    return np.array(
+        [[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+    )
 
 
 def box(lo: F64, hi: F64) -> list[float]:
     c = (lo + hi) / 2
     h = np.maximum((hi - lo) / 2, MIN_HALF)
-    return [float(c[0]), float(c[1]), float(c[2]), float(h[0]), 0.0, 0.0,
-            0.0, float(h[1]), 0.0, 0.0, 0.0, float(h[2])]
+    return [
+        float(c[0]),
+        float(c[1]),
+        float(c[2]),
+        float(h[0]),
+        0.0,
+        0.0,
+        0.0,
+        float(h[1]),
+        0.0,
+        0.0,
+        0.0,
+        float(h[2]),
+    ]
 
 
-def build_tree(tiles: dict[int, TileInfo], children: dict[int, list[int]], root: int,
-               *, refine: str = "ADD") -> tuple[dict[str, Any], dict[int, tuple[F64, F64]]]:
+def build_tree(
+    tiles: dict[int, TileInfo], children: dict[int, list[int]], root: int, *, refine: str = "ADD"
+) -> tuple[dict[str, Any], dict[int, tuple[F64, F64]]]:
     """The root tile dict and every tile's subtree bounds (in its own frame)."""
     subtree: dict[int, tuple[F64, F64]] = {}
 
@@ -69,8 +83,11 @@ def build_tree(tiles: dict[int, TileInfo], children: dict[int, list[int]], root:
 
     def node(key: int, parent_matrix: F64 | None) -> dict[str, Any]:
         t = tiles[key]
-        rel = t.frame.matrix if parent_matrix is None else (
-            np.linalg.inv(parent_matrix) @ t.frame.matrix)
+        rel = (
+            t.frame.matrix
+            if parent_matrix is None
+            else (np.linalg.inv(parent_matrix) @ t.frame.matrix)
+        )
         lo, hi = subtree[key]
         out: dict[str, Any] = {
             "boundingVolume": {"box": box(lo, hi)},
@@ -88,8 +105,9 @@ def build_tree(tiles: dict[int, TileInfo], children: dict[int, list[int]], root:
     return node(root, None), subtree
 
 
-def tileset_json(root: dict[str, Any], *, generator: str, version: str,
-                 extras: dict[str, Any]) -> dict[str, Any]:
+def tileset_json(
+    root: dict[str, Any], *, generator: str, version: str, extras: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "asset": {"version": "1.1", "generator": generator, "tilesetVersion": version},
         "geometricError": max(2.0 * float(root["geometricError"]), 1.0),

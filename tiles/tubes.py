@@ -21,8 +21,13 @@ from tiles.mesh import Mesh, unit
 MIN_MITRE_COS = 0.3
 
 
-def tubes(points: NDArray[np.float64], line_of: NDArray[np.int64], radius: NDArray[np.float64],
-          feature: NDArray[np.int64], sides: int = 8) -> Mesh:
+def tubes(
+    points: NDArray[np.float64],
+    line_of: NDArray[np.int64],
+    radius: NDArray[np.float64],
+    feature: NDArray[np.int64],
+    sides: int = 8,
+) -> Mesh:
     """Tubes around polylines given as vertices in the tile frame.
 
     :param points: (v, 3) vertices, polylines one after the other
@@ -34,7 +39,8 @@ def tubes(points: NDArray[np.float64], line_of: NDArray[np.int64], radius: NDArr
     # drop repeated vertices (they have no direction)
     same = np.zeros(len(points), dtype=bool)
     same[1:] = (line_of[1:] == line_of[:-1]) & (
-        np.linalg.norm(points[1:] - points[:-1], axis=1) < 1e-6)
+        np.linalg.norm(points[1:] - points[:-1], axis=1) < 1e-6
+    )
     points, line_of = points[~same], line_of[~same]
     is_edge = line_of[1:] == line_of[:-1]
     a_idx = np.nonzero(is_edge)[0]
@@ -64,8 +70,9 @@ def tubes(points: NDArray[np.float64], line_of: NDArray[np.int64], radius: NDArr
     u = unit(u)
     w = np.cross(t, u)  # (u, w, t) is right-handed: rings turn counter-clockwise about t
     theta = np.linspace(0.0, 2 * np.pi, sides, endpoint=False)
-    d = (np.cos(theta)[None, :, None] * u[:, None, :]
-         + np.sin(theta)[None, :, None] * w[:, None, :])  # (e, s, 3)
+    d = (
+        np.cos(theta)[None, :, None] * u[:, None, :] + np.sin(theta)[None, :, None] * w[:, None, :]
+    )  # (e, s, 3)
     r = radius[line][:, None, None]
 
     def ring(centre: NDArray[np.float64], normal: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -80,8 +87,11 @@ def tubes(points: NDArray[np.float64], line_of: NDArray[np.int64], radius: NDArr
     quad = np.stack([j, j1, sides + j1, j, sides + j1, sides + j], axis=1).reshape(-1, 3)
     side_tri = (np.arange(e)[:, None, None] * (2 * sides) + quad[None]).reshape(-1, 3)
     fid = np.repeat(feature[line], 2 * sides)
-    parts = [Mesh(side_pos, side_nrm.astype(np.float32), fid.astype(np.uint32),
-                  side_tri.astype(np.uint32))]
+    parts = [
+        Mesh(
+            side_pos, side_nrm.astype(np.float32), fid.astype(np.uint32), side_tri.astype(np.uint32)
+        )
+    ]
 
     # caps: a fan around the end point, facing away from the pipe
     for mask, rings, centre, sign in ((~has_prev, start, a, -1.0), (~has_next, end, b, 1.0)):
@@ -90,10 +100,18 @@ def tubes(points: NDArray[np.float64], line_of: NDArray[np.int64], radius: NDArr
             continue
         pos = np.concatenate([centre[mask][:, None, :], rings[mask]], axis=1).reshape(-1, 3)
         nrm = np.repeat(sign * t[mask], sides + 1, axis=0)
-        fan = (np.stack([np.zeros(sides, int), 1 + j1, 1 + j], axis=1) if sign < 0
-               else np.stack([np.zeros(sides, int), 1 + j, 1 + j1], axis=1))
+        fan = (
+            np.stack([np.zeros(sides, int), 1 + j1, 1 + j], axis=1)
+            if sign < 0
+            else np.stack([np.zeros(sides, int), 1 + j, 1 + j1], axis=1)
+        )
         tri = (np.arange(k)[:, None, None] * (sides + 1) + fan[None]).reshape(-1, 3)
-        parts.append(Mesh(pos, nrm.astype(np.float32),
-                          np.repeat(feature[line[mask]], sides + 1).astype(np.uint32),
-                          tri.astype(np.uint32)))
+        parts.append(
+            Mesh(
+                pos,
+                nrm.astype(np.float32),
+                np.repeat(feature[line[mask]], sides + 1).astype(np.uint32),
+                tri.astype(np.uint32),
+            )
+        )
     return Mesh.concat(parts)

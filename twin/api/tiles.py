@@ -21,14 +21,21 @@ router = APIRouter(prefix="/tiles", tags=["3D Tiles"])
 
 @router.get("", summary="Tilesets the caller may see")
 def list_tilesets(settings: SettingsDep, user: CurrentUser) -> dict[str, Any]:
-    return {"tilesets": [e.public_dict() for e in catalog.list_tilesets(settings.tiles_dir)
-                         if user.may_see(e.visibility)]}
+    return {
+        "tilesets": [
+            e.public_dict()
+            for e in catalog.list_tilesets(settings.tiles_dir)
+            if user.may_see(e.visibility)
+        ]
+    }
 
 
-@router.get("/{name}/{path:path}", summary="A tileset.json or content file",
-            response_class=Response)
-def tileset_file(name: str, path: str, request: Request, settings: SettingsDep,
-                 user: CurrentUser) -> Response:
+@router.get(
+    "/{name}/{path:path}", summary="A tileset.json or content file", response_class=Response
+)
+def tileset_file(
+    name: str, path: str, request: Request, settings: SettingsDep, user: CurrentUser
+) -> Response:
     entry = catalog.get_tileset(settings.tiles_dir, name)
     check_visibility(user, entry.visibility, f"tileset {name!r}")
     file = catalog.resolve_file(entry, path)
