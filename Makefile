@@ -29,6 +29,8 @@ lint: setup
 
 bench: setup
 	$(VENV)/bin/python bench/import.py
+	$(VENV)/bin/python bench/tiles.py
+	$(VENV)/bin/python bench/viewer.py
 
 clean:
 	-$(TWIN) db stop
