@@ -1,20 +1,28 @@
-"""Engines, sessions and schema migrations (Alembic, driven from code: no alembic.ini needed)."""
+"""Engines, sessions and schema migrations (Alembic, driven from code: no alembic.ini needed).
+
+Alembic and the ORM are imported only by the functions that need them: commands such as
+``twin import`` only check that the schema is at the head revision, which
+:func:`check_migrated` does with one query and a scan of the migration files' ``revision``
+lines, sparing every such command the cost of importing Alembic.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
 from geodata.errors import DatabaseNotReady
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.orm import Session
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -26,12 +34,16 @@ def make_engine(url: str, **kw: object) -> Engine:
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: committed on success, rolled back on any error."""
+    from sqlalchemy.orm import sessionmaker
+
     factory = sessionmaker(engine, expire_on_commit=False)
     with factory() as session, session.begin():
         yield session
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -39,29 +51,74 @@ def alembic_config(url: str) -> Config:
 
 
 def migrate(url: str, revision: str = "head") -> None:
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config("postgresql://")).get_current_head() or ""
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+_REVISION = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
+
+
+@lru_cache(maxsize=1)
+def _quick_head() -> str | None:
+    """The head revision from the ``revision`` / ``down_revision`` lines of the migration
+    files, without importing Alembic; None when the files are not that simple (then ask
+    Alembic)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict(_REVISION.findall(path.read_text(encoding="utf-8")))
+        rev, down = found.get("revision", ""), found.get("down_revision", "")
+        if not re.fullmatch(r"""(['"])[\w-]+\1""", rev):
+            return None
+        revisions.add(rev[1:-1])
+        if re.fullmatch(r"""(['"])[\w-]+\1""", down):
+            parents.add(down[1:-1])
+        elif down != "None":
+            return None  # a merge (tuple) or something computed
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _quick_current(engine: Engine) -> tuple[bool, str | None]:
+    """(answered, revision) from the ``alembic_version`` table, without Alembic."""
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT to_regclass('alembic_version')")).scalar() is None:
+            return True, None
+        rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(rows) > 1:
+        return False, None  # several heads: let Alembic say
+    return True, (rows[0] if rows else None)
 
 
 def check_migrated(engine: Engine) -> None:
     """Refuse to go on with a database that is unreachable or not at the head revision."""
     try:
-        current = current_revision(engine)
+        answered, current = _quick_current(engine)
+        if not answered:
+            current = current_revision(engine)
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise DatabaseNotReady(
             f"cannot reach the database ({reason}): start it with `twin db start` "
             "or check TWIN_DATABASE_URL"
         ) from None
-    head = head_revision()
+    head = _quick_head() if current is not None else None
+    if head is None or current != head:
+        head = head_revision()
     if current != head:
         raise DatabaseNotReady(
             f"the database schema is at {current or 'nothing'}, the code needs {head}: "

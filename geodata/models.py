@@ -2,7 +2,7 @@
 
 Geometry columns are declared without an SRID here: the working CRS is chosen per twin
 (``twin init --crs`` or the first import) and :func:`geodata.working_crs.set_working_crs`
-then types every column listed in :data:`GEOMETRY_COLUMNS` with that SRID.
+then types every column listed in :data:`geodata.vocab.GEOMETRY_COLUMNS` with that SRID.
 """
 
 from __future__ import annotations
@@ -386,18 +386,3 @@ class AuditLog(Base):
     action: Mapped[str] = mapped_column(String)
     target: Mapped[str | None] = mapped_column(String)
     detail: Mapped[dict[str, Any]] = _attrs()
-
-
-#: (table, column, geometry type) of every geometry column, typed with the working SRID.
-GEOMETRY_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("projects", "site", "MultiPolygon"),
-    ("buildings", "footprint", "MultiPolygon"),
-    ("buildings", "lod2", "MultiPolygonZ"),
-    ("network_segments", "geom", "LineStringZ"),
-    ("network_nodes", "geom", "PointZ"),
-    ("furniture", "geom", "PointZ"),
-    ("ground", "geom", "Geometry"),
-    ("pois", "geom", "PointZ"),
-    ("routes", "geom", "LineStringZ"),
-    ("devices", "geom", "PointZ"),
-)

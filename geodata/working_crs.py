@@ -10,6 +10,7 @@ from sqlalchemy import Connection, text
 
 from geodata.crs import check_projected
 from geodata.errors import CRSError
+from geodata.vocab import GEOMETRY_COLUMNS
 
 
 def get_working_crs(conn: Connection) -> int | None:
@@ -22,8 +23,6 @@ def set_working_crs(conn: Connection, epsg: int) -> int:
 
     :raises CRSError: the twin already has another working CRS, or ``epsg`` is not metric.
     """
-    from geodata.models import GEOMETRY_COLUMNS  # the ORM costs ~1 s of start-up: load on use
-
     check_projected(epsg)
     current = get_working_crs(conn)
     if current == epsg:

@@ -90,3 +90,19 @@ def test_embedded_mosquitto_relays_messages(mqtt_broker: EmbeddedMosquitto) -> N
     sub.loop_stop()
     pub.loop_stop()
     assert got and got[0] == b"21.5"
+
+
+def test_geometry_columns_list_matches_the_models() -> None:
+    """The working CRS is stamped on the columns in vocab.GEOMETRY_COLUMNS: it must list all."""
+    from geoalchemy2 import Geometry
+
+    from geodata.models import Base
+    from geodata.vocab import GEOMETRY_COLUMNS
+
+    in_models = {
+        (table.name, col.name)
+        for table in Base.metadata.tables.values()
+        for col in table.columns
+        if isinstance(col.type, Geometry)
+    }
+    assert {(t, c) for t, c, _ in GEOMETRY_COLUMNS} == in_models

@@ -224,6 +224,25 @@ def test_lod2_geometry_is_used_when_present(city: Engine, tmp_path: Path) -> Non
     assert np.linalg.norm(world - apex, axis=1).min() < 6.01
 
 
+def test_degenerate_lod2_falls_back_to_lod1(city: Engine, tmp_path: Path) -> None:
+    """A LoD2 geometry with no usable face must not leave its building undrawn."""
+    with city.begin() as conn:
+        bid = conn.execute(
+            text(
+                "INSERT INTO buildings (source, source_id, footprint, base_z, height, lod2) "
+                "VALUES ('test', 'flat-lod2', ST_GeomFromText('MULTIPOLYGON(((384800 6671800, "
+                "384810 6671800, 384810 6671810, 384800 6671810, 384800 6671800)))', 3067), "
+                "0, 5, ST_GeomFromText('MULTIPOLYGON Z (((384800 6671800 0, 384801 6671800 0, "
+                "384802 6671800 0, 384800 6671800 0)))', 3067)) RETURNING id"
+            )
+        ).scalar_one()
+    build_all(city, tmp_path, layer="buildings")
+    world, tris = _feature_geometry(tmp_path / "buildings", bid)
+    mesh = trimesh.Trimesh(world - world.mean(axis=0), tris, process=True)
+    assert mesh.is_watertight
+    assert mesh.volume == pytest.approx(10 * 10 * 5, rel=2e-3)
+
+
 def test_incremental_build_rewrites_only_changed_tiles(city: Engine, tmp_path: Path) -> None:
     first = build_tileset(city, "buildings", out_dir=tmp_path)
     assert first.written == first.tiles and first.reused == 0

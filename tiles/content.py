@@ -66,13 +66,17 @@ def buildings(
     )
     idx = np.arange(n)
     parts: list[Mesh] = []
+    if has_lod2.any():
+        sel = idx[has_lod2]
+        lod2_mesh = faces(frame, [lod2[i] for i in sel.tolist()], sel)
+        parts.append(lod2_mesh)
+        # a LoD2 geometry whose faces give no triangle (degenerate) falls back to LoD1:
+        # every building in the property table must be drawn
+        has_lod2[sel[~np.isin(sel, lod2_mesh.features)]] = False
     lod1 = idx[~has_lod2]
     if len(lod1):
         fps = [cols[1][i] for i in lod1.tolist()] if has_lod2.any() else list(cols[1])
         parts.append(extrude(frame, fps, base[lod1], height[lod1], lod1))
-    if has_lod2.any():
-        sel = idx[has_lod2]
-        parts.append(faces(frame, [lod2[i] for i in sel.tolist()], sel))
     mesh = Mesh.concat(parts)
 
     gb = GltfBuilder()

@@ -286,8 +286,8 @@ def faces(
         pts = local[sel]
         normal = _newell(pts[: ring_n[r0]])
         length = np.linalg.norm(normal)
-        if length < 1e-12:
-            continue  # a face with no area
+        if length < 2e-4:
+            continue  # under 1 cm² (|Newell| = 2 x area): a sliver, or float noise of a line
         normal /= length
         # a 2D basis (u, v) of the face plane with u x v = normal
         helper = np.array([0.0, 0.0, 1.0]) if abs(normal[2]) < 0.9 else np.array([1.0, 0, 0])

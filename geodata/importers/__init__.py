@@ -3,8 +3,10 @@
 The pipeline, for every format: a :class:`~geodata.importers.base.Reader` yields batches; the
 :class:`~geodata.importers.mapping.Mapper` maps attributes column-wise; geometries are checked
 and repaired (:mod:`geodata.importers.geometry`); heights fall back from measured to levels to
-a default; batches are COPYed into a staging table; one upsert moves them into the layer. The
-whole run is one transaction: any error, or Ctrl-C, leaves the database as it was.
+a default; batches are COPYed (binary COPY, one stream) into a staging table and one upsert
+moves them into the layer, or, for the first import of a source into a layer whose rows are
+finished in Python (buildings), straight into the layer's table. The whole run is one
+transaction: any error, or Ctrl-C, leaves the database as it was.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from geodata.crs import is_geographic, parse_crs, transformer, utm_for
 from geodata.errors import ImportFailed, InputError
 from geodata.importers.base import Reader, SourceBatch
-from geodata.importers.geometry import check_batch, lonlat_sane
+from geodata.importers.geometry import check_batch, finish_buildings, lonlat_sane
 from geodata.importers.mapping import Mapper, MappingFile
 from geodata.importers.report import ImportReport
 from geodata.importers.writer import StageWriter
@@ -44,7 +46,7 @@ READERS: dict[str, str] = {
 }
 #: column a reader may add with a height measured from 3D geometry (CityJSON LoD)
 LOD_HEIGHT = "__lod_height"
-BATCH = 20_000
+BATCH = 10_000
 CITYJSON_SUFFIXES = (".city.json", ".city.jsonl", ".jsonl", ".cityjsonseq")
 Progress = Callable[[int, int | None], None]
 
@@ -128,6 +130,7 @@ def run_import(
     total = reader.count()
     try:
         with engine.begin() as conn, StageWriter(conn, layer) as writer:
+            writer.begin(source=source, expected=total)
             for batch in reader.batches(BATCH):
                 if report.working_crs is None and len(batch):
                     report.working_crs = _fix_working_crs(conn, batch, src_crs, options, path)
@@ -196,7 +199,10 @@ def _write_batch(
     if len(batch) == 0:
         return
     report.read += len(batch)
-    geom_hex, repaired, geoms = check_batch(batch.geoms, mapper.layer, batch.where, str(path))
+    buildings = mapper.layer == "buildings"
+    geom_wkb, repaired, geoms = check_batch(
+        batch.geoms, mapper.layer, batch.where, str(path), encode=not buildings
+    )
     report.repaired += repaired
     if report.read == len(batch):
         _check_coordinates(geoms, report.source_crs or 0, path)
@@ -204,13 +210,20 @@ def _write_batch(
     mapped = mapper.apply(batch.props)
     cols = mapped.columns
     mapper.check_vocabulary(cols, batch.where)
-    if mapper.layer == "buildings":
+    lod2_wkb = None
+    if buildings:
         _heights(cols, lod_height, report, options)
-    lod2_hex = None
-    if batch.lod2 is not None:
-        lod2_hex = shapely.to_wkb(batch.lod2, hex=True)  # None stays None
+        assert report.source_crs is not None and report.working_crs is not None
+        base_z = (pd.to_numeric(cols["base_z"], errors="coerce").to_numpy(dtype=float,
+                                                                          na_value=np.nan)
+                  if "base_z" in cols else None)
+        geom_wkb, lod2_wkb, cols["base_z"] = finish_buildings(
+            geoms, batch.lod2, base_z, report.source_crs, report.working_crs, geom_wkb
+        )
+    elif batch.lod2 is not None:
+        lod2_wkb = shapely.to_wkb(batch.lod2)  # None stays None
     ids = mapper.source_ids(batch.props, batch.ids)
-    writer.write(ids, geom_hex, lod2_hex, cols, mapped.attrs)
+    writer.write(ids, geom_wkb, lod2_wkb, cols, mapped.attrs)
 
 
 def _check_coordinates(geoms: np.ndarray, src: int, path: Path) -> None:

@@ -2,8 +2,11 @@
 
 Features arrive as WKB in the source CRS. Valid ones pass through untouched (their WKB is reused);
 invalid ones are repaired with ``make_valid`` and counted; empty, missing or wrongly typed ones,
-or ones that cannot be repaired, stop the import with the feature named. Reprojection, 2D/3D
-forcing and multi-part handling happen in PostGIS during the final upsert.
+or ones that cannot be repaired, stop the import with the feature named.
+
+Buildings are then brought to their stored form here (:func:`finish_buildings`: reprojection,
+2D footprint, MultiPolygon, base height), so a first import can COPY them straight into their
+table; the other layers are reprojected and shaped by PostGIS during the final upsert.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import numpy as np
 import shapely
 from shapely import GeometryType
 
+from geodata.crs import transformer
 from geodata.errors import ImportFailed
 
 _P, _MP = GeometryType.POLYGON, GeometryType.MULTIPOLYGON
@@ -39,12 +43,14 @@ def _type_name(code: int) -> str:
 
 
 def check_batch(
-    wkb: np.ndarray, layer: str, where: np.ndarray, file: str
-) -> tuple[np.ndarray, int, np.ndarray]:
+    wkb: np.ndarray, layer: str, where: np.ndarray, file: str, *, encode: bool = True
+) -> tuple[np.ndarray | None, int, np.ndarray]:
     """Validate a batch of WKB geometries for ``layer``.
 
-    :returns: (hex WKB per feature, number repaired, shapely geometries) — the geometries are
-        handed back so callers can read bounds without parsing again.
+    :returns: (WKB bytes per feature, None for changed ones without ``encode``; number
+        repaired; shapely
+        geometries) — the geometries are handed back so callers can read bounds or finish
+        them without parsing again.
     :raises ImportFailed: a missing, empty, wrongly typed or irreparable geometry.
     """
     missing = np.array([g is None for g in wkb], dtype=bool)
@@ -93,12 +99,12 @@ def check_batch(
     if repaired:
         geoms[invalid] = [_repair(g, accepted, file, where[i])
                           for g, i in zip(geoms[invalid], np.flatnonzero(invalid), strict=True)]
-    # untouched features keep their source WKB (hex of bytes is much cheaper than re-encoding)
+    # untouched features keep their source WKB (much cheaper than re-encoding)
     changed = invalid | multi
     out = np.empty(len(geoms), dtype=object)
-    out[~changed] = [w.hex() if isinstance(w, bytes) else w for w in wkb[~changed]]
-    if changed.any():
-        out[changed] = shapely.to_wkb(geoms[changed], hex=True, include_srid=False)
+    out[~changed] = [bytes.fromhex(w) if isinstance(w, str) else w for w in wkb[~changed]]
+    if changed.any() and encode:
+        out[changed] = shapely.to_wkb(geoms[changed], include_srid=False)
     return out, repaired, geoms
 
 
@@ -128,3 +134,89 @@ def lonlat_sane(geoms: np.ndarray) -> bool:
     """For a geographic source CRS: do the coordinates look like degrees at all?"""
     xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
     return -180.5 <= xmin <= xmax <= 180.5 and -90.5 <= ymin <= ymax <= 90.5
+
+
+def reproject(geoms: np.ndarray, src: int, dst: int, *, include_z: bool = False) -> np.ndarray:
+    """Geometries from EPSG ``src`` to ``dst`` (what ``ST_Transform`` does; the same PROJ)."""
+    if src == dst:
+        return geoms
+    tr = transformer(src, dst)
+    return shapely.transform(geoms, tr.transform, include_z=include_z, interleaved=False)
+
+
+def _multi_polygons(geoms: np.ndarray) -> np.ndarray:
+    """``ST_Multi`` for polygon arrays: a Polygon becomes a one-part MultiPolygon."""
+    single = shapely.get_type_id(geoms) == int(_P)
+    if not single.any():
+        return geoms
+    out = geoms.copy()
+    out[single] = shapely.multipolygons(geoms[single][:, None])
+    return out
+
+
+def _multi_polygon_ewkb(
+    geoms: np.ndarray, srid: int, source: np.ndarray | None = None
+) -> np.ndarray:
+    """2D (Multi)Polygons as EWKB MultiPolygons with ``srid``: plain WKB, then the EWKB header
+    written here (several times cheaper than ``set_srid`` + ``multipolygons``). The WKB is
+    ``source``'s where it is already little-endian 2D (Multi)Polygon WKB of the same geometry
+    (None elsewhere), else GEOS's."""
+    wkb = np.empty(len(geoms), dtype=object)
+    if source is not None:
+        reuse = np.array([w is not None and w[:5] in _PLAIN for w in source], dtype=bool)
+        wkb[reuse] = source[reuse]
+    else:
+        reuse = np.zeros(len(geoms), dtype=bool)
+    if not reuse.all():
+        wkb[~reuse] = shapely.to_wkb(geoms[~reuse], output_dimension=2, byte_order=1,
+                                     include_srid=False)
+    head = b"\x01\x06\x00\x00\x20" + srid.to_bytes(4, "little")  # LE MultiPolygon + SRID
+    one = head + b"\x01\x00\x00\x00"  # ... of one part: the Polygon's own WKB follows
+    is_poly = shapely.get_type_id(geoms) == int(_P)
+    out = np.empty(len(wkb), dtype=object)
+    out[:] = [one + w if p else head + w[5:] for w, p in zip(wkb, is_poly.tolist(), strict=True)]
+    return out
+
+
+def _z_min(geoms: np.ndarray) -> np.ndarray:
+    """Lowest Z of each geometry (NaN for 2D ones): ``ST_ZMin``."""
+    out = np.full(len(geoms), np.nan)
+    has_z = shapely.has_z(geoms)
+    if has_z.any():
+        sub = np.flatnonzero(has_z)
+        coords, index = shapely.get_coordinates(geoms[sub], include_z=True, return_index=True)
+        zmin = np.full(len(sub), np.inf)
+        np.minimum.at(zmin, index, coords[:, 2])
+        out[sub] = zmin
+    return out
+
+
+#: headers of little-endian 2D Polygon and MultiPolygon WKB
+_PLAIN = (b"\x01\x03\x00\x00\x00", b"\x01\x06\x00\x00\x00")
+
+
+def finish_buildings(
+    geoms: np.ndarray, lod2: np.ndarray | None, base_z: np.ndarray | None, src: int, dst: int,
+    source: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Checked footprints as stored: reprojected to the working CRS, 2D, MultiPolygon.
+
+    :param source: each footprint's source WKB where :func:`check_batch` left it unchanged
+        (None elsewhere): reused as is when no reprojection is needed.
+
+    :param base_z: the mapped base height per feature (NaN: none); else the footprint's lowest
+        Z when it is 3D, else 0.
+    :returns: (footprint EWKB, LoD2 EWKB or None, base_z)
+    """
+    z = _z_min(geoms)
+    if base_z is not None:
+        z = np.where(np.isnan(base_z), z, base_z)
+    z = np.where(np.isnan(z), 0.0, z)
+    flat = shapely.force_2d(geoms) if shapely.has_z(geoms).any() else geoms
+    footprint = _multi_polygon_ewkb(reproject(flat, src, dst), dst,
+                                    source if src == dst else None)
+    lod2_wkb = None
+    if lod2 is not None:
+        solid = _multi_polygons(reproject(lod2, src, dst, include_z=True))
+        lod2_wkb = shapely.to_wkb(shapely.set_srid(solid, dst), include_srid=True)
+    return footprint, lod2_wkb, z

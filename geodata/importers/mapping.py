@@ -304,7 +304,7 @@ class Mapper:
                 series = series.map(lambda v, t=table: t.get(v, v) if isinstance(v, str) else v)
             cols[target] = (
                 series if series is not None
-                else pd.Series([None] * len(props), index=props.index, dtype="object")
+                else pd.Series(np.full(len(props), None, dtype=object), index=props.index)
             )
         out = pd.DataFrame(cols, index=props.index)
         self._layer_rules(out, props, lookup, used)
@@ -375,14 +375,31 @@ class Mapper:
 def _attrs_json(rest: pd.DataFrame) -> pd.Series:
     """Unmapped attributes, one JSON object per feature, nulls dropped (kept in ``attrs``)."""
     if rest.shape[1] == 0:
-        return pd.Series(["{}"] * len(rest), index=rest.index)
+        return pd.Series(np.full(len(rest), "{}", dtype=object), index=rest.index)
     rest = rest.copy()
     rest.columns = [str(c) for c in rest.columns]
     for c in rest.columns:
         if not (pd.api.types.is_numeric_dtype(rest[c]) or pd.api.types.is_bool_dtype(rest[c])):
             rest[c] = rest[c].map(_jsonable)
     lines = rest.to_json(orient="records", lines=True, date_format="iso", force_ascii=False)
-    return pd.Series(lines.splitlines() if lines else [], index=rest.index, dtype="object")
+    out = pd.Series(lines.splitlines() if lines else [], index=rest.index, dtype="object")
+    # nulls are dropped here, as jsonb_strip_nulls would: only lines with a null are re-parsed
+    nulls = out.str.contains(":null", regex=False).to_numpy(dtype=bool)
+    if nulls.any():
+        out[nulls] = [
+            json.dumps(_strip_nulls(json.loads(line)), ensure_ascii=False, separators=(",", ":"))
+            for line in out[nulls]
+        ]
+    return out
+
+
+def _strip_nulls(value: Any) -> Any:
+    """Drop null-valued object members, at every depth (PostgreSQL's jsonb_strip_nulls)."""
+    if isinstance(value, dict):
+        return {k: _strip_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_strip_nulls(v) for v in value]
+    return value
 
 
 def _jsonable(v: object) -> object:

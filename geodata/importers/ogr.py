@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyogrio
 from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj import CRS
@@ -96,16 +98,16 @@ class OgrReader(Reader):
                 for batch in stream:
                     if batch.num_rows == 0:
                         continue
-                    fids = batch.column(fid_col).to_numpy(zero_copy_only=False)
-                    wkb = np.asarray(
-                        batch.column(geom_col).to_pylist(), dtype=object
+                    ids = pc.cast(batch.column(fid_col), pa.string()).to_numpy(
+                        zero_copy_only=False
                     )
+                    wkb = batch.column(geom_col).to_numpy(zero_copy_only=False)
                     props = batch.drop_columns([geom_col, fid_col]).to_pandas()
                     yield SourceBatch(
                         geoms=wkb,
                         props=props,
-                        ids=np.array([str(f) for f in fids], dtype=object),
-                        where=np.array([f"feature {f}" for f in fids], dtype=object),
+                        ids=ids,
+                        where=np.array([f"feature {f}" for f in ids], dtype=object),
                     )
         except (DataSourceError, DataLayerError) as exc:
             raise ImportFailed(

@@ -1,13 +1,15 @@
 """Bulk writing of an import: COPY into a temporary staging table, then one upsert per layer.
 
-Everything runs in the caller's transaction, so an import is all-or-nothing. Reprojection,
-multi-part handling and 2D/3D forcing are done by PostGIS in the final INSERT ... SELECT, which
-is both faster than doing it row by row in Python and exactly what the database will store.
+Everything runs in the caller's transaction, so an import is all-or-nothing. For most layers,
+reprojection, multi-part handling and 2D/3D forcing are done by PostGIS in the final
+INSERT ... SELECT. Buildings arrive already in their stored form
+(:func:`geodata.importers.geometry.finish_buildings`), so the first import of a source, where
+nothing can conflict, skips the stage: one COPY straight into the table (``direct`` mode),
+the same single write as ``ogr2ogr``. Re-imports stage and upsert as before.
 """
 
 from __future__ import annotations
 
-import io
 from contextlib import AbstractContextManager, suppress
 from types import TracebackType
 
@@ -15,9 +17,12 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pyarrow as pa
-import pyarrow.csv as pacsv
+import pyarrow.compute as pc
 from psycopg import Copy
+from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Connection
+
+from geodata.errors import ImportFailed
 
 #: stage column types for each layer's mapped fields (the order is the COPY order)
 STAGE_COLUMNS: dict[str, dict[str, str]] = {
@@ -41,6 +46,9 @@ DEFAULT_DEPTH = {
     "electricity": 0.8, "telecom": 0.6, "lighting": 0.6,
 }
 
+#: layers staged in their stored form, which a first import COPYs straight into the table
+DIRECT = {"buildings": ("footprint", "lod2")}
+
 _TARGET = {"buildings": "buildings", "networks": "network_segments", "furniture": "furniture",
            "pois": "pois", "ground": "ground"}
 
@@ -55,13 +63,12 @@ _DEPTH_CASE = "CASE s.network " + " ".join(
 
 #: SELECT list producing each target table's columns from the deduplicated stage ``s``
 _SELECT = {
+    # staged in their stored form (geometry.finish_buildings): copied as they are
     "buildings": {
-        "footprint": f"ST_Multi(ST_Force2D({_geom()}))",
-        "base_z": "COALESCE(s.base_z, CASE WHEN ST_NDims(s.geom) = 3 THEN ST_ZMin(s.geom) END, 0)",
+        "footprint": "s.geom", "base_z": "s.base_z",
         "height": "s.height", "height_source": "s.height_source", "levels": "s.levels",
         "roof_type": "s.roof_type", "usage": "s.usage", "name": "s.name",
-        "address": "s.address", "year_built": "s.year_built",
-        "lod2": f"CASE WHEN s.lod2 IS NOT NULL THEN ST_Multi({_geom('s.lod2')}) END",
+        "address": "s.address", "year_built": "s.year_built", "lod2": "s.lod2",
     },
     "networks": {
         "network": "s.network",
@@ -91,10 +98,12 @@ _SELECT = {
 
 class StageWriter(AbstractContextManager["StageWriter"]):
     """Accumulates batches in a temporary table; :meth:`upsert` moves them into the layer.
+    In direct mode (:meth:`begin`) the batches go straight into the layer's table instead.
 
-    All batches go through one COPY that stays open until :meth:`upsert`: the server parses
-    and stores a batch while Python prepares the next one. Use it as a context manager, so an
-    error in the middle ends that COPY cleanly and the transaction can roll back.
+    All batches go through one COPY that stays open until :meth:`upsert`, fed by a worker
+    thread: the server parses and stores a batch while Python prepares the next one. Use it
+    as a context manager, so an error in the middle ends that COPY cleanly and the
+    transaction can roll back.
     """
 
     def __init__(self, conn: Connection, layer: str) -> None:
@@ -113,18 +122,57 @@ class StageWriter(AbstractContextManager["StageWriter"]):
         self.rows = 0
         self._copy_cm: AbstractContextManager[Copy] | None = None
         self._copy: Copy | None = None
+        #: direct mode (see :meth:`begin`): the source written to, ids seen, rows dropped as
+        #: duplicates, index DDL to run at the end
+        self.direct: str | None = None
+        self._seen: set[str] = set()
+        self._dups = 0
+        self._rebuild: list[str] = []
+        self._header_sent = False
+
+    def begin(self, *, source: str, expected: int | None) -> None:
+        """Choose direct mode when the layer allows it and ``source`` has no rows yet (nothing
+        can conflict); with ``expected`` >= BULK_REINDEX rows into an empty table, indexes are
+        dropped now and rebuilt once at the end."""
+        if self.layer not in DIRECT or self._copy is not None:
+            return
+        table = _TARGET[self.layer]
+        if not self._fresh(table, source):
+            return
+        self.direct = source
+        if expected is not None and expected >= BULK_REINDEX:
+            self._rebuild = self._drop_indexes(table)
+
+    def _fresh(self, table: str, source: str) -> bool:
+        return not self.raw.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {table} WHERE source = %s AND scenario_id IS NULL)",
+            (source,),
+        ).fetchone()[0]
+
+    def _names(self) -> list[str]:
+        if self.direct is not None:
+            geom, lod2 = DIRECT[self.layer]
+            return ["source", "source_id", geom, lod2, "attrs", *self.cols]
+        return ["ord", "source_id", "geom", "lod2", "attrs", *self.cols]
 
     def _stream(self) -> Copy:
         if self._copy is None:
-            names = ", ".join(["ord", "source_id", "geom", "lod2", "attrs", *self.cols])
-            self._copy_cm = self.raw.cursor().copy(
-                f"COPY import_stage ({names}) FROM STDIN (FORMAT csv)"
+            table = _TARGET[self.layer] if self.direct is not None else "import_stage"
+            cur = self.raw.cursor()
+            # a worker thread sends the data: Python prepares the next batch meanwhile instead
+            # of waiting for the server to take in this one (the queue is bounded)
+            self._copy_cm = cur.copy(
+                f"COPY {table} ({', '.join(self._names())}) FROM STDIN (FORMAT binary)",
+                writer=QueuedLibpqWriter(cur),
             )
             self._copy = self._copy_cm.__enter__()
         return self._copy
 
     def _end_copy(self, exc: BaseException | None = None) -> None:
-        cm, self._copy_cm, self._copy = self._copy_cm, None, None
+        cm, copy = self._copy_cm, self._copy
+        self._copy_cm = self._copy = None
+        if cm is not None and copy is not None and exc is None:
+            copy.write(_COPY_TRAILER)
         if cm is not None:
             cm.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
 
@@ -138,30 +186,59 @@ class StageWriter(AbstractContextManager["StageWriter"]):
                 self._end_copy(exc or RuntimeError("import abandoned"))
 
     def write(
-        self, ids: np.ndarray, geom_hex: np.ndarray, lod2_hex: np.ndarray | None,
+        self, ids: np.ndarray, geom_wkb: np.ndarray, lod2_wkb: np.ndarray | None,
         columns: pd.DataFrame, attrs: pd.Series,
     ) -> None:
-        """COPY one batch into the stage, as CSV written by Arrow (C++, not Python row code).
-
-        Arrow quotes every string and writes nulls as bare empty fields, which is exactly
-        PostgreSQL's CSV convention (quoted "" = empty string, bare empty = NULL).
+        """COPY one batch, in PostgreSQL's binary COPY format built by Arrow (C++, no Python
+        code per row): the server takes binary in about half the time of CSV (no text to parse,
+        no hex WKB to decode).
         """
         n = len(ids)
-        arrays: dict[str, pa.Array] = {
-            "ord": pa.array(np.arange(self.rows, self.rows + n, dtype=np.int64)),
-            "source_id": pa.array(ids, pa.string(), from_pandas=True),
-            "geom": pa.array(geom_hex, pa.string(), from_pandas=True),
-            "lod2": (pa.array(lod2_hex, pa.string(), from_pandas=True)
-                     if lod2_hex is not None else pa.nulls(n, pa.string())),
-            "attrs": pa.array(attrs.to_numpy(), pa.string(), from_pandas=True),
-        }
+        if self.direct is not None:
+            keep = self._first_seen(ids)
+            if keep is not None:
+                ids, geom_wkb, columns = ids[keep], geom_wkb[keep], columns[keep]
+                lod2_wkb = lod2_wkb[keep] if lod2_wkb is not None else None
+                attrs = attrs[keep]
+                n = len(ids)
+            lead = _var_field(pa.array([self.direct] * n, pa.string()))
+        else:
+            lead = _fixed_field(np.arange(self.rows, self.rows + n), None, ">i8")
+        # Arrow converts lists much faster than object arrays
+        fields = [
+            lead,
+            _var_field(pa.array(ids.tolist(), pa.string())),
+            _var_field(pa.array(geom_wkb.tolist(), pa.binary())),
+            (_var_field(pa.array(lod2_wkb.tolist(), pa.binary())) if lod2_wkb is not None
+             else _null_field(n)),
+            _var_field(pa.array(attrs.tolist(), pa.string()), b"\x01"),
+        ]
         for c, sql_type in self.cols.items():
-            arrays[c] = (_arrow(columns[c], sql_type) if c in columns
-                         else pa.nulls(n, _ARROW[sql_type]))
-        buf = io.BytesIO()
-        pacsv.write_csv(pa.table(arrays), buf, pacsv.WriteOptions(include_header=False))
-        self._stream().write(buf.getbuffer())
+            fields.append(_field(_arrow(columns[c], sql_type), sql_type, c) if c in columns
+                          else _null_field(n))
+        data = _binary_rows(fields, n)
+        stream = self._stream()
+        if not self._header_sent:
+            stream.write(_COPY_HEADER)
+            self._header_sent = True
+        stream.write(data)
         self.rows += n
+
+    def _first_seen(self, ids: np.ndarray) -> np.ndarray | None:
+        """Direct mode keeps the first feature of each source id, as the stage's DISTINCT ON
+        does: a mask of the rows to keep, or None when all are new."""
+        seen = self._seen
+        batch = set(ids)
+        if len(batch) == len(ids) and seen.isdisjoint(batch):
+            seen |= batch
+            return None
+        keep = np.zeros(len(ids), dtype=bool)
+        for i, sid in enumerate(ids):
+            if sid not in seen:
+                seen.add(sid)
+                keep[i] = True
+        self._dups += len(ids) - int(keep.sum())
+        return keep
 
     def upsert(self, *, source: str, src_srid: int, dst_srid: int) -> tuple[int, int, int, int]:
         """Insert new rows, update changed ones, leave identical ones alone.
@@ -174,6 +251,11 @@ class StageWriter(AbstractContextManager["StageWriter"]):
         """
         self._end_copy()
         table = _TARGET[self.layer]
+        if self.direct is not None:
+            with self.raw.cursor() as cur:
+                for ddl in self._rebuild:
+                    cur.execute(ddl)
+            return self.rows, 0, 0, self._dups
         select = _SELECT[self.layer]
         cols = ["source", "source_id", *select]
         params = {"src": src_srid, "dst": dst_srid, "source": source}
@@ -191,7 +273,7 @@ class StageWriter(AbstractContextManager["StageWriter"]):
         else:
             frm, sid = dedup, "s.source_id"
         exprs = ["%(source)s", sid, *select.values()]
-        attrs_expr = "jsonb_strip_nulls(s.attrs)"
+        attrs_expr = "s.attrs"  # nulls already stripped (mapping._attrs_json)
         if self.layer == "networks":
             attrs_expr += (" || CASE WHEN s.depth_m IS NULL THEN "
                            "'{\"depth_source\": \"assumed\"}'::jsonb ELSE '{}'::jsonb END")
@@ -200,11 +282,7 @@ class StageWriter(AbstractContextManager["StageWriter"]):
         insert = (f"INSERT INTO {table} AS t ({', '.join(cols)}) "
                   f"SELECT {', '.join(exprs)} FROM {frm}")
         cur = self.raw.cursor()
-        fresh = not cur.execute(
-            f"SELECT EXISTS (SELECT 1 FROM {table} WHERE source = %s AND scenario_id IS NULL)",
-            (source,),
-        ).fetchone()[0]
-        if fresh:
+        if self._fresh(table, source):
             rebuild = self._drop_indexes(table) if total >= BULK_REINDEX else []
             cur.execute(insert, params)
             inserted, updated = cur.rowcount, 0
@@ -257,7 +335,6 @@ class StageWriter(AbstractContextManager["StageWriter"]):
 #: a first import of at least this many rows into an empty table builds its indexes once at
 #: the end instead of growing them row by row
 BULK_REINDEX = 10_000
-_ARROW = {"float8": pa.float64(), "int": pa.int64(), "text": pa.string()}
 
 
 def _arrow(values: pd.Series, sql_type: str) -> pa.Array:
@@ -271,3 +348,84 @@ def _arrow(values: pd.Series, sql_type: str) -> pa.Array:
         numbers = numbers.astype("Float64").round().astype("Int64")
         return pa.array(numbers, pa.int64(), from_pandas=True)
     return pa.array(numbers.astype("float64"), pa.float64(), from_pandas=True)
+
+
+# -- PostgreSQL binary COPY, built column-wise with Arrow ----------------------------------
+# Each field becomes Arrow binary arrays holding, per row, its 32-bit big-endian length (-1 for
+# NULL) then its bytes; binary_join_element_wise glues them into rows in C++, and the joined
+# array's data buffer is the COPY data as is.
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
+_COPY_TRAILER = b"\xff\xff"
+_INT4 = (-(2**31), 2**31 - 1)
+_NOTHING = pa.scalar(b"", pa.binary())
+
+
+def _big_endian(values: np.ndarray, dtype: str) -> pa.Array:
+    """Numbers as a binary array of fixed-width big-endian values."""
+    raw = np.ascontiguousarray(values.astype(dtype))
+    width = raw.dtype.itemsize
+    return pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(width), len(raw), [None, pa.py_buffer(raw.tobytes())]
+    ).cast(pa.binary())
+
+
+def _null_field(n: int) -> list[pa.Array | pa.Scalar]:
+    return [pa.scalar(b"\xff\xff\xff\xff", pa.binary())]
+
+
+def _var_field(values: pa.Array, prefix: bytes = b"") -> list[pa.Array | pa.Scalar]:
+    """A string or binary array (nulls allowed); ``prefix`` goes before each non-null value
+    (jsonb's version byte)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    values = values.cast(pa.binary())
+    lengths = pc.binary_length(values).to_numpy(zero_copy_only=False)
+    if values.null_count:
+        null = values.is_null().to_numpy(zero_copy_only=False)
+        lengths = np.where(null, -1, np.nan_to_num(lengths) + len(prefix))
+        parts = [_big_endian(lengths, ">i4")]
+        if prefix:
+            parts.append(pc.if_else(pa.array(null), _NOTHING, pa.scalar(prefix, pa.binary())))
+        return [*parts, values.fill_null(b"")]
+    lengths = lengths + len(prefix)
+    parts = [_big_endian(lengths, ">i4")]
+    if prefix:
+        parts.append(pa.scalar(prefix, pa.binary()))
+    return [*parts, values]
+
+
+def _fixed_field(values: np.ndarray, null: np.ndarray | None, dtype: str
+                 ) -> list[pa.Array | pa.Scalar]:
+    width = np.dtype(dtype).itemsize
+    encoded = _big_endian(values, dtype)
+    if null is None or not null.any():
+        return [pa.scalar(width.to_bytes(4, "big"), pa.binary()), encoded]
+    lengths = np.where(null, -1, width)
+    return [_big_endian(lengths, ">i4"), pc.if_else(pa.array(null), _NOTHING, encoded)]
+
+
+def _field(arr: pa.Array | pa.ChunkedArray, sql_type: str, column: str
+           ) -> list[pa.Array | pa.Scalar]:
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if sql_type == "text":
+        return _var_field(arr)
+    null = arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count else None
+    values = arr.fill_null(0).to_numpy(zero_copy_only=False)
+    if sql_type == "int":
+        if len(values) and (values.min() < _INT4[0] or values.max() > _INT4[1]):
+            bad = values[(values < _INT4[0]) | (values > _INT4[1])][0]
+            raise ImportFailed(f"{column} {bad} is out of range for an integer")
+        return _fixed_field(values, null, ">i4")
+    return _fixed_field(values, null, ">f8")
+
+
+def _binary_rows(fields: list[list[pa.Array | pa.Scalar]], n: int) -> memoryview:
+    """Rows of the binary COPY format: a 16-bit field count, then the fields."""
+    count = pa.scalar(len(fields).to_bytes(2, "big"), pa.binary())
+    parts = [count, *(p for f in fields for p in f)]
+    if not any(isinstance(p, pa.Array) for p in parts):
+        parts.append(pa.array([b""] * n, pa.binary()))
+    rows = pc.binary_join_element_wise(*parts, b"")
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32)[rows.offset:rows.offset + n + 1]
+    return memoryview(rows.buffers()[2])[int(offsets[0]):int(offsets[-1])]
