@@ -210,6 +210,13 @@ def refused_by_the_database(t: Path) -> Case:
                                 r"written")
 
 
+def integer_out_of_range(t: Path) -> Case:
+    gdf = gpd.GeoDataFrame({"building:levels": [3, 3_000_000_000]},
+                           geometry=[rect(X, Y), rect(X + 40, Y)], crs="EPSG:3067")
+    gdf.to_file(t / "huge.gpkg", driver="GPKG")
+    return Case(t / "huge.gpkg", r"huge\.gpkg: levels 3000000000 is out of range for an integer")
+
+
 CASES: list[Callable[[Path], Case]] = [
     missing_file, unreadable_gpkg, unknown_file_type, truncated_geojson, truncated_gpkg,
     unknown_crs_option, unknown_crs_in_file, missing_crs, metres_labelled_degrees,
@@ -217,6 +224,7 @@ CASES: list[Callable[[Path], Case]] = [
     wrong_geometry_type, lines_as_furniture, mapping_bad_json, mapping_bad_toml,
     mapping_unknown_section, mapping_unknown_column, mapping_missing_attribute,
     mapping_missing_id_field, mapping_unreadable, nothing_of_the_layer, refused_by_the_database,
+    integer_out_of_range,
 ]
 
 

@@ -182,6 +182,14 @@ def _ccw(tri: NDArray[np.uint32], xy: NDArray[np.float64]) -> NDArray[np.uint32]
     return out
 
 
+
+def _geometries(values: Sequence[bytes | shapely.Geometry]) -> np.ndarray:
+    """Rows carry WKB straight from PostGIS; tests pass shapely geometries: accept both."""
+    if len(values) and isinstance(values[0], bytes):
+        return np.asarray(shapely.from_wkb(values), dtype=object)
+    return np.asarray(values, dtype=object)
+
+
 def extrude(
     frame: Frame,
     footprints: Sequence[bytes | shapely.Geometry],
@@ -190,12 +198,7 @@ def extrude(
     feature: NDArray[np.int64],
 ) -> Mesh:
     """LoD1 solids of (Multi)Polygon footprints, one feature index per building."""
-    geoms = np.asarray(
-        shapely.from_wkb(footprints)
-        if len(footprints) and isinstance(footprints[0], bytes)
-        else footprints,
-        dtype=object,
-    )
+    geoms = _geometries(footprints)
     if not len(geoms):
         return Mesh.empty()
     polys, poly_bld = shapely.get_parts(geoms, return_index=True)
@@ -260,12 +263,7 @@ def faces(
     A face's outside is the side its exterior ring turns counter-clockwise around (the
     CityGML convention); its normal is Newell's normal of the ring in the tile frame.
     """
-    geoms = np.asarray(
-        shapely.from_wkb(surfaces)
-        if len(surfaces) and isinstance(surfaces[0], bytes)
-        else surfaces,
-        dtype=object,
-    )
+    geoms = _geometries(surfaces)
     if not len(geoms):
         return Mesh.empty()
     polys, poly_bld = shapely.get_parts(geoms, return_index=True)

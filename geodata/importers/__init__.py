@@ -129,7 +129,7 @@ def run_import(
     mapper = Mapper(layer, MappingFile.load(mapping, layer) if mapping else None, str(path))
     total = reader.count()
     try:
-        with engine.begin() as conn, StageWriter(conn, layer) as writer:
+        with engine.begin() as conn, StageWriter(conn, layer, str(path)) as writer:
             writer.begin(source=source, expected=total)
             for batch in reader.batches(BATCH):
                 if report.working_crs is None and len(batch):

@@ -106,9 +106,10 @@ class StageWriter(AbstractContextManager["StageWriter"]):
     transaction can roll back.
     """
 
-    def __init__(self, conn: Connection, layer: str) -> None:
+    def __init__(self, conn: Connection, layer: str, file: str) -> None:
         self.conn = conn
         self.layer = layer
+        self.file = file  # named in errors about a value
         self.cols = STAGE_COLUMNS[layer]
         self.raw = conn.connection.driver_connection  # psycopg, same transaction
         # PostGIS functions look costly to the planner, which then JIT-compiles the final
@@ -210,12 +211,12 @@ class StageWriter(AbstractContextManager["StageWriter"]):
             _var_field(pa.array(ids.tolist(), pa.string())),
             _var_field(pa.array(geom_wkb.tolist(), pa.binary())),
             (_var_field(pa.array(lod2_wkb.tolist(), pa.binary())) if lod2_wkb is not None
-             else _null_field(n)),
+             else _null_field()),
             _var_field(pa.array(attrs.tolist(), pa.string()), b"\x01"),
         ]
         for c, sql_type in self.cols.items():
-            fields.append(_field(_arrow(columns[c], sql_type), sql_type, c) if c in columns
-                          else _null_field(n))
+            fields.append(_field(_arrow(columns[c], sql_type), sql_type, c, self.file)
+                          if c in columns else _null_field())
         data = _binary_rows(fields, n)
         stream = self._stream()
         if not self._header_sent:
@@ -369,7 +370,7 @@ def _big_endian(values: np.ndarray, dtype: str) -> pa.Array:
     ).cast(pa.binary())
 
 
-def _null_field(n: int) -> list[pa.Array | pa.Scalar]:
+def _null_field() -> list[pa.Array | pa.Scalar]:
     return [pa.scalar(b"\xff\xff\xff\xff", pa.binary())]
 
 
@@ -404,7 +405,7 @@ def _fixed_field(values: np.ndarray, null: np.ndarray | None, dtype: str
     return [_big_endian(lengths, ">i4"), pc.if_else(pa.array(null), _NOTHING, encoded)]
 
 
-def _field(arr: pa.Array | pa.ChunkedArray, sql_type: str, column: str
+def _field(arr: pa.Array | pa.ChunkedArray, sql_type: str, column: str, file: str
            ) -> list[pa.Array | pa.Scalar]:
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
@@ -415,7 +416,10 @@ def _field(arr: pa.Array | pa.ChunkedArray, sql_type: str, column: str
     if sql_type == "int":
         if len(values) and (values.min() < _INT4[0] or values.max() > _INT4[1]):
             bad = values[(values < _INT4[0]) | (values > _INT4[1])][0]
-            raise ImportFailed(f"{column} {bad} is out of range for an integer")
+            raise ImportFailed(
+                f"{file}: {column} {bad} is out of range for an integer (at most {_INT4[1]}): "
+                "fix the attribute, or map another one with --mapping"
+            )
         return _fixed_field(values, null, ">i4")
     return _fixed_field(values, null, ">f8")
 
