@@ -17,6 +17,7 @@ demo: setup viewer
 
 test: setup viewer
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PYTEST) -q
 
 # the README's pictures: the browser tests, saving their screenshots into docs/

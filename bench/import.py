@@ -46,8 +46,18 @@ from twin.services.postgres import EmbeddedPostgres  # noqa: E402
 console = Console()
 TIME = "/usr/bin/time"
 EPSG = 3067  # Helsinki, ETRS-TM35FIN
-USAGES = np.array(["residential", "residential", "residential", "commercial", "office",
-                   "industrial", "public", "garage"])
+USAGES = np.array(
+    [
+        "residential",
+        "residential",
+        "residential",
+        "commercial",
+        "office",
+        "industrial",
+        "public",
+        "garage",
+    ]
+)
 
 
 @dataclass
@@ -80,12 +90,21 @@ def footprints(n: int, rng: np.random.Generator) -> np.ndarray:
     angle = rng.uniform(0, np.pi, n)
     is_l = rng.random(n) < 0.3
     # local rings, origin at the centre, closed; L-shapes cut a corner off the rectangle
-    rect = np.stack([[-w / 2, -d / 2], [w / 2, -d / 2], [w / 2, d / 2], [-w / 2, d / 2],
-                     [-w / 2, -d / 2]]).transpose(2, 0, 1)  # (n, 5, 2)
+    rect = np.stack(
+        [[-w / 2, -d / 2], [w / 2, -d / 2], [w / 2, d / 2], [-w / 2, d / 2], [-w / 2, -d / 2]]
+    ).transpose(2, 0, 1)  # (n, 5, 2)
     cw, cd = w * rng.uniform(0.3, 0.6, n), d * rng.uniform(0.3, 0.6, n)
-    ell = np.stack([[-w / 2, -d / 2], [w / 2, -d / 2], [w / 2, d / 2 - cd],
-                    [w / 2 - cw, d / 2 - cd], [w / 2 - cw, d / 2], [-w / 2, d / 2],
-                    [-w / 2, -d / 2]]).transpose(2, 0, 1)  # (n, 7, 2)
+    ell = np.stack(
+        [
+            [-w / 2, -d / 2],
+            [w / 2, -d / 2],
+            [w / 2, d / 2 - cd],
+            [w / 2 - cw, d / 2 - cd],
+            [w / 2 - cw, d / 2],
+            [-w / 2, d / 2],
+            [-w / 2, -d / 2],
+        ]
+    ).transpose(2, 0, 1)  # (n, 7, 2)
 
     def place(local: np.ndarray, sel: np.ndarray) -> np.ndarray:
         c, s = np.cos(angle[sel])[:, None], np.sin(angle[sel])[:, None]
@@ -146,8 +165,9 @@ def cluster_cpu(pg: EmbeddedPostgres) -> float:
     return total / tick
 
 
-def timed(argv: list[str], env: dict[str, str], workdir: Path, pg: EmbeddedPostgres
-          ) -> tuple[float, float, float]:
+def timed(
+    argv: list[str], env: dict[str, str], workdir: Path, pg: EmbeddedPostgres
+) -> tuple[float, float, float]:
     """Run ``argv`` under /usr/bin/time: (wall seconds, peak RSS in MB, CPU seconds of the
     command and the cluster)."""
     stats = workdir / "time.txt"
@@ -168,8 +188,9 @@ def timed(argv: list[str], env: dict[str, str], workdir: Path, pg: EmbeddedPostg
 
 
 def fresh_db(pg: EmbeddedPostgres, name: str, *, twin: bool) -> str:
-    with psycopg.connect(f"postgresql://twin@127.0.0.1:{pg.port}/postgres",
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        f"postgresql://twin@127.0.0.1:{pg.port}/postgres", autocommit=True
+    ) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {name}")
     url = f"postgresql://twin@127.0.0.1:{pg.port}/{name}"
@@ -187,8 +208,13 @@ def count(url: str, table: str) -> int:
 
 
 def twin_env(url: str, work: Path) -> dict[str, str]:
-    env = {**os.environ, "TWIN_DATABASE_URL": url, "TWIN_DATA_DIR": str(work / "var"),
-           "COLUMNS": "120", "PYTHONPYCACHEPREFIX": str(work / "pycache")}
+    env = {
+        **os.environ,
+        "TWIN_DATABASE_URL": url,
+        "TWIN_DATA_DIR": str(work / "var"),
+        "COLUMNS": "120",
+        "PYTHONPYCACHEPREFIX": str(work / "pycache"),
+    }
     env.pop("TWIN_CRS", None)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
@@ -196,19 +222,23 @@ def twin_env(url: str, work: Path) -> dict[str, str]:
 
 def warm_up(work: Path) -> None:
     """Compile and cache the byte-code of everything ``twin import`` loads."""
-    code = ("import twin.cli, twin.runtime, geodata.importers, geodata.importers.ogr, "
-            "geodata.importers.writer, geodata.db, alembic.command, rich.progress")
-    subprocess.run([sys.executable, "-c", code], env=twin_env("postgresql://x/y", work),
-                   check=True, cwd=ROOT)
+    code = (
+        "import twin.cli, twin.runtime, geodata.importers, geodata.importers.ogr, "
+        "geodata.importers.writer, geodata.db, alembic.command, rich.progress"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code], env=twin_env("postgresql://x/y", work), check=True, cwd=ROOT
+    )
 
 
-def run_twin(gpkg: Path, url: str, work: Path, pg: EmbeddedPostgres, profile: Path | None
-             ) -> Run:
+def run_twin(gpkg: Path, url: str, work: Path, pg: EmbeddedPostgres, profile: Path | None) -> Run:
     env = twin_env(url, work)
     args = ["import", str(gpkg), "--layer", "buildings", "--source", "bench"]
     if profile:
-        code = ("import cProfile, sys; from twin.cli import app; "
-                f"sys.argv = ['twin', *{args!r}]; cProfile.run('app()', {str(profile)!r})")
+        code = (
+            "import cProfile, sys; from twin.cli import app; "
+            f"sys.argv = ['twin', *{args!r}]; cProfile.run('app()', {str(profile)!r})"
+        )
         argv = [sys.executable, "-c", code]
     else:
         argv = [str(ROOT / ".venv" / "bin" / "twin"), *args]
@@ -229,8 +259,9 @@ def run_ogr(gpkg: Path, url: str, work: Path, pg: EmbeddedPostgres) -> Run:
 def best(runs: list[Run]) -> Run:
     """Fastest run, with the highest peak RSS seen (memory does not get luckier)."""
     fastest = min(runs, key=lambda r: r.seconds)
-    return Run(fastest.seconds, max(r.peak_rss_mb for r in runs), fastest.rows,
-               min(r.cpu for r in runs))
+    return Run(
+        fastest.seconds, max(r.peak_rss_mb for r in runs), fastest.rows, min(r.cpu for r in runs)
+    )
 
 
 def show_profile(path: Path) -> None:
@@ -245,13 +276,22 @@ def show_profile(path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10000,100000",
-                        help="comma-separated numbers of buildings (default 10000,100000)")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="runs per tool and size, each into a fresh database; the best "
-                             "time counts (default 3)")
-    parser.add_argument("--profile", action="store_true",
-                        help="run twin import under cProfile and print the top functions")
+    parser.add_argument(
+        "--sizes",
+        default="10000,100000",
+        help="comma-separated numbers of buildings (default 10000,100000)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs per tool and size, each into a fresh database; the best time counts (default 3)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run twin import under cProfile and print the top functions",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
     args = parser.parse_args()
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
@@ -278,9 +318,11 @@ def main() -> None:
                 twin_url = fresh_db(pg, f"twin_{n}_{k}", twin=True)
                 ogrs.append(run_ogr(gpkg, ogr_url, work, pg))
                 twins.append(run_twin(gpkg, twin_url, work, pg, None))
-                console.print(f"  {n:,} run {k + 1}: twin {twins[-1].seconds:.2f} s "
-                              f"(CPU {twins[-1].cpu:.2f} s), ogr2ogr {ogrs[-1].seconds:.2f} s "
-                              f"(CPU {ogrs[-1].cpu:.2f} s)")
+                console.print(
+                    f"  {n:,} run {k + 1}: twin {twins[-1].seconds:.2f} s "
+                    f"(CPU {twins[-1].cpu:.2f} s), ogr2ogr {ogrs[-1].seconds:.2f} s "
+                    f"(CPU {ogrs[-1].cpu:.2f} s)"
+                )
             results.append((n, best(twins), best(ogrs)))
             if args.profile:
                 prof = work / f"twin_{n}.prof"
@@ -291,33 +333,56 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
-    table = Table(title=f"twin import vs ogr2ogr (GeoPackage, EPSG:{EPSG}, best of "
-                        f"{max(1, args.repeat)})")
-    for col in ("buildings", "twin s", "ogr2ogr s", "ratio", "twin CPU s", "ogr2ogr CPU s",
-                "CPU ratio", "twin RSS MB", "ogr2ogr RSS MB", "rows"):
+    table = Table(
+        title=f"twin import vs ogr2ogr (GeoPackage, EPSG:{EPSG}, best of {max(1, args.repeat)})"
+    )
+    for col in (
+        "buildings",
+        "twin s",
+        "ogr2ogr s",
+        "ratio",
+        "twin CPU s",
+        "ogr2ogr CPU s",
+        "CPU ratio",
+        "twin RSS MB",
+        "ogr2ogr RSS MB",
+        "rows",
+    ):
         table.add_column(col, justify="right")
     for n, twin, ogr in results:
         ratio = twin.seconds / ogr.seconds
         colour = "green" if ratio <= 1.5 else "red"
         rows = f"{twin.rows:,}" if twin.rows == ogr.rows else f"{twin.rows:,} / {ogr.rows:,}"
-        table.add_row(f"{n:,}", f"{twin.seconds:.2f}", f"{ogr.seconds:.2f}",
-                      f"[{colour}]{ratio:.2f}[/]", f"{twin.cpu:.2f}", f"{ogr.cpu:.2f}",
-                      f"{twin.cpu / ogr.cpu:.2f}", f"{twin.peak_rss_mb:.0f}",
-                      f"{ogr.peak_rss_mb:.0f}", rows)
+        table.add_row(
+            f"{n:,}",
+            f"{twin.seconds:.2f}",
+            f"{ogr.seconds:.2f}",
+            f"[{colour}]{ratio:.2f}[/]",
+            f"{twin.cpu:.2f}",
+            f"{ogr.cpu:.2f}",
+            f"{twin.cpu / ogr.cpu:.2f}",
+            f"{twin.peak_rss_mb:.0f}",
+            f"{ogr.peak_rss_mb:.0f}",
+            rows,
+        )
     console.print(table)
     if len(results) > 1:
         (n0, t0, o0), (n1, t1, o1) = results[0], results[-1]
-        console.print(f"twin peak RSS from {n0:,} to {n1:,} buildings: "
-                      f"{t0.peak_rss_mb:.0f} -> {t1.peak_rss_mb:.0f} MB "
-                      f"(x{t1.peak_rss_mb / t0.peak_rss_mb:.2f} for x{n1 / n0:.0f} data)")
+        console.print(
+            f"twin peak RSS from {n0:,} to {n1:,} buildings: "
+            f"{t0.peak_rss_mb:.0f} -> {t1.peak_rss_mb:.0f} MB "
+            f"(x{t1.peak_rss_mb / t0.peak_rss_mb:.2f} for x{n1 / n0:.0f} data)"
+        )
         # the cost of each extra building, without the fixed start-up (Python imports,
         # schema check, working CRS): what decides large imports
         twin_us = (t1.seconds - t0.seconds) / (n1 - n0) * 1e6
         ogr_us = (o1.seconds - o0.seconds) / (n1 - n0) * 1e6
-        console.print(f"marginal cost per building from {n0:,} to {n1:,}: twin {twin_us:.1f} us, "
-                      f"ogr2ogr {ogr_us:.1f} us, ratio {twin_us / ogr_us:.2f}; fixed start-up "
-                      f"~{t0.seconds - n0 * twin_us / 1e6:.1f} s vs "
-                      f"~{o0.seconds - n0 * ogr_us / 1e6:.1f} s")
+        console.print(
+            f"marginal cost per building from {n0:,} to {n1:,}: twin {twin_us:.1f} us, "
+            f"ogr2ogr {ogr_us:.1f} us, ratio {twin_us / ogr_us:.2f}; fixed start-up "
+            f"~{t0.seconds - n0 * twin_us / 1e6:.1f} s vs "
+            f"~{o0.seconds - n0 * ogr_us / 1e6:.1f} s"
+        )
     if work.exists():
         console.print(f"kept {work}")
 

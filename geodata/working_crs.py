@@ -40,9 +40,7 @@ def set_working_crs(conn: Connection, epsg: int) -> int:
                 f"USING ST_SetSRID({column}, {epsg})"
             )
         )
-    conn.execute(
-        text("INSERT INTO twin_meta (key, value) VALUES ('crs', :v)"), {"v": str(epsg)}
-    )
+    conn.execute(text("INSERT INTO twin_meta (key, value) VALUES ('crs', :v)"), {"v": str(epsg)})
     return epsg
 
 

@@ -28,15 +28,17 @@ def project(lon: float, lat: float, epsg: int) -> tuple[float, float]:
     return Transformer.from_crs(4326, epsg, always_xy=True).transform(lon, lat)
 
 
-def rect(x: float, y: float, w: float = 20.0, d: float = 12.0, angle: float = 0.0
-         ) -> shapely.Polygon:
+def rect(
+    x: float, y: float, w: float = 20.0, d: float = 12.0, angle: float = 0.0
+) -> shapely.Polygon:
     """A w x d rectangle with its corner at (x, y), rotated by ``angle`` degrees."""
     box = shapely.box(x, y, x + w, y + d)
     return shapely.affinity.rotate(box, angle, origin=(x, y)) if angle else box
 
 
-def buildings_gdf(epsg: int, origin: tuple[float, float], n: int = 3, **cols: list[Any]
-                  ) -> gpd.GeoDataFrame:
+def buildings_gdf(
+    epsg: int, origin: tuple[float, float], n: int = 3, **cols: list[Any]
+) -> gpd.GeoDataFrame:
     """``n`` buildings 50 m apart in ``epsg`` (degrees are handled: 50 m ~ 0.0007 deg)."""
     step = 0.0007 if epsg == 4326 else 50.0
     size = (0.0002, 0.0001) if epsg == 4326 else (20.0, 12.0)
@@ -56,7 +58,8 @@ def write_geojson(path: Path, features: list[dict[str, Any]], crs: str | None = 
 
 def feature(geom: shapely.Geometry | None, fid: Any = None, **props: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "type": "Feature", "properties": props,
+        "type": "Feature",
+        "properties": props,
         "geometry": None if geom is None else shapely.geometry.mapping(geom),
     }
     if fid is not None:
@@ -65,49 +68,85 @@ def feature(geom: shapely.Geometry | None, fid: Any = None, **props: Any) -> dic
 
 
 # -- CityJSON ------------------------------------------------------------------------------
-def gabled_house(x: float, y: float, z: float, w: float = 10.0, d: float = 8.0,
-                 eave: float = 6.0, ridge: float = 9.0) -> tuple[np.ndarray, list[Any],
-                                                                 list[Any]]:
+def gabled_house(
+    x: float,
+    y: float,
+    z: float,
+    w: float = 10.0,
+    d: float = 8.0,
+    eave: float = 6.0,
+    ridge: float = 9.0,
+) -> tuple[np.ndarray, list[Any], list[Any]]:
     """A gabled house as a LoD2 Solid: (vertices, boundaries, semantic values).
 
     Surfaces: 0 GroundSurface, 1 WallSurface, 2 RoofSurface (semantics.surfaces order).
     """
-    v = np.array([
-        [x, y, z], [x + w, y, z], [x + w, y + d, z], [x, y + d, z],              # 0-3 ground
-        [x, y, z + eave], [x + w, y, z + eave], [x + w, y + d, z + eave],        # 4-6 eaves
-        [x, y + d, z + eave],                                                     # 7
-        [x, y + d / 2, z + ridge], [x + w, y + d / 2, z + ridge],                # 8-9 ridge
-    ])
+    v = np.array(
+        [
+            [x, y, z],
+            [x + w, y, z],
+            [x + w, y + d, z],
+            [x, y + d, z],  # 0-3 ground
+            [x, y, z + eave],
+            [x + w, y, z + eave],
+            [x + w, y + d, z + eave],  # 4-6 eaves
+            [x, y + d, z + eave],  # 7
+            [x, y + d / 2, z + ridge],
+            [x + w, y + d / 2, z + ridge],  # 8-9 ridge
+        ]
+    )
     shell = [
-        [[0, 3, 2, 1]],                      # ground, facing down
-        [[0, 1, 5, 4]], [[2, 3, 7, 6]],      # long walls
-        [[1, 2, 6, 9, 5]], [[3, 0, 4, 8, 7]],  # gable walls
-        [[4, 5, 9, 8]], [[6, 7, 8, 9]],      # roof planes
+        [[0, 3, 2, 1]],  # ground, facing down
+        [[0, 1, 5, 4]],
+        [[2, 3, 7, 6]],  # long walls
+        [[1, 2, 6, 9, 5]],
+        [[3, 0, 4, 8, 7]],  # gable walls
+        [[4, 5, 9, 8]],
+        [[6, 7, 8, 9]],  # roof planes
     ]
     values = [0, 1, 1, 1, 1, 2, 2]
     return v, [shell], [values]
 
 
-def block(x: float, y: float, z: float, w: float, d: float, h: float
-          ) -> tuple[np.ndarray, list[Any]]:
+def block(
+    x: float, y: float, z: float, w: float, d: float, h: float
+) -> tuple[np.ndarray, list[Any]]:
     """A LoD1 block (Solid, no semantics): (vertices, boundaries)."""
-    v = np.array([
-        [x, y, z], [x + w, y, z], [x + w, y + d, z], [x, y + d, z],
-        [x, y, z + h], [x + w, y, z + h], [x + w, y + d, z + h], [x, y + d, z + h],
-    ])
-    shell = [[[0, 3, 2, 1]], [[4, 5, 6, 7]], [[0, 1, 5, 4]], [[1, 2, 6, 5]],
-             [[2, 3, 7, 6]], [[3, 0, 4, 7]]]
+    v = np.array(
+        [
+            [x, y, z],
+            [x + w, y, z],
+            [x + w, y + d, z],
+            [x, y + d, z],
+            [x, y, z + h],
+            [x + w, y, z + h],
+            [x + w, y + d, z + h],
+            [x, y + d, z + h],
+        ]
+    )
+    shell = [
+        [[0, 3, 2, 1]],
+        [[4, 5, 6, 7]],
+        [[0, 1, 5, 4]],
+        [[1, 2, 6, 5]],
+        [[2, 3, 7, 6]],
+        [[3, 0, 4, 7]],
+    ]
     return v, [shell]
 
 
 class CityModel:
     """Builds CityObjects and one shared vertex list, stored with a transform (integers)."""
 
-    SEMANTICS: ClassVar = [{"type": "GroundSurface"}, {"type": "WallSurface"},
-                           {"type": "RoofSurface"}]
+    SEMANTICS: ClassVar = [
+        {"type": "GroundSurface"},
+        {"type": "WallSurface"},
+        {"type": "RoofSurface"},
+    ]
 
-    def __init__(self, scale: float = 0.001, translate: tuple[float, float, float] = (0, 0, 0)
-                 ) -> None:
+    def __init__(
+        self, scale: float = 0.001, translate: tuple[float, float, float] = (0, 0, 0)
+    ) -> None:
         self.scale = np.array([scale] * 3)
         self.translate = np.array(translate, dtype=float)
         self.objects: dict[str, Any] = {}
@@ -125,37 +164,66 @@ class CityModel:
             return bounds + k
         return [CityModel._shift(b, k) for b in bounds]
 
-    def house(self, oid: str, x: float, y: float, z: float = 0.0, *, lod: str = "2.2",
-              ridge: float = 9.0, attributes: dict[str, Any] | None = None,
-              lod1: bool = True, lod0: bool = True, kind: str = "Building") -> None:
+    def house(
+        self,
+        oid: str,
+        x: float,
+        y: float,
+        z: float = 0.0,
+        *,
+        lod: str = "2.2",
+        ridge: float = 9.0,
+        attributes: dict[str, Any] | None = None,
+        lod1: bool = True,
+        lod0: bool = True,
+        kind: str = "Building",
+    ) -> None:
         """A Building with LoD0 footprint, LoD1 block and LoD2 gabled Solid."""
         geometry = []
         if lod0:
             v = np.array([[x, y, z], [x + 10, y, z], [x + 10, y + 8, z], [x, y + 8, z]])
             k = self._add_vertices(v)
-            geometry.append({"type": "MultiSurface", "lod": "0",
-                             "boundaries": [[[k, k + 1, k + 2, k + 3]]]})
+            geometry.append(
+                {"type": "MultiSurface", "lod": "0", "boundaries": [[[k, k + 1, k + 2, k + 3]]]}
+            )
         if lod1:
             v, b = block(x, y, z, 10, 8, ridge)
             k = self._add_vertices(v)
             geometry.append({"type": "Solid", "lod": "1.2", "boundaries": self._shift(b, k)})
         v, b, values = gabled_house(x, y, z, ridge=ridge)
         k = self._add_vertices(v)
-        geometry.append({"type": "Solid", "lod": lod, "boundaries": self._shift(b, k),
-                         "semantics": {"surfaces": self.SEMANTICS, "values": values}})
-        self.objects[oid] = {"type": kind, "attributes": attributes or {},
-                             "geometry": geometry}
+        geometry.append(
+            {
+                "type": "Solid",
+                "lod": lod,
+                "boundaries": self._shift(b, k),
+                "semantics": {"surfaces": self.SEMANTICS, "values": values},
+            }
+        )
+        self.objects[oid] = {"type": kind, "attributes": attributes or {}, "geometry": geometry}
 
-    def lod1_only(self, oid: str, x: float, y: float, z: float, w: float, d: float, h: float,
-                  attributes: dict[str, Any] | None = None) -> None:
+    def lod1_only(
+        self,
+        oid: str,
+        x: float,
+        y: float,
+        z: float,
+        w: float,
+        d: float,
+        h: float,
+        attributes: dict[str, Any] | None = None,
+    ) -> None:
         v, b = block(x, y, z, w, d, h)
         k = self._add_vertices(v)
-        self.objects[oid] = {"type": "Building", "attributes": attributes or {},
-                             "geometry": [{"type": "Solid", "lod": "1",
-                                           "boundaries": self._shift(b, k)}]}
+        self.objects[oid] = {
+            "type": "Building",
+            "attributes": attributes or {},
+            "geometry": [{"type": "Solid", "lod": "1", "boundaries": self._shift(b, k)}],
+        }
 
-    def with_part(self, parent: str, part: str, x: float, y: float, z: float = 0.0,
-                  ridge: float = 14.0) -> None:
+    def with_part(
+        self, parent: str, part: str, x: float, y: float, z: float = 0.0, ridge: float = 14.0
+    ) -> None:
         """A BuildingPart (its own LoD2 house) under ``parent``."""
         self.house(part, x, y, z, ridge=ridge, lod0=False, lod1=False, kind="BuildingPart")
         self.objects[part]["parents"] = [parent]
@@ -163,30 +231,41 @@ class CityModel:
 
     def tree(self, oid: str, x: float, y: float) -> None:
         k = self._add_vertices(np.array([[x, y, 0.0]]))
-        self.objects[oid] = {"type": "SolitaryVegetationObject",
-                             "geometry": [{"type": "MultiPoint", "lod": "1",
-                                           "boundaries": [k]}]}
+        self.objects[oid] = {
+            "type": "SolitaryVegetationObject",
+            "geometry": [{"type": "MultiPoint", "lod": "1", "boundaries": [k]}],
+        }
 
     def header(self, version: str, crs: str | None) -> dict[str, Any]:
         doc: dict[str, Any] = {
-            "type": "CityJSON", "version": version,
+            "type": "CityJSON",
+            "version": version,
             "transform": {"scale": self.scale.tolist(), "translate": self.translate.tolist()},
-            "CityObjects": {}, "vertices": [],
+            "CityObjects": {},
+            "vertices": [],
         }
         if crs:
             doc["metadata"] = {"referenceSystem": crs}
         return doc
 
-    def write(self, path: Path, version: str = "2.0",
-              crs: str | None = "https://www.opengis.net/def/crs/EPSG/0/7415") -> Path:
+    def write(
+        self,
+        path: Path,
+        version: str = "2.0",
+        crs: str | None = "https://www.opengis.net/def/crs/EPSG/0/7415",
+    ) -> Path:
         doc = self.header(version, crs)
         doc["CityObjects"] = self.objects
         doc["vertices"] = self.vertices
         path.write_text(json.dumps(doc))
         return path
 
-    def write_seq(self, path: Path, version: str = "2.0",
-                  crs: str | None = "https://www.opengis.net/def/crs/EPSG/0/7415") -> Path:
+    def write_seq(
+        self,
+        path: Path,
+        version: str = "2.0",
+        crs: str | None = "https://www.opengis.net/def/crs/EPSG/0/7415",
+    ) -> Path:
         """CityJSONSeq: the header line, then one CityJSONFeature per top-level object with
         its own, re-indexed vertices."""
         lines = [json.dumps(self.header(version, crs))]
@@ -202,8 +281,16 @@ class CityModel:
                     g["boundaries"] = self._reindex(g["boundaries"], used)
                 objects[m] = o
             verts = [self.vertices[i] for i in sorted(used, key=used.get)]  # type: ignore[arg-type]
-            lines.append(json.dumps({"type": "CityJSONFeature", "id": oid,
-                                     "CityObjects": objects, "vertices": verts}))
+            lines.append(
+                json.dumps(
+                    {
+                        "type": "CityJSONFeature",
+                        "id": oid,
+                        "CityObjects": objects,
+                        "vertices": verts,
+                    }
+                )
+            )
         path.write_text("\n".join(lines) + "\n")
         return path
 
@@ -222,11 +309,14 @@ def snapshot(engine: Engine) -> dict[str, Any]:
         for table in Base.metadata.sorted_tables:
             out[table.name] = conn.execute(text(f"SELECT count(*) FROM {table.name}")).scalar()
         out["twin_meta"] = sorted(conn.execute(text("SELECT key, value FROM twin_meta")).all())
-        out["srids"] = sorted(conn.execute(text(
-            "SELECT f_table_name, f_geometry_column, srid FROM geometry_columns"
-        )).all())
-        out["datasets"] = sorted(conn.execute(text(
-            "SELECT source, layer, features FROM datasets")).all())
+        out["srids"] = sorted(
+            conn.execute(
+                text("SELECT f_table_name, f_geometry_column, srid FROM geometry_columns")
+            ).all()
+        )
+        out["datasets"] = sorted(
+            conn.execute(text("SELECT source, layer, features FROM datasets")).all()
+        )
     return out
 
 

@@ -60,9 +60,7 @@ def test_init_refuses_a_geographic_crs(embedded_env: Path) -> None:
 
 def test_app_refuses_an_unmigrated_database(empty_db_url: str, tmp_path: Path) -> None:
     settings = Settings(database_url=empty_db_url, data_dir=tmp_path, _env_file=None)
-    with pytest.raises(DatabaseNotReady, match="twin db migrate"), TestClient(
-        create_app(settings)
-    ):
+    with pytest.raises(DatabaseNotReady, match="twin db migrate"), TestClient(create_app(settings)):
         pass
 
 

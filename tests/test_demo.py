@@ -27,8 +27,7 @@ EXPECTED: dict[str, tuple[tuple[float, float], tuple[float, float], set[str]]] =
     "wastewater": ((2.0, 4.0), (225, 800), {"concrete", "PVC"}),
     "stormwater": ((1.5, 3.0), (300, 1000), {"concrete", "PVC"}),
     "gas": ((0.9, 1.2), (63, 250), {"steel", "PE"}),
-    "district_heating": ((0.8, 1.3), (65, 500),
-                         {"pre-insulated steel", "steel in concrete duct"}),
+    "district_heating": ((0.8, 1.3), (65, 500), {"pre-insulated steel", "steel in concrete duct"}),
     "electricity": ((0.7, 1.0), (50, 160), {"copper", "aluminium"}),
     "telecom": ((0.5, 0.8), (40, 110), {"copper", "optical fibre"}),
     "lighting": ((0.6, 0.8), (32, 40), {"copper", "aluminium"}),
@@ -77,9 +76,12 @@ def test_summary_and_progress(demo: Demo) -> None:
 def test_district_from_openstreetmap(demo: Demo) -> None:
     e = demo.engine
     assert one(e, "SELECT value FROM twin_meta WHERE key = 'crs'") == "3067"
-    n, measured, levels = rows(e, "SELECT count(*), count(*) FILTER (WHERE height_source = "
-                                  "'measured'), count(*) FILTER (WHERE height_source = 'levels') "
-                                  "FROM buildings WHERE scenario_id IS NULL")[0]
+    n, measured, levels = rows(
+        e,
+        "SELECT count(*), count(*) FILTER (WHERE height_source = "
+        "'measured'), count(*) FILTER (WHERE height_source = 'levels') "
+        "FROM buildings WHERE scenario_id IS NULL",
+    )[0]
     assert 400 <= n <= 600 and measured >= 10 and levels >= 100
     ground = dict(rows(e, "SELECT kind, count(*) FROM ground GROUP BY kind"))
     assert ground["footway"] > 1000 and ground["road"] > 500
@@ -88,43 +90,68 @@ def test_district_from_openstreetmap(demo: Demo) -> None:
     assert {"lamp", "bench", "tree", "bin", "bus_stop", "traffic_light"} <= set(furniture)
     assert furniture["lamp"] > 500 and furniture["tree"] > 600
     assert one(e, "SELECT count(*) FROM pois") > 100
-    datasets = rows(e, "SELECT layer, licence, attribution FROM datasets "
-                       "WHERE source = 'osm-helsinki' ORDER BY layer")
+    datasets = rows(
+        e,
+        "SELECT layer, licence, attribution FROM datasets "
+        "WHERE source = 'osm-helsinki' ORDER BY layer",
+    )
     assert {d[0] for d in datasets} >= {"buildings", "ground", "furniture", "pois", "networks"}
     assert all(d[1] == "ODbL-1.0" and d[2] == "© OpenStreetMap contributors" for d in datasets)
 
 
 def test_real_pipelines_and_hydrants(demo: Demo) -> None:
     e = demo.engine
-    real = dict(rows(e, "SELECT network, count(*) FROM network_segments "
-                        "WHERE source = 'osm-helsinki' AND NOT synthetic GROUP BY 1"))
+    real = dict(
+        rows(
+            e,
+            "SELECT network, count(*) FROM network_segments "
+            "WHERE source = 'osm-helsinki' AND NOT synthetic GROUP BY 1",
+        )
+    )
     assert set(real) == {"water", "district_heating", "gas"} and sum(real.values()) >= 70
-    assert one(e, "SELECT count(*) FROM network_segments WHERE source = 'osm-helsinki' "
-                  "AND synthetic") == 0
-    hydrants = rows(e, "SELECT network, synthetic, count(*), max(abs(ST_Z(geom) + depth_m)) "
-                       "FROM network_nodes WHERE kind = 'hydrant' GROUP BY 1, 2")
+    assert (
+        one(e, "SELECT count(*) FROM network_segments WHERE source = 'osm-helsinki' AND synthetic")
+        == 0
+    )
+    hydrants = rows(
+        e,
+        "SELECT network, synthetic, count(*), max(abs(ST_Z(geom) + depth_m)) "
+        "FROM network_nodes WHERE kind = 'hydrant' GROUP BY 1, 2",
+    )
     assert hydrants == [("water", False, 37, 0.0)]
     assert one(e, "SELECT count(*) FROM furniture WHERE attrs ? 'emergency'") == 0
     # each hydrant hangs on a generated main by a short branch
-    assert one(e, "SELECT count(*) FROM network_segments WHERE source_id LIKE "
-                  "'water:branch:%' AND ST_Length(geom) < 40") >= 30
+    assert (
+        one(
+            e,
+            "SELECT count(*) FROM network_segments WHERE source_id LIKE "
+            "'water:branch:%' AND ST_Length(geom) < 40",
+        )
+        >= 30
+    )
 
 
 def test_synthetic_networks_are_plausible(demo: Demo) -> None:
     e = demo.engine
-    stats = {r[0]: r[1:] for r in rows(
-        e,
-        "SELECT network, count(*), min(depth_m), max(depth_m), min(diameter_mm), "
-        "max(diameter_mm), array_agg(DISTINCT material), min(install_year), max(install_year), "
-        "bool_and(synthetic), bool_and(operator IS NOT NULL), "
-        "bool_and(attrs->>'note' LIKE '%not real%'), "
-        "max(ST_ZMax(geom)), min(ST_ZMin(geom)) "
-        "FROM network_segments WHERE source = :s AND source_id NOT LIKE 'water:branch:%' "
-        "GROUP BY network", s=SYNTHETIC)}
+    stats = {
+        r[0]: r[1:]
+        for r in rows(
+            e,
+            "SELECT network, count(*), min(depth_m), max(depth_m), min(diameter_mm), "
+            "max(diameter_mm), array_agg(DISTINCT material), min(install_year), max(install_year), "
+            "bool_and(synthetic), bool_and(operator IS NOT NULL), "
+            "bool_and(attrs->>'note' LIKE '%not real%'), "
+            "max(ST_ZMax(geom)), min(ST_ZMin(geom)) "
+            "FROM network_segments WHERE source = :s AND source_id NOT LIKE 'water:branch:%' "
+            "GROUP BY network",
+            s=SYNTHETIC,
+        )
+    }
     assert set(stats) == set(NETWORKS)
     for network, (depth, diameter, materials) in EXPECTED.items():
-        (n, dmin, dmax, dnmin, dnmax, mats, y0, y1, synthetic, operated, noted, zmax,
-         zmin) = stats[network]
+        (n, dmin, dmax, dnmin, dnmax, mats, y0, y1, synthetic, operated, noted, zmax, zmin) = stats[
+            network
+        ]
         assert n >= 200, network
         assert depth[0] <= dmin <= dmax <= depth[1], (network, dmin, dmax)
         # z = ground (0) - depth, all along every pipe
@@ -133,82 +160,139 @@ def test_synthetic_networks_are_plausible(demo: Demo) -> None:
         assert set(mats) <= materials and len(mats) >= 2, (network, mats)
         assert 1890 <= y0 < 1990 and 2000 < y1 <= 2023, (network, y0, y1)
         assert synthetic and operated and noted, network
-    operators = dict(rows(e, "SELECT network, min(operator) FROM network_segments "
-                             "WHERE source = :s GROUP BY 1", s=SYNTHETIC))
-    assert operators["water"] == operators["wastewater"] == (
-        "Helsingin Seudun Ympäristöpalvelut (HSY)")
+    operators = dict(
+        rows(
+            e,
+            "SELECT network, min(operator) FROM network_segments WHERE source = :s GROUP BY 1",
+            s=SYNTHETIC,
+        )
+    )
+    assert (
+        operators["water"]
+        == operators["wastewater"]
+        == ("Helsingin Seudun Ympäristöpalvelut (HSY)")
+    )
     assert operators["district_heating"] == "Helen" and operators["gas"] == "Gasum"
     # hierarchy: mains under main streets are wider than distribution pipes
-    wider = rows(e, "SELECT avg(diameter_mm) FILTER (WHERE attrs->>'hierarchy' = 'main') > "
-                    "avg(diameter_mm) FILTER (WHERE attrs->>'hierarchy' = 'distribution') "
-                    "FROM network_segments WHERE source = :s GROUP BY network", s=SYNTHETIC)
+    wider = rows(
+        e,
+        "SELECT avg(diameter_mm) FILTER (WHERE attrs->>'hierarchy' = 'main') > "
+        "avg(diameter_mm) FILTER (WHERE attrs->>'hierarchy' = 'distribution') "
+        "FROM network_segments WHERE source = :s GROUP BY network",
+        s=SYNTHETIC,
+    )
     assert all(w for (w,) in wider)
     # along the streets, a few metres aside, and networks do not run on top of each other
-    far = rows(e, "SELECT count(*) FILTER (WHERE d IS NULL), max(d) FROM (SELECT (SELECT "
-                  "min(ST_Distance(m, g.geom)) FROM ground g WHERE g.kind IN ('road', "
-                  "'pedestrian') AND ST_DWithin(g.geom, m, 50)) AS d FROM (SELECT "
-                  "ST_LineInterpolatePoint(ST_Force2D(geom), 0.5) AS m FROM network_segments "
-                  "WHERE source = :s AND source_id NOT LIKE 'water:branch:%') s) x", s=SYNTHETIC)
+    far = rows(
+        e,
+        "SELECT count(*) FILTER (WHERE d IS NULL), max(d) FROM (SELECT (SELECT "
+        "min(ST_Distance(m, g.geom)) FROM ground g WHERE g.kind IN ('road', "
+        "'pedestrian') AND ST_DWithin(g.geom, m, 50)) AS d FROM (SELECT "
+        "ST_LineInterpolatePoint(ST_Force2D(geom), 0.5) AS m FROM network_segments "
+        "WHERE source = :s AND source_id NOT LIKE 'water:branch:%') s) x",
+        s=SYNTHETIC,
+    )
     assert far[0][0] == 0 and far[0][1] < 15
-    overlap = one(e, "SELECT coalesce(sum(ST_Length(ST_Intersection(ST_Force2D(a.geom), "
-                     "ST_Force2D(b.geom)))), 0) FROM network_segments a JOIN network_segments b "
-                     "ON a.network < b.network AND ST_Intersects(a.geom, b.geom) "
-                     "WHERE a.source = :s AND b.source = :s", s=SYNTHETIC)
-    total = one(e, "SELECT sum(ST_Length(geom)) FROM network_segments WHERE source = :s",
-                s=SYNTHETIC)
+    overlap = one(
+        e,
+        "SELECT coalesce(sum(ST_Length(ST_Intersection(ST_Force2D(a.geom), "
+        "ST_Force2D(b.geom)))), 0) FROM network_segments a JOIN network_segments b "
+        "ON a.network < b.network AND ST_Intersects(a.geom, b.geom) "
+        "WHERE a.source = :s AND b.source = :s",
+        s=SYNTHETIC,
+    )
+    total = one(
+        e, "SELECT sum(ST_Length(geom)) FROM network_segments WHERE source = :s", s=SYNTHETIC
+    )
     assert overlap < 0.01 * total
     # every geometry is a valid 3D line, in the working CRS
-    assert rows(e, "SELECT bool_and(ST_IsValid(geom)), bool_and(ST_NDims(geom) = 3), "
-                   "min(ST_SRID(geom)) FROM network_segments") == [(True, True, 3067)]
+    assert rows(
+        e,
+        "SELECT bool_and(ST_IsValid(geom)), bool_and(ST_NDims(geom) = 3), "
+        "min(ST_SRID(geom)) FROM network_segments",
+    ) == [(True, True, 3067)]
 
 
 def test_synthetic_nodes(demo: Demo) -> None:
     e = demo.engine
-    nodes = {(r[0], r[1]): r[2:] for r in rows(
-        e, "SELECT network, kind, count(*), min(depth_m), max(abs(ST_Z(geom) + depth_m)) "
-           "FROM network_nodes WHERE source = :s GROUP BY 1, 2", s=SYNTHETIC)}
+    nodes = {
+        (r[0], r[1]): r[2:]
+        for r in rows(
+            e,
+            "SELECT network, kind, count(*), min(depth_m), max(abs(ST_Z(geom) + depth_m)) "
+            "FROM network_nodes WHERE source = :s GROUP BY 1, 2",
+            s=SYNTHETIC,
+        )
+    }
     assert {("wastewater", "manhole"), ("water", "valve"), ("gas", "valve")} <= set(nodes)
     assert all(n > 50 and dmin > 0.4 and dz < 1e-9 for n, dmin, dz in nodes.values())
     # sewers run straight between manholes at most ~50 m apart, and each end has one
-    assert one(e, "SELECT max(ST_Length(geom)) FROM network_segments WHERE source = :s "
-                  "AND network = 'wastewater'", s=SYNTHETIC) <= 50.5
-    orphans = one(e, "SELECT count(*) FROM network_segments s WHERE s.source = :s AND "
-                     "s.network = 'wastewater' AND NOT EXISTS (SELECT 1 FROM network_nodes n "
-                     "WHERE n.network = 'wastewater' AND n.kind = 'manhole' AND "
-                     "ST_3DDWithin(n.geom, ST_StartPoint(s.geom), 0.02))", s=SYNTHETIC)
+    assert (
+        one(
+            e,
+            "SELECT max(ST_Length(geom)) FROM network_segments WHERE source = :s "
+            "AND network = 'wastewater'",
+            s=SYNTHETIC,
+        )
+        <= 50.5
+    )
+    orphans = one(
+        e,
+        "SELECT count(*) FROM network_segments s WHERE s.source = :s AND "
+        "s.network = 'wastewater' AND NOT EXISTS (SELECT 1 FROM network_nodes n "
+        "WHERE n.network = 'wastewater' AND n.kind = 'manhole' AND "
+        "ST_3DDWithin(n.geom, ST_StartPoint(s.geom), 0.02))",
+        s=SYNTHETIC,
+    )
     assert orphans == 0
     # valves sit on the water mains, at the mains' depth
-    off = one(e, "SELECT max((SELECT min(ST_3DDistance(v.geom, s.geom)) FROM network_segments s "
-                 "WHERE s.network = 'water' AND s.source = :s AND ST_DWithin(s.geom, v.geom, 1)))"
-                 " FROM network_nodes v WHERE v.network = 'water' AND v.kind = 'valve'",
-              s=SYNTHETIC)
+    off = one(
+        e,
+        "SELECT max((SELECT min(ST_3DDistance(v.geom, s.geom)) FROM network_segments s "
+        "WHERE s.network = 'water' AND s.source = :s AND ST_DWithin(s.geom, v.geom, 1)))"
+        " FROM network_nodes v WHERE v.network = 'water' AND v.kind = 'valve'",
+        s=SYNTHETIC,
+    )
     assert off < 0.02
 
 
 def test_project_scenario_differs_from_baseline(demo: Demo) -> None:
     e = demo.engine
-    project = rows(e, "SELECT p.id, p.name, p.description, ST_Area(p.site), s.id "
-                      "FROM projects p JOIN scenarios s ON s.project_id = p.id "
-                      "WHERE p.slug = 'new-block'")
+    project = rows(
+        e,
+        "SELECT p.id, p.name, p.description, ST_Area(p.site), s.id "
+        "FROM projects p JOIN scenarios s ON s.project_id = p.id "
+        "WHERE p.slug = 'new-block'",
+    )
     assert len(project) == 1
     pid, name, description, area, sid = project[0]
     assert name and "fictional" in description and area > 1000
-    added = rows(e, "SELECT b.height, b.levels, ST_Within(b.footprint, p.site), "
-                    "EXISTS (SELECT 1 FROM buildings o WHERE o.scenario_id IS NULL AND "
-                    "ST_Intersects(o.footprint, b.footprint) AND o.id NOT IN (SELECT feature_id "
-                    "FROM scenario_removals WHERE scenario_id = :sid)) "
-                    "FROM buildings b JOIN projects p ON p.id = :pid WHERE b.scenario_id = :sid",
-                 pid=pid, sid=sid)
+    added = rows(
+        e,
+        "SELECT b.height, b.levels, ST_Within(b.footprint, p.site), "
+        "EXISTS (SELECT 1 FROM buildings o WHERE o.scenario_id IS NULL AND "
+        "ST_Intersects(o.footprint, b.footprint) AND o.id NOT IN (SELECT feature_id "
+        "FROM scenario_removals WHERE scenario_id = :sid)) "
+        "FROM buildings b JOIN projects p ON p.id = :pid WHERE b.scenario_id = :sid",
+        pid=pid,
+        sid=sid,
+    )
     assert 3 <= len(added) <= 4
     assert len({a[0] for a in added}) == len(added)  # different heights
     assert all(within and not clash for _, _, within, clash in added)
-    removed = rows(e, "SELECT r.layer, b.scenario_id FROM scenario_removals r "
-                      "JOIN buildings b ON b.id = r.feature_id WHERE r.scenario_id = :sid",
-                   sid=sid)
+    removed = rows(
+        e,
+        "SELECT r.layer, b.scenario_id FROM scenario_removals r "
+        "JOIN buildings b ON b.id = r.feature_id WHERE r.scenario_id = :sid",
+        sid=sid,
+    )
     assert removed == [("buildings", None)]  # a baseline building goes in the scenario
-    route = rows(e, "SELECT jsonb_array_length(stops), ST_Length(geom), "
-                    "(SELECT count(*) FROM pois WHERE id IN (SELECT jsonb_array_elements_text("
-                    "r.stops)::bigint)) FROM routes r WHERE slug = 'centre-walk'")
+    route = rows(
+        e,
+        "SELECT jsonb_array_length(stops), ST_Length(geom), "
+        "(SELECT count(*) FROM pois WHERE id IN (SELECT jsonb_array_elements_text("
+        "r.stops)::bigint)) FROM routes r WHERE slug = 'centre-walk'",
+    )
     stops, length, known = route[0]
     assert stops >= 3 and known == stops and 500 < length < 10_000
 
@@ -216,8 +300,10 @@ def test_project_scenario_differs_from_baseline(demo: Demo) -> None:
 def test_rerun_is_fast_and_idempotent(demo: Demo) -> None:
     e = demo.engine
     before = snapshot(e)
-    ids_sql = ("SELECT source, source_id, id FROM network_segments UNION ALL "
-               "SELECT source, source_id, id FROM buildings ORDER BY 1, 2")
+    ids_sql = (
+        "SELECT source, source_id, id FROM network_segments UNION ALL "
+        "SELECT source, source_id, id FROM buildings ORDER BY 1, 2"
+    )
     ids = rows(e, ids_sql)
     started = time.perf_counter()
     lines = load_demo(e)
@@ -227,8 +313,10 @@ def test_rerun_is_fast_and_idempotent(demo: Demo) -> None:
     # a deleted feature is noticed: the next run redoes the work and restores it, changing
     # nothing else (same rows, same ids)
     with e.begin() as conn:
-        conn.exec_driver_sql(f"DELETE FROM network_segments WHERE id = (SELECT min(id) FROM "
-                             f"network_segments WHERE source = '{SYNTHETIC}')")
+        conn.exec_driver_sql(
+            f"DELETE FROM network_segments WHERE id = (SELECT min(id) FROM "
+            f"network_segments WHERE source = '{SYNTHETIC}')"
+        )
         conn.exec_driver_sql("DELETE FROM furniture WHERE id = (SELECT min(id) FROM furniture)")
     lines = load_demo(e)
     assert "already loaded" not in lines[-1]

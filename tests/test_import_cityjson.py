@@ -25,9 +25,20 @@ def delft_model() -> CityModel:
     """Three buildings and a tree in Delft (RD New + NAP), stored as integers with a transform:
     a gabled house with measured height, one with a taller BuildingPart, a LoD1-only block."""
     m = CityModel(scale=0.001, translate=(X, Y, 0.0))
-    m.house("NL.IMBAG.1", X, Y, 1.0, attributes={
-        "measuredHeight": 9.5, "roofType": "gabled", "yearOfConstruction": 1932,
-        "function": "residential", "storeysAboveGround": 2, "colour": "red"})
+    m.house(
+        "NL.IMBAG.1",
+        X,
+        Y,
+        1.0,
+        attributes={
+            "measuredHeight": 9.5,
+            "roofType": "gabled",
+            "yearOfConstruction": 1932,
+            "function": "residential",
+            "storeysAboveGround": 2,
+            "colour": "red",
+        },
+    )
     m.house("NL.IMBAG.2", X + 20, Y, 0.5, attributes={"storeysAboveGround": 3})
     m.with_part("NL.IMBAG.2", "NL.IMBAG.2-part", X + 30, Y, 0.5, ridge=14.0)
     m.lod1_only("NL.IMBAG.3", X + 60, Y, 2.0, 10, 10, 7.0)
@@ -37,7 +48,8 @@ def delft_model() -> CityModel:
 
 def buildings(engine: Engine) -> dict[str, tuple]:
     return {
-        r[0]: r[1:] for r in rows(
+        r[0]: r[1:]
+        for r in rows(
             engine,
             "SELECT source_id, base_z, height, height_source, levels, roof_type, usage, "
             "year_built, attrs, ST_AsBinary(footprint), ST_NumGeometries(lod2), "
@@ -55,14 +67,23 @@ def check_delft(engine: Engine, report) -> None:  # type: ignore[no-untyped-def]
     got = buildings(engine)
     assert set(got) == {"NL.IMBAG.1", "NL.IMBAG.2", "NL.IMBAG.3"}
 
-    base, height, src, levels, roof, usage, year, attrs, fp, n, zmin, zmax, srid = got[
-        "NL.IMBAG.1"]
+    base, height, src, levels, roof, usage, year, attrs, fp, n, zmin, zmax, srid = got["NL.IMBAG.1"]
     assert (base, height, src, levels, roof, usage, year) == (
-        1.0, 9.5, "measured", 2, "gabled", "residential", 1932)
+        1.0,
+        9.5,
+        "measured",
+        2,
+        "gabled",
+        "residential",
+        1932,
+    )
     assert attrs == {"colour": "red"}
     # footprint = the LoD0 surface (lowest LoD), transform applied exactly
-    assert shapely.from_wkb(bytes(fp)).normalize().equals_exact(
-        shapely.MultiPolygon([shapely.box(X, Y, X + 10, Y + 8)]).normalize(), 1e-6)
+    assert (
+        shapely.from_wkb(bytes(fp))
+        .normalize()
+        .equals_exact(shapely.MultiPolygon([shapely.box(X, Y, X + 10, Y + 8)]).normalize(), 1e-6)
+    )
     assert (n, zmin, zmax, srid) == (7, 1.0, 10.0, 28992)  # all 7 LoD2 surfaces, real z
 
     base, height, src, levels, *_, fp, n, zmin, zmax, _ = got["NL.IMBAG.2"]
@@ -123,24 +144,27 @@ def test_cityjson_in_another_crs_is_reprojected_with_its_z_kept(
     x, y = project(*LYON_LONLAT, 3946)
     m = CityModel(scale=0.001, translate=(x, y, 170.0))
     m.house("lyon-1", x, y, 172.0, lod0=False, lod1=False)
-    path = m.write(tmp_path / "lyon.city.json", version="1.1",
-                   crs="https://www.opengis.net/def/crs/EPSG/0/3946")
+    path = m.write(
+        tmp_path / "lyon.city.json",
+        version="1.1",
+        crs="https://www.opengis.net/def/crs/EPSG/0/3946",
+    )
 
     report = run_import(engine, path, layer="buildings")
 
     assert (report.source_crs, report.working_crs) == (3946, 2154)
-    (fp, lod2, base, height), = rows(
-        engine, "SELECT ST_AsBinary(footprint), ST_AsBinary(lod2), base_z, height "
-                "FROM buildings")
+    ((fp, lod2, base, height),) = rows(
+        engine, "SELECT ST_AsBinary(footprint), ST_AsBinary(lod2), base_z, height FROM buildings"
+    )
     to93 = Transformer.from_crs(3946, 2154, always_xy=True)
     footprint = shapely.from_wkb(bytes(fp))
-    want = shapely.transform(shapely.box(x, y, x + 10, y + 8),
-                             lambda c: np.column_stack(to93.transform(c[:, 0], c[:, 1])))
-    assert footprint.normalize().equals_exact(
-        shapely.MultiPolygon([want]).normalize(), 0.01)
+    want = shapely.transform(
+        shapely.box(x, y, x + 10, y + 8),
+        lambda c: np.column_stack(to93.transform(c[:, 0], c[:, 1])),
+    )
+    assert footprint.normalize().equals_exact(shapely.MultiPolygon([want]).normalize(), 0.01)
     coords = shapely.get_coordinates(shapely.from_wkb(bytes(lod2)), include_z=True)
-    assert coords[:, 2].min() == pytest.approx(172.0) and coords[:, 2].max() == pytest.approx(
-        181.0)
+    assert coords[:, 2].min() == pytest.approx(172.0) and coords[:, 2].max() == pytest.approx(181.0)
     assert (base, height) == (pytest.approx(172.0), pytest.approx(9.0))
 
 
@@ -207,8 +231,9 @@ def _unknown_version(tmp_path: Path) -> tuple[Path, str]:
 
 
 def _unknown_crs(tmp_path: Path) -> tuple[Path, str]:
-    path = delft_model().write(tmp_path / "badcrs.city.json",
-                               crs="https://www.opengis.net/def/crs/EPSG/0/999999")
+    path = delft_model().write(
+        tmp_path / "badcrs.city.json", crs="https://www.opengis.net/def/crs/EPSG/0/999999"
+    )
     return path, r"badcrs\.city\.json: metadata\.referenceSystem .* unknown CRS.*--crs"
 
 
@@ -224,8 +249,10 @@ def _only_trees(tmp_path: Path) -> tuple[Path, str]:
     m.tree("t1", X, Y)
     m.tree("t2", X + 5, Y)
     path = m.write(tmp_path / "trees.city.json")
-    return path, (r"trees\.city\.json: nothing to import into layer buildings "
-                  r"\(2 not a building: SolitaryVegetationObject\)")
+    return path, (
+        r"trees\.city\.json: nothing to import into layer buildings "
+        r"\(2 not a building: SolitaryVegetationObject\)"
+    )
 
 
 def _building_without_geometry(tmp_path: Path) -> tuple[Path, str]:
@@ -237,12 +264,23 @@ def _building_without_geometry(tmp_path: Path) -> tuple[Path, str]:
 
 @pytest.mark.parametrize(
     "make",
-    [_truncated, _truncated_seq, _no_vertices, _seq_feature_without_vertices,
-     _vertex_out_of_range, _unknown_version, _unknown_crs, _not_cityjson_header, _only_trees,
-     _building_without_geometry],
+    [
+        _truncated,
+        _truncated_seq,
+        _no_vertices,
+        _seq_feature_without_vertices,
+        _vertex_out_of_range,
+        _unknown_version,
+        _unknown_crs,
+        _not_cityjson_header,
+        _only_trees,
+        _building_without_geometry,
+    ],
 )
 def test_bad_cityjson_is_refused_and_nothing_is_written(
-    engine: Engine, tmp_path: Path, make  # type: ignore[no-untyped-def]
+    engine: Engine,
+    tmp_path: Path,
+    make,  # type: ignore[no-untyped-def]
 ) -> None:
     path, message = make(tmp_path)
     before = snapshot(engine)
@@ -254,8 +292,11 @@ def test_bad_cityjson_is_refused_and_nothing_is_written(
 def test_cityjson_refuses_other_layers(engine: Engine, tmp_path: Path) -> None:
     path = delft_model().write(tmp_path / "delft.city.json")
     before = snapshot(engine)
-    with pytest.raises(ImportFailed, match=r"delft\.city\.json: CityJSON files import into "
-                                           r"--layer buildings only"):
+    with pytest.raises(
+        ImportFailed,
+        match=r"delft\.city\.json: CityJSON files import into "
+        r"--layer buildings only",
+    ):
         run_import(engine, path, layer="furniture")
     assert snapshot(engine) == before
 
@@ -267,22 +308,43 @@ def test_templates_addresses_and_nested_attributes(engine: Engine, tmp_path: Pat
 
     m = CityModel(translate=(X, Y, 0.0))
     m.house("plain", X, Y, 0.0, attributes={"nested": {"a": 1, "b": [1, 2]}, "tags": ["x"]})
-    m.objects["plain"]["address"] = [{"ThoroughfareNumber": "12", "ThoroughfareName": "Oude Delft",
-                                      "PostalCode": "2611", "LocalityName": "Delft"}]
+    m.objects["plain"]["address"] = [
+        {
+            "ThoroughfareNumber": "12",
+            "ThoroughfareName": "Oude Delft",
+            "PostalCode": "2611",
+            "LocalityName": "Delft",
+        }
+    ]
     path = m.write(tmp_path / "templates.city.json")
     doc = json.loads(path.read_text())
     verts, bounds, values = gabled_house(0.0, 0.0, 0.0)  # template in local metres
     doc["geometry-templates"] = {
-        "templates": [{"type": "Solid", "lod": "2.2", "boundaries": bounds,
-                       "semantics": {"surfaces": CityModel.SEMANTICS, "values": values}}],
+        "templates": [
+            {
+                "type": "Solid",
+                "lod": "2.2",
+                "boundaries": bounds,
+                "semantics": {"surfaces": CityModel.SEMANTICS, "values": values},
+            }
+        ],
         "vertices-templates": verts.tolist(),
     }
     ref = len(doc["vertices"])
     doc["vertices"].append([100_000, 50_000, 3_000])  # (X + 100, Y + 50, 3) after transform
     quarter_turn = [0, -1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]  # 90 degrees about z
-    doc["CityObjects"]["tpl"] = {"type": "Building", "attributes": {}, "geometry": [
-        {"type": "GeometryInstance", "template": 0, "boundaries": [ref],
-         "transformationMatrix": quarter_turn}]}
+    doc["CityObjects"]["tpl"] = {
+        "type": "Building",
+        "attributes": {},
+        "geometry": [
+            {
+                "type": "GeometryInstance",
+                "template": 0,
+                "boundaries": [ref],
+                "transformationMatrix": quarter_turn,
+            }
+        ],
+    }
     path.write_text(json.dumps(doc))
 
     report = run_import(engine, path, layer="buildings")
@@ -295,4 +357,5 @@ def test_templates_addresses_and_nested_attributes(engine: Engine, tmp_path: Pat
     assert got["tpl"][:3] == (3.0, 9.0, "lod")
     assert got["tpl"][9:12] == (7, 3.0, 12.0)
     assert rows(engine, "SELECT address, attrs FROM buildings WHERE source_id = 'plain'") == [
-        ("12 Oude Delft, 2611 Delft", {"nested": {"a": 1, "b": [1, 2]}, "tags": ["x"]})]
+        ("12 Oude Delft, 2611 Delft", {"nested": {"a": 1, "b": [1, 2]}, "tags": ["x"]})
+    ]

@@ -35,37 +35,39 @@ def runner(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliR
 
 
 def test_import_prints_the_summary(runner: CliRunner, engine: Engine, tmp_path: Path) -> None:
-    path = write_geojson(tmp_path / "houses.geojson", [
-        feature(rect(X, Y), gml_id="a", height=12),
-        feature(rect(X + 40, Y), gml_id="b", **{"building:levels": 3}),
-        feature(rect(X + 80, Y), gml_id="c"),
-    ], crs="urn:ogc:def:crs:EPSG::3067")
+    path = write_geojson(
+        tmp_path / "houses.geojson",
+        [
+            feature(rect(X, Y), gml_id="a", height=12),
+            feature(rect(X + 40, Y), gml_id="b", **{"building:levels": 3}),
+            feature(rect(X + 80, Y), gml_id="c"),
+        ],
+        crs="urn:ogc:def:crs:EPSG::3067",
+    )
 
-    result = runner.invoke(app, ["import", str(path), "--layer", "buildings",
-                                 "--source", "town"])
+    result = runner.invoke(app, ["import", str(path), "--layer", "buildings", "--source", "town"])
 
     assert result.exit_code == 0, result.output
     assert "houses.geojson -> buildings (source 'town', ogr reader, EPSG:3067 -> EPSG:3067)" in (
-        result.stdout)
+        result.stdout
+    )
     assert "read 3, imported 3 (new 3, updated 0, unchanged 0), repaired 0, skipped 0" in (
-        result.stdout)
+        result.stdout
+    )
     assert "heights: 1 measured, 1 levels, 1 default" in result.stdout
     assert rows(engine, "SELECT count(*) FROM buildings WHERE source = 'town'") == [(3,)]
 
-    again = runner.invoke(app, ["import", str(path), "--layer", "buildings",
-                                "--source", "town"])
+    again = runner.invoke(app, ["import", str(path), "--layer", "buildings", "--source", "town"])
     assert again.exit_code == 0, again.output
     assert "imported 3 (new 0, updated 0, unchanged 3)" in again.stdout
 
 
-def test_import_cityjson_with_crs_option(runner: CliRunner, engine: Engine,
-                                         tmp_path: Path) -> None:
+def test_import_cityjson_with_crs_option(runner: CliRunner, engine: Engine, tmp_path: Path) -> None:
     m = CityModel(translate=(X, Y, 0.0))
     m.house("h1", X, Y, 2.0)
     path = m.write(tmp_path / "house.city.json", crs=None)
 
-    result = runner.invoke(app, ["import", str(path), "--layer", "buildings",
-                                 "--crs", "EPSG:3067"])
+    result = runner.invoke(app, ["import", str(path), "--layer", "buildings", "--crs", "EPSG:3067"])
 
     assert result.exit_code == 0, result.output
     assert "cityjson reader, EPSG:3067 -> EPSG:3067" in result.stdout
@@ -78,16 +80,23 @@ def test_import_cityjson_with_crs_option(runner: CliRunner, engine: Engine,
         (["--layer", "buildings"], "null.geojson, feature 1: no geometry"),
         (["--layer", "lakes"], "unknown layer 'lakes': choose one of buildings, networks"),
         (["--layer", "buildings", "--crs", "EPSG:999999"], "unknown CRS 'EPSG:999999'"),
-        (["--layer", "buildings", "--mapping", "nomap.toml"],
-         "nomap.toml: cannot read the mapping file"),
+        (
+            ["--layer", "buildings", "--mapping", "nomap.toml"],
+            "nomap.toml: cannot read the mapping file",
+        ),
     ],
 )
 def test_import_error_is_one_clear_line_and_nothing_is_written(
     runner: CliRunner, engine: Engine, tmp_path: Path, args: list[str], message: str
 ) -> None:
-    path = write_geojson(tmp_path / "null.geojson", [
-        feature(rect(X, Y), gml_id="a"), feature(None, gml_id="b"),
-    ], crs="urn:ogc:def:crs:EPSG::3067")
+    path = write_geojson(
+        tmp_path / "null.geojson",
+        [
+            feature(rect(X, Y), gml_id="a"),
+            feature(None, gml_id="b"),
+        ],
+        crs="urn:ogc:def:crs:EPSG::3067",
+    )
     before = snapshot(engine)
 
     result = runner.invoke(app, ["import", str(path), *args])

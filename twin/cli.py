@@ -158,7 +158,9 @@ def users_list() -> None:
         table = Table("name", "role", "created", "revoked")
         for u in list_users(rt.engine):
             table.add_row(
-                str(u["name"]), str(u["role"]), f"{u['created_at']:%Y-%m-%d %H:%M}",
+                str(u["name"]),
+                str(u["role"]),
+                f"{u['created_at']:%Y-%m-%d %H:%M}",
                 f"{u['revoked_at']:%Y-%m-%d %H:%M}" if u["revoked_at"] else "",
             )
         out.print(table)
@@ -189,8 +191,13 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int | None], None]]:
     )
 
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
     ) as bar:
         task = bar.add_task(label, total=None)
 
@@ -204,15 +211,26 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int | None], None]]:
 
 @app.command("import")
 def import_(
-    path: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile (.shp/.zip), "
-                                         "CityJSON (.city.json/.jsonl) or OSM PBF file.")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="GeoJSON, GeoPackage, Shapefile (.shp/.zip), "
+            "CityJSON (.city.json/.jsonl) or OSM PBF file."
+        ),
+    ],
     layer: Annotated[str, typer.Option(help="buildings, networks, furniture, pois or ground")],
-    crs: Annotated[str | None, typer.Option(help="Source CRS when the file has none or a "
-                                            "wrong one, e.g. EPSG:2154.")] = None,
-    mapping: Annotated[Path | None, typer.Option(help="Mapping file (JSON/TOML) from your "
-                                                 "attribute names to the twin's.")] = None,
-    source: Annotated[str | None, typer.Option(help="Source name; re-importing the same "
-                                               "source updates its features.")] = None,
+    crs: Annotated[
+        str | None,
+        typer.Option(help="Source CRS when the file has none or a wrong one, e.g. EPSG:2154."),
+    ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(help="Mapping file (JSON/TOML) from your attribute names to the twin's."),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(help="Source name; re-importing the same source updates its features."),
+    ] = None,
 ) -> None:
     """Import a file into a layer: streamed, reprojected, all-or-nothing, idempotent."""
     from geodata.importers import ImportOptions, run_import
@@ -222,13 +240,20 @@ def import_(
         with Runtime(s) as rt:
             rt.check()
             options = ImportOptions(
-                storey_height=s.storey_height, default_height=s.default_height,
+                storey_height=s.storey_height,
+                default_height=s.default_height,
                 working_crs=s.crs,
             )
             with progress_bar(f"importing {path.name}") as advance:
                 report = run_import(
-                    rt.engine, path, layer=layer, crs=crs, mapping=mapping, source=source,
-                    options=options, progress=advance,
+                    rt.engine,
+                    path,
+                    layer=layer,
+                    crs=crs,
+                    mapping=mapping,
+                    source=source,
+                    options=options,
+                    progress=advance,
                 )
         for line in report.lines():
             out.print(line, highlight=False)
@@ -249,9 +274,7 @@ def demo(
         with Runtime(s) as rt:
             rt.migrate()
             with progress_bar("demo district") as advance:
-                summary = load_demo(
-                    rt.engine, settings_crs=s.crs, progress=advance, force=force
-                )
+                summary = load_demo(rt.engine, settings_crs=s.crs, progress=advance, force=force)
             for line in summary:
                 out.print(line, highlight=False)
             for hook in DEMO_HOOKS:
@@ -297,8 +320,14 @@ tiles_app = typer.Typer(help="OGC 3D Tiles 1.1 of the twin, under $TWIN_DATA_DIR
 app.add_typer(tiles_app, name="tiles")
 
 
-def _build_tiles(rt: Runtime, *, layer: str | None = None, scenario: str | None = None,
-                 full: bool = False, workers: int | None = None) -> None:
+def _build_tiles(
+    rt: Runtime,
+    *,
+    layer: str | None = None,
+    scenario: str | None = None,
+    full: bool = False,
+    workers: int | None = None,
+) -> None:
     """Build tilesets with one progress bar per tileset, then print what was done."""
     from rich.progress import (
         BarColumn,
@@ -310,43 +339,74 @@ def _build_tiles(rt: Runtime, *, layer: str | None = None, scenario: str | None 
 
     from tiles.build import build_all
 
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
         tasks: dict[str, object] = {}
 
         def progress(name: str, phase: str, done: int, total: int) -> None:
             if name not in tasks:
                 tasks[name] = bar.add_task(name, total=2 * total)
             # two passes: assigning features to tiles, then meshing them
-            bar.update(tasks[name], completed=done if phase == "index" else total + done,  # type: ignore[arg-type]
-                       description=f"{name} ({'tiling' if phase == 'index' else 'meshing'})")
+            bar.update(
+                tasks[name],
+                completed=done if phase == "index" else total + done,  # type: ignore[arg-type]
+                description=f"{name} ({'tiling' if phase == 'index' else 'meshing'})",
+            )
 
-        reports = build_all(rt.engine, rt.settings.tiles_dir, layer=layer, scenario=scenario,
-                            full=full, progress=progress, workers=workers)
-    table = Table("tileset", "features", "tiles", "written", "reused", "MB", "first view",
-                  "seconds")
+        reports = build_all(
+            rt.engine,
+            rt.settings.tiles_dir,
+            layer=layer,
+            scenario=scenario,
+            full=full,
+            progress=progress,
+            workers=workers,
+        )
+    table = Table(
+        "tileset", "features", "tiles", "written", "reused", "MB", "first view", "seconds"
+    )
     for r in reports:
         if r.empty:
             table.add_row(r.name, "0", "-", "-", "-", "-", "-", f"{r.seconds:.1f}")
             continue
-        table.add_row(r.name, f"{r.features:,}", str(r.tiles), str(r.written), str(r.reused),
-                      f"{r.bytes / 1e6:.1f}", f"{r.first_view_fraction:.1%}",
-                      f"{r.seconds:.1f}")
+        table.add_row(
+            r.name,
+            f"{r.features:,}",
+            str(r.tiles),
+            str(r.written),
+            str(r.reused),
+            f"{r.bytes / 1e6:.1f}",
+            f"{r.first_view_fraction:.1%}",
+            f"{r.seconds:.1f}",
+        )
     out.print(table)
     console.print(f"tilesets written under {rt.settings.tiles_dir}")
 
 
 @tiles_app.command("build")
 def tiles_build(
-    layer: Annotated[str | None, typer.Option(
-        help="Only this layer or tileset: buildings, networks, water, gas, ..., furniture, "
-             "cameras, scenario-SLUG, project-SLUG.")] = None,
-    scenario: Annotated[str | None, typer.Option(
-        help="Only the tileset of this scenario (slug or id).")] = None,
-    full: Annotated[bool, typer.Option(
-        "--full", help="Rebuild every tile, even those whose content did not change.")] = False,
-    workers: Annotated[int | None, typer.Option(
-        help="Worker processes (default: one per core).")] = None,
+    layer: Annotated[
+        str | None,
+        typer.Option(
+            help="Only this layer or tileset: buildings, networks, water, gas, ..., furniture, "
+            "cameras, scenario-SLUG, project-SLUG."
+        ),
+    ] = None,
+    scenario: Annotated[
+        str | None, typer.Option(help="Only the tileset of this scenario (slug or id).")
+    ] = None,
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="Rebuild every tile, even those whose content did not change."),
+    ] = False,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default: one per core).")
+    ] = None,
 ) -> None:
     """Build the tilesets incrementally: only tiles whose content changed are rewritten.
 
@@ -365,8 +425,9 @@ def tiles_list() -> None:
     with _user_errors():
         table = Table("tileset", "visibility", "features", "MB", "built at")
         for e in list_tilesets(_settings().tiles_dir):
-            table.add_row(e.name, e.visibility, f"{e.features:,}", f"{e.bytes / 1e6:.1f}",
-                          e.built_at)
+            table.add_row(
+                e.name, e.visibility, f"{e.features:,}", f"{e.bytes / 1e6:.1f}", e.built_at
+            )
         out.print(table)
 
 

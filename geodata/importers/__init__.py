@@ -169,7 +169,11 @@ def _notes(report: ImportReport) -> str:
 
 
 def _fix_working_crs(
-    conn, batch: SourceBatch, src: int, options: ImportOptions, path: Path  # type: ignore[no-untyped-def]
+    conn,
+    batch: SourceBatch,
+    src: int,
+    options: ImportOptions,
+    path: Path,  # type: ignore[no-untyped-def]
 ) -> int:
     """The twin's CRS: as stored, else TWIN_CRS, else the source's if projected, else UTM."""
     current = get_working_crs(conn)
@@ -191,8 +195,12 @@ def _fix_working_crs(
 
 
 def _write_batch(
-    writer: StageWriter, mapper: Mapper, batch: SourceBatch, report: ImportReport,
-    options: ImportOptions, path: Path,
+    writer: StageWriter,
+    mapper: Mapper,
+    batch: SourceBatch,
+    report: ImportReport,
+    options: ImportOptions,
+    path: Path,
 ) -> None:
     for reason, n in batch.notes.items():
         report.skipped[reason] += n
@@ -214,9 +222,11 @@ def _write_batch(
     if buildings:
         _heights(cols, lod_height, report, options)
         assert report.source_crs is not None and report.working_crs is not None
-        base_z = (pd.to_numeric(cols["base_z"], errors="coerce").to_numpy(dtype=float,
-                                                                          na_value=np.nan)
-                  if "base_z" in cols else None)
+        base_z = (
+            pd.to_numeric(cols["base_z"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            if "base_z" in cols
+            else None
+        )
         geom_wkb, lod2_wkb, cols["base_z"] = finish_buildings(
             geoms, batch.lod2, base_z, report.source_crs, report.working_crs, geom_wkb
         )
@@ -243,7 +253,9 @@ def _check_coordinates(geoms: np.ndarray, src: int, path: Path) -> None:
 
 
 def _heights(
-    cols: pd.DataFrame, lod_height: pd.Series | None, report: ImportReport,
+    cols: pd.DataFrame,
+    lod_height: pd.Series | None,
+    report: ImportReport,
     options: ImportOptions,
 ) -> None:
     """Measured height, else LoD geometry, else levels x storey height, else the default."""
@@ -282,7 +294,13 @@ def _record_dataset(conn, report: ImportReport, options: ImportOptions) -> None:
             "attribution = COALESCE(EXCLUDED.attribution, datasets.attribution), "
             "imported_at = now()"
         ),
-        {"s": report.source, "l": report.layer, "t": Path(report.file).name,
-         "lic": options.licence, "att": options.attribution, "v": visibility,
-         "n": report.imported},
+        {
+            "s": report.source,
+            "l": report.layer,
+            "t": Path(report.file).name,
+            "lic": options.licence,
+            "att": options.attribution,
+            "v": visibility,
+            "n": report.imported,
+        },
     )

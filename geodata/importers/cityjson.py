@@ -42,8 +42,13 @@ from geodata.importers.base import Reader, SourceBatch
 #: CityJSON versions whose geometry model this reader understands (major.minor)
 VERSIONS = ("1.0", "1.1", "2.0")
 #: nesting depth of ``boundaries`` down to a surface, per geometry type
-_SURFACE_DEPTH = {"MultiSurface": 1, "CompositeSurface": 1, "Solid": 2, "MultiSolid": 3,
-                  "CompositeSolid": 3}
+_SURFACE_DEPTH = {
+    "MultiSurface": 1,
+    "CompositeSurface": 1,
+    "Solid": 2,
+    "MultiSolid": 3,
+    "CompositeSolid": 3,
+}
 _EPSG = re.compile(r"EPSG(?:/[^/]*/|:[^:/]*:|:)(\d+)", re.IGNORECASE)
 #: a face lies on the bottom of a solid when all its vertices are this close to its lowest z
 _BOTTOM = 0.01
@@ -208,8 +213,11 @@ class CityJSONReader(Reader):
         if not self._seq:
             assert self._doc is not None
             verts = _vertex_array(self._doc.pop("vertices"), str(self.path), "vertices")
-            yield (self._doc["CityObjects"], verts * ctx.scale + ctx.translate,
-                   lambda oid: f"CityObject {oid!r}")
+            yield (
+                self._doc["CityObjects"],
+                verts * ctx.scale + ctx.translate,
+                lambda oid: f"CityObject {oid!r}",
+            )
             self._doc = None
             return
         with self.path.open("rb") as f:
@@ -229,17 +237,19 @@ class CityJSONReader(Reader):
                         f'{self.path}, line {lineno}: expected a "CityJSONFeature" object'
                     )
                 objects = feature.get("CityObjects")
-                if not isinstance(objects, dict) or not isinstance(
-                    feature.get("vertices"), list
-                ):
+                if not isinstance(objects, dict) or not isinstance(feature.get("vertices"), list):
                     raise ImportFailed(
                         f'{self.path}, line {lineno}: the feature has no "CityObjects" or no '
                         '"vertices": the file is incomplete; export it again'
                     )
-                verts = _vertex_array(feature["vertices"], f"{self.path}, line {lineno}",
-                                      "vertices")
-                yield (objects, verts * ctx.scale + ctx.translate,
-                       lambda oid, n=lineno: f"line {n} (CityObject {oid!r})")
+                verts = _vertex_array(
+                    feature["vertices"], f"{self.path}, line {lineno}", "vertices"
+                )
+                yield (
+                    objects,
+                    verts * ctx.scale + ctx.translate,
+                    lambda oid, n=lineno: f"line {n} (CityObject {oid!r})",
+                )
 
     def close(self) -> None:
         self._doc = None
@@ -392,8 +402,7 @@ class _Collector:
             notes=dict(self.notes),
         )
 
-    def _geometry(self, footprints: np.ndarray, lod2: np.ndarray, lod_height: np.ndarray
-                  ) -> None:
+    def _geometry(self, footprints: np.ndarray, lod2: np.ndarray, lod_height: np.ndarray) -> None:
         coords = np.concatenate(self.coords)
         ring_len = np.asarray(self.ring_len)
         ring_poly = np.asarray(self.ring_poly)
@@ -557,8 +566,11 @@ def _lod(value: Any) -> float:
 
 def _polygonal(geom: shapely.Geometry) -> shapely.Geometry | None:
     """Only the polygons of ``geom`` (a union can leave lines and points), or None."""
-    parts = [p for p in shapely.get_parts(geom)
-             if p.geom_type in ("Polygon", "MultiPolygon") and not p.is_empty]
+    parts = [
+        p
+        for p in shapely.get_parts(geom)
+        if p.geom_type in ("Polygon", "MultiPolygon") and not p.is_empty
+    ]
     if not parts:
         return None
     return parts[0] if len(parts) == 1 else shapely.union_all(parts)

@@ -35,8 +35,14 @@ ACCEPTED: dict[str, tuple[GeometryType, ...]] = {
 def _type_name(code: int) -> str:
     try:
         return {
-            0: "Point", 1: "LineString", 2: "LinearRing", 3: "Polygon", 4: "MultiPoint",
-            5: "MultiLineString", 6: "MultiPolygon", 7: "GeometryCollection",
+            0: "Point",
+            1: "LineString",
+            2: "LinearRing",
+            3: "Polygon",
+            4: "MultiPoint",
+            5: "MultiLineString",
+            6: "MultiPolygon",
+            7: "GeometryCollection",
         }[code]
     except KeyError:
         return "unknown"
@@ -97,8 +103,10 @@ def check_batch(
     invalid = ~shapely.is_valid(geoms)
     repaired = int(invalid.sum())
     if repaired:
-        geoms[invalid] = [_repair(g, accepted, file, where[i])
-                          for g, i in zip(geoms[invalid], np.flatnonzero(invalid), strict=True)]
+        geoms[invalid] = [
+            _repair(g, accepted, file, where[i])
+            for g, i in zip(geoms[invalid], np.flatnonzero(invalid), strict=True)
+        ]
     # untouched features keep their source WKB (much cheaper than re-encoding)
     changed = invalid | multi
     out = np.empty(len(geoms), dtype=object)
@@ -113,8 +121,9 @@ def _repair(
 ) -> shapely.Geometry:
     """make_valid, keeping only the parts of the accepted dimension (drops collapsed slivers)."""
     fixed = shapely.make_valid(geom, method="structure", keep_collapsed=False)
-    parts = [p for p in shapely.get_parts(fixed) if shapely.get_type_id(p) in
-             [int(t) for t in accepted]]
+    parts = [
+        p for p in shapely.get_parts(fixed) if shapely.get_type_id(p) in [int(t) for t in accepted]
+    ]
     if not parts or all(p.is_empty for p in parts):
         raise ImportFailed(
             f"{file}, {where}: invalid geometry that cannot be repaired "
@@ -123,8 +132,9 @@ def _repair(
     if len(parts) == 1:
         return parts[0]
     if _P in accepted:
-        polys = [q for p in parts for q in shapely.get_parts(p)
-                 if shapely.get_type_id(q) == int(_P)]
+        polys = [
+            q for p in parts for q in shapely.get_parts(p) if shapely.get_type_id(q) == int(_P)
+        ]
         return shapely.MultiPolygon(polys) if polys else parts[0]
     lines = [q for p in parts for q in shapely.get_parts(p)]
     return shapely.MultiLineString(lines)
@@ -168,8 +178,9 @@ def _multi_polygon_ewkb(
     else:
         reuse = np.zeros(len(geoms), dtype=bool)
     if not reuse.all():
-        wkb[~reuse] = shapely.to_wkb(geoms[~reuse], output_dimension=2, byte_order=1,
-                                     include_srid=False)
+        wkb[~reuse] = shapely.to_wkb(
+            geoms[~reuse], output_dimension=2, byte_order=1, include_srid=False
+        )
     head = b"\x01\x06\x00\x00\x20" + srid.to_bytes(4, "little")  # LE MultiPolygon + SRID
     one = head + b"\x01\x00\x00\x00"  # ... of one part: the Polygon's own WKB follows
     is_poly = shapely.get_type_id(geoms) == int(_P)
@@ -196,7 +207,11 @@ _PLAIN = (b"\x01\x03\x00\x00\x00", b"\x01\x06\x00\x00\x00")
 
 
 def finish_buildings(
-    geoms: np.ndarray, lod2: np.ndarray | None, base_z: np.ndarray | None, src: int, dst: int,
+    geoms: np.ndarray,
+    lod2: np.ndarray | None,
+    base_z: np.ndarray | None,
+    src: int,
+    dst: int,
     source: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Checked footprints as stored: reprojected to the working CRS, 2D, MultiPolygon.
@@ -213,8 +228,7 @@ def finish_buildings(
         z = np.where(np.isnan(base_z), z, base_z)
     z = np.where(np.isnan(z), 0.0, z)
     flat = shapely.force_2d(geoms) if shapely.has_z(geoms).any() else geoms
-    footprint = _multi_polygon_ewkb(reproject(flat, src, dst), dst,
-                                    source if src == dst else None)
+    footprint = _multi_polygon_ewkb(reproject(flat, src, dst), dst, source if src == dst else None)
     lod2_wkb = None
     if lod2 is not None:
         solid = _multi_polygons(reproject(lod2, src, dst, include_z=True))

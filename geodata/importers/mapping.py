@@ -71,21 +71,39 @@ def _usage(s: pd.Series) -> pd.Series:
 
 _NETWORK_SYNONYMS = {
     **{n: n for n in NETWORKS},
-    "eau": "water", "aep": "water", "drinking_water": "water", "water_supply": "water",
-    "gaz": "gas", "natural_gas": "gas",
-    "heat": "district_heating", "hot_water": "district_heating", "chauffage": "district_heating",
-    "heating": "district_heating", "steam": "district_heating",
+    "eau": "water",
+    "aep": "water",
+    "drinking_water": "water",
+    "water_supply": "water",
+    "gaz": "gas",
+    "natural_gas": "gas",
+    "heat": "district_heating",
+    "hot_water": "district_heating",
+    "chauffage": "district_heating",
+    "heating": "district_heating",
+    "steam": "district_heating",
     # district cooling pipes (OSM substance/type=cold) belong to the thermal network, as in
     # INSPIRE's ThermalNetwork: a digger must see them as much as the heating ones
-    "cold": "district_heating", "cooling": "district_heating",
+    "cold": "district_heating",
+    "cooling": "district_heating",
     "district_cooling": "district_heating",
-    "sewage": "wastewater", "sewer": "wastewater", "eu": "wastewater", "eaux_usees": "wastewater",
+    "sewage": "wastewater",
+    "sewer": "wastewater",
+    "eu": "wastewater",
+    "eaux_usees": "wastewater",
     "assainissement": "wastewater",
-    "rainwater": "stormwater", "storm": "stormwater", "ep": "stormwater",
+    "rainwater": "stormwater",
+    "storm": "stormwater",
+    "ep": "stormwater",
     "eaux_pluviales": "stormwater",
-    "power": "electricity", "electricite": "electricity", "electric": "electricity",
-    "communication": "telecom", "telecommunication": "telecom", "fibre": "telecom",
-    "eclairage": "lighting", "street_lighting": "lighting",
+    "power": "electricity",
+    "electricite": "electricity",
+    "electric": "electricity",
+    "communication": "telecom",
+    "telecommunication": "telecom",
+    "fibre": "telecom",
+    "eclairage": "lighting",
+    "street_lighting": "lighting",
 }
 
 
@@ -96,30 +114,62 @@ def _network(s: pd.Series) -> pd.Series:
 
 # OSM (key, value) -> twin kind, for furniture and ground
 _OSM_FURNITURE = {
-    ("highway", "street_lamp"): "lamp", ("amenity", "bench"): "bench",
-    ("leisure", "picnic_table"): "bench", ("natural", "tree"): "tree",
-    ("amenity", "waste_basket"): "bin", ("amenity", "waste_disposal"): "bin",
-    ("amenity", "recycling"): "bin", ("barrier", "bollard"): "bollard",
-    ("highway", "traffic_signals"): "traffic_light", ("highway", "bus_stop"): "bus_stop",
-    ("public_transport", "platform"): "bus_stop", ("man_made", "surveillance"): "camera",
+    ("highway", "street_lamp"): "lamp",
+    ("amenity", "bench"): "bench",
+    ("leisure", "picnic_table"): "bench",
+    ("natural", "tree"): "tree",
+    ("amenity", "waste_basket"): "bin",
+    ("amenity", "waste_disposal"): "bin",
+    ("amenity", "recycling"): "bin",
+    ("barrier", "bollard"): "bollard",
+    ("highway", "traffic_signals"): "traffic_light",
+    ("highway", "bus_stop"): "bus_stop",
+    ("public_transport", "platform"): "bus_stop",
+    ("man_made", "surveillance"): "camera",
     ("amenity", "parking_space"): "parking_space",
-    ("amenity", "charging_station"): "charging_station", ("amenity", "fountain"): "fountain",
-    ("amenity", "drinking_water"): "fountain", ("amenity", "bicycle_parking"): "bicycle_parking",
-    ("highway", "stop"): "sign", ("highway", "give_way"): "sign",
+    ("amenity", "charging_station"): "charging_station",
+    ("amenity", "fountain"): "fountain",
+    ("amenity", "drinking_water"): "fountain",
+    ("amenity", "bicycle_parking"): "bicycle_parking",
+    ("highway", "stop"): "sign",
+    ("highway", "give_way"): "sign",
     ("man_made", "monitoring_station"): "gauge",
 }
 _OSM_GROUND = {
-    **{("highway", v): "road" for v in (
-        "motorway", "trunk", "primary", "secondary", "tertiary", "unclassified", "residential",
-        "service", "living_street", "motorway_link", "primary_link", "secondary_link",
-        "tertiary_link", "trunk_link")},
-    ("highway", "footway"): "footway", ("highway", "steps"): "footway",
-    ("highway", "cycleway"): "cycleway", ("highway", "path"): "path",
-    ("highway", "track"): "path", ("highway", "pedestrian"): "pedestrian",
-    ("leisure", "park"): "park", ("leisure", "garden"): "park", ("landuse", "grass"): "grass",
-    ("landuse", "recreation_ground"): "park", ("natural", "water"): "water",
-    ("waterway", "riverbank"): "water", ("landuse", "railway"): "railway",
-    ("railway", "rail"): "railway", ("railway", "tram"): "railway",
+    **{
+        ("highway", v): "road"
+        for v in (
+            "motorway",
+            "trunk",
+            "primary",
+            "secondary",
+            "tertiary",
+            "unclassified",
+            "residential",
+            "service",
+            "living_street",
+            "motorway_link",
+            "primary_link",
+            "secondary_link",
+            "tertiary_link",
+            "trunk_link",
+        )
+    },
+    ("highway", "footway"): "footway",
+    ("highway", "steps"): "footway",
+    ("highway", "cycleway"): "cycleway",
+    ("highway", "path"): "path",
+    ("highway", "track"): "path",
+    ("highway", "pedestrian"): "pedestrian",
+    ("leisure", "park"): "park",
+    ("leisure", "garden"): "park",
+    ("landuse", "grass"): "grass",
+    ("landuse", "recreation_ground"): "park",
+    ("natural", "water"): "water",
+    ("waterway", "riverbank"): "water",
+    ("landuse", "railway"): "railway",
+    ("railway", "rail"): "railway",
+    ("railway", "tram"): "railway",
     ("amenity", "parking"): "parking",
 }
 
@@ -145,26 +195,45 @@ class Field:
 #: twin column -> converter and the source attribute names that feed it, first match wins
 FIELDS: dict[str, dict[str, Field]] = {
     "buildings": {
-        "height": Field(to_float, ("height", "hauteur", "measuredheight", "measured_height",
-                                   "building:height")),
-        "levels": Field(to_int, ("levels", "building:levels", "nb_etages",
-                                 "storeysaboveground", "storeys_above_ground")),
+        "height": Field(
+            to_float, ("height", "hauteur", "measuredheight", "measured_height", "building:height")
+        ),
+        "levels": Field(
+            to_int,
+            (
+                "levels",
+                "building:levels",
+                "nb_etages",
+                "storeysaboveground",
+                "storeys_above_ground",
+            ),
+        ),
         "base_z": Field(to_float, ("base_z", "z_min_sol", "ground_z", "altitude_sol")),
         "roof_type": Field(to_text, ("roof_type", "roof:shape", "rooftype", "roof_shape")),
         "usage": Field(_usage, ("usage", "usage1", "building:use", "function", "building")),
         "name": Field(to_text, ("name", "nom")),
         "address": Field(to_text, ("address", "addr:full", "adresse")),
-        "year_built": Field(to_year, ("year_built", "start_date", "yearofconstruction",
-                                      "construction_year", "annee_construction")),
+        "year_built": Field(
+            to_year,
+            (
+                "year_built",
+                "start_date",
+                "yearofconstruction",
+                "construction_year",
+                "annee_construction",
+            ),
+        ),
     },
     "networks": {
-        "network": Field(_network, ("network", "substance", "reseau", "type_reseau",
-                                    "utility", "fluide")),
+        "network": Field(
+            _network, ("network", "substance", "reseau", "type_reseau", "utility", "fluide")
+        ),
         "depth_m": Field(to_float, ("depth_m", "depth", "profondeur", "cover_depth")),
         "diameter_mm": Field(to_float, ("diameter_mm", "diameter", "diametre", "dn")),
         "material": Field(to_text, ("material", "materiau", "matiere")),
-        "install_year": Field(to_year, ("install_year", "start_date", "annee_pose",
-                                        "year", "date_pose")),
+        "install_year": Field(
+            to_year, ("install_year", "start_date", "annee_pose", "year", "date_pose")
+        ),
         "status": Field(to_text, ("status", "etat")),
         "operator": Field(to_text, ("operator", "exploitant", "gestionnaire")),
     },
@@ -303,7 +372,8 @@ class Mapper:
                 table = self.mapping.values[target]
                 series = series.map(lambda v, t=table: t.get(v, v) if isinstance(v, str) else v)
             cols[target] = (
-                series if series is not None
+                series
+                if series is not None
                 else pd.Series(np.full(len(props), None, dtype=object), index=props.index)
             )
         out = pd.DataFrame(cols, index=props.index)
@@ -333,10 +403,15 @@ class Mapper:
                 out["address"] = out["address"].fillna(addr)
                 used.add(street)
         elif self.layer == "networks" and out["network"].isna().any():
-            derived = osm_kind(props, {("power", "cable"): "electricity",
-                                       ("power", "line"): "electricity",
-                                       ("telecom", "line"): "telecom",
-                                       ("communication", "line"): "telecom"})
+            derived = osm_kind(
+                props,
+                {
+                    ("power", "cable"): "electricity",
+                    ("power", "line"): "electricity",
+                    ("telecom", "line"): "telecom",
+                    ("communication", "line"): "telecom",
+                },
+            )
             out["network"] = out["network"].fillna(derived)
         elif self.layer == "furniture" and "kind" not in self.mapping.constants:
             out["kind"] = out["kind"].fillna(osm_kind(props, _OSM_FURNITURE))

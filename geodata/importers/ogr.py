@@ -90,7 +90,10 @@ class OgrReader(Reader):
     def batches(self, size: int) -> Iterator[SourceBatch]:
         try:
             with pyogrio.raw.open_arrow(
-                self.path, layer=self._ogr_layer, batch_size=size, use_pyarrow=True,
+                self.path,
+                layer=self._ogr_layer,
+                batch_size=size,
+                use_pyarrow=True,
                 return_fids=True,
             ) as (meta, stream):
                 geom_col = meta["geometry_name"] or "wkb_geometry"
@@ -98,9 +101,7 @@ class OgrReader(Reader):
                 for batch in stream:
                     if batch.num_rows == 0:
                         continue
-                    ids = pc.cast(batch.column(fid_col), pa.string()).to_numpy(
-                        zero_copy_only=False
-                    )
+                    ids = pc.cast(batch.column(fid_col), pa.string()).to_numpy(zero_copy_only=False)
                     wkb = batch.column(geom_col).to_numpy(zero_copy_only=False)
                     props = batch.drop_columns([geom_col, fid_col]).to_pandas()
                     yield SourceBatch(
@@ -120,9 +121,7 @@ class OgrReader(Reader):
 
 
 #: the legacy (2008) GeoJSON ``"crs": {"type": "name", "properties": {"name": ...}}`` member
-_GEOJSON_CRS = re.compile(
-    rb'"crs"\s*:\s*\{[^{}]*"properties"\s*:\s*\{[^{}]*"name"\s*:\s*"([^"]+)"'
-)
+_GEOJSON_CRS = re.compile(rb'"crs"\s*:\s*\{[^{}]*"properties"\s*:\s*\{[^{}]*"name"\s*:\s*"([^"]+)"')
 
 
 def _geojson_crs_member(path: Path) -> str | None:

@@ -129,20 +129,48 @@ def _furniture(kind: str, tags: Tags) -> Verdict:
         return False
     if kind == "node":
         return True
-    return "street object mapped as a line or area (furniture are points)" if kind == "line" \
-        else False
+    return (
+        "street object mapped as a line or area (furniture are points)" if kind == "line" else False
+    )
 
 
 # -- points of interest ----------------------------------------------------------------------
-_POI_TOURISM = frozenset({
-    "attraction", "museum", "gallery", "artwork", "viewpoint", "zoo", "aquarium", "theme_park",
-    "hotel", "hostel", "guest_house", "information",
-})
-_POI_AMENITY = frozenset({
-    "theatre", "cinema", "library", "arts_centre", "place_of_worship", "townhall", "courthouse",
-    "marketplace", "planetarium", "community_centre", "conference_centre", "events_venue",
-    "concert_hall", "exhibition_centre", "fountain", "clock",
-})
+_POI_TOURISM = frozenset(
+    {
+        "attraction",
+        "museum",
+        "gallery",
+        "artwork",
+        "viewpoint",
+        "zoo",
+        "aquarium",
+        "theme_park",
+        "hotel",
+        "hostel",
+        "guest_house",
+        "information",
+    }
+)
+_POI_AMENITY = frozenset(
+    {
+        "theatre",
+        "cinema",
+        "library",
+        "arts_centre",
+        "place_of_worship",
+        "townhall",
+        "courthouse",
+        "marketplace",
+        "planetarium",
+        "community_centre",
+        "conference_centre",
+        "events_venue",
+        "concert_hall",
+        "exhibition_centre",
+        "fountain",
+        "clock",
+    }
+)
 
 
 def _poi(kind: str, tags: Tags) -> Verdict:
@@ -160,8 +188,9 @@ def _poi(kind: str, tags: Tags) -> Verdict:
 
 # -- networks: buried pipes and cables -------------------------------------------------------
 #: location=* values that say a line is not buried
-_ABOVE_GROUND = frozenset({"overground", "overhead", "surface", "roof", "indoor", "outdoor",
-                           "platform", "bridge"})
+_ABOVE_GROUND = frozenset(
+    {"overground", "overhead", "surface", "roof", "indoor", "outdoor", "platform", "bridge"}
+)
 
 
 def _substance_key(value: str) -> str:
@@ -210,14 +239,17 @@ RULES: dict[str, LayerRule] = {
         tuple(sorted({k for k, _ in _OSM_GROUND})), _ground, lines=True, areas=True
     ),
     "furniture": LayerRule(
-        tuple(sorted({k for k, _ in _OSM_FURNITURE} | {"traffic_sign"})), _furniture,
+        tuple(sorted({k for k, _ in _OSM_FURNITURE} | {"traffic_sign"})),
+        _furniture,
         nodes=True,
     ),
     "pois": LayerRule(
         ("tourism", "historic", "amenity"), _poi, nodes=True, areas=True, area_points=True
     ),
     "networks": LayerRule(
-        ("man_made", "power", "telecom", "communication"), _network, lines=True,
+        ("man_made", "power", "telecom", "communication"),
+        _network,
+        lines=True,
         fix_tags=_network_tags,
     ),
 }
@@ -379,12 +411,26 @@ class OsmReader(Reader):
             tags = dict(obj.tags)
             if obj.is_node():
                 if rule.nodes:
-                    self._keep(acc, rule, "node", tags, lambda o=obj: wkb.create_point(o),
-                               f"n{obj.id}", f"node {obj.id}")
+                    self._keep(
+                        acc,
+                        rule,
+                        "node",
+                        tags,
+                        lambda o=obj: wkb.create_point(o),
+                        f"n{obj.id}",
+                        f"node {obj.id}",
+                    )
             elif obj.is_way():
                 if rule.lines:
-                    self._keep(acc, rule, "line", tags, lambda o=obj: _line(wkb, o, acc),
-                               f"w{obj.id}", f"way {obj.id}")
+                    self._keep(
+                        acc,
+                        rule,
+                        "line",
+                        tags,
+                        lambda o=obj: _line(wkb, o, acc),
+                        f"w{obj.id}",
+                        f"way {obj.id}",
+                    )
                 elif isinstance(verdict := rule.select("line", tags), str):
                     acc.notes[verdict] += 1
                 if rule.areas and rule.select("area", tags) is True:
@@ -407,8 +453,11 @@ class OsmReader(Reader):
                     acc.notes["polygon osmium could not build"] += 1
                     continue
                 self._add(acc, rule, oid, where, geom, tags, area=True)
-            elif obj.is_relation() and tags.get("type") in ("multipolygon", "boundary") \
-                    and rule.select("area", tags) is True:
+            elif (
+                obj.is_relation()
+                and tags.get("type") in ("multipolygon", "boundary")
+                and rule.select("area", tags) is True
+            ):
                 relations_wanted += 1
             if acc.full():
                 yield from acc.flush()
@@ -417,12 +466,22 @@ class OsmReader(Reader):
         if acc.ids or (yielded and acc.notes):
             yield from acc.flush()
         elif acc.notes:
-            LOGGER.info("%s: nothing for layer %s (%s)", self.path, self.layer,
-                        ", ".join(f"{n} {r}" for r, n in acc.notes.items()))
+            LOGGER.info(
+                "%s: nothing for layer %s (%s)",
+                self.path,
+                self.layer,
+                ", ".join(f"{n} {r}" for r, n in acc.notes.items()),
+            )
 
     def _keep(
-        self, acc: _Batch, rule: LayerRule, kind: str, tags: Tags, geom: Callable[[], str | None],
-        oid: str, where: str,
+        self,
+        acc: _Batch,
+        rule: LayerRule,
+        kind: str,
+        tags: Tags,
+        geom: Callable[[], str | None],
+        oid: str,
+        where: str,
     ) -> None:
         verdict = rule.select(kind, tags)
         if isinstance(verdict, str):
@@ -434,7 +493,12 @@ class OsmReader(Reader):
 
     @staticmethod
     def _add(
-        acc: _Batch, rule: LayerRule, oid: str, where: str, geom: str, tags: Tags,
+        acc: _Batch,
+        rule: LayerRule,
+        oid: str,
+        where: str,
+        geom: str,
+        tags: Tags,
         area: bool = False,
     ) -> None:
         if rule.fix_tags is not None:
@@ -442,7 +506,10 @@ class OsmReader(Reader):
         acc.add(oid, where, geom, tags, area)
 
     def _leftovers(
-        self, acc: _Batch, rule: LayerRule, pending: dict[int, tuple[Tags, str | None]],
+        self,
+        acc: _Batch,
+        rule: LayerRule,
+        pending: dict[int, tuple[Tags, str | None]],
         relations_missing: int,
     ) -> None:
         """Closed ways osmium made no polygon of, and multipolygons it could not assemble."""
@@ -452,8 +519,15 @@ class OsmReader(Reader):
                 continue
             # a self-intersecting ring: osmium refuses it, the import repairs it (make_valid)
             polygon = shapely.polygons(shapely.from_wkb(ring))
-            self._add(acc, rule, f"w{way_id}", f"way {way_id}",
-                      shapely.to_wkb(polygon, hex=True), tags, area=True)
+            self._add(
+                acc,
+                rule,
+                f"w{way_id}",
+                f"way {way_id}",
+                shapely.to_wkb(polygon, hex=True),
+                tags,
+                area=True,
+            )
         if relations_missing > 0:
             acc.notes["multipolygon relation incomplete in the extract"] += relations_missing
 
@@ -493,8 +567,11 @@ def _line(wkb: osmium.geom.WKBFactory, way: osmium.osm.Way, acc: _Batch) -> str 
                 runs.append([])
     parts = [r for r in runs if len(r) >= 2]
     if not parts:
-        acc.notes["cut by the extract's edge (nodes missing)" if missing
-                  else "way of fewer than two distinct points"] += 1
+        acc.notes[
+            "cut by the extract's edge (nodes missing)"
+            if missing
+            else "way of fewer than two distinct points"
+        ] += 1
         return None
     acc.notes["line clipped at the extract's edge"] += 1
     geom = shapely.LineString(parts[0]) if len(parts) == 1 else shapely.MultiLineString(parts)

@@ -27,13 +27,24 @@ from geodata.errors import ImportFailed
 #: stage column types for each layer's mapped fields (the order is the COPY order)
 STAGE_COLUMNS: dict[str, dict[str, str]] = {
     "buildings": {
-        "height": "float8", "height_source": "text", "levels": "int", "base_z": "float8",
-        "roof_type": "text", "usage": "text", "name": "text", "address": "text",
+        "height": "float8",
+        "height_source": "text",
+        "levels": "int",
+        "base_z": "float8",
+        "roof_type": "text",
+        "usage": "text",
+        "name": "text",
+        "address": "text",
         "year_built": "int",
     },
     "networks": {
-        "network": "text", "depth_m": "float8", "diameter_mm": "float8", "material": "text",
-        "install_year": "int", "status": "text", "operator": "text",
+        "network": "text",
+        "depth_m": "float8",
+        "diameter_mm": "float8",
+        "material": "text",
+        "install_year": "int",
+        "status": "text",
+        "operator": "text",
     },
     "furniture": {"kind": "text", "heading": "float8", "height": "float8", "name": "text"},
     "pois": {"name": "text", "kind": "text", "description": "text"},
@@ -42,55 +53,80 @@ STAGE_COLUMNS: dict[str, dict[str, str]] = {
 
 #: assumed cover depth (m) when a network segment has none: usual French/Finnish practice
 DEFAULT_DEPTH = {
-    "water": 1.2, "wastewater": 2.5, "stormwater": 2.0, "gas": 1.0, "district_heating": 1.0,
-    "electricity": 0.8, "telecom": 0.6, "lighting": 0.6,
+    "water": 1.2,
+    "wastewater": 2.5,
+    "stormwater": 2.0,
+    "gas": 1.0,
+    "district_heating": 1.0,
+    "electricity": 0.8,
+    "telecom": 0.6,
+    "lighting": 0.6,
 }
 
 #: layers staged in their stored form, which a first import COPYs straight into the table
 DIRECT = {"buildings": ("footprint", "lod2")}
 
-_TARGET = {"buildings": "buildings", "networks": "network_segments", "furniture": "furniture",
-           "pois": "pois", "ground": "ground"}
+_TARGET = {
+    "buildings": "buildings",
+    "networks": "network_segments",
+    "furniture": "furniture",
+    "pois": "pois",
+    "ground": "ground",
+}
 
 
 def _geom(col: str = "s.geom") -> str:
     return f"ST_Transform(ST_SetSRID({col}, %(src)s), %(dst)s)"
 
 
-_DEPTH_CASE = "CASE s.network " + " ".join(
-    f"WHEN '{k}' THEN {v}" for k, v in DEFAULT_DEPTH.items()
-) + " END"
+_DEPTH_CASE = (
+    "CASE s.network " + " ".join(f"WHEN '{k}' THEN {v}" for k, v in DEFAULT_DEPTH.items()) + " END"
+)
 
 #: SELECT list producing each target table's columns from the deduplicated stage ``s``
 _SELECT = {
     # staged in their stored form (geometry.finish_buildings): copied as they are
     "buildings": {
-        "footprint": "s.geom", "base_z": "s.base_z",
-        "height": "s.height", "height_source": "s.height_source", "levels": "s.levels",
-        "roof_type": "s.roof_type", "usage": "s.usage", "name": "s.name",
-        "address": "s.address", "year_built": "s.year_built", "lod2": "s.lod2",
+        "footprint": "s.geom",
+        "base_z": "s.base_z",
+        "height": "s.height",
+        "height_source": "s.height_source",
+        "levels": "s.levels",
+        "roof_type": "s.roof_type",
+        "usage": "s.usage",
+        "name": "s.name",
+        "address": "s.address",
+        "year_built": "s.year_built",
+        "lod2": "s.lod2",
     },
     "networks": {
         "network": "s.network",
         "depth_m": f"COALESCE(s.depth_m, {_DEPTH_CASE})",
         "geom": f"CASE WHEN ST_NDims(d.geom) = 3 THEN {_geom('d.geom')} "
-                f"ELSE ST_Force3DZ({_geom('d.geom')}, -COALESCE(s.depth_m, {_DEPTH_CASE})) END",
+        f"ELSE ST_Force3DZ({_geom('d.geom')}, -COALESCE(s.depth_m, {_DEPTH_CASE})) END",
         "diameter_mm": "CASE WHEN s.diameter_mm > 0 THEN s.diameter_mm END",
         "material": "s.material",
         "install_year": "CASE WHEN s.install_year BETWEEN 1700 AND 2100 THEN s.install_year END",
-        "status": "COALESCE(s.status, 'in_service')", "operator": "s.operator",
+        "status": "COALESCE(s.status, 'in_service')",
+        "operator": "s.operator",
     },
     "furniture": {
-        "kind": "s.kind", "geom": f"ST_Force3DZ({_geom()})",
-        "heading": "s.heading", "height": "CASE WHEN s.height > 0 THEN s.height END",
+        "kind": "s.kind",
+        "geom": f"ST_Force3DZ({_geom()})",
+        "heading": "s.heading",
+        "height": "CASE WHEN s.height > 0 THEN s.height END",
         "name": "s.name",
     },
     "pois": {
-        "name": "s.name", "kind": "COALESCE(s.kind, 'poi')", "description": "s.description",
+        "name": "s.name",
+        "kind": "COALESCE(s.kind, 'poi')",
+        "description": "s.description",
         "geom": f"ST_Force3DZ({_geom()})",
     },
     "ground": {
-        "kind": "s.kind", "name": "s.name", "width_m": "s.width_m",
+        "kind": "s.kind",
+        "name": "s.name",
+        "width_m": "s.width_m",
         "geom": f"ST_Force2D({_geom()})",
     },
 }
@@ -178,7 +214,9 @@ class StageWriter(AbstractContextManager["StageWriter"]):
             cm.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         if self._copy_cm is not None:
@@ -187,8 +225,12 @@ class StageWriter(AbstractContextManager["StageWriter"]):
                 self._end_copy(exc or RuntimeError("import abandoned"))
 
     def write(
-        self, ids: np.ndarray, geom_wkb: np.ndarray, lod2_wkb: np.ndarray | None,
-        columns: pd.DataFrame, attrs: pd.Series,
+        self,
+        ids: np.ndarray,
+        geom_wkb: np.ndarray,
+        lod2_wkb: np.ndarray | None,
+        columns: pd.DataFrame,
+        attrs: pd.Series,
     ) -> None:
         """COPY one batch, in PostgreSQL's binary COPY format built by Arrow (C++, no Python
         code per row): the server takes binary in about half the time of CSV (no text to parse,
@@ -210,13 +252,19 @@ class StageWriter(AbstractContextManager["StageWriter"]):
             lead,
             _var_field(pa.array(ids.tolist(), pa.string())),
             _var_field(pa.array(geom_wkb.tolist(), pa.binary())),
-            (_var_field(pa.array(lod2_wkb.tolist(), pa.binary())) if lod2_wkb is not None
-             else _null_field()),
+            (
+                _var_field(pa.array(lod2_wkb.tolist(), pa.binary()))
+                if lod2_wkb is not None
+                else _null_field()
+            ),
             _var_field(pa.array(attrs.tolist(), pa.string()), b"\x01"),
         ]
         for c, sql_type in self.cols.items():
-            fields.append(_field(_arrow(columns[c], sql_type), sql_type, c, self.file)
-                          if c in columns else _null_field())
+            fields.append(
+                _field(_arrow(columns[c], sql_type), sql_type, c, self.file)
+                if c in columns
+                else _null_field()
+            )
         data = _binary_rows(fields, n)
         stream = self._stream()
         if not self._header_sent:
@@ -264,24 +312,30 @@ class StageWriter(AbstractContextManager["StageWriter"]):
             "SELECT count(*), count(DISTINCT source_id) FROM import_stage"
         ).fetchone()
         dedup = (
-            "import_stage s" if total == distinct else
-            "(SELECT DISTINCT ON (source_id) * FROM import_stage ORDER BY source_id, ord) s"
+            "import_stage s"
+            if total == distinct
+            else "(SELECT DISTINCT ON (source_id) * FROM import_stage ORDER BY source_id, ord) s"
         )
         if self.layer == "networks":
             frm = f"{dedup} CROSS JOIN LATERAL ST_Dump(s.geom) d"
-            sid = ("CASE WHEN ST_NumGeometries(s.geom) > 1 "
-                   "THEN s.source_id || '#' || d.path[1] ELSE s.source_id END")
+            sid = (
+                "CASE WHEN ST_NumGeometries(s.geom) > 1 "
+                "THEN s.source_id || '#' || d.path[1] ELSE s.source_id END"
+            )
         else:
             frm, sid = dedup, "s.source_id"
         exprs = ["%(source)s", sid, *select.values()]
         attrs_expr = "s.attrs"  # nulls already stripped (mapping._attrs_json)
         if self.layer == "networks":
-            attrs_expr += (" || CASE WHEN s.depth_m IS NULL THEN "
-                           "'{\"depth_source\": \"assumed\"}'::jsonb ELSE '{}'::jsonb END")
+            attrs_expr += (
+                " || CASE WHEN s.depth_m IS NULL THEN "
+                "'{\"depth_source\": \"assumed\"}'::jsonb ELSE '{}'::jsonb END"
+            )
         cols.append("attrs")
         exprs.append(attrs_expr)
-        insert = (f"INSERT INTO {table} AS t ({', '.join(cols)}) "
-                  f"SELECT {', '.join(exprs)} FROM {frm}")
+        insert = (
+            f"INSERT INTO {table} AS t ({', '.join(cols)}) SELECT {', '.join(exprs)} FROM {frm}"
+        )
         cur = self.raw.cursor()
         if self._fresh(table, source):
             rebuild = self._drop_indexes(table) if total >= BULK_REINDEX else []
@@ -395,8 +449,9 @@ def _var_field(values: pa.Array, prefix: bytes = b"") -> list[pa.Array | pa.Scal
     return [*parts, values]
 
 
-def _fixed_field(values: np.ndarray, null: np.ndarray | None, dtype: str
-                 ) -> list[pa.Array | pa.Scalar]:
+def _fixed_field(
+    values: np.ndarray, null: np.ndarray | None, dtype: str
+) -> list[pa.Array | pa.Scalar]:
     width = np.dtype(dtype).itemsize
     encoded = _big_endian(values, dtype)
     if null is None or not null.any():
@@ -405,8 +460,9 @@ def _fixed_field(values: np.ndarray, null: np.ndarray | None, dtype: str
     return [_big_endian(lengths, ">i4"), pc.if_else(pa.array(null), _NOTHING, encoded)]
 
 
-def _field(arr: pa.Array | pa.ChunkedArray, sql_type: str, column: str, file: str
-           ) -> list[pa.Array | pa.Scalar]:
+def _field(
+    arr: pa.Array | pa.ChunkedArray, sql_type: str, column: str, file: str
+) -> list[pa.Array | pa.Scalar]:
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if sql_type == "text":
@@ -431,5 +487,5 @@ def _binary_rows(fields: list[list[pa.Array | pa.Scalar]], n: int) -> memoryview
     if not any(isinstance(p, pa.Array) for p in parts):
         parts.append(pa.array([b""] * n, pa.binary()))
     rows = pc.binary_join_element_wise(*parts, b"")
-    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32)[rows.offset:rows.offset + n + 1]
-    return memoryview(rows.buffers()[2])[int(offsets[0]):int(offsets[-1])]
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32)[rows.offset : rows.offset + n + 1]
+    return memoryview(rows.buffers()[2])[int(offsets[0]) : int(offsets[-1])]
