@@ -33,7 +33,7 @@ import struct
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,10 @@ import orjson
 import psycopg
 from sqlalchemy import Engine, text
 
+from geodata.access import strictest
+from geodata.datasets import sources_visibility
 from geodata.errors import InputError, NotFound
+from geodata.layers import LAYERS
 from geodata.working_crs import require_working_crs
 from tiles import content as content_mod
 from tiles import style
@@ -304,6 +307,10 @@ def _build_into(
 ) -> None:
     with engine.connect() as sa_conn:
         epsg = require_working_crs(sa_conn)
+        # a tileset is as restricted as the most restricted dataset its rows come from
+        tables = [LAYERS[spec.layer].table] + (["network_nodes"] if spec.kind == "network" else [])
+        data_vis = sources_visibility(sa_conn, tables, LAYERS[spec.layer].where)
+        spec = replace(spec, min_visibility=strictest(spec.min_visibility, data_vis))
     raw = engine.raw_connection()
     pg = raw.driver_connection
     try:
