@@ -227,6 +227,21 @@ def _feature(layer: Layer, row: Any) -> dict[str, Any]:
 
 
 # -- queries ----------------------------------------------------------------------------------
+def _check_bbox_srid(conn: Connection, bbox: BBox | None) -> None:
+    """PROJ knows more CRSs than PostGIS's ``spatial_ref_sys``: refuse those PostGIS cannot
+    reproject from, rather than fail in the query."""
+    if bbox is None or bbox.srid == 4326:
+        return
+    known = conn.execute(
+        text("SELECT 1 FROM spatial_ref_sys WHERE srid = :s"), {"s": bbox.srid}
+    ).first()
+    if known is None:
+        raise InputError(
+            f"bbox-crs EPSG:{bbox.srid} is not one the database can reproject from: give the "
+            "bbox in lon,lat (CRS84) or in another EPSG CRS, e.g. the twin's own"
+        )
+
+
 def count_items(
     *, conn: Connection, layer: Layer, viewer: Principal, bbox: BBox | None = None
 ) -> int:
@@ -235,6 +250,7 @@ def count_items(
     srid = get_working_crs(conn)
     if srid is None:
         return 0
+    _check_bbox_srid(conn, bbox)
     where, params = _where(layer, viewer, bbox, srid)
     return int(
         conn.execute(text(f"SELECT count(*) FROM {layer.table}{where}"), params).scalar_one()

@@ -28,6 +28,7 @@ TO_CRS84 = Transformer.from_crs("EPSG:3067", "EPSG:4326", always_xy=True)
 def lonlat(x: float, y: float) -> tuple[float, float]:
     return TO_CRS84.transform(x, y)
 
+
 AGENT = Principal("anna", "agent")
 
 
