@@ -15,7 +15,7 @@ covers the rows of that table with its source name.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -42,17 +42,7 @@ class Dataset:
     imported_at: datetime
 
     def public_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "source": self.source,
-            "layer": self.layer,
-            "title": self.title,
-            "licence": self.licence,
-            "attribution": self.attribution,
-            "visibility": self.visibility,
-            "features": self.features,
-            "imported_at": self.imported_at.isoformat(timespec="seconds"),
-        }
+        return {**asdict(self), "imported_at": self.imported_at.isoformat(timespec="seconds")}
 
 
 def dataset_layers(table: str) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import pytest
@@ -224,12 +225,22 @@ def test_single_feature_route(world: World, principal: str) -> None:
         assert r.status_code == expected_status(principal, LAYERS[layer_id].visibility)
 
 
+def _listed(world: World, principal: str, url: str, key: str, ident: str) -> dict[Any, str]:
+    """What a listing route shows the principal: {id: visibility}."""
+    doc = world.client.get(url, headers=world.headers[principal]).json()
+    return {item[ident]: item["visibility"] for item in doc[key]}
+
+
+def _allowed(principal: str, everything: dict[Any, str]) -> dict[Any, str]:
+    return {k: v for k, v in everything.items() if v in SEES[principal]}
+
+
 @pytest.mark.parametrize("principal", PRINCIPALS)
 def test_tiles_routes(world: World, principal: str) -> None:
     get = world.client.get
     h = world.headers[principal]
-    listed = {t["name"]: t["visibility"] for t in get("/tiles", headers=h).json()["tilesets"]}
-    assert listed == {n: v for n, v in world.tilesets.items() if v in SEES[principal]}
+    listed = _listed(world, principal, "/tiles", "tilesets", "name")
+    assert listed == _allowed(principal, world.tilesets)
     admin = world.headers["admin"]
     for name, vis in world.tilesets.items():
         status = expected_status(principal, vis)
@@ -248,8 +259,8 @@ def test_tiles_routes(world: World, principal: str) -> None:
 def test_datasets_and_me_routes(world: World, principal: str) -> None:
     get = world.client.get
     h = world.headers[principal]
-    listed = {d["id"]: d["visibility"] for d in get("/api/datasets", headers=h).json()["datasets"]}
-    assert listed == {i: v for i, v in world.datasets.items() if v in SEES[principal]}
+    listed = _listed(world, principal, "/api/datasets", "datasets", "id")
+    assert listed == _allowed(principal, world.datasets)
     for dataset_id, vis in world.datasets.items():
         r = get(f"/api/datasets/{dataset_id}", headers=h)
         assert r.status_code == expected_status(principal, vis), (dataset_id, vis)
