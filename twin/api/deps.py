@@ -24,7 +24,7 @@ def get_settings_dep(request: Request) -> Settings:
 
 
 def get_principal(request: Request) -> Principal:
-    """The caller, from ``Authorization: Bearer <token>`` (or ``?token=`` for WebSockets)."""
+    """The caller, from ``Authorization: Bearer <token>``; anonymous without one."""
     verifier: TokenVerifier = request.app.state.verifier
     header = request.headers.get("authorization", "")
     token = None
