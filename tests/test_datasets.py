@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from geodata.access import ANONYMOUS, Principal
 from geodata.datasets import hidden_rows_clause, list_datasets, sources_visibility
+from geodata.working_crs import set_working_crs
 from tests.import_data import HELSINKI_LONLAT, feature, project, rect, write_geojson
 from tiles.build import build_all
 from tiles.catalog import get_tileset
@@ -151,3 +152,33 @@ def test_catalogue_and_filter_as_plain_functions(two_sources: CliRunner, engine:
     assert hidden_rows_clause("routes", ANONYMOUS) is None  # rows of no dataset
     clause = hidden_rows_clause("buildings", ANONYMOUS)
     assert clause is not None and clause.startswith("NOT EXISTS")
+
+
+def test_scenario_of_a_restricted_project_is_restricted(engine: Engine, settings: Settings) -> None:
+    with engine.begin() as conn:
+        set_working_crs(conn, 3067)
+        project_id = conn.execute(
+            text(
+                "INSERT INTO projects (slug, name, site, visibility) VALUES ('depot', 'Depot', "
+                "ST_Multi(ST_SetSRID(ST_MakeEnvelope(:x, :y, :x + 50, :y + 50), 3067)), "
+                "'agent') RETURNING id"
+            ),
+            {"x": X, "y": Y},
+        ).scalar_one()
+        scenario_id = conn.execute(
+            text(
+                "INSERT INTO scenarios (slug, name, project_id) VALUES ('depot-a', 'A', :p) "
+                "RETURNING id"
+            ),
+            {"p": project_id},
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO buildings (source, source_id, footprint, height, scenario_id) "
+                "VALUES ('plan', 'd1', ST_Multi(ST_SetSRID(ST_MakeEnvelope(:x, :y, :x + 20, "
+                ":y + 20), 3067)), 30, :s)"
+            ),
+            {"x": X, "y": Y, "s": scenario_id},
+        )
+    build_all(engine, settings.tiles_dir, scenario="depot-a", workers=1)
+    assert get_tileset(settings.tiles_dir, "scenario-depot-a").visibility == "agent"

@@ -570,8 +570,12 @@ def resolve_specs(
 ) -> list[TilesetSpec]:
     """The tilesets a build should make: every one, one layer's, or one scenario's."""
     with engine.connect() as conn:
+        # a scenario of a project is as visible as its project
         scenarios = conn.execute(
-            text("SELECT s.id, s.slug, s.name FROM scenarios s ORDER BY s.slug")
+            text(
+                "SELECT s.id, s.slug, s.name, p.visibility FROM scenarios s "
+                "LEFT JOIN projects p ON p.id = s.project_id ORDER BY s.slug"
+            )
         ).all()
         projects = conn.execute(
             text("SELECT id, slug, name, visibility FROM projects ORDER BY slug")
@@ -582,9 +586,11 @@ def resolve_specs(
             known = ", ".join(s.slug for s in scenarios) or "none"
             raise NotFound(f"no scenario {scenario!r}; known scenarios: {known}")
         s = match[0]
-        return [scenario_spec(s.id, s.slug, s.name)]
+        return [replace(scenario_spec(s.id, s.slug, s.name), min_visibility=s.visibility)]
     specs = baseline_specs()
-    specs += [scenario_spec(s.id, s.slug, s.name) for s in scenarios]
+    specs += [
+        replace(scenario_spec(s.id, s.slug, s.name), min_visibility=s.visibility) for s in scenarios
+    ]
     specs += [project_spec(p.id, p.slug, p.visibility, p.name) for p in projects]
     if layer is not None:
         baseline = {s.name for s in baseline_specs()}
