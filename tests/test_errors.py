@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
+from geodata.errors import NotFound
 from tests.test_features_api import seed
+from tiles.catalog import TilesetEntry, resolve_file
 from twin.api.errors import UNEXPECTED
 from twin.app import create_app
 from twin.settings import Settings
@@ -69,3 +72,12 @@ def test_unknown_route_and_method_have_the_ogc_shape(client: TestClient) -> None
 )
 def test_odd_input_gets_a_clear_4xx(client: TestClient, url: str, status: int, says: str) -> None:
     assert says in _ogc(client.get(url), status)
+
+
+@pytest.mark.parametrize("rel", ["content/a\x00.glb", "x" * 5000, "../../etc/passwd", "build.json"])
+def test_tile_file_lookup_refuses_odd_names_with_404(tmp_path: Path, rel: str) -> None:
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "tileset.json").write_text("{}")
+    entry = TilesetEntry("t", "T", "buildings", "public", 0, 0, "", tmp_path / "t")
+    with pytest.raises(NotFound, match="tileset 't' has no file"):
+        resolve_file(entry, rel)

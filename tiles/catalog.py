@@ -109,7 +109,10 @@ def resolve_file(entry: TilesetEntry, rel: str) -> Path:
     """The file ``rel`` of a tileset: its tileset.json or a content GLB, nothing else (not
     the manifest, not the lock, nothing outside the folder)."""
     root = entry.path.resolve()
-    target = (root / rel).resolve()
+    try:
+        target = (root / rel).resolve()
+    except (ValueError, OSError):  # a NUL byte, a name too long: no such file either
+        raise NotFound(f"tileset {entry.name!r} has no file {rel!r}") from None
     servable = target == root / TILESET or (
         target.parent == root / CONTENT_DIR and target.suffix == ".glb"
     )
