@@ -46,15 +46,17 @@ class Walk:
 
 
 class WalkGraph:
-    """An undirected multigraph whose edges are noded walkable lines.
+    """An undirected graph whose edges are noded walkable lines.
 
     Each edge keeps ``length`` (metres), ``coords`` (its line, from node ``lo`` to ``hi``, the
     smaller node id first) and the attributes of the source line it came from (e.g.
     ``highway``), so later costs can read them. Two lines between the same junctions (a
-    stair beside a ramp) stay two edges: a cost may forbid one and keep the other.
+    stair beside a ramp) stay two ways: the second is cut at a node of its own, so a cost may
+    forbid one and keep the other (a plain graph searches several times faster than a
+    multigraph in networkx).
     """
 
-    def __init__(self, graph: nx.MultiGraph[int], nodes: NDArray[Any]) -> None:
+    def __init__(self, graph: nx.Graph[int], nodes: NDArray[Any]) -> None:
         self.graph = graph
         self.nodes = nodes
         self._tree = shapely.STRtree(shapely.points(nodes)) if len(nodes) else None
@@ -68,7 +70,7 @@ class WalkGraph:
         ``attrs`` (one dict per line) is copied to every edge cut from that line.
         """
         source = np.asarray(lines, dtype=object)
-        graph: nx.MultiGraph[int] = nx.MultiGraph()
+        graph: nx.Graph[int] = nx.Graph()
         if len(source) == 0:
             return cls(graph, np.zeros((0, 2)))
         edges = shapely.get_parts(shapely.union_all(shapely.force_2d(source)))
@@ -78,15 +80,26 @@ class WalkGraph:
         nodes, inverse = np.unique(ends, axis=0, return_inverse=True)
         pairs = inverse.reshape(-1, 2)
         origin = _origin(source, edges) if attrs is not None else None
-        lengths = shapely.length(edges)
+        extra: list[NDArray[Any]] = []  # nodes added in the middle of parallel lines
         for e, (u, v) in enumerate(pairs):
             u, v = int(u), int(v)
             if u == v:  # a closed loop adds no way between two places
                 continue
-            c = coords[e] if u < v else coords[e][::-1]
             data: dict[str, Any] = dict(attrs[origin[e]]) if attrs and origin is not None else {}
-            data.update(length=float(lengths[e]), coords=c)
-            graph.add_edge(u, v, **data)
+            c = coords[e] if u < v else coords[e][::-1]
+            u, v = min(u, v), max(u, v)
+            if not graph.has_edge(u, v):
+                _add(graph, u, v, c, data)
+                continue
+            # a second line between the same ends (a stair beside a ramp): cut in two at a
+            # new middle node, so a plain graph keeps both and a cost may forbid either
+            mid, first, second = _halves(c)
+            m = len(nodes) + len(extra)
+            extra.append(mid)
+            _add(graph, u, m, first, data)
+            _add(graph, v, m, second[::-1], data)
+        if extra:
+            nodes = np.vstack([nodes, np.array(extra)])
         return cls(graph, nodes)
 
     def __len__(self) -> int:
@@ -110,20 +123,15 @@ class WalkGraph:
         part of its line and its length). None when no way joins them.
         """
         src, dst = self.nearest_node(a), self.nearest_node(b)
-        edge_cost = cost or _length
-
-        def cheapest(_u: int, _v: int, parallel: dict[Any, Any]) -> float | None:
-            costs = [c for c in map(edge_cost, parallel.values()) if c is not None]
-            return min(costs) if costs else None
-
+        weight: Any = "length" if cost is None else (lambda _u, _v, d: cost(d))
         try:
-            path: list[int] = nx.dijkstra_path(self.graph, src, dst, weight=cheapest)
+            # bidirectional: a walk between two places settles far fewer nodes
+            path: list[int] = nx.bidirectional_dijkstra(self.graph, src, dst, weight=weight)[1]
         except (nx.NetworkXNoPath, nx.NodeNotFound):
             return None
         parts = [np.asarray(a, dtype=float)[None, :2]]
         for u, v in itertools.pairwise(path):
-            usable = [d for d in self.graph[u][v].values() if edge_cost(d) is not None]
-            c = min(usable, key=lambda d: edge_cost(d) or 0.0)["coords"]
+            c = self.graph[u][v]["coords"]
             parts.append(c if u < v else c[::-1])
         parts.append(np.asarray(b, dtype=float)[None, :2])
         line = np.vstack(parts)
@@ -132,8 +140,21 @@ class WalkGraph:
         return Walk(line, length, path)
 
 
-def _length(edge: dict[str, Any]) -> float:
-    return float(edge["length"])
+def _add(graph: nx.Graph[int], u: int, v: int, coords: NDArray[Any], data: dict[str, Any]) -> None:
+    """Edge u-v along ``coords`` (drawn from the smaller node id to the larger)."""
+    if u > v:
+        u, v, coords = v, u, coords[::-1]
+    length = float(np.hypot(*np.diff(coords, axis=0).T).sum())
+    graph.add_edge(u, v, **data, length=length, coords=coords)
+
+
+def _halves(coords: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
+    """A line's middle point and the two lines either side of it."""
+    if len(coords) > 2:
+        k = len(coords) // 2
+        return coords[k], coords[: k + 1], coords[k:]
+    mid = coords.mean(axis=0)
+    return mid, np.vstack([coords[0], mid]), np.vstack([mid, coords[-1]])
 
 
 def _origin(source: NDArray[Any], edges: NDArray[Any]) -> NDArray[Any]:
