@@ -113,7 +113,7 @@ def load_demo(
                     "already loaded and unchanged: nothing to do "
                     f"(checked in {time.perf_counter() - started:.1f} s)",
                 ]
-        options = ImportOptions(
+        options = ImportOptions.from_settings(
             working_crs=settings_crs or DEMO_CRS, licence=LICENCE, attribution=ATTRIBUTION
         )
         reports: dict[str, ImportReport] = {}
