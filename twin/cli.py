@@ -209,6 +209,13 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int | None], None]]:
         yield advance
 
 
+def _layer_names() -> list[str]:
+    """``--layer`` completes to the import layers' registry (a wrong name gets the list too)."""
+    from geodata.importers.layers import IMPORT_LAYERS
+
+    return list(IMPORT_LAYERS)
+
+
 @app.command("import")
 def import_(
     path: Annotated[
@@ -218,7 +225,14 @@ def import_(
             "CityJSON (.city.json/.jsonl) or OSM PBF file."
         ),
     ],
-    layer: Annotated[str, typer.Option(help="buildings, networks, furniture, pois or ground")],
+    layer: Annotated[
+        str,
+        typer.Option(
+            help="Layer to import into (buildings, networks, network-nodes, furniture...); "
+            "a wrong name lists them all.",
+            autocompletion=_layer_names,
+        ),
+    ],
     crs: Annotated[
         str | None,
         typer.Option(help="Source CRS when the file has none or a wrong one, e.g. EPSG:2154."),
@@ -231,6 +245,13 @@ def import_(
         str | None,
         typer.Option(help="Source name; re-importing the same source updates its features."),
     ] = None,
+    reader: Annotated[
+        str | None,
+        typer.Option(
+            help="Format reader: cityjson, osm, ogr, or a dotted path package.module:Class "
+            "(default: chosen by the file name)."
+        ),
+    ] = None,
 ) -> None:
     """Import a file into a layer: streamed, reprojected, all-or-nothing, idempotent."""
     from geodata.importers import ImportOptions, run_import
@@ -239,11 +260,7 @@ def import_(
         s = _settings()
         with Runtime(s) as rt:
             rt.check()
-            options = ImportOptions(
-                storey_height=s.storey_height,
-                default_height=s.default_height,
-                working_crs=s.crs,
-            )
+            options = ImportOptions.from_settings(s)
             with progress_bar(f"importing {path.name}") as advance:
                 report = run_import(
                     rt.engine,
@@ -254,6 +271,7 @@ def import_(
                     source=source,
                     options=options,
                     progress=advance,
+                    reader=reader,
                 )
         for line in report.lines():
             out.print(line, highlight=False)

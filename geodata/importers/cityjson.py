@@ -10,7 +10,7 @@ Each ``Building`` (with its ``BuildingPart`` s merged in) becomes one feature:
   can show the real roofs rather than an extruded footprint;
 - attributes as they are (the mapping knows ``measuredHeight``, ``storeysAboveGround``,
   ``roofType``, ``function``, ``yearOfConstruction``), plus the LoD height (max z - min z) under
-  :data:`geodata.importers.LOD_HEIGHT` for the height fallback.
+  :data:`geodata.importers.base.LOD_HEIGHT` for the height fallback.
 
 Memory: a CityJSONSeq file is read line by line, one feature at a time, so memory stays flat
 whatever its size. A plain CityJSON file is one JSON document whose vertices are shared by all
@@ -36,8 +36,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError as ProjCRSError
 
 from geodata.errors import ImportFailed
-from geodata.importers import LOD_HEIGHT
-from geodata.importers.base import Reader, SourceBatch
+from geodata.importers.base import LOD_HEIGHT, Reader, SourceBatch
 
 #: CityJSON versions whose geometry model this reader understands (major.minor)
 VERSIONS = ("1.0", "1.1", "2.0")
@@ -73,6 +72,14 @@ class CityJSONReader(Reader):
     name = "cityjson"
     suffixes = (".city.json", ".json", *_SEQ_SUFFIXES)
     scheme = "cityjson"
+
+    @classmethod
+    def sniff(cls, path: Path, head: bytes) -> bool:
+        """A ``.json`` file is CityJSON only when it says so; the other endings always are."""
+        name = path.name.lower()
+        if name.endswith(".json") and not name.endswith(".city.json"):
+            return b'"CityJSON"' in head
+        return super().sniff(path, head)
 
     def __init__(self, path: Path, layer: str) -> None:
         super().__init__(path, layer)

@@ -28,6 +28,13 @@ class OgrReader(Reader):
     name = "ogr"
     suffixes = (".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb")
 
+    @classmethod
+    def sniff(cls, path: Path, head: bytes) -> bool:
+        """Any file of these endings, except a ``.json`` that is CityJSON."""
+        if path.name.lower().endswith(".json") and b'"CityJSON"' in head:
+            return False
+        return super().sniff(path, head)
+
     def __init__(self, path: Path, layer: str) -> None:
         super().__init__(path, layer)
         self._crs: int | None = None

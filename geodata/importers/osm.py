@@ -36,9 +36,9 @@ from geodata.errors import ImportFailed
 from geodata.importers.base import Reader, SourceBatch
 from geodata.importers.mapping import (
     _NETWORK_SYNONYMS,
-    _OSM_FURNITURE,
-    _OSM_GROUND,
     ID_CANDIDATES,
+    OSM_FURNITURE,
+    OSM_GROUND,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -99,8 +99,8 @@ _HIDDEN_PARKING = frozenset({"underground", "multi-storey", "rooftop"})
 
 
 def _ground_key(tags: Tags) -> str | None:
-    """The key of the first pair of ``_OSM_GROUND`` the tags carry: the one the mapper uses."""
-    for key, value in _OSM_GROUND:
+    """The key of the first pair of ``OSM_GROUND`` the tags carry: the one the mapper uses."""
+    for key, value in OSM_GROUND:
         if tags.get(key) == value:
             return key
     return None
@@ -121,7 +121,7 @@ def _ground(kind: str, tags: Tags) -> Verdict:
 
 
 # -- furniture: street objects mapped as points ----------------------------------------------
-_FURNITURE_PAIRS = frozenset(_OSM_FURNITURE)
+_FURNITURE_PAIRS = frozenset(OSM_FURNITURE)
 
 
 def _furniture(kind: str, tags: Tags) -> Verdict:
@@ -235,11 +235,9 @@ def _network_tags(tags: Tags) -> Tags:
 
 RULES: dict[str, LayerRule] = {
     "buildings": LayerRule(("building",), _building, nodes=True, areas=True),
-    "ground": LayerRule(
-        tuple(sorted({k for k, _ in _OSM_GROUND})), _ground, lines=True, areas=True
-    ),
+    "ground": LayerRule(tuple(sorted({k for k, _ in OSM_GROUND})), _ground, lines=True, areas=True),
     "furniture": LayerRule(
-        tuple(sorted({k for k, _ in _OSM_FURNITURE} | {"traffic_sign"})),
+        tuple(sorted({k for k, _ in OSM_FURNITURE} | {"traffic_sign"})),
         _furniture,
         nodes=True,
     ),
