@@ -283,16 +283,33 @@ def demo(
     host: Annotated[str | None, typer.Option(help="Address to bind with --serve.")] = None,
     port: Annotated[int | None, typer.Option(help="Port with --serve.")] = None,
     force: Annotated[bool, typer.Option(help="Rebuild even when nothing changed.")] = False,
+    synthetic_city: Annotated[
+        int | None,
+        typer.Option(
+            "--synthetic-city",
+            min=0,
+            metavar="N",
+            help="Also generate N synthetic buildings around the district, to try the twin at "
+            "city scale (flagged synthetic, not real; 0 removes them; default: as last run).",
+        ),
+    ] = None,
 ) -> None:
     """Load the demo district (Helsinki, OpenStreetMap) and build what exists on top of it."""
     from geodata.demo import load_demo
+    from geodata.importers.base import ImportOptions
 
     with _user_errors():
         s = _settings()
         with Runtime(s) as rt:
             rt.migrate()
             with progress_bar("demo district") as advance:
-                summary = load_demo(rt.engine, settings_crs=s.crs, progress=advance, force=force)
+                summary = load_demo(
+                    rt.engine,
+                    options=ImportOptions.from_settings(s),
+                    progress=advance,
+                    force=force,
+                    synthetic_city=synthetic_city,
+                )
             for line in summary:
                 out.print(line, highlight=False)
             for hook in DEMO_HOOKS:

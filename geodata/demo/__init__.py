@@ -3,9 +3,11 @@
 ``twin demo`` loads, step by step: the OpenStreetMap district (:mod:`.district`) through the
 ordinary import pipeline, its hydrants, synthetic utility networks along its streets
 (:mod:`.networks`), an urban project as a scenario (:mod:`.project`), a walking circuit
-(:mod:`.route`, on :mod:`geodata.walking`), and says what it made (:mod:`.catalogue`). Every
-step is keyed on (source, source_id), so running the demo again changes nothing and
-duplicates nothing; :mod:`.state` lets an unchanged re-run skip all of it.
+(:mod:`.route`, on :mod:`geodata.walking`), on request a synthetic city around the district
+(:mod:`.synthetic_city`), and says what it made (:mod:`.catalogue`). Everything it writes goes
+through the import pipeline (:func:`geodata.importers.pipeline.import_reader`, fed by
+in-memory readers, :mod:`.frames`) keyed on (source, source_id), so running the demo again
+changes nothing and duplicates nothing; :mod:`.state` lets an unchanged re-run skip all of it.
 """
 
 from __future__ import annotations
@@ -14,35 +16,48 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 
 from sqlalchemy import Engine
 
 from geodata.demo.catalogue import catalogue, summary
-from geodata.demo.district import IMPORT_LAYERS, helsinki_pbf, load_hydrants
-from geodata.demo.names import ATTRIBUTION, DEMO_CRS, LICENCE, PROJECT, SOURCE, SYNTHETIC
+from geodata.demo.district import IMPORT_LAYERS, helsinki_pbf, osm_reader
+from geodata.demo.names import (
+    ATTRIBUTION,
+    DEMO_CRS,
+    LICENCE,
+    PROJECT,
+    SOURCE,
+    SYNTHETIC,
+    SYNTHETIC_CITY,
+)
 from geodata.demo.networks import generate_networks
 from geodata.demo.project import create_project
 from geodata.demo.route import create_route
-from geodata.demo.state import fingerprint, record, unchanged_summary
-from geodata.importers import ImportOptions, run_import
-from geodata.importers.osm import OsmReader
+from geodata.demo.state import fingerprint, last_run, record, unchanged_summary
+from geodata.demo.synthetic_city import check_count, load_synthetic_city
+from geodata.importers.base import ImportOptions
+from geodata.importers.pipeline import run_import
 from geodata.importers.report import ImportReport
 from geodata.working_crs import require_working_crs
 
-__all__ = ["PROJECT", "SOURCE", "STEPS", "SYNTHETIC", "load_demo"]
+__all__ = ["PROJECT", "SOURCE", "STEPS", "SYNTHETIC", "SYNTHETIC_CITY", "load_demo"]
 
 LOGGER = logging.getLogger(__name__)
 
 Progress = Callable[[int, int | None], None]
+#: the OSM layers, then networks, project, route, synthetic city, catalogue
 STEPS = len(IMPORT_LAYERS) + 5
 
 
 def load_demo(
     engine: Engine,
     *,
+    options: ImportOptions | None = None,
     settings_crs: str | None = None,
     progress: Progress | None = None,
     force: bool = False,
+    synthetic_city: int | None = None,
 ) -> list[str]:
     """Load (or refresh) the demo district; returns summary lines for the user.
 
@@ -51,6 +66,10 @@ def load_demo(
     the same code and nobody touched its rows since (row counts and last update times per
     table agree with what the last run recorded), nothing is redone: ``twin demo`` then starts
     in a second. ``force`` redoes every step anyway.
+
+    :param options: height fallbacks and working CRS (default: the twin's settings)
+    :param synthetic_city: how many synthetic buildings to have around the district (0: none;
+        None: as many as the last run made)
     """
     started = last = time.perf_counter()
 
@@ -62,8 +81,21 @@ def load_demo(
         if progress is not None:
             progress(n, STEPS)
 
+    base = options or ImportOptions.from_settings()
+    options = replace(
+        base,
+        working_crs=settings_crs or base.working_crs or DEMO_CRS,
+        licence=LICENCE,
+        attribution=ATTRIBUTION,
+    )
     with helsinki_pbf() as pbf:
-        key = fingerprint(pbf)
+        if synthetic_city is None:
+            with engine.connect() as conn:
+                synthetic_city = int(last_run(conn).get("synthetic_city", 0))
+        city = check_count(synthetic_city)
+        key = fingerprint(
+            pbf, heights=(options.storey_height, options.default_height), synthetic_city=city
+        )
         if not force:
             with engine.connect() as conn:
                 cached = unchanged_summary(conn, key)
@@ -74,9 +106,6 @@ def load_demo(
                     "already loaded and unchanged: nothing to do "
                     f"(checked in {time.perf_counter() - started:.1f} s)",
                 ]
-        options = ImportOptions(
-            working_crs=settings_crs or DEMO_CRS, licence=LICENCE, attribution=ATTRIBUTION
-        )
         reports: dict[str, ImportReport] = {}
         for layer in IMPORT_LAYERS:
             reports[layer] = run_import(
@@ -85,7 +114,7 @@ def load_demo(
                 layer=layer,
                 source=SOURCE,
                 options=options,
-                reader=OsmReader(pbf, layer),
+                reader=osm_reader(pbf, layer),
             )
             step(what=f"{layer} imported")
         with engine.begin() as conn:
@@ -96,21 +125,21 @@ def load_demo(
                     "EPSG:%s, so it is reprojected there",
                     srid,
                 )
-            hydrants = load_hydrants(conn, pbf, srid)
-        step(what="hydrants")
-        with engine.begin() as conn:
-            nets = generate_networks(conn, srid)
+            nets = generate_networks(conn, srid, options)
         step(what="synthetic networks")
         with engine.begin() as conn:
-            project = create_project(conn, pbf, srid)
+            project = create_project(conn, pbf, srid, options)
         step(what="project")
     with engine.begin() as conn:
         route = create_route(conn, srid)
     step(what="route")
-    lines = summary(reports, hydrants, nets, project, route, srid)
     with engine.begin() as conn:
-        catalogue(conn, hydrants, nets)
-        record(conn, key, lines)
+        city = load_synthetic_city(conn, city, srid, options)
+    step(what="synthetic city")
+    lines = summary(reports, nets, project, route, city, srid, options)
+    with engine.begin() as conn:
+        catalogue(conn, reports["network-nodes"].imported, nets, city)
+        record(conn, key, lines, city)
     step(what="catalogue")
     changes: Counter[str] = Counter()
     for r in reports.values():

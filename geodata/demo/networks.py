@@ -10,10 +10,9 @@ is deterministic (seeded) and vectorised with shapely 2.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,10 +21,11 @@ import shapely
 from numpy.typing import NDArray
 from sqlalchemy import Connection, text
 
-from geodata.demo.names import SEED, SOURCE, SYNTHETIC_NOTE
+from geodata.demo.frames import write_frame
+from geodata.demo.names import SEED, SOURCE, SYNTHETIC, SYNTHETIC_NOTE
 from geodata.demo.network_specs import _BIG_ROADS, MAIN_ROADS, SPECS, NetworkSpec
-from geodata.demo.stage import NODE_COLS, SEGMENT_COLS, write_nodes, write_segments
 from geodata.demo.streets import Streets, street_graph
+from geodata.importers.base import ImportOptions
 
 
 @dataclass
@@ -58,8 +58,9 @@ def _pick(
     return np.where(upper, high, low)
 
 
-def generate_networks(conn: Connection, srid: int) -> NetworkResult:
-    """Synthetic mains of the eight networks along the district's streets, with their nodes."""
+def generate_networks(conn: Connection, srid: int, options: ImportOptions) -> NetworkResult:
+    """Synthetic mains of the eight networks along the district's streets, with their nodes,
+    written through the import pipeline as the whole of source ``demo-synthetic``."""
     streets = street_graph(conn)
     n = len(streets.edges)
     seg_frames: list[pd.DataFrame] = []
@@ -88,8 +89,11 @@ def generate_networks(conn: Connection, srid: int) -> NetworkResult:
     # two edges hashing alike would make the upsert touch a row twice: keep the first
     segments = segments.drop_duplicates("source_id")
     nodes = nodes.drop_duplicates("source_id")
-    write_segments(conn, segments, srid)
-    write_nodes(conn, nodes, srid)
+    segments["synthetic"] = True
+    nodes["synthetic"] = True
+    options = replace(options, prune=True)
+    for layer, frame in (("networks", segments), ("network-nodes", nodes)):
+        write_frame(conn, frame, layer=layer, source=SYNTHETIC, srid=srid, options=options)
     length = (
         float(shapely.length(shapely.from_wkb(segments["geom"].to_numpy())).sum())
         if len(segments)
@@ -259,7 +263,7 @@ def _sections(
     )
 
 
-def _segment_attrs(streets: Streets, spec: NetworkSpec, edge: int, main: bool) -> str:
+def _segment_attrs(streets: Streets, spec: NetworkSpec, edge: int, main: bool) -> dict[str, Any]:
     name, highway, along = streets.road_info[edge]
     attrs: dict[str, Any] = {
         "note": SYNTHETIC_NOTE,
@@ -269,7 +273,7 @@ def _segment_attrs(streets: Streets, spec: NetworkSpec, edge: int, main: bool) -
         attrs["street"] = name
     attrs.update({"road_class": highway, "along": along})
     attrs.update({a: (mv if main else dv) for a, mv, dv in spec.extra})
-    return json.dumps(attrs, ensure_ascii=False)
+    return attrs
 
 
 def _nodes(spec: NetworkSpec, kind: str, xy: NDArray[Any], depth: NDArray[Any]) -> pd.DataFrame:
@@ -278,7 +282,7 @@ def _nodes(spec: NetworkSpec, kind: str, xy: NDArray[Any], depth: NDArray[Any]) 
         return _empty_nodes()
     key, first = np.unique(np.round(xy, 2), axis=0, return_index=True)
     depth = np.round(np.asarray(depth, dtype=float)[first], 2)
-    attrs = json.dumps({"note": SYNTHETIC_NOTE, "operator": spec.operator}, ensure_ascii=False)
+    attrs = {"note": SYNTHETIC_NOTE, "operator": spec.operator}
     return pd.DataFrame(
         {
             "source_id": [f"{spec.network}:{kind}:{x:.2f},{y:.2f}" for x, y in key],
@@ -288,7 +292,7 @@ def _nodes(spec: NetworkSpec, kind: str, xy: NDArray[Any], depth: NDArray[Any]) 
                 shapely.points(np.column_stack([xy[first], -depth])), hex=True, output_dimension=3
             ),
             "depth_m": depth,
-            "attrs": attrs,
+            "attrs": [attrs] * len(key),
         }
     )
 
@@ -328,16 +332,29 @@ def _hydrant_branches(conn: Connection, water: tuple[NDArray[Any], pd.DataFrame]
                 "material": main["material"],
                 "install_year": int(main["install_year"]),
                 "operator": main["operator"],
-                "attrs": json.dumps(
-                    {
-                        "note": SYNTHETIC_NOTE,
-                        "hierarchy": "service",
-                        "serves": f"hydrant {hydrants[hi][0]}",
-                    }
-                ),
+                "attrs": {
+                    "note": SYNTHETIC_NOTE,
+                    "hierarchy": "service",
+                    "serves": f"hydrant {hydrants[hi][0]}",
+                },
             }
         )
     return pd.DataFrame(rows) if rows else _empty_segments()
+
+
+#: columns of the generated frames (``attrs`` holds a dict per row)
+SEGMENT_COLS = (
+    "source_id",
+    "network",
+    "geom",
+    "depth_m",
+    "diameter_mm",
+    "material",
+    "install_year",
+    "operator",
+    "attrs",
+)
+NODE_COLS = ("source_id", "network", "kind", "geom", "depth_m", "attrs")
 
 
 def _empty_segments() -> pd.DataFrame:

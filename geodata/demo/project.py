@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
-from geodata.demo.names import PROJECT
+from geodata.demo.frames import write_frame
+from geodata.demo.names import PROJECT, SOURCE
+from geodata.importers.base import ImportOptions
+from geodata.importers.geometry import reproject
 from geodata.importers.osm import LayerRule, OsmReader
 
-# -- the urban project ------------------------------------------------------------------------
 SITES = LayerRule(
     ("landuse", "amenity"),
     lambda kind, tags: (
@@ -25,14 +28,14 @@ SITES = LayerRule(
     ),
     areas=True,
 )
-#: the new block: (letter, storeys, usage, length, depth); 3.2 m a storey
+#: the new block: (letter, storeys, usage, length, depth); heights are storeys x the twin's
+#: storey height (TWIN_STOREY_HEIGHT), as for any building known by its levels
 BLOCK = (
     ("A", 6, "residential", 34.0, 14.0),
     ("B", 8, "mixed", 20.0, 18.0),
     ("C", 4, "residential", 26.0, 12.0),
     ("D", 5, "residential", 24.0, 13.0),
 )
-STOREY = 3.2
 
 
 @dataclass
@@ -43,16 +46,20 @@ class ProjectResult:
     removed: str | None
 
 
-def create_project(conn: Connection, pbf: Path, srid: int) -> ProjectResult | None:
+def create_project(
+    conn: Connection, pbf: Path, srid: int, options: ImportOptions
+) -> ProjectResult | None:
     """The "new-block" project: a scenario adding a block on an open site, removing a shed."""
     ids: list[str] = []
     wkb: list[str] = []
     names: list[str | None] = []
     reader = OsmReader(pbf, "sites", rule=SITES)
     reader.open()
+    src = reader.source_crs() or 4326
     for batch in reader.batches(10_000):
         ids += list(batch.ids)
-        wkb += [g.hex() for g in batch.geoms]
+        sites = reproject(shapely.from_wkb(batch.geoms), src, srid)
+        wkb += list(shapely.to_wkb(sites, hex=True))
         landuse = batch.props.get("landuse")
         names += [
             "a construction site"
@@ -65,15 +72,15 @@ def create_project(conn: Connection, pbf: Path, srid: int) -> ProjectResult | No
     # the largest site no building stands on
     row = conn.execute(
         text(
-            "WITH c AS (SELECT i, n, ST_Transform(ST_SetSRID(ST_GeomFromWKB(decode(w, 'hex')), "
-            "4326), :srid) AS g FROM unnest(CAST(:ids AS text[]), CAST(:wkb AS text[]), "
+            "WITH c AS (SELECT i, n, ST_SetSRID(ST_GeomFromWKB(decode(w, 'hex')), :srid) AS g "
+            "FROM unnest(CAST(:ids AS text[]), CAST(:wkb AS text[]), "
             "CAST(:names AS text[])) AS u(i, w, n)) "
             "SELECT i, n, ST_AsBinary(g) FROM c WHERE ST_Area(g) >= 1500 AND NOT EXISTS ("
-            "SELECT 1 FROM buildings b WHERE b.scenario_id IS NULL "
+            "SELECT 1 FROM buildings b WHERE b.scenario_id IS NULL AND b.source = :osm "
             "AND ST_Intersects(b.footprint, ST_Buffer(c.g, -1))) "
             "ORDER BY ST_Area(g) DESC, i LIMIT 1"
         ),
-        {"srid": srid, "ids": ids, "wkb": wkb, "names": names},
+        {"srid": srid, "ids": ids, "wkb": wkb, "names": names, "osm": SOURCE},
     ).first()
     if row is None:
         return None
@@ -85,10 +92,10 @@ def create_project(conn: Connection, pbf: Path, srid: int) -> ProjectResult | No
             "SELECT b.id, b.source_id, coalesce(b.name, 'a small ' || b.usage || ' building', "
             "'a small building') FROM buildings b, "
             "(SELECT ST_SetSRID(ST_GeomFromWKB(:site), :srid) AS g) s "
-            "WHERE b.scenario_id IS NULL AND ST_DWithin(b.footprint, s.g, 60) "
+            "WHERE b.scenario_id IS NULL AND b.source = :osm AND ST_DWithin(b.footprint, s.g, 60) "
             "AND ST_Area(b.footprint) < 1500 ORDER BY ST_Area(b.footprint), b.source_id LIMIT 1"
         ),
-        {"site": site_wkb, "srid": srid},
+        {"site": site_wkb, "srid": srid, "osm": SOURCE},
     ).first()
     others = (
         conn.execute(
@@ -139,7 +146,7 @@ def create_project(conn: Connection, pbf: Path, srid: int) -> ProjectResult | No
             "descr": "Adds the new block's buildings and removes the small building they replace.",
         },
     ).scalar_one()
-    built = _scenario_buildings(conn, scenario_id, footprints, srid)
+    built = _scenario_buildings(conn, scenario_id, footprints, srid, options)
     conn.execute(
         text("DELETE FROM scenario_removals WHERE scenario_id = :sid"), {"sid": scenario_id}
     )
@@ -206,54 +213,29 @@ def block_footprints(
 
 
 def _scenario_buildings(
-    conn: Connection, scenario_id: int, footprints: list[shapely.Polygon], srid: int
+    conn: Connection,
+    scenario_id: int,
+    footprints: list[shapely.Polygon],
+    srid: int,
+    options: ImportOptions,
 ) -> list[tuple[str, float]]:
-    """Upsert the scenario's buildings by their source id, keeping their ids stable."""
-    existing: dict[str, int] = dict(
-        conn.execute(
-            text("SELECT source_id, id FROM buildings WHERE scenario_id = :sid AND source = :src"),
-            {"sid": scenario_id, "src": PROJECT},
-        ).all()
-    )
-    built = []
-    for (letter, storeys, usage, _, _), fp in zip(BLOCK, footprints, strict=False):
-        sid = f"new-block/{letter}"
-        params = {
-            "sid": scenario_id,
-            "src": PROJECT,
-            "source_id": sid,
-            "srid": srid,
-            "fp": shapely.to_wkb(shapely.MultiPolygon([fp])),
-            "height": storeys * STOREY,
-            "levels": storeys,
-            "usage": usage,
-            "name": f"New block, building {letter}",
-            "attrs": json.dumps({"project": "new-block", "proposed": True}),
+    """The scenario's buildings, through the import pipeline into the scenario (keyed on
+    their source ids, so their ids stay stable; one the block no longer has is deleted)."""
+    planned = list(zip(BLOCK, footprints, strict=False))
+    frame = pd.DataFrame(
+        {
+            "source_id": [f"new-block/{b[0]}" for b, _ in planned],
+            "geom": [shapely.to_wkb(fp) for _, fp in planned],
+            "levels": [b[1] for b, _ in planned],
+            "usage": [b[2] for b, _ in planned],
+            "name": [f"New block, building {b[0]}" for b, _ in planned],
+            "roof_type": "flat",
+            "year_built": 2028,
+            "base_z": 0.0,
+            "project": "new-block",
+            "proposed": True,
         }
-        cols = (
-            "footprint = ST_SetSRID(ST_GeomFromWKB(:fp), :srid), height = :height, "
-            "height_source = 'levels', levels = :levels, usage = :usage, name = :name, "
-            "roof_type = 'flat', year_built = 2028, base_z = 0, attrs = CAST(:attrs AS jsonb)"
-        )
-        if sid in existing:
-            conn.execute(
-                text(f"UPDATE buildings SET {cols} WHERE id = :id"),
-                {**params, "id": existing.pop(sid)},
-            )
-        else:
-            conn.execute(
-                text(
-                    "INSERT INTO buildings (source, source_id, scenario_id, footprint, height, "
-                    "height_source, levels, usage, name, roof_type, year_built, base_z, attrs) "
-                    "VALUES (:src, :source_id, :sid, ST_SetSRID(ST_GeomFromWKB(:fp), :srid), "
-                    ":height, 'levels', :levels, :usage, :name, 'flat', 2028, 0, "
-                    "CAST(:attrs AS jsonb))"
-                ),
-                params,
-            )
-        built.append((letter, storeys * STOREY))
-    if existing:
-        conn.execute(
-            text("DELETE FROM buildings WHERE id = ANY(:ids)"), {"ids": list(existing.values())}
-        )
-    return built
+    )
+    options = replace(options, scenario_id=scenario_id, prune=True)
+    write_frame(conn, frame, layer="buildings", source=PROJECT, srid=srid, options=options)
+    return [(b[0], b[1] * options.storey_height) for b, _ in planned]

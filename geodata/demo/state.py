@@ -9,14 +9,23 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from geodata.demo.names import ATTRIBUTION, DEMO_VERSION, LICENCE, PROJECT, SOURCE, SYNTHETIC
+from geodata.demo.names import (
+    ATTRIBUTION,
+    DEMO_VERSION,
+    LICENCE,
+    PROJECT,
+    SOURCE,
+    SYNTHETIC,
+    SYNTHETIC_CITY,
+)
 
 
-def fingerprint(pbf: Path) -> str:
-    """Identifies what the demo would build: the extract and the code that builds it."""
+def fingerprint(pbf: Path, *, heights: tuple[float, float], synthetic_city: int) -> str:
+    """Identifies what the demo would build: the extract, the code that builds it, and the
+    settings it reads (storey and default heights, the synthetic city's size)."""
     import geodata.importers
 
-    h = hashlib.sha256(DEMO_VERSION.encode())
+    h = hashlib.sha256(f"{DEMO_VERSION} {heights} {synthetic_city}".encode())
     code = [
         *sorted(Path(__file__).parent.glob("*.py")),
         *sorted(Path(geodata.importers.__file__).parent.glob("*.py")),
@@ -37,6 +46,7 @@ def signature(conn: Connection) -> dict[str, Any]:
         "segments": ("network_segments", "source IN (:osm, :syn) AND scenario_id IS NULL"),
         "nodes": ("network_nodes", "source IN (:osm, :syn) AND scenario_id IS NULL"),
         "project": ("buildings", "source = :project"),
+        "city": ("buildings", "source = :city AND scenario_id IS NULL"),
         "projects": ("projects", "slug = 'new-block'"),
         "routes": ("routes", "slug = 'centre-walk'"),
     }
@@ -47,7 +57,8 @@ def signature(conn: Connection) -> dict[str, Any]:
     out: dict[str, Any] = {
         k: [n, at]
         for k, n, at in conn.execute(
-            text(sql), {"osm": SOURCE, "syn": SYNTHETIC, "project": PROJECT}
+            text(sql),
+            {"osm": SOURCE, "syn": SYNTHETIC, "project": PROJECT, "city": SYNTHETIC_CITY},
         ).all()
     }
     out["removals"] = conn.execute(
@@ -60,21 +71,25 @@ def signature(conn: Connection) -> dict[str, Any]:
     return out
 
 
+def last_run(conn: Connection) -> dict[str, Any]:
+    """What the last run recorded ({} when none, or unreadable)."""
+    raw = conn.execute(text("SELECT value FROM twin_meta WHERE key = 'demo'")).scalar()
+    try:
+        meta = json.loads(raw) if raw is not None else {}
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
 def unchanged_summary(conn: Connection, fingerprint: str) -> list[str] | None:
     """The last run's summary, when the district is as that run left it; else None."""
-    raw = conn.execute(text("SELECT value FROM twin_meta WHERE key = 'demo'")).scalar()
-    if raw is None:
-        return None
-    try:
-        meta = json.loads(raw)
-    except ValueError:
-        return None
+    meta = last_run(conn)
     if meta.get("fingerprint") != fingerprint or meta.get("signature") != signature(conn):
         return None
     return list(meta.get("summary", []))
 
 
-def record(conn: Connection, fingerprint: str, lines: list[str]) -> None:
+def record(conn: Connection, fingerprint: str, lines: list[str], synthetic_city: int) -> None:
     conn.execute(
         text(
             "INSERT INTO twin_meta (key, value) VALUES ('demo', :v) "
@@ -89,6 +104,7 @@ def record(conn: Connection, fingerprint: str, lines: list[str]) -> None:
                     "licence": LICENCE,
                     "attribution": ATTRIBUTION,
                     "fingerprint": fingerprint,
+                    "synthetic_city": synthetic_city,
                     "signature": signature(conn),
                     "summary": lines,
                 },

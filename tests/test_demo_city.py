@@ -1,0 +1,144 @@
+"""``twin demo --synthetic-city N``: generated buildings around the real district, flagged.
+
+The generator is checked on its own first (deterministic, a prefix for any larger N, no
+overlaps); then the demo is loaded once with 2,000 synthetic buildings and read back.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+import shapely
+from sqlalchemy import Engine
+
+from geodata.db import make_engine
+from geodata.demo import SOURCE, SYNTHETIC_CITY, load_demo
+from geodata.demo.synthetic_city import CityPlan, SyntheticCityReader, check_count, generate
+from geodata.errors import InputError
+from tests.import_data import rows, snapshot
+
+N = 2000
+PLAN = CityPlan((385_000.0, 6_672_000.0), 0.3, shapely.box(384_000, 6_671_000, 386_000, 6_673_000))
+
+
+def footprints(plan: CityPlan, n: int) -> np.ndarray:
+    return np.concatenate([ring.footprints for ring in generate(plan, n)])
+
+
+def test_generation_is_deterministic_and_a_prefix() -> None:
+    small, large = footprints(PLAN, 500), footprints(PLAN, 3000)
+    assert len(small) == 500 and len(large) == 3000
+    assert shapely.equals(small, large[:500]).all()
+    assert shapely.equals(footprints(PLAN, 3000), large).all()
+
+
+def test_generated_buildings_are_plausible_and_apart() -> None:
+    fps = footprints(PLAN, 5000)
+    assert shapely.is_valid(fps).all()
+    area = shapely.area(fps)
+    assert area.min() > 50 and area.max() < 1000
+    pairs = shapely.STRtree(fps).query(fps, predicate="intersects")
+    assert (pairs[0] == pairs[1]).all()  # each touches only itself
+    assert not shapely.intersects(PLAN.keep_clear, fps).any()
+
+
+def test_reader_batches_ids_and_attributes() -> None:
+    reader = SyntheticCityReader(PLAN, 2500, 3067)
+    batches = list(reader.batches(1000))
+    assert [len(b) for b in batches][:2] == [1000, 1000] and sum(map(len, batches)) == 2500
+    ids = np.concatenate([b.ids for b in batches])
+    assert ids[0] == "city-0000000" and ids[-1] == "city-0002499" and len(set(ids)) == 2500
+    props = batches[0].props
+    assert props["synthetic"].all() and (props["levels"] >= 1).all()
+    assert reader.source_crs() == 3067 and reader.count() == 2500
+
+
+def test_count_out_of_range_says_what_to_give() -> None:
+    with pytest.raises(InputError, match=r"from 0 .* to 5,000,000"):
+        check_count(-1)
+    with pytest.raises(InputError, match="--synthetic-city 9000000"):
+        check_count(9_000_000)
+
+
+@pytest.fixture(scope="module")
+def city(pg_cluster, template_db: str) -> Iterator[tuple[Engine, list[str]]]:  # type: ignore[no-untyped-def]
+    name = f"demo_city_{os.getpid()}"
+    admin = f"postgresql://twin@127.0.0.1:{pg_cluster.port}/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
+    engine = make_engine(f"postgresql+psycopg://twin@127.0.0.1:{pg_cluster.port}/{name}")
+    lines = load_demo(engine, synthetic_city=N)
+    yield engine, lines
+    engine.dispose()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def one(engine: Engine, sql: str, **params: Any) -> Any:
+    return rows(engine, sql, **params)[0][0]
+
+
+def test_city_is_flagged_and_counted(city: tuple[Engine, list[str]]) -> None:
+    e, lines = city
+    n, flagged, levels, heights = rows(
+        e,
+        "SELECT count(*), count(*) FILTER (WHERE (attrs->>'synthetic')::boolean), "
+        "count(*) FILTER (WHERE height_source = 'levels'), "
+        "bool_and(height = levels * 3.0) FROM buildings WHERE source = :s AND scenario_id IS NULL",
+        s=SYNTHETIC_CITY,
+    )[0]
+    assert n == flagged == levels == N and heights
+    text = "\n".join(lines)
+    assert f"synthetic city: {N} synthetic buildings" in text and "not real" in text
+    title, attribution, features = rows(
+        e, "SELECT title, attribution, features FROM datasets WHERE source = :s", s=SYNTHETIC_CITY
+    )[0]
+    assert "not real" in title and "not real" in attribution and features == N
+
+
+def test_city_keeps_clear_of_the_real_district(city: tuple[Engine, list[str]]) -> None:
+    e, _ = city
+    clash = one(
+        e,
+        "SELECT count(*) FROM buildings c JOIN buildings r ON ST_Intersects(c.footprint, "
+        "r.footprint) AND r.id <> c.id WHERE c.source = :c AND (r.source <> :c OR "
+        "r.scenario_id IS NOT NULL)",
+        c=SYNTHETIC_CITY,
+    )
+    assert clash == 0
+    # around the district: its nearest synthetic building is a street or so away
+    gap = one(
+        e,
+        "SELECT min(ST_Distance(c.footprint, r.footprint)) FROM buildings c, buildings r "
+        "WHERE c.source = :c AND r.source = :r AND ST_DWithin(c.footprint, r.footprint, 500)",
+        c=SYNTHETIC_CITY,
+        r=SOURCE,
+    )
+    assert gap is not None and 20 <= gap < 500
+    assert one(e, "SELECT bool_and(ST_IsValid(footprint)) FROM buildings") is True
+
+
+def test_city_rerun_is_idempotent_and_resizes(city: tuple[Engine, list[str]]) -> None:
+    e, _ = city
+    before = snapshot(e)
+    # no option: the city stays as the last run made it, and nothing is redone
+    lines = load_demo(e)
+    assert "already loaded and unchanged" in lines[-1]
+    assert snapshot(e) == before
+    ids = rows(
+        e, "SELECT source_id, id FROM buildings WHERE source = :s ORDER BY 1", s=SYNTHETIC_CITY
+    )
+    load_demo(e, synthetic_city=N // 2)
+    smaller = rows(
+        e, "SELECT source_id, id FROM buildings WHERE source = :s ORDER BY 1", s=SYNTHETIC_CITY
+    )
+    assert smaller == ids[: N // 2]  # the tail goes, the rest keep their ids
+    load_demo(e, synthetic_city=0)
+    assert one(e, "SELECT count(*) FROM buildings WHERE source = :s", s=SYNTHETIC_CITY) == 0
+    assert one(e, "SELECT count(*) FROM datasets WHERE source = :s", s=SYNTHETIC_CITY) == 0
