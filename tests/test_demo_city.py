@@ -6,17 +6,13 @@ overlaps); then the demo is loaded once with 2,000 synthetic buildings and read 
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import psycopg
 import pytest
 import shapely
 from sqlalchemy import Engine
 
-from geodata.db import make_engine
 from geodata.demo import SOURCE, SYNTHETIC_CITY, load_demo
 from geodata.demo.synthetic_city import CityPlan, SyntheticCityReader, check_count, generate
 from geodata.errors import InputError
@@ -66,18 +62,8 @@ def test_count_out_of_range_says_what_to_give() -> None:
 
 
 @pytest.fixture(scope="module")
-def city(pg_cluster, template_db: str) -> Iterator[tuple[Engine, list[str]]]:  # type: ignore[no-untyped-def]
-    name = f"demo_city_{os.getpid()}"
-    admin = f"postgresql://twin@127.0.0.1:{pg_cluster.port}/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
-    engine = make_engine(f"postgresql+psycopg://twin@127.0.0.1:{pg_cluster.port}/{name}")
-    lines = load_demo(engine, synthetic_city=N)
-    yield engine, lines
-    engine.dispose()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+def city(module_engine: Engine) -> tuple[Engine, list[str]]:
+    return module_engine, load_demo(module_engine, synthetic_city=N)
 
 
 def one(engine: Engine, sql: str, **params: Any) -> Any:

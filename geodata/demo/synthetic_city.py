@@ -285,20 +285,21 @@ def load_synthetic_city(conn: Connection, n: int, srid: int, options: ImportOpti
     """Make the synthetic city ``n`` buildings (0: none), through the import pipeline.
 
     Ids are positional, so the first import COPYs straight into the table, a larger ``n``
-    adds the new ones, and a smaller one prunes the tail. Returns the count now stored.
+    adds the new ones, and a smaller one deletes the tail. Returns the count now stored.
     """
     check_count(n)
+    # ids are positional: the tail beyond n goes (an index range scan, however big the city)
+    conn.execute(
+        text("DELETE FROM buildings WHERE source = :s AND scenario_id IS NULL AND source_id >= :t"),
+        {"s": SYNTHETIC_CITY, "t": source_id(n)},
+    )
     if n == 0:
-        conn.execute(
-            text("DELETE FROM buildings WHERE source = :s AND scenario_id IS NULL"),
-            {"s": SYNTHETIC_CITY},
-        )
         conn.execute(text("DELETE FROM datasets WHERE source = :s"), {"s": SYNTHETIC_CITY})
         return 0
     plan = plan_city(conn)
     if plan is None:
         raise InputError("the synthetic city goes around the demo district: load it first")
-    options = replace(options, prune=True, licence=None, attribution=None, visibility=None)
+    options = replace(options, licence=None, attribution=None, visibility=None)
     report = import_reader(
         conn,
         SyntheticCityReader(plan, n, srid),
