@@ -41,7 +41,7 @@ bench_import = importlib.util.module_from_spec(_spec)
 sys.modules["bench_import"] = bench_import
 _spec.loader.exec_module(bench_import)  # its cluster, timing and database helpers
 
-console = Console()
+console = Console(width=150)
 CITY = """
 import sys
 from geodata.db import make_engine

@@ -6,19 +6,25 @@ overlaps); then the demo is loaded once with 2,000 synthetic buildings and read 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import shapely
 from sqlalchemy import Engine
+from typer.testing import CliRunner
 
+from geodata.db import make_engine
 from geodata.demo import SOURCE, SYNTHETIC_CITY, load_demo
 from geodata.demo.synthetic_city import CityPlan, SyntheticCityReader, check_count, generate
 from geodata.errors import InputError
 from tests.import_data import rows, snapshot
+from tiles.catalog import list_tilesets
+from twin.cli import app
 
 N = 2000
+runner = CliRunner()
 PLAN = CityPlan((385_000.0, 6_672_000.0), 0.3, shapely.box(384_000, 6_671_000, 386_000, 6_673_000))
 
 
@@ -128,3 +134,31 @@ def test_city_rerun_is_idempotent_and_resizes(city: tuple[Engine, list[str]]) ->
     load_demo(e, synthetic_city=0)
     assert one(e, "SELECT count(*) FROM buildings WHERE source = :s", s=SYNTHETIC_CITY) == 0
     assert one(e, "SELECT count(*) FROM datasets WHERE source = :s", s=SYNTHETIC_CITY) == 0
+
+
+def test_cli_demo_with_a_synthetic_city_builds_its_tiles(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TWIN_DATABASE_URL", db_url)
+    monkeypatch.setenv("TWIN_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("TWIN_STOREY_HEIGHT", "3.5")  # heights come from the settings
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    res = runner.invoke(app, ["demo", "--synthetic-city", "-3"], env={"COLUMNS": "200"})
+    assert res.exit_code == 2 and "--synthetic-city" in res.output
+    assert "greater than or equal to 0" in res.output
+    res = runner.invoke(app, ["demo", "--synthetic-city", "300"])
+    assert res.exit_code == 0, res.output
+    assert "synthetic city: 300 synthetic buildings" in res.output
+    assert "x 3.5 m" in res.output
+    engine = make_engine(db_url)
+    try:
+        assert one(
+            engine,
+            "SELECT bool_and(height = levels * 3.5) FROM buildings WHERE source = :s",
+            s=SYNTHETIC_CITY,
+        )
+        real = one(engine, "SELECT count(*) FROM buildings WHERE scenario_id IS NULL")
+    finally:
+        engine.dispose()
+    (entry,) = [e for e in list_tilesets(tmp_path / "var" / "tiles") if e.name == "buildings"]
+    assert entry.features == real  # the 300 are in the buildings tileset, as any building
