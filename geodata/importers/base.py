@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
+from numpy.typing import NDArray
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,12 +38,12 @@ class SourceBatch:
         database) hands it on without spreading it into sparse columns.
     """
 
-    geoms: np.ndarray
+    geoms: NDArray[Any]
     props: pd.DataFrame
-    ids: np.ndarray
-    where: np.ndarray
-    lod2: np.ndarray | None = None
-    attrs: np.ndarray | None = None
+    ids: NDArray[Any]
+    where: NDArray[Any]
+    lod2: NDArray[Any] | None = None
+    attrs: NDArray[Any] | None = None
     #: per-batch facts for the report (e.g. {"skipped: not a building": 3})
     notes: dict[str, int] = field(default_factory=dict)
 
@@ -77,9 +77,9 @@ class ImportOptions:
         """Options with the twin's settings (``twin.settings.Settings``, read now when not
         given), then ``overrides``."""
         if settings is None:
-            from twin.settings import Settings
+            from twin.settings import get_settings
 
-            settings = Settings()
+            settings = get_settings()
         values: dict[str, Any] = {
             "storey_height": getattr(settings, "storey_height"),  # noqa: B009
             "default_height": getattr(settings, "default_height"),  # noqa: B009

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import shapely
+from numpy.typing import NDArray
 
 from geodata.crs import is_geographic, parse_crs, transformer, utm_for
 from geodata.errors import ImportFailed, InputError
@@ -31,7 +31,7 @@ from geodata.importers.layers import IMPORT_LAYERS, ImportLayer, Rows
 from geodata.importers.mapping import Mapper, MappingFile
 from geodata.importers.readers import reader_for
 from geodata.importers.report import ImportReport
-from geodata.importers.writer import StageWriter
+from geodata.importers.writer import StageWriter, raw_connection
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -235,7 +235,7 @@ def _write_batch(
     writer.write(stored)
 
 
-def _check_coordinates(geoms: np.ndarray, src: int, file: str) -> None:
+def _check_coordinates(geoms: NDArray[Any], src: int, file: str) -> None:
     degrees = lonlat_sane(geoms)
     if is_geographic(src) and not degrees:
         raise ImportFailed(
@@ -264,7 +264,7 @@ def _record_dataset(conn: Connection, report: ImportReport, options: ImportOptio
         "v": visibility,
         "n": report.imported,
     }
-    conn.connection.driver_connection.execute(
+    raw_connection(conn).execute(
         "INSERT INTO datasets (source, layer, title, licence, attribution, visibility, "
         "features) VALUES (%(s)s, %(l)s, %(t)s, %(lic)s, %(att)s, %(v)s, %(n)s) "
         "ON CONFLICT (source, layer) DO UPDATE SET features = EXCLUDED.features, "
