@@ -164,7 +164,7 @@ def load_demo(
 
 def _fingerprint(pbf: Path) -> str:
     """Identifies what the demo would build: the extract and the code that builds it."""
-    from geodata.importers import mapping, osm, writer
+    from geodata.importers import layers, mapping, osm, pipeline, writer
 
     h = hashlib.sha256(DEMO_VERSION.encode())
     for path in (
@@ -173,6 +173,8 @@ def _fingerprint(pbf: Path) -> str:
         Path(osm.__file__),
         Path(mapping.__file__),
         Path(writer.__file__),
+        Path(layers.__file__),
+        Path(pipeline.__file__),
     ):
         h.update(path.read_bytes())
     return h.hexdigest()

@@ -120,7 +120,7 @@ def import_reader(
             for batch in reader.batches(BATCH):
                 if report.working_crs is None and len(batch):
                     report.working_crs = _fix_working_crs(conn, batch, src_crs, options, file)
-                _write_batch(writer, mapper, batch, report, options)
+                _write_batch(writer, mapper, reader, batch, report, options)
                 if progress:
                     progress(len(batch), total)
             if report.read == 0:
@@ -202,6 +202,7 @@ def _fix_working_crs(
 def _write_batch(
     writer: StageWriter,
     mapper: Mapper,
+    reader: Reader,
     batch: SourceBatch,
     report: ImportReport,
     options: ImportOptions,
@@ -228,11 +229,12 @@ def _write_batch(
     if options.scenario_id is None and "replaces_id" in cols:
         cols["replaces_id"] = None  # only a scenario's row replaces one
     ids = mapper.source_ids(batch.props, batch.ids)
+    unique = type(reader).unique_ids and mapper.id_column(batch.props) is None
     rows = Rows(ids, geoms, wkb, cols, mapped.attrs, batch.lod2, lod_height)
     assert report.source_crs is not None and report.working_crs is not None
     stored = mapper.layer.to_stored(rows, report.source_crs, report.working_crs, options)
     report.height_sources.update(stored.heights)
-    writer.write(stored)
+    writer.write(stored, unique=unique)
 
 
 def _check_coordinates(geoms: NDArray[Any], src: int, file: str) -> None:

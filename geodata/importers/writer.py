@@ -157,12 +157,13 @@ class StageWriter(AbstractContextManager["StageWriter"]):
             with suppress(psycopg.Error):
                 self._end_copy(exc or RuntimeError("import abandoned"))
 
-    def write(self, rows: Stored) -> None:
-        """COPY one batch of stored rows."""
+    def write(self, rows: Stored, *, unique: bool = False) -> None:
+        """COPY one batch of stored rows; ``unique``: their ids repeat no earlier ones (the
+        reader says so), so direct mode need not check."""
         ids, geom, lod2, columns, attrs = rows.ids, rows.geom, rows.lod2, rows.columns, rows.attrs
         n = len(ids)
         if self.direct is not None:
-            keep = self._first_seen(ids)
+            keep = None if unique else self._first_seen(ids)
             if keep is not None:
                 ids, geom, attrs = ids[keep], geom[keep], attrs[keep]
                 columns = columns[keep].reset_index(drop=True)
