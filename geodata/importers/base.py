@@ -12,9 +12,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-import numpy as np
+from numpy.typing import NDArray
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,12 +38,12 @@ class SourceBatch:
         database) hands it on without spreading it into sparse columns.
     """
 
-    geoms: np.ndarray
+    geoms: NDArray[Any]
     props: pd.DataFrame
-    ids: np.ndarray
-    where: np.ndarray
-    lod2: np.ndarray | None = None
-    attrs: np.ndarray | None = None
+    ids: NDArray[Any]
+    where: NDArray[Any]
+    lod2: NDArray[Any] | None = None
+    attrs: NDArray[Any] | None = None
     #: per-batch facts for the report (e.g. {"skipped: not a building": 3})
     notes: dict[str, int] = field(default_factory=dict)
 
@@ -73,19 +73,32 @@ class ImportOptions:
     prune: bool = False
 
     @classmethod
-    def from_settings(cls, settings: object | None = None, **overrides: Any) -> ImportOptions:
+    def from_settings(
+        cls, settings: ImportSettings | None = None, **overrides: Any
+    ) -> ImportOptions:
         """Options with the twin's settings (``twin.settings.Settings``, read now when not
         given), then ``overrides``."""
         if settings is None:
-            from twin.settings import Settings
+            from twin.settings import get_settings
 
-            settings = Settings()
+            settings = get_settings()
         values: dict[str, Any] = {
-            "storey_height": getattr(settings, "storey_height"),  # noqa: B009
-            "default_height": getattr(settings, "default_height"),  # noqa: B009
-            "working_crs": getattr(settings, "crs", None),
+            "storey_height": settings.storey_height,
+            "default_height": settings.default_height,
+            "working_crs": settings.crs,
         }
         return cls(**{**values, **overrides})
+
+
+class ImportSettings(Protocol):
+    """What an import reads from the twin's settings (``twin.settings.Settings`` has it)."""
+
+    @property
+    def storey_height(self) -> float: ...
+    @property
+    def default_height(self) -> float: ...
+    @property
+    def crs(self) -> str | None: ...
 
 
 class Reader(ABC):
@@ -103,6 +116,10 @@ class Reader(ABC):
     suffixes: ClassVar[tuple[str, ...]] = ()
     #: attribute scheme the mapping should try first ("osm", "cityjson", "ign", or None: detect)
     scheme: ClassVar[str | None] = None
+    #: the reader's own ids (``SourceBatch.ids``) never repeat within a file (GDAL's FIDs):
+    #: when they are the source ids, a first import need not remember every id it has seen
+    #: to drop repeats, so its memory stays flat in the file size
+    unique_ids: ClassVar[bool] = False
 
     def __init__(self, path: Path, layer: str) -> None:
         self.path = path

@@ -11,10 +11,11 @@ EWKB with the working CRS's SRID); each layer's ``to_stored`` composes them
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
+from numpy.typing import NDArray
 from shapely import GeometryType
 
 from geodata.crs import transformer
@@ -45,8 +46,8 @@ def _type_name(code: int) -> str:
 
 
 def check_batch(
-    wkb: np.ndarray, layer: ImportLayer, where: np.ndarray, file: str
-) -> tuple[np.ndarray, int, np.ndarray]:
+    wkb: NDArray[Any], layer: ImportLayer, where: NDArray[Any], file: str
+) -> tuple[NDArray[Any], int, NDArray[Any]]:
     """Validate a batch of WKB geometries for ``layer``.
 
     :returns: (the source WKB bytes of each feature the checks left unchanged, None for the
@@ -134,28 +135,28 @@ def _repair(
     return shapely.MultiLineString(lines)
 
 
-def lonlat_sane(geoms: np.ndarray) -> bool:
+def lonlat_sane(geoms: NDArray[Any]) -> bool:
     """For a geographic source CRS: do the coordinates look like degrees at all?"""
     xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
-    return -180.5 <= xmin <= xmax <= 180.5 and -90.5 <= ymin <= ymax <= 90.5
+    return bool(-180.5 <= xmin <= xmax <= 180.5 and -90.5 <= ymin <= ymax <= 90.5)
 
 
-def reproject(geoms: np.ndarray, src: int, dst: int) -> np.ndarray:
+def reproject(geoms: NDArray[Any], src: int, dst: int) -> NDArray[Any]:
     """Geometries from EPSG ``src`` to ``dst`` (what ``ST_Transform`` would do, with the same
     PROJ): the one reprojection of an import. 3D geometries keep a third coordinate, 2D ones
     stay 2D."""
     if src == dst or not len(geoms):
         return geoms
-    tr = transformer(src, dst)
+    transform: Any = transformer(src, dst).transform
 
-    def move(*coords: np.ndarray) -> tuple[np.ndarray, ...]:
+    def move(*coords: NDArray[Any]) -> tuple[NDArray[Any], ...]:
         if len(coords[0]) == 1:  # pyproj would take a one-element array for a scalar
-            return tuple(c[:1] for c in tr.transform(*(np.repeat(c, 2) for c in coords)))
-        return tuple(tr.transform(*coords))
+            return tuple(c[:1] for c in transform(*(np.repeat(c, 2) for c in coords)))
+        return tuple(transform(*coords))
 
     has_z = shapely.has_z(geoms)
     if not has_z.any():
-        return shapely.transform(geoms, move, interleaved=False)
+        return np.asarray(shapely.transform(geoms, move, interleaved=False))
     out = geoms.copy()
     out[has_z] = shapely.transform(geoms[has_z], move, include_z=True, interleaved=False)
     if not has_z.all():
@@ -163,12 +164,12 @@ def reproject(geoms: np.ndarray, src: int, dst: int) -> np.ndarray:
     return out
 
 
-def ewkb(geoms: np.ndarray, srid: int) -> np.ndarray:
+def ewkb(geoms: NDArray[Any], srid: int) -> NDArray[Any]:
     """EWKB with ``srid`` (what a binary COPY into a typed geometry column needs); 3D stays 3D."""
-    return shapely.to_wkb(shapely.set_srid(geoms, srid), include_srid=True)
+    return np.asarray(shapely.to_wkb(shapely.set_srid(geoms, srid), include_srid=True))
 
 
-def multi_polygons(geoms: np.ndarray) -> np.ndarray:
+def multi_polygons(geoms: NDArray[Any]) -> NDArray[Any]:
     """``ST_Multi`` for polygon arrays: a Polygon becomes a one-part MultiPolygon."""
     single = shapely.get_type_id(geoms) == int(_P)
     if not single.any():
@@ -179,8 +180,8 @@ def multi_polygons(geoms: np.ndarray) -> np.ndarray:
 
 
 def multi_polygon_ewkb(
-    geoms: np.ndarray, srid: int, source: np.ndarray | None = None
-) -> np.ndarray:
+    geoms: NDArray[Any], srid: int, source: NDArray[Any] | None = None
+) -> NDArray[Any]:
     """2D (Multi)Polygons as EWKB MultiPolygons with ``srid``: plain WKB, then the EWKB header
     written here (several times cheaper than ``set_srid`` + ``multipolygons``). The WKB is
     ``source``'s where it is already little-endian 2D (Multi)Polygon WKB of the same geometry
@@ -203,7 +204,7 @@ def multi_polygon_ewkb(
     return out
 
 
-def z_min(geoms: np.ndarray) -> np.ndarray:
+def z_min(geoms: NDArray[Any]) -> NDArray[Any]:
     """Lowest Z of each geometry (NaN for 2D ones): ``ST_ZMin``."""
     out = np.full(len(geoms), np.nan)
     has_z = shapely.has_z(geoms)

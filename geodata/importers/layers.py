@@ -17,10 +17,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import shapely
+from numpy.typing import NDArray
 from shapely import GeometryType
 
 from geodata.importers import mapping as m
@@ -57,12 +58,12 @@ class Rows:
     :param wkb: each feature's source WKB where the checks left it unchanged, else None
     """
 
-    ids: np.ndarray
-    geoms: np.ndarray
-    wkb: np.ndarray
+    ids: NDArray[Any]
+    geoms: NDArray[Any]
+    wkb: NDArray[Any]
     columns: pd.DataFrame
-    attrs: np.ndarray
-    lod2: np.ndarray | None = None
+    attrs: NDArray[Any]
+    lod2: NDArray[Any] | None = None
     lod_height: pd.Series | None = None
 
 
@@ -70,11 +71,11 @@ class Rows:
 class Stored:
     """Rows as the table stores them: EWKB in the working CRS, columns in ``columns`` order."""
 
-    ids: np.ndarray
-    geom: np.ndarray
+    ids: NDArray[Any]
+    geom: NDArray[Any]
     columns: pd.DataFrame
-    attrs: np.ndarray
-    lod2: np.ndarray | None = None
+    attrs: NDArray[Any]
+    lod2: NDArray[Any] | None = None
     #: per-batch facts for the report (height sources)
     heights: Counter[str] = field(default_factory=Counter)
 
@@ -105,18 +106,18 @@ class ImportLayer(ABC):
         """The batch as stored: reprojected from EPSG ``src`` to ``dst``, defaults applied."""
 
 
-def _numbers(values: pd.Series) -> np.ndarray:
+def _numbers(values: pd.Series) -> NDArray[Any]:
     import pandas as pd
 
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
-def _flags(values: pd.Series) -> np.ndarray:
+def _flags(values: pd.Series) -> NDArray[Any]:
     """Booleans, unknown = False."""
     return values.astype("boolean").fillna(False).to_numpy(dtype=bool)
 
 
-def _positive(values: pd.Series) -> np.ndarray:
+def _positive(values: pd.Series) -> NDArray[Any]:
     v = _numbers(values)
     return np.where(v > 0, v, np.nan)
 
@@ -184,7 +185,8 @@ def _heights(
     """Measured height, else LoD geometry, else levels x storey height, else the default."""
     measured = _numbers(cols["height"])
     height = np.where((measured > 0) & (measured < 1000), measured, np.nan)
-    source = np.where(np.isnan(height), None, "measured").astype(object)
+    source = np.full(len(height), None, dtype=object)
+    source[~np.isnan(height)] = "measured"
     if lod_height is not None:
         lod = _numbers(lod_height)
         use = np.isnan(height) & (lod > 0) & (lod < 1000)
@@ -202,7 +204,7 @@ def _heights(
     return Counter(source.tolist())
 
 
-def _with_depth(cols: pd.DataFrame, attrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _with_depth(cols: pd.DataFrame, attrs: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
     """Cover depth: the mapped one, else the network's usual one (said so in ``attrs``)."""
     depth = _numbers(cols["depth_m"])
     assumed = np.isnan(depth)
@@ -218,9 +220,9 @@ def _with_depth(cols: pd.DataFrame, attrs: np.ndarray) -> tuple[np.ndarray, np.n
     return depth, attrs
 
 
-def _buried(geoms: np.ndarray, depth: np.ndarray, src: int, dst: int) -> np.ndarray:
+def _buried(geoms: NDArray[Any], depth: NDArray[Any], src: int, dst: int) -> NDArray[Any]:
     """Reprojected, and 3D: a 2D geometry lies at z = -depth, a 3D one keeps its Z."""
-    return shapely.force_3d(reproject(geoms, src, dst), -depth)
+    return np.asarray(shapely.force_3d(reproject(geoms, src, dst), -depth))
 
 
 class Networks(ImportLayer):
@@ -292,12 +294,14 @@ class NetworkNodes(ImportLayer):
             out["kind"] = out["kind"].fillna(m.osm_kind(props, m.OSM_NODES))
         hydrant = (out["kind"] == "hydrant").fillna(False).to_numpy(dtype=bool)
         out.loc[hydrant, "network"] = out.loc[hydrant, "network"].fillna("water")
+        if "manhole" in props.columns:
+            out["network"] = out["network"].fillna(props["manhole"].map(m.OSM_MANHOLE_NETWORK))
         if "fire_hydrant:type" in props.columns:
             # an underground hydrant's outlet sits under a cover; a pillar stands on the street
             pillar = (props["fire_hydrant:type"] == "pillar").fillna(False).to_numpy(dtype=bool)
-            depth = out["depth_m"].astype("Float64")
-            depth[hydrant] = depth[hydrant].fillna(0.3)
-            depth[hydrant & pillar] = 0.0
+            depth = _numbers(out["depth_m"])
+            missing = hydrant & np.isnan(depth)
+            depth[missing] = np.where(pillar[missing], 0.0, 0.3)
             out["depth_m"] = depth
 
     def to_stored(self, rows: Rows, src: int, dst: int, options: ImportOptions) -> Stored:
@@ -307,8 +311,8 @@ class NetworkNodes(ImportLayer):
         return Stored(rows.ids, geom, rows.columns, attrs)
 
 
-def _on_ground(geoms: np.ndarray, src: int, dst: int) -> np.ndarray:
-    return shapely.force_3d(reproject(geoms, src, dst), 0.0)
+def _on_ground(geoms: NDArray[Any], src: int, dst: int) -> NDArray[Any]:
+    return np.asarray(shapely.force_3d(reproject(geoms, src, dst), 0.0))
 
 
 class Furniture(ImportLayer):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from geodata.errors import ImportFailed
@@ -55,7 +56,7 @@ def to_year(s: pd.Series) -> pd.Series:
         v = to_float(s)
         return v.where((v >= 1500) & (v <= 2100)).round().astype("Int64")
     if pd.api.types.is_datetime64_any_dtype(s):
-        return s.dt.year.astype("Int64")
+        return pd.Series(s.dt.year.astype("Int64"))
     return pd.to_numeric(
         s.astype("string").str.extract(_YEAR, expand=False), errors="coerce"
     ).astype("Int64")
@@ -201,8 +202,9 @@ OSM_NODES = {
     ("manhole", "sewer"): "manhole",
     ("manhole", "drain"): "manhole",
     ("manhole", "telecom"): "manhole",
-    ("power", "substation"): "substation",
 }
+#: the network of an OSM manhole, by its manhole=* value
+OSM_MANHOLE_NETWORK = {"sewer": "wastewater", "drain": "stormwater", "telecom": "telecom"}
 
 
 def osm_kind(props: pd.DataFrame, table: dict[tuple[str, str], str]) -> pd.Series:
@@ -349,7 +351,7 @@ class Mapped:
     """Twin columns for a batch, plus the left-over attributes as JSON text per feature."""
 
     columns: pd.DataFrame
-    attrs: np.ndarray
+    attrs: NDArray[Any]
 
 
 class Mapper:
@@ -377,7 +379,7 @@ class Mapper:
         lookup = {str(c).lower(): c for c in props.columns}
         return next((lookup[c] for c in ID_CANDIDATES if c in lookup), None)
 
-    def source_ids(self, props: pd.DataFrame, fallback: np.ndarray) -> np.ndarray:
+    def source_ids(self, props: pd.DataFrame, fallback: NDArray[Any]) -> NDArray[Any]:
         """Stable ids: the mapping's id field, else a known id attribute, else the reader's."""
         col = self.id_column(props)
         if col is None:
@@ -385,7 +387,7 @@ class Mapper:
         ids = props[col].astype("string")
         return np.where(ids.isna().to_numpy(), fallback, ids.fillna("").to_numpy(dtype=object))
 
-    def apply(self, props: pd.DataFrame, attrs: np.ndarray | None = None) -> Mapped:
+    def apply(self, props: pd.DataFrame, attrs: NDArray[Any] | None = None) -> Mapped:
         """Map a batch; ``attrs`` (JSON object text per feature, from the reader) is kept
         under the left-over attributes."""
         self.lookup = lookup = {str(c).lower(): c for c in props.columns}
@@ -430,13 +432,13 @@ class Mapper:
         rest = [c for c in props.columns if c not in used]
         return Mapped(out.reset_index(drop=True), _merge_attrs(_attrs_json(props[rest]), attrs))
 
-    def check_vocabulary(self, cols: pd.DataFrame, where: np.ndarray) -> None:
+    def check_vocabulary(self, cols: pd.DataFrame, where: NDArray[Any]) -> None:
         """Refuse unknown kinds and networks, naming the feature and the accepted values."""
         for col, allowed in self.layer.vocabulary.items():
             self._check(col, allowed, cols[col], where)
 
     def _check(
-        self, col: str, allowed: tuple[str, ...], values: pd.Series, where: np.ndarray
+        self, col: str, allowed: tuple[str, ...], values: pd.Series, where: NDArray[Any]
     ) -> None:
         missing = values.isna().to_numpy()
         if missing.any():
@@ -456,7 +458,7 @@ class Mapper:
             )
 
 
-def _merge_attrs(rest: np.ndarray, given: np.ndarray | None) -> np.ndarray:
+def _merge_attrs(rest: NDArray[Any], given: NDArray[Any] | None) -> NDArray[Any]:
     """The reader's JSON documents, with the left-over attributes added (they win)."""
     if given is None:
         return rest
@@ -472,7 +474,7 @@ def _merge_attrs(rest: np.ndarray, given: np.ndarray | None) -> np.ndarray:
     return out
 
 
-def _attrs_json(rest: pd.DataFrame) -> np.ndarray:
+def _attrs_json(rest: pd.DataFrame) -> NDArray[Any]:
     """Unmapped attributes, one JSON object per feature, nulls dropped (kept in ``attrs``)."""
     if rest.shape[1] == 0:
         return np.full(len(rest), "{}", dtype=object)
@@ -486,7 +488,7 @@ def _attrs_json(rest: pd.DataFrame) -> np.ndarray:
     # nulls are dropped here, as jsonb_strip_nulls would: only lines with a null are re-parsed
     nulls = out.str.contains(":null", regex=False).to_numpy(dtype=bool)
     if nulls.any():
-        out[nulls] = [
+        out[nulls] = [  # type: ignore[call-overload]  # pandas-stubs: a list is fine here
             json.dumps(_strip_nulls(json.loads(line)), ensure_ascii=False, separators=(",", ":"))
             for line in out[nulls]
         ]

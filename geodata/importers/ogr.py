@@ -26,6 +26,7 @@ from geodata.importers.base import Reader, SourceBatch
 
 class OgrReader(Reader):
     name = "ogr"
+    unique_ids = True  # FIDs
     suffixes = (".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb")
 
     @classmethod

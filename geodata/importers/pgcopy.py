@@ -8,11 +8,12 @@ array's data buffer is the COPY data as is.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numpy.typing import NDArray
 
 from geodata.errors import ImportFailed
 
@@ -27,7 +28,7 @@ _NOTHING = pa.scalar(b"", pa.binary())
 Field = list[pa.Array | pa.Scalar]
 
 
-def column(values: pd.Series | np.ndarray, sql_type: str) -> pa.Array:
+def column(values: pd.Series | NDArray[Any], sql_type: str) -> pa.Array:
     """A stored column as an Arrow array of the SQL type (unparsable -> null)."""
     import pandas as pd
 
@@ -45,7 +46,7 @@ def column(values: pd.Series | np.ndarray, sql_type: str) -> pa.Array:
     return pa.array(numbers.astype("float64"), pa.float64(), from_pandas=True)
 
 
-def _big_endian(values: np.ndarray, dtype: str) -> pa.Array:
+def _big_endian(values: NDArray[Any], dtype: str) -> pa.Array:
     """Numbers as a binary array of fixed-width big-endian values."""
     raw = np.ascontiguousarray(values.astype(dtype))
     width = raw.dtype.itemsize
@@ -79,7 +80,7 @@ def var_field(values: pa.Array, prefix: bytes = b"") -> Field:
     return [*parts, values]
 
 
-def fixed_field(values: np.ndarray, null: np.ndarray | None, dtype: str) -> Field:
+def fixed_field(values: NDArray[Any], null: NDArray[Any] | None, dtype: str) -> Field:
     width = np.dtype(dtype).itemsize
     encoded = _big_endian(values, dtype)
     if null is None or not null.any():

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import shapely
+from numpy.typing import NDArray
 
 from geodata.crs import is_geographic, parse_crs, transformer, utm_for
 from geodata.errors import ImportFailed, InputError
@@ -31,7 +31,7 @@ from geodata.importers.layers import IMPORT_LAYERS, ImportLayer, Rows
 from geodata.importers.mapping import Mapper, MappingFile
 from geodata.importers.readers import reader_for
 from geodata.importers.report import ImportReport
-from geodata.importers.writer import StageWriter
+from geodata.importers.writer import StageWriter, raw_connection
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -120,7 +120,7 @@ def import_reader(
             for batch in reader.batches(BATCH):
                 if report.working_crs is None and len(batch):
                     report.working_crs = _fix_working_crs(conn, batch, src_crs, options, file)
-                _write_batch(writer, mapper, batch, report, options)
+                _write_batch(writer, mapper, reader, batch, report, options)
                 if progress:
                     progress(len(batch), total)
             if report.read == 0:
@@ -202,6 +202,7 @@ def _fix_working_crs(
 def _write_batch(
     writer: StageWriter,
     mapper: Mapper,
+    reader: Reader,
     batch: SourceBatch,
     report: ImportReport,
     options: ImportOptions,
@@ -228,14 +229,15 @@ def _write_batch(
     if options.scenario_id is None and "replaces_id" in cols:
         cols["replaces_id"] = None  # only a scenario's row replaces one
     ids = mapper.source_ids(batch.props, batch.ids)
+    unique = type(reader).unique_ids and mapper.id_column(batch.props) is None
     rows = Rows(ids, geoms, wkb, cols, mapped.attrs, batch.lod2, lod_height)
     assert report.source_crs is not None and report.working_crs is not None
     stored = mapper.layer.to_stored(rows, report.source_crs, report.working_crs, options)
     report.height_sources.update(stored.heights)
-    writer.write(stored)
+    writer.write(stored, unique=unique)
 
 
-def _check_coordinates(geoms: np.ndarray, src: int, file: str) -> None:
+def _check_coordinates(geoms: NDArray[Any], src: int, file: str) -> None:
     degrees = lonlat_sane(geoms)
     if is_geographic(src) and not degrees:
         raise ImportFailed(
@@ -264,7 +266,7 @@ def _record_dataset(conn: Connection, report: ImportReport, options: ImportOptio
         "v": visibility,
         "n": report.imported,
     }
-    conn.connection.driver_connection.execute(
+    raw_connection(conn).execute(
         "INSERT INTO datasets (source, layer, title, licence, attribution, visibility, "
         "features) VALUES (%(s)s, %(l)s, %(t)s, %(lic)s, %(att)s, %(v)s, %(n)s) "
         "ON CONFLICT (source, layer) DO UPDATE SET features = EXCLUDED.features, "

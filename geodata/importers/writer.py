@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import psycopg
 import pyarrow as pa
+from numpy.typing import NDArray
 from psycopg import Copy
 from psycopg.copy import QueuedLibpqWriter
 
@@ -45,6 +46,13 @@ _STAGE_TYPES = {"text": "text", "int": "int", "int8": "bigint", "float8": "float
 BULK_REINDEX = 10_000
 
 
+def raw_connection(conn: Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under a SQLAlchemy one: the same transaction, no SQL layer."""
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    return raw
+
+
 class StageWriter(AbstractContextManager["StageWriter"]):
     """Streams stored rows into the layer's table (direct mode, see :meth:`begin`) or into a
     temporary stage that :meth:`upsert` moves into the table.
@@ -65,7 +73,7 @@ class StageWriter(AbstractContextManager["StageWriter"]):
         self.file = file  # named in errors about a value
         self.cols = layer.columns
         self.scenario_id = scenario_id
-        self.raw: psycopg.Connection[Any] = conn.connection.driver_connection  # same transaction
+        self.raw = raw_connection(conn)
         # PostGIS functions look costly to the planner, which then JIT-compiles the final
         # INSERT ... SELECT: about half a second per import spent compiling, never repaid
         self.raw.execute("SET LOCAL jit = off")
@@ -149,12 +157,13 @@ class StageWriter(AbstractContextManager["StageWriter"]):
             with suppress(psycopg.Error):
                 self._end_copy(exc or RuntimeError("import abandoned"))
 
-    def write(self, rows: Stored) -> None:
-        """COPY one batch of stored rows."""
+    def write(self, rows: Stored, *, unique: bool = False) -> None:
+        """COPY one batch of stored rows; ``unique``: their ids repeat no earlier ones (the
+        reader says so), so direct mode need not check."""
         ids, geom, lod2, columns, attrs = rows.ids, rows.geom, rows.lod2, rows.columns, rows.attrs
         n = len(ids)
         if self.direct is not None:
-            keep = self._first_seen(ids)
+            keep = None if unique else self._first_seen(ids)
             if keep is not None:
                 ids, geom, attrs = ids[keep], geom[keep], attrs[keep]
                 columns = columns[keep].reset_index(drop=True)
@@ -190,7 +199,7 @@ class StageWriter(AbstractContextManager["StageWriter"]):
         stream.write(data)
         self.rows += n
 
-    def _first_seen(self, ids: np.ndarray) -> np.ndarray | None:
+    def _first_seen(self, ids: NDArray[Any]) -> NDArray[Any] | None:
         """Direct mode keeps the first feature of each source id, as the stage's DISTINCT ON
         does: a mask of the rows to keep, or None when all are new."""
         seen = self._seen
