@@ -17,7 +17,13 @@ from typer.testing import CliRunner
 
 from geodata.db import make_engine
 from geodata.demo import SOURCE, SYNTHETIC_CITY, load_demo
-from geodata.demo.synthetic_city import CityPlan, SyntheticCityReader, check_count, generate
+from geodata.demo.synthetic_city import (
+    CityPlan,
+    SyntheticCityReader,
+    check_count,
+    generate,
+    street_grid,
+)
 from geodata.errors import InputError
 from tests.import_data import rows, snapshot
 from tiles.catalog import list_tilesets
@@ -58,6 +64,19 @@ def test_reader_batches_ids_and_attributes() -> None:
     props = batches[0].props
     assert props["synthetic"].all() and (props["levels"] >= 1).all()
     assert reader.source_crs() == 3067 and reader.count() == 2500
+
+
+@pytest.mark.parametrize("degrees", [20.0, 89.5])
+def test_grid_follows_the_streets(degrees: float) -> None:
+    a = np.radians(degrees)
+    u, v = np.array([np.cos(a), np.sin(a)]), np.array([-np.sin(a), np.cos(a)])
+    streets = [shapely.LineString([k * 90 * v, k * 90 * v + 400 * u]) for k in range(4)]
+    streets += [shapely.LineString([k * 110 * u, k * 110 * u + 250 * v]) for k in range(4)]
+    streets.append(shapely.LineString([(0, 0), (30, 31)]))  # an odd diagonal alley
+    angle, anchor = street_grid(np.array(streets, dtype=object))
+    assert (np.degrees(angle) - degrees + 45) % 90 - 45 == pytest.approx(0, abs=0.01)
+    # on one of the four 400 m streets (the longest straight ones): the grid continues it
+    assert min(shapely.distance(s, shapely.Point(anchor)) for s in streets[:4]) < 1e-6
 
 
 def test_count_out_of_range_says_what_to_give() -> None:

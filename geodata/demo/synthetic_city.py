@@ -112,8 +112,13 @@ def street_grid(lines: NDArray[Any]) -> tuple[float, NDArray[Any]]:
     # a circular smoothing over neighbouring degrees makes the peak robust to noise
     smooth = hist + np.roll(hist, 1) + np.roll(hist, -1)
     k = int(np.argmax(smooth))
-    angle = float((edges[k] + edges[k + 1]) / 2)
-    aligned = np.abs(bearing - angle) < math.radians(2.0)
+    peak = float((edges[k] + edges[k + 1]) / 2)
+    off = np.mod(bearing - peak + math.pi / 4, math.pi / 2) - math.pi / 4  # wraps at 90 degrees
+    near = np.abs(off) < math.radians(1.5)
+    # refined: the length-weighted mean direction of the streets around the peak
+    angle = float(np.mod(peak + np.average(off[near], weights=length[near]), math.pi / 2))
+    off = np.mod(bearing - angle + math.pi / 4, math.pi / 2) - math.pi / 4
+    aligned = np.abs(off) < math.radians(2.0)
     pick = int(np.argmax(np.where(aligned, length, -1.0)))
     anchor: NDArray[Any] = (a[pick] + b[pick]) / 2
     return angle, anchor
