@@ -224,6 +224,8 @@ class SyntheticCityReader(Reader):
     """The synthetic city as an import reader: batches of footprints with twin attributes."""
 
     name: ClassVar[str] = "synthetic-city"
+    #: positional ids, unique by construction: the pipeline need not remember them all
+    unique_ids: ClassVar[bool] = True
     suffixes: ClassVar[tuple[str, ...]] = ()
     scheme: ClassVar[str | None] = None
 
