@@ -224,7 +224,7 @@ def warm_up(work: Path) -> None:
     """Compile and cache the byte-code of everything ``twin import`` loads."""
     code = (
         "import twin.cli, twin.runtime, geodata.importers, geodata.importers.ogr, "
-        "geodata.importers.writer, geodata.db, alembic.command, rich.progress"
+        "geodata.importers.pipeline, geodata.db, alembic.command, rich.progress"
     )
     subprocess.run(
         [sys.executable, "-c", code], env=twin_env("postgresql://x/y", work), check=True, cwd=ROOT

@@ -95,6 +95,16 @@ def engine(settings: Settings) -> Iterator[Engine]:
     eng.dispose()
 
 
+@pytest.fixture(scope="module")
+def module_engine(pg_cluster: EmbeddedPostgres, template_db: str) -> Iterator[Engine]:
+    """A migrated database shared by one module's tests, for data loaded once (the demo)."""
+    name = _fresh_db(pg_cluster, template_db)
+    eng = make_engine(f"postgresql+psycopg://twin@127.0.0.1:{pg_cluster.port}/{name}")
+    yield eng
+    eng.dispose()
+    _drop_db(pg_cluster, name)
+
+
 @pytest.fixture(scope="session")
 def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedMosquitto]:
     """A project-managed Mosquitto on a free port (never the machine's 1883)."""

@@ -6,17 +6,13 @@ then read it, and the last ones re-run the demo to prove it idempotent.
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 import pytest
 from sqlalchemy import Engine
 
-from geodata.db import make_engine
 from geodata.demo import STEPS, SYNTHETIC, load_demo
 from geodata.vocab import NETWORKS
 from tests.import_data import rows, snapshot
@@ -43,21 +39,12 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def demo(pg_cluster, template_db: str) -> Iterator[Demo]:  # type: ignore[no-untyped-def]
+def demo(module_engine: Engine) -> Demo:
     """One database for the module, with the demo loaded once."""
-    name = f"demo_{os.getpid()}"
-    admin = f"postgresql://twin@127.0.0.1:{pg_cluster.port}/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
-    engine = make_engine(f"postgresql+psycopg://twin@127.0.0.1:{pg_cluster.port}/{name}")
     calls: list[tuple[int, int | None]] = []
     started = time.perf_counter()
-    lines = load_demo(engine, progress=lambda n, total: calls.append((n, total)))
-    yield Demo(engine, lines, calls, time.perf_counter() - started)
-    engine.dispose()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    lines = load_demo(module_engine, progress=lambda n, total: calls.append((n, total)))
+    return Demo(module_engine, lines, calls, time.perf_counter() - started)
 
 
 def one(engine: Engine, sql: str, **params: Any) -> Any:

@@ -328,7 +328,7 @@ def test_bad_feature_in_a_later_batch_rolls_back_the_earlier_ones(
     """Batches already streamed into the stage (COPY open) are abandoned cleanly."""
     if seeded:
         run_import(engine, _good(tmp_path, "seed.geojson"), layer="buildings")
-    monkeypatch.setattr("geodata.importers.BATCH", 2)
+    monkeypatch.setattr("geodata.importers.pipeline.BATCH", 2)
     feats = [feature(rect(X + 40 * i, Y), gml_id=f"f{i}", height=10) for i in range(7)]
     feats[5]["geometry"] = None
     path = write_geojson(tmp_path / "late.geojson", feats, crs=FIN)

@@ -195,7 +195,7 @@ def test_twin_crs_setting_decides_the_working_crs_of_an_empty_twin(
         engine,
         tmp_path / "cc46.gpkg",
         layer="buildings",
-        options=ImportOptions(working_crs="EPSG:2154"),
+        options=ImportOptions.from_settings(working_crs="EPSG:2154"),
     )
 
     assert working_crs(engine) == 2154
@@ -330,3 +330,25 @@ def test_bulk_first_import_rebuilds_the_indexes_and_a_failure_keeps_them(
     # the rebuilt unique index still guards re-imports
     again = run_import(engine, tmp_path / "big.gpkg", layer="buildings")
     assert (again.inserted, again.unchanged) == (0, n)
+
+
+def test_bulk_first_import_keeps_the_first_of_repeated_ids(engine: Engine, tmp_path: Path) -> None:
+    """Without indexes during a bulk first import, repeated ids are found by hash and the
+    later rows removed before the unique index is rebuilt: the file's first one stays."""
+    from geodata.importers.writer import BULK_REINDEX
+
+    n = BULK_REINDEX + 10
+    origin = project(*HELSINKI_LONLAT, 3067)
+    ids = [f"g{i}" for i in range(n)]
+    ids[-1], ids[-2] = "g3", "g7"  # the last two repeat earlier ids
+    gdf = buildings_gdf(3067, origin, n, gml_id=ids).assign(name=[f"n{i}" for i in range(n)])
+    gdf.to_file(tmp_path / "repeats.gpkg", driver="GPKG")
+
+    report = run_import(engine, tmp_path / "repeats.gpkg", layer="buildings")
+
+    assert report.inserted == n - 2
+    assert report.skipped == {"duplicate source id (first kept)": 2}
+    got = dict(
+        rows(engine, "SELECT source_id, name FROM buildings WHERE source_id IN ('g3', 'g7')")
+    )
+    assert got == {"g3": "n3", "g7": "n7"}

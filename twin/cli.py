@@ -209,6 +209,13 @@ def progress_bar(label: str) -> Iterator[Callable[[int, int | None], None]]:
         yield advance
 
 
+def _layer_names() -> list[str]:
+    """``--layer`` completes to the import layers' registry (a wrong name gets the list too)."""
+    from geodata.importers.layers import IMPORT_LAYERS
+
+    return list(IMPORT_LAYERS)
+
+
 @app.command("import")
 def import_(
     path: Annotated[
@@ -218,7 +225,14 @@ def import_(
             "CityJSON (.city.json/.jsonl) or OSM PBF file."
         ),
     ],
-    layer: Annotated[str, typer.Option(help="buildings, networks, furniture, pois or ground")],
+    layer: Annotated[
+        str,
+        typer.Option(
+            help="Layer to import into (buildings, networks, network-nodes, furniture...); "
+            "a wrong name lists them all.",
+            autocompletion=_layer_names,
+        ),
+    ],
     crs: Annotated[
         str | None,
         typer.Option(help="Source CRS when the file has none or a wrong one, e.g. EPSG:2154."),
@@ -244,6 +258,13 @@ def import_(
     attribution: Annotated[
         str | None, typer.Option(help="Attribution the licence asks for, e.g. © City of X.")
     ] = None,
+    reader: Annotated[
+        str | None,
+        typer.Option(
+            help="Format reader: cityjson, osm, ogr, or a dotted path package.module:Class "
+            "(default: chosen by the file name)."
+        ),
+    ] = None,
 ) -> None:
     """Import a file into a layer: streamed, reprojected, all-or-nothing, idempotent."""
     from geodata.importers import ImportOptions, run_import
@@ -252,13 +273,8 @@ def import_(
         s = _settings()
         with Runtime(s) as rt:
             rt.check()
-            options = ImportOptions(
-                storey_height=s.storey_height,
-                default_height=s.default_height,
-                working_crs=s.crs,
-                licence=licence,
-                attribution=attribution,
-                visibility=visibility,
+            options = ImportOptions.from_settings(
+                s, licence=licence, attribution=attribution, visibility=visibility
             )
             with progress_bar(f"importing {path.name}") as advance:
                 report = run_import(
@@ -270,6 +286,7 @@ def import_(
                     source=source,
                     options=options,
                     progress=advance,
+                    reader=reader,
                 )
         for line in report.lines():
             out.print(line, highlight=False)
@@ -281,16 +298,33 @@ def demo(
     host: Annotated[str | None, typer.Option(help="Address to bind with --serve.")] = None,
     port: Annotated[int | None, typer.Option(help="Port with --serve.")] = None,
     force: Annotated[bool, typer.Option(help="Rebuild even when nothing changed.")] = False,
+    synthetic_city: Annotated[
+        int | None,
+        typer.Option(
+            "--synthetic-city",
+            min=0,
+            metavar="N",
+            help="Also generate N synthetic buildings around the district, to try the twin at "
+            "city scale (flagged synthetic, not real; 0 removes them; default: as last run).",
+        ),
+    ] = None,
 ) -> None:
     """Load the demo district (Helsinki, OpenStreetMap) and build what exists on top of it."""
     from geodata.demo import load_demo
+    from geodata.importers.base import ImportOptions
 
     with _user_errors():
         s = _settings()
         with Runtime(s) as rt:
             rt.migrate()
             with progress_bar("demo district") as advance:
-                summary = load_demo(rt.engine, settings_crs=s.crs, progress=advance, force=force)
+                summary = load_demo(
+                    rt.engine,
+                    options=ImportOptions.from_settings(s),
+                    progress=advance,
+                    force=force,
+                    synthetic_city=synthetic_city,
+                )
             for line in summary:
                 out.print(line, highlight=False)
             for hook in DEMO_HOOKS:

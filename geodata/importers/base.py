@@ -12,10 +12,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-import numpy as np
-import pandas as pd
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: column a reader may add with a height measured from 3D geometry (CityJSON LoD)
+LOD_HEIGHT = "__lod_height"
 
 
 @dataclass
@@ -28,18 +33,72 @@ class SourceBatch:
     :param ids: the feature's id in the source (stable across re-imports), as strings.
     :param where: how to name each feature in an error message ("feature 12", "line 40").
     :param lod2: optional 3D surfaces (MultiPolygon Z) kept beside the footprint (CityJSON).
+    :param attrs: optional JSON object text per feature, kept in ``attrs`` under the left-over
+        attributes: a reader whose features already carry a JSON document (a generator, a
+        database) hands it on without spreading it into sparse columns.
     """
 
-    geoms: np.ndarray
+    geoms: NDArray[Any]
     props: pd.DataFrame
-    ids: np.ndarray
-    where: np.ndarray
-    lod2: np.ndarray | None = None
+    ids: NDArray[Any]
+    where: NDArray[Any]
+    lod2: NDArray[Any] | None = None
+    attrs: NDArray[Any] | None = None
     #: per-batch facts for the report (e.g. {"skipped: not a building": 3})
     notes: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.geoms)
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """How an import fills what the source does not say, and what it records.
+
+    The height fallbacks have no default here: they are the twin's settings
+    (``TWIN_STOREY_HEIGHT``, ``TWIN_DEFAULT_HEIGHT``), read by :meth:`from_settings`.
+    """
+
+    storey_height: float
+    default_height: float
+    #: the twin's CRS to fix when it has none yet (TWIN_CRS)
+    working_crs: str | None = None
+    licence: str | None = None
+    attribution: str | None = None
+    visibility: str | None = None
+    #: write the rows into this scenario (a project's proposal) instead of the baseline; they
+    #: are matched on (scenario, source, source_id) on re-import
+    scenario_id: int | None = None
+    #: delete the source's rows (baseline, or the scenario's) that this import does not have
+    prune: bool = False
+
+    @classmethod
+    def from_settings(
+        cls, settings: ImportSettings | None = None, **overrides: Any
+    ) -> ImportOptions:
+        """Options with the twin's settings (``twin.settings.Settings``, read now when not
+        given), then ``overrides``."""
+        if settings is None:
+            from twin.settings import get_settings
+
+            settings = get_settings()
+        values: dict[str, Any] = {
+            "storey_height": settings.storey_height,
+            "default_height": settings.default_height,
+            "working_crs": settings.crs,
+        }
+        return cls(**{**values, **overrides})
+
+
+class ImportSettings(Protocol):
+    """What an import reads from the twin's settings (``twin.settings.Settings`` has it)."""
+
+    @property
+    def storey_height(self) -> float: ...
+    @property
+    def default_height(self) -> float: ...
+    @property
+    def crs(self) -> str | None: ...
 
 
 class Reader(ABC):
@@ -52,10 +111,15 @@ class Reader(ABC):
 
     #: short name, used in messages and the registry
     name: ClassVar[str]
-    #: file name endings this reader takes (lower case, with the dot)
-    suffixes: ClassVar[tuple[str, ...]]
+    #: file name endings this reader takes (lower case, with the dot); the registry picks a
+    #: reader by the longest ending that matches (:mod:`geodata.importers.readers`)
+    suffixes: ClassVar[tuple[str, ...]] = ()
     #: attribute scheme the mapping should try first ("osm", "cityjson", "ign", or None: detect)
     scheme: ClassVar[str | None] = None
+    #: the reader's own ids (``SourceBatch.ids``) never repeat within a file (GDAL's FIDs):
+    #: when they are the source ids, a first import need not remember every id it has seen
+    #: to drop repeats, so its memory stays flat in the file size
+    unique_ids: ClassVar[bool] = False
 
     def __init__(self, path: Path, layer: str) -> None:
         self.path = path
@@ -76,6 +140,12 @@ class Reader(ABC):
     @abstractmethod
     def batches(self, size: int) -> Iterator[SourceBatch]:
         """Yield features in chunks of at most ``size``."""
+
+    @classmethod
+    def sniff(cls, path: Path, head: bytes) -> bool:
+        """Whether this reader takes ``path``, whose first bytes are ``head``: by default, by
+        its name's ending. A reader of an ambiguous ending (``.json``) looks at the bytes."""
+        return path.name.lower().endswith(cls.suffixes)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release file handles."""

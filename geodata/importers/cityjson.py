@@ -10,7 +10,7 @@ Each ``Building`` (with its ``BuildingPart`` s merged in) becomes one feature:
   can show the real roofs rather than an extruded footprint;
 - attributes as they are (the mapping knows ``measuredHeight``, ``storeysAboveGround``,
   ``roofType``, ``function``, ``yearOfConstruction``), plus the LoD height (max z - min z) under
-  :data:`geodata.importers.LOD_HEIGHT` for the height fallback.
+  :data:`geodata.importers.base.LOD_HEIGHT` for the height fallback.
 
 Memory: a CityJSONSeq file is read line by line, one feature at a time, so memory stays flat
 whatever its size. A plain CityJSON file is one JSON document whose vertices are shared by all
@@ -25,6 +25,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +33,12 @@ import numpy as np
 import orjson
 import pandas as pd
 import shapely
+from numpy.typing import NDArray
 from pyproj import CRS
 from pyproj.exceptions import CRSError as ProjCRSError
 
 from geodata.errors import ImportFailed
-from geodata.importers import LOD_HEIGHT
-from geodata.importers.base import Reader, SourceBatch
+from geodata.importers.base import LOD_HEIGHT, Reader, SourceBatch
 
 #: CityJSON versions whose geometry model this reader understands (major.minor)
 VERSIONS = ("1.0", "1.1", "2.0")
@@ -60,10 +61,10 @@ _UPGRADE = "upgrade it with cjio (`cjio in.city.json upgrade save out.city.json`
 class _Context:
     """What every feature needs from the file's header: transform and geometry templates."""
 
-    scale: np.ndarray
-    translate: np.ndarray
+    scale: NDArray[Any]
+    translate: NDArray[Any]
     templates: list[dict[str, Any]]
-    template_vertices: np.ndarray
+    template_vertices: NDArray[Any]
 
 
 class CityJSONReader(Reader):
@@ -73,6 +74,14 @@ class CityJSONReader(Reader):
     name = "cityjson"
     suffixes = (".city.json", ".json", *_SEQ_SUFFIXES)
     scheme = "cityjson"
+
+    @classmethod
+    def sniff(cls, path: Path, head: bytes) -> bool:
+        """A ``.json`` file is CityJSON only when it says so; the other endings always are."""
+        name = path.name.lower()
+        if name.endswith(".json") and not name.endswith(".city.json"):
+            return b'"CityJSON"' in head
+        return super().sniff(path, head)
 
     def __init__(self, path: Path, layer: str) -> None:
         super().__init__(path, layer)
@@ -205,7 +214,7 @@ class CityJSONReader(Reader):
         if len(out) or out.notes:
             yield out.build()
 
-    def _features(self) -> Iterator[tuple[dict[str, Any], np.ndarray, Callable[[str], str]]]:
+    def _features(self) -> Iterator[tuple[dict[str, Any], NDArray[Any], Callable[[str], str]]]:
         """(city objects, their real-world vertices, how to name an object) per feature: the
         whole document for CityJSON, one line at a time for CityJSONSeq."""
         assert self._ctx is not None
@@ -248,7 +257,7 @@ class CityJSONReader(Reader):
                 yield (
                     objects,
                     verts * ctx.scale + ctx.translate,
-                    lambda oid, n=lineno: f"line {n} (CityObject {oid!r})",
+                    partial(_line_of, lineno),
                 )
 
     def close(self) -> None:
@@ -278,9 +287,9 @@ class _Collector:
         self.poly_sem: list[str | None] = []  # polygon -> semantic surface type
         self.ring_poly: list[int] = []  # ring -> polygon
         self.ring_len: list[int] = []
-        self.coords: list[np.ndarray] = []
+        self.coords: list[NDArray[Any]] = []
         # vertex indices waiting to be looked up in the current vertex array (``pool``)
-        self._pool: np.ndarray | None = None
+        self._pool: NDArray[Any] | None = None
         self._pool_idx: list[int] = []
         self._pool_geoms: list[tuple[int, str]] = []  # (end offset in _pool_idx, where)
 
@@ -289,7 +298,7 @@ class _Collector:
 
     # -- gathering ------------------------------------------------------------------------
     def add_building(
-        self, objects: dict[str, Any], oid: str, verts: np.ndarray, where: str
+        self, objects: dict[str, Any], oid: str, verts: NDArray[Any], where: str
     ) -> None:
         props: dict[str, Any] = {}
         parts: list[list[int]] = []
@@ -316,7 +325,7 @@ class _Collector:
         self.props.append(props)
         self.parts.append(parts)
 
-    def _use(self, verts: np.ndarray) -> None:
+    def _use(self, verts: NDArray[Any]) -> None:
         if verts is not self._pool:
             self._flush()
             self._pool = verts
@@ -342,7 +351,7 @@ class _Collector:
         self.coords.append(self._pool[idx])
         self._pool_idx, self._pool_geoms = [], []
 
-    def _add_geometry(self, raw: dict[str, Any], verts: np.ndarray, where: str) -> int | None:
+    def _add_geometry(self, raw: dict[str, Any], verts: NDArray[Any], where: str) -> int | None:
         """Queue the surfaces of one geometry; its index, or None for points and lines."""
         if raw.get("type") == "GeometryInstance":
             template, moved = _instance(raw, verts, self.ctx, self.file, where)
@@ -402,7 +411,9 @@ class _Collector:
             notes=dict(self.notes),
         )
 
-    def _geometry(self, footprints: np.ndarray, lod2: np.ndarray, lod_height: np.ndarray) -> None:
+    def _geometry(
+        self, footprints: NDArray[Any], lod2: NDArray[Any], lod_height: NDArray[Any]
+    ) -> None:
         coords = np.concatenate(self.coords)
         ring_len = np.asarray(self.ring_len)
         ring_poly = np.asarray(self.ring_poly)
@@ -426,7 +437,7 @@ class _Collector:
         ground = np.asarray(self.poly_sem, dtype=object) == "GroundSurface"
         lod = np.asarray(self.geom_lod)
 
-        def faces(g: int) -> np.ndarray:
+        def faces(g: int) -> NDArray[Any]:
             """Ground faces of geometry ``g`` (see the module docstring for the rules)."""
             s, e = poly_start[g], poly_end[g]
             area = has_area[s:e]
@@ -435,13 +446,13 @@ class _Collector:
                 pick = area if lod[g] < 1 else (face_zmax[s:e] - geom_zmin[g] < _BOTTOM) & area
                 if not pick.any():
                     pick = area
-            return np.flatnonzero(pick) + s
+            return np.asarray(np.flatnonzero(pick) + s)
 
         base = np.full(len(footprints), np.nan)
-        lod_polys: list[np.ndarray] = []
+        lod_polys: list[NDArray[Any]] = []
         lod_owner: list[int] = []
         for b, parts in enumerate(self.parts):
-            chosen: list[np.ndarray] = []
+            chosen: list[NDArray[Any]] = []
             zmin, zmax = np.inf, -np.inf
             for geoms in parts:
                 if not geoms:
@@ -473,12 +484,14 @@ class _Collector:
             lod2[keep] = shapely.multipolygons(polys[parts_of], indices=rank)
 
 
-def _firsts(group: np.ndarray) -> np.ndarray:
+def _firsts(group: NDArray[Any]) -> NDArray[Any]:
     """Start offset of each run of equal values in a sorted group-id array."""
     return np.concatenate([[0], np.flatnonzero(np.diff(group)) + 1])
 
 
-def _outline(flat: np.ndarray, valid: np.ndarray, faces: np.ndarray) -> shapely.Geometry | None:
+def _outline(
+    flat: NDArray[Any], valid: NDArray[Any], faces: NDArray[Any]
+) -> shapely.Geometry | None:
     """2D union of the chosen faces (repaired when invalid), polygons only."""
     if len(faces) == 1 and valid[faces[0]]:
         return flat[faces[0]]
@@ -540,8 +553,8 @@ def _walk(bounds: Any, values: Any, depth: int, surfaces: list[Any], out: list[A
 
 
 def _instance(
-    raw: dict[str, Any], verts: np.ndarray, ctx: _Context, file: str, where: str
-) -> tuple[dict[str, Any], np.ndarray]:
+    raw: dict[str, Any], verts: NDArray[Any], ctx: _Context, file: str, where: str
+) -> tuple[dict[str, Any], NDArray[Any]]:
     """A GeometryInstance as its template's geometry, moved to the reference point."""
     try:
         template = ctx.templates[int(raw["template"])]
@@ -576,7 +589,7 @@ def _polygonal(geom: shapely.Geometry) -> shapely.Geometry | None:
     return parts[0] if len(parts) == 1 else shapely.union_all(parts)
 
 
-def _vertex_array(values: Iterable[Any], file: str, what: str) -> np.ndarray:
+def _vertex_array(values: Iterable[Any], file: str, what: str) -> NDArray[Any]:
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
@@ -609,3 +622,7 @@ def _epsg_of(ref: str, path: Path) -> tuple[int | None, str | None]:
     if code is None:
         return None, f"{path}: the horizontal CRS of {ref!r} has no EPSG code: {fix}"
     return code, None
+
+
+def _line_of(lineno: int, oid: str) -> str:
+    return f"line {lineno} (CityObject {oid!r})"

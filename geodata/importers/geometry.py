@@ -4,32 +4,29 @@ Features arrive as WKB in the source CRS. Valid ones pass through untouched (the
 invalid ones are repaired with ``make_valid`` and counted; empty, missing or wrongly typed ones,
 or ones that cannot be repaired, stop the import with the feature named.
 
-Buildings are then brought to their stored form here (:func:`finish_buildings`: reprojection,
-2D footprint, MultiPolygon, base height), so a first import can COPY them straight into their
-table; the other layers are reprojected and shaped by PostGIS during the final upsert.
+The helpers below bring checked geometries to their stored form (reprojection, MultiPolygon,
+EWKB with the working CRS's SRID); each layer's ``to_stored`` composes them
+(:mod:`geodata.importers.layers`).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import shapely
+from numpy.typing import NDArray
 from shapely import GeometryType
 
 from geodata.crs import transformer
 from geodata.errors import ImportFailed
 
+if TYPE_CHECKING:
+    from geodata.importers.layers import ImportLayer
+
 _P, _MP = GeometryType.POLYGON, GeometryType.MULTIPOLYGON
 _L, _ML = GeometryType.LINESTRING, GeometryType.MULTILINESTRING
 _PT, _MPT = GeometryType.POINT, GeometryType.MULTIPOINT
-
-#: geometry types each layer accepts
-ACCEPTED: dict[str, tuple[GeometryType, ...]] = {
-    "buildings": (_P, _MP),
-    "networks": (_L, _ML),
-    "furniture": (_PT, _MPT),
-    "pois": (_PT, _MPT),
-    "ground": (_P, _MP, _L, _ML),
-}
 
 
 def _type_name(code: int) -> str:
@@ -49,14 +46,13 @@ def _type_name(code: int) -> str:
 
 
 def check_batch(
-    wkb: np.ndarray, layer: str, where: np.ndarray, file: str, *, encode: bool = True
-) -> tuple[np.ndarray | None, int, np.ndarray]:
+    wkb: NDArray[Any], layer: ImportLayer, where: NDArray[Any], file: str
+) -> tuple[NDArray[Any], int, NDArray[Any]]:
     """Validate a batch of WKB geometries for ``layer``.
 
-    :returns: (WKB bytes per feature, None for changed ones without ``encode``; number
-        repaired; shapely
-        geometries) — the geometries are handed back so callers can read bounds or finish
-        them without parsing again.
+    :returns: (the source WKB bytes of each feature the checks left unchanged, None for the
+        others; number repaired; shapely geometries): the geometries are handed back so
+        callers can read bounds or finish them without parsing again.
     :raises ImportFailed: a missing, empty, wrongly typed or irreparable geometry.
     """
     missing = np.array([g is None for g in wkb], dtype=bool)
@@ -77,23 +73,24 @@ def check_batch(
             f"{file}, {where[i]}: empty geometry ({empty.sum()} features): "
             "remove those features or give them a geometry"
         )
-    accepted = ACCEPTED[layer]
+    accepted = layer.accepted
     types = shapely.get_type_id(geoms)
     wrong = ~np.isin(types, [int(t) for t in accepted])
     if wrong.any():
         i = int(np.flatnonzero(wrong)[0])
         want = " or ".join(_type_name(int(t)) for t in accepted)
         raise ImportFailed(
-            f"{file}, {where[i]}: a {_type_name(int(types[i]))} cannot go into layer {layer} "
+            f"{file}, {where[i]}: a {_type_name(int(types[i]))} cannot go into layer "
+            f"{layer.name} "
             f"(it takes {want}; {wrong.sum()} features differ): choose the right --layer"
         )
-    if layer in ("furniture", "pois"):
+    if layer.single_points:
         multi = types == int(_MPT)
         many = multi & (shapely.get_num_geometries(geoms) > 1)
         if many.any():
             i = int(np.flatnonzero(many)[0])
             raise ImportFailed(
-                f"{file}, {where[i]}: a MultiPoint of several points cannot be one {layer} "
+                f"{file}, {where[i]}: a MultiPoint of several points cannot be one {layer.name} "
                 "object: split it into points"
             )
         if multi.any():
@@ -111,8 +108,6 @@ def check_batch(
     changed = invalid | multi
     out = np.empty(len(geoms), dtype=object)
     out[~changed] = [bytes.fromhex(w) if isinstance(w, str) else w for w in wkb[~changed]]
-    if changed.any() and encode:
-        out[changed] = shapely.to_wkb(geoms[changed], include_srid=False)
     return out, repaired, geoms
 
 
@@ -140,21 +135,41 @@ def _repair(
     return shapely.MultiLineString(lines)
 
 
-def lonlat_sane(geoms: np.ndarray) -> bool:
+def lonlat_sane(geoms: NDArray[Any]) -> bool:
     """For a geographic source CRS: do the coordinates look like degrees at all?"""
     xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
-    return -180.5 <= xmin <= xmax <= 180.5 and -90.5 <= ymin <= ymax <= 90.5
+    return bool(-180.5 <= xmin <= xmax <= 180.5 and -90.5 <= ymin <= ymax <= 90.5)
 
 
-def reproject(geoms: np.ndarray, src: int, dst: int, *, include_z: bool = False) -> np.ndarray:
-    """Geometries from EPSG ``src`` to ``dst`` (what ``ST_Transform`` does; the same PROJ)."""
-    if src == dst:
+def reproject(geoms: NDArray[Any], src: int, dst: int) -> NDArray[Any]:
+    """Geometries from EPSG ``src`` to ``dst`` (what ``ST_Transform`` would do, with the same
+    PROJ): the one reprojection of an import. 3D geometries keep a third coordinate, 2D ones
+    stay 2D."""
+    if src == dst or not len(geoms):
         return geoms
-    tr = transformer(src, dst)
-    return shapely.transform(geoms, tr.transform, include_z=include_z, interleaved=False)
+    transform: Any = transformer(src, dst).transform
+
+    def move(*coords: NDArray[Any]) -> tuple[NDArray[Any], ...]:
+        if len(coords[0]) == 1:  # pyproj would take a one-element array for a scalar
+            return tuple(c[:1] for c in transform(*(np.repeat(c, 2) for c in coords)))
+        return tuple(transform(*coords))
+
+    has_z = shapely.has_z(geoms)
+    if not has_z.any():
+        return np.asarray(shapely.transform(geoms, move, interleaved=False))
+    out = geoms.copy()
+    out[has_z] = shapely.transform(geoms[has_z], move, include_z=True, interleaved=False)
+    if not has_z.all():
+        out[~has_z] = shapely.transform(geoms[~has_z], move, interleaved=False)
+    return out
 
 
-def _multi_polygons(geoms: np.ndarray) -> np.ndarray:
+def ewkb(geoms: NDArray[Any], srid: int) -> NDArray[Any]:
+    """EWKB with ``srid`` (what a binary COPY into a typed geometry column needs); 3D stays 3D."""
+    return np.asarray(shapely.to_wkb(shapely.set_srid(geoms, srid), include_srid=True))
+
+
+def multi_polygons(geoms: NDArray[Any]) -> NDArray[Any]:
     """``ST_Multi`` for polygon arrays: a Polygon becomes a one-part MultiPolygon."""
     single = shapely.get_type_id(geoms) == int(_P)
     if not single.any():
@@ -164,9 +179,9 @@ def _multi_polygons(geoms: np.ndarray) -> np.ndarray:
     return out
 
 
-def _multi_polygon_ewkb(
-    geoms: np.ndarray, srid: int, source: np.ndarray | None = None
-) -> np.ndarray:
+def multi_polygon_ewkb(
+    geoms: NDArray[Any], srid: int, source: NDArray[Any] | None = None
+) -> NDArray[Any]:
     """2D (Multi)Polygons as EWKB MultiPolygons with ``srid``: plain WKB, then the EWKB header
     written here (several times cheaper than ``set_srid`` + ``multipolygons``). The WKB is
     ``source``'s where it is already little-endian 2D (Multi)Polygon WKB of the same geometry
@@ -189,7 +204,7 @@ def _multi_polygon_ewkb(
     return out
 
 
-def _z_min(geoms: np.ndarray) -> np.ndarray:
+def z_min(geoms: NDArray[Any]) -> NDArray[Any]:
     """Lowest Z of each geometry (NaN for 2D ones): ``ST_ZMin``."""
     out = np.full(len(geoms), np.nan)
     has_z = shapely.has_z(geoms)
@@ -204,33 +219,3 @@ def _z_min(geoms: np.ndarray) -> np.ndarray:
 
 #: headers of little-endian 2D Polygon and MultiPolygon WKB
 _PLAIN = (b"\x01\x03\x00\x00\x00", b"\x01\x06\x00\x00\x00")
-
-
-def finish_buildings(
-    geoms: np.ndarray,
-    lod2: np.ndarray | None,
-    base_z: np.ndarray | None,
-    src: int,
-    dst: int,
-    source: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Checked footprints as stored: reprojected to the working CRS, 2D, MultiPolygon.
-
-    :param source: each footprint's source WKB where :func:`check_batch` left it unchanged
-        (None elsewhere): reused as is when no reprojection is needed.
-
-    :param base_z: the mapped base height per feature (NaN: none); else the footprint's lowest
-        Z when it is 3D, else 0.
-    :returns: (footprint EWKB, LoD2 EWKB or None, base_z)
-    """
-    z = _z_min(geoms)
-    if base_z is not None:
-        z = np.where(np.isnan(base_z), z, base_z)
-    z = np.where(np.isnan(z), 0.0, z)
-    flat = shapely.force_2d(geoms) if shapely.has_z(geoms).any() else geoms
-    footprint = _multi_polygon_ewkb(reproject(flat, src, dst), dst, source if src == dst else None)
-    lod2_wkb = None
-    if lod2 is not None:
-        solid = _multi_polygons(reproject(lod2, src, dst, include_z=True))
-        lod2_wkb = shapely.to_wkb(shapely.set_srid(solid, dst), include_srid=True)
-    return footprint, lod2_wkb, z

@@ -21,14 +21,18 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from geodata.errors import ImportFailed
-from geodata.vocab import FURNITURE_KINDS, GROUND_KINDS, NETWORKS
+from geodata.vocab import NETWORKS
+
+if TYPE_CHECKING:
+    from geodata.importers.layers import ImportLayer
 
 _NUMBER = re.compile(r"([-+]?\d+(?:[.,]\d+)?)")
 _YEAR = re.compile(r"(1[5-9]\d\d|20\d\d)")
@@ -52,10 +56,20 @@ def to_year(s: pd.Series) -> pd.Series:
         v = to_float(s)
         return v.where((v >= 1500) & (v <= 2100)).round().astype("Int64")
     if pd.api.types.is_datetime64_any_dtype(s):
-        return s.dt.year.astype("Int64")
+        return pd.Series(s.dt.year.astype("Int64"))
     return pd.to_numeric(
         s.astype("string").str.extract(_YEAR, expand=False), errors="coerce"
     ).astype("Int64")
+
+
+def to_bool(s: pd.Series) -> pd.Series:
+    """Booleans, numbers (0/1) or words (true/false, yes/no)."""
+    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+        return s.astype("boolean")
+    words = s.astype("string").str.strip().str.lower()
+    return words.map(
+        {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+    ).astype("boolean")
 
 
 def to_text(s: pd.Series) -> pd.Series:
@@ -113,7 +127,7 @@ def _network(s: pd.Series) -> pd.Series:
 
 
 # OSM (key, value) -> twin kind, for furniture and ground
-_OSM_FURNITURE = {
+OSM_FURNITURE = {
     ("highway", "street_lamp"): "lamp",
     ("amenity", "bench"): "bench",
     ("leisure", "picnic_table"): "bench",
@@ -135,7 +149,7 @@ _OSM_FURNITURE = {
     ("highway", "give_way"): "sign",
     ("man_made", "monitoring_station"): "gauge",
 }
-_OSM_GROUND = {
+OSM_GROUND = {
     **{
         ("highway", v): "road"
         for v in (
@@ -174,6 +188,25 @@ _OSM_GROUND = {
 }
 
 
+#: OSM tags of lines that say their network without a substance
+OSM_NETWORK = {
+    ("power", "cable"): "electricity",
+    ("power", "line"): "electricity",
+    ("telecom", "line"): "telecom",
+    ("communication", "line"): "telecom",
+}
+#: OSM tags of network nodes
+OSM_NODES = {
+    ("emergency", "fire_hydrant"): "hydrant",
+    ("pipeline", "valve"): "valve",
+    ("manhole", "sewer"): "manhole",
+    ("manhole", "drain"): "manhole",
+    ("manhole", "telecom"): "manhole",
+}
+#: the network of an OSM manhole, by its manhole=* value
+OSM_MANHOLE_NETWORK = {"sewer": "wastewater", "drain": "stormwater", "telecom": "telecom"}
+
+
 def osm_kind(props: pd.DataFrame, table: dict[tuple[str, str], str]) -> pd.Series:
     """Kind from OSM tags: the first (key, value) pair of ``table`` a feature carries."""
     out = pd.Series([None] * len(props), index=props.index, dtype="object")
@@ -192,67 +225,77 @@ class Field:
     candidates: tuple[str, ...]
 
 
-#: twin column -> converter and the source attribute names that feed it, first match wins
-FIELDS: dict[str, dict[str, Field]] = {
-    "buildings": {
-        "height": Field(
-            to_float, ("height", "hauteur", "measuredheight", "measured_height", "building:height")
+# twin column -> converter and the source attribute names that feed it, first match wins; each
+# import layer (geodata.importers.layers) takes its table
+_SYNTHETIC = Field(to_bool, ("synthetic",))
+_REPLACES = Field(to_int, ("replaces_id",))
+BUILDING_FIELDS: dict[str, Field] = {
+    "height": Field(
+        to_float, ("height", "hauteur", "measuredheight", "measured_height", "building:height")
+    ),
+    "levels": Field(
+        to_int,
+        (
+            "levels",
+            "building:levels",
+            "nb_etages",
+            "storeysaboveground",
+            "storeys_above_ground",
         ),
-        "levels": Field(
-            to_int,
-            (
-                "levels",
-                "building:levels",
-                "nb_etages",
-                "storeysaboveground",
-                "storeys_above_ground",
-            ),
+    ),
+    "base_z": Field(to_float, ("base_z", "z_min_sol", "ground_z", "altitude_sol")),
+    "roof_type": Field(to_text, ("roof_type", "roof:shape", "rooftype", "roof_shape")),
+    "usage": Field(_usage, ("usage", "usage1", "building:use", "function", "building")),
+    "name": Field(to_text, ("name", "nom")),
+    "address": Field(to_text, ("address", "addr:full", "adresse")),
+    "year_built": Field(
+        to_year,
+        (
+            "year_built",
+            "start_date",
+            "yearofconstruction",
+            "construction_year",
+            "annee_construction",
         ),
-        "base_z": Field(to_float, ("base_z", "z_min_sol", "ground_z", "altitude_sol")),
-        "roof_type": Field(to_text, ("roof_type", "roof:shape", "rooftype", "roof_shape")),
-        "usage": Field(_usage, ("usage", "usage1", "building:use", "function", "building")),
-        "name": Field(to_text, ("name", "nom")),
-        "address": Field(to_text, ("address", "addr:full", "adresse")),
-        "year_built": Field(
-            to_year,
-            (
-                "year_built",
-                "start_date",
-                "yearofconstruction",
-                "construction_year",
-                "annee_construction",
-            ),
-        ),
-    },
-    "networks": {
-        "network": Field(
-            _network, ("network", "substance", "reseau", "type_reseau", "utility", "fluide")
-        ),
-        "depth_m": Field(to_float, ("depth_m", "depth", "profondeur", "cover_depth")),
-        "diameter_mm": Field(to_float, ("diameter_mm", "diameter", "diametre", "dn")),
-        "material": Field(to_text, ("material", "materiau", "matiere")),
-        "install_year": Field(
-            to_year, ("install_year", "start_date", "annee_pose", "year", "date_pose")
-        ),
-        "status": Field(to_text, ("status", "etat")),
-        "operator": Field(to_text, ("operator", "exploitant", "gestionnaire")),
-    },
-    "furniture": {
-        "kind": Field(to_text, ("kind", "type_mobilier")),
-        "heading": Field(to_float, ("heading", "direction", "orientation")),
-        "height": Field(to_float, ("height", "hauteur")),
-        "name": Field(to_text, ("name", "nom")),
-    },
-    "pois": {
-        "name": Field(to_text, ("name", "nom")),
-        "kind": Field(_usage, ("kind", "tourism", "historic", "amenity", "leisure")),
-        "description": Field(to_text, ("description", "descr")),
-    },
-    "ground": {
-        "kind": Field(to_text, ("kind",)),
-        "name": Field(to_text, ("name", "nom")),
-        "width_m": Field(to_float, ("width_m", "width", "largeur")),
-    },
+    ),
+    "replaces_id": _REPLACES,
+}
+NETWORK_FIELDS: dict[str, Field] = {
+    "network": Field(
+        _network, ("network", "substance", "reseau", "type_reseau", "utility", "fluide")
+    ),
+    "depth_m": Field(to_float, ("depth_m", "depth", "profondeur", "cover_depth")),
+    "diameter_mm": Field(to_float, ("diameter_mm", "diameter", "diametre", "dn")),
+    "material": Field(to_text, ("material", "materiau", "matiere")),
+    "install_year": Field(
+        to_year, ("install_year", "start_date", "annee_pose", "year", "date_pose")
+    ),
+    "status": Field(to_text, ("status", "etat")),
+    "operator": Field(to_text, ("operator", "exploitant", "gestionnaire")),
+    "synthetic": _SYNTHETIC,
+    "replaces_id": _REPLACES,
+}
+NODE_FIELDS: dict[str, Field] = {
+    "network": NETWORK_FIELDS["network"],
+    "kind": Field(to_text, ("kind", "type_noeud", "node_kind")),
+    "depth_m": NETWORK_FIELDS["depth_m"],
+    "synthetic": _SYNTHETIC,
+}
+FURNITURE_FIELDS: dict[str, Field] = {
+    "kind": Field(to_text, ("kind", "type_mobilier")),
+    "heading": Field(to_float, ("heading", "direction", "orientation")),
+    "height": Field(to_float, ("height", "hauteur")),
+    "name": Field(to_text, ("name", "nom")),
+}
+POI_FIELDS: dict[str, Field] = {
+    "name": Field(to_text, ("name", "nom")),
+    "kind": Field(_usage, ("kind", "tourism", "historic", "amenity", "leisure")),
+    "description": Field(to_text, ("description", "descr")),
+}
+GROUND_FIELDS: dict[str, Field] = {
+    "kind": Field(to_text, ("kind",)),
+    "name": Field(to_text, ("name", "nom")),
+    "width_m": Field(to_float, ("width_m", "width", "largeur")),
 }
 
 #: attributes that identify a feature in its source, tried in order when no id is given
@@ -269,7 +312,7 @@ class MappingFile(BaseModel):
     id: dict[str, str] = {}
 
     @classmethod
-    def load(cls, path: Path, layer: str) -> MappingFile:
+    def load(cls, path: Path, layer: ImportLayer) -> MappingFile:
         try:
             raw = path.read_bytes()
         except OSError as exc:
@@ -290,13 +333,13 @@ class MappingFile(BaseModel):
                 f"{path}: bad mapping file ({problems}); expected sections "
                 "[fields], [constants], [values.<column>], [id]"
             ) from None
-        known = set(FIELDS[layer])
+        known = set(layer.fields)
         for section in ("fields", "constants", "values"):
             unknown = set(getattr(mapping, section)) - known
             if unknown:
                 raise ImportFailed(
                     f"{path}: [{section}] names {', '.join(sorted(unknown))}, not columns of "
-                    f"layer {layer}; its columns are {', '.join(sorted(known))}"
+                    f"layer {layer.name}; its columns are {', '.join(sorted(known))}"
                 )
         if set(mapping.id) - {"field"}:
             raise ImportFailed(f'{path}: [id] takes only field = "<attribute>"')
@@ -308,17 +351,20 @@ class Mapped:
     """Twin columns for a batch, plus the left-over attributes as JSON text per feature."""
 
     columns: pd.DataFrame
-    attrs: pd.Series
+    attrs: NDArray[Any]
 
 
 class Mapper:
     """Applies the automatic scheme, then the user's mapping file on top, to each batch."""
 
-    def __init__(self, layer: str, mapping: MappingFile | None, where_file: str) -> None:
+    def __init__(self, layer: ImportLayer, mapping: MappingFile | None, where_file: str) -> None:
         self.layer = layer
-        self.fields = FIELDS[layer]
+        self.fields = layer.fields
         self.mapping = mapping or MappingFile()
         self.where_file = where_file
+        #: the batch being mapped: lower-case attribute name -> name, and the attributes used
+        self.lookup: dict[str, str] = {}
+        self.used: set[str] = set()
 
     def id_column(self, props: pd.DataFrame) -> str | None:
         """The attribute holding the source's stable id: the mapping's, else a known one."""
@@ -333,7 +379,7 @@ class Mapper:
         lookup = {str(c).lower(): c for c in props.columns}
         return next((lookup[c] for c in ID_CANDIDATES if c in lookup), None)
 
-    def source_ids(self, props: pd.DataFrame, fallback: np.ndarray) -> np.ndarray:
+    def source_ids(self, props: pd.DataFrame, fallback: NDArray[Any]) -> NDArray[Any]:
         """Stable ids: the mapping's id field, else a known id attribute, else the reader's."""
         col = self.id_column(props)
         if col is None:
@@ -341,9 +387,11 @@ class Mapper:
         ids = props[col].astype("string")
         return np.where(ids.isna().to_numpy(), fallback, ids.fillna("").to_numpy(dtype=object))
 
-    def apply(self, props: pd.DataFrame) -> Mapped:
-        lookup = {c.lower(): c for c in props.columns}
-        used: set[str] = set()
+    def apply(self, props: pd.DataFrame, attrs: NDArray[Any] | None = None) -> Mapped:
+        """Map a batch; ``attrs`` (JSON object text per feature, from the reader) is kept
+        under the left-over attributes."""
+        self.lookup = lookup = {str(c).lower(): c for c in props.columns}
+        self.used = used = set()
         cols: dict[str, pd.Series] = {}
         for target, spec in self.fields.items():
             if target in self.mapping.constants:
@@ -377,58 +425,21 @@ class Mapper:
                 else pd.Series(np.full(len(props), None, dtype=object), index=props.index)
             )
         out = pd.DataFrame(cols, index=props.index)
-        self._layer_rules(out, props, lookup, used)
+        self.layer.derive(out, props, self)
         id_col = self.id_column(props)  # it becomes source_id: not repeated in attrs
         if id_col is not None:
             used.add(id_col)
         rest = [c for c in props.columns if c not in used]
-        return Mapped(out, _attrs_json(props[rest]))
+        return Mapped(out.reset_index(drop=True), _merge_attrs(_attrs_json(props[rest]), attrs))
 
-    def _layer_rules(
-        self, out: pd.DataFrame, props: pd.DataFrame, lookup: dict[str, str], used: set[str]
-    ) -> None:
-        """Rules that need several source attributes at once."""
-        if self.layer == "buildings":
-            zmin, zmax = lookup.get("z_min_sol"), lookup.get("z_max_toit")
-            if zmin and zmax and "height" not in self.mapping.fields:
-                diff = to_float(props[zmax]) - to_float(props[zmin])
-                out["height"] = out["height"].fillna(diff.where(diff > 0))
-                used.add(zmax)
-            street, number = lookup.get("addr:street"), lookup.get("addr:housenumber")
-            if street:
-                addr = to_text(props[street])
-                if number:
-                    addr = (to_text(props[number]).fillna("") + " " + addr).str.strip()
-                    used.add(number)
-                out["address"] = out["address"].fillna(addr)
-                used.add(street)
-        elif self.layer == "networks" and out["network"].isna().any():
-            derived = osm_kind(
-                props,
-                {
-                    ("power", "cable"): "electricity",
-                    ("power", "line"): "electricity",
-                    ("telecom", "line"): "telecom",
-                    ("communication", "line"): "telecom",
-                },
-            )
-            out["network"] = out["network"].fillna(derived)
-        elif self.layer == "furniture" and "kind" not in self.mapping.constants:
-            out["kind"] = out["kind"].fillna(osm_kind(props, _OSM_FURNITURE))
-        elif self.layer == "ground" and "kind" not in self.mapping.constants:
-            out["kind"] = out["kind"].fillna(osm_kind(props, _OSM_GROUND))
-
-    def check_vocabulary(self, cols: pd.DataFrame, where: np.ndarray) -> None:
+    def check_vocabulary(self, cols: pd.DataFrame, where: NDArray[Any]) -> None:
         """Refuse unknown kinds and networks, naming the feature and the accepted values."""
-        checks = {
-            "networks": ("network", NETWORKS),
-            "furniture": ("kind", FURNITURE_KINDS),
-            "ground": ("kind", GROUND_KINDS),
-        }
-        if self.layer not in checks:
-            return
-        col, allowed = checks[self.layer]
-        values = cols[col]
+        for col, allowed in self.layer.vocabulary.items():
+            self._check(col, allowed, cols[col], where)
+
+    def _check(
+        self, col: str, allowed: tuple[str, ...], values: pd.Series, where: NDArray[Any]
+    ) -> None:
         missing = values.isna().to_numpy()
         if missing.any():
             i = int(np.flatnonzero(missing)[0])
@@ -447,10 +458,26 @@ class Mapper:
             )
 
 
-def _attrs_json(rest: pd.DataFrame) -> pd.Series:
+def _merge_attrs(rest: NDArray[Any], given: NDArray[Any] | None) -> NDArray[Any]:
+    """The reader's JSON documents, with the left-over attributes added (they win)."""
+    if given is None:
+        return rest
+    out = np.empty(len(rest), dtype=object)
+    for i, (r, g) in enumerate(zip(rest, given, strict=True)):
+        if not g or g == "{}":
+            out[i] = r
+        elif r == "{}":
+            out[i] = g
+        else:
+            doc = {**json.loads(g), **json.loads(r)}
+            out[i] = json.dumps(_strip_nulls(doc), ensure_ascii=False, separators=(",", ":"))
+    return out
+
+
+def _attrs_json(rest: pd.DataFrame) -> NDArray[Any]:
     """Unmapped attributes, one JSON object per feature, nulls dropped (kept in ``attrs``)."""
     if rest.shape[1] == 0:
-        return pd.Series(np.full(len(rest), "{}", dtype=object), index=rest.index)
+        return np.full(len(rest), "{}", dtype=object)
     rest = rest.copy()
     rest.columns = [str(c) for c in rest.columns]
     for c in rest.columns:
@@ -461,11 +488,11 @@ def _attrs_json(rest: pd.DataFrame) -> pd.Series:
     # nulls are dropped here, as jsonb_strip_nulls would: only lines with a null are re-parsed
     nulls = out.str.contains(":null", regex=False).to_numpy(dtype=bool)
     if nulls.any():
-        out[nulls] = [
+        out[nulls] = [  # type: ignore[call-overload]  # pandas-stubs: a list is fine here
             json.dumps(_strip_nulls(json.loads(line)), ensure_ascii=False, separators=(",", ":"))
             for line in out[nulls]
         ]
-    return out
+    return out.to_numpy(dtype=object)
 
 
 def _strip_nulls(value: Any) -> Any:

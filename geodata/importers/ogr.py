@@ -26,7 +26,15 @@ from geodata.importers.base import Reader, SourceBatch
 
 class OgrReader(Reader):
     name = "ogr"
+    unique_ids = True  # FIDs
     suffixes = (".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb")
+
+    @classmethod
+    def sniff(cls, path: Path, head: bytes) -> bool:
+        """Any file of these endings, except a ``.json`` that is CityJSON."""
+        if path.name.lower().endswith(".json") and b'"CityJSON"' in head:
+            return False
+        return super().sniff(path, head)
 
     def __init__(self, path: Path, layer: str) -> None:
         super().__init__(path, layer)

@@ -25,10 +25,12 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import osmium
 import pandas as pd
 import shapely
 
@@ -36,10 +38,14 @@ from geodata.errors import ImportFailed
 from geodata.importers.base import Reader, SourceBatch
 from geodata.importers.mapping import (
     _NETWORK_SYNONYMS,
-    _OSM_FURNITURE,
-    _OSM_GROUND,
     ID_CANDIDATES,
+    OSM_FURNITURE,
+    OSM_GROUND,
+    OSM_MANHOLE_NETWORK,
 )
+
+if TYPE_CHECKING:
+    import osmium
 
 LOGGER = logging.getLogger(__name__)
 
@@ -99,8 +105,8 @@ _HIDDEN_PARKING = frozenset({"underground", "multi-storey", "rooftop"})
 
 
 def _ground_key(tags: Tags) -> str | None:
-    """The key of the first pair of ``_OSM_GROUND`` the tags carry: the one the mapper uses."""
-    for key, value in _OSM_GROUND:
+    """The key of the first pair of ``OSM_GROUND`` the tags carry: the one the mapper uses."""
+    for key, value in OSM_GROUND:
         if tags.get(key) == value:
             return key
     return None
@@ -121,7 +127,7 @@ def _ground(kind: str, tags: Tags) -> Verdict:
 
 
 # -- furniture: street objects mapped as points ----------------------------------------------
-_FURNITURE_PAIRS = frozenset(_OSM_FURNITURE)
+_FURNITURE_PAIRS = frozenset(OSM_FURNITURE)
 
 
 def _furniture(kind: str, tags: Tags) -> Verdict:
@@ -233,13 +239,26 @@ def _network_tags(tags: Tags) -> Tags:
     return tags
 
 
+def _node(kind: str, tags: Tags) -> Verdict:
+    """Network nodes whose network OSM says: hydrants, manholes, valves with a substance."""
+    if kind != "node":
+        return False
+    if tags.get("emergency") == "fire_hydrant":
+        return True
+    manhole = tags.get("manhole")
+    if manhole:
+        return manhole in OSM_MANHOLE_NETWORK or f"manhole={manhole}: not a network of the twin"
+    if tags.get("pipeline") == "valve":
+        substance = tags.get("substance", "")
+        return _substance_key(substance) in _NETWORK_SYNONYMS or "valve of unknown network"
+    return False
+
+
 RULES: dict[str, LayerRule] = {
     "buildings": LayerRule(("building",), _building, nodes=True, areas=True),
-    "ground": LayerRule(
-        tuple(sorted({k for k, _ in _OSM_GROUND})), _ground, lines=True, areas=True
-    ),
+    "ground": LayerRule(tuple(sorted({k for k, _ in OSM_GROUND})), _ground, lines=True, areas=True),
     "furniture": LayerRule(
-        tuple(sorted({k for k, _ in _OSM_FURNITURE} | {"traffic_sign"})),
+        tuple(sorted({k for k, _ in OSM_FURNITURE} | {"traffic_sign"})),
         _furniture,
         nodes=True,
     ),
@@ -252,6 +271,7 @@ RULES: dict[str, LayerRule] = {
         lines=True,
         fix_tags=_network_tags,
     ),
+    "network-nodes": LayerRule(("emergency", "manhole", "pipeline"), _node, nodes=True),
 }
 
 
@@ -355,7 +375,8 @@ class OsmReader(Reader):
         if not self.path.is_file():
             raise ImportFailed(f"{self.path}: no such file")
         try:
-            reader = osmium.io.Reader(str(self.path), osmium.osm.NOTHING)
+            lib = _osmium()
+            reader = lib.io.Reader(str(self.path), lib.osm.NOTHING)
             try:
                 reader.header()
             finally:
@@ -379,18 +400,19 @@ class OsmReader(Reader):
 
     # -- internals ---------------------------------------------------------------------------
     def _processor(self, rule: LayerRule, tmp: Path) -> osmium.FileProcessor:
-        entities = osmium.osm.NODE | osmium.osm.WAY
+        lib = _osmium()
+        entities = lib.osm.NODE | lib.osm.WAY
         if rule.areas:
-            entities |= osmium.osm.RELATION
-        fp = osmium.FileProcessor(str(self.path), entities)
+            entities |= lib.osm.RELATION
+        fp: osmium.FileProcessor = lib.FileProcessor(str(self.path), entities)
         if rule.lines or rule.areas:
             fp.with_locations(location_index(self.path.stat().st_size, tmp))
         if rule.areas:
-            fp.with_areas(osmium.filter.KeyFilter(*rule.keys))
-        return fp.with_filter(osmium.filter.KeyFilter(*rule.keys))
+            fp.with_areas(lib.filter.KeyFilter(*rule.keys))
+        return fp.with_filter(lib.filter.KeyFilter(*rule.keys))
 
     def _stream(self, rule: LayerRule, size: int, tmp: Path) -> Iterator[SourceBatch]:
-        wkb = osmium.geom.WKBFactory()
+        wkb = _osmium().geom.WKBFactory()
         acc = _Batch(size, rule.area_points, rule.keys)
         #: closed ways whose polygon osmium should assemble: id -> (tags, ring WKB or None
         #: when nodes are missing), until the area arrives; leftovers are dealt with at the end
@@ -398,6 +420,7 @@ class OsmReader(Reader):
         relations_wanted = relations_built = 0
         yielded = False
         it = iter(self._processor(rule, tmp))
+        obj: Any  # a node, way, area or relation: osmium's union has no common methods
         while True:
             try:
                 obj = next(it)
@@ -416,7 +439,7 @@ class OsmReader(Reader):
                         rule,
                         "node",
                         tags,
-                        lambda o=obj: wkb.create_point(o),
+                        partial(wkb.create_point, obj),
                         f"n{obj.id}",
                         f"node {obj.id}",
                     )
@@ -427,7 +450,7 @@ class OsmReader(Reader):
                         rule,
                         "line",
                         tags,
-                        lambda o=obj: _line(wkb, o, acc),
+                        partial(_line, wkb, obj, acc),
                         f"w{obj.id}",
                         f"way {obj.id}",
                     )
@@ -449,7 +472,7 @@ class OsmReader(Reader):
                     oid, where = f"r{obj.orig_id()}", f"relation {obj.orig_id()}"
                 try:
                     geom = wkb.create_multipolygon(obj)
-                except (RuntimeError, osmium.InvalidLocationError):
+                except (RuntimeError, _osmium().InvalidLocationError):
                     acc.notes["polygon osmium could not build"] += 1
                     continue
                 self._add(acc, rule, oid, where, geom, tags, area=True)
@@ -532,6 +555,13 @@ class OsmReader(Reader):
             acc.notes["multipolygon relation incomplete in the extract"] += relations_missing
 
 
+def _osmium() -> ModuleType:
+    """pyosmium, imported when an OSM file is read (not when the registry looks at suffixes)."""
+    import osmium
+
+    return osmium
+
+
 def location_index(file_size: int, tmp: Path) -> str:
     """osmium's node location index for a file of this size: memory, else a file in ``tmp``."""
     if file_size < DISK_INDEX_BYTES:
@@ -544,7 +574,7 @@ def location_index(file_size: int, tmp: Path) -> str:
 def _ring(wkb: osmium.geom.WKBFactory, way: osmium.osm.Way) -> str | None:
     try:
         return wkb.create_linestring(way)
-    except (osmium.InvalidLocationError, RuntimeError):
+    except (_osmium().InvalidLocationError, RuntimeError):
         return None
 
 
@@ -552,7 +582,7 @@ def _line(wkb: osmium.geom.WKBFactory, way: osmium.osm.Way, acc: _Batch) -> str 
     """The way as a line; a way cut by the extract keeps its parts that have locations."""
     try:
         return wkb.create_linestring(way)
-    except (osmium.InvalidLocationError, RuntimeError):
+    except (_osmium().InvalidLocationError, RuntimeError):
         pass  # missing node locations, or fewer than two distinct points
     runs: list[list[tuple[float, float]]] = [[]]
     missing = False
@@ -575,4 +605,4 @@ def _line(wkb: osmium.geom.WKBFactory, way: osmium.osm.Way, acc: _Batch) -> str 
         return None
     acc.notes["line clipped at the extract's edge"] += 1
     geom = shapely.LineString(parts[0]) if len(parts) == 1 else shapely.MultiLineString(parts)
-    return shapely.to_wkb(geom, hex=True)
+    return str(shapely.to_wkb(geom, hex=True))

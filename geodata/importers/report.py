@@ -18,6 +18,8 @@ class ImportReport:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    #: rows of the source this import no longer had (``ImportOptions.prune``)
+    deleted: int = 0
     repaired: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     height_sources: Counter[str] = field(default_factory=Counter)
@@ -32,7 +34,9 @@ class ImportReport:
             f"{self.file} -> {self.layer} (source {self.source!r}, {self.reader} reader, "
             f"EPSG:{self.source_crs} -> EPSG:{self.working_crs})",
             f"read {self.read}, imported {self.imported} (new {self.inserted}, updated "
-            f"{self.updated}, unchanged {self.unchanged}), repaired {self.repaired}, "
+            f"{self.updated}, unchanged {self.unchanged}"
+            + (f", deleted {self.deleted}" if self.deleted else "")
+            + f"), repaired {self.repaired}, "
             f"skipped {sum(self.skipped.values())} in {self.seconds:.1f} s",
         ]
         out += [f"  skipped {n}: {reason}" for reason, n in self.skipped.most_common()]

@@ -1,157 +1,116 @@
-"""Bulk writing of an import: COPY into a temporary staging table, then one upsert per layer.
+"""Bulk writing of an import: one binary COPY, then (on re-import) one upsert.
 
-Everything runs in the caller's transaction, so an import is all-or-nothing. For most layers,
-reprojection, multi-part handling and 2D/3D forcing are done by PostGIS in the final
-INSERT ... SELECT. Buildings arrive already in their stored form
-(:func:`geodata.importers.geometry.finish_buildings`), so the first import of a source, where
-nothing can conflict, skips the stage: one COPY straight into the table (``direct`` mode),
-the same single write as ``ogr2ogr``. Re-imports stage and upsert as before.
+Everything runs in the caller's transaction, so an import is all-or-nothing. Rows arrive in
+their stored form (each layer's ``to_stored``, :mod:`geodata.importers.layers`: reprojected,
+shaped, defaults applied), so the database only stores them: the first import of a source into
+a layer, where nothing can conflict, is one COPY straight into the table (``direct`` mode, the
+same single write as ``ogr2ogr``); a re-import COPYs into a temporary stage and one upsert
+inserts new rows, updates changed ones and counts the unchanged.
 """
 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, suppress
+from dataclasses import dataclass
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import psycopg
 import pyarrow as pa
-import pyarrow.compute as pc
+from numpy.typing import NDArray
 from psycopg import Copy
 from psycopg.copy import QueuedLibpqWriter
-from sqlalchemy import Connection
 
-from geodata.errors import ImportFailed
-
-#: stage column types for each layer's mapped fields (the order is the COPY order)
-STAGE_COLUMNS: dict[str, dict[str, str]] = {
-    "buildings": {
-        "height": "float8",
-        "height_source": "text",
-        "levels": "int",
-        "base_z": "float8",
-        "roof_type": "text",
-        "usage": "text",
-        "name": "text",
-        "address": "text",
-        "year_built": "int",
-    },
-    "networks": {
-        "network": "text",
-        "depth_m": "float8",
-        "diameter_mm": "float8",
-        "material": "text",
-        "install_year": "int",
-        "status": "text",
-        "operator": "text",
-    },
-    "furniture": {"kind": "text", "heading": "float8", "height": "float8", "name": "text"},
-    "pois": {"name": "text", "kind": "text", "description": "text"},
-    "ground": {"kind": "text", "name": "text", "width_m": "float8"},
-}
-
-#: assumed cover depth (m) when a network segment has none: usual French/Finnish practice
-DEFAULT_DEPTH = {
-    "water": 1.2,
-    "wastewater": 2.5,
-    "stormwater": 2.0,
-    "gas": 1.0,
-    "district_heating": 1.0,
-    "electricity": 0.8,
-    "telecom": 0.6,
-    "lighting": 0.6,
-}
-
-#: layers staged in their stored form, which a first import COPYs straight into the table
-DIRECT = {"buildings": ("footprint", "lod2")}
-
-_TARGET = {
-    "buildings": "buildings",
-    "networks": "network_segments",
-    "furniture": "furniture",
-    "pois": "pois",
-    "ground": "ground",
-}
-
-
-def _geom(col: str = "s.geom") -> str:
-    return f"ST_Transform(ST_SetSRID({col}, %(src)s), %(dst)s)"
-
-
-_DEPTH_CASE = (
-    "CASE s.network " + " ".join(f"WHEN '{k}' THEN {v}" for k, v in DEFAULT_DEPTH.items()) + " END"
+from geodata.importers.pgcopy import (
+    COPY_HEADER,
+    COPY_TRAILER,
+    binary_rows,
+    column,
+    field,
+    fixed_field,
+    null_field,
+    var_field,
 )
 
-#: SELECT list producing each target table's columns from the deduplicated stage ``s``
-_SELECT = {
-    # staged in their stored form (geometry.finish_buildings): copied as they are
-    "buildings": {
-        "footprint": "s.geom",
-        "base_z": "s.base_z",
-        "height": "s.height",
-        "height_source": "s.height_source",
-        "levels": "s.levels",
-        "roof_type": "s.roof_type",
-        "usage": "s.usage",
-        "name": "s.name",
-        "address": "s.address",
-        "year_built": "s.year_built",
-        "lod2": "s.lod2",
-    },
-    "networks": {
-        "network": "s.network",
-        "depth_m": f"COALESCE(s.depth_m, {_DEPTH_CASE})",
-        "geom": f"CASE WHEN ST_NDims(d.geom) = 3 THEN {_geom('d.geom')} "
-        f"ELSE ST_Force3DZ({_geom('d.geom')}, -COALESCE(s.depth_m, {_DEPTH_CASE})) END",
-        "diameter_mm": "CASE WHEN s.diameter_mm > 0 THEN s.diameter_mm END",
-        "material": "s.material",
-        "install_year": "CASE WHEN s.install_year BETWEEN 1700 AND 2100 THEN s.install_year END",
-        "status": "COALESCE(s.status, 'in_service')",
-        "operator": "s.operator",
-    },
-    "furniture": {
-        "kind": "s.kind",
-        "geom": f"ST_Force3DZ({_geom()})",
-        "heading": "s.heading",
-        "height": "CASE WHEN s.height > 0 THEN s.height END",
-        "name": "s.name",
-    },
-    "pois": {
-        "name": "s.name",
-        "kind": "COALESCE(s.kind, 'poi')",
-        "description": "s.description",
-        "geom": f"ST_Force3DZ({_geom()})",
-    },
-    "ground": {
-        "kind": "s.kind",
-        "name": "s.name",
-        "width_m": "s.width_m",
-        "geom": f"ST_Force2D({_geom()})",
-    },
-}
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from geodata.importers.layers import ImportLayer, Stored
+
+_STAGE_TYPES = {"text": "text", "int": "int", "int8": "bigint", "float8": "float8", "bool": "bool"}
+
+
+def _hash(ids: NDArray[Any]) -> NDArray[Any]:
+    """64-bit hashes of source ids: 8 bytes a row instead of a set of strings (~90 bytes)."""
+    import pandas as pd
+
+    return np.asarray(pd.util.hash_array(ids.astype(object)))
+
+
+def _repeats(hashes: list[NDArray[Any]]) -> bool:
+    """Whether any hash repeats: a repeated id does, and then (or on a rare collision) the
+    database looks for the real repeats."""
+    every = np.concatenate(hashes)
+    return len(np.unique(every)) < len(every)
+
+
+#: a first import of at least this many rows into an empty table builds its indexes once at
+#: the end instead of growing them row by row
+BULK_REINDEX = 10_000
+
+
+class _BoundedWriter(QueuedLibpqWriter):
+    """psycopg's queued COPY writer with a short queue.
+
+    Its queue holds up to 1024 slices of 128 kB: when the server takes rows in more slowly
+    than Python prepares them (building indexes, parsing WKB) a large import would buffer
+    up to 128 MB; 16 MB (a few batches) keep the worker and the server busy.
+    """
+
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        super().__init__(cursor)
+        self._queue = type(self._queue)(maxsize=_QUEUED_SLICES)
+
+
+#: slices (at most 128 kB each) the COPY worker may have waiting
+_QUEUED_SLICES = 128
+
+
+def raw_connection(conn: Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under a SQLAlchemy one: the same transaction, no SQL layer."""
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    return raw
 
 
 class StageWriter(AbstractContextManager["StageWriter"]):
-    """Accumulates batches in a temporary table; :meth:`upsert` moves them into the layer.
-    In direct mode (:meth:`begin`) the batches go straight into the layer's table instead.
+    """Streams stored rows into the layer's table (direct mode, see :meth:`begin`) or into a
+    temporary stage that :meth:`upsert` moves into the table.
 
     All batches go through one COPY that stays open until :meth:`upsert`, fed by a worker
-    thread: the server parses and stores a batch while Python prepares the next one. Use it
-    as a context manager, so an error in the middle ends that COPY cleanly and the
-    transaction can roll back.
+    thread: the server stores a batch while Python prepares the next one. Use it as a context
+    manager, so an error in the middle ends that COPY cleanly and the transaction can roll back.
+
+    :param scenario_id: write into this scenario instead of the baseline (never direct: the
+        scenario's rows are matched on (scenario, source, source_id), with no unique index)
     """
 
-    def __init__(self, conn: Connection, layer: str, file: str) -> None:
-        self.conn = conn
+    def __init__(
+        self, conn: Connection, layer: ImportLayer, file: str, *, scenario_id: int | None = None
+    ) -> None:
         self.layer = layer
+        self.table = layer.table
         self.file = file  # named in errors about a value
-        self.cols = STAGE_COLUMNS[layer]
-        self.raw = conn.connection.driver_connection  # psycopg, same transaction
+        self.cols = layer.columns
+        self.scenario_id = scenario_id
+        self.raw = raw_connection(conn)
         # PostGIS functions look costly to the planner, which then JIT-compiles the final
         # INSERT ... SELECT: about half a second per import spent compiling, never repaid
         self.raw.execute("SET LOCAL jit = off")
-        col_defs = ", ".join(f"{c} {t}" for c, t in self.cols.items())
+        col_defs = ", ".join(f"{c} {_STAGE_TYPES[t]}" for c, t in self.cols.items())
+        # several imports can share the caller's transaction: each has a stage of its own
+        self.raw.execute("DROP TABLE IF EXISTS pg_temp.import_stage")
         self.raw.execute(
             "CREATE TEMP TABLE import_stage (ord bigint, source_id text, geom geometry, "
             f"lod2 geometry, attrs jsonb, {col_defs}) ON COMMIT DROP"
@@ -159,48 +118,57 @@ class StageWriter(AbstractContextManager["StageWriter"]):
         self.rows = 0
         self._copy_cm: AbstractContextManager[Copy] | None = None
         self._copy: Copy | None = None
-        #: direct mode (see :meth:`begin`): the source written to, ids seen, rows dropped as
-        #: duplicates, index DDL to run at the end
+        #: direct mode (see :meth:`begin`): the source written to, ids seen (or, while the
+        #: table has no indexes, 64-bit hashes of them), rows dropped as duplicates, index DDL
+        #: to run at the end
         self.direct: str | None = None
         self._seen: set[str] = set()
+        self._hashes: list[NDArray[Any]] | None = None
         self._dups = 0
         self._rebuild: list[str] = []
         self._header_sent = False
 
     def begin(self, *, source: str, expected: int | None) -> None:
-        """Choose direct mode when the layer allows it and ``source`` has no rows yet (nothing
+        """Choose direct mode when ``source`` has no baseline rows in the layer yet (nothing
         can conflict); with ``expected`` >= BULK_REINDEX rows into an empty table, indexes are
         dropped now and rebuilt once at the end."""
-        if self.layer not in DIRECT or self._copy is not None:
+        if self.scenario_id is not None or self._copy is not None:
             return
-        table = _TARGET[self.layer]
-        if not self._fresh(table, source):
+        if not self._fresh(source):
             return
         self.direct = source
         if expected is not None and expected >= BULK_REINDEX:
-            self._rebuild = self._drop_indexes(table)
+            self._rebuild = self._drop_indexes()
+            if self._rebuild:  # the unique index is gone until the end: repeats can wait
+                self._hashes = []
 
-    def _fresh(self, table: str, source: str) -> bool:
-        return not self.raw.execute(
-            f"SELECT EXISTS (SELECT 1 FROM {table} WHERE source = %s AND scenario_id IS NULL)",
+    def _fresh(self, source: str) -> bool:
+        row = self.raw.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {self.table} WHERE source = %s AND scenario_id IS NULL)",
             (source,),
-        ).fetchone()[0]
+        ).fetchone()
+        return not (row and row[0])
+
+    def _geometry_columns(self) -> list[str]:
+        """Stored geometry columns in COPY order (the table's names)."""
+        lod2 = self.layer.lod2_column
+        return [self.layer.geom_column, *([lod2] if lod2 else [])]
 
     def _names(self) -> list[str]:
         if self.direct is not None:
-            geom, lod2 = DIRECT[self.layer]
-            return ["source", "source_id", geom, lod2, "attrs", *self.cols]
-        return ["ord", "source_id", "geom", "lod2", "attrs", *self.cols]
+            return ["source", "source_id", *self._geometry_columns(), "attrs", *self.cols]
+        lod2 = ["lod2"] if self.layer.lod2_column else []
+        return ["ord", "source_id", "geom", *lod2, "attrs", *self.cols]
 
     def _stream(self) -> Copy:
         if self._copy is None:
-            table = _TARGET[self.layer] if self.direct is not None else "import_stage"
+            table = self.table if self.direct is not None else "import_stage"
             cur = self.raw.cursor()
             # a worker thread sends the data: Python prepares the next batch meanwhile instead
             # of waiting for the server to take in this one (the queue is bounded)
             self._copy_cm = cur.copy(
                 f"COPY {table} ({', '.join(self._names())}) FROM STDIN (FORMAT binary)",
-                writer=QueuedLibpqWriter(cur),
+                writer=_BoundedWriter(cur),
             )
             self._copy = self._copy_cm.__enter__()
         return self._copy
@@ -209,7 +177,7 @@ class StageWriter(AbstractContextManager["StageWriter"]):
         cm, copy = self._copy_cm, self._copy
         self._copy_cm = self._copy = None
         if cm is not None and copy is not None and exc is None:
-            copy.write(_COPY_TRAILER)
+            copy.write(COPY_TRAILER)
         if cm is not None:
             cm.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
 
@@ -224,56 +192,65 @@ class StageWriter(AbstractContextManager["StageWriter"]):
             with suppress(psycopg.Error):
                 self._end_copy(exc or RuntimeError("import abandoned"))
 
-    def write(
-        self,
-        ids: np.ndarray,
-        geom_wkb: np.ndarray,
-        lod2_wkb: np.ndarray | None,
-        columns: pd.DataFrame,
-        attrs: pd.Series,
-    ) -> None:
-        """COPY one batch, in PostgreSQL's binary COPY format built by Arrow (C++, no Python
-        code per row): the server takes binary in about half the time of CSV (no text to parse,
-        no hex WKB to decode).
-        """
+    def write(self, rows: Stored, *, unique: bool = False) -> None:
+        """COPY one batch of stored rows; ``unique``: their ids repeat no earlier ones (the
+        reader says so), so direct mode need not check."""
+        ids, geom, lod2, columns, attrs = rows.ids, rows.geom, rows.lod2, rows.columns, rows.attrs
         n = len(ids)
         if self.direct is not None:
-            keep = self._first_seen(ids)
+            keep = None
+            if unique:
+                pass
+            elif self._hashes is not None:
+                self._hashes.append(_hash(ids))
+            else:
+                keep = self._first_seen(ids)
             if keep is not None:
-                ids, geom_wkb, columns = ids[keep], geom_wkb[keep], columns[keep]
-                lod2_wkb = lod2_wkb[keep] if lod2_wkb is not None else None
-                attrs = attrs[keep]
+                ids, geom, attrs = ids[keep], geom[keep], attrs[keep]
+                columns = columns[keep].reset_index(drop=True)
+                lod2 = lod2[keep] if lod2 is not None else None
                 n = len(ids)
-            lead = _var_field(pa.array([self.direct] * n, pa.string()))
+            lead = var_field(pa.array([self.direct] * n, pa.string()))
         else:
-            lead = _fixed_field(np.arange(self.rows, self.rows + n), None, ">i8")
+            lead = fixed_field(np.arange(self.rows, self.rows + n), None, ">i8")
         # Arrow converts lists much faster than object arrays
         fields = [
             lead,
-            _var_field(pa.array(ids.tolist(), pa.string())),
-            _var_field(pa.array(geom_wkb.tolist(), pa.binary())),
-            (
-                _var_field(pa.array(lod2_wkb.tolist(), pa.binary()))
-                if lod2_wkb is not None
-                else _null_field()
-            ),
-            _var_field(pa.array(attrs.tolist(), pa.string()), b"\x01"),
+            var_field(pa.array(ids.tolist(), pa.string())),
+            var_field(pa.array(geom.tolist(), pa.binary())),
         ]
+        if self.layer.lod2_column:
+            fields.append(
+                var_field(pa.array(lod2.tolist(), pa.binary()))
+                if lod2 is not None
+                else null_field()
+            )
+        fields.append(var_field(pa.array(attrs.tolist(), pa.string()), b"\x01"))
         for c, sql_type in self.cols.items():
             fields.append(
-                _field(_arrow(columns[c], sql_type), sql_type, c, self.file)
+                field(column(columns[c], sql_type), sql_type, c, self.file)
                 if c in columns
-                else _null_field()
+                else null_field()
             )
-        data = _binary_rows(fields, n)
+        data = binary_rows(fields, n)
         stream = self._stream()
         if not self._header_sent:
-            stream.write(_COPY_HEADER)
+            stream.write(COPY_HEADER)
             self._header_sent = True
         stream.write(data)
         self.rows += n
 
-    def _first_seen(self, ids: np.ndarray) -> np.ndarray | None:
+    def _drop_repeats(self) -> int:
+        """Delete the later rows of each repeated source id (ids follow the file's order)."""
+        return self.raw.execute(
+            f"DELETE FROM {self.table} t USING (SELECT id, row_number() OVER "
+            "(PARTITION BY source_id ORDER BY id) AS k FROM "
+            f"{self.table} WHERE source = %s AND scenario_id IS NULL) d "
+            "WHERE t.id = d.id AND d.k > 1",
+            (self.direct,),
+        ).rowcount
+
+    def _first_seen(self, ids: NDArray[Any]) -> NDArray[Any] | None:
         """Direct mode keeps the first feature of each source id, as the stage's DISTINCT ON
         does: a mask of the rows to keep, or None when all are new."""
         seen = self._seen
@@ -289,203 +266,124 @@ class StageWriter(AbstractContextManager["StageWriter"]):
         self._dups += len(ids) - int(keep.sum())
         return keep
 
-    def upsert(self, *, source: str, src_srid: int, dst_srid: int) -> tuple[int, int, int, int]:
-        """Insert new rows, update changed ones, leave identical ones alone.
+    def upsert(self, *, source: str, prune: bool = False) -> Written:
+        """Insert new rows, update changed ones, leave identical ones alone; with ``prune``,
+        delete the source's rows this import does not have.
 
-        Two fast paths keep a first import close to a plain bulk load: without duplicate ids
-        the stage is read as is (no sort of whole rows), and a source with no rows yet in the
-        layer is a plain INSERT (nothing can conflict, so no ON CONFLICT bookkeeping).
-
-        :returns: (inserted, updated, unchanged, duplicates dropped)
+        A source with no rows yet in the layer is a plain INSERT (nothing can conflict, so no
+        ON CONFLICT bookkeeping); without duplicate ids the stage is read as is.
         """
         self._end_copy()
-        table = _TARGET[self.layer]
         if self.direct is not None:
+            repeats = self._drop_repeats() if self._hashes and _repeats(self._hashes) else 0
             with self.raw.cursor() as cur:
                 for ddl in self._rebuild:
                     cur.execute(ddl)
-            return self.rows, 0, 0, self._dups
-        select = _SELECT[self.layer]
-        cols = ["source", "source_id", *select]
-        params = {"src": src_srid, "dst": dst_srid, "source": source}
-        total, distinct = self.raw.execute(
+            return Written(self.rows - repeats, 0, 0, self._dups + repeats, 0)
+        counts = self.raw.execute(
             "SELECT count(*), count(DISTINCT source_id) FROM import_stage"
         ).fetchone()
-        dedup = (
+        total, distinct = (int(counts[0]), int(counts[1])) if counts else (0, 0)
+        stage = (
             "import_stage s"
             if total == distinct
             else "(SELECT DISTINCT ON (source_id) * FROM import_stage ORDER BY source_id, ord) s"
         )
-        if self.layer == "networks":
-            frm = f"{dedup} CROSS JOIN LATERAL ST_Dump(s.geom) d"
-            sid = (
-                "CASE WHEN ST_NumGeometries(s.geom) > 1 "
-                "THEN s.source_id || '#' || d.path[1] ELSE s.source_id END"
+        data = [*self._geometry_columns(), "attrs", *self.cols]
+        values = ["s.geom", *(["s.lod2"] if self.layer.lod2_column else []), "s.attrs"]
+        values += [f"s.{c}" for c in self.cols]
+        params = {"source": source, "scenario": self.scenario_id}
+        if self.scenario_id is not None:
+            inserted, updated = self._scenario_upsert(stage, data, values, params)
+        elif self._fresh(source):
+            rebuild = self._drop_indexes() if total >= BULK_REINDEX else []
+            cur = self.raw.execute(
+                f"INSERT INTO {self.table} (source, source_id, {', '.join(data)}) "
+                f"SELECT %(source)s, s.source_id, {', '.join(values)} FROM {stage}",
+                params,
             )
-        else:
-            frm, sid = dedup, "s.source_id"
-        exprs = ["%(source)s", sid, *select.values()]
-        attrs_expr = "s.attrs"  # nulls already stripped (mapping._attrs_json)
-        if self.layer == "networks":
-            attrs_expr += (
-                " || CASE WHEN s.depth_m IS NULL THEN "
-                "'{\"depth_source\": \"assumed\"}'::jsonb ELSE '{}'::jsonb END"
-            )
-        cols.append("attrs")
-        exprs.append(attrs_expr)
-        insert = (
-            f"INSERT INTO {table} AS t ({', '.join(cols)}) SELECT {', '.join(exprs)} FROM {frm}"
-        )
-        cur = self.raw.cursor()
-        if self._fresh(table, source):
-            rebuild = self._drop_indexes(table) if total >= BULK_REINDEX else []
-            cur.execute(insert, params)
             inserted, updated = cur.rowcount, 0
             for ddl in rebuild:
-                cur.execute(ddl)
+                self.raw.execute(ddl)
         else:
-            data_cols = cols[2:]
-            sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in data_cols)
-            changed = " OR ".join(f"t.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in data_cols)
+            sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in data)
+            changed = " OR ".join(f"t.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in data)
             # counted in SQL: fetching one flag per row would grow with the file
-            inserted, written = cur.execute(
-                f"WITH w AS ({insert} ON CONFLICT (source, source_id) WHERE scenario_id IS NULL "
+            row = self.raw.execute(
+                f"WITH w AS (INSERT INTO {self.table} AS t (source, source_id, {', '.join(data)}) "
+                f"SELECT %(source)s, s.source_id, {', '.join(values)} FROM {stage} "
+                "ON CONFLICT (source, source_id) WHERE scenario_id IS NULL "
                 f"DO UPDATE SET {sets}, updated_at = now() WHERE {changed} "
                 "RETURNING (xmax = 0) AS inserted) "
                 "SELECT count(*) FILTER (WHERE inserted), count(*) FROM w",
                 params,
             ).fetchone()
-            updated = written - inserted
-        if self.layer == "networks":
-            parts = self.raw.execute(
-                "SELECT coalesce(sum(ST_NumGeometries(s.geom)), 0) FROM " + dedup
-            ).fetchone()[0]
-        else:
-            parts = distinct
-        unchanged = int(parts) - inserted - updated
-        return inserted, updated, unchanged, int(total) - int(distinct)
+            inserted, updated = (int(row[0]), int(row[1]) - int(row[0])) if row else (0, 0)
+        deleted = self._prune(params) if prune else 0
+        return Written(inserted, updated, distinct - inserted - updated, total - distinct, deleted)
 
-    def _drop_indexes(self, table: str) -> list[str]:
+    def _scenario_upsert(
+        self, stage: str, data: list[str], values: list[str], params: dict[str, Any]
+    ) -> tuple[int, int]:
+        """A scenario's rows have no unique index: update the matching ones, insert the rest."""
+        mine = "t.scenario_id = %(scenario)s::int AND t.source = %(source)s::text"
+        sets = ", ".join(f"{c} = {v}" for c, v in zip(data, values, strict=True))
+        changed = " OR ".join(
+            f"t.{c} IS DISTINCT FROM {v}" for c, v in zip(data, values, strict=True)
+        )
+        updated = self.raw.execute(
+            f"UPDATE {self.table} t SET {sets}, updated_at = now() FROM {stage} "
+            f"WHERE {mine} AND t.source_id = s.source_id AND ({changed})",
+            params,
+        ).rowcount
+        inserted = self.raw.execute(
+            f"INSERT INTO {self.table} (source, source_id, scenario_id, {', '.join(data)}) "
+            f"SELECT %(source)s::text, s.source_id, %(scenario)s::int, {', '.join(values)} "
+            f"FROM {stage} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {self.table} t WHERE {mine} "
+            "AND t.source_id = s.source_id)",
+            params,
+        ).rowcount
+        return inserted, updated
+
+    def _prune(self, params: dict[str, Any]) -> int:
+        scenario = "IS NULL" if self.scenario_id is None else "= %(scenario)s"
+        return self.raw.execute(
+            f"DELETE FROM {self.table} t WHERE t.source = %(source)s AND t.scenario_id "
+            f"{scenario} AND NOT EXISTS (SELECT 1 FROM import_stage s "
+            "WHERE s.source_id = t.source_id)",
+            params,
+        ).rowcount
+
+    def _drop_indexes(self) -> list[str]:
         """Drop the indexes of an *empty* table (except those behind constraints, such as the
         primary key); return the DDL that rebuilds them.
 
         Building an index once over the loaded rows is several times faster than growing it
         row by row (GiST most of all), as pg_restore does. Only done when the table is empty,
-        so the exclusive lock DROP INDEX takes (until commit) hides nothing from readers; the
-        stage is deduplicated, so unique indexes rebuild cleanly; a rollback restores them.
+        so the cost never scales with rows loaded earlier; the rows are deduplicated, so unique
+        indexes rebuild cleanly; a rollback restores them.
         """
-        if self.raw.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchone()[0]:
+        row = self.raw.execute(f"SELECT EXISTS (SELECT 1 FROM {self.table})").fetchone()
+        if row and row[0]:
             return []
         rows = self.raw.execute(
             "SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x "
             "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s::regclass "
             "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
-            (table,),
+            (self.table,),
         ).fetchall()
         for name, _ in rows:
             self.raw.execute(f'DROP INDEX "{name}"')
         return [ddl for _, ddl in rows]
 
 
-#: a first import of at least this many rows into an empty table builds its indexes once at
-#: the end instead of growing them row by row
-BULK_REINDEX = 10_000
+@dataclass(frozen=True)
+class Written:
+    """What :meth:`StageWriter.upsert` did, in rows."""
 
-
-def _arrow(values: pd.Series, sql_type: str) -> pa.Array:
-    """A mapped column as an Arrow array of the stage column's type (unparsable -> null)."""
-    if sql_type == "text":
-        if not isinstance(values.dtype, pd.StringDtype):
-            values = values.astype("string")
-        return pa.array(values, pa.string(), from_pandas=True)
-    numbers = pd.to_numeric(values, errors="coerce")
-    if sql_type == "int":
-        numbers = numbers.astype("Float64").round().astype("Int64")
-        return pa.array(numbers, pa.int64(), from_pandas=True)
-    return pa.array(numbers.astype("float64"), pa.float64(), from_pandas=True)
-
-
-# -- PostgreSQL binary COPY, built column-wise with Arrow ----------------------------------
-# Each field becomes Arrow binary arrays holding, per row, its 32-bit big-endian length (-1 for
-# NULL) then its bytes; binary_join_element_wise glues them into rows in C++, and the joined
-# array's data buffer is the COPY data as is.
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
-_COPY_TRAILER = b"\xff\xff"
-_INT4 = (-(2**31), 2**31 - 1)
-_NOTHING = pa.scalar(b"", pa.binary())
-
-
-def _big_endian(values: np.ndarray, dtype: str) -> pa.Array:
-    """Numbers as a binary array of fixed-width big-endian values."""
-    raw = np.ascontiguousarray(values.astype(dtype))
-    width = raw.dtype.itemsize
-    return pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(width), len(raw), [None, pa.py_buffer(raw.tobytes())]
-    ).cast(pa.binary())
-
-
-def _null_field() -> list[pa.Array | pa.Scalar]:
-    return [pa.scalar(b"\xff\xff\xff\xff", pa.binary())]
-
-
-def _var_field(values: pa.Array, prefix: bytes = b"") -> list[pa.Array | pa.Scalar]:
-    """A string or binary array (nulls allowed); ``prefix`` goes before each non-null value
-    (jsonb's version byte)."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    values = values.cast(pa.binary())
-    lengths = pc.binary_length(values).to_numpy(zero_copy_only=False)
-    if values.null_count:
-        null = values.is_null().to_numpy(zero_copy_only=False)
-        lengths = np.where(null, -1, np.nan_to_num(lengths) + len(prefix))
-        parts = [_big_endian(lengths, ">i4")]
-        if prefix:
-            parts.append(pc.if_else(pa.array(null), _NOTHING, pa.scalar(prefix, pa.binary())))
-        return [*parts, values.fill_null(b"")]
-    lengths = lengths + len(prefix)
-    parts = [_big_endian(lengths, ">i4")]
-    if prefix:
-        parts.append(pa.scalar(prefix, pa.binary()))
-    return [*parts, values]
-
-
-def _fixed_field(
-    values: np.ndarray, null: np.ndarray | None, dtype: str
-) -> list[pa.Array | pa.Scalar]:
-    width = np.dtype(dtype).itemsize
-    encoded = _big_endian(values, dtype)
-    if null is None or not null.any():
-        return [pa.scalar(width.to_bytes(4, "big"), pa.binary()), encoded]
-    lengths = np.where(null, -1, width)
-    return [_big_endian(lengths, ">i4"), pc.if_else(pa.array(null), _NOTHING, encoded)]
-
-
-def _field(
-    arr: pa.Array | pa.ChunkedArray, sql_type: str, column: str, file: str
-) -> list[pa.Array | pa.Scalar]:
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if sql_type == "text":
-        return _var_field(arr)
-    null = arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count else None
-    values = arr.fill_null(0).to_numpy(zero_copy_only=False)
-    if sql_type == "int":
-        if len(values) and (values.min() < _INT4[0] or values.max() > _INT4[1]):
-            bad = values[(values < _INT4[0]) | (values > _INT4[1])][0]
-            raise ImportFailed(
-                f"{file}: {column} {bad} is out of range for an integer (at most {_INT4[1]}): "
-                "fix the attribute, or map another one with --mapping"
-            )
-        return _fixed_field(values, null, ">i4")
-    return _fixed_field(values, null, ">f8")
-
-
-def _binary_rows(fields: list[list[pa.Array | pa.Scalar]], n: int) -> memoryview:
-    """Rows of the binary COPY format: a 16-bit field count, then the fields."""
-    count = pa.scalar(len(fields).to_bytes(2, "big"), pa.binary())
-    parts = [count, *(p for f in fields for p in f)]
-    if not any(isinstance(p, pa.Array) for p in parts):
-        parts.append(pa.array([b""] * n, pa.binary()))
-    rows = pc.binary_join_element_wise(*parts, b"")
-    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32)[rows.offset : rows.offset + n + 1]
-    return memoryview(rows.buffers()[2])[int(offsets[0]) : int(offsets[-1])]
+    inserted: int
+    updated: int
+    unchanged: int
+    duplicates: int
+    deleted: int

@@ -1,0 +1,124 @@
+"""PostgreSQL's binary COPY format, built column-wise with Arrow (C++, no Python code per row).
+
+The server takes binary COPY in about half the time of CSV (no text to parse, no hex WKB to
+decode). Each field becomes Arrow binary arrays holding, per row, its 32-bit big-endian length
+(-1 for NULL) then its bytes; ``binary_join_element_wise`` glues them into rows, and the joined
+array's data buffer is the COPY data as is.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from geodata.errors import ImportFailed
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
+COPY_TRAILER = b"\xff\xff"
+_INT4 = (-(2**31), 2**31 - 1)
+_NOTHING = pa.scalar(b"", pa.binary())
+
+Field = list[pa.Array | pa.Scalar]
+
+
+def column(values: pd.Series | NDArray[Any], sql_type: str) -> pa.Array:
+    """A stored column as an Arrow array of the SQL type (unparsable -> null)."""
+    import pandas as pd
+
+    values = pd.Series(values) if isinstance(values, np.ndarray) else values
+    if sql_type == "text":
+        if not isinstance(values.dtype, pd.StringDtype):
+            values = values.astype("string")
+        return pa.array(values, pa.string(), from_pandas=True)
+    if sql_type == "bool":
+        return pa.array(values.astype("boolean"), pa.bool_(), from_pandas=True)
+    numbers = pd.to_numeric(values, errors="coerce")
+    if sql_type in ("int", "int8"):
+        numbers = numbers.astype("Float64").round().astype("Int64")
+        return pa.array(numbers, pa.int64(), from_pandas=True)
+    return pa.array(numbers.astype("float64"), pa.float64(), from_pandas=True)
+
+
+def _big_endian(values: NDArray[Any], dtype: str) -> pa.Array:
+    """Numbers as a binary array of fixed-width big-endian values."""
+    raw = np.ascontiguousarray(values.astype(dtype))
+    width = raw.dtype.itemsize
+    return pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(width), len(raw), [None, pa.py_buffer(raw.tobytes())]
+    ).cast(pa.binary())
+
+
+def null_field() -> Field:
+    return [pa.scalar(b"\xff\xff\xff\xff", pa.binary())]
+
+
+def var_field(values: pa.Array, prefix: bytes = b"") -> Field:
+    """A string or binary array (nulls allowed); ``prefix`` goes before each non-null value
+    (jsonb's version byte)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    values = values.cast(pa.binary())
+    lengths = pc.binary_length(values).to_numpy(zero_copy_only=False)
+    if values.null_count:
+        null = values.is_null().to_numpy(zero_copy_only=False)
+        lengths = np.where(null, -1, np.nan_to_num(lengths) + len(prefix))
+        parts = [_big_endian(lengths, ">i4")]
+        if prefix:
+            parts.append(pc.if_else(pa.array(null), _NOTHING, pa.scalar(prefix, pa.binary())))
+        return [*parts, values.fill_null(b"")]
+    lengths = lengths + len(prefix)
+    parts = [_big_endian(lengths, ">i4")]
+    if prefix:
+        parts.append(pa.scalar(prefix, pa.binary()))
+    return [*parts, values]
+
+
+def fixed_field(values: NDArray[Any], null: NDArray[Any] | None, dtype: str) -> Field:
+    width = np.dtype(dtype).itemsize
+    encoded = _big_endian(values, dtype)
+    if null is None or not null.any():
+        return [pa.scalar(width.to_bytes(4, "big"), pa.binary()), encoded]
+    lengths = np.where(null, -1, width)
+    return [_big_endian(lengths, ">i4"), pc.if_else(pa.array(null), _NOTHING, encoded)]
+
+
+def field(arr: pa.Array | pa.ChunkedArray, sql_type: str, name: str, file: str) -> Field:
+    """One column's field of every row; ``name`` and ``file`` name a value out of range."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if sql_type == "text":
+        return var_field(arr)
+    null = arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count else None
+    if sql_type == "bool":
+        flags = arr.fill_null(False).to_numpy(zero_copy_only=False)
+        return fixed_field(flags.astype(np.uint8), null, "u1")
+    values = arr.fill_null(0).to_numpy(zero_copy_only=False)
+    if sql_type == "int8":
+        return fixed_field(values, null, ">i8")
+    if sql_type == "int":
+        if len(values) and (values.min() < _INT4[0] or values.max() > _INT4[1]):
+            bad = values[(values < _INT4[0]) | (values > _INT4[1])][0]
+            raise ImportFailed(
+                f"{file}: {name} {bad} is out of range for an integer (at most {_INT4[1]}): "
+                "fix the attribute, or map another one with --mapping"
+            )
+        return fixed_field(values, null, ">i4")
+    return fixed_field(values, null, ">f8")
+
+
+def binary_rows(fields: list[Field], n: int) -> memoryview:
+    """Rows of the binary COPY format: a 16-bit field count, then the fields."""
+    count = pa.scalar(len(fields).to_bytes(2, "big"), pa.binary())
+    parts = [count, *(p for f in fields for p in f)]
+    if not any(isinstance(p, pa.Array) for p in parts):
+        parts.append(pa.array([b""] * n, pa.binary()))
+    rows = pc.binary_join_element_wise(*parts, b"")
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32)[rows.offset : rows.offset + n + 1]
+    return memoryview(rows.buffers()[2])[int(offsets[0]) : int(offsets[-1])]
