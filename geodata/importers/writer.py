@@ -347,7 +347,14 @@ class StageWriter(AbstractContextManager["StageWriter"]):
         return inserted, updated
 
     def _prune(self, params: dict[str, Any]) -> int:
+        """Delete the source's rows the file no longer has.
+
+        The stage is a temporary table, which autovacuum never analyses: without ANALYZE the
+        planner takes it for a few rows and runs the anti-join as a nested loop (minutes at
+        100k rows); with it, a hash anti-join.
+        """
         scenario = "IS NULL" if self.scenario_id is None else "= %(scenario)s"
+        self.raw.execute("ANALYZE import_stage")
         return self.raw.execute(
             f"DELETE FROM {self.table} t WHERE t.source = %(source)s AND t.scenario_id "
             f"{scenario} AND NOT EXISTS (SELECT 1 FROM import_stage s "
