@@ -106,7 +106,7 @@ def child_build(url: str, out: str, workers: int | None) -> None:
     from tiles.build import build_tileset, report_dict
 
     engine = create_engine(url)
-    report = build_tileset(engine, "buildings", out_dir=out, full=True, workers=workers)
+    report = build_tileset(engine, "buildings", out, full=True, workers=workers)
     sys.stdout.write(json.dumps(report_dict(report)) + "\n")
 
 

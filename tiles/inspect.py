@@ -10,7 +10,7 @@ spelled as the specification wants.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -88,11 +88,13 @@ class ContentData:
     feature_ids: list[NDArray[Any]]
     tables: list[dict[str, list[Any]]]
     node_matrix: F64
+    #: per primitive: the property table its feature ids index
+    table_of: list[int] = field(default_factory=list)
 
 
 def read_content(path: Path) -> ContentData:
     doc, binary = read_glb(Path(path).read_bytes())
-    positions, fids = [], []
+    positions, fids, table_of = [], [], []
     for node in doc.get("nodes", []):
         if "mesh" not in node:
             continue
@@ -117,6 +119,10 @@ def read_content(path: Path) -> ContentData:
                 )
             positions.append(pos)
             fids.append(fid)
+            ext = (inst and node["extensions"].get("EXT_instance_features")) or prim.get(
+                "extensions", {}
+            ).get("EXT_mesh_features", {})
+            table_of.append(int(ext.get("featureIds", [{}])[0].get("propertyTable", 0)))
     meta = doc.get("extensions", {}).get("EXT_structural_metadata")
     tables = (
         [read_property_table(doc, binary, i) for i in range(len(meta["propertyTables"]))]
@@ -125,7 +131,7 @@ def read_content(path: Path) -> ContentData:
     )
     root = doc["nodes"][doc["scenes"][doc.get("scene", 0)]["nodes"][0]]
     m = np.array(root.get("matrix", np.eye(4).T.reshape(-1)), float).reshape(4, 4).T
-    return ContentData(doc, positions, fids, tables, m)
+    return ContentData(doc, positions, fids, tables, m, table_of)
 
 
 def _quat_matrices(q: F64) -> F64:
@@ -208,3 +214,35 @@ def features(tileset_dir: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             names = list(table)
             for i in range(len(table[names[0]]) if names else 0):
                 yield uri, {n: table[n][i] for n in names}
+
+
+def feature_map(tileset_dir: Path) -> dict[tuple[str, int], tuple[dict[str, Any], F64]]:
+    """Every feature by (class, id): its properties and its vertices in ECEF, in the order
+    the content gives them. Two builds of the same data give equal maps (within float32
+    rounding of the vertices) however they tiled it: what incremental builds are tested by."""
+    tileset_dir = Path(tileset_dir)
+    out: dict[tuple[str, int], tuple[dict[str, Any], F64]] = {}
+    for w in walk(load(tileset_dir)):
+        uri = w.tile.get("content", {}).get("uri")
+        if not uri:
+            continue
+        data = read_content(tileset_dir / uri)
+        classes = [
+            t["class"] for t in data.doc["extensions"]["EXT_structural_metadata"]["propertyTables"]
+        ]
+        verts: dict[tuple[int, int], list[F64]] = {}
+        for pos, fid, ti in zip(data.positions, data.feature_ids, data.table_of, strict=True):
+            world = content_to_tile_frame(data, pos) @ w.world[:3, :3].T + w.world[:3, 3]
+            for f in np.unique(fid).tolist():
+                verts.setdefault((ti, int(f)), []).append(world[fid == f])
+        for ti, table in enumerate(data.tables):
+            names = list(table)
+            for i in range(len(table[names[0]]) if names else 0):
+                props = {n: table[n][i] for n in names}
+                parts = verts.get((ti, i), [])
+                geom = np.concatenate(parts) if parts else np.zeros((0, 3))
+                key = (classes[ti], int(props["id"]))
+                if key in out:
+                    raise AssertionError(f"{key} is in two tiles")
+                out[key] = (props, geom)
+    return out

@@ -239,11 +239,41 @@ class Quadtree:
 
     def geometric_errors(self) -> dict[int, float]:
         """Per node: factor x the largest feature size in its strict descendants (leaf: 0)."""
-        p = self.params
-        below: dict[int, float] = {}
-        for k in sorted((k for k, n in self.nodes.items() if n.count), reverse=True):
-            own = self.nodes[k].max_size
-            par = parent(k)
-            if par is not None:
-                below[par] = max(below.get(par, 0.0), own, below.get(k, 0.0))
-        return {k: p.error_factor * below.get(k, 0.0) for k, n in self.nodes.items() if n.count}
+        sizes = {k: n.max_size for k, n in self.nodes.items() if n.count}
+        return geometric_errors(sizes, self.params.error_factor)
+
+    def key_at(self, level: int, x: float, y: float) -> int:
+        """The key of the cell of ``level`` holding point (x, y), as :meth:`assign` finds it."""
+        top = np.nextafter(1.0, 0.0)
+        fx = min(max((x - self.x0) / self.side, 0.0), top)
+        fy = min(max((y - self.y0) / self.side, 0.0), top)
+        scale = 1 << level
+        return int(encode(level, int(fx * scale), int(fy * scale)))
+
+    def holds(self, x: float, y: float) -> bool:
+        """Is (x, y) inside the root cell (no clamping needed)?"""
+        return self.x0 <= x < self.x0 + self.side and self.y0 <= y < self.y0 + self.side
+
+
+def ancestors(key: int) -> list[int]:
+    """Keys of every node above ``key``, nearest first."""
+    out = []
+    k = parent(key)
+    while k is not None:
+        out.append(k)
+        k = parent(k)
+    return out
+
+
+def geometric_errors(max_size: dict[int, float], factor: float) -> dict[int, float]:
+    """Per node (those given and all their ancestors): ``factor`` x the largest feature size
+    in its strict descendants (a leaf: 0). ``max_size`` is each node's largest own feature."""
+    below: dict[int, float] = {}
+    nodes = set(max_size)
+    for k in max_size:
+        nodes.update(ancestors(k))
+    for k in sorted(nodes, reverse=True):  # deeper levels have larger keys
+        par = parent(k)
+        if par is not None:
+            below[par] = max(below.get(par, 0.0), max_size.get(k, 0.0), below.get(k, 0.0))
+    return {k: factor * below.get(k, 0.0) for k in nodes}

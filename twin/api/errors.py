@@ -17,6 +17,7 @@ _TITLES = {
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not Found",
+    409: "Conflict",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }

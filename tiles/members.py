@@ -1,0 +1,140 @@
+"""Which tile holds which feature, kept between builds, and how changed features move.
+
+A build writes its membership (``src, id, tile, size, est_bytes`` per feature) next to the
+manifest. The next build removes the changed and deleted features from their tiles and
+places the changed ones again, largest first, as the full build's quadtree would: each
+goes down its root-to-leaf path to the first tile with room, skipping tiles that already
+refine into children and hold only larger features (the skyline stays on top). A feature
+edited in place stays in its tile while that tile's cell holds it and its budget allows.
+A full tile never grows: the feature goes one level down, so a leaf that overflows splits
+into children. Only the tiles whose feature sets changed are meshed again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tiles.quadtree import Quadtree, ancestors, decode
+
+MEMBER = np.dtype([("src", "i2"), ("id", "i8"), ("tile", "i8"), ("size", "f8"), ("nbytes", "i8")])
+#: an index-pass row: ``(src, id, x, y, size, est_bytes)``
+INDEX = np.dtype(
+    [("src", "i2"), ("id", "i8"), ("x", "f8"), ("y", "f8"), ("size", "f8"), ("nbytes", "i8")]
+)
+
+Members = NDArray[np.void]
+
+
+def index_rows(batch: list[tuple[object, ...]]) -> Members:
+    arr = np.empty(len(batch), dtype=INDEX)
+    if batch:
+        cols = list(zip(*batch, strict=True))
+        for name, col in zip(INDEX.names or (), cols, strict=True):
+            arr[name] = col
+    return arr
+
+
+def save(path: Path, members: Members) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, members, allow_pickle=False)
+    tmp.replace(path)
+
+
+def load(path: Path, count: int) -> Members | None:
+    """The membership file, or None when missing or not what the manifest says."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if arr.dtype != MEMBER or len(arr) != count:
+        return None
+    return arr
+
+
+def tile_stats(
+    members: Members,
+) -> tuple[dict[int, int], dict[int, int], dict[int, float], dict[int, float]]:
+    """Per tile: feature count, estimated bytes, largest and smallest feature size."""
+    if not len(members):
+        return {}, {}, {}, {}
+    order = np.argsort(members["tile"], kind="stable")
+    t = members["tile"][order]
+    keys, start, counts = np.unique(t, return_index=True, return_counts=True)
+    nbytes = np.add.reduceat(members["nbytes"][order], start)
+    big = np.maximum.reduceat(members["size"][order], start)
+    small = np.minimum.reduceat(members["size"][order], start)
+    k = keys.tolist()
+    return (
+        dict(zip(k, counts.tolist(), strict=True)),
+        dict(zip(k, nbytes.tolist(), strict=True)),
+        dict(zip(k, big.tolist(), strict=True)),
+        dict(zip(k, small.tolist(), strict=True)),
+    )
+
+
+@dataclass
+class Change:
+    members: Members  # the new membership
+    touched: set[int]  # tiles whose feature set or rows changed
+
+
+def _mask(members: Members, changed: dict[int, NDArray[np.int64]]) -> NDArray[np.bool_]:
+    hit = np.zeros(len(members), dtype=bool)
+    for src, ids in changed.items():
+        if len(ids):
+            hit |= (members["src"] == src) & np.isin(members["id"], ids)
+    return hit
+
+
+def apply(
+    tree: Quadtree, members: Members, changed: dict[int, NDArray[np.int64]], rows: Members
+) -> Change:
+    """Remove every ``changed`` feature, then place the ``rows`` read for them again
+    (``rows`` are INDEX records; a changed id without a row was deleted)."""
+    hit = _mask(members, changed)
+    old = members[hit]
+    kept = members[~hit]
+    touched = set(np.unique(old["tile"]).tolist())
+    was_in = {
+        (int(s), int(i)): int(t) for s, i, t in zip(old["src"], old["id"], old["tile"], strict=True)
+    }
+    count, nbytes, _, small = tile_stats(kept)
+    inner: set[int] = set()
+    for k in count:
+        inner.update(ancestors(k))
+    p = tree.params
+    depth = tree.depth
+
+    def fits(key: int, b: int) -> bool:
+        level = decode(key)[0]
+        c = count.get(key, 0)
+        return (
+            c == 0
+            or level == depth
+            or (c + 1 <= p.max_tile_features and nbytes.get(key, 0) + b <= tree.byte_budget(level))
+        )
+
+    order = np.lexsort((rows["id"], rows["src"], -rows["size"]))
+    placed = np.empty(len(rows), dtype=MEMBER)
+    for j, i in enumerate(order.tolist()):
+        src, fid, x, y, size, b = rows[i].tolist()
+        key = was_in.get((src, fid))
+        if key is None or tree.key_at(decode(key)[0], x, y) != key or not fits(key, b):
+            for level in range(depth + 1):
+                key = tree.key_at(level, x, y)
+                if key in inner and count.get(key, 0) and size < small.get(key, 0.0):
+                    continue  # refines into children and holds larger features only
+                if fits(key, b):
+                    break
+        count[key] = count.get(key, 0) + 1
+        nbytes[key] = nbytes.get(key, 0) + b
+        small[key] = min(small.get(key, size), size)
+        inner.update(ancestors(key))
+        touched.add(key)
+        placed[j] = (src, fid, key, size, b)
+    return Change(np.concatenate([kept, placed]), touched)
