@@ -1,6 +1,12 @@
 """Benchmark: buildings tileset from PostGIS, ours against ``py3dtiles export``, same table.
 
     .venv/bin/python bench/tiles.py --sizes 10000 100000
+    .venv/bin/python bench/tiles.py --incremental --sizes 100000 1000000
+
+``--incremental`` runs, per size, a full build, an unchanged rebuild, a 1% clustered
+change (a square block of the synthetic grid) and a 1% scattered change (every 100th id),
+and prints each build's time as a share of the full build. The peers (py3dtiles,
+pg2b3dm) have no incremental mode: every change costs them a full export.
 
 For each size N it starts the project's embedded PostgreSQL on a free port in a temporary
 folder (never the machine's own), generates N buildings in SQL (tiles.synthetic), then runs:
@@ -99,15 +105,120 @@ def dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def child_build(url: str, out: str, workers: int | None) -> None:
+def child_build(url: str, out: str, workers: int | None, full: bool = True) -> None:
     """Child mode: build the buildings tileset and print the report as JSON."""
     from sqlalchemy import create_engine
 
     from tiles.build import build_tileset, report_dict
 
     engine = create_engine(url)
-    report = build_tileset(engine, "buildings", out, full=True, workers=workers)
+    if os.environ.get("BENCH_PROFILE"):  # a developer's look inside one step
+        import cProfile
+
+        prof = cProfile.Profile()
+        report = prof.runcall(build_tileset, engine, "buildings", out, full=full, workers=workers)
+        prof.dump_stats(f"{os.environ['BENCH_PROFILE']}-{report.mode}-{report.changed}.prof")
+    else:
+        report = build_tileset(engine, "buildings", out, full=full, workers=workers)
     sys.stdout.write(json.dumps(report_dict(report)) + "\n")
+
+
+def _our_build(url: str, out: Path, workers: int | None, *, full: bool) -> dict:
+    argv = [sys.executable, __file__, "--child-build", url, str(out)]
+    if workers:
+        argv += ["--workers", str(workers)]
+    if not full:
+        argv.append("--child-incremental")
+    secs, rss, proc = run_measured(argv, cwd=ROOT)
+    if proc.returncode != 0:
+        raise SystemExit(f"our build failed:\n{proc.stderr[-3000:]}")
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    report["process_s"] = secs
+    report["rss"] = rss
+    return report
+
+
+#: the changes of an incremental run: (name, SQL); ``:k`` is the side of the changed block
+#: and ``:cols`` the synthetic grid's width (tiles.synthetic lays building i at column
+#: i % cols, row i / cols)
+CHANGES = [
+    ("unchanged", None),
+    (
+        "1% clustered",
+        "UPDATE buildings SET height = height + 1 WHERE (source_id::int % :cols) "
+        "BETWEEN :cols / 2 AND :cols / 2 + :k - 1 AND (source_id::int / :cols) "
+        "BETWEEN :cols / 2 AND :cols / 2 + :k - 1",
+    ),
+    ("1% scattered", "UPDATE buildings SET height = height + 1 WHERE id % 100 = 37"),
+]
+
+
+def bench_incremental(n: int, work: Path, *, workers: int | None) -> dict:
+    """Full build, then an unchanged rebuild, a 1% clustered and a 1% scattered change."""
+    from sqlalchemy import text
+
+    from geodata.db import make_engine, migrate
+    from geodata.working_crs import set_working_crs
+    from tiles import synthetic
+    from twin.services.postgres import EmbeddedPostgres
+
+    pg = EmbeddedPostgres(work / f"pg{n}", free_port())
+    pg.start()
+    try:
+        url = f"postgresql+psycopg://twin@127.0.0.1:{pg.port}/twin"
+        migrate(url)
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            set_working_crs(conn, 3067)
+            synthetic.insert_buildings(conn, n)
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE buildings"))
+        out = work / f"inc{n}"
+        full = _our_build(url, out, workers, full=True)
+        steps = [("full", full, 0)]
+        cols = max(1, round(n**0.5))
+        k = max(1, round((n / 100) ** 0.5))
+        for name, sql in CHANGES:
+            changed = 0
+            if sql is not None:
+                with engine.begin() as conn:
+                    changed = conn.execute(text(sql), {"cols": cols, "k": k}).rowcount
+            steps.append((name, _our_build(url, out, workers, full=False), changed))
+        engine.dispose()
+        return {
+            "n": n,
+            "steps": [
+                {
+                    "step": name,
+                    "mode": r["mode"],
+                    "changed_rows": changed,
+                    "build_s": round(r["seconds"], 3),
+                    "process_s": round(r["process_s"], 2),
+                    "share_of_full": round(r["seconds"] / full["seconds"], 4),
+                    "tiles": r["tiles"],
+                    "written": r["written"],
+                    "rss_mb": round(r["rss"] / 2**20),
+                }
+                for name, r, changed in steps
+            ],
+        }
+    finally:
+        pg.stop()
+
+
+def print_incremental(r: dict) -> None:
+    sys.stdout.write(
+        f"N={r['n']:,}: step, mode, rows changed, build s, share of full, tiles written/total "
+        "(py3dtiles and pg2b3dm re-export everything: their share is 100% at every step)\n"
+    )
+    for s in r["steps"]:
+        sys.stdout.write(
+            f"  {s['step']:<13} {s['mode']:<12} {s['changed_rows']:>7,} rows  "
+            f"{s['build_s']:>9.3f} s  {s['share_of_full']:>7.2%}  "
+            f"{s['written']:>5}/{s['tiles']} tiles  (process {s['process_s']} s, "
+            f"peak RSS {s['rss_mb']} MB)\n"
+        )
+    sys.stdout.flush()
 
 
 def bench_size(n: int, work: Path, *, skip_peer: bool, workers: int | None) -> dict:
@@ -206,15 +317,26 @@ def main() -> None:
     ap.add_argument("--skip-peer", action="store_true", help="do not run py3dtiles")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    ap.add_argument(
+        "--incremental",
+        action="store_true",
+        help="full build, unchanged rebuild, 1%% clustered and 1%% scattered change",
+    )
     ap.add_argument("--child-build", nargs=2, metavar=("URL", "OUT"), help=argparse.SUPPRESS)
+    ap.add_argument("--child-incremental", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_build:
-        child_build(*args.child_build, args.workers)
+        child_build(*args.child_build, args.workers, full=not args.child_incremental)
         return
     work = Path(tempfile.mkdtemp(prefix="bench-tiles-"))
     results = []
     try:
         for n in args.sizes:
+            if args.incremental:
+                r = bench_incremental(n, work, workers=args.workers)
+                results.append(r)
+                print_incremental(r)
+                continue
             r = bench_size(n, work, skip_peer=args.skip_peer, workers=args.workers)
             results.append(r)
             line = (

@@ -56,6 +56,7 @@ from tiles.quadtree import Quadtree, TreeParams
 from tiles.tilework import (
     BUILDER_VERSION,
     STYLE_DIGEST,
+    Patch,
     Progress,
     content_pass,
     copy_assign,
@@ -310,14 +311,24 @@ def _incremental(
     if not len(change.members):
         return False  # everything went: the full path removes the tileset
     old = entries_of(base)
-    todo = change.members[np.isin(change.members["tile"], sorted(change.touched))]
+    patches: dict[int, Patch] | None = None
+    if kind.patchable:  # read the changed rows only; other features stay in their files
+        placed = change.members[len(change.members) - change.placed :]
+        todo = placed
+        patches = {
+            k: Patch(old[k].digest, tuple(change.dropped.get(k, [])))
+            for k in sorted(change.touched & change.remaining)
+            if k in old
+        }
+    else:  # read every row of the touched tiles
+        todo = change.members[np.isin(change.members["tile"], sorted(change.touched))]
     create_assign_table(cur)
     if len(todo):
         copy_assign(cur, todo["src"], todo["id"], todo["tile"])
     cur.execute("ANALYZE tile_assign")
     reusable = frozenset(e.digest for e in old.values())
     results = content_pass(
-        pg, spec, tree, epsg, out / CONTENT_DIR, reusable, len(todo), progress, workers
+        pg, spec, tree, epsg, out / CONTENT_DIR, reusable, len(todo), progress, workers, patches
     )
     pg.rollback()
     tiles = {k: e for k, e in old.items() if k not in change.touched}

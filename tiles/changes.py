@@ -74,7 +74,8 @@ def record(engine: Engine, tileset: str, state: LogState) -> None:
         conn.execute(
             text(
                 "INSERT INTO tile_cursors (tileset, seen_xmin) VALUES (:t, CAST(:x AS xid8)) "
-                "ON CONFLICT (tileset) DO UPDATE SET seen_xmin = excluded.seen_xmin, built_at = now()"
+                "ON CONFLICT (tileset) DO UPDATE SET seen_xmin = excluded.seen_xmin, "
+                "built_at = now()"
             ),
             {"t": tileset, "x": str(state.xmin)},
         )

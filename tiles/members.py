@@ -79,8 +79,11 @@ def tile_stats(
 
 @dataclass
 class Change:
-    members: Members  # the new membership
+    members: Members  # the new membership: the kept features, then the ``placed`` ones
     touched: set[int]  # tiles whose feature set or rows changed
+    placed: int  # how many features were placed again (the last rows of ``members``)
+    dropped: dict[int, list[int]]  # per tile, the ids that left it (or changed in it)
+    remaining: set[int]  # tiles that still hold a feature
 
 
 def _mask(members: Members, changed: dict[int, NDArray[np.int64]]) -> NDArray[np.bool_]:
@@ -137,4 +140,8 @@ def apply(
         inner.update(ancestors(key))
         touched.add(key)
         placed[j] = (src, fid, key, size, b)
-    return Change(np.concatenate([kept, placed]), touched)
+    dropped: dict[int, list[int]] = {}
+    for (_, fid), key in was_in.items():
+        dropped.setdefault(key, []).append(fid)
+    remaining = {k for k, c in count.items() if c}
+    return Change(np.concatenate([kept, placed]), touched, len(placed), dropped, remaining)

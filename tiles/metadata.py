@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from tiles.gltf import GltfBuilder
 
@@ -163,32 +164,105 @@ def _strings(values: Sequence[Any]) -> tuple[bytes, np.ndarray]:
     return data, offsets
 
 
-def _booleans(values: Sequence[Any]) -> bytes:
-    bits = np.fromiter((bool(v) for v in values), dtype=bool, count=len(values))
-    return np.packbits(bits, bitorder="little").tobytes()
+@dataclass
+class RawColumn:
+    """One property column as it is stored: a numeric or boolean array, or for strings the
+    UTF-8 bytes (uint8) and their UINT32 offsets. Incremental builds drop and append
+    features of a tile in this form, with no per-value Python work."""
+
+    values: NDArray[Any]
+    offsets: NDArray[np.uint32] | None = None
+
+    def select(self, keep: NDArray[np.bool_]) -> RawColumn:
+        if self.offsets is None:
+            return RawColumn(self.values[keep])
+        lengths = np.diff(self.offsets)
+        offsets = np.zeros(int(keep.sum()) + 1, dtype=np.uint32)
+        np.cumsum(lengths[keep], out=offsets[1:])
+        return RawColumn(self.values[np.repeat(keep, lengths)], offsets)
+
+    def concat(self, other: RawColumn) -> RawColumn:
+        if self.offsets is None or other.offsets is None:
+            return RawColumn(np.concatenate([self.values, other.values]))
+        tail = other.offsets[1:] + self.offsets[-1]
+        return RawColumn(
+            np.concatenate([self.values, other.values]), np.concatenate([self.offsets, tail])
+        )
 
 
-def property_table(
-    gb: GltfBuilder, cls: str, columns: dict[str, Sequence[Any]], count: int
-) -> dict[str, Any]:
-    """Encode one property table of ``cls`` from per-property columns of ``count`` values."""
-    props: dict[str, Any] = {}
+RawTable = dict[str, RawColumn]
+
+
+def encode_columns(cls: str, columns: dict[str, Sequence[Any]], count: int) -> RawTable:
+    """Per-property Python columns of ``count`` values -> stored form."""
+    out: RawTable = {}
     for prop in CLASSES[cls]:
         col = columns[prop.name]
         if len(col) != count:
             raise ValueError(f"property {cls}.{prop.name} has {len(col)} values, expected {count}")
         if prop.type == "STRING":
             data, offsets = _strings(col)
+            out[prop.name] = RawColumn(np.frombuffer(data, dtype=np.uint8), offsets)
+        elif prop.type == "BOOLEAN":
+            out[prop.name] = RawColumn(np.fromiter((bool(v) for v in col), dtype=bool, count=count))
+        else:
+            out[prop.name] = RawColumn(_scalar(col, prop))
+    return out
+
+
+def write_table(gb: GltfBuilder, cls: str, raw: RawTable, count: int) -> dict[str, Any]:
+    """Write one property table of ``cls`` from its stored columns."""
+    props: dict[str, Any] = {}
+    for prop in CLASSES[cls]:
+        col = raw[prop.name]
+        if col.offsets is not None:
             props[prop.name] = {
-                "values": gb.view(data),
-                "stringOffsets": gb.view(offsets),
+                "values": gb.view(col.values.tobytes()),
+                "stringOffsets": gb.view(col.offsets),
                 "stringOffsetType": "UINT32",
             }
         elif prop.type == "BOOLEAN":
-            props[prop.name] = {"values": gb.view(_booleans(col))}
+            bits = np.packbits(col.values, bitorder="little").tobytes()
+            props[prop.name] = {"values": gb.view(bits)}
         else:
-            props[prop.name] = {"values": gb.view(_scalar(col, prop))}
+            props[prop.name] = {"values": gb.view(col.values)}
     return {"class": cls, "count": count, "properties": props}
+
+
+def property_table(
+    gb: GltfBuilder, cls: str, columns: dict[str, Sequence[Any]], count: int
+) -> dict[str, Any]:
+    """Encode one property table of ``cls`` from per-property columns of ``count`` values."""
+    return write_table(gb, cls, encode_columns(cls, columns, count), count)
+
+
+def read_table(doc: dict[str, Any], binary: bytes, index: int) -> RawTable:
+    """A property table of a GLB back in stored form (see :class:`RawColumn`)."""
+    ext = doc["extensions"]["EXT_structural_metadata"]
+    table = ext["propertyTables"][index]
+    cls = ext["schema"]["classes"][table["class"]]["properties"]
+    count = table["count"]
+    views = doc["bufferViews"]
+
+    def view(i: int) -> bytes:
+        bv = views[i]
+        o = bv.get("byteOffset", 0)
+        return binary[o : o + bv["byteLength"]]
+
+    out: RawTable = {}
+    for name, spec in table["properties"].items():
+        ptype = cls[name]["type"]
+        if ptype == "STRING":
+            offs = np.frombuffer(view(spec["stringOffsets"]), dtype=np.uint32)[: count + 1]
+            data = np.frombuffer(view(spec["values"]), dtype=np.uint8)[: int(offs[-1])]
+            out[name] = RawColumn(data, offs.copy())
+        elif ptype == "BOOLEAN":
+            bits = np.unpackbits(np.frombuffer(view(spec["values"]), np.uint8), bitorder="little")
+            out[name] = RawColumn(bits[:count].astype(bool))
+        else:
+            arr = np.frombuffer(view(spec["values"]), dtype=_NP[cls[name]["componentType"]])
+            out[name] = RawColumn(arr[:count].copy())
+    return out
 
 
 def attach(gb: GltfBuilder, tables: list[dict[str, Any]], classes: Sequence[str]) -> None:

@@ -33,6 +33,8 @@ BUILDER_VERSION = "tiles-2"
 ROW_BATCH = 5_000
 #: below this many features a build runs in-process (a pool costs more than it saves)
 PARALLEL_MIN_FEATURES = 4_000
+#: patching a tile (incremental builds) costs a few milliseconds: a pool pays from this many
+PARALLEL_MIN_PATCHES = 40
 
 Progress = Callable[[str, int, int], None]
 
@@ -40,6 +42,14 @@ Progress = Callable[[str, int, int], None]
 STYLE_DIGEST = hashlib.blake2b(
     repr(sorted((k, v) for k, v in vars(style).items() if k.isupper())).encode(), digest_size=8
 ).hexdigest()
+
+
+@dataclass(frozen=True)
+class Patch:
+    """An incremental change to a tile that has content: drop these ids, add the rows."""
+
+    previous: str  # digest of the tile's current content file
+    drop: tuple[int, ...]
 
 
 @dataclass
@@ -51,6 +61,7 @@ class Task:
     rows: list[tuple[Any, ...]]
     options: Any
     content_dir: str
+    patch: Patch | None = None
 
 
 @dataclass
@@ -83,6 +94,8 @@ def digest(task: Task) -> str:
     h.update(
         repr((BUILDER_VERSION, task.kind, task.key, task.epsg, task.centre, task.options)).encode()
     )
+    if task.patch is not None:
+        h.update(repr(("patch", task.patch.previous, sorted(task.patch.drop))).encode())
     h.update(pickle.dumps(task.rows, protocol=5))
     return h.hexdigest()
 
@@ -95,9 +108,13 @@ def make_tile(task: Task, reusable: frozenset[str] | None = None) -> Result:
     if d in reusable and path.exists():
         return Result(task.key, d, True, len(task.rows))
     kind = KINDS[task.kind]
-    built = kind.build_content(
-        Frame.at(task.epsg, *task.centre), kind.rows(task.rows), task.options
-    )
+    frame = Frame.at(task.epsg, *task.centre)
+    if task.patch is not None:
+        before = (Path(task.content_dir).parent / content_uri(task.patch.previous)).read_bytes()
+        drop = set(task.patch.drop)
+        built = kind.patch_content(frame, before, drop, kind.rows(task.rows), task.options)
+    else:
+        built = kind.build_content(frame, kind.rows(task.rows), task.options)
     if path.exists():  # may be served right now: replace it atomically
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(built.glb)
@@ -125,14 +142,22 @@ def content_pass(
     count: int,
     progress: Progress | None,
     workers: int | None,
+    patches: dict[int, Patch] | None = None,
 ) -> dict[int, Result]:
-    """Stream the rows of every tile in ``tile_assign`` and mesh them, in parallel."""
+    """Stream the rows of every tile in ``tile_assign`` and mesh them, in parallel.
+
+    With ``patches`` (an incremental build of a patchable kind) ``tile_assign`` holds the
+    changed rows only; they are gathered first (a small share) and every patched tile is
+    built from its previous file, those rows and the ids it loses.
+    """
     kind = kind_of(spec)
     options = kind.options(spec)
     results: dict[int, Result] = {}
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
     pool: ProcessPoolExecutor | None = None
-    if n_workers > 1 and count >= PARALLEL_MIN_FEATURES:
+    heavy = count >= PARALLEL_MIN_FEATURES or len(patches or ()) >= PARALLEL_MIN_PATCHES
+    Frame.at(epsg, *tree.centre(0))  # the CRS transformer, made once before forking
+    if n_workers > 1 and heavy:
         pool = ProcessPoolExecutor(
             n_workers,
             mp_context=multiprocessing.get_context("fork"),
@@ -149,9 +174,9 @@ def content_pass(
         if progress:
             progress("tiles", done_features, count)
 
-    def submit(key: int, rows: list[tuple[Any, ...]]) -> None:
+    def submit(key: int, rows: list[tuple[Any, ...]], patch: Patch | None = None) -> None:
         nonlocal pending
-        task = Task(spec.kind, key, epsg, tree.centre(key), rows, options, str(content_dir))
+        task = Task(spec.kind, key, epsg, tree.centre(key), rows, options, str(content_dir), patch)
         if pool is None:
             collect(make_tile(task, reusable))
             return
@@ -162,6 +187,15 @@ def content_pass(
                 collect(f.result())
 
     try:
+        if patches is not None:
+            by_tile: dict[int, list[tuple[Any, ...]]] = {}
+            for row in pg.execute(kind.rows_sql(spec), spec.sql_params, binary=True):
+                by_tile.setdefault(row[0], []).append(tuple(row[1:]))
+            for k in sorted(set(by_tile) | set(patches)):
+                submit(k, by_tile.get(k, []), patches.get(k))
+            for f in wait(pending)[0]:
+                collect(f.result())
+            return results
         with pg.cursor(name="tiles_rows", binary=True) as rcur:
             rcur.itersize = ROW_BATCH
             rcur.execute(kind.rows_sql(spec), spec.sql_params)

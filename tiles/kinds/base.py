@@ -132,6 +132,16 @@ class TilesetKind(ABC, Generic[RowT, OptionsT]):
     def build_content(self, frame: Any, rows: Sequence[RowT], options: OptionsT) -> Content:
         """One tile's rows (in the SQL's order: feature index = position) -> a GLB."""
 
+    #: does the kind implement :meth:`patch_content`?
+    patchable: ClassVar[bool] = False
+
+    def patch_content(
+        self, frame: Any, previous: bytes, drop: set[int], rows: Sequence[RowT], options: OptionsT
+    ) -> Content:
+        """The tile's previous GLB without the features ``drop``, plus ``rows``: what an
+        incremental build does to a tile that only some changed features touch."""
+        raise NotImplementedError(f"{self.name} tiles are rebuilt from all their rows")
+
     def hidden_sql(self, spec: TilesetSpec) -> str | None:
         """Baseline features the tileset hides (a scenario's replaced or removed), if any."""
         return None

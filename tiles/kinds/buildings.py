@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from tiles import metadata, style
 from tiles.extrude import extrude, faces
 from tiles.frames import Frame
-from tiles.gltf import GltfBuilder
+from tiles.gltf import GltfBuilder, read_accessor, read_glb
 from tiles.kinds.base import (
     BYTES_PER_FOOTPRINT_POINT,
     BYTES_PER_LOD2_POINT,
@@ -56,6 +56,7 @@ class BuildingsKind(TilesetKind[BuildingRow, BuildingOptions]):
     name = "buildings"
     Row = BuildingRow
     metadata_classes = ("building",)
+    patchable = True
     tables: ClassVar[dict[int, str]] = {0: "buildings"}
 
     def extent_sql(self, spec: TilesetSpec) -> str:
@@ -89,51 +90,95 @@ class BuildingsKind(TilesetKind[BuildingRow, BuildingOptions]):
         self, frame: Frame, rows: Sequence[BuildingRow], options: BuildingOptions
     ) -> Content:
         n = len(rows)
-        base = np.fromiter((r.base_z for r in rows), dtype=np.float64, count=n)
-        height = np.fromiter((r.height for r in rows), dtype=np.float64, count=n)
-        has_lod2 = np.fromiter((r.lod2 is not None for r in rows), dtype=bool, count=n)
-        idx = np.arange(n)
-        parts: list[Mesh] = []
-        if has_lod2.any():
-            sel = idx[has_lod2]
-            lod2_mesh = faces(frame, [rows[i].lod2 for i in sel.tolist()], sel)
-            parts.append(lod2_mesh)
-            # a LoD2 geometry whose faces give no triangle (degenerate) falls back to LoD1:
-            # every building in the property table must be drawn
-            has_lod2[sel[~np.isin(sel, lod2_mesh.features)]] = False
-        lod1 = idx[~has_lod2]
-        if len(lod1):
-            fps = [rows[i].footprint for i in lod1.tolist()]
-            parts.append(extrude(frame, fps, base[lod1], height[lod1], lod1))
-        mesh = Mesh.concat(parts)
+        table = metadata.encode_columns("building", _columns(rows, options.layer), n)
+        return _encode(_mesh(frame, rows), table, n, options)
 
-        gb = GltfBuilder()
-        rgba = style.SCENARIO_BUILDING if options.scenario else style.BUILDING
-        mat = gb.material("scenario-building" if options.scenario else "building", rgba)
-        table = metadata.property_table(
-            gb,
-            "building",
-            {
-                "id": [r.id for r in rows],
-                "layer": [options.layer] * n,
-                "height": [r.height for r in rows],
-                "base_z": [r.base_z for r in rows],
-                "levels": [r.levels for r in rows],
-                "usage": [r.usage for r in rows],
-                "roof_type": [r.roof_type for r in rows],
-                "year_built": [r.year_built for r in rows],
-                "name": [r.name for r in rows],
-                "source_id": [r.source_id for r in rows],
-                "scenario_id": [r.scenario_id for r in rows],
-                "replaces_id": [r.replaces_id for r in rows],
-            },
-            n,
+    def patch_content(
+        self,
+        frame: Frame,
+        previous: bytes,
+        drop: set[int],
+        rows: Sequence[BuildingRow],
+        options: BuildingOptions,
+    ) -> Content:
+        """The previous content of the tile without the ``drop`` ids, plus ``rows`` meshed:
+        a small change to a big tile meshes only the changed buildings."""
+        doc, binary = read_glb(previous)
+        prim = doc["meshes"][0]["primitives"][0]
+        attrs = prim["attributes"]
+        old = metadata.read_table(doc, binary, 0)
+        keep = ~np.isin(old["id"].values, np.fromiter(drop, dtype=np.int64, count=len(drop)))
+        fid = read_accessor(doc, binary, attrs["_FEATURE_ID_0"]).astype(np.int64)
+        vkeep = keep[fid]
+        renum = np.cumsum(keep) - 1
+        vnew = np.cumsum(vkeep) - 1
+        tris = read_accessor(doc, binary, prim["indices"]).astype(np.int64).reshape(-1, 3)
+        tris = tris[vkeep[tris].all(axis=1)]
+        kept = Mesh(
+            read_accessor(doc, binary, attrs["POSITION"]).astype(np.float64)[vkeep],
+            (read_accessor(doc, binary, attrs["NORMAL"]).astype(np.float32) / 127.0)[vkeep],
+            renum[fid[vkeep]].astype(np.uint32),
+            vnew[tris].astype(np.uint32),
         )
-        prim = mesh.primitive(gb, mat, n, 0)
-        m = gb.mesh([prim], name="buildings")
-        child = gb.node({"mesh": m, "name": "buildings"})
-        gb.z_up_root([child])
-        metadata.attach(gb, [table], list(self.metadata_classes))
-        b = mesh.bounds()
-        lo, hi = b if b is not None else (np.zeros(3), np.zeros(3))
-        return Content(gb.glb(), n, lo, hi)
+        n_kept = int(keep.sum())
+        added = _mesh(frame, rows)
+        added.features = added.features + np.uint32(n_kept)
+        n = n_kept + len(rows)
+        new = metadata.encode_columns("building", _columns(rows, options.layer), len(rows))
+        table = {k: col.select(keep).concat(new[k]) for k, col in old.items()}
+        return _encode(Mesh.concat([kept, added]), table, n, options)
+
+
+def _mesh(frame: Frame, rows: Sequence[BuildingRow]) -> Mesh:
+    """LoD2 faces where stored and usable, else the LoD1 extrusion; feature index = row."""
+    n = len(rows)
+    base = np.fromiter((r.base_z for r in rows), dtype=np.float64, count=n)
+    height = np.fromiter((r.height for r in rows), dtype=np.float64, count=n)
+    has_lod2 = np.fromiter((r.lod2 is not None for r in rows), dtype=bool, count=n)
+    idx = np.arange(n)
+    parts: list[Mesh] = []
+    if has_lod2.any():
+        sel = idx[has_lod2]
+        lod2_mesh = faces(frame, [rows[i].lod2 for i in sel.tolist()], sel)
+        parts.append(lod2_mesh)
+        # a LoD2 geometry whose faces give no triangle (degenerate) falls back to LoD1:
+        # every building in the property table must be drawn
+        has_lod2[sel[~np.isin(sel, lod2_mesh.features)]] = False
+    lod1 = idx[~has_lod2]
+    if len(lod1):
+        fps = [rows[i].footprint for i in lod1.tolist()]
+        parts.append(extrude(frame, fps, base[lod1], height[lod1], lod1))
+    return Mesh.concat(parts)
+
+
+def _columns(rows: Sequence[BuildingRow], layer: str) -> dict[str, list[Any]]:
+    return {
+        "id": [r.id for r in rows],
+        "layer": [layer] * len(rows),
+        "height": [r.height for r in rows],
+        "base_z": [r.base_z for r in rows],
+        "levels": [r.levels for r in rows],
+        "usage": [r.usage for r in rows],
+        "roof_type": [r.roof_type for r in rows],
+        "year_built": [r.year_built for r in rows],
+        "name": [r.name for r in rows],
+        "source_id": [r.source_id for r in rows],
+        "scenario_id": [r.scenario_id for r in rows],
+        "replaces_id": [r.replaces_id for r in rows],
+    }
+
+
+def _encode(mesh: Mesh, table: metadata.RawTable, n: int, options: BuildingOptions) -> Content:
+    gb = GltfBuilder()
+    rgba = style.SCENARIO_BUILDING if options.scenario else style.BUILDING
+    mat = gb.material("scenario-building" if options.scenario else "building", rgba)
+    prim = mesh.primitive(gb, mat, n, 0)
+    m = gb.mesh([prim], name="buildings")
+    child = gb.node({"mesh": m, "name": "buildings"})
+    gb.z_up_root([child])
+    metadata.attach(
+        gb, [metadata.write_table(gb, "building", table, n)], list(BuildingsKind.metadata_classes)
+    )
+    b = mesh.bounds()
+    lo, hi = b if b is not None else (np.zeros(3), np.zeros(3))
+    return Content(gb.glb(), n, lo, hi)
