@@ -153,8 +153,9 @@ CHANGES = [
 ]
 
 
-def bench_incremental(n: int, work: Path, *, workers: int | None) -> dict:
-    """Full build, then an unchanged rebuild, a 1% clustered and a 1% scattered change."""
+def bench_incremental(n: int, work: Path, *, workers: int | None, skip_peer: bool) -> dict:
+    """Full build, then an unchanged rebuild, a 1% clustered and a 1% scattered change; the
+    peer (py3dtiles, no incremental mode) re-exports everything, once, for comparison."""
     from sqlalchemy import text
 
     from geodata.db import make_engine, migrate
@@ -184,9 +185,11 @@ def bench_incremental(n: int, work: Path, *, workers: int | None) -> dict:
                 with engine.begin() as conn:
                     changed = conn.execute(text(sql), {"cols": cols, "k": k}).rowcount
             steps.append((name, _our_build(url, out, workers, full=False), changed))
+        peer = {} if skip_peer else run_py3dtiles(engine, pg.port, work, n)
         engine.dispose()
         return {
             "n": n,
+            **peer,
             "steps": [
                 {
                     "step": name,
@@ -198,6 +201,11 @@ def bench_incremental(n: int, work: Path, *, workers: int | None) -> dict:
                     "tiles": r["tiles"],
                     "written": r["written"],
                     "rss_mb": round(r["rss"] / 2**20),
+                    **(
+                        {"py3dtiles_over_ours": round(peer["py3dtiles_s"] / r["seconds"], 1)}
+                        if peer
+                        else {}
+                    ),
                 }
                 for name, r, changed in steps
             ],
@@ -207,18 +215,59 @@ def bench_incremental(n: int, work: Path, *, workers: int | None) -> dict:
 
 
 def print_incremental(r: dict) -> None:
+    peer = (
+        f"py3dtiles re-exports everything at every step: {r['py3dtiles_s']} s"
+        if "py3dtiles_s" in r
+        else "py3dtiles not run"
+    )
     sys.stdout.write(
         f"N={r['n']:,}: step, mode, rows changed, build s, share of full, tiles written/total "
-        "(py3dtiles and pg2b3dm re-export everything: their share is 100% at every step)\n"
+        f"({peer})\n"
     )
     for s in r["steps"]:
         sys.stdout.write(
             f"  {s['step']:<13} {s['mode']:<12} {s['changed_rows']:>7,} rows  "
             f"{s['build_s']:>9.3f} s  {s['share_of_full']:>7.2%}  "
             f"{s['written']:>5}/{s['tiles']} tiles  (process {s['process_s']} s, "
-            f"peak RSS {s['rss_mb']} MB)\n"
+            f"peak RSS {s['rss_mb']} MB)"
+            + (
+                f"  py3dtiles/ours {s['py3dtiles_over_ours']}x"
+                if "py3dtiles_over_ours" in s
+                else ""
+            )
+            + "\n"
         )
     sys.stdout.flush()
+
+
+def run_py3dtiles(engine: object, port: int, work: Path, n: int) -> dict:
+    """``py3dtiles export`` of the same buildings, extruded by postgis_sfcgal (not timed)."""
+    from sqlalchemy import text
+
+    with engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis_sfcgal"))
+        conn.execute(text("DROP TABLE IF EXISTS bench_extruded"))
+        conn.execute(
+            text(
+                "CREATE TABLE bench_extruded AS SELECT id, (SELECT ST_Collect(d.geom) "
+                "FROM ST_Dump(ST_Extrude(ST_Translate(ST_Force3D(footprint), 0, 0, base_z),"
+                " 0, 0, height)) d)::geometry(MultiPolygonZ, 3067) AS geom FROM buildings"
+            )
+        )
+    peer_out = work / f"py3dtiles{n}"
+    shutil.rmtree(peer_out, ignore_errors=True)
+    conninfo = f"dbname=twin host=127.0.0.1 port={port} user=twin"
+    exe = str(Path(sys.executable).with_name("py3dtiles"))
+    argv = [exe, "export", "-D", conninfo, "-t", "bench_extruded", "-c", "geom", "-i", "id"]
+    secs, rss, proc = run_measured([*argv, "-s", str(peer_out)], cwd=work)
+    if proc.returncode != 0:
+        raise SystemExit(f"py3dtiles export failed:\n{proc.stderr[-3000:]}")
+    return {
+        "py3dtiles_s": round(secs, 2),
+        "py3dtiles_per_s": round(n / secs),
+        "py3dtiles_rss_mb": round(rss / 2**20),
+        "py3dtiles_bytes": dir_bytes(peer_out),
+    }
 
 
 def bench_size(n: int, work: Path, *, skip_peer: bool, workers: int | None) -> dict:
@@ -264,45 +313,7 @@ def bench_size(n: int, work: Path, *, skip_peer: bool, workers: int | None) -> d
             "first_view_fraction": round(report["first_view_fraction"], 4),
         }
         if not skip_peer:
-            with engine.begin() as conn:
-                conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis_sfcgal"))
-                conn.execute(
-                    text(
-                        "CREATE TABLE bench_extruded AS SELECT id, (SELECT ST_Collect(d.geom) "
-                        "FROM ST_Dump(ST_Extrude(ST_Translate(ST_Force3D(footprint), 0, 0, base_z),"
-                        " 0, 0, height)) d)::geometry(MultiPolygonZ, 3067) AS geom FROM buildings"
-                    )
-                )
-            peer_out = work / f"py3dtiles{n}"
-            conninfo = f"dbname=twin host=127.0.0.1 port={pg.port} user=twin"
-            exe = str(Path(sys.executable).with_name("py3dtiles"))
-            secs, rss, proc = run_measured(
-                [
-                    exe,
-                    "export",
-                    "-D",
-                    conninfo,
-                    "-t",
-                    "bench_extruded",
-                    "-c",
-                    "geom",
-                    "-i",
-                    "id",
-                    "-s",
-                    str(peer_out),
-                ],
-                cwd=work,
-            )
-            if proc.returncode != 0:
-                raise SystemExit(f"py3dtiles export failed:\n{proc.stderr[-3000:]}")
-            result.update(
-                {
-                    "py3dtiles_s": round(secs, 2),
-                    "py3dtiles_per_s": round(n / secs),
-                    "py3dtiles_rss_mb": round(rss / 2**20),
-                    "py3dtiles_bytes": dir_bytes(peer_out),
-                }
-            )
+            result.update(run_py3dtiles(engine, pg.port, work, n))
             result["ratio"] = round(result["ours_per_s"] / result["py3dtiles_per_s"], 1)
             result["ratio_e2e"] = round(result["ours_e2e_per_s"] / result["py3dtiles_per_s"], 1)
         engine.dispose()
@@ -333,7 +344,7 @@ def main() -> None:
     try:
         for n in args.sizes:
             if args.incremental:
-                r = bench_incremental(n, work, workers=args.workers)
+                r = bench_incremental(n, work, workers=args.workers, skip_peer=args.skip_peer)
                 results.append(r)
                 print_incremental(r)
                 continue

@@ -14,16 +14,19 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
+from typer.testing import CliRunner
 
 from geodata.errors import Conflict
+from tests.import_data import HELSINKI_LONLAT, feature, project, rect, write_geojson
 from tests.test_tiles_support import helsinki
 from tiles import inspect as ti
 from tiles import synthetic
-from tiles.build import build_spec, build_tileset, resolve_specs
+from tiles.build import BuildReport, build_spec, build_tileset, resolve_specs
 from tiles.kinds import TilesetSpec
 from tiles.layout import LOCK, read_manifest
 from tiles.quadtree import TreeParams, decode
 from twin.api.errors import install
+from twin.cli import app
 
 __all__ = ["helsinki"]
 
@@ -44,8 +47,8 @@ def _spec(engine: Engine, name: str = "buildings") -> TilesetSpec:
     return spec
 
 
-def _build(engine: Engine, tiles: Path, **kw: object) -> object:
-    return build_spec(engine, _spec(engine), tiles, params=PARAMS, workers=1, **kw)  # type: ignore[arg-type]
+def _build(engine: Engine, tiles: Path) -> BuildReport:
+    return build_spec(engine, _spec(engine), tiles, params=PARAMS, workers=1)
 
 
 def _assert_same_as_full(engine: Engine, tiles: Path, tmp_path: Path) -> None:
@@ -71,10 +74,10 @@ def _tile_of(tiles: Path, source_id: str) -> str:
 
 def test_unchanged_rebuild_reads_nothing_and_writes_nothing(town: Engine, tmp_path: Path) -> None:
     first = _build(town, tmp_path)
-    assert first.mode == "full" and first.tiles > 10  # type: ignore[attr-defined]
+    assert first.mode == "full" and first.tiles > 10
     before = (tmp_path / "buildings" / "tileset.json").read_bytes()
     again = _build(town, tmp_path)
-    assert again.mode == "unchanged" and again.written == 0  # type: ignore[attr-defined]
+    assert again.mode == "unchanged" and again.written == 0
     assert (tmp_path / "buildings" / "tileset.json").read_bytes() == before
     _assert_same_as_full(town, tmp_path, tmp_path)
 
@@ -85,8 +88,8 @@ def test_update_rewrites_only_the_tile_of_the_feature(town: Engine, tmp_path: Pa
     with town.begin() as conn:
         conn.execute(text("UPDATE buildings SET usage = 'museum' WHERE source_id = '77'"))
     r = _build(town, tmp_path)
-    assert r.mode == "incremental" and r.changed == 1  # type: ignore[attr-defined]
-    assert r.written == 1 and r.reused == first.tiles - 1  # type: ignore[attr-defined]
+    assert r.mode == "incremental" and r.changed == 1
+    assert r.written == 1 and r.reused == first.tiles - 1
     assert _tile_of(tmp_path, "77") != uri  # a new file for the changed tile
     _assert_same_as_full(town, tmp_path, tmp_path)
 
@@ -96,7 +99,7 @@ def test_deletions_leave_their_tiles(town: Engine, tmp_path: Path) -> None:
     with town.begin() as conn:
         conn.execute(text("DELETE FROM buildings WHERE source_id::int % 7 = 0"))
     r = _build(town, tmp_path)
-    assert r.mode == "incremental" and r.features == N - len(range(0, N, 7))  # type: ignore[attr-defined]
+    assert r.mode == "incremental" and r.features == N - len(range(0, N, 7))
     _assert_same_as_full(town, tmp_path, tmp_path)
 
 
@@ -128,7 +131,7 @@ def test_move_across_a_tile_boundary(town: Engine, tmp_path: Path) -> None:
             )
         )
     r = _build(town, tmp_path)
-    assert r.mode == "incremental" and 1 <= r.written <= 2  # type: ignore[attr-defined]
+    assert r.mode == "incremental" and 1 <= r.written <= 2
     assert _tile_of(tmp_path, "120") != old
     _assert_same_as_full(town, tmp_path, tmp_path)
 
@@ -157,7 +160,7 @@ def test_a_full_leaf_splits(town: Engine, tmp_path: Path) -> None:
             {"x": x - 5, "y": y - 5},
         )
     r = _build(town, tmp_path)
-    assert r.mode == "incremental" and r.tiles > first.tiles  # type: ignore[attr-defined]
+    assert r.mode == "incremental" and r.tiles > first.tiles
     after = read_manifest(tmp_path / "buildings")
     assert after is not None and deepest is not None
     assert max(t["features"] for t in after["tiles"].values()) <= PARAMS.max_tile_features
@@ -175,10 +178,10 @@ def test_a_sequence_of_changes_matches_a_full_rebuild(town: Engine, tmp_path: Pa
     for sql in steps:
         with town.begin() as conn:
             conn.execute(text(sql))
-        assert _build(town, tmp_path).mode == "incremental"  # type: ignore[attr-defined]
+        assert _build(town, tmp_path).mode == "incremental"
     with town.begin() as conn:
         synthetic.insert_buildings(conn, 30, start=N, source="late")
-    assert _build(town, tmp_path).mode == "incremental"  # type: ignore[attr-defined]
+    assert _build(town, tmp_path).mode == "incremental"
     _assert_same_as_full(town, tmp_path, tmp_path)
 
 
@@ -187,11 +190,11 @@ def test_truncate_and_a_pruned_log_fall_back_to_full(town: Engine, tmp_path: Pat
     with town.begin() as conn:
         conn.execute(text("UPDATE tile_log SET pruned_below = pg_current_xact_id()"))
         conn.execute(text("UPDATE buildings SET name = 'x' WHERE source_id = '1'"))
-    assert _build(town, tmp_path).mode == "full"  # type: ignore[attr-defined]
+    assert _build(town, tmp_path).mode == "full"
     with town.begin() as conn:
         conn.execute(text("TRUNCATE scenario_removals, buildings CASCADE"))
         synthetic.insert_buildings(conn, 50)
-    assert _build(town, tmp_path).mode == "full"  # type: ignore[attr-defined]
+    assert _build(town, tmp_path).mode == "full"
     _assert_same_as_full(town, tmp_path, tmp_path)
 
 
@@ -235,3 +238,55 @@ def test_renamed_spec_builds_apart(town: Engine, tmp_path: Path) -> None:
     spec = dataclasses.replace(_spec(town), name="buildings-copy")
     r = build_spec(town, spec, tmp_path, params=PARAMS, workers=1)
     assert r.features == N and (tmp_path / "buildings-copy" / "tileset.json").exists()
+
+
+def _houses(path: Path, heights: list[float]) -> Path:
+    x, y = project(*HELSINKI_LONLAT, 3067)
+    feats = [
+        feature(rect(x + (i % 20) * 30, y + (i // 20) * 30), gml_id=f"h{i}", height=h)
+        for i, h in enumerate(heights)
+    ]
+    return write_geojson(path, feats, crs="urn:ogc:def:crs:EPSG::3067")
+
+
+def _table(output: str) -> dict[str, list[str]]:
+    rows = [
+        [c.strip() for c in line.split("│")[1:-1]]
+        for line in output.splitlines()
+        if line.count("│") == 9
+    ]
+    return {r[0]: r for r in rows}
+
+
+def test_import_of_a_changed_file_then_build_touches_only_what_changed(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TWIN_DATABASE_URL", db_url)
+    monkeypatch.setenv("TWIN_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("TWIN_CRS", raising=False)
+    monkeypatch.setenv("COLUMNS", "500")
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    heights = [10.0 + i % 7 for i in range(400)]
+    imp = ["import", str(tmp_path / "houses.geojson"), "--layer", "buildings", "--source", "t"]
+    _houses(tmp_path / "houses.geojson", heights)
+    assert runner.invoke(app, imp).exit_code == 0
+    first = runner.invoke(app, ["tiles", "build", "--layer", "buildings"])
+    assert first.exit_code == 0, first.output
+    tiles = int(_table(first.output)["buildings"][2])
+
+    heights[123] = 55.0
+    _houses(tmp_path / "houses.geojson", heights)
+    again = runner.invoke(app, imp)
+    assert "updated 1, unchanged 399" in again.output, again.output
+    second = runner.invoke(app, ["tiles", "build", "--layer", "buildings"])
+    row = _table(second.output)["buildings"]
+    assert row[1] == "400" and row[3] == "1" and row[4] == str(tiles - 1), second.output
+    tall = [f for _, f in ti.features(tmp_path / "var" / "tiles" / "buildings") if f["height"] > 50]
+    assert [f["source_id"] for f in tall] == ["h123"]
+
+    with open(tmp_path / "var" / "tiles" / "buildings" / LOCK, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        busy = runner.invoke(app, ["tiles", "build", "--layer", "buildings"])
+    assert busy.exit_code == 1
+    assert "another build of tileset 'buildings' is running" in busy.output

@@ -161,7 +161,7 @@ def _build_into(
     with engine.connect() as sa_conn:
         epsg = require_working_crs(sa_conn)
     raw = engine.raw_connection()
-    pg = raw.driver_connection
+    pg: Any = raw.driver_connection
     try:
         pg.rollback()
         pg.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ

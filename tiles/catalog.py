@@ -79,7 +79,7 @@ def _entry(path: Path, manifest: dict[str, Any]) -> TilesetEntry:
 
 def list_tilesets(tiles_dir: Path) -> list[TilesetEntry]:
     """Every built tileset under ``tiles_dir`` (those with a manifest and a tileset.json)."""
-    out = []
+    out: list[TilesetEntry] = []
     if not Path(tiles_dir).is_dir():
         return out
     for d in sorted(Path(tiles_dir).iterdir()):

@@ -36,7 +36,8 @@ class WalkedTile:
 
 
 def load(tileset_dir: Path) -> dict[str, Any]:
-    return orjson.loads((Path(tileset_dir) / "tileset.json").read_bytes())
+    doc: dict[str, Any] = orjson.loads((Path(tileset_dir) / "tileset.json").read_bytes())
+    return doc
 
 
 def _matrix(t: dict[str, Any]) -> F64:
@@ -61,7 +62,8 @@ def box_corners(box: list[float]) -> F64:
     c = np.array(box[:3])
     axes = np.array(box[3:]).reshape(3, 3)
     signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
-    return c + signs @ axes
+    out: F64 = c + signs @ axes
+    return out
 
 
 def in_box(points: F64, box: list[float], eps: float = EPS) -> bool:
@@ -150,7 +152,8 @@ def content_to_tile_frame(data: ContentData, pts: F64) -> F64:
     """glTF vertex positions -> the tile frame: root node matrix, then the viewers' y-up to
     z-up rotation (3D Tiles, glTF up-axis)."""
     m = Y_UP_TO_Z_UP @ data.node_matrix
-    return pts @ m[:3, :3].T + m[:3, 3]
+    out: F64 = pts @ m[:3, :3].T + m[:3, 3]
+    return out
 
 
 def check(tileset_dir: Path) -> list[str]:

@@ -53,7 +53,8 @@ def load(path: Path, count: int) -> Members | None:
         return None
     if arr.dtype != MEMBER or len(arr) != count:
         return None
-    return arr
+    out: Members = arr
+    return out
 
 
 def tile_stats(
@@ -126,7 +127,7 @@ def apply(
     placed = np.empty(len(rows), dtype=MEMBER)
     for j, i in enumerate(order.tolist()):
         src, fid, x, y, size, b = rows[i].tolist()
-        key = was_in.get((src, fid))
+        key: int | None = was_in.get((src, fid))
         if key is None or tree.key_at(decode(key)[0], x, y) != key or not fits(key, b):
             for level in range(depth + 1):
                 key = tree.key_at(level, x, y)
@@ -134,6 +135,7 @@ def apply(
                     continue  # refines into children and holds larger features only
                 if fits(key, b):
                     break
+        assert key is not None  # the deepest level always fits
         count[key] = count.get(key, 0) + 1
         nbytes[key] = nbytes.get(key, 0) + b
         small[key] = min(small.get(key, size), size)

@@ -9,7 +9,7 @@ the alignment).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,7 +139,7 @@ def schema(classes: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def _scalar(values: Sequence[Any], prop: Prop) -> np.ndarray:
+def _scalar(values: Sequence[Any], prop: Prop) -> NDArray[Any]:
     dtype = _NP[prop.component or "FLOAT32"]
     if None not in values:  # a C-speed scan; then one C conversion
         return np.asarray(values, dtype=dtype)
@@ -147,7 +147,7 @@ def _scalar(values: Sequence[Any], prop: Prop) -> np.ndarray:
     return np.fromiter((nd if v is None else v for v in values), dtype=dtype, count=len(values))
 
 
-def _strings(values: Sequence[Any]) -> tuple[bytes, np.ndarray]:
+def _strings(values: Sequence[Any]) -> tuple[bytes, NDArray[np.uint32]]:
     """UTF-8 bytes and UINT32 offsets; one encode call for the whole column when it is ASCII."""
     strs = ["" if v is None else v for v in values]
     try:
@@ -193,7 +193,7 @@ class RawColumn:
 RawTable = dict[str, RawColumn]
 
 
-def encode_columns(cls: str, columns: dict[str, Sequence[Any]], count: int) -> RawTable:
+def encode_columns(cls: str, columns: Mapping[str, Sequence[Any]], count: int) -> RawTable:
     """Per-property Python columns of ``count`` values -> stored form."""
     out: RawTable = {}
     for prop in CLASSES[cls]:
@@ -230,7 +230,7 @@ def write_table(gb: GltfBuilder, cls: str, raw: RawTable, count: int) -> dict[st
 
 
 def property_table(
-    gb: GltfBuilder, cls: str, columns: dict[str, Sequence[Any]], count: int
+    gb: GltfBuilder, cls: str, columns: Mapping[str, Sequence[Any]], count: int
 ) -> dict[str, Any]:
     """Encode one property table of ``cls`` from per-property columns of ``count`` values."""
     return write_table(gb, cls, encode_columns(cls, columns, count), count)
@@ -274,7 +274,7 @@ def attach(gb: GltfBuilder, tables: list[dict[str, Any]], classes: Sequence[str]
     }
 
 
-def feature_ids(n_features: int, per_vertex: np.ndarray) -> np.ndarray:
+def feature_ids(n_features: int, per_vertex: NDArray[Any]) -> NDArray[Any]:
     """The ``_FEATURE_ID_0`` array: UNSIGNED_SHORT when it fits, else FLOAT (exact < 2**24).
 
     UNSIGNED_INT is not allowed for feature ids, hence FLOAT for big tiles.
@@ -286,7 +286,7 @@ def feature_ids(n_features: int, per_vertex: np.ndarray) -> np.ndarray:
     return per_vertex.astype(np.float32)
 
 
-def mesh_features(n_features: int, property_table_index: int, attribute: int = 0) -> dict:
+def mesh_features(n_features: int, property_table_index: int, attribute: int = 0) -> dict[str, Any]:
     return {
         "featureIds": [
             {

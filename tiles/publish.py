@@ -168,8 +168,9 @@ def publish(
             e.digest: {"key": k, "features": e.features, "bytes": e.nbytes, "lo": e.lo, "hi": e.hi}
             for k, e in sorted(tiles.items())
         },
-        "previous": sorted(previous.get("tiles", {})) if previous else [],
     }
+    kept_before = sorted(previous.get("tiles", {})) if previous else []
+    manifest["previous"] = kept_before
     members_mod.save(out / members_file, members)
     atomic_write(out / TILESET, js)
     atomic_write(out / (TILESET + ".gz"), gzip.compress(js, 6, mtime=0))
@@ -177,7 +178,7 @@ def publish(
     for f in out.glob("members-*.npy"):
         if f.name != members_file:
             f.unlink(missing_ok=True)
-    keep = set(digests) | set(manifest["previous"])
+    keep = set(digests) | set(kept_before)
     for f in (out / CONTENT_DIR).iterdir():
         if f.name.split(".", 1)[0] not in keep:  # x.glb and its x.glb.gz companion
             f.unlink(missing_ok=True)

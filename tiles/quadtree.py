@@ -37,7 +37,8 @@ def encode(
     level: int | NDArray[np.int64], ix: NDArray[np.int64] | int, iy: NDArray[np.int64] | int
 ) -> NDArray[np.int64] | int:
     """A node key: level, column and row packed in one int64 (sortable by level)."""
-    return (np.int64(level) << (2 * _BITS)) | (np.int64(ix) << _BITS) | np.int64(iy)
+    key = (np.int64(level) << (2 * _BITS)) | (np.int64(ix) << _BITS) | np.int64(iy)
+    return int(key) if np.ndim(key) == 0 else np.asarray(key, dtype=np.int64)
 
 
 def decode(key: int) -> tuple[int, int, int]:

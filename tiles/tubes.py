@@ -77,7 +77,8 @@ def tubes(
 
     def ring(centre: NDArray[np.float64], normal: NDArray[np.float64]) -> NDArray[np.float64]:
         along = np.einsum("esk,ek->es", d, normal) / np.einsum("ek,ek->e", t, normal)[:, None]
-        return centre[:, None, :] + r * (d - along[:, :, None] * t[:, None, :])
+        out: NDArray[np.float64] = centre[:, None, :] + r * (d - along[:, :, None] * t[:, None, :])
+        return out
 
     start, end = ring(a, n_start), ring(b, n_end)
     side_pos = np.concatenate([start, end], axis=1).reshape(-1, 3)  # per edge: s start, s end
