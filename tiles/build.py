@@ -51,6 +51,7 @@ from tiles.publish import (
     publish,
     remove_tileset,
     republish_unchanged,
+    stats_of,
 )
 from tiles.quadtree import Quadtree, TreeParams
 from tiles.tilework import (
@@ -258,7 +259,8 @@ def _full(
     tiles = {k: _entry(r, old) for k, r in results.items()}
     written = {k for k, r in results.items() if not r.reused}
     members = np.concatenate(parts)
-    publish(spec, out, tree, epsg, tiles, members, written, previous, hidden, state, report)
+    stats = members_mod.tile_stats(members)
+    publish(spec, out, tree, epsg, tiles, members, stats, written, previous, hidden, state, report)
     return True
 
 
@@ -307,7 +309,7 @@ def _incremental(
         tree.holds(x, y) for x, y in zip(rows["x"].tolist(), rows["y"].tolist(), strict=True)
     ):
         return False  # the data grew out of the root cell: a new tree
-    change = members_mod.apply(tree, members, changed, rows)
+    change = members_mod.apply(tree, members, changed, rows, stats_of(base))
     if not len(change.members):
         return False  # everything went: the full path removes the tileset
     old = entries_of(base)
@@ -317,7 +319,7 @@ def _incremental(
         todo = placed
         patches = {
             k: Patch(old[k].digest, tuple(change.dropped.get(k, [])))
-            for k in sorted(change.touched & change.remaining)
+            for k in sorted(change.touched & set(change.stats))
             if k in old
         }
     else:  # read every row of the touched tiles
@@ -336,7 +338,20 @@ def _incremental(
     written = {k for k, r in results.items() if not r.reused}
     report.mode = "incremental"
     report.changed = n_changed
-    publish(spec, out, tree, epsg, tiles, change.members, written, base, hidden, state, report)
+    publish(
+        spec,
+        out,
+        tree,
+        epsg,
+        tiles,
+        change.members,
+        change.stats,
+        written,
+        base,
+        hidden,
+        state,
+        report,
+    )
     return True
 
 

@@ -57,25 +57,50 @@ def load(path: Path, count: int) -> Members | None:
     return out
 
 
-def tile_stats(
-    members: Members,
-) -> tuple[dict[int, int], dict[int, int], dict[int, float], dict[int, float]]:
+@dataclass
+class TileStat:
+    """What placement needs to know of a tile (kept in the manifest)."""
+
+    count: int
+    nbytes: int  # estimated
+    largest: float
+    smallest: float
+
+
+def tile_stats(members: Members) -> dict[int, TileStat]:
     """Per tile: feature count, estimated bytes, largest and smallest feature size."""
     if not len(members):
-        return {}, {}, {}, {}
+        return {}
     order = np.argsort(members["tile"], kind="stable")
     t = members["tile"][order]
     keys, start, counts = np.unique(t, return_index=True, return_counts=True)
     nbytes = np.add.reduceat(members["nbytes"][order], start)
     big = np.maximum.reduceat(members["size"][order], start)
     small = np.minimum.reduceat(members["size"][order], start)
-    k = keys.tolist()
-    return (
-        dict(zip(k, counts.tolist(), strict=True)),
-        dict(zip(k, nbytes.tolist(), strict=True)),
-        dict(zip(k, big.tolist(), strict=True)),
-        dict(zip(k, small.tolist(), strict=True)),
-    )
+    return {
+        k: TileStat(c, b, lg, sm)
+        for k, c, b, lg, sm in zip(
+            keys.tolist(),
+            counts.tolist(),
+            nbytes.tolist(),
+            big.tolist(),
+            small.tolist(),
+            strict=True,
+        )
+    }
+
+
+def _restat(stats: dict[int, TileStat], members: Members, keys: set[int]) -> None:
+    """Recompute ``keys``' stats from ``members`` (only their rows are looked at)."""
+    if not keys:
+        return
+    sub = members[np.isin(members["tile"], np.fromiter(keys, np.int64, len(keys)))]
+    fresh = tile_stats(sub)
+    for k in keys:
+        if k in fresh:
+            stats[k] = fresh[k]
+        else:
+            stats.pop(k, None)
 
 
 @dataclass
@@ -84,7 +109,7 @@ class Change:
     touched: set[int]  # tiles whose feature set or rows changed
     placed: int  # how many features were placed again (the last rows of ``members``)
     dropped: dict[int, list[int]]  # per tile, the ids that left it (or changed in it)
-    remaining: set[int]  # tiles that still hold a feature
+    stats: dict[int, TileStat]  # of every tile that still holds a feature
 
 
 def _mask(members: Members, changed: dict[int, NDArray[np.int64]]) -> NDArray[np.bool_]:
@@ -96,10 +121,15 @@ def _mask(members: Members, changed: dict[int, NDArray[np.int64]]) -> NDArray[np
 
 
 def apply(
-    tree: Quadtree, members: Members, changed: dict[int, NDArray[np.int64]], rows: Members
+    tree: Quadtree,
+    members: Members,
+    changed: dict[int, NDArray[np.int64]],
+    rows: Members,
+    stats: dict[int, TileStat],
 ) -> Change:
     """Remove every ``changed`` feature, then place the ``rows`` read for them again
-    (``rows`` are INDEX records; a changed id without a row was deleted)."""
+    (``rows`` are INDEX records; a changed id without a row was deleted). ``stats`` are the
+    tiles' stats before the change; only the touched tiles' are recomputed."""
     hit = _mask(members, changed)
     old = members[hit]
     kept = members[~hit]
@@ -107,43 +137,49 @@ def apply(
     was_in = {
         (int(s), int(i)): int(t) for s, i, t in zip(old["src"], old["id"], old["tile"], strict=True)
     }
-    count, nbytes, _, small = tile_stats(kept)
+    stats = dict(stats)
+    _restat(stats, kept, touched)
     inner: set[int] = set()
-    for k in count:
+    for k in stats:
         inner.update(ancestors(k))
     p = tree.params
     depth = tree.depth
 
-    def fits(key: int, b: int) -> bool:
-        level = decode(key)[0]
-        c = count.get(key, 0)
+    def fits(key: int, level: int, b: int) -> bool:
+        st = stats.get(key)
         return (
-            c == 0
+            st is None
             or level == depth
-            or (c + 1 <= p.max_tile_features and nbytes.get(key, 0) + b <= tree.byte_budget(level))
+            or (st.count + 1 <= p.max_tile_features and st.nbytes + b <= tree.byte_budget(level))
         )
 
     order = np.lexsort((rows["id"], rows["src"], -rows["size"]))
+    rows = rows[order]
+    paths = tree.path_keys(rows["x"], rows["y"]).tolist()
     placed = np.empty(len(rows), dtype=MEMBER)
-    for j, i in enumerate(order.tolist()):
-        src, fid, x, y, size, b = rows[i].tolist()
-        key: int | None = was_in.get((src, fid))
-        if key is None or tree.key_at(decode(key)[0], x, y) != key or not fits(key, b):
-            for level in range(depth + 1):
-                key = tree.key_at(level, x, y)
-                if key in inner and count.get(key, 0) and size < small.get(key, 0.0):
+    for j, (src, fid, _, _, size, b) in enumerate(rows.tolist()):
+        path = paths[j]
+        key = was_in.get((src, fid), -1)
+        level = decode(key)[0] if key >= 0 else 0
+        if key < 0 or path[level] != key or not fits(key, level, b):
+            for level, key in enumerate(path):
+                st = stats.get(key)
+                if st is not None and key in inner and size < st.smallest:
                     continue  # refines into children and holds larger features only
-                if fits(key, b):
+                if fits(key, level, b):
                     break
-        assert key is not None  # the deepest level always fits
-        count[key] = count.get(key, 0) + 1
-        nbytes[key] = nbytes.get(key, 0) + b
-        small[key] = min(small.get(key, size), size)
-        inner.update(ancestors(key))
+        st = stats.get(key)
+        if st is None:
+            stats[key] = TileStat(1, b, size, size)
+            inner.update(ancestors(key))
+        else:
+            st.count += 1
+            st.nbytes += b
+            st.largest = max(st.largest, size)
+            st.smallest = min(st.smallest, size)
         touched.add(key)
         placed[j] = (src, fid, key, size, b)
     dropped: dict[int, list[int]] = {}
     for (_, fid), key in was_in.items():
         dropped.setdefault(key, []).append(fid)
-    remaining = {k for k, c in count.items() if c}
-    return Change(np.concatenate([kept, placed]), touched, len(placed), dropped, remaining)
+    return Change(np.concatenate([kept, placed]), touched, len(placed), dropped, stats)

@@ -73,6 +73,15 @@ def tree_state(tree: Quadtree) -> dict[str, Any]:
     }
 
 
+def stats_of(manifest: dict[str, Any]) -> dict[int, members_mod.TileStat]:
+    return {
+        int(t["key"]): members_mod.TileStat(
+            t["features"], t["est_bytes"], t["largest"], t["smallest"]
+        )
+        for t in manifest.get("tiles", {}).values()
+    }
+
+
 def entries_of(manifest: dict[str, Any]) -> dict[int, TileEntry]:
     return {
         int(t["key"]): TileEntry(int(t["key"]), d, t["features"], t["bytes"], t["lo"], t["hi"])
@@ -87,6 +96,7 @@ def publish(
     epsg: int,
     tiles: dict[int, TileEntry],
     members: members_mod.Members,
+    stats: dict[int, members_mod.TileStat],
     written: set[int],
     previous: dict[str, Any] | None,
     hidden: list[int],
@@ -94,8 +104,8 @@ def publish(
     report: BuildReport,
 ) -> None:
     """Write the build (``tiles`` with content, ``written`` those meshed this time)."""
-    _, _, max_size, _ = members_mod.tile_stats(members)
-    errors = geometric_errors(max_size, tree.params.error_factor)
+    largest = {k: st.largest for k, st in stats.items()}
+    errors = geometric_errors(largest, tree.params.error_factor)
     infos: dict[int, TileInfo] = {}
     for key in errors:  # tiles with content and every ancestor (content-less if emptied)
         e = tiles.get(key)
@@ -165,7 +175,16 @@ def publish(
         "hidden": hidden,
         "members": {"file": members_file, "count": len(members)},
         "tiles": {
-            e.digest: {"key": k, "features": e.features, "bytes": e.nbytes, "lo": e.lo, "hi": e.hi}
+            e.digest: {
+                "key": k,
+                "features": e.features,
+                "bytes": e.nbytes,
+                "lo": e.lo,
+                "hi": e.hi,
+                "est_bytes": stats[k].nbytes,
+                "largest": stats[k].largest,
+                "smallest": stats[k].smallest,
+            }
             for k, e in sorted(tiles.items())
         },
     }

@@ -243,13 +243,18 @@ class Quadtree:
         sizes = {k: n.max_size for k, n in self.nodes.items() if n.count}
         return geometric_errors(sizes, self.params.error_factor)
 
-    def key_at(self, level: int, x: float, y: float) -> int:
-        """The key of the cell of ``level`` holding point (x, y), as :meth:`assign` finds it."""
+    def path_keys(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.int64]:
+        """(n, depth + 1): the key of every level's cell holding each point, root first (as
+        :meth:`assign` computes them)."""
         top = np.nextafter(1.0, 0.0)
-        fx = min(max((x - self.x0) / self.side, 0.0), top)
-        fy = min(max((y - self.y0) / self.side, 0.0), top)
-        scale = 1 << level
-        return int(encode(level, int(fx * scale), int(fy * scale)))
+        fx = np.clip((np.asarray(x) - self.x0) / self.side, 0.0, top)
+        fy = np.clip((np.asarray(y) - self.y0) / self.side, 0.0, top)
+        levels = np.arange(self.depth + 1, dtype=np.int64)
+        scale = (np.int64(1) << levels).astype(np.float64)[None, :]
+        ix = (fx[:, None] * scale).astype(np.int64)
+        iy = (fy[:, None] * scale).astype(np.int64)
+        out: NDArray[np.int64] = (levels[None, :] << (2 * _BITS)) | (ix << _BITS) | iy
+        return out
 
     def holds(self, x: float, y: float) -> bool:
         """Is (x, y) inside the root cell (no clamping needed)?"""
