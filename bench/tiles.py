@@ -326,6 +326,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--skip-peer", action="store_true", help="do not run py3dtiles")
+    ap.add_argument(
+        "--peer-max",
+        type=int,
+        default=200_000,
+        help="with --incremental, run py3dtiles only up to this size (it holds the whole "
+        "table in memory and takes about half an hour at 1M)",
+    )
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     ap.add_argument(
@@ -344,7 +351,8 @@ def main() -> None:
     try:
         for n in args.sizes:
             if args.incremental:
-                r = bench_incremental(n, work, workers=args.workers, skip_peer=args.skip_peer)
+                skip = args.skip_peer or n > args.peer_max
+                r = bench_incremental(n, work, workers=args.workers, skip_peer=skip)
                 results.append(r)
                 print_incremental(r)
                 continue
