@@ -26,6 +26,7 @@ tileset fetched for the first full view (root + first level).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -35,7 +36,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -158,22 +161,7 @@ def bench_incremental(n: int, work: Path, *, workers: int | None, skip_peer: boo
     peer (py3dtiles, no incremental mode) re-exports everything, once, for comparison."""
     from sqlalchemy import text
 
-    from geodata.db import make_engine, migrate
-    from geodata.working_crs import set_working_crs
-    from tiles import synthetic
-    from twin.services.postgres import EmbeddedPostgres
-
-    pg = EmbeddedPostgres(work / f"pg{n}", free_port())
-    pg.start()
-    try:
-        url = f"postgresql+psycopg://twin@127.0.0.1:{pg.port}/twin"
-        migrate(url)
-        engine = make_engine(url)
-        with engine.begin() as conn:
-            set_working_crs(conn, 3067)
-            synthetic.insert_buildings(conn, n)
-        with engine.begin() as conn:
-            conn.execute(text("ANALYZE buildings"))
+    with twin_with_buildings(work, n) as (pg, url, engine, _):
         out = work / f"inc{n}"
         full = _our_build(url, out, workers, full=True)
         steps = [("full", full, 0)]
@@ -186,7 +174,6 @@ def bench_incremental(n: int, work: Path, *, workers: int | None, skip_peer: boo
                     changed = conn.execute(text(sql), {"cols": cols, "k": k}).rowcount
             steps.append((name, _our_build(url, out, workers, full=False), changed))
         peer = {} if skip_peer else run_py3dtiles(engine, pg.port, work, n)
-        engine.dispose()
         return {
             "n": n,
             **peer,
@@ -210,8 +197,6 @@ def bench_incremental(n: int, work: Path, *, workers: int | None, skip_peer: boo
                 for name, r, changed in steps
             ],
         }
-    finally:
-        pg.stop()
 
 
 def print_incremental(r: dict) -> None:
@@ -270,7 +255,10 @@ def run_py3dtiles(engine: object, port: int, work: Path, n: int) -> dict:
     }
 
 
-def bench_size(n: int, work: Path, *, skip_peer: bool, workers: int | None) -> dict:
+@contextlib.contextmanager
+def twin_with_buildings(work: Path, n: int) -> Iterator[tuple[Any, str, Any, float]]:
+    """The project's embedded PostgreSQL on a free port in ``work``, migrated, with ``n``
+    synthetic buildings: yields (cluster, URL, engine, seconds taken to generate)."""
     from sqlalchemy import text
 
     from geodata.db import make_engine, migrate
@@ -290,8 +278,14 @@ def bench_size(n: int, work: Path, *, skip_peer: bool, workers: int | None) -> d
             synthetic.insert_buildings(conn, n)
         with engine.begin() as conn:
             conn.execute(text("ANALYZE buildings"))
-        gen = time.perf_counter() - t0
+        yield pg, url, engine, time.perf_counter() - t0
+        engine.dispose()
+    finally:
+        pg.stop()
 
+
+def bench_size(n: int, work: Path, *, skip_peer: bool, workers: int | None) -> dict:
+    with twin_with_buildings(work, n) as (pg, url, engine, gen):
         out = work / f"ours{n}"
         argv = [sys.executable, __file__, "--child-build", url, str(out)]
         if workers:
@@ -316,10 +310,7 @@ def bench_size(n: int, work: Path, *, skip_peer: bool, workers: int | None) -> d
             result.update(run_py3dtiles(engine, pg.port, work, n))
             result["ratio"] = round(result["ours_per_s"] / result["py3dtiles_per_s"], 1)
             result["ratio_e2e"] = round(result["ours_e2e_per_s"] / result["py3dtiles_per_s"], 1)
-        engine.dispose()
         return result
-    finally:
-        pg.stop()
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ import fcntl
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ from tiles.tilework import (
     STYLE_DIGEST,
     Patch,
     Progress,
+    Result,
     content_pass,
     copy_assign,
     create_assign_table,
@@ -146,6 +147,73 @@ def _reusable_manifest(
     return previous if same else None
 
 
+@dataclass
+class _Run:
+    """One build in its snapshot: what both the full and the incremental path need."""
+
+    pg: Any
+    cur: Any
+    spec: TilesetSpec
+    out: Path
+    state: changes.LogState
+    hidden: list[int]
+    epsg: int
+    report: BuildReport
+    progress: Progress | None
+    workers: int | None
+
+    def mesh(
+        self,
+        tree: Quadtree,
+        old: dict[int, TileEntry],
+        count: int,
+        patches: dict[int, Patch] | None = None,
+    ) -> tuple[dict[int, TileEntry], set[int]]:
+        """The content pass over ``tile_assign``: entries of the tiles built, and the keys
+        of those written (the others reused a file of ``old``)."""
+        self.cur.execute("ANALYZE tile_assign")
+        reusable = frozenset(e.digest for e in old.values())
+        results = content_pass(
+            self.pg,
+            self.spec,
+            tree,
+            self.epsg,
+            self.out / CONTENT_DIR,
+            reusable,
+            count,
+            self.progress,
+            self.workers,
+            patches,
+        )
+        self.pg.rollback()
+        tiles = {k: _entry(r, old) for k, r in results.items()}
+        return tiles, {k for k, r in results.items() if not r.reused}
+
+    def publish(
+        self,
+        tree: Quadtree,
+        tiles: dict[int, TileEntry],
+        members: members_mod.Members,
+        stats: dict[int, members_mod.TileStat],
+        written: set[int],
+        previous: dict[str, Any] | None,
+    ) -> None:
+        publish(
+            self.spec,
+            self.out,
+            tree,
+            self.epsg,
+            tiles,
+            members,
+            stats,
+            written,
+            previous,
+            self.hidden,
+            self.state,
+            self.report,
+        )
+
+
 def _build_into(
     engine: Engine,
     spec: TilesetSpec,
@@ -172,31 +240,12 @@ def _build_into(
         hidden: list[int] = []
         if (sql := kind.hidden_sql(spec)) is not None:
             hidden = [r[0] for r in cur.execute(sql, spec.sql_params).fetchall()]
+        run = _Run(pg, cur, spec, out, state, hidden, epsg, report, progress, workers)
         base = None if full else _reusable_manifest(previous, spec, epsg, params)
-        if base is not None and changes.covers(state, base):
-            done = _incremental(
-                pg, cur, spec, out, base, state, hidden, epsg, report, progress, workers
-            )
-            if done:
-                return state
+        if base is not None and changes.covers(state, base) and _incremental(run, base):
+            return state
         report.mode = "full"
-        if not _full(
-            pg,
-            cur,
-            spec,
-            out,
-            previous,
-            state,
-            hidden,
-            epsg,
-            report,
-            progress,
-            workers,
-            params,
-            reuse=not full,
-        ):
-            return None
-        return state
+        return state if _full(run, previous, params, reuse=not full) else None
     finally:
         with contextlib.suppress(Exception):
             pg.rollback()
@@ -204,36 +253,22 @@ def _build_into(
         raw.close()
 
 
-def _full(
-    pg: Any,
-    cur: Any,
-    spec: TilesetSpec,
-    out: Path,
-    previous: dict[str, Any] | None,
-    state: changes.LogState,
-    hidden: list[int],
-    epsg: int,
-    report: BuildReport,
-    progress: Progress | None,
-    workers: int | None,
-    params: TreeParams,
-    *,
-    reuse: bool,
-) -> bool:
+def _full(run: _Run, previous: dict[str, Any] | None, params: TreeParams, *, reuse: bool) -> bool:
     """Tile every feature afresh; ``reuse``: keep the previous build's files whose input
     did not change (``--full`` meshes every tile)."""
+    spec, cur = run.spec, run.cur
     kind = kind_of(spec)
     count, extent, total_bytes = cur.execute(kind.extent_sql(spec), spec.sql_params).fetchone()
     count = int(count or 0)
     if count == 0 or extent is None:
-        remove_tileset(out)
-        report.empty = True
+        remove_tileset(run.out)
+        run.report.empty = True
         return False
     tree = Quadtree.around(*_parse_box(extent), float(total_bytes), params)
     create_assign_table(cur)
     parts: list[members_mod.Members] = []
     done = 0
-    with pg.cursor(name="tiles_index", binary=True) as icur:
+    with run.pg.cursor(name="tiles_index", binary=True) as icur:
         icur.itersize = INDEX_BATCH
         icur.execute(kind.index_sql(spec), spec.sql_params)
         while batch := icur.fetchmany(INDEX_BATCH):
@@ -246,57 +281,38 @@ def _full(
             part["tile"] = keys
             parts.append(part)
             done += len(batch)
-            if progress:
-                progress("index", done, count)
-    cur.execute("ANALYZE tile_assign")
+            if run.progress:
+                run.progress("index", done, count)
     usable = reuse and previous and previous.get("builder") == BUILDER_VERSION
     old = entries_of(previous) if previous and usable else {}
-    reusable = frozenset(e.digest for e in old.values())
-    results = content_pass(
-        pg, spec, tree, epsg, out / CONTENT_DIR, reusable, count, progress, workers
-    )
-    pg.rollback()
-    tiles = {k: _entry(r, old) for k, r in results.items()}
-    written = {k for k, r in results.items() if not r.reused}
+    tiles, written = run.mesh(tree, old, count)
     members = np.concatenate(parts)
-    stats = members_mod.tile_stats(members)
-    publish(spec, out, tree, epsg, tiles, members, stats, written, previous, hidden, state, report)
+    run.publish(tree, tiles, members, members_mod.tile_stats(members), written, previous)
     return True
 
 
-def _entry(r: Any, old: dict[int, TileEntry]) -> TileEntry:
+def _entry(r: Result, old: dict[int, TileEntry]) -> TileEntry:
     if r.reused:
         prev = old[r.key]
         return TileEntry(r.key, r.digest, prev.features, prev.nbytes, prev.lo, prev.hi)
     return TileEntry(r.key, r.digest, r.features, r.nbytes, r.lo, r.hi)
 
 
-def _incremental(
-    pg: Any,
-    cur: Any,
-    spec: TilesetSpec,
-    out: Path,
-    base: dict[str, Any],
-    state: changes.LogState,
-    hidden: list[int],
-    epsg: int,
-    report: BuildReport,
-    progress: Progress | None,
-    workers: int | None,
-) -> bool:
+def _incremental(run: _Run, base: dict[str, Any]) -> bool:
     """Rebuild only what changed; False when a full build must be done instead."""
+    spec, cur = run.spec, run.cur
     kind = kind_of(spec)
     changed = changes.changed_ids(cur, kind.tables, base["snapshot"])
     if changed is None:
         return False
     n_changed = sum(len(v) for v in changed.values())
-    if n_changed == 0 and hidden == base.get("hidden", []) and base.get("title") == spec.title:
-        republish_unchanged(out, base, state, report)
+    if n_changed == 0 and run.hidden == base.get("hidden", []) and base.get("title") == spec.title:
+        republish_unchanged(run.out, base, run.state, run.report)
         return True
     if n_changed > INCREMENTAL_MAX_SHARE * max(1, int(base.get("features", 0))):
         return False
     info = base.get("members") or {}
-    members = members_mod.load(out / str(info.get("file")), int(info.get("count", -1)))
+    members = members_mod.load(run.out / str(info.get("file")), int(info.get("count", -1)))
     if members is None:
         return False
     t = base["tree"]
@@ -315,8 +331,7 @@ def _incremental(
     old = entries_of(base)
     patches: dict[int, Patch] | None = None
     if kind.patchable:  # read the changed rows only; other features stay in their files
-        placed = change.members[len(change.members) - change.placed :]
-        todo = placed
+        todo = change.members[len(change.members) - change.placed :]
         patches = {
             k: Patch(old[k].digest, tuple(change.dropped.get(k, [])))
             for k in sorted(change.touched & set(change.stats))
@@ -327,31 +342,12 @@ def _incremental(
     create_assign_table(cur)
     if len(todo):
         copy_assign(cur, todo["src"], todo["id"], todo["tile"])
-    cur.execute("ANALYZE tile_assign")
-    reusable = frozenset(e.digest for e in old.values())
-    results = content_pass(
-        pg, spec, tree, epsg, out / CONTENT_DIR, reusable, len(todo), progress, workers, patches
-    )
-    pg.rollback()
+    built, written = run.mesh(tree, old, len(todo), patches)
     tiles = {k: e for k, e in old.items() if k not in change.touched}
-    tiles.update({k: _entry(r, old) for k, r in results.items()})
-    written = {k for k, r in results.items() if not r.reused}
-    report.mode = "incremental"
-    report.changed = n_changed
-    publish(
-        spec,
-        out,
-        tree,
-        epsg,
-        tiles,
-        change.members,
-        change.stats,
-        written,
-        base,
-        hidden,
-        state,
-        report,
-    )
+    tiles.update(built)
+    run.report.mode = "incremental"
+    run.report.changed = n_changed
+    run.publish(tree, tiles, change.members, change.stats, written, base)
     return True
 
 
