@@ -290,3 +290,21 @@ def test_import_of_a_changed_file_then_build_touches_only_what_changed(
         busy = runner.invoke(app, ["tiles", "build", "--layer", "buildings"])
     assert busy.exit_code == 1
     assert "another build of tileset 'buildings' is running" in busy.output
+
+
+def test_a_writer_running_during_a_build_is_picked_up_by_the_next(
+    town: Engine, tmp_path: Path
+) -> None:
+    _build(town, tmp_path)
+    with town.connect() as writer:  # a transaction older than the build, committed after it
+        writer.execute(text("UPDATE buildings SET usage = 'late' WHERE source_id = '42'"))
+        with town.begin() as conn:
+            conn.execute(text("UPDATE buildings SET usage = 'early' WHERE source_id = '43'"))
+        during = _build(town, tmp_path)
+        assert during.mode == "incremental" and during.changed == 1
+        writer.commit()
+    after = _build(town, tmp_path)
+    assert after.mode == "incremental" and after.changed == 1
+    usage = {f["source_id"]: f["usage"] for _, f in ti.features(tmp_path / "buildings")}
+    assert usage["42"] == "late" and usage["43"] == "early"
+    _assert_same_as_full(town, tmp_path, tmp_path)
