@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from tiles.quadtree import Quadtree, ancestors, decode
+from tiles.quadtree import Quadtree, ancestors, decode, parent, with_ancestors
 
 MEMBER = np.dtype([("src", "i2"), ("id", "i8"), ("tile", "i8"), ("size", "f8"), ("nbytes", "i8")])
 #: an index-pass row: ``(src, id, x, y, size, est_bytes)``
@@ -139,9 +139,7 @@ def apply(
     }
     stats = dict(stats)
     _restat(stats, kept, touched)
-    inner: set[int] = set()
-    for k in stats:
-        inner.update(ancestors(k))
+    inner = {up for k in with_ancestors(stats) if (up := parent(k)) is not None}
     p = tree.params
     depth = tree.depth
 

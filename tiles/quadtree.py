@@ -23,6 +23,7 @@ keeps only per-node counters: memory is O(batch + tiles), not O(features).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -271,13 +272,22 @@ def ancestors(key: int) -> list[int]:
     return out
 
 
+def with_ancestors(keys: Iterable[int]) -> set[int]:
+    """``keys`` and every node above them (one parent computation per distinct node)."""
+    out = set(keys)
+    level = out
+    while level:
+        up = {p for k in level if (p := parent(k)) is not None} - out
+        out |= up
+        level = up
+    return out
+
+
 def geometric_errors(max_size: dict[int, float], factor: float) -> dict[int, float]:
     """Per node (those given and all their ancestors): ``factor`` x the largest feature size
     in its strict descendants (a leaf: 0). ``max_size`` is each node's largest own feature."""
     below: dict[int, float] = {}
-    nodes = set(max_size)
-    for k in max_size:
-        nodes.update(ancestors(k))
+    nodes = with_ancestors(max_size)
     for k in sorted(nodes, reverse=True):  # deeper levels have larger keys
         par = parent(k)
         if par is not None:
