@@ -32,6 +32,7 @@ bench: setup
 	$(VENV)/bin/python bench/import.py
 	$(VENV)/bin/python bench/tiles.py
 	$(VENV)/bin/python bench/viewer.py
+	$(VENV)/bin/python bench/access.py
 
 clean:
 	-$(TWIN) db stop

@@ -1,4 +1,4 @@
-"""Engines, sessions and schema migrations (Alembic, driven from code: no alembic.ini needed).
+"""Engines and schema migrations (Alembic, driven from code: no alembic.ini needed).
 
 Alembic and the ORM are imported only by the functions that need them: commands such as
 ``twin import`` only check that the schema is at the head revision, which
@@ -9,8 +9,6 @@ lines, sparing every such command the cost of importing Alembic.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,23 +20,12 @@ from geodata.errors import DatabaseNotReady
 
 if TYPE_CHECKING:
     from alembic.config import Config
-    from sqlalchemy.orm import Session
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def make_engine(url: str, **kw: object) -> Engine:
-    return create_engine(url, pool_pre_ping=True, **kw)  # type: ignore[arg-type]
-
-
-@contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One transaction: committed on success, rolled back on any error."""
-    from sqlalchemy.orm import sessionmaker
-
-    factory = sessionmaker(engine, expire_on_commit=False)
-    with factory() as session, session.begin():
-        yield session
+    return create_engine(url, pool_pre_ping=True, **kw)
 
 
 def alembic_config(url: str) -> Config:

@@ -8,6 +8,8 @@ Rules kept here, once:
 
 - only baseline rows (``scenario_id IS NULL``) of scenario-aware layers are features;
   scenarios are previewed through their own API, not mixed into the baseline collections;
+- a row whose ``source`` is a dataset the caller may not see is not a feature for them
+  (:func:`geodata.datasets.hidden_rows_clause`): it is neither counted, listed nor found;
 - a twin without a working CRS has nothing stored yet, so every collection is empty;
 - properties are the layer's columns plus the ``attrs`` keys; a column always wins over an
   ``attrs`` key of the same name, because columns are the validated values;
@@ -27,7 +29,9 @@ import orjson
 from pyproj import CRS
 from sqlalchemy import Connection, text
 
+from geodata.access import Principal
 from geodata.crs import CRS84_URI, CRS84H_URI, parse_crs
+from geodata.datasets import hidden_rows_clause
 from geodata.errors import CRSError, InputError, NotFound
 from geodata.layers import Layer
 from geodata.working_crs import get_working_crs
@@ -177,13 +181,17 @@ def check_paging(*, limit: int | None, offset: int | None) -> tuple[int, int]:
 
 
 # -- SQL --------------------------------------------------------------------------------------
-def _where(layer: Layer, bbox: BBox | None, srid: int) -> tuple[str, dict[str, Any]]:
+def _where(
+    layer: Layer, viewer: Principal, bbox: BBox | None, srid: int
+) -> tuple[str, dict[str, Any]]:
     clauses: list[str] = []
     params: dict[str, Any] = {}
     if layer.where:
         clauses.append(f"({layer.where})")
     if layer.scenario_aware:
         clauses.append("scenario_id IS NULL")
+    if (hidden := hidden_rows_clause(layer.table, viewer)) is not None:
+        clauses.append(hidden)
     if bbox is not None:
         params.update(minx=bbox.minx, miny=bbox.miny, maxx=bbox.maxx, maxy=bbox.maxy)
         envelope = f"ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, {int(bbox.srid)})"
@@ -219,19 +227,41 @@ def _feature(layer: Layer, row: Any) -> dict[str, Any]:
 
 
 # -- queries ----------------------------------------------------------------------------------
-def count_items(*, conn: Connection, layer: Layer, bbox: BBox | None = None) -> int:
-    """How many baseline features of ``layer`` match ``bbox`` (``numberMatched``)."""
+def _check_bbox_srid(conn: Connection, bbox: BBox | None) -> None:
+    """PROJ knows more CRSs than PostGIS's ``spatial_ref_sys``: refuse those PostGIS cannot
+    reproject from, rather than fail in the query."""
+    if bbox is None or bbox.srid == 4326:
+        return
+    known = conn.execute(
+        text("SELECT 1 FROM spatial_ref_sys WHERE srid = :s"), {"s": bbox.srid}
+    ).first()
+    if known is None:
+        raise InputError(
+            f"bbox-crs EPSG:{bbox.srid} is not one the database can reproject from: give the "
+            "bbox in lon,lat (CRS84) or in another EPSG CRS, e.g. the twin's own"
+        )
+
+
+def count_items(
+    *, conn: Connection, layer: Layer, viewer: Principal, bbox: BBox | None = None
+) -> int:
+    """How many baseline features of ``layer`` ``viewer`` may see match ``bbox``
+    (``numberMatched``)."""
     srid = get_working_crs(conn)
     if srid is None:
         return 0
-    where, params = _where(layer, bbox, srid)
-    return int(conn.execute(text(f"SELECT count(*) FROM {layer.table}{where}"), params).scalar())
+    _check_bbox_srid(conn, bbox)
+    where, params = _where(layer, viewer, bbox, srid)
+    return int(
+        conn.execute(text(f"SELECT count(*) FROM {layer.table}{where}"), params).scalar_one()
+    )
 
 
 def query_items(
     *,
     conn: Connection,
     layer: Layer,
+    viewer: Principal,
     bbox: BBox | None = None,
     limit: int | None = None,
     offset: int | None = None,
@@ -244,10 +274,10 @@ def query_items(
     srid = get_working_crs(conn)
     if srid is None:
         return ItemPage([], 0, limit, offset)
-    matched = count_items(conn=conn, layer=layer, bbox=bbox)
+    matched = count_items(conn=conn, layer=layer, viewer=viewer, bbox=bbox)
     if offset >= matched:
         return ItemPage([], matched, limit, offset)
-    where, params = _where(layer, bbox, srid)
+    where, params = _where(layer, viewer, bbox, srid)
     # page the ids first: PostgreSQL would otherwise reproject and encode every skipped row
     page = f"id IN (SELECT id FROM {layer.table}{where} ORDER BY id LIMIT :limit OFFSET :offset)"
     rows = conn.execute(
@@ -257,10 +287,13 @@ def query_items(
     return ItemPage([_feature(layer, r) for r in rows], matched, limit, offset)
 
 
-def get_item(*, conn: Connection, layer: Layer, feature_id: str | int) -> dict[str, Any]:
+def get_item(
+    *, conn: Connection, layer: Layer, viewer: Principal, feature_id: str | int
+) -> dict[str, Any]:
     """One baseline feature of ``layer`` by its id.
 
-    :raises NotFound: no such id in this collection (ids are integers).
+    :raises NotFound: no such id in this collection (ids are integers), or one from a dataset
+        ``viewer`` may not see (answered like a missing id, so it is not even confirmed).
     """
     missing = NotFound(
         f"no feature {str(feature_id)!r} in collection {layer.id!r}: feature ids are the "
@@ -273,7 +306,7 @@ def get_item(*, conn: Connection, layer: Layer, feature_id: str | int) -> dict[s
     srid = get_working_crs(conn)
     if srid is None or not -(2**63) <= fid < 2**63:  # ids are bigint
         raise missing
-    where, params = _where(layer, None, srid)
+    where, params = _where(layer, viewer, None, srid)
     where = f"{where} AND id = :fid" if where else " WHERE id = :fid"
     row = conn.execute(text(_select(layer, where)), {**params, "fid": fid}).first()
     if row is None:
@@ -281,15 +314,16 @@ def get_item(*, conn: Connection, layer: Layer, feature_id: str | int) -> dict[s
     return _feature(layer, row)
 
 
-def collection_extent(*, conn: Connection, layer: Layer) -> list[float] | None:
-    """``[minlon, minlat, maxlon, maxlat]`` of the layer's baseline features; None when empty.
+def collection_extent(*, conn: Connection, layer: Layer, viewer: Principal) -> list[float] | None:
+    """``[minlon, minlat, maxlon, maxlat]`` of the layer's baseline features ``viewer`` may
+    see; None when there are none.
 
     The box is densified before reprojection so the CRS84 box really contains every feature.
     """
     srid = get_working_crs(conn)
     if srid is None:
         return None
-    where, params = _where(layer, None, srid)
+    where, params = _where(layer, viewer, None, srid)
     row = conn.execute(
         text(
             f"WITH e AS (SELECT ST_Extent({layer.geom_column}) AS b FROM {layer.table}{where}), "

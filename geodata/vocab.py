@@ -61,6 +61,12 @@ GEOMETRY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("devices", "geom", "PointZ"),
 )
 
+#: tables whose rows carry ``(source, source_id)`` (geodata.models._Sourced): the rows a
+#: ``datasets`` entry covers, and so the rows its visibility applies to
+SOURCED_TABLES = frozenset(
+    {"buildings", "network_segments", "network_nodes", "furniture", "ground", "pois"}
+)
+
 
 def sql_in(values: tuple[str, ...]) -> str:
     """SQL literal list for CHECK constraints (values are our own constants, not user input)."""

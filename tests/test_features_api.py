@@ -13,6 +13,7 @@ from pyproj import Transformer
 from sqlalchemy import Engine, text
 
 from geodata import features
+from geodata.access import Principal
 from geodata.errors import InputError, NotFound
 from geodata.layers import LAYERS
 from geodata.working_crs import set_working_crs
@@ -26,6 +27,9 @@ TO_CRS84 = Transformer.from_crs("EPSG:3067", "EPSG:4326", always_xy=True)
 
 def lonlat(x: float, y: float) -> tuple[float, float]:
     return TO_CRS84.transform(x, y)
+
+
+AGENT = Principal("anna", "agent")
 
 
 def seed(engine: Engine) -> dict[str, list[int]]:
@@ -190,8 +194,8 @@ def test_items_are_geojson_in_crs84_with_heights(
 
 def test_network_segments_keep_3d_coordinates(engine: Engine, ids: dict[str, list[int]]) -> None:
     with engine.connect() as conn:
-        page = features.query_items(conn=conn, layer=LAYERS["networks"])
-        water = features.query_items(conn=conn, layer=LAYERS["network-water"])
+        page = features.query_items(conn=conn, layer=LAYERS["networks"], viewer=AGENT)
+        water = features.query_items(conn=conn, layer=LAYERS["network-water"], viewer=AGENT)
     assert page.number_matched == 2
     coords = page.features[0]["geometry"]["coordinates"]
     assert [c[2] for c in coords] == [-1.5, -1.75]
@@ -328,7 +332,9 @@ def test_service_validates_without_http() -> None:
 
 def test_get_item_service_names_the_collection(engine: Engine, ids: dict[str, list[int]]) -> None:
     with engine.connect() as conn, pytest.raises(NotFound, match="collection 'pois'"):
-        features.get_item(conn=conn, layer=LAYERS["pois"], feature_id=ids["buildings"][0])
+        features.get_item(
+            conn=conn, layer=LAYERS["pois"], viewer=AGENT, feature_id=ids["buildings"][0]
+        )
 
 
 def test_agent_sees_network_items_over_http(

@@ -30,7 +30,7 @@ import fcntl
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,10 @@ import numpy as np
 import psycopg
 from sqlalchemy import Engine, text
 
+from geodata.access import strictest
+from geodata.datasets import sources_visibility
 from geodata.errors import Conflict, NotFound
+from geodata.layers import LAYERS
 from geodata.working_crs import require_working_crs
 from tiles import changes
 from tiles import members as members_mod
@@ -229,6 +232,10 @@ def _build_into(
     kind = kind_of(spec)
     with engine.connect() as sa_conn:
         epsg = require_working_crs(sa_conn)
+        # a tileset is as restricted as the most restricted dataset its rows come from
+        tables = list(kind.tables.values())
+        data_vis = sources_visibility(sa_conn, tables, LAYERS[spec.layer].where)
+        spec = replace(spec, min_visibility=strictest(spec.min_visibility, data_vis))
     raw = engine.raw_connection()
     pg: Any = raw.driver_connection
     try:
@@ -307,7 +314,7 @@ def _incremental(run: _Run, base: dict[str, Any]) -> bool:
         return False
     n_changed = sum(len(v) for v in changed.values())
     if n_changed == 0 and run.hidden == base.get("hidden", []) and base.get("title") == spec.title:
-        republish_unchanged(run.out, base, run.state, run.report)
+        republish_unchanged(run.spec, run.out, base, run.state, run.report)
         return True
     if n_changed > INCREMENTAL_MAX_SHARE * max(1, int(base.get("features", 0))):
         return False
@@ -368,8 +375,12 @@ def resolve_specs(
 ) -> list[TilesetSpec]:
     """The tilesets a build should make: every one, one layer's, or one scenario's."""
     with engine.connect() as conn:
+        # a scenario of a project is as visible as its project
         scenarios = conn.execute(
-            text("SELECT s.id, s.slug, s.name FROM scenarios s ORDER BY s.slug")
+            text(
+                "SELECT s.id, s.slug, s.name, p.visibility FROM scenarios s "
+                "LEFT JOIN projects p ON p.id = s.project_id ORDER BY s.slug"
+            )
         ).all()
         projects = conn.execute(
             text("SELECT id, slug, name, visibility FROM projects ORDER BY slug")
@@ -380,9 +391,11 @@ def resolve_specs(
             known = ", ".join(s.slug for s in scenarios) or "none"
             raise NotFound(f"no scenario {scenario!r}; known scenarios: {known}")
         s = match[0]
-        return [scenario_spec(s.id, s.slug, s.name)]
+        return [replace(scenario_spec(s.id, s.slug, s.name), min_visibility=s.visibility)]
     baseline = baseline_specs()
-    specs = baseline + [scenario_spec(s.id, s.slug, s.name) for s in scenarios]
+    specs = baseline + [
+        replace(scenario_spec(s.id, s.slug, s.name), min_visibility=s.visibility) for s in scenarios
+    ]
     specs += [project_spec(p.id, p.slug, p.visibility, p.name) for p in projects]
     if layer is None:
         return specs

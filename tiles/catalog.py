@@ -2,7 +2,8 @@
 strong ETags and gzip companions. No web framework here: twin.api.tiles adapts it to HTTP.
 
 A tileset's visibility is its layer's, read from :data:`geodata.layers.LAYERS` (the one place
-where visibility is decided), made stricter for a project that is not public.
+where visibility is decided), made stricter by the manifest's ``min_visibility`` with
+:func:`geodata.access.strictest`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from geodata.access import UnknownVisibility, strictest
 from geodata.errors import NotFound
 from geodata.layers import LAYERS
-from geodata.vocab import VISIBILITIES
 from tiles.layout import CONTENT_DIR, MANIFEST, TILESET, read_manifest
 
 #: content files are named by the hash of their input and never change: cache them for good
@@ -52,16 +53,18 @@ class TilesetEntry:
 
 
 def tileset_visibility(manifest: dict[str, Any]) -> str:
-    """The layer's visibility, or the manifest's ``min_visibility`` when that is stricter.
+    """The strictest of the layer's visibility and the manifest's ``min_visibility`` (a
+    project that is not public, a restricted source dataset).
 
-    An unknown layer (a tileset from a newer version) is treated as confidential.
+    An unknown layer or visibility (a tileset from a newer version) is treated as confidential.
     """
     layer = LAYERS.get(str(manifest.get("layer")))
-    vis = layer.visibility if layer else "confidential"
-    extra = manifest.get("min_visibility")
-    if extra in VISIBILITIES and VISIBILITIES.index(extra) > VISIBILITIES.index(vis):
-        vis = extra
-    return vis
+    try:
+        return strictest(
+            layer.visibility if layer else "confidential", manifest.get("min_visibility")
+        )
+    except UnknownVisibility:
+        return "confidential"
 
 
 def _entry(path: Path, manifest: dict[str, Any]) -> TilesetEntry:
@@ -106,7 +109,10 @@ def resolve_file(entry: TilesetEntry, rel: str) -> Path:
     """The file ``rel`` of a tileset: its tileset.json or a content GLB, nothing else (not
     the manifest, not the lock, nothing outside the folder)."""
     root = entry.path.resolve()
-    target = (root / rel).resolve()
+    try:
+        target = (root / rel).resolve()
+    except (ValueError, OSError):  # a NUL byte, a name too long: no such file either
+        raise NotFound(f"tileset {entry.name!r} has no file {rel!r}") from None
     servable = target == root / TILESET or (
         target.parent == root / CONTENT_DIR and target.suffix == ".glb"
     )

@@ -205,10 +205,16 @@ def publish(
 
 
 def republish_unchanged(
-    out: Path, previous: dict[str, Any], state: LogState, report: BuildReport
+    spec: TilesetSpec, out: Path, previous: dict[str, Any], state: LogState, report: BuildReport
 ) -> None:
-    """Nothing changed: only the manifest's snapshot moves on (tileset.json stays as is)."""
-    manifest = dict(previous, snapshot=state.snapshot, log_id=state.log_id)
+    """No row changed: only the manifest moves on (its snapshot, and the visibility, which
+    follows the source datasets' and the project's); tileset.json stays as is."""
+    manifest = dict(
+        previous,
+        snapshot=state.snapshot,
+        log_id=state.log_id,
+        min_visibility=spec.min_visibility,
+    )
     atomic_write(out / MANIFEST, orjson.dumps(manifest))
     report.mode = "unchanged"
     report.features = int(previous.get("features", 0))

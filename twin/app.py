@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 
 from geodata.db import check_migrated, make_engine
-from twin.api import errors, features, meta
+from twin.api import datasets, errors, features, meta
 from twin.api import tiles as tiles_api
 from twin.auth import TokenVerifier
 from twin.settings import Settings
@@ -49,6 +49,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     errors.install(app)
     app.include_router(meta.router)
+    app.include_router(datasets.router)
     app.include_router(features.router)
     app.include_router(tiles_api.router)
     _mount_viewer(app)

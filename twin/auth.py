@@ -1,4 +1,4 @@
-"""Accounts, bearer tokens and the one visibility rule of the twin.
+"""Accounts and bearer tokens; who may see what is :mod:`geodata.access`.
 
 Tokens look like ``twin_<id>_<secret>``: the id finds the account, the secret is checked
 against its Argon2 hash (argon2-cffi). Verified tokens are remembered for a minute by hash so a
@@ -12,67 +12,17 @@ import hashlib
 import secrets
 import threading
 import time
-from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
 
-from geodata.errors import Forbidden, InputError, NotFound, Unauthorized
-from geodata.vocab import ROLES, VISIBILITIES
+from geodata.access import ANONYMOUS, Principal
+from geodata.errors import InputError, NotFound, Unauthorized
+from geodata.vocab import ROLES
 
-#: what each role may see; anonymous users are treated as citizens
-ROLE_SEES: dict[str, frozenset[str]] = {
-    "citizen": frozenset({"public"}),
-    "agent": frozenset({"public", "agent"}),
-    "planner": frozenset({"public", "agent"}),
-    "operator": frozenset({"public", "agent"}),
-    "admin": frozenset({"public", "agent", "confidential"}),
-}
 _HASHER = PasswordHasher()
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is asking: an account, or anonymous (``name`` None, role citizen)."""
-
-    name: str | None
-    role: str = "citizen"
-
-    @property
-    def anonymous(self) -> bool:
-        return self.name is None
-
-    def may_see(self, visibility: str) -> bool:
-        return visibility in ROLE_SEES[self.role]
-
-
-ANONYMOUS = Principal(None)
-
-
-def check_visibility(principal: Principal, visibility: str, what: str) -> None:
-    """The rule, in one place: 401 for anonymous, 403 for a role that may not see it."""
-    if visibility not in VISIBILITIES:
-        raise ValueError(f"unknown visibility {visibility!r}")
-    if principal.may_see(visibility):
-        return
-    needed = sorted(r for r, sees in ROLE_SEES.items() if visibility in sees)
-    if principal.anonymous:
-        raise Unauthorized(
-            f"{what} is visible to {', '.join(needed)} accounts only: sign in with a token "
-            "(`Authorization: Bearer <token>`, created by `twin users add NAME --role agent`)"
-        )
-    raise Forbidden(
-        f"{what} is visible to {', '.join(needed)} accounts; your role is {principal.role}"
-    )
-
-
-def check_role(principal: Principal, *roles: str) -> None:
-    if principal.role in roles:
-        return
-    if principal.anonymous:
-        raise Unauthorized(f"this needs a {' or '.join(roles)} token")
-    raise Forbidden(f"this needs a {' or '.join(roles)} account; your role is {principal.role}")
 
 
 def _split(token: str) -> tuple[str, str]:
@@ -123,10 +73,9 @@ def list_users(engine: Engine) -> list[dict[str, object]]:
         return [dict(r) for r in rows]
 
 
-def audit(conn, actor: str, action: str, target: str | None, detail: dict) -> None:  # type: ignore[no-untyped-def]
-    from sqlalchemy import bindparam
-    from sqlalchemy.dialects.postgresql import JSONB
-
+def audit(
+    conn: Connection, actor: str, action: str, target: str | None, detail: dict[str, object]
+) -> None:
     conn.execute(
         text(
             "INSERT INTO audit_log (actor, action, target, detail) VALUES (:a, :c, :t, :d)"

@@ -231,6 +231,19 @@ def import_(
         str | None,
         typer.Option(help="Source name; re-importing the same source updates its features."),
     ] = None,
+    visibility: Annotated[
+        str | None,
+        typer.Option(
+            help="Who may see this dataset's features: public, agent or confidential "
+            "(default: the layer's; kept on re-import unless given). Rebuild the tiles after."
+        ),
+    ] = None,
+    licence: Annotated[
+        str | None, typer.Option(help="Licence of the data, e.g. CC-BY-4.0 or ODbL-1.0.")
+    ] = None,
+    attribution: Annotated[
+        str | None, typer.Option(help="Attribution the licence asks for, e.g. © City of X.")
+    ] = None,
 ) -> None:
     """Import a file into a layer: streamed, reprojected, all-or-nothing, idempotent."""
     from geodata.importers import ImportOptions, run_import
@@ -243,6 +256,9 @@ def import_(
                 storey_height=s.storey_height,
                 default_height=s.default_height,
                 working_crs=s.crs,
+                licence=licence,
+                attribution=attribution,
+                visibility=visibility,
             )
             with progress_bar(f"importing {path.name}") as advance:
                 report = run_import(
@@ -333,6 +349,7 @@ def _build_tiles(
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        TaskID,
         TextColumn,
         TimeElapsedColumn,
     )
@@ -346,7 +363,7 @@ def _build_tiles(
         TimeElapsedColumn(),
         console=console,
     ) as bar:
-        tasks: dict[str, object] = {}
+        tasks: dict[str, TaskID] = {}
 
         def progress(name: str, phase: str, done: int, total: int) -> None:
             if name not in tasks:
@@ -354,7 +371,7 @@ def _build_tiles(
             # two passes: assigning features to tiles, then meshing them
             bar.update(
                 tasks[name],
-                completed=done if phase == "index" else total + done,  # type: ignore[arg-type]
+                completed=done if phase == "index" else total + done,
                 description=f"{name} ({'tiling' if phase == 'index' else 'meshing'})",
             )
 

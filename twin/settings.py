@@ -97,11 +97,6 @@ class Settings(BaseSettings):
             return self.database_url
         return f"postgresql+psycopg://twin@127.0.0.1:{self.pg_port}/twin"
 
-    @property
-    def libpq_url(self) -> str:
-        """The same URL for libpq tools (psql, ogr2ogr, psycopg.connect)."""
-        return self.sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1)
-
 
 def get_settings(**overrides: object) -> Settings:
     """Read and validate settings; raise ConfigError with every problem listed."""

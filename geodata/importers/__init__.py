@@ -25,6 +25,7 @@ import shapely
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError
 
+from geodata.access import check_known
 from geodata.crs import is_geographic, parse_crs, transformer, utm_for
 from geodata.errors import ImportFailed, InputError
 from geodata.importers.base import Reader, SourceBatch
@@ -112,6 +113,8 @@ def run_import(
     options = options or ImportOptions()
     if layer not in IMPORT_LAYERS:
         raise InputError(f"unknown layer {layer!r}: choose one of {', '.join(IMPORT_LAYERS)}")
+    if options.visibility is not None:
+        check_known(options.visibility)
     path = Path(path)
     if not path.exists():
         raise ImportFailed(f"{path}: no such file")
@@ -292,6 +295,7 @@ def _record_dataset(conn, report: ImportReport, options: ImportOptions) -> None:
             "ON CONFLICT (source, layer) DO UPDATE SET features = EXCLUDED.features, "
             "licence = COALESCE(EXCLUDED.licence, datasets.licence), "
             "attribution = COALESCE(EXCLUDED.attribution, datasets.attribution), "
+            "visibility = COALESCE(CAST(:explicit AS text), datasets.visibility), "
             "imported_at = now()"
         ),
         {
@@ -301,6 +305,7 @@ def _record_dataset(conn, report: ImportReport, options: ImportOptions) -> None:
             "lic": options.licence,
             "att": options.attribution,
             "v": visibility,
+            "explicit": options.visibility,
             "n": report.imported,
         },
     )

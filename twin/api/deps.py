@@ -1,28 +1,30 @@
-"""Typed dependencies shared by every router: the engine, the caller, the visibility check."""
+"""Typed dependencies shared by every router: the engine, the caller, the visible layer."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine
 
+from geodata.access import Principal, check_visibility
 from geodata.layers import Layer, get_layer
-from twin.auth import Principal, TokenVerifier, check_role, check_visibility
+from twin.auth import TokenVerifier
 from twin.settings import Settings
 
 
 def get_engine(request: Request) -> Engine:
-    return request.app.state.engine
+    engine: Engine = request.app.state.engine
+    return engine
 
 
 def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def get_principal(request: Request) -> Principal:
-    """The caller, from ``Authorization: Bearer <token>`` (or ``?token=`` for WebSockets)."""
+    """The caller, from ``Authorization: Bearer <token>``; anonymous without one."""
     verifier: TokenVerifier = request.app.state.verifier
     header = request.headers.get("authorization", "")
     token = None
@@ -44,11 +46,3 @@ def visible_layer(collection_id: str, user: CurrentUser) -> Layer:
 
 
 VisibleLayer = Annotated[Layer, Depends(visible_layer)]
-
-
-def require_role(*roles: str) -> Callable[[Principal], Principal]:
-    def dep(user: CurrentUser) -> Principal:
-        check_role(user, *roles)
-        return user
-
-    return dep

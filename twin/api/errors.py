@@ -1,4 +1,11 @@
-"""The one place that turns errors into HTTP responses (OGC API exception JSON)."""
+"""The one place that turns errors into HTTP responses (OGC API exception JSON).
+
+Every answer that is not a success has the same shape, ``{code, status, description}``:
+a :class:`~geodata.errors.TwinError` with its own status and message, a request that does not
+validate (400 naming the parameter), a route or method that does not exist, and, last of
+all, any exception nobody expected: a 500 in the same shape that says where to look (the
+server log, with the traceback) and never shows the traceback to the client.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from geodata.errors import TwinError
 
@@ -17,14 +25,20 @@ _TITLES = {
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not Found",
+    405: "Method Not Allowed",
     409: "Conflict",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+UNEXPECTED = (
+    "the server met an unexpected error and could not answer; it is logged on the server "
+    "with the time of this request: please report it with what you asked for"
+)
 
 
-def problem(status: int, detail: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Bearer realm="twin"'} if status == 401 else None
+def problem(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="twin"'}
     return JSONResponse(
         {"code": _TITLES.get(status, str(status)), "status": status, "description": detail},
         status_code=status,
@@ -46,3 +60,19 @@ def install(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         return problem(400, "; ".join(parts))
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        detail = exc.detail
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no such resource {request.url.path!r}: GET / lists what this API serves"
+        elif exc.status_code == 405 and detail == "Method Not Allowed":
+            detail = f"{request.method} is not allowed on {request.url.path!r}"
+        return problem(exc.status_code, str(detail), dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette answers this from its outermost middleware, then re-raises so the server
+        # logs the traceback too; log here with the request so the two can be matched
+        LOGGER.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        return problem(500, UNEXPECTED)

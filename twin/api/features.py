@@ -191,7 +191,9 @@ def collections(
     visible = [layer for layer in LAYERS.values() if user.may_see(layer.visibility)]
     with engine.connect() as conn:
         docs = [
-            _collection_doc(base, layer, features.collection_extent(conn=conn, layer=layer))
+            _collection_doc(
+                base, layer, features.collection_extent(conn=conn, layer=layer, viewer=user)
+            )
             for layer in visible
         ]
     return OGCJSONResponse(
@@ -203,11 +205,15 @@ def collections(
     "/collections/{collection_id}", response_class=OGCJSONResponse, summary="One collection"
 )
 def collection(
-    request: Request, layer: VisibleLayer, engine: EngineDep, f: FormatParam = None
+    request: Request,
+    layer: VisibleLayer,
+    user: CurrentUser,
+    engine: EngineDep,
+    f: FormatParam = None,
 ) -> Response:
     _check_format(f)
     with engine.connect() as conn:
-        extent = features.collection_extent(conn=conn, layer=layer)
+        extent = features.collection_extent(conn=conn, layer=layer, viewer=user)
     return OGCJSONResponse(_collection_doc(_base(request), layer, extent))
 
 
@@ -219,6 +225,7 @@ def collection(
 def items(
     request: Request,
     layer: VisibleLayer,
+    user: CurrentUser,
     engine: EngineDep,
     bbox: Annotated[
         str | None,
@@ -249,7 +256,9 @@ def items(
     _check_format(f)
     box = features.parse_bbox(bbox, crs=bbox_crs)
     with engine.connect() as conn:
-        page = features.query_items(conn=conn, layer=layer, bbox=box, limit=limit, offset=offset)
+        page = features.query_items(
+            conn=conn, layer=layer, viewer=user, bbox=box, limit=limit, offset=offset
+        )
     base = _base(request)
     links = [
         _link(str(request.url), "self", GEOJSON, "This page"),
@@ -283,13 +292,14 @@ def items(
 def item(
     request: Request,
     layer: VisibleLayer,
+    user: CurrentUser,
     engine: EngineDep,
     feature_id: str,
     f: FormatParam = None,
 ) -> Response:
     _check_format(f)
     with engine.connect() as conn:
-        feature = features.get_item(conn=conn, layer=layer, feature_id=feature_id)
+        feature = features.get_item(conn=conn, layer=layer, viewer=user, feature_id=feature_id)
     url = f"{_base(request)}/collections/{layer.id}"
     feature["links"] = [
         _link(f"{url}/items/{feature['id']}", "self", GEOJSON, "This feature"),

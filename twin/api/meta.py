@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import text
 
+from geodata.vocab import VISIBILITIES
 from twin.api.deps import CurrentUser, EngineDep
 
 router = APIRouter(prefix="/api", tags=["application"])
@@ -19,4 +20,11 @@ def health(engine: EngineDep) -> dict[str, object]:
 
 @router.get("/me")
 def me(user: CurrentUser) -> dict[str, object]:
-    return {"name": user.name, "role": user.role, "anonymous": user.anonymous}
+    """Who the token belongs to and the visibilities it may see, so clients never keep a copy
+    of the role table (the viewer shows the underground only when ``sees`` has ``agent``)."""
+    return {
+        "name": user.name,
+        "role": user.role,
+        "anonymous": user.anonymous,
+        "sees": [v for v in VISIBILITIES if v in user.sees],
+    }

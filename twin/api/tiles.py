@@ -1,7 +1,7 @@
 """3D Tiles: the list of tilesets a caller may see, and their files with strong ETags.
 
 Thin on purpose: listing, visibility, file lookup and ETags live in tiles.catalog; the
-visibility rule is twin.auth.check_visibility, applied to every file (tileset.json and each
+visibility rule is geodata.access.check_visibility, applied to every file (tileset.json and each
 content file), so a network tileset answers 401/403 to anyone who is not an agent.
 """
 
@@ -12,9 +12,9 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 
+from geodata.access import ANONYMOUS, check_visibility
 from tiles import catalog
 from twin.api.deps import CurrentUser, SettingsDep
-from twin.auth import check_visibility
 
 router = APIRouter(prefix="/tiles", tags=["3D Tiles"])
 
@@ -39,10 +39,12 @@ def tileset_file(
     entry = catalog.get_tileset(settings.tiles_dir, name)
     check_visibility(user, entry.visibility, f"tileset {name!r}")
     file = catalog.resolve_file(entry, path)
+    # a shared cache may keep only what anyone may see; anything else is per token
+    shared = ANONYMOUS.may_see(entry.visibility)
     headers = {
-        "Cache-Control": ("public, " if entry.visibility == "public" else "private, ")
+        "Cache-Control": ("public, " if shared else "private, ")
         + (catalog.REVALIDATE if file.suffix == ".json" else catalog.IMMUTABLE),
-        "Vary": "Accept-Encoding" + ("" if entry.visibility == "public" else ", Authorization"),
+        "Vary": "Accept-Encoding" + ("" if shared else ", Authorization"),
     }
     served = file
     if "gzip" in request.headers.get("accept-encoding", ""):

@@ -12,7 +12,6 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from geodata.errors import ConfigError
 from twin.services.postgres import port_open
@@ -78,8 +77,3 @@ def broker_url(mqtt_url: str | None, fallback: EmbeddedMosquitto) -> tuple[str, 
     if port_open(1883):
         return "mqtt://127.0.0.1:1883", False
     return fallback.url, True
-
-
-def host_port(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or 1883

@@ -27,6 +27,8 @@ export interface Principal {
   name: string | null;
   role: string;
   anonymous: boolean;
+  /** The visibilities this caller may see, as the server's access rule says (GET /api/me). */
+  sees: string[];
 }
 
 export type TokenSource = () => string | null;

@@ -1,12 +1,13 @@
 /**
  * The signed-in account: a bearer token kept in sessionStorage (gone when the tab closes)
- * and the principal the server resolves it to.
+ * and the principal the server resolves it to. What a role may see is the server's rule
+ * (`sees` from GET /api/me): the viewer keeps no role table of its own.
  */
 import { type ApiClient, ApiError, type Principal } from './ApiClient';
 
 const KEY = 'twin.token';
-export const ANONYMOUS: Principal = { name: null, role: 'citizen', anonymous: true };
-const AGENT_ROLES = new Set(['agent', 'planner', 'operator', 'admin']);
+/** Before the server has answered, assume only what is public by definition. */
+export const ANONYMOUS: Principal = { name: null, role: 'citizen', anonymous: true, sees: ['public'] };
 
 export class Session extends EventTarget {
   principal: Principal = ANONYMOUS;
@@ -19,9 +20,14 @@ export class Session extends EventTarget {
     return this.storage.getItem(KEY);
   }
 
-  /** True for roles that may see agent-only layers (buried networks). */
+  /** May this account see data of the given visibility (`public`, `agent`, `confidential`)? */
+  sees(visibility: string): boolean {
+    return (this.principal.sees ?? []).includes(visibility);
+  }
+
+  /** True when the account may see agent-only layers (buried networks). */
   get isAgent(): boolean {
-    return AGENT_ROLES.has(this.principal.role);
+    return this.sees('agent');
   }
 
   /** Check a token with the server, keep it if it is valid; throws ApiError otherwise. */

@@ -21,7 +21,7 @@ function fakeApi(me: () => Promise<unknown>): ApiClient {
 describe('Session', () => {
   it('keeps a token the server accepts', async () => {
     const s = new Session(new MemoryStorage());
-    await s.signIn(fakeApi(async () => ({ name: 'ana', role: 'agent', anonymous: false })), ' twin_a_b ');
+    await s.signIn(fakeApi(async () => ({ name: 'ana', role: 'agent', anonymous: false, sees: ['public', 'agent'] })), ' twin_a_b ');
     expect(s.token).toBe('twin_a_b');
     expect(s.isAgent).toBe(true);
     s.signOut();
@@ -37,7 +37,26 @@ describe('Session', () => {
 
   it('treats citizens as not agents', async () => {
     const s = new Session(new MemoryStorage());
-    await s.signIn(fakeApi(async () => ({ name: 'cit', role: 'citizen', anonymous: false })), 'twin_c_d');
+    await s.signIn(fakeApi(async () => ({ name: 'cit', role: 'citizen', anonymous: false, sees: ['public'] })), 'twin_c_d');
+    expect(s.isAgent).toBe(false);
+    expect(s.sees('public')).toBe(true);
+  });
+
+  it('follows what the server says a role sees, not the role name', async () => {
+    const s = new Session(new MemoryStorage());
+    // a role the viewer has never heard of, allowed agent data by the server
+    await s.signIn(fakeApi(async () => ({ name: 'i', role: 'inspector', anonymous: false, sees: ['public', 'agent'] })), 'twin_i_j');
+    expect(s.isAgent).toBe(true);
+    expect(s.sees('confidential')).toBe(false);
+    // and an agent whose server grants nothing beyond public is not treated as one
+    await s.signIn(fakeApi(async () => ({ name: 'a', role: 'agent', anonymous: false, sees: ['public'] })), 'twin_a_b');
+    expect(s.isAgent).toBe(false);
+  });
+
+  it('starts anonymous with public data only', () => {
+    const s = new Session(new MemoryStorage());
+    expect(s.principal.anonymous).toBe(true);
+    expect(s.sees('public')).toBe(true);
     expect(s.isAgent).toBe(false);
   });
 });

@@ -1,0 +1,138 @@
+"""Who may see what: the one access rule of the twin, free of HTTP and of the database.
+
+Every consumer asks here: the Features API (collections and the datasets their rows come
+from), the tiles catalogue and its cache headers, the dataset catalogue, and later the live
+hub and the analyses. Tokens and accounts are :mod:`twin.auth`'s business; this module only
+knows a :class:`Principal` (a name, or none, and a role).
+
+Visibilities are ordered from open to closed (``geodata.vocab.VISIBILITIES``); anything
+derived from several sources (a tileset of a restricted dataset, a project's tileset, an
+analysis over two layers) takes the :func:`strictest` of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from geodata.errors import Forbidden, InputError, Unauthorized
+from geodata.vocab import ROLES, VISIBILITIES
+
+#: the role of a caller without a token: anonymous users see what citizens see
+ANONYMOUS_ROLE = "citizen"
+
+#: what each role may see
+ROLE_SEES: dict[str, frozenset[str]] = {
+    "citizen": frozenset({"public"}),
+    "agent": frozenset({"public", "agent"}),
+    "planner": frozenset({"public", "agent"}),
+    "operator": frozenset({"public", "agent"}),
+    "admin": frozenset({"public", "agent", "confidential"}),
+}
+
+_RANK = {v: i for i, v in enumerate(VISIBILITIES)}
+_SIGN_IN = (
+    "sign in with a token (`Authorization: Bearer <token>`, created by "
+    "`twin users add NAME --role agent`)"
+)
+
+
+class UnknownVisibility(InputError):
+    """A visibility outside the vocabulary: a typo in a command, or a row from a newer twin."""
+
+    def __init__(self, value: object) -> None:
+        super().__init__(f"unknown visibility {value!r}: choose one of {', '.join(VISIBILITIES)}")
+
+
+class UnknownRole(InputError):
+    def __init__(self, value: object) -> None:
+        super().__init__(f"unknown role {value!r}: choose one of {', '.join(ROLES)}")
+
+
+def check_known(visibility: object) -> str:
+    """``visibility`` itself if it is one of the vocabulary, else :class:`UnknownVisibility`."""
+    if not isinstance(visibility, str) or visibility not in _RANK:
+        raise UnknownVisibility(visibility)
+    return visibility
+
+
+def visible_to(role: str) -> frozenset[str]:
+    """The visibilities a role may see.
+
+    :raises UnknownRole: a role outside ``geodata.vocab.ROLES``.
+    """
+    try:
+        return ROLE_SEES[role]
+    except KeyError:
+        raise UnknownRole(role) from None
+
+
+def strictest(*visibilities: str | None) -> str:
+    """The most closed of ``visibilities`` (None entries are ignored; none at all is public).
+
+    The one ordering of visibilities: whatever is derived from several sources is visible
+    only to those who may see every one of them.
+
+    :raises UnknownVisibility: a value outside the vocabulary.
+    """
+    known = [check_known(v) for v in visibilities if v is not None]
+    return max(known, key=_RANK.__getitem__, default=VISIBILITIES[0])
+
+
+def roles_seeing(visibility: str) -> list[str]:
+    """The roles that may see ``visibility``, in vocabulary order (for messages)."""
+    check_known(visibility)
+    return [r for r in ROLES if visibility in ROLE_SEES[r]]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: an account, or anonymous (``name`` None, role citizen)."""
+
+    name: str | None
+    role: str = ANONYMOUS_ROLE
+
+    def __post_init__(self) -> None:
+        visible_to(self.role)  # an unknown role is refused when the principal is made
+
+    @property
+    def anonymous(self) -> bool:
+        return self.name is None
+
+    @property
+    def sees(self) -> frozenset[str]:
+        return visible_to(self.role)
+
+    def may_see(self, visibility: str) -> bool:
+        return check_known(visibility) in self.sees
+
+
+ANONYMOUS = Principal(None)
+
+
+def check_visibility(principal: Principal, visibility: str, what: str) -> None:
+    """Let the caller through or raise: 401 for anonymous (with how to sign in), 403 for a
+    role that may not see ``what``.
+
+    :raises UnknownVisibility: ``visibility`` is not in the vocabulary (never silently open).
+    """
+    if principal.may_see(visibility):
+        return
+    needed = ", ".join(roles_seeing(visibility))
+    if principal.anonymous:
+        raise Unauthorized(f"{what} is visible to {needed} accounts only: {_SIGN_IN}")
+    raise Forbidden(f"{what} is visible to {needed} accounts; your role is {principal.role}")
+
+
+def check_role(principal: Principal, *roles: str) -> None:
+    """Let through an account whose role is one of ``roles``: 401 for anonymous (even where
+    citizens are allowed: a role check asks for an account), 403 otherwise."""
+    if principal.role in roles and not principal.anonymous:
+        return
+    if principal.anonymous:
+        raise Unauthorized(f"this needs a {' or '.join(roles)} account: {_SIGN_IN}")
+    raise Forbidden(f"this needs a {' or '.join(roles)} account; your role is {principal.role}")
+
+
+def hidden_from(principal: Principal) -> tuple[str, ...]:
+    """The visibilities the caller may not see, in vocabulary order (for SQL filters)."""
+    return tuple(v for v in VISIBILITIES if v not in principal.sees)

@@ -1,0 +1,271 @@
+"""The whole role matrix over HTTP: every principal (each role and anonymous) × every
+visibility × every route kind that serves restricted data.
+
+The cases come from the registries (``LAYERS``, ``ROLES``, ``VISIBILITIES``, the tables that
+carry a source), so a new layer or role is covered without editing this file; the expected
+answers come from the rule written out again below as a literal table, independently of
+``geodata.access``, so a change to the rule makes this test fail.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from geodata.datasets import dataset_layers
+from geodata.layers import LAYERS
+from geodata.vocab import FURNITURE_KINDS, NETWORKS, ROLES, SOURCED_TABLES, VISIBILITIES
+from geodata.working_crs import set_working_crs
+from tiles.build import build_all
+from tiles.layout import MANIFEST, TILESET
+from twin.app import create_app
+from twin.auth import create_user
+from twin.settings import Settings
+
+#: the rule, written out by hand: who sees which visibility
+SEES: dict[str, set[str]] = {
+    "anonymous": {"public"},
+    "citizen": {"public"},
+    "agent": {"public", "agent"},
+    "planner": {"public", "agent"},
+    "operator": {"public", "agent"},
+    "admin": {"public", "agent", "confidential"},
+}
+#: the order from open to closed, by hand: what a derived thing takes of its sources
+STRICTER = {"public": 0, "agent": 1, "confidential": 2}
+PRINCIPALS = ["anonymous", *ROLES]
+X0, Y0 = 385_000.0, 6_672_000.0
+
+
+def refused(principal: str) -> int:
+    return 401 if principal == "anonymous" else 403
+
+
+def expected_status(principal: str, visibility: str) -> int:
+    return 200 if visibility in SEES[principal] else refused(principal)
+
+
+def source(visibility: str) -> str:
+    return f"matrix-{visibility}"
+
+
+# -- data: one row per discriminating value, per dataset visibility, in every sourced table
+_INSERTS: dict[str, str] = {
+    "buildings": "INSERT INTO buildings (source, source_id, footprint, height) VALUES (:s, :i, "
+    "ST_Multi(ST_SetSRID(ST_MakeEnvelope(:x, :y, :x + 10, :y + 10), 3067)), 10)",
+    "network_segments": "INSERT INTO network_segments (source, source_id, network, geom, "
+    "depth_m) VALUES (:s, :i, :v, ST_SetSRID(ST_MakeLine(ST_MakePoint(:x, :y, -1), "
+    "ST_MakePoint(:x + 20, :y, -1)), 3067), 1)",
+    "network_nodes": "INSERT INTO network_nodes (source, source_id, network, kind, geom, "
+    "depth_m) VALUES (:s, :i, :v, 'valve', ST_SetSRID(ST_MakePoint(:x, :y, -1), 3067), 1)",
+    "furniture": "INSERT INTO furniture (source, source_id, kind, geom) VALUES (:s, :i, :v, "
+    "ST_SetSRID(ST_MakePoint(:x, :y, 0), 3067))",
+    "ground": "INSERT INTO ground (source, source_id, kind, geom) VALUES (:s, :i, 'road', "
+    "ST_SetSRID(ST_MakeEnvelope(:x, :y, :x + 10, :y + 5), 3067))",
+    "pois": "INSERT INTO pois (source, source_id, name, geom) VALUES (:s, :i, 'poi', "
+    "ST_SetSRID(ST_MakePoint(:x, :y, 0), 3067))",
+}
+_VALUES: dict[str, tuple[str, ...]] = {
+    "network_segments": NETWORKS,
+    "network_nodes": NETWORKS,
+    "furniture": FURNITURE_KINDS,
+}
+
+
+@dataclass
+class World:
+    client: TestClient
+    headers: dict[str, dict[str, str]]
+    #: (layer id, dataset visibility) -> a feature id of that layer from that dataset
+    fids: dict[tuple[str, str], int]
+    #: layers whose rows come from no dataset -> a feature id
+    plain_fids: dict[str, int]
+    #: dataset id -> visibility
+    datasets: dict[int, str]
+    #: tileset name -> visibility it must have
+    tilesets: dict[str, str]
+
+
+def _seed_rows(engine: Engine) -> None:
+    assert set(_INSERTS) == SOURCED_TABLES, "a new sourced table needs a row recipe here"
+    with engine.begin() as conn:
+        set_working_crs(conn, 3067)
+        n = 0
+        for table, sql in _INSERTS.items():
+            for value in _VALUES.get(table, ("-",)):
+                for vis in VISIBILITIES:
+                    n += 1
+                    conn.execute(
+                        text(sql),
+                        {"s": source(vis), "i": str(n), "v": value, "x": X0 + n * 15, "y": Y0},
+                    )
+        conn.execute(
+            text(
+                "INSERT INTO routes (slug, name, geom) VALUES ('walk', 'Walk', ST_SetSRID("
+                "ST_MakeLine(ST_MakePoint(:x, :y, 0), ST_MakePoint(:x + 50, :y, 0)), 3067))"
+            ),
+            {"x": X0, "y": Y0 - 50},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO projects (slug, name, site, visibility) VALUES ('p', 'P', ST_Multi("
+                "ST_SetSRID(ST_MakeEnvelope(:x, :y, :x + 50, :y + 50), 3067)), 'public')"
+            ),
+            {"x": X0, "y": Y0 - 100},
+        )
+
+
+def _seed_datasets(engine: Engine) -> dict[int, str]:
+    out: dict[int, str] = {}
+    with engine.begin() as conn:
+        for table in sorted(SOURCED_TABLES):
+            for vis in VISIBILITIES:
+                dataset_id = conn.execute(
+                    text(
+                        "INSERT INTO datasets (source, layer, title, licence, visibility) "
+                        "VALUES (:s, :l, :t, 'CC0-1.0', :v) RETURNING id"
+                    ),
+                    {"s": source(vis), "l": dataset_layers(table)[0], "t": table, "v": vis},
+                ).scalar_one()
+                out[dataset_id] = vis
+    return out
+
+
+def _feature_ids(engine: Engine) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+    fids: dict[tuple[str, str], int] = {}
+    plain: dict[str, int] = {}
+    with engine.connect() as conn:
+        for layer in LAYERS.values():
+            where = f"({layer.where or 'TRUE'})"
+            if layer.table in SOURCED_TABLES:
+                for vis in VISIBILITIES:
+                    fids[layer.id, vis] = conn.execute(
+                        text(f"SELECT min(id) FROM {layer.table} WHERE {where} AND source = :s"),
+                        {"s": source(vis)},
+                    ).scalar_one()
+            else:
+                plain[layer.id] = conn.execute(
+                    text(f"SELECT min(id) FROM {layer.table} WHERE {where}")
+                ).scalar_one()
+    assert all(fids.values()) and all(plain.values()), "every layer needs rows to test"
+    return fids, plain
+
+
+def _tilesets(engine: Engine, settings: Settings) -> dict[str, str]:
+    """Real builds (before any dataset is restricted), then one copy per visibility whose
+    manifest imposes it, as a project or a restricted source does."""
+    build_all(engine, settings.tiles_dir, layer="buildings", workers=1)
+    build_all(engine, settings.tiles_dir, layer="water", workers=1)
+    expected = {"buildings": "public", "network-water": "agent"}
+    for vis in VISIBILITIES:
+        name = f"copy-{vis}"
+        shutil.copytree(settings.tiles_dir / "buildings", settings.tiles_dir / name)
+        path = settings.tiles_dir / name / MANIFEST
+        manifest = orjson.loads(path.read_bytes())
+        manifest["min_visibility"] = vis
+        path.write_bytes(orjson.dumps(manifest))
+        expected[name] = vis
+    return expected
+
+
+@pytest.fixture
+def world(engine: Engine, settings: Settings) -> Iterator[World]:
+    _seed_rows(engine)
+    tilesets = _tilesets(engine, settings)
+    datasets = _seed_datasets(engine)
+    fids, plain = _feature_ids(engine)
+    headers: dict[str, dict[str, str]] = {"anonymous": {}}
+    for role in ROLES:
+        headers[role] = {"Authorization": f"Bearer {create_user(engine, f'u-{role}', role)}"}
+    with TestClient(create_app(settings, engine=engine)) as client:
+        yield World(client, headers, fids, plain, datasets, tilesets)
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_collections_routes(world: World, principal: str) -> None:
+    get = world.client.get
+    h = world.headers[principal]
+    listed = {c["id"] for c in get("/collections", headers=h).json()["collections"]}
+    assert listed == {lid for lid, layer in LAYERS.items() if layer.visibility in SEES[principal]}
+    for layer in LAYERS.values():
+        status = expected_status(principal, layer.visibility)
+        url = f"/collections/{layer.id}"
+        assert get(url, headers=h).status_code == status, url
+        items = get(f"{url}/items", params={"limit": 10_000}, headers=h)
+        assert items.status_code == status, f"{url}/items"
+        page = items.json()
+        if status == 200 and layer.table in SOURCED_TABLES:
+            got = {f["properties"]["source"] for f in page["features"]}
+            assert got == {source(v) for v in SEES[principal]}, url
+            assert page["numberMatched"] == len(page["features"])
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_single_feature_route(world: World, principal: str) -> None:
+    h = world.headers[principal]
+    for (layer_id, dataset_vis), fid in world.fids.items():
+        layer = LAYERS[layer_id]
+        derived = max(layer.visibility, dataset_vis, key=STRICTER.__getitem__)
+        if layer.visibility not in SEES[principal]:
+            want = refused(principal)  # the collection itself is closed to them
+        elif derived in SEES[principal]:
+            want = 200
+        else:
+            want = 404  # a row of a dataset they may not see does not exist for them
+        r = world.client.get(f"/collections/{layer_id}/items/{fid}", headers=h)
+        assert r.status_code == want, (layer_id, dataset_vis, r.text)
+    for layer_id, fid in world.plain_fids.items():
+        r = world.client.get(f"/collections/{layer_id}/items/{fid}", headers=h)
+        assert r.status_code == expected_status(principal, LAYERS[layer_id].visibility)
+
+
+def _listed(world: World, principal: str, url: str, key: str, ident: str) -> dict[Any, str]:
+    """What a listing route shows the principal: {id: visibility}."""
+    doc = world.client.get(url, headers=world.headers[principal]).json()
+    return {item[ident]: item["visibility"] for item in doc[key]}
+
+
+def _allowed(principal: str, everything: dict[Any, str]) -> dict[Any, str]:
+    return {k: v for k, v in everything.items() if v in SEES[principal]}
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_tiles_routes(world: World, principal: str) -> None:
+    get = world.client.get
+    h = world.headers[principal]
+    listed = _listed(world, principal, "/tiles", "tilesets", "name")
+    assert listed == _allowed(principal, world.tilesets)
+    admin = world.headers["admin"]
+    for name, vis in world.tilesets.items():
+        status = expected_status(principal, vis)
+        doc = get(f"/tiles/{name}/{TILESET}", headers=h)
+        assert doc.status_code == status, name
+        content = get(f"/tiles/{name}/{TILESET}", headers=admin).json()["root"]["content"]["uri"]
+        glb = get(f"/tiles/{name}/{content}", headers=h)
+        assert glb.status_code == status, (name, content)
+        if status == 200:
+            shared = "public" in glb.headers["cache-control"]
+            assert shared == (vis in SEES["anonymous"]), (name, glb.headers["cache-control"])
+            assert ("Authorization" in glb.headers["vary"]) != shared
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_datasets_and_me_routes(world: World, principal: str) -> None:
+    get = world.client.get
+    h = world.headers[principal]
+    listed = _listed(world, principal, "/api/datasets", "datasets", "id")
+    assert listed == _allowed(principal, world.datasets)
+    for dataset_id, vis in world.datasets.items():
+        r = get(f"/api/datasets/{dataset_id}", headers=h)
+        assert r.status_code == expected_status(principal, vis), (dataset_id, vis)
+    me = get("/api/me", headers=h).json()
+    assert set(me["sees"]) == SEES[principal]
+    assert me["anonymous"] == (principal == "anonymous")
+    assert me["role"] == ("citizen" if principal == "anonymous" else principal)

@@ -1,0 +1,83 @@
+"""Every answer that is not a success has the OGC exception shape, the unexpected included:
+a bare 500 text page or a traceback never reaches a client."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from geodata.errors import NotFound
+from tests.test_features_api import seed
+from tiles.catalog import TilesetEntry, resolve_file
+from twin.api.errors import UNEXPECTED
+from twin.app import create_app
+from twin.settings import Settings
+
+
+@pytest.fixture
+def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    seed(engine)
+    with TestClient(create_app(settings, engine=engine), raise_server_exceptions=False) as c:
+        yield c
+
+
+def _ogc(r: object, status: int) -> str:
+    assert r.status_code == status, r.text  # type: ignore[attr-defined]
+    body = r.json()  # type: ignore[attr-defined]
+    assert set(body) == {"code", "status", "description"} and body["status"] == status
+    return str(body["description"])
+
+
+def test_unexpected_error_is_a_formatted_500_and_logged(
+    client: TestClient, engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a real fault below the service: the catalogue table has gone from under the app
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE datasets RENAME TO datasets_gone"))
+    with caplog.at_level(logging.ERROR, logger="twin.api.errors"):
+        r = client.get("/api/datasets")
+    assert _ogc(r, 500) == UNEXPECTED
+    assert r.headers["content-type"] == "application/json"
+    assert "Traceback" not in r.text and "datasets" not in r.text  # nothing internal leaks
+    (record,) = [rec for rec in caplog.records if rec.name == "twin.api.errors"]
+    assert "GET /api/datasets" in record.getMessage() and record.exc_info is not None
+
+
+def test_bbox_crs_unknown_to_postgis_is_a_400(client: TestClient) -> None:
+    # PROJ knows EPSG:9518, PostGIS's spatial_ref_sys does not: once a bare 500
+    r = client.get("/collections/buildings/items?bbox=0,0,1,1&bbox-crs=EPSG:9518")
+    assert "bbox-crs EPSG:9518 is not one the database can reproject from" in _ogc(r, 400)
+
+
+def test_unknown_route_and_method_have_the_ogc_shape(client: TestClient) -> None:
+    assert "no such resource '/nothing'" in _ogc(client.get("/nothing"), 404)
+    assert "POST is not allowed on '/collections'" in _ogc(client.post("/collections"), 405)
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "says"),
+    [
+        ("/api/datasets/not-a-number", 400, "dataset_id"),
+        ("/api/datasets/99999999999999999999", 404, "no dataset"),
+        ("/collections/buildings/items?limit=abc", 400, "limit"),
+        ("/collections/buildings/items/99999999999999999999", 404, "no feature"),
+        ("/collections/buildings/items?bbox=%00,1,2,3", 400, "is not a number"),
+        ("/tiles/bu%00ildings/tileset.json", 404, "no tileset"),
+    ],
+)
+def test_odd_input_gets_a_clear_4xx(client: TestClient, url: str, status: int, says: str) -> None:
+    assert says in _ogc(client.get(url), status)
+
+
+@pytest.mark.parametrize("rel", ["content/a\x00.glb", "x" * 5000, "../../etc/passwd", "build.json"])
+def test_tile_file_lookup_refuses_odd_names_with_404(tmp_path: Path, rel: str) -> None:
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "tileset.json").write_text("{}")
+    entry = TilesetEntry("t", "T", "buildings", "public", 0, 0, "", tmp_path / "t")
+    with pytest.raises(NotFound, match="tileset 't' has no file"):
+        resolve_file(entry, rel)
