@@ -308,3 +308,45 @@ def test_a_writer_running_during_a_build_is_picked_up_by_the_next(
     usage = {f["source_id"]: f["usage"] for _, f in ti.features(tmp_path / "buildings")}
     assert usage["42"] == "late" and usage["43"] == "early"
     _assert_same_as_full(town, tmp_path, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "changes"),
+    [
+        (
+            "network-water",
+            [
+                "UPDATE network_segments SET diameter_mm = 400 WHERE id % 9 = 0",
+                "DELETE FROM network_nodes WHERE id % 11 = 0",
+            ],
+        ),
+        (
+            "furniture",
+            [
+                "UPDATE furniture SET height = coalesce(height, 1) + 2 WHERE id % 7 = 0",
+                "DELETE FROM furniture WHERE id % 13 = 0",
+            ],
+        ),
+    ],
+)
+def test_networks_and_furniture_rebuild_their_touched_tiles(
+    helsinki: Engine, tmp_path: Path, name: str, changes: list[str]
+) -> None:
+    with helsinki.begin() as conn:
+        synthetic.insert_network(conn, "water", 300, depth=1.8, diameter=200)
+        synthetic.insert_furniture(conn, 400)
+    spec = _spec(helsinki, name)
+    first = build_spec(helsinki, spec, tmp_path, params=PARAMS, workers=1)
+    for sql in changes:
+        with helsinki.begin() as conn:
+            conn.execute(text(sql))
+        r = build_spec(helsinki, spec, tmp_path, params=PARAMS, workers=1)
+        assert r.mode == "incremental" and 0 < r.written < first.tiles
+    ref = dataclasses.replace(spec, name=f"{name}-reference")
+    build_spec(helsinki, ref, tmp_path, params=PARAMS, workers=1, full=True)
+    got, want = ti.feature_map(tmp_path / name), ti.feature_map(tmp_path / ref.name)
+    assert set(got) == set(want) and len(got) < first.features
+    for key, (props, geom) in want.items():
+        assert got[key][0] == props, key
+        np.testing.assert_allclose(got[key][1], geom, atol=0.01, err_msg=str(key))
+    assert ti.check(tmp_path / name) == []
