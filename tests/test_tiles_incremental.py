@@ -350,3 +350,17 @@ def test_networks_and_furniture_rebuild_their_touched_tiles(
         assert got[key][0] == props, key
         np.testing.assert_allclose(got[key][1], geom, atol=0.01, err_msg=str(key))
     assert ti.check(tmp_path / name) == []
+
+
+def test_a_bulk_statement_logs_no_ids_and_the_next_build_is_full(
+    town: Engine, tmp_path: Path
+) -> None:
+    _build(town, tmp_path)
+    with town.begin() as conn:  # more rows than tile_log_bulk: one NULL entry, not 11,000
+        synthetic.insert_buildings(conn, 11_000, start=N, source="bulk")
+        logged = conn.execute(
+            text("SELECT count(*), count(id) FROM tile_changes WHERE tbl = 'buildings'")
+        ).one()
+    assert logged == (1, 0)
+    r = _build(town, tmp_path)
+    assert r.mode == "full" and r.features == N + 11_000

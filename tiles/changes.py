@@ -52,7 +52,8 @@ def changed_ids(
     cur: Any, tables: dict[int, str], since_snapshot: str
 ) -> dict[int, NDArray[np.int64]] | None:
     """Ids written or deleted in each of ``tables`` (by ``src``) by transactions the snapshot
-    ``since_snapshot`` did not see; None when one of them was truncated (rebuild in full)."""
+    ``since_snapshot`` did not see; None when one of them was truncated or bulk-written (a
+    statement of more rows than ``tile_log_bulk`` logs no ids): rebuild in full."""
     rows = cur.execute(
         "SELECT tbl, id FROM tile_changes WHERE txid >= pg_snapshot_xmin(%(s)s::pg_snapshot) "
         "AND NOT pg_visible_in_snapshot(txid, %(s)s::pg_snapshot) AND tbl = ANY(%(t)s)",

@@ -25,7 +25,7 @@ def upgrade() -> None:
         """
         CREATE TABLE tile_changes (
             tbl text NOT NULL,
-            id bigint,  -- NULL: the table was truncated (every tileset reading it rebuilds)
+            id bigint,  -- NULL: truncated or bulk-written (tilesets reading it rebuild in full)
             txid xid8 NOT NULL DEFAULT pg_current_xact_id()
         );
         CREATE INDEX ix_tile_changes_txid ON tile_changes (txid);
@@ -43,20 +43,38 @@ def upgrade() -> None:
             seen_xmin xid8 NOT NULL,
             built_at timestamptz NOT NULL DEFAULT now()
         );
+        -- a statement writing more rows than this logs one NULL id instead of its ids
+        -- (the next build is a full one anyway): a first import pays nothing per row
+        CREATE FUNCTION tile_log_bulk(rel oid) RETURNS bigint LANGUAGE sql STABLE AS $$
+            SELECT 10000 + (0.3 * greatest(reltuples, 0))::bigint FROM pg_class WHERE oid = rel
+        $$;
         CREATE FUNCTION tile_log_new() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            INSERT INTO tile_changes (tbl, id) SELECT TG_TABLE_NAME, id FROM new_rows;
+            IF (SELECT count(*) FROM new_rows) > tile_log_bulk(TG_RELID) THEN
+                INSERT INTO tile_changes (tbl, id) VALUES (TG_TABLE_NAME, NULL);
+            ELSE
+                INSERT INTO tile_changes (tbl, id) SELECT TG_TABLE_NAME, id FROM new_rows;
+            END IF;
             RETURN NULL;
         END $$;
         CREATE FUNCTION tile_log_old() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            INSERT INTO tile_changes (tbl, id) SELECT TG_TABLE_NAME, id FROM old_rows;
+            IF (SELECT count(*) FROM old_rows) > tile_log_bulk(TG_RELID) THEN
+                INSERT INTO tile_changes (tbl, id) VALUES (TG_TABLE_NAME, NULL);
+            ELSE
+                INSERT INTO tile_changes (tbl, id) SELECT TG_TABLE_NAME, id FROM old_rows;
+            END IF;
             RETURN NULL;
         END $$;
         CREATE FUNCTION tile_log_update() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            INSERT INTO tile_changes (tbl, id)
-            SELECT TG_TABLE_NAME, id FROM new_rows UNION SELECT TG_TABLE_NAME, id FROM old_rows;
+            IF (SELECT count(*) FROM new_rows) > tile_log_bulk(TG_RELID) THEN
+                INSERT INTO tile_changes (tbl, id) VALUES (TG_TABLE_NAME, NULL);
+            ELSE
+                INSERT INTO tile_changes (tbl, id)
+                SELECT TG_TABLE_NAME, id FROM new_rows
+                UNION SELECT TG_TABLE_NAME, id FROM old_rows;
+            END IF;
             RETURN NULL;
         END $$;
         CREATE FUNCTION tile_log_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -87,6 +105,7 @@ def downgrade() -> None:
         for trig in ("tile_log_ins", "tile_log_upd", "tile_log_del", "tile_log_trunc"):
             op.execute(f"DROP TRIGGER IF EXISTS {trig} ON {t}")
     op.execute(
-        "DROP FUNCTION IF EXISTS tile_log_new, tile_log_old, tile_log_update, tile_log_truncate;"
+        "DROP FUNCTION IF EXISTS tile_log_new, tile_log_old, tile_log_update, tile_log_truncate, "
+        "tile_log_bulk;"
         "DROP TABLE IF EXISTS tile_cursors, tile_log, tile_changes"
     )
