@@ -14,7 +14,8 @@ Modules, in the order data flows through them:
   :mod:`tiles.tileset`: tileset.json; :mod:`tiles.publish`: the atomic swap
 - :mod:`tiles.changes`, :mod:`tiles.members`: the change log and the feature-to-tile
   membership that make a rebuild proportional to the change
-- :mod:`tiles.build`: the streamed, parallel, incremental, atomic build driver
+- :mod:`tiles.build`: the streamed, parallel, incremental, atomic build driver;
+  :mod:`tiles.passes`: its full and incremental passes
 - :mod:`tiles.layout`: on-disk names and the manifest (all that serving needs)
 - :mod:`tiles.catalog`: built tilesets as the server sees them (listing, visibility, ETags)
 - :mod:`tiles.inspect`: reading tilesets back and checking them structurally
