@@ -1,6 +1,12 @@
 """Benchmark: buildings tileset from PostGIS, ours against ``py3dtiles export``, same table.
 
     .venv/bin/python bench/tiles.py --sizes 10000 100000
+    .venv/bin/python bench/tiles.py --incremental --sizes 100000 1000000
+
+``--incremental`` runs, per size, a full build, an unchanged rebuild, a 1% clustered
+change (a square block of the synthetic grid) and a 1% scattered change (every 100th id),
+and prints each build's time as a share of the full build. The peers (py3dtiles,
+pg2b3dm) have no incremental mode: every change costs them a full export.
 
 For each size N it starts the project's embedded PostgreSQL on a free port in a temporary
 folder (never the machine's own), generates N buildings in SQL (tiles.synthetic), then runs:
@@ -20,6 +26,7 @@ tileset fetched for the first full view (root + first level).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -29,7 +36,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -99,18 +108,157 @@ def dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def child_build(url: str, out: str, workers: int | None) -> None:
+def child_build(url: str, out: str, workers: int | None, full: bool = True) -> None:
     """Child mode: build the buildings tileset and print the report as JSON."""
     from sqlalchemy import create_engine
 
     from tiles.build import build_tileset, report_dict
 
     engine = create_engine(url)
-    report = build_tileset(engine, "buildings", out_dir=out, full=True, workers=workers)
+    if os.environ.get("BENCH_PROFILE"):  # a developer's look inside one step
+        import cProfile
+
+        prof = cProfile.Profile()
+        report = prof.runcall(build_tileset, engine, "buildings", out, full=full, workers=workers)
+        prof.dump_stats(f"{os.environ['BENCH_PROFILE']}-{report.mode}-{report.changed}.prof")
+    else:
+        report = build_tileset(engine, "buildings", out, full=full, workers=workers)
     sys.stdout.write(json.dumps(report_dict(report)) + "\n")
 
 
-def bench_size(n: int, work: Path, *, skip_peer: bool, workers: int | None) -> dict:
+def _our_build(url: str, out: Path, workers: int | None, *, full: bool) -> dict:
+    argv = [sys.executable, __file__, "--child-build", url, str(out)]
+    if workers:
+        argv += ["--workers", str(workers)]
+    if not full:
+        argv.append("--child-incremental")
+    secs, rss, proc = run_measured(argv, cwd=ROOT)
+    if proc.returncode != 0:
+        raise SystemExit(f"our build failed:\n{proc.stderr[-3000:]}")
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    report["process_s"] = secs
+    report["rss"] = rss
+    return report
+
+
+#: the changes of an incremental run: (name, SQL); ``:k`` is the side of the changed block
+#: and ``:cols`` the synthetic grid's width (tiles.synthetic lays building i at column
+#: i % cols, row i / cols)
+CHANGES = [
+    ("unchanged", None),
+    (
+        "1% clustered",
+        "UPDATE buildings SET height = height + 1 WHERE (source_id::int % :cols) "
+        "BETWEEN :cols / 2 AND :cols / 2 + :k - 1 AND (source_id::int / :cols) "
+        "BETWEEN :cols / 2 AND :cols / 2 + :k - 1",
+    ),
+    ("1% scattered", "UPDATE buildings SET height = height + 1 WHERE id % 100 = 37"),
+]
+
+
+def bench_incremental(n: int, work: Path, *, workers: int | None, skip_peer: bool) -> dict:
+    """Full build, then an unchanged rebuild, a 1% clustered and a 1% scattered change; the
+    peer (py3dtiles, no incremental mode) re-exports everything, once, for comparison."""
+    from sqlalchemy import text
+
+    with twin_with_buildings(work, n) as (pg, url, engine, _):
+        out = work / f"inc{n}"
+        full = _our_build(url, out, workers, full=True)
+        steps = [("full", full, 0)]
+        cols = max(1, round(n**0.5))
+        k = max(1, round((n / 100) ** 0.5))
+        for name, sql in CHANGES:
+            changed = 0
+            if sql is not None:
+                with engine.begin() as conn:
+                    changed = conn.execute(text(sql), {"cols": cols, "k": k}).rowcount
+            steps.append((name, _our_build(url, out, workers, full=False), changed))
+        peer = {} if skip_peer else run_py3dtiles(engine, pg.port, work, n)
+        return {
+            "n": n,
+            **peer,
+            "steps": [
+                {
+                    "step": name,
+                    "mode": r["mode"],
+                    "changed_rows": changed,
+                    "build_s": round(r["seconds"], 3),
+                    "process_s": round(r["process_s"], 2),
+                    "share_of_full": round(r["seconds"] / full["seconds"], 4),
+                    "tiles": r["tiles"],
+                    "written": r["written"],
+                    "rss_mb": round(r["rss"] / 2**20),
+                    **(
+                        {"py3dtiles_over_ours": round(peer["py3dtiles_s"] / r["seconds"], 1)}
+                        if peer
+                        else {}
+                    ),
+                }
+                for name, r, changed in steps
+            ],
+        }
+
+
+def print_incremental(r: dict) -> None:
+    peer = (
+        f"py3dtiles re-exports everything at every step: {r['py3dtiles_s']} s"
+        if "py3dtiles_s" in r
+        else "py3dtiles not run"
+    )
+    sys.stdout.write(
+        f"N={r['n']:,}: step, mode, rows changed, build s, share of full, tiles written/total "
+        f"({peer})\n"
+    )
+    for s in r["steps"]:
+        sys.stdout.write(
+            f"  {s['step']:<13} {s['mode']:<12} {s['changed_rows']:>7,} rows  "
+            f"{s['build_s']:>9.3f} s  {s['share_of_full']:>7.2%}  "
+            f"{s['written']:>5}/{s['tiles']} tiles  (process {s['process_s']} s, "
+            f"peak RSS {s['rss_mb']} MB)"
+            + (
+                f"  py3dtiles/ours {s['py3dtiles_over_ours']}x"
+                if "py3dtiles_over_ours" in s
+                else ""
+            )
+            + "\n"
+        )
+    sys.stdout.flush()
+
+
+def run_py3dtiles(engine: object, port: int, work: Path, n: int) -> dict:
+    """``py3dtiles export`` of the same buildings, extruded by postgis_sfcgal (not timed)."""
+    from sqlalchemy import text
+
+    with engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis_sfcgal"))
+        conn.execute(text("DROP TABLE IF EXISTS bench_extruded"))
+        conn.execute(
+            text(
+                "CREATE TABLE bench_extruded AS SELECT id, (SELECT ST_Collect(d.geom) "
+                "FROM ST_Dump(ST_Extrude(ST_Translate(ST_Force3D(footprint), 0, 0, base_z),"
+                " 0, 0, height)) d)::geometry(MultiPolygonZ, 3067) AS geom FROM buildings"
+            )
+        )
+    peer_out = work / f"py3dtiles{n}"
+    shutil.rmtree(peer_out, ignore_errors=True)
+    conninfo = f"dbname=twin host=127.0.0.1 port={port} user=twin"
+    exe = str(Path(sys.executable).with_name("py3dtiles"))
+    argv = [exe, "export", "-D", conninfo, "-t", "bench_extruded", "-c", "geom", "-i", "id"]
+    secs, rss, proc = run_measured([*argv, "-s", str(peer_out)], cwd=work)
+    if proc.returncode != 0:
+        raise SystemExit(f"py3dtiles export failed:\n{proc.stderr[-3000:]}")
+    return {
+        "py3dtiles_s": round(secs, 2),
+        "py3dtiles_per_s": round(n / secs),
+        "py3dtiles_rss_mb": round(rss / 2**20),
+        "py3dtiles_bytes": dir_bytes(peer_out),
+    }
+
+
+@contextlib.contextmanager
+def twin_with_buildings(work: Path, n: int) -> Iterator[tuple[Any, str, Any, float]]:
+    """The project's embedded PostgreSQL on a free port in ``work``, migrated, with ``n``
+    synthetic buildings: yields (cluster, URL, engine, seconds taken to generate)."""
     from sqlalchemy import text
 
     from geodata.db import make_engine, migrate
@@ -130,8 +278,14 @@ def bench_size(n: int, work: Path, *, skip_peer: bool, workers: int | None) -> d
             synthetic.insert_buildings(conn, n)
         with engine.begin() as conn:
             conn.execute(text("ANALYZE buildings"))
-        gen = time.perf_counter() - t0
+        yield pg, url, engine, time.perf_counter() - t0
+        engine.dispose()
+    finally:
+        pg.stop()
 
+
+def bench_size(n: int, work: Path, *, skip_peer: bool, workers: int | None) -> dict:
+    with twin_with_buildings(work, n) as (pg, url, engine, gen):
         out = work / f"ours{n}"
         argv = [sys.executable, __file__, "--child-build", url, str(out)]
         if workers:
@@ -153,68 +307,46 @@ def bench_size(n: int, work: Path, *, skip_peer: bool, workers: int | None) -> d
             "first_view_fraction": round(report["first_view_fraction"], 4),
         }
         if not skip_peer:
-            with engine.begin() as conn:
-                conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis_sfcgal"))
-                conn.execute(
-                    text(
-                        "CREATE TABLE bench_extruded AS SELECT id, (SELECT ST_Collect(d.geom) "
-                        "FROM ST_Dump(ST_Extrude(ST_Translate(ST_Force3D(footprint), 0, 0, base_z),"
-                        " 0, 0, height)) d)::geometry(MultiPolygonZ, 3067) AS geom FROM buildings"
-                    )
-                )
-            peer_out = work / f"py3dtiles{n}"
-            conninfo = f"dbname=twin host=127.0.0.1 port={pg.port} user=twin"
-            exe = str(Path(sys.executable).with_name("py3dtiles"))
-            secs, rss, proc = run_measured(
-                [
-                    exe,
-                    "export",
-                    "-D",
-                    conninfo,
-                    "-t",
-                    "bench_extruded",
-                    "-c",
-                    "geom",
-                    "-i",
-                    "id",
-                    "-s",
-                    str(peer_out),
-                ],
-                cwd=work,
-            )
-            if proc.returncode != 0:
-                raise SystemExit(f"py3dtiles export failed:\n{proc.stderr[-3000:]}")
-            result.update(
-                {
-                    "py3dtiles_s": round(secs, 2),
-                    "py3dtiles_per_s": round(n / secs),
-                    "py3dtiles_rss_mb": round(rss / 2**20),
-                    "py3dtiles_bytes": dir_bytes(peer_out),
-                }
-            )
+            result.update(run_py3dtiles(engine, pg.port, work, n))
             result["ratio"] = round(result["ours_per_s"] / result["py3dtiles_per_s"], 1)
             result["ratio_e2e"] = round(result["ours_e2e_per_s"] / result["py3dtiles_per_s"], 1)
-        engine.dispose()
         return result
-    finally:
-        pg.stop()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--skip-peer", action="store_true", help="do not run py3dtiles")
+    ap.add_argument(
+        "--peer-max",
+        type=int,
+        default=200_000,
+        help="with --incremental, run py3dtiles only up to this size (it holds the whole "
+        "table in memory and takes about half an hour at 1M)",
+    )
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    ap.add_argument(
+        "--incremental",
+        action="store_true",
+        help="full build, unchanged rebuild, 1%% clustered and 1%% scattered change",
+    )
     ap.add_argument("--child-build", nargs=2, metavar=("URL", "OUT"), help=argparse.SUPPRESS)
+    ap.add_argument("--child-incremental", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_build:
-        child_build(*args.child_build, args.workers)
+        child_build(*args.child_build, args.workers, full=not args.child_incremental)
         return
     work = Path(tempfile.mkdtemp(prefix="bench-tiles-"))
     results = []
     try:
         for n in args.sizes:
+            if args.incremental:
+                skip = args.skip_peer or n > args.peer_max
+                r = bench_incremental(n, work, workers=args.workers, skip_peer=skip)
+                results.append(r)
+                print_incremental(r)
+                continue
             r = bench_size(n, work, skip_peer=args.skip_peer, workers=args.workers)
             results.append(r)
             line = (

@@ -59,3 +59,10 @@ class Unauthorized(TwinError):
 class Forbidden(TwinError):
     http_status = 403
     default_msg = "your role may not see this resource"
+
+
+class Conflict(TwinError):
+    """The request clashes with work under way (a build of the same tileset running)."""
+
+    http_status = 409
+    default_msg = "conflict with an operation under way: retry when it has finished"

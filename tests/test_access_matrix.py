@@ -23,7 +23,8 @@ from geodata.datasets import dataset_layers
 from geodata.layers import LAYERS
 from geodata.vocab import FURNITURE_KINDS, NETWORKS, ROLES, SOURCED_TABLES, VISIBILITIES
 from geodata.working_crs import set_working_crs
-from tiles.build import MANIFEST, TILESET, build_all
+from tiles.build import build_all
+from tiles.layout import MANIFEST, TILESET
 from twin.app import create_app
 from twin.auth import create_user
 from twin.settings import Settings

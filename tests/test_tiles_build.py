@@ -17,8 +17,9 @@ from sqlalchemy import Engine, text
 from tests.test_tiles_support import Validator, assert_valid_glbs, gltf_validator, helsinki
 from tiles import inspect as ti
 from tiles import synthetic
-from tiles.build import build_all, build_tileset, read_manifest
+from tiles.build import build_all, build_tileset
 from tiles.gltf import read_accessor, read_glb
+from tiles.layout import read_manifest
 
 __all__ = ["gltf_validator", "helsinki"]
 
@@ -244,17 +245,17 @@ def test_degenerate_lod2_falls_back_to_lod1(city: Engine, tmp_path: Path) -> Non
 
 
 def test_incremental_build_rewrites_only_changed_tiles(city: Engine, tmp_path: Path) -> None:
-    first = build_tileset(city, "buildings", out_dir=tmp_path)
+    first = build_tileset(city, "buildings", tmp_path)
     assert first.written == first.tiles and first.reused == 0
     tileset = tmp_path / "buildings"
     before = {p.name: (p.stat().st_ino, p.read_bytes()) for p in _glbs(tileset)}
 
-    again = build_tileset(city, "buildings", out_dir=tmp_path)
+    again = build_tileset(city, "buildings", tmp_path)
     assert again.written == 0 and again.reused == first.tiles
 
     with city.begin() as conn:
         conn.execute(text("UPDATE buildings SET usage = 'museum' WHERE source_id = '777'"))
-    changed = build_tileset(city, "buildings", out_dir=tmp_path)
+    changed = build_tileset(city, "buildings", tmp_path)
     assert changed.written == 1 and changed.reused == first.tiles - 1
     after = {p.name: p for p in _glbs(tileset)}
     kept = set(before) & set(after)
@@ -265,12 +266,12 @@ def test_incremental_build_rewrites_only_changed_tiles(city: Engine, tmp_path: P
     assert ti.check(tileset) == []
     assert [f["usage"] for _, f in ti.features(tileset) if f["source_id"] == "777"] == ["museum"]
 
-    full = build_tileset(city, "buildings", out_dir=tmp_path, full=True)
+    full = build_tileset(city, "buildings", tmp_path, full=True)
     assert full.written == full.tiles
 
 
 def test_interrupted_build_leaves_the_previous_tileset_intact(city: Engine, tmp_path: Path) -> None:
-    build_tileset(city, "buildings", out_dir=tmp_path)
+    build_tileset(city, "buildings", tmp_path)
     tileset = tmp_path / "buildings"
     before = (tileset / "tileset.json").read_bytes()
     with city.begin() as conn:
@@ -284,19 +285,19 @@ def test_interrupted_build_leaves_the_previous_tileset_intact(city: Engine, tmp_
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        build_tileset(city, "buildings", out_dir=tmp_path, progress=stop, workers=2)
+        build_tileset(city, "buildings", tmp_path, progress=stop, workers=2)
     assert (tileset / "tileset.json").read_bytes() == before
     assert ti.check(tileset) == []
     manifest = read_manifest(tileset)
     assert manifest is not None
     # and the next build completes and shows the new heights
-    done = build_tileset(city, "buildings", out_dir=tmp_path)
+    done = build_tileset(city, "buildings", tmp_path)
     assert done.features == N + 1 and ti.check(tileset) == []
 
 
 def test_parallel_and_serial_builds_write_the_same_bytes(city: Engine, tmp_path: Path) -> None:
-    a = build_tileset(city, "buildings", out_dir=tmp_path / "a", workers=1)
-    b = build_tileset(city, "buildings", out_dir=tmp_path / "b", workers=2, full=True)
+    a = build_tileset(city, "buildings", tmp_path / "a", workers=1)
+    b = build_tileset(city, "buildings", tmp_path / "b", workers=2, full=True)
     assert a.tiles == b.tiles
     names_a = {p.name: p.read_bytes() for p in _glbs(tmp_path / "a" / "buildings")}
     names_b = {p.name: p.read_bytes() for p in _glbs(tmp_path / "b" / "buildings")}
@@ -361,6 +362,6 @@ def test_empty_layer_makes_no_tileset_and_unknown_names_are_explained(
     from geodata.errors import NotFound
 
     with pytest.raises(NotFound, match="tilesets: buildings"):
-        build_tileset(helsinki, "castles", out_dir=tmp_path)
+        build_tileset(helsinki, "castles", tmp_path)
     with pytest.raises(NotFound, match="no scenario 'nope'"):
         build_all(helsinki, tmp_path, scenario="nope")

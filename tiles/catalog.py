@@ -19,7 +19,7 @@ from typing import Any
 from geodata.access import UnknownVisibility, strictest
 from geodata.errors import NotFound
 from geodata.layers import LAYERS
-from tiles.build import CONTENT_DIR, MANIFEST, TILESET, read_manifest
+from tiles.layout import CONTENT_DIR, MANIFEST, TILESET, read_manifest
 
 #: content files are named by the hash of their input and never change: cache them for good
 IMMUTABLE = "max-age=31536000, immutable"

@@ -79,7 +79,8 @@ def _orient(
     idx = np.arange(len(xy))
     pos = idx - ring_start[ring_of]
     rev = ring_start[ring_of] + ring_n[ring_of] - 1 - pos
-    return xy[np.where(flip[ring_of], rev, idx)]
+    out: NDArray[np.float64] = xy[np.where(flip[ring_of], rev, idx)]
+    return out
 
 
 def _triangulate(
@@ -169,7 +170,10 @@ def _fan(
     owner = np.repeat(np.arange(len(rings)), t)
     k = np.arange(t.sum()) - np.repeat(np.cumsum(t) - t, t)
     s = ring_start[rings][owner]
-    return np.stack([s, s + k + 1, s + k + 2], axis=1).astype(np.uint32).reshape(-1)
+    out: NDArray[np.uint32] = (
+        np.stack([s, s + k + 1, s + k + 2], axis=1).astype(np.uint32).reshape(-1)
+    )
+    return out
 
 
 def _ccw(tri: NDArray[np.uint32], xy: NDArray[np.float64]) -> NDArray[np.uint32]:
@@ -182,7 +186,7 @@ def _ccw(tri: NDArray[np.uint32], xy: NDArray[np.float64]) -> NDArray[np.uint32]
     return out
 
 
-def _geometries(values: Sequence[bytes | shapely.Geometry]) -> np.ndarray:
+def _geometries(values: Sequence[bytes | shapely.Geometry]) -> NDArray[np.object_]:
     """Rows carry WKB straight from PostGIS; tests pass shapely geometries: accept both."""
     if len(values) and isinstance(values[0], bytes):
         return np.asarray(shapely.from_wkb(values), dtype=object)
@@ -232,8 +236,8 @@ def extrude(
     wall = Mesh(
         quad.reshape(-1, 3),
         np.repeat(n, 4, axis=0),
-        np.repeat(fid[i], 4),
-        (np.arange(e, dtype=np.uint32)[:, None] * 4 + _QUAD).reshape(-1, 3),
+        np.repeat(fid[i], 4).astype(np.uint32),
+        (np.arange(e, dtype=np.uint32)[:, None] * 4 + _QUAD).reshape(-1, 3).astype(np.uint32),
     )
 
     # roof and floor: earcut in the working CRS plane, relative to the frame origin

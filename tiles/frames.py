@@ -113,7 +113,8 @@ class Frame:
         la = np.radians(lat)
         lo = np.radians(lon)
         up = np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=1)
-        return up @ self.rotation
+        out: F64 = up @ self.rotation
+        return out
 
 
 def column_major(m: F64) -> list[float]:

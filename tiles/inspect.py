@@ -10,7 +10,7 @@ spelled as the specification wants.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,8 @@ class WalkedTile:
 
 
 def load(tileset_dir: Path) -> dict[str, Any]:
-    return orjson.loads((Path(tileset_dir) / "tileset.json").read_bytes())
+    doc: dict[str, Any] = orjson.loads((Path(tileset_dir) / "tileset.json").read_bytes())
+    return doc
 
 
 def _matrix(t: dict[str, Any]) -> F64:
@@ -61,7 +62,8 @@ def box_corners(box: list[float]) -> F64:
     c = np.array(box[:3])
     axes = np.array(box[3:]).reshape(3, 3)
     signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
-    return c + signs @ axes
+    out: F64 = c + signs @ axes
+    return out
 
 
 def in_box(points: F64, box: list[float], eps: float = EPS) -> bool:
@@ -88,11 +90,13 @@ class ContentData:
     feature_ids: list[NDArray[Any]]
     tables: list[dict[str, list[Any]]]
     node_matrix: F64
+    #: per primitive: the property table its feature ids index
+    table_of: list[int] = field(default_factory=list)
 
 
 def read_content(path: Path) -> ContentData:
     doc, binary = read_glb(Path(path).read_bytes())
-    positions, fids = [], []
+    positions, fids, table_of = [], [], []
     for node in doc.get("nodes", []):
         if "mesh" not in node:
             continue
@@ -117,6 +121,10 @@ def read_content(path: Path) -> ContentData:
                 )
             positions.append(pos)
             fids.append(fid)
+            ext = (inst and node["extensions"].get("EXT_instance_features")) or prim.get(
+                "extensions", {}
+            ).get("EXT_mesh_features", {})
+            table_of.append(int(ext.get("featureIds", [{}])[0].get("propertyTable", 0)))
     meta = doc.get("extensions", {}).get("EXT_structural_metadata")
     tables = (
         [read_property_table(doc, binary, i) for i in range(len(meta["propertyTables"]))]
@@ -125,7 +133,7 @@ def read_content(path: Path) -> ContentData:
     )
     root = doc["nodes"][doc["scenes"][doc.get("scene", 0)]["nodes"][0]]
     m = np.array(root.get("matrix", np.eye(4).T.reshape(-1)), float).reshape(4, 4).T
-    return ContentData(doc, positions, fids, tables, m)
+    return ContentData(doc, positions, fids, tables, m, table_of)
 
 
 def _quat_matrices(q: F64) -> F64:
@@ -144,7 +152,8 @@ def content_to_tile_frame(data: ContentData, pts: F64) -> F64:
     """glTF vertex positions -> the tile frame: root node matrix, then the viewers' y-up to
     z-up rotation (3D Tiles, glTF up-axis)."""
     m = Y_UP_TO_Z_UP @ data.node_matrix
-    return pts @ m[:3, :3].T + m[:3, 3]
+    out: F64 = pts @ m[:3, :3].T + m[:3, 3]
+    return out
 
 
 def check(tileset_dir: Path) -> list[str]:
@@ -208,3 +217,35 @@ def features(tileset_dir: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             names = list(table)
             for i in range(len(table[names[0]]) if names else 0):
                 yield uri, {n: table[n][i] for n in names}
+
+
+def feature_map(tileset_dir: Path) -> dict[tuple[str, int], tuple[dict[str, Any], F64]]:
+    """Every feature by (class, id): its properties and its vertices in ECEF, in the order
+    the content gives them. Two builds of the same data give equal maps (within float32
+    rounding of the vertices) however they tiled it: what incremental builds are tested by."""
+    tileset_dir = Path(tileset_dir)
+    out: dict[tuple[str, int], tuple[dict[str, Any], F64]] = {}
+    for w in walk(load(tileset_dir)):
+        uri = w.tile.get("content", {}).get("uri")
+        if not uri:
+            continue
+        data = read_content(tileset_dir / uri)
+        classes = [
+            t["class"] for t in data.doc["extensions"]["EXT_structural_metadata"]["propertyTables"]
+        ]
+        verts: dict[tuple[int, int], list[F64]] = {}
+        for pos, fid, ti in zip(data.positions, data.feature_ids, data.table_of, strict=True):
+            world = content_to_tile_frame(data, pos) @ w.world[:3, :3].T + w.world[:3, 3]
+            for f in np.unique(fid).tolist():
+                verts.setdefault((ti, int(f)), []).append(world[fid == f])
+        for ti, table in enumerate(data.tables):
+            names = list(table)
+            for i in range(len(table[names[0]]) if names else 0):
+                props = {n: table[n][i] for n in names}
+                parts = verts.get((ti, i), [])
+                geom = np.concatenate(parts) if parts else np.zeros((0, 3))
+                key = (classes[ti], int(props["id"]))
+                if key in out:
+                    raise AssertionError(f"{key} is in two tiles")
+                out[key] = (props, geom)
+    return out

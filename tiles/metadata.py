@@ -9,11 +9,12 @@ the alignment).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from tiles.gltf import GltfBuilder
 
@@ -138,7 +139,7 @@ def schema(classes: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def _scalar(values: Sequence[Any], prop: Prop) -> np.ndarray:
+def _scalar(values: Sequence[Any], prop: Prop) -> NDArray[Any]:
     dtype = _NP[prop.component or "FLOAT32"]
     if None not in values:  # a C-speed scan; then one C conversion
         return np.asarray(values, dtype=dtype)
@@ -146,7 +147,7 @@ def _scalar(values: Sequence[Any], prop: Prop) -> np.ndarray:
     return np.fromiter((nd if v is None else v for v in values), dtype=dtype, count=len(values))
 
 
-def _strings(values: Sequence[Any]) -> tuple[bytes, np.ndarray]:
+def _strings(values: Sequence[Any]) -> tuple[bytes, NDArray[np.uint32]]:
     """UTF-8 bytes and UINT32 offsets; one encode call for the whole column when it is ASCII."""
     strs = ["" if v is None else v for v in values]
     try:
@@ -163,32 +164,105 @@ def _strings(values: Sequence[Any]) -> tuple[bytes, np.ndarray]:
     return data, offsets
 
 
-def _booleans(values: Sequence[Any]) -> bytes:
-    bits = np.fromiter((bool(v) for v in values), dtype=bool, count=len(values))
-    return np.packbits(bits, bitorder="little").tobytes()
+@dataclass
+class RawColumn:
+    """One property column as it is stored: a numeric or boolean array, or for strings the
+    UTF-8 bytes (uint8) and their UINT32 offsets. Incremental builds drop and append
+    features of a tile in this form, with no per-value Python work."""
+
+    values: NDArray[Any]
+    offsets: NDArray[np.uint32] | None = None
+
+    def select(self, keep: NDArray[np.bool_]) -> RawColumn:
+        if self.offsets is None:
+            return RawColumn(self.values[keep])
+        lengths = np.diff(self.offsets)
+        offsets = np.zeros(int(keep.sum()) + 1, dtype=np.uint32)
+        np.cumsum(lengths[keep], out=offsets[1:])
+        return RawColumn(self.values[np.repeat(keep, lengths)], offsets)
+
+    def concat(self, other: RawColumn) -> RawColumn:
+        if self.offsets is None or other.offsets is None:
+            return RawColumn(np.concatenate([self.values, other.values]))
+        tail = other.offsets[1:] + self.offsets[-1]
+        return RawColumn(
+            np.concatenate([self.values, other.values]), np.concatenate([self.offsets, tail])
+        )
 
 
-def property_table(
-    gb: GltfBuilder, cls: str, columns: dict[str, Sequence[Any]], count: int
-) -> dict[str, Any]:
-    """Encode one property table of ``cls`` from per-property columns of ``count`` values."""
-    props: dict[str, Any] = {}
+RawTable = dict[str, RawColumn]
+
+
+def encode_columns(cls: str, columns: Mapping[str, Sequence[Any]], count: int) -> RawTable:
+    """Per-property Python columns of ``count`` values -> stored form."""
+    out: RawTable = {}
     for prop in CLASSES[cls]:
         col = columns[prop.name]
         if len(col) != count:
             raise ValueError(f"property {cls}.{prop.name} has {len(col)} values, expected {count}")
         if prop.type == "STRING":
             data, offsets = _strings(col)
+            out[prop.name] = RawColumn(np.frombuffer(data, dtype=np.uint8), offsets)
+        elif prop.type == "BOOLEAN":
+            out[prop.name] = RawColumn(np.fromiter((bool(v) for v in col), dtype=bool, count=count))
+        else:
+            out[prop.name] = RawColumn(_scalar(col, prop))
+    return out
+
+
+def write_table(gb: GltfBuilder, cls: str, raw: RawTable, count: int) -> dict[str, Any]:
+    """Write one property table of ``cls`` from its stored columns."""
+    props: dict[str, Any] = {}
+    for prop in CLASSES[cls]:
+        col = raw[prop.name]
+        if col.offsets is not None:
             props[prop.name] = {
-                "values": gb.view(data),
-                "stringOffsets": gb.view(offsets),
+                "values": gb.view(col.values.tobytes()),
+                "stringOffsets": gb.view(col.offsets),
                 "stringOffsetType": "UINT32",
             }
         elif prop.type == "BOOLEAN":
-            props[prop.name] = {"values": gb.view(_booleans(col))}
+            bits = np.packbits(col.values, bitorder="little").tobytes()
+            props[prop.name] = {"values": gb.view(bits)}
         else:
-            props[prop.name] = {"values": gb.view(_scalar(col, prop))}
+            props[prop.name] = {"values": gb.view(col.values)}
     return {"class": cls, "count": count, "properties": props}
+
+
+def property_table(
+    gb: GltfBuilder, cls: str, columns: Mapping[str, Sequence[Any]], count: int
+) -> dict[str, Any]:
+    """Encode one property table of ``cls`` from per-property columns of ``count`` values."""
+    return write_table(gb, cls, encode_columns(cls, columns, count), count)
+
+
+def read_table(doc: dict[str, Any], binary: bytes, index: int) -> RawTable:
+    """A property table of a GLB back in stored form (see :class:`RawColumn`)."""
+    ext = doc["extensions"]["EXT_structural_metadata"]
+    table = ext["propertyTables"][index]
+    cls = ext["schema"]["classes"][table["class"]]["properties"]
+    count = table["count"]
+    views = doc["bufferViews"]
+
+    def view(i: int) -> bytes:
+        bv = views[i]
+        o = bv.get("byteOffset", 0)
+        return binary[o : o + bv["byteLength"]]
+
+    out: RawTable = {}
+    for name, spec in table["properties"].items():
+        ptype = cls[name]["type"]
+        if ptype == "STRING":
+            offs = np.frombuffer(view(spec["stringOffsets"]), dtype=np.uint32)[: count + 1]
+            data = np.frombuffer(view(spec["values"]), dtype=np.uint8)[: int(offs[-1])]
+            out[name] = RawColumn(data, offs.copy())
+        elif ptype == "BOOLEAN":
+            bits = np.unpackbits(np.frombuffer(view(spec["values"]), np.uint8), bitorder="little")
+            out[name] = RawColumn(bits[:count].astype(bool))
+        else:
+            arr = np.frombuffer(view(spec["values"]), dtype=_NP[cls[name]["componentType"]])
+            out[name] = RawColumn(arr[:count].copy())
+    return out
 
 
 def attach(gb: GltfBuilder, tables: list[dict[str, Any]], classes: Sequence[str]) -> None:
@@ -200,7 +274,7 @@ def attach(gb: GltfBuilder, tables: list[dict[str, Any]], classes: Sequence[str]
     }
 
 
-def feature_ids(n_features: int, per_vertex: np.ndarray) -> np.ndarray:
+def feature_ids(n_features: int, per_vertex: NDArray[Any]) -> NDArray[Any]:
     """The ``_FEATURE_ID_0`` array: UNSIGNED_SHORT when it fits, else FLOAT (exact < 2**24).
 
     UNSIGNED_INT is not allowed for feature ids, hence FLOAT for big tiles.
@@ -212,7 +286,7 @@ def feature_ids(n_features: int, per_vertex: np.ndarray) -> np.ndarray:
     return per_vertex.astype(np.float32)
 
 
-def mesh_features(n_features: int, property_table_index: int, attribute: int = 0) -> dict:
+def mesh_features(n_features: int, property_table_index: int, attribute: int = 0) -> dict[str, Any]:
     return {
         "featureIds": [
             {

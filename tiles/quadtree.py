@@ -23,6 +23,7 @@ keeps only per-node counters: memory is O(batch + tiles), not O(features).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,7 +38,8 @@ def encode(
     level: int | NDArray[np.int64], ix: NDArray[np.int64] | int, iy: NDArray[np.int64] | int
 ) -> NDArray[np.int64] | int:
     """A node key: level, column and row packed in one int64 (sortable by level)."""
-    return (np.int64(level) << (2 * _BITS)) | (np.int64(ix) << _BITS) | np.int64(iy)
+    key = (np.int64(level) << (2 * _BITS)) | (np.int64(ix) << _BITS) | np.int64(iy)
+    return int(key) if np.ndim(key) == 0 else np.asarray(key, dtype=np.int64)
 
 
 def decode(key: int) -> tuple[int, int, int]:
@@ -239,11 +241,55 @@ class Quadtree:
 
     def geometric_errors(self) -> dict[int, float]:
         """Per node: factor x the largest feature size in its strict descendants (leaf: 0)."""
-        p = self.params
-        below: dict[int, float] = {}
-        for k in sorted((k for k, n in self.nodes.items() if n.count), reverse=True):
-            own = self.nodes[k].max_size
-            par = parent(k)
-            if par is not None:
-                below[par] = max(below.get(par, 0.0), own, below.get(k, 0.0))
-        return {k: p.error_factor * below.get(k, 0.0) for k, n in self.nodes.items() if n.count}
+        sizes = {k: n.max_size for k, n in self.nodes.items() if n.count}
+        return geometric_errors(sizes, self.params.error_factor)
+
+    def path_keys(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.int64]:
+        """(n, depth + 1): the key of every level's cell holding each point, root first (as
+        :meth:`assign` computes them)."""
+        top = np.nextafter(1.0, 0.0)
+        fx = np.clip((np.asarray(x) - self.x0) / self.side, 0.0, top)
+        fy = np.clip((np.asarray(y) - self.y0) / self.side, 0.0, top)
+        levels = np.arange(self.depth + 1, dtype=np.int64)
+        scale = (np.int64(1) << levels).astype(np.float64)[None, :]
+        ix = (fx[:, None] * scale).astype(np.int64)
+        iy = (fy[:, None] * scale).astype(np.int64)
+        out: NDArray[np.int64] = (levels[None, :] << (2 * _BITS)) | (ix << _BITS) | iy
+        return out
+
+    def holds(self, x: float, y: float) -> bool:
+        """Is (x, y) inside the root cell (no clamping needed)?"""
+        return self.x0 <= x < self.x0 + self.side and self.y0 <= y < self.y0 + self.side
+
+
+def ancestors(key: int) -> list[int]:
+    """Keys of every node above ``key``, nearest first."""
+    out = []
+    k = parent(key)
+    while k is not None:
+        out.append(k)
+        k = parent(k)
+    return out
+
+
+def with_ancestors(keys: Iterable[int]) -> set[int]:
+    """``keys`` and every node above them (one parent computation per distinct node)."""
+    out = set(keys)
+    level = out
+    while level:
+        up = {p for k in level if (p := parent(k)) is not None} - out
+        out |= up
+        level = up
+    return out
+
+
+def geometric_errors(max_size: dict[int, float], factor: float) -> dict[int, float]:
+    """Per node (those given and all their ancestors): ``factor`` x the largest feature size
+    in its strict descendants (a leaf: 0). ``max_size`` is each node's largest own feature."""
+    below: dict[int, float] = {}
+    nodes = with_ancestors(max_size)
+    for k in sorted(nodes, reverse=True):  # deeper levels have larger keys
+        par = parent(k)
+        if par is not None:
+            below[par] = max(below.get(par, 0.0), max_size.get(k, 0.0), below.get(k, 0.0))
+    return {k: factor * below.get(k, 0.0) for k in nodes}

@@ -27,7 +27,7 @@ MIN_HALF = 0.05
 class TileInfo:
     key: int
     frame: Frame
-    uri: str
+    uri: str | None  # None: no content left, only children (emptied by deletions)
     lo: F64  # content bounds in the tile frame
     hi: F64
     features: int
@@ -68,7 +68,7 @@ def build_tree(
 
     def bounds(key: int) -> tuple[F64, F64]:
         t = tiles[key]
-        pts = [_corners(t.lo, t.hi)]
+        pts = [_corners(t.lo, t.hi)] if t.uri is not None else []
         to_here = np.linalg.inv(t.frame.matrix)
         for c in children.get(key, []):
             clo, chi = bounds(c)
@@ -93,8 +93,9 @@ def build_tree(
             "boundingVolume": {"box": box(lo, hi)},
             "geometricError": float(t.geometric_error),
             "transform": column_major(rel),
-            "content": {"uri": t.uri, "boundingVolume": {"box": box(t.lo, t.hi)}},
         }
+        if t.uri is not None:
+            out["content"] = {"uri": t.uri, "boundingVolume": {"box": box(t.lo, t.hi)}}
         if parent_matrix is None:
             out["refine"] = refine
         kids = children.get(key, [])

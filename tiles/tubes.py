@@ -19,6 +19,8 @@ from tiles.mesh import Mesh, unit
 
 #: below this cosine between an edge and its mitre plane's normal, do not mitre
 MIN_MITRE_COS = 0.3
+#: above this |cosine| with the vertical, a tube's rings are oriented from east, not up
+VERTICAL_COS = 0.999
 
 
 def tubes(
@@ -65,7 +67,9 @@ def tubes(
 
     up = np.array([0.0, 0.0, 1.0])
     u = np.cross(t, up)
-    vertical = np.linalg.norm(u, axis=1) < 1e-6
+    # near vertical (a node's cylinder, a riser) the cross product with up turns with the
+    # tile frame's slight tilt: take east instead, so the rings do not depend on the tile
+    vertical = np.abs(t[:, 2]) > VERTICAL_COS
     u[vertical] = np.cross(t[vertical], np.array([1.0, 0.0, 0.0]))
     u = unit(u)
     w = np.cross(t, u)  # (u, w, t) is right-handed: rings turn counter-clockwise about t
@@ -77,7 +81,8 @@ def tubes(
 
     def ring(centre: NDArray[np.float64], normal: NDArray[np.float64]) -> NDArray[np.float64]:
         along = np.einsum("esk,ek->es", d, normal) / np.einsum("ek,ek->e", t, normal)[:, None]
-        return centre[:, None, :] + r * (d - along[:, :, None] * t[:, None, :])
+        out: NDArray[np.float64] = centre[:, None, :] + r * (d - along[:, :, None] * t[:, None, :])
+        return out
 
     start, end = ring(a, n_start), ring(b, n_end)
     side_pos = np.concatenate([start, end], axis=1).reshape(-1, 3)  # per edge: s start, s end

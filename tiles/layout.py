@@ -1,0 +1,58 @@
+"""Where a tileset lives on disk and how its build manifest is read.
+
+Kept apart from the build so that serving a tile (tiles.catalog, the HTTP routes) imports
+the standard library and orjson only, never the meshing stack.
+
+A tileset folder holds ``tileset.json`` (and its gzip), ``build.json`` (the manifest, never
+served), ``members.npy`` (which tile holds which feature, for incremental builds, never
+served), ``.lock`` and ``content/{hash}.glb``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+LOGGER = logging.getLogger(__name__)
+
+TILESET = "tileset.json"
+MANIFEST = "build.json"
+MEMBERS = "members.npy"
+LOCK = ".lock"
+CONTENT_DIR = "content"
+
+
+def tileset_dir(tiles_dir: Path, name: str) -> Path:
+    return Path(tiles_dir) / name
+
+
+def content_uri(digest: str) -> str:
+    """A content file's URI relative to its tileset.json."""
+    return f"{CONTENT_DIR}/{digest}.glb"
+
+
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    """The manifest of the tileset in folder ``path``, or None when missing or unreadable
+    (an unreadable one makes the next build a full one)."""
+    try:
+        doc = orjson.loads((Path(path) / MANIFEST).read_bytes())
+    except FileNotFoundError:
+        return None
+    except orjson.JSONDecodeError:
+        LOGGER.warning("%s is unreadable: the next build rebuilds every tile", path / MANIFEST)
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write aside, fsync, rename: a reader sees the old file or the new one, never half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

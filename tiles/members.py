@@ -1,0 +1,183 @@
+"""Which tile holds which feature, kept between builds, and how changed features move.
+
+A build writes its membership (``src, id, tile, size, est_bytes`` per feature) next to the
+manifest. The next build removes the changed and deleted features from their tiles and
+places the changed ones again, largest first, as the full build's quadtree would: each
+goes down its root-to-leaf path to the first tile with room, skipping tiles that already
+refine into children and hold only larger features (the skyline stays on top). A feature
+edited in place stays in its tile while that tile's cell holds it and its budget allows.
+A full tile never grows: the feature goes one level down, so a leaf that overflows splits
+into children. Only the tiles whose feature sets changed are meshed again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tiles.quadtree import Quadtree, ancestors, decode, parent, with_ancestors
+
+MEMBER = np.dtype([("src", "i2"), ("id", "i8"), ("tile", "i8"), ("size", "f8"), ("nbytes", "i8")])
+#: an index-pass row: ``(src, id, x, y, size, est_bytes)``
+INDEX = np.dtype(
+    [("src", "i2"), ("id", "i8"), ("x", "f8"), ("y", "f8"), ("size", "f8"), ("nbytes", "i8")]
+)
+
+Members = NDArray[np.void]
+
+
+def index_rows(batch: list[tuple[object, ...]]) -> Members:
+    arr = np.empty(len(batch), dtype=INDEX)
+    if batch:
+        cols = list(zip(*batch, strict=True))
+        for name, col in zip(INDEX.names or (), cols, strict=True):
+            arr[name] = col
+    return arr
+
+
+def save(path: Path, members: Members) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, members, allow_pickle=False)
+    tmp.replace(path)
+
+
+def load(path: Path, count: int) -> Members | None:
+    """The membership file, or None when missing or not what the manifest says."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if arr.dtype != MEMBER or len(arr) != count:
+        return None
+    out: Members = arr
+    return out
+
+
+@dataclass
+class TileStat:
+    """What placement needs to know of a tile (kept in the manifest)."""
+
+    count: int
+    nbytes: int  # estimated
+    largest: float
+    smallest: float
+
+
+def tile_stats(members: Members) -> dict[int, TileStat]:
+    """Per tile: feature count, estimated bytes, largest and smallest feature size."""
+    if not len(members):
+        return {}
+    order = np.argsort(members["tile"], kind="stable")
+    t = members["tile"][order]
+    keys, start, counts = np.unique(t, return_index=True, return_counts=True)
+    nbytes = np.add.reduceat(members["nbytes"][order], start)
+    big = np.maximum.reduceat(members["size"][order], start)
+    small = np.minimum.reduceat(members["size"][order], start)
+    return {
+        k: TileStat(c, b, lg, sm)
+        for k, c, b, lg, sm in zip(
+            keys.tolist(),
+            counts.tolist(),
+            nbytes.tolist(),
+            big.tolist(),
+            small.tolist(),
+            strict=True,
+        )
+    }
+
+
+def _restat(stats: dict[int, TileStat], members: Members, keys: set[int]) -> None:
+    """Recompute ``keys``' stats from ``members`` (only their rows are looked at)."""
+    if not keys:
+        return
+    sub = members[np.isin(members["tile"], np.fromiter(keys, np.int64, len(keys)))]
+    fresh = tile_stats(sub)
+    for k in keys:
+        if k in fresh:
+            stats[k] = fresh[k]
+        else:
+            stats.pop(k, None)
+
+
+@dataclass
+class Change:
+    members: Members  # the new membership: the kept features, then the ``placed`` ones
+    touched: set[int]  # tiles whose feature set or rows changed
+    placed: int  # how many features were placed again (the last rows of ``members``)
+    dropped: dict[int, list[int]]  # per tile, the ids that left it (or changed in it)
+    stats: dict[int, TileStat]  # of every tile that still holds a feature
+
+
+def _mask(members: Members, changed: dict[int, NDArray[np.int64]]) -> NDArray[np.bool_]:
+    hit = np.zeros(len(members), dtype=bool)
+    for src, ids in changed.items():
+        if len(ids):
+            hit |= (members["src"] == src) & np.isin(members["id"], ids)
+    return hit
+
+
+def apply(
+    tree: Quadtree,
+    members: Members,
+    changed: dict[int, NDArray[np.int64]],
+    rows: Members,
+    stats: dict[int, TileStat],
+) -> Change:
+    """Remove every ``changed`` feature, then place the ``rows`` read for them again
+    (``rows`` are INDEX records; a changed id without a row was deleted). ``stats`` are the
+    tiles' stats before the change; only the touched tiles' are recomputed."""
+    hit = _mask(members, changed)
+    old = members[hit]
+    kept = members[~hit]
+    touched = set(np.unique(old["tile"]).tolist())
+    was_in = {
+        (int(s), int(i)): int(t) for s, i, t in zip(old["src"], old["id"], old["tile"], strict=True)
+    }
+    stats = dict(stats)
+    _restat(stats, kept, touched)
+    inner = {up for k in with_ancestors(stats) if (up := parent(k)) is not None}
+    p = tree.params
+    depth = tree.depth
+
+    def fits(key: int, level: int, b: int) -> bool:
+        st = stats.get(key)
+        return (
+            st is None
+            or level == depth
+            or (st.count + 1 <= p.max_tile_features and st.nbytes + b <= tree.byte_budget(level))
+        )
+
+    order = np.lexsort((rows["id"], rows["src"], -rows["size"]))
+    rows = rows[order]
+    paths = tree.path_keys(rows["x"], rows["y"]).tolist()
+    placed = np.empty(len(rows), dtype=MEMBER)
+    for j, (src, fid, _, _, size, b) in enumerate(rows.tolist()):
+        path = paths[j]
+        key = was_in.get((src, fid), -1)
+        level = decode(key)[0] if key >= 0 else 0
+        if key < 0 or path[level] != key or not fits(key, level, b):
+            for level, key in enumerate(path):
+                st = stats.get(key)
+                if st is not None and key in inner and size < st.smallest:
+                    continue  # refines into children and holds larger features only
+                if fits(key, level, b):
+                    break
+        st = stats.get(key)
+        if st is None:
+            stats[key] = TileStat(1, b, size, size)
+            inner.update(ancestors(key))
+        else:
+            st.count += 1
+            st.nbytes += b
+            st.largest = max(st.largest, size)
+            st.smallest = min(st.smallest, size)
+        touched.add(key)
+        placed[j] = (src, fid, key, size, b)
+    dropped: dict[int, list[int]] = {}
+    for (_, fid), key in was_in.items():
+        dropped.setdefault(key, []).append(fid)
+    return Change(np.concatenate([kept, placed]), touched, len(placed), dropped, stats)

@@ -1,0 +1,214 @@
+"""The two ways a build fills its tileset inside one snapshot: tiling every feature afresh
+(:func:`full`), or moving only the changed ones (:func:`incremental`); see tiles.build."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tiles import changes
+from tiles import members as members_mod
+from tiles.kinds import TilesetSpec, kind_of
+from tiles.layout import CONTENT_DIR
+from tiles.publish import (
+    BuildReport,
+    TileEntry,
+    entries_of,
+    publish,
+    remove_tileset,
+    republish_unchanged,
+    stats_of,
+)
+from tiles.quadtree import Quadtree, TreeParams
+from tiles.tilework import (
+    BUILDER_VERSION,
+    Patch,
+    Progress,
+    Result,
+    content_pass,
+    copy_assign,
+    create_assign_table,
+)
+
+INDEX_BATCH = 50_000
+#: past this share of changed features a full build is cheaper (and gives a fresh tree)
+INCREMENTAL_MAX_SHARE = 0.3
+
+
+@dataclass
+class Run:
+    """One build in its snapshot: what both the full and the incremental path need."""
+
+    pg: Any
+    cur: Any
+    spec: TilesetSpec
+    out: Path
+    state: changes.LogState
+    hidden: list[int]
+    epsg: int
+    report: BuildReport
+    progress: Progress | None
+    workers: int | None
+
+    def mesh(
+        self,
+        tree: Quadtree,
+        old: dict[int, TileEntry],
+        count: int,
+        patches: dict[int, Patch] | None = None,
+    ) -> tuple[dict[int, TileEntry], set[int]]:
+        """The content pass over ``tile_assign``: entries of the tiles built, and the keys
+        of those written (the others reused a file of ``old``)."""
+        self.cur.execute("ANALYZE tile_assign")
+        reusable = frozenset(e.digest for e in old.values())
+        results = content_pass(
+            self.pg,
+            self.spec,
+            tree,
+            self.epsg,
+            self.out / CONTENT_DIR,
+            reusable,
+            count,
+            self.progress,
+            self.workers,
+            patches,
+        )
+        self.pg.rollback()
+        tiles = {k: _entry(r, old) for k, r in results.items()}
+        return tiles, {k for k, r in results.items() if not r.reused}
+
+    def publish(
+        self,
+        tree: Quadtree,
+        tiles: dict[int, TileEntry],
+        members: members_mod.Members,
+        stats: dict[int, members_mod.TileStat],
+        written: set[int],
+        previous: dict[str, Any] | None,
+    ) -> None:
+        publish(
+            self.spec,
+            self.out,
+            tree,
+            self.epsg,
+            tiles,
+            members,
+            stats,
+            written,
+            previous,
+            self.hidden,
+            self.state,
+            self.report,
+        )
+
+
+def full(run: Run, previous: dict[str, Any] | None, params: TreeParams, *, reuse: bool) -> bool:
+    """Tile every feature afresh; ``reuse``: keep the previous build's files whose input
+    did not change (``--full`` meshes every tile)."""
+    spec, cur = run.spec, run.cur
+    kind = kind_of(spec)
+    count, extent, total_bytes = cur.execute(kind.extent_sql(spec), spec.sql_params).fetchone()
+    count = int(count or 0)
+    if count == 0 or extent is None:
+        remove_tileset(run.out)
+        run.report.empty = True
+        return False
+    tree = Quadtree.around(*_parse_box(extent), float(total_bytes), params)
+    create_assign_table(cur)
+    parts: list[members_mod.Members] = []
+    done = 0
+    with run.pg.cursor(name="tiles_index", binary=True) as icur:
+        icur.itersize = INDEX_BATCH
+        icur.execute(kind.index_sql(spec), spec.sql_params)
+        while batch := icur.fetchmany(INDEX_BATCH):
+            rows = members_mod.index_rows(batch)
+            keys = tree.assign(rows["x"], rows["y"], rows["nbytes"], rows["size"])
+            copy_assign(cur, rows["src"], rows["id"], keys)
+            part = np.empty(len(rows), dtype=members_mod.MEMBER)
+            for name in ("src", "id", "size", "nbytes"):
+                part[name] = rows[name]
+            part["tile"] = keys
+            parts.append(part)
+            done += len(batch)
+            if run.progress:
+                run.progress("index", done, count)
+    usable = reuse and previous and previous.get("builder") == BUILDER_VERSION
+    old = entries_of(previous) if previous and usable else {}
+    tiles, written = run.mesh(tree, old, count)
+    members = np.concatenate(parts)
+    run.publish(tree, tiles, members, members_mod.tile_stats(members), written, previous)
+    return True
+
+
+def _entry(r: Result, old: dict[int, TileEntry]) -> TileEntry:
+    if r.reused:
+        prev = old[r.key]
+        return TileEntry(r.key, r.digest, prev.features, prev.nbytes, prev.lo, prev.hi)
+    return TileEntry(r.key, r.digest, r.features, r.nbytes, r.lo, r.hi)
+
+
+def incremental(run: Run, base: dict[str, Any]) -> bool:
+    """Rebuild only what changed; False when a full build must be done instead."""
+    spec, cur = run.spec, run.cur
+    kind = kind_of(spec)
+    changed = changes.changed_ids(cur, kind.tables, base["snapshot"])
+    if changed is None:
+        return False
+    n_changed = sum(len(v) for v in changed.values())
+    if n_changed == 0 and run.hidden == base.get("hidden", []) and base.get("title") == spec.title:
+        republish_unchanged(run.spec, run.out, base, run.state, run.report)
+        return True
+    if n_changed > INCREMENTAL_MAX_SHARE * max(1, int(base.get("features", 0))):
+        return False
+    info = base.get("members") or {}
+    members = members_mod.load(run.out / str(info.get("file")), int(info.get("count", -1)))
+    if members is None:
+        return False
+    t = base["tree"]
+    tree = Quadtree(t["x0"], t["y0"], t["side"], t["total_bytes"], TreeParams(**t["params"]))
+    params = {**spec.sql_params, **{f"ids_{s}": ids.tolist() for s, ids in changed.items()}}
+    rows = members_mod.index_rows(
+        cur.execute(kind.index_sql(spec, changed=True), params).fetchall()
+    )
+    if not all(
+        tree.holds(x, y) for x, y in zip(rows["x"].tolist(), rows["y"].tolist(), strict=True)
+    ):
+        return False  # the data grew out of the root cell: a new tree
+    change = members_mod.apply(tree, members, changed, rows, stats_of(base))
+    if not len(change.members):
+        return False  # everything went: the full path removes the tileset
+    old = entries_of(base)
+    patches: dict[int, Patch] | None = None
+    if kind.patchable:  # read the changed rows only; other features stay in their files
+        todo = change.members[len(change.members) - change.placed :]
+        patches = {
+            k: Patch(old[k].digest, tuple(change.dropped.get(k, [])))
+            for k in sorted(change.touched & set(change.stats))
+            if k in old
+        }
+    else:  # read every row of the touched tiles
+        todo = change.members[np.isin(change.members["tile"], sorted(change.touched))]
+    create_assign_table(cur)
+    if len(todo):
+        copy_assign(cur, todo["src"], todo["id"], todo["tile"])
+    built, written = run.mesh(tree, old, len(todo), patches)
+    tiles = {k: e for k, e in old.items() if k not in change.touched}
+    tiles.update(built)
+    run.report.mode = "incremental"
+    run.report.changed = n_changed
+    run.publish(tree, tiles, change.members, change.stats, written, base)
+    return True
+
+
+def _parse_box(extent: Any) -> tuple[float, float, float, float]:
+    """ST_Extent's ``BOX(xmin ymin,xmax ymax)`` text."""
+    if isinstance(extent, str):
+        inner = extent[extent.index("(") + 1 : extent.rindex(")")]
+        lo, hi = inner.split(",")
+        xmin, ymin = (float(v) for v in lo.split()[:2])
+        xmax, ymax = (float(v) for v in hi.split()[:2])
+        return xmin, ymin, xmax, ymax
+    raise TypeError(f"unexpected extent {extent!r}")

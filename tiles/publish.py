@@ -1,0 +1,233 @@
+"""The last step of a build: tileset.json, the manifest and the membership, swapped in
+atomically, then files that neither this build nor the one before references removed (a
+viewer that loaded the previous tileset.json a moment ago still finds its tiles)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from tiles import members as members_mod
+from tiles.changes import LogState
+from tiles.frames import Frame
+from tiles.kinds import TilesetSpec
+from tiles.layout import CONTENT_DIR, MANIFEST, TILESET, atomic_write, content_uri
+from tiles.quadtree import Quadtree, decode, geometric_errors, parent
+from tiles.tileset import TileInfo, build_tree, tileset_json
+from tiles.tilework import BUILDER_VERSION, STYLE_DIGEST
+
+GENERATOR = "urban-twin tiles"
+
+
+@dataclass
+class BuildReport:
+    """What a build did: the CLI prints it, the benchmark and tests read it."""
+
+    name: str
+    path: str
+    features: int = 0
+    tiles: int = 0
+    written: int = 0
+    reused: int = 0
+    removed: int = 0
+    bytes: int = 0
+    first_view_bytes: int = 0
+    seconds: float = 0.0
+    empty: bool = False
+    #: "full", "incremental" or "unchanged"
+    mode: str = "full"
+    #: features read again because they changed (incremental builds)
+    changed: int = 0
+
+    @property
+    def first_view_fraction(self) -> float:
+        return self.first_view_bytes / self.bytes if self.bytes else 0.0
+
+
+@dataclass
+class TileEntry:
+    """A tile with content, as the manifest keeps it."""
+
+    key: int
+    digest: str
+    features: int
+    nbytes: int
+    lo: list[float] = field(default_factory=list)
+    hi: list[float] = field(default_factory=list)
+
+
+def tree_state(tree: Quadtree) -> dict[str, Any]:
+    return {
+        "x0": tree.x0,
+        "y0": tree.y0,
+        "side": tree.side,
+        "total_bytes": tree.total_bytes,
+        "params": asdict(tree.params),
+    }
+
+
+def stats_of(manifest: dict[str, Any]) -> dict[int, members_mod.TileStat]:
+    return {
+        int(t["key"]): members_mod.TileStat(
+            t["features"], t["est_bytes"], t["largest"], t["smallest"]
+        )
+        for t in manifest.get("tiles", {}).values()
+    }
+
+
+def entries_of(manifest: dict[str, Any]) -> dict[int, TileEntry]:
+    return {
+        int(t["key"]): TileEntry(int(t["key"]), d, t["features"], t["bytes"], t["lo"], t["hi"])
+        for d, t in manifest.get("tiles", {}).items()
+    }
+
+
+def publish(
+    spec: TilesetSpec,
+    out: Path,
+    tree: Quadtree,
+    epsg: int,
+    tiles: dict[int, TileEntry],
+    members: members_mod.Members,
+    stats: dict[int, members_mod.TileStat],
+    written: set[int],
+    previous: dict[str, Any] | None,
+    hidden: list[int],
+    state: LogState,
+    report: BuildReport,
+) -> None:
+    """Write the build (``tiles`` with content, ``written`` those meshed this time)."""
+    largest = {k: st.largest for k, st in stats.items()}
+    errors = geometric_errors(largest, tree.params.error_factor)
+    infos: dict[int, TileInfo] = {}
+    for key in errors:  # tiles with content and every ancestor (content-less if emptied)
+        e = tiles.get(key)
+        infos[key] = TileInfo(
+            key,
+            Frame.at(epsg, *tree.centre(key)),
+            content_uri(e.digest) if e else None,
+            np.array(e.lo if e else [0.0, 0.0, 0.0]),
+            np.array(e.hi if e else [0.0, 0.0, 0.0]),
+            e.features if e else 0,
+            e.nbytes if e else 0,
+            errors[key],
+        )
+        if e is None:
+            continue
+        report.features += e.features
+        report.bytes += e.nbytes
+        if key in written:
+            report.written += 1
+        else:
+            report.reused += 1
+        if decode(key)[0] <= 1:
+            report.first_view_bytes += e.nbytes
+    children: dict[int, list[int]] = {}
+    for key in infos:
+        if (up := parent(key)) is not None:
+            children.setdefault(up, []).append(key)
+    for v in children.values():
+        v.sort()
+    root, _ = build_tree(infos, children, min(infos))
+    built_at = datetime.now(UTC).isoformat(timespec="seconds")
+    digests = sorted(e.digest for e in tiles.values())
+    version = hashlib.blake2b("".join(digests).encode(), digest_size=8).hexdigest()
+    extras: dict[str, Any] = {
+        "layer": spec.layer,
+        "name": spec.name,
+        "title": spec.title,
+        "epsg": epsg,
+        "builtAt": built_at,
+        "features": report.features,
+    }
+    if spec.is_variant:
+        extras["hides"] = {"layer": "buildings", "ids": hidden}
+    doc = tileset_json(root, generator=GENERATOR, version=version, extras=extras)
+    js = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
+    report.tiles = len(tiles)
+    report.bytes += len(js)
+    report.first_view_bytes += len(js)
+    members_file = f"members-{version}.npy"
+    manifest = {
+        "name": spec.name,
+        "kind": spec.kind,
+        "layer": spec.layer,
+        "title": spec.title,
+        "min_visibility": spec.min_visibility,
+        "builder": BUILDER_VERSION,
+        "style": STYLE_DIGEST,
+        "epsg": epsg,
+        "built_at": built_at,
+        "version": version,
+        "features": report.features,
+        "bytes": report.bytes,
+        "first_view_bytes": report.first_view_bytes,
+        "tree": tree_state(tree),
+        "snapshot": state.snapshot,
+        "log_id": state.log_id,
+        "hidden": hidden,
+        "members": {"file": members_file, "count": len(members)},
+        "tiles": {
+            e.digest: {
+                "key": k,
+                "features": e.features,
+                "bytes": e.nbytes,
+                "lo": e.lo,
+                "hi": e.hi,
+                "est_bytes": stats[k].nbytes,
+                "largest": stats[k].largest,
+                "smallest": stats[k].smallest,
+            }
+            for k, e in sorted(tiles.items())
+        },
+    }
+    kept_before = sorted(previous.get("tiles", {})) if previous else []
+    manifest["previous"] = kept_before
+    members_mod.save(out / members_file, members)
+    atomic_write(out / TILESET, js)
+    atomic_write(out / (TILESET + ".gz"), gzip.compress(js, 6, mtime=0))
+    atomic_write(out / MANIFEST, orjson.dumps(manifest))
+    for f in out.glob("members-*.npy"):
+        if f.name != members_file:
+            f.unlink(missing_ok=True)
+    keep = set(digests) | set(kept_before)
+    for f in (out / CONTENT_DIR).iterdir():
+        if f.name.split(".", 1)[0] not in keep:  # x.glb and its x.glb.gz companion
+            f.unlink(missing_ok=True)
+            report.removed += f.suffix == ".glb"
+
+
+def republish_unchanged(
+    spec: TilesetSpec, out: Path, previous: dict[str, Any], state: LogState, report: BuildReport
+) -> None:
+    """No row changed: only the manifest moves on (its snapshot, and the visibility, which
+    follows the source datasets' and the project's); tileset.json stays as is."""
+    manifest = dict(
+        previous,
+        snapshot=state.snapshot,
+        log_id=state.log_id,
+        min_visibility=spec.min_visibility,
+    )
+    atomic_write(out / MANIFEST, orjson.dumps(manifest))
+    report.mode = "unchanged"
+    report.features = int(previous.get("features", 0))
+    report.tiles = report.reused = len(previous.get("tiles", {}))
+    report.bytes = int(previous.get("bytes", 0))
+    report.first_view_bytes = int(previous.get("first_view_bytes", 0))
+
+
+def remove_tileset(out: Path) -> None:
+    """A layer with no feature left has no tileset: drop the files of an earlier build."""
+    for name in (TILESET, TILESET + ".gz", MANIFEST):
+        (out / name).unlink(missing_ok=True)
+    for f in out.glob("members-*.npy"):
+        f.unlink(missing_ok=True)
+    for f in (out / CONTENT_DIR).glob("*"):
+        f.unlink(missing_ok=True)
