@@ -18,6 +18,7 @@ demo: setup viewer
 test: setup viewer
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(PYTEST) -q
 
 # the README's pictures: the browser tests, saving their screenshots into docs/
@@ -27,6 +28,7 @@ screenshots: setup viewer
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 bench: setup
 	$(VENV)/bin/python bench/import.py
