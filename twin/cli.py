@@ -42,7 +42,7 @@ def _main(
         format="%(message)s",
         handlers=[RichHandler(console=console, show_path=False, show_time=False)],
     )
-    for noisy in ("alembic.runtime.migration", "httpx", "pyogrio"):
+    for noisy in ("alembic.runtime.migration", "alembic.runtime.plugins", "httpx", "pyogrio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
