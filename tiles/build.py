@@ -47,6 +47,7 @@ from geodata.errors import InputError, NotFound
 from geodata.working_crs import require_working_crs
 from tiles import content as content_mod
 from tiles import style
+from tiles.farfield import FarField
 from tiles.frames import Frame
 from tiles.quadtree import Quadtree, TreeParams, decode, parent
 from tiles.sources import TilesetSpec, baseline_specs, project_spec, scenario_spec
@@ -320,6 +321,14 @@ def _build_into(
             return
         xmin, ymin, xmax, ymax = _parse_box(extent)
         tree = Quadtree.around(xmin, ymin, xmax, ymax, float(total_bytes), params)
+        far = FarField.plan(
+            tree,
+            kind=spec.kind,
+            baseline=spec.scenario_id is None and spec.project_id is None,
+            features=count,
+            layer=spec.layer,
+        )
+        tree = far.tree if far else tree
         hidden: list[int] = []
         if (sql := spec.hidden_sql()) is not None:
             hidden = [r[0] for r in cur.execute(sql, spec.sql_params).fetchall()]
@@ -350,6 +359,9 @@ def _build_into(
         results = _content_pass(
             pg, spec, tree, epsg, content_dir, old_tiles, count, progress, workers
         )
+        if far:  # merged blocks above the buildings (tiles.farfield), same snapshot
+            for t in far.build(cur, epsg, content_dir, frozenset(old_tiles)):
+                results[t.key] = _Result(t.key, t.digest, t.reused, 0, t.nbytes, t.lo, t.hi)
         pg.rollback()
     finally:
         with contextlib.suppress(Exception):
@@ -357,7 +369,7 @@ def _build_into(
             pg.isolation_level = None
         raw.close()
 
-    _finish(spec, out, tree, epsg, results, old_tiles, previous, hidden, report)
+    _finish(spec, out, tree, epsg, results, old_tiles, previous, hidden, report, far)
 
 
 def _content_pass(
@@ -464,8 +476,11 @@ def _finish(
     previous: dict[str, Any] | None,
     hidden: list[int],
     report: BuildReport,
+    far: FarField | None = None,
 ) -> None:
     errors = tree.geometric_errors()
+    if far:
+        errors |= far.geometric_errors(errors, list(results))
     infos: dict[int, TileInfo] = {}
     manifest_tiles: dict[str, Any] = {}
     for key, r in results.items():
@@ -505,7 +520,7 @@ def _finish(
     for v in children.values():
         v.sort()
     root_key = min(infos)
-    root, _ = build_tree(infos, children, root_key)
+    root, _ = build_tree(infos, children, root_key, refine_of=far.refine if far else None)
     built_at = datetime.now(UTC).isoformat(timespec="seconds")
     version = hashlib.blake2b("".join(sorted(manifest_tiles)).encode(), digest_size=8).hexdigest()
     extras = {
