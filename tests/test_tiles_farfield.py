@@ -160,3 +160,19 @@ def test_a_district_keeps_the_plain_tree(helsinki: Engine, tmp_path: Path) -> No
     tileset = tmp_path / "buildings"
     assert all(_classes(tileset, w.tile["content"]["uri"]) == {"building"} for w in _tiles(tileset))
     assert ti.load(tileset)["root"]["refine"] == "ADD"
+
+
+def test_far_field_frames_sit_on_the_city_so_boxes_stay_near_the_ground(
+    big_city: Engine, tmp_path: Path
+) -> None:
+    from pyproj import Transformer
+
+    build_tileset(big_city, "buildings", out_dir=tmp_path)
+    to_geodetic = Transformer.from_crs("EPSG:4978", "EPSG:4979", always_xy=True)
+    for w in _tiles(tmp_path / "buildings")[:20]:
+        corners = ti.box_corners(w.tile["boundingVolume"]["box"])
+        ecef = corners @ w.world[:3, :3].T + w.world[:3, 3]
+        _, _, h = to_geodetic.transform(ecef[:, 0], ecef[:, 1], ecef[:, 2])
+        # buildings stand 2-5 m up and are at most ~100 m tall: a frame far from the city
+        # would tilt its box by the Earth's curvature, hundreds of metres deep
+        assert h.min() > -30 and h.max() < 200, (w.depth, h.min(), h.max())

@@ -327,6 +327,7 @@ def _build_into(
             baseline=spec.scenario_id is None and spec.project_id is None,
             features=count,
             layer=spec.layer,
+            extent=(xmin, ymin, xmax, ymax),
         )
         tree = far.tree if far else tree
         hidden: list[int] = []
@@ -491,7 +492,7 @@ def _finish(
         else:
             lo, hi, nbytes = r.lo, r.hi, r.nbytes
             report.written += 1
-        cx, cy = tree.centre(key)
+        cx, cy = far.centre(key) if far else tree.centre(key)
         infos[key] = TileInfo(
             key,
             Frame.at(epsg, cx, cy),

@@ -142,6 +142,8 @@ class FarField:
     tree: Quadtree
     params: FarFieldParams
     layer: str
+    #: the buildings' extent (xmin, ymin, xmax, ymax) in the working CRS
+    extent: tuple[float, float, float, float]
 
     @classmethod
     def plan(
@@ -152,6 +154,7 @@ class FarField:
         baseline: bool,
         features: int,
         layer: str,
+        extent: tuple[float, float, float, float],
         params: FarFieldParams | None = None,
     ) -> FarField | None:
         """A far field for a big baseline buildings tileset, else None (tree unchanged).
@@ -166,11 +169,23 @@ class FarField:
         if first == 0:
             return None
         deeper = replace(tree, params=replace(tree.params, first_level=first), nodes={})
-        return cls(deeper, p, layer)
+        return cls(deeper, p, layer, extent)
 
     @property
     def first_level(self) -> int:
         return self.tree.params.first_level
+
+    def centre(self, key: int) -> tuple[float, float]:
+        """A tile's frame origin: the centre of its cell, or for a far-field tile the centre
+        of the part of its cell the buildings cover. The upper cells of a snapped quadtree
+        reach far past the city; a frame tens of kilometres away would tilt the tile's box by
+        the Earth's curvature (hundreds of metres deep) and put a viewer's ground below it."""
+        if decode(key)[0] >= self.first_level:
+            return self.tree.centre(key)
+        x0, y0, x1, y1 = self.tree.cell(key)
+        ex0, ey0, ex1, ey1 = self.extent
+        x0, y0, x1, y1 = max(x0, ex0), max(y0, ey0), min(x1, ex1), min(y1, ey1)
+        return (x0 + x1) / 2, (y0 + y1) / 2
 
     def bin_size(self, level: int) -> float:
         return self.tree.side / (1 << level) / self.params.grid
@@ -244,7 +259,7 @@ class FarField:
         content_dir: Path,
         reusable: frozenset[str],
     ) -> FarTile:
-        centre = self.tree.centre(key)
+        centre = self.centre(key)
         h = hashlib.blake2b(digest_size=16)
         h.update(repr((FARFIELD_VERSION, key, epsg, centre, self.layer, style.BUILDING)).encode())
         for arr in (blocks.box, blocks.z, blocks.count, blocks.height, blocks.year):

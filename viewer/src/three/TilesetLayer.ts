@@ -19,7 +19,7 @@ export interface TilesetLayerOptions {
 }
 
 /** Resting screen-space error target (pixels) when a layer names none. */
-export const DEFAULT_ERROR_TARGET = 12;
+export const DEFAULT_ERROR_TARGET = 16;
 /** share of the error target taken off tiles a few kilometres away (errorFalloff) */
 const HORIZON_FALLOFF = 0.75;
 
@@ -54,6 +54,11 @@ export class TilesetLayer {
     tiles.downloadQueue.priorityCallback = compareTiles;
     tiles.parseQueue.priorityCallback = compareTiles;
     if (opts.parseJobs) tiles.parseQueue.maxJobs = opts.parseJobs;
+    // fetch what the view needs, not every ancestor and sibling of it: what is on screen
+    // stays drawn until its replacement has arrived, so nothing blinks, and a city's first
+    // view costs the tiles it shows
+    tiles.loadAncestors = false;
+    tiles.loadSiblings = false;
     this.auth = new AuthHeadersPlugin(opts.headers);
     this.style = new FeatureStylePlugin(opts.style);
     tiles.registerPlugin(this.auth);
