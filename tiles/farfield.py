@@ -22,7 +22,7 @@ one mesh, one material, one draw call). Zoomed out the renderer stops at a few o
   between blocks. Its metadata row (class ``building_block``) keeps what the viewer colours
   by: the count of buildings, the area-weighted height and year built, the main usage.
   Boxes share their eight corners and carry no normals (glTF viewers shade them flat),
-  roughly 190 bytes a block.
+  about 230 bytes a block with its metadata row.
 
 Content files are named by the hash of their input like every tile, so an unchanged far
 field is reused by the next build.
