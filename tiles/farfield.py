@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from tiles import metadata, style
 from tiles.frames import Frame
 from tiles.gltf import ARRAY_BUFFER, TRIANGLES, GltfBuilder
 from tiles.quadtree import Quadtree, decode, encode, parent
+from tiles.tilework import Result
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -105,19 +106,6 @@ class FarFieldParams:
 
 #: what a build uses unless told otherwise (tests lower ``min_features``)
 DEFAULT_PARAMS = FarFieldParams()
-
-
-@dataclass
-class FarTile:
-    """One far-field tile written (or reused): what the build's tileset needs of it."""
-
-    key: int
-    digest: str
-    reused: bool
-    blocks: int
-    nbytes: int = 0
-    lo: list[float] = field(default_factory=list)
-    hi: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -210,7 +198,7 @@ class FarField:
 
     def build(
         self, cur: Any, epsg: int, content_dir: Path, reusable: frozenset[str]
-    ) -> list[FarTile]:
+    ) -> list[Result]:
         """Read the buildings (in the build's snapshot) and write every far-field tile."""
         b = _read(cur)
         if not len(b.x):
@@ -226,7 +214,7 @@ class FarField:
         t = self.tree
         fx = np.clip((b.x - t.x0) / t.side, 0.0, np.nextafter(1.0, 0.0))
         fy = np.clip((b.y - t.y0) / t.side, 0.0, np.nextafter(1.0, 0.0))
-        out: list[FarTile] = []
+        out: list[Result] = []
         for level in range(self.first_level):
             out += self._level(level, fx, fy, b, epsg, content_dir, reusable)
         return out
@@ -240,7 +228,7 @@ class FarField:
         epsg: int,
         content_dir: Path,
         reusable: frozenset[str],
-    ) -> list[FarTile]:
+    ) -> list[Result]:
         g = self.params.grid
         n_side = (1 << level) * g
         bx = (fx * n_side).astype(np.int64)
@@ -266,7 +254,7 @@ class FarField:
         epsg: int,
         content_dir: Path,
         reusable: frozenset[str],
-    ) -> FarTile:
+    ) -> Result:
         centre = self.centre(key)
         h = hashlib.blake2b(digest_size=16)
         h.update(repr((FARFIELD_VERSION, key, epsg, centre, self.layer, style.BUILDING)).encode())
@@ -276,12 +264,12 @@ class FarField:
         digest = h.hexdigest()
         path = content_dir / f"{digest}.glb"
         if digest in reusable and path.exists():
-            return FarTile(key, digest, True, len(blocks.count))
+            return Result(key, digest, True, len(blocks.count))
         glb, lo, hi = _glb(Frame.at(epsg, *centre), blocks, usages, self.layer)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(glb)
         os.replace(tmp, path)
-        return FarTile(
+        return Result(
             key,
             digest,
             False,

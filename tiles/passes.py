@@ -113,16 +113,9 @@ class Run:
         """Every far-field tile from the buildings in this snapshot; ``old``'s files are
         kept where a tile's blocks did not change (its name is the hash of its input)."""
         reusable = frozenset(e.digest for e in old.values())
-        tiles: dict[int, TileEntry] = {}
-        written: set[int] = set()
-        for t in far.build(self.cur, self.epsg, self.out / CONTENT_DIR, reusable):
-            if t.reused:
-                prev = old[t.key]  # the key is part of the hash
-                tiles[t.key] = TileEntry(t.key, t.digest, t.blocks, prev.nbytes, prev.lo, prev.hi)
-            else:
-                tiles[t.key] = TileEntry(t.key, t.digest, t.blocks, t.nbytes, t.lo, t.hi)
-                written.add(t.key)
-        return FarTiles(far, tiles, written)
+        results = far.build(self.cur, self.epsg, self.out / CONTENT_DIR, reusable)
+        tiles = {r.key: _entry(r, old) for r in results}  # ``features``: blocks
+        return FarTiles(far, tiles, {r.key for r in results if not r.reused})
 
 
 def full(run: Run, previous: dict[str, Any] | None, params: TreeParams, *, reuse: bool) -> bool:
