@@ -129,7 +129,8 @@ def _reusable_manifest(
         and previous.get("style") == STYLE_DIGEST
         and previous.get("kind") == spec.kind
         and previous.get("epsg") == epsg
-        and tree.get("params") == asdict(params)
+        # the far field's first_level is the build's own choice (tiles.farfield), not asked for
+        and dict(tree.get("params") or {}, first_level=params.first_level) == asdict(params)
     )
     return previous if same else None
 

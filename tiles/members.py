@@ -161,6 +161,8 @@ def apply(
         level = decode(key)[0] if key >= 0 else 0
         if key < 0 or path[level] != key or not fits(key, level, b):
             for level, key in enumerate(path):
+                if level < p.first_level:
+                    continue  # the far field's levels (tiles.farfield) hold no feature
                 st = stats.get(key)
                 if st is not None and key in inner and size < st.smallest:
                     continue  # refines into children and holds larger features only

@@ -3,20 +3,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tiles import changes
+from tiles import changes, farfield
 from tiles import members as members_mod
+from tiles.farfield import FarField
 from tiles.kinds import TilesetSpec, kind_of
 from tiles.layout import CONTENT_DIR
 from tiles.publish import (
     BuildReport,
+    FarTiles,
     TileEntry,
     entries_of,
+    far_entries,
     publish,
     remove_tileset,
     republish_unchanged,
@@ -88,6 +91,7 @@ class Run:
         stats: dict[int, members_mod.TileStat],
         written: set[int],
         previous: dict[str, Any] | None,
+        ff: FarTiles | None = None,
     ) -> None:
         publish(
             self.spec,
@@ -102,7 +106,16 @@ class Run:
             self.hidden,
             self.state,
             self.report,
+            ff,
         )
+
+    def far_field(self, far: FarField, old: dict[int, TileEntry]) -> FarTiles:
+        """Every far-field tile from the buildings in this snapshot; ``old``'s files are
+        kept where a tile's blocks did not change (its name is the hash of its input)."""
+        reusable = frozenset(e.digest for e in old.values())
+        results = far.build(self.cur, self.epsg, self.out / CONTENT_DIR, reusable)
+        tiles = {r.key: _entry(r, old) for r in results}  # ``features``: blocks
+        return FarTiles(far, tiles, {r.key for r in results if not r.reused})
 
 
 def full(run: Run, previous: dict[str, Any] | None, params: TreeParams, *, reuse: bool) -> bool:
@@ -116,7 +129,10 @@ def full(run: Run, previous: dict[str, Any] | None, params: TreeParams, *, reuse
         remove_tileset(run.out)
         run.report.empty = True
         return False
-    tree = Quadtree.around(*_parse_box(extent), float(total_bytes), params)
+    box = _parse_box(extent)
+    tree = Quadtree.around(*box, float(total_bytes), params)
+    far = _plan_far(spec, tree, count, box)
+    tree = far.tree if far else tree
     create_assign_table(cur)
     parts: list[members_mod.Members] = []
     done = 0
@@ -137,10 +153,25 @@ def full(run: Run, previous: dict[str, Any] | None, params: TreeParams, *, reuse
                 run.progress("index", done, count)
     usable = reuse and previous and previous.get("builder") == BUILDER_VERSION
     old = entries_of(previous) if previous and usable else {}
+    # the far field reads its rows before the content pass ends the snapshot
+    ff = run.far_field(far, far_entries(previous) if previous and usable else {}) if far else None
     tiles, written = run.mesh(tree, old, count)
     members = np.concatenate(parts)
-    run.publish(tree, tiles, members, members_mod.tile_stats(members), written, previous)
+    run.publish(tree, tiles, members, members_mod.tile_stats(members), written, previous, ff)
     return True
+
+
+def _plan_far(
+    spec: TilesetSpec, tree: Quadtree, count: int, box: tuple[float, float, float, float]
+) -> FarField | None:
+    return FarField.plan(
+        tree,
+        kind=spec.kind,
+        baseline=not spec.is_variant,
+        features=count,
+        layer=spec.layer,
+        extent=box,
+    )
 
 
 def _entry(r: Result, old: dict[int, TileEntry]) -> TileEntry:
@@ -180,6 +211,9 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
     change = members_mod.apply(tree, members, changed, rows, stats_of(base))
     if not len(change.members):
         return False  # everything went: the full path removes the tileset
+    same, far = _kept_far(spec, tree, base, len(change.members))
+    if not same:
+        return False  # the far field comes or goes (or its parameters changed): a new tree
     old = entries_of(base)
     patches: dict[int, Patch] | None = None
     if kind.patchable:  # read the changed rows only; other features stay in their files
@@ -194,13 +228,36 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
     create_assign_table(cur)
     if len(todo):
         copy_assign(cur, todo["src"], todo["id"], todo["tile"])
+    # every far-field tile again from the light rows: only those whose blocks changed are
+    # written (a far field is a few hundred tiles; reading 100,000 light rows takes ~1 s)
+    ff = run.far_field(far, far_entries(base)) if far else None
     built, written = run.mesh(tree, old, len(todo), patches)
     tiles = {k: e for k, e in old.items() if k not in change.touched}
     tiles.update(built)
     run.report.mode = "incremental"
     run.report.changed = n_changed
-    run.publish(tree, tiles, change.members, change.stats, written, base)
+    run.publish(tree, tiles, change.members, change.stats, written, base, ff)
     return True
+
+
+def _kept_far(
+    spec: TilesetSpec, tree: Quadtree, base: dict[str, Any], count: int
+) -> tuple[bool, FarField | None]:
+    """Whether a full build of ``count`` features would plan the far field of ``base``
+    (or, like it, none), and that far field (None: a plain tree)."""
+    section = base.get("farfield")
+    x0, y0 = tree.x0, tree.y0
+    wanted = _plan_far(spec, tree, count, (x0, y0, x0 + tree.side, y0 + tree.side))
+    if section is None:
+        return wanted is None, None
+    if (
+        wanted is None
+        or wanted.first_level != tree.params.first_level
+        or section.get("params") != asdict(farfield.DEFAULT_PARAMS)
+    ):
+        return False, None
+    xmin, ymin, xmax, ymax = (float(v) for v in section["extent"])
+    return True, FarField(tree, wanted.params, spec.layer, (xmin, ymin, xmax, ymax))
 
 
 def _parse_box(extent: Any) -> tuple[float, float, float, float]:

@@ -16,6 +16,7 @@ import orjson
 
 from tiles import members as members_mod
 from tiles.changes import LogState
+from tiles.farfield import FarField
 from tiles.frames import Frame
 from tiles.kinds import TilesetSpec
 from tiles.layout import CONTENT_DIR, MANIFEST, TILESET, atomic_write, content_uri
@@ -63,6 +64,35 @@ class TileEntry:
     hi: list[float] = field(default_factory=list)
 
 
+@dataclass
+class FarTiles:
+    """A build's far field (tiles.farfield) and its tiles (``features`` counts blocks)."""
+
+    far: FarField
+    tiles: dict[int, TileEntry]
+    written: set[int]
+
+
+def far_entries(manifest: dict[str, Any]) -> dict[int, TileEntry]:
+    """The far-field tiles a manifest lists (none for a plain tree)."""
+    section = manifest.get("farfield") or {}
+    return {
+        int(t["key"]): TileEntry(int(t["key"]), d, t["blocks"], t["bytes"], t["lo"], t["hi"])
+        for d, t in section.get("tiles", {}).items()
+    }
+
+
+def _far_state(ff: FarTiles) -> dict[str, Any]:
+    return {
+        "params": asdict(ff.far.params),
+        "extent": list(ff.far.extent),
+        "tiles": {
+            e.digest: {"key": k, "blocks": e.features, "bytes": e.nbytes, "lo": e.lo, "hi": e.hi}
+            for k, e in sorted(ff.tiles.items())
+        },
+    }
+
+
 def tree_state(tree: Quadtree) -> dict[str, Any]:
     return {
         "x0": tree.x0,
@@ -102,16 +132,24 @@ def publish(
     hidden: list[int],
     state: LogState,
     report: BuildReport,
+    ff: FarTiles | None = None,
 ) -> None:
-    """Write the build (``tiles`` with content, ``written`` those meshed this time)."""
+    """Write the build (``tiles`` with content, ``written`` those meshed this time; ``ff``
+    the far field above them, if the tileset has one)."""
     largest = {k: st.largest for k, st in stats.items()}
-    errors = geometric_errors(largest, tree.params.error_factor)
+    far_tiles = ff.tiles if ff else {}
+    errors = geometric_errors(largest | {k: 0.0 for k in far_tiles}, tree.params.error_factor)
+    centre = tree.centre
+    if ff is not None:
+        errors |= ff.far.geometric_errors(errors, list(errors))
+        centre = ff.far.centre
+        written = written | ff.written
     infos: dict[int, TileInfo] = {}
     for key in errors:  # tiles with content and every ancestor (content-less if emptied)
-        e = tiles.get(key)
+        e = tiles.get(key) or far_tiles.get(key)
         infos[key] = TileInfo(
             key,
-            Frame.at(epsg, *tree.centre(key)),
+            Frame.at(epsg, *centre(key)),
             content_uri(e.digest) if e else None,
             np.array(e.lo if e else [0.0, 0.0, 0.0]),
             np.array(e.hi if e else [0.0, 0.0, 0.0]),
@@ -121,7 +159,8 @@ def publish(
         )
         if e is None:
             continue
-        report.features += e.features
+        if key not in far_tiles:
+            report.features += e.features
         report.bytes += e.nbytes
         if key in written:
             report.written += 1
@@ -135,9 +174,11 @@ def publish(
             children.setdefault(up, []).append(key)
     for v in children.values():
         v.sort()
-    root, _ = build_tree(infos, children, min(infos))
+    root, _ = build_tree(
+        infos, children, min(infos), refine_of=ff.far.refine if ff is not None else None
+    )
     built_at = datetime.now(UTC).isoformat(timespec="seconds")
-    digests = sorted(e.digest for e in tiles.values())
+    digests = sorted(e.digest for e in (*tiles.values(), *far_tiles.values()))
     version = hashlib.blake2b("".join(digests).encode(), digest_size=8).hexdigest()
     extras: dict[str, Any] = {
         "layer": spec.layer,
@@ -151,7 +192,7 @@ def publish(
         extras["hides"] = {"layer": "buildings", "ids": hidden}
     doc = tileset_json(root, generator=GENERATOR, version=version, extras=extras)
     js = orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
-    report.tiles = len(tiles)
+    report.tiles = len(tiles) + len(far_tiles)
     report.bytes += len(js)
     report.first_view_bytes += len(js)
     members_file = f"members-{version}.npy"
@@ -188,7 +229,13 @@ def publish(
             for k, e in sorted(tiles.items())
         },
     }
-    kept_before = sorted(previous.get("tiles", {})) if previous else []
+    if ff is not None:
+        manifest["farfield"] = _far_state(ff)
+    kept_before = (
+        sorted([*previous.get("tiles", {}), *(e.digest for e in far_entries(previous).values())])
+        if previous
+        else []
+    )
     manifest["previous"] = kept_before
     members_mod.save(out / members_file, members)
     atomic_write(out / TILESET, js)
@@ -218,7 +265,7 @@ def republish_unchanged(
     atomic_write(out / MANIFEST, orjson.dumps(manifest))
     report.mode = "unchanged"
     report.features = int(previous.get("features", 0))
-    report.tiles = report.reused = len(previous.get("tiles", {}))
+    report.tiles = report.reused = len(previous.get("tiles", {})) + len(far_entries(previous))
     report.bytes = int(previous.get("bytes", 0))
     report.first_view_bytes = int(previous.get("first_view_bytes", 0))
 

@@ -68,6 +68,9 @@ class TreeParams:
     min_cell: float = 25.0
     #: geometric error of a tile = this factor x the largest feature size below it
     error_factor: float = 1.0
+    #: features go no higher than this level (the levels above belong to a far field,
+    #: tiles.farfield); 0 is the plain tree
+    first_level: int = 0
 
 
 @dataclass
@@ -120,7 +123,7 @@ class Quadtree:
 
     def byte_budget(self, level: int) -> float:
         p = self.params
-        if level <= 1:
+        if level <= 1 and p.first_level == 0:
             return max(1.0, min(p.max_tile_bytes, p.first_view_fraction * self.total_bytes / 5))
         return p.max_tile_bytes
 
@@ -154,7 +157,7 @@ class Quadtree:
         nbytes = np.asarray(nbytes, dtype=np.int64)
         rem = np.arange(n)
         depth = self.depth
-        for level in range(depth + 1):
+        for level in range(min(self.params.first_level, depth), depth + 1):
             if not len(rem):
                 break
             scale = 1 << level

@@ -10,6 +10,7 @@ descendants' boxes (ADD refinement: the children's content is shown together wit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,9 +62,17 @@ def box(lo: F64, hi: F64) -> list[float]:
 
 
 def build_tree(
-    tiles: dict[int, TileInfo], children: dict[int, list[int]], root: int, *, refine: str = "ADD"
+    tiles: dict[int, TileInfo],
+    children: dict[int, list[int]],
+    root: int,
+    *,
+    refine: str = "ADD",
+    refine_of: Callable[[int], str | None] | None = None,
 ) -> tuple[dict[str, Any], dict[int, tuple[F64, F64]]]:
-    """The root tile dict and every tile's subtree bounds (in its own frame)."""
+    """The root tile dict and every tile's subtree bounds (in its own frame).
+
+    ``refine_of(key)`` sets a tile's own ``refine`` (None: inherited from its parent), for
+    trees that mix REPLACE and ADD (tiles.farfield)."""
     subtree: dict[int, tuple[F64, F64]] = {}
 
     def bounds(key: int) -> tuple[F64, F64]:
@@ -96,8 +105,9 @@ def build_tree(
         }
         if t.uri is not None:
             out["content"] = {"uri": t.uri, "boundingVolume": {"box": box(t.lo, t.hi)}}
-        if parent_matrix is None:
-            out["refine"] = refine
+        own = refine_of(key) if refine_of is not None else None
+        if parent_matrix is None or own is not None:
+            out["refine"] = own or refine
         kids = children.get(key, [])
         if kids:
             out["children"] = [node(c, t.frame.matrix) for c in kids]

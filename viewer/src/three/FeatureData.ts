@@ -104,9 +104,12 @@ export function featureAttribute(geom: BufferGeometry): BufferAttribute | null {
   return (a as BufferAttribute) ?? null;
 }
 
-/** Every row of the mesh's property table, indexed by feature id (cached on the mesh). */
+/**
+ * Every row of the mesh's property table, indexed by feature id. Read again on each restyle
+ * rather than kept on the mesh: a city's worth of loaded tiles would hold a JS object per
+ * feature, and the heap must stay flat however long one flies.
+ */
 export function allRows(obj: Object3D): Props[] | null {
-  if (obj.userData.twinRows) return obj.userData.twinRows as Props[];
   const mf = meshFeatures(obj);
   const sm = structuralMetadata(obj);
   const geom = (obj as Mesh).geometry as BufferGeometry | undefined;
@@ -118,7 +121,6 @@ export function allRows(obj: Object3D): Props[] | null {
   for (let i = 0; i < attr.count; i++) max = Math.max(max, attr.getX(i));
   const ids = Array.from({ length: max + 1 }, (_, i) => i);
   const rows = sm.getPropertyTableData(ids.map(() => table), ids).map((r) => (r ? plain(r) : {}));
-  obj.userData.twinRows = rows;
   return rows;
 }
 

@@ -1,6 +1,7 @@
 import { TilesRenderer } from '3d-tiles-renderer';
 import { GLTFExtensionsPlugin } from '3d-tiles-renderer/plugins';
 import { Box3, Matrix4, Vector3 } from 'three';
+import { type CacheLimits, compareTiles } from '../core/StreamingPolicy';
 import type { FeatureStyle } from '../core/Styling';
 import { AuthHeadersPlugin } from './plugins/AuthHeadersPlugin';
 import { FeatureStylePlugin } from './plugins/FeatureStylePlugin';
@@ -10,9 +11,17 @@ export interface TilesetLayerOptions {
   url: string;
   style: FeatureStyle | null;
   headers: () => Record<string, string>;
-  /** screen-space error target in pixels (lower = more detail) */
+  /** screen-space error target in pixels at rest (lower = more detail) */
   errorTarget?: number;
+  /** the bounded tile cache and how many tiles may be parsed at once (TwinViewer sets them) */
+  cache?: CacheLimits;
+  parseJobs?: number;
 }
+
+/** Resting screen-space error target (pixels) when a layer names none. */
+export const DEFAULT_ERROR_TARGET = 16;
+/** share of the error target taken off tiles a few kilometres away (errorFalloff) */
+const HORIZON_FALLOFF = 0.75;
 
 /**
  * One streamed 3D Tiles 1.1 tileset: a TilesRenderer with the twin's plugins (glTF metadata
@@ -27,11 +36,29 @@ export class TilesetLayer {
   /** bytes of tile content fetched (JSON + GLB), for the loading bar and the bench */
   bytes = 0;
   failed: Error | null = null;
+  /** the error target at rest; TwinViewer raises the live one while the camera moves */
+  readonly restErrorTarget: number;
 
   constructor(readonly opts: TilesetLayerOptions) {
     const tiles = new TilesRenderer(opts.url);
     this.tiles = tiles;
-    tiles.errorTarget = opts.errorTarget ?? 8;
+    this.restErrorTarget = opts.errorTarget ?? DEFAULT_ERROR_TARGET;
+    tiles.errorTarget = this.restErrorTarget;
+    // far tiles seen at a grazing angle (a street-level or low-flight view of a city) need
+    // more error to refine: their blocks are squashed on screen, and numerous
+    tiles.errorFalloff = this.restErrorTarget * HORIZON_FALLOFF;
+    tiles.errorFalloffDensity = 2e-4;
+    // the cache and the queues are shared by every layer (3d-tiles-renderer's defaults):
+    // bounded, and ordered by what is most wrong on screen
+    if (opts.cache) Object.assign(tiles.lruCache, opts.cache);
+    tiles.downloadQueue.priorityCallback = compareTiles;
+    tiles.parseQueue.priorityCallback = compareTiles;
+    if (opts.parseJobs) tiles.parseQueue.maxJobs = opts.parseJobs;
+    // fetch what the view needs, not every ancestor and sibling of it: what is on screen
+    // stays drawn until its replacement has arrived, so nothing blinks, and a city's first
+    // view costs the tiles it shows
+    tiles.loadAncestors = false;
+    tiles.loadSiblings = false;
     this.auth = new AuthHeadersPlugin(opts.headers);
     this.style = new FeatureStylePlugin(opts.style);
     tiles.registerPlugin(this.auth);

@@ -21,6 +21,7 @@ import {
 } from 'three';
 import { MapControls } from 'three/examples/jsm/controls/MapControls.js';
 import { ecefToGeodetic, LocalFrame, type Vec3 } from '../core/Geodesy';
+import { adaptDetailScale, cacheLimits, motionErrorTarget } from '../core/StreamingPolicy';
 import { featureAt, type PickedFeature } from './FeatureData';
 import { TilesetLayer, type TilesetLayerOptions } from './TilesetLayer';
 
@@ -76,6 +77,11 @@ export class TwinViewer extends EventTarget {
   private readonly resizeObserver: ResizeObserver;
   private readonly beforeRender = new Set<(dt: number) => void>();
   private last = performance.now();
+  /** smoothed camera speed (m/s in the local frame): raises the error target while moving */
+  private speed = 0;
+  private readonly lastEye = new Vector3();
+  /** frame-time feedback on the error target while moving (StreamingPolicy.adaptDetailScale) */
+  detailScale = 1;
   private animation: { from: Vector3; to: Vector3; tFrom: Vector3; tTo: Vector3; t0: number; ms: number } | null = null;
 
   constructor(readonly container: HTMLElement) {
@@ -174,7 +180,8 @@ export class TwinViewer extends EventTarget {
 
   addTileset(opts: TilesetLayerOptions): TilesetLayer {
     this.removeTileset(opts.name);
-    const layer = new TilesetLayer(opts);
+    const memory = (navigator as Navigator & { deviceMemory?: number }).deviceMemory;
+    const layer = new TilesetLayer({ cache: cacheLimits(memory, this.softwareGL), parseJobs: this.softwareGL ? 2 : 4, ...opts });
     layer.tiles.setCamera(this.camera);
     layer.tiles.setResolutionFromRenderer(this.camera, this.renderer);
     for (const ev of ['needs-update', 'load-model', 'tiles-load-end', 'load-root-tileset', 'dispose-model']) {
@@ -356,6 +363,7 @@ export class TwinViewer extends EventTarget {
     if (!xr && this.controls.enabled) this.controls.update(dt);
     const loading = [...this.layers.values()].some((l) => l.tiles.loadProgress < 1 && !l.failed);
     if (!xr) this.adaptResolution(performance.now());
+    this.adaptErrorTargets(dt, xr);
     if (!this.dirty && !xr && !loading && this.frames > 0) return;
     this.scene.updateMatrixWorld();
     this.updateTiles(xr);
@@ -375,6 +383,21 @@ export class TwinViewer extends EventTarget {
     }
     if (this.firstFrameAt !== null && this.completeAt === null && !loading) this.completeAt = performance.now();
     this.dispatchEvent(new Event('frame'));
+  }
+
+  /** Less detail while the view slides fast (StreamingPolicy.motionErrorTarget). */
+  private adaptErrorTargets(dt: number, xr: boolean): void {
+    const eye = this.camera.getWorldPosition(new Vector3());
+    const moved = this.frames > 0 && dt > 0 ? eye.distanceTo(this.lastEye) / dt : 0;
+    this.lastEye.copy(eye);
+    this.speed = xr ? 0 : 0.7 * this.speed + 0.3 * moved;
+    if (this.speed < 0.5) this.speed = 0;
+    this.detailScale = adaptDetailScale(this.detailScale, this.frameMs, this.speed > 0);
+    for (const l of this.layers.values()) {
+      const target = motionErrorTarget(l.restErrorTarget, this.speed, eye.y) * this.detailScale;
+      if (target !== l.tiles.errorTarget) l.tiles.errorTarget = target;
+      if (target !== l.restErrorTarget) this.dirty = true; // keep going until back at rest
+    }
   }
 
   private updateTiles(xr: boolean): void {
@@ -458,6 +481,18 @@ export class TwinViewer extends EventTarget {
     }
     r.setScissorTest(false);
     for (const [n, v] of saved) this.layers.get(n)?.setVisible(v);
+  }
+
+  /** What the last frame drew (the bench reads it; draw calls are what SwiftShader pays for). */
+  drawStats(): { calls: number; triangles: number; visible_tiles: number; cached_bytes: number; detail_scale: number } {
+    let visible = 0;
+    let cached = 0;
+    for (const l of this.layers.values()) {
+      visible += l.tiles.visibleTiles.size;
+      cached = Math.max(cached, (l.tiles.lruCache as unknown as { cachedBytes: number }).cachedBytes);
+    }
+    const r = this.renderer.info.render;
+    return { calls: r.calls, triangles: r.triangles, visible_tiles: visible, cached_bytes: cached, detail_scale: this.detailScale };
   }
 
   dispose(): void {

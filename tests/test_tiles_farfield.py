@@ -1,0 +1,226 @@
+"""The far field of a big buildings tileset (tiles.farfield), built from a real PostGIS twin.
+
+The far field switches on above ``min_features`` buildings (20,000 by default); these tests
+lower the threshold so a few thousand buildings exercise it in seconds.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from tests.test_tiles_support import Validator, assert_valid_glbs, gltf_validator, helsinki
+from tiles import farfield, synthetic
+from tiles import inspect as ti
+from tiles.build import build_tileset
+from tiles.farfield import CLASS, FarFieldParams
+from tiles.layout import read_manifest
+
+__all__ = ["gltf_validator", "helsinki"]
+
+N = 3000
+PARAMS = FarFieldParams(min_features=1000, grid=16, min_bin=20.0)
+
+
+@pytest.fixture
+def big_city(helsinki: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    monkeypatch.setattr(farfield, "DEFAULT_PARAMS", PARAMS)
+    with helsinki.begin() as conn:
+        synthetic.insert_buildings(conn, N)
+    return helsinki
+
+
+def _tiles(tileset: Path) -> list[ti.WalkedTile]:
+    return list(ti.walk(ti.load(tileset)))
+
+
+def _rows(tileset: Path, uri: str) -> list[dict[str, Any]]:
+    data = ti.read_content(tileset / uri)
+    (table,) = data.tables
+    names = list(table)
+    return [{n: table[n][i] for n in names} for i in range(len(table[names[0]]))]
+
+
+def _classes(tileset: Path, uri: str) -> set[str]:
+    from tiles.gltf import read_glb
+
+    doc, _ = read_glb((tileset / uri).read_bytes())
+    tables = doc["extensions"]["EXT_structural_metadata"]["propertyTables"]
+    return {t["class"] for t in tables}
+
+
+def test_far_field_is_valid_and_every_building_is_still_in_one_real_tile(
+    big_city: Engine, tmp_path: Path, gltf_validator: Validator
+) -> None:
+    report = build_tileset(big_city, "buildings", tmp_path)
+    tileset = tmp_path / "buildings"
+    assert report.features == N
+    assert ti.check(tileset) == []
+    assert_valid_glbs(gltf_validator, sorted((tileset / "content").glob("*.glb")))
+
+    seen: Counter[int] = Counter()
+    per_level: dict[int, int] = defaultdict(int)
+    real_levels, far_levels = set(), set()
+    for w in _tiles(tileset):
+        uri = w.tile["content"]["uri"]
+        (cls,) = _classes(tileset, uri)
+        if cls == CLASS:
+            far_levels.add(w.depth)
+            # a far-field tile is replaced by its children, which are all there
+            assert w.tile["refine"] == "REPLACE" and w.tile.get("children")
+            per_level[w.depth] += sum(r["buildings"] for r in _rows(tileset, uri))
+        else:
+            assert cls == "building"
+            real_levels.add(w.depth)
+            seen.update(r["id"] for r in _rows(tileset, uri))
+    assert far_levels and max(far_levels) < min(real_levels)
+    # the real tiles: every building exactly once, with its own row
+    with big_city.connect() as conn:
+        ids = {r[0] for r in conn.execute(text("SELECT id FROM buildings"))}
+    assert set(seen) == ids and max(seen.values()) == 1
+    # every far-field level stands for the whole city, each building counted once
+    assert set(per_level.values()) == {N}
+    first_real = [w.tile for w in _tiles(tileset) if w.depth == min(real_levels)]
+    assert {t["refine"] for t in first_real} == {"ADD"}
+
+
+def test_blocks_keep_the_built_area_and_the_attributes_the_viewer_colours_by(
+    big_city: Engine, tmp_path: Path
+) -> None:
+    build_tileset(big_city, "buildings", tmp_path)
+    tileset = tmp_path / "buildings"
+    far = [w for w in _tiles(tileset) if _classes(tileset, w.tile["content"]["uri"]) == {CLASS}]
+    coarse = min(far, key=lambda w: w.depth)
+    rows = _rows(tileset, coarse.tile["content"]["uri"])
+    with big_city.connect() as conn:
+        usages = {r[0] for r in conn.execute(text("SELECT DISTINCT usage FROM buildings"))}
+        lo, hi = conn.execute(text("SELECT min(height), max(height) FROM buildings")).one()
+        years = conn.execute(text("SELECT min(year_built), max(year_built) FROM buildings")).one()
+    for r in rows:
+        assert r["layer"] == "buildings" and r["buildings"] >= 1
+        assert r["usage"] in usages
+        assert lo - 1e-3 <= r["height"] <= hi + 1e-3
+        assert years[0] <= r["year_built"] <= years[1]
+    # the finest far-field level: a block of one building has that building's height
+    finest = max(w.depth for w in far)
+    singles = [
+        r
+        for w in far
+        if w.depth == finest
+        for r in _rows(tileset, w.tile["content"]["uri"])
+        if r["buildings"] == 1
+    ]
+    assert singles
+    with big_city.connect() as conn:
+        heights = {float(h) for (h,) in conn.execute(text("SELECT height FROM buildings"))}
+    assert all(any(abs(r["height"] - h) < 1e-3 for h in heights) for r in singles[:50])
+
+
+def test_far_field_geometric_errors_make_the_viewer_refine_before_the_merge_shows(
+    big_city: Engine, tmp_path: Path
+) -> None:
+    build_tileset(big_city, "buildings", tmp_path)
+    for w in _tiles(tmp_path / "buildings"):
+        t = w.tile
+        if t["refine"] != "REPLACE":
+            continue
+        # at least the side of a bin of its grid (the content is as wide as the cell, give
+        # or take the buildings that stick out of it: synthetic ones are under 40 m)
+        box = t["content"]["boundingVolume"]["box"]
+        assert t["geometricError"] >= (2 * max(box[3], box[7]) - 80) / PARAMS.grid
+        # and above the real tiles it stands for, so they take over before blocks show
+        for c in t["children"]:
+            assert c["geometricError"] <= t["geometricError"]
+
+
+def test_unchanged_rebuild_reuses_every_far_field_tile(big_city: Engine, tmp_path: Path) -> None:
+    first = build_tileset(big_city, "buildings", tmp_path)
+    again = build_tileset(big_city, "buildings", tmp_path)
+    assert again.mode == "unchanged" and again.written == 0 and again.reused == first.tiles
+    with big_city.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE buildings SET height = height + 7 "
+                "WHERE id = (SELECT min(id) FROM buildings)"
+            )
+        )
+    changed = build_tileset(big_city, "buildings", tmp_path)
+    # the building's real tile and the far-field chain above it, nothing else
+    assert 1 < changed.written < first.tiles // 4
+    assert ti.check(tmp_path / "buildings") == []
+
+
+def test_a_district_keeps_the_plain_tree(helsinki: Engine, tmp_path: Path) -> None:
+    with helsinki.begin() as conn:
+        synthetic.insert_buildings(conn, 500)
+    build_tileset(helsinki, "buildings", tmp_path)  # default threshold: 20,000
+    tileset = tmp_path / "buildings"
+    assert all(_classes(tileset, w.tile["content"]["uri"]) == {"building"} for w in _tiles(tileset))
+    assert ti.load(tileset)["root"]["refine"] == "ADD"
+
+
+def test_far_field_frames_sit_on_the_city_so_boxes_stay_near_the_ground(
+    big_city: Engine, tmp_path: Path
+) -> None:
+    from pyproj import Transformer
+
+    build_tileset(big_city, "buildings", tmp_path)
+    to_geodetic = Transformer.from_crs("EPSG:4978", "EPSG:4979", always_xy=True)
+    for w in _tiles(tmp_path / "buildings")[:20]:
+        corners = ti.box_corners(w.tile["boundingVolume"]["box"])
+        ecef = corners @ w.world[:3, :3].T + w.world[:3, 3]
+        _, _, h = to_geodetic.transform(ecef[:, 0], ecef[:, 1], ecef[:, 2])
+        # buildings stand 2-5 m up and are at most ~100 m tall: a frame far from the city
+        # would tilt its box by the Earth's curvature, hundreds of metres deep
+        assert h.min() > -30 and h.max() < 200, (w.depth, h.min(), h.max())
+
+
+def _far_digests(tileset: Path) -> dict[int, str]:
+    manifest = read_manifest(tileset)
+    assert manifest is not None
+    return {int(t["key"]): d for d, t in manifest["farfield"]["tiles"].items()}
+
+
+def test_incremental_build_keeps_the_far_field_of_a_full_build_and_its_first_level(
+    big_city: Engine, tmp_path: Path
+) -> None:
+    first = build_tileset(big_city, "buildings", tmp_path / "inc")
+    tileset = tmp_path / "inc" / "buildings"
+    real = [w for w in _tiles(tileset) if _classes(tileset, w.tile["content"]["uri"]) != {CLASS}]
+    first_level = min(w.depth for w in real)
+    with big_city.begin() as conn:
+        conn.execute(text("UPDATE buildings SET height = height + 7 WHERE id % 97 = 0"))
+        conn.execute(text("DELETE FROM buildings WHERE id % 89 = 0"))
+        # far larger than any other: a plain tree would put it in the root tile
+        conn.execute(
+            text(
+                "INSERT INTO buildings (source, source_id, footprint, base_z, height) "
+                "SELECT 'tower', 'tower-1', ST_Multi(ST_Buffer(ST_Centroid(ST_Extent(footprint))"
+                ", 120, 2)), 2, 300 FROM buildings"
+            )
+        )
+    again = build_tileset(big_city, "buildings", tmp_path / "inc")
+    assert again.mode == "incremental" and 0 < again.written < first.tiles
+    assert ti.check(tileset) == []
+    # the far field is the one a full build of the same data makes, file for file
+    build_tileset(big_city, "buildings", tmp_path / "ref", full=True)
+    assert _far_digests(tileset) == _far_digests(tmp_path / "ref" / "buildings")
+    # every building once, in a real tile, none above the first real level
+    seen: Counter[int] = Counter()
+    for w in _tiles(tileset):
+        uri = w.tile["content"]["uri"]
+        if _classes(tileset, uri) == {CLASS}:
+            assert w.depth < first_level
+            continue
+        assert w.depth >= first_level
+        rows = _rows(tileset, uri)
+        seen.update(r["id"] for r in rows)
+        if any(r["source_id"] == "tower-1" for r in rows):
+            assert w.depth == first_level
+    with big_city.connect() as conn:
+        ids = {r[0] for r in conn.execute(text("SELECT id FROM buildings"))}
+    assert set(seen) == ids and max(seen.values()) == 1
