@@ -25,6 +25,8 @@ import shapely
 from numpy.typing import NDArray
 from sqlalchemy import Connection, text
 
+from geodata.errors import NotFound
+
 #: ground kinds a pedestrian can walk along
 WALKABLE_KINDS = ("footway", "pedestrian", "path", "cycleway", "road")
 #: OSM highway classes nobody walks along (motorways) or that a step-free walk must avoid
@@ -108,7 +110,10 @@ class WalkGraph:
     def nearest_node(self, xy: Sequence[float] | NDArray[Any]) -> int:
         """The graph node closest to ``xy`` (working CRS)."""
         if self._tree is None:
-            raise ValueError("the walking graph is empty: no footways or streets were found")
+            raise NotFound(
+                "the walking graph is empty: no footways or streets were found; import the "
+                "ground layer (`twin import FILE --layer ground`) first"
+            )
         return int(self._tree.query_nearest(shapely.points(*np.asarray(xy, dtype=float)))[0])
 
     def shortest_path(

@@ -94,6 +94,22 @@ def test_update_rewrites_only_the_tile_of_the_feature(town: Engine, tmp_path: Pa
     _assert_same_as_full(town, tmp_path, tmp_path)
 
 
+@pytest.mark.parametrize("change", [False, True])
+def test_a_content_file_missing_on_disk_is_remade_by_a_full_build(
+    town: Engine, tmp_path: Path, change: bool
+) -> None:
+    _build(town, tmp_path)
+    lost = tmp_path / "buildings" / _tile_of(tmp_path, "12")
+    lost.unlink()
+    if change:
+        with town.begin() as conn:
+            conn.execute(text("UPDATE buildings SET usage = 'museum' WHERE source_id = '77'"))
+    r = _build(town, tmp_path)
+    assert r.mode == "full"
+    assert (tmp_path / "buildings" / _tile_of(tmp_path, "12")).is_file()
+    _assert_same_as_full(town, tmp_path, tmp_path)
+
+
 def test_deletions_leave_their_tiles(town: Engine, tmp_path: Path) -> None:
     _build(town, tmp_path)
     with town.begin() as conn:

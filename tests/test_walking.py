@@ -10,6 +10,7 @@ import pytest
 import shapely
 from sqlalchemy import Engine, text
 
+from geodata.errors import NotFound
 from geodata.walking import WalkGraph, walk_graph
 from geodata.working_crs import set_working_crs
 
@@ -72,7 +73,7 @@ def test_disconnected_parts_have_no_walk() -> None:
 def test_empty_graph_says_so() -> None:
     graph = WalkGraph.from_lines([])
     assert len(graph) == 0
-    with pytest.raises(ValueError, match="no footways or streets"):
+    with pytest.raises(NotFound, match="no footways or streets.*--layer ground"):
         graph.nearest_node((0, 0))
 
 

@@ -13,7 +13,7 @@ from tiles import changes, farfield
 from tiles import members as members_mod
 from tiles.farfield import FarField
 from tiles.kinds import TilesetSpec, kind_of
-from tiles.layout import CONTENT_DIR
+from tiles.layout import CONTENT_DIR, content_uri
 from tiles.publish import (
     BuildReport,
     FarTiles,
@@ -188,6 +188,9 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
     changed = changes.changed_ids(cur, kind.tables, base["snapshot"])
     if changed is None:
         return False
+    old = entries_of(base)
+    if not all((run.out / content_uri(e.digest)).is_file() for e in old.values()):
+        return False  # a content file went missing on disk: only a full build can remake it
     n_changed = sum(len(v) for v in changed.values())
     if n_changed == 0 and run.hidden == base.get("hidden", []) and base.get("title") == spec.title:
         republish_unchanged(run.spec, run.out, base, run.state, run.report)
@@ -214,7 +217,6 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
     same, far = _kept_far(spec, tree, base, len(change.members))
     if not same:
         return False  # the far field comes or goes (or its parameters changed): a new tree
-    old = entries_of(base)
     patches: dict[int, Patch] | None = None
     if kind.patchable:  # read the changed rows only; other features stay in their files
         todo = change.members[len(change.members) - change.placed :]
