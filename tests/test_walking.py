@@ -73,7 +73,7 @@ def test_disconnected_parts_have_no_walk() -> None:
 def test_empty_graph_says_so() -> None:
     graph = WalkGraph.from_lines([])
     assert len(graph) == 0
-    with pytest.raises(NotFound, match="no footways or streets.*--layer ground"):
+    with pytest.raises(NotFound, match=r"no footways or streets.*--layer ground"):
         graph.nearest_node((0, 0))
 
 
