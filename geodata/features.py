@@ -192,6 +192,9 @@ def _where(
         clauses.append("scenario_id IS NULL")
     if (hidden := hidden_rows_clause(layer.table, viewer)) is not None:
         clauses.append(hidden)
+    if layer.row_visibility:  # each row says who may see it: the access rule's answer, inlined
+        seen = ", ".join(f"'{v}'" for v in sorted(viewer.sees))
+        clauses.append(f"{layer.row_visibility} IN ({seen})")
     if bbox is not None:
         params.update(minx=bbox.minx, miny=bbox.miny, maxx=bbox.maxx, maxy=bbox.maxy)
         envelope = f"ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, {int(bbox.srid)})"

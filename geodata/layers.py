@@ -29,6 +29,8 @@ class Layer:
     geom_sql: str | None = None
     has_attrs: bool = True
     scenario_aware: bool = True
+    #: column holding each row's own visibility (projects), checked by the access rule
+    row_visibility: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -161,8 +163,8 @@ LAYERS: dict[str, Layer] = {
             "public",
             "Urban projects open for preview.",
             ("slug", "name", "description", "status"),
-            where="visibility = 'public'",
             scenario_aware=False,
+            row_visibility="visibility",
         ),
     ]
 }

@@ -113,13 +113,14 @@ def _seed_rows(engine: Engine) -> None:
             ),
             {"x": X0, "y": Y0 - 50},
         )
-        conn.execute(
-            text(
-                "INSERT INTO projects (slug, name, site, visibility) VALUES ('p', 'P', ST_Multi("
-                "ST_SetSRID(ST_MakeEnvelope(:x, :y, :x + 50, :y + 50), 3067)), 'public')"
-            ),
-            {"x": X0, "y": Y0 - 100},
-        )
+        for vis in VISIBILITIES:  # public first: the plain id of the projects layer
+            conn.execute(
+                text(
+                    "INSERT INTO projects (slug, name, site, visibility) VALUES (:slug, 'P', "
+                    "ST_Multi(ST_SetSRID(ST_MakeEnvelope(:x, :y, :x + 50, :y + 50), 3067)), :v)"
+                ),
+                {"slug": f"p-{vis}", "v": vis, "x": X0, "y": Y0 - 100},
+            )
 
 
 def _seed_datasets(engine: Engine) -> dict[int, str]:
@@ -224,6 +225,20 @@ def test_single_feature_route(world: World, principal: str) -> None:
     for layer_id, fid in world.plain_fids.items():
         r = world.client.get(f"/collections/{layer_id}/items/{fid}", headers=h)
         assert r.status_code == expected_status(principal, LAYERS[layer_id].visibility)
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_projects_each_have_their_own_visibility(world: World, principal: str) -> None:
+    h = world.headers[principal]
+    page = world.client.get("/collections/projects/items", headers=h).json()
+    slugs = {f["properties"]["slug"]: f["id"] for f in page["features"]}
+    assert set(slugs) == {f"p-{v}" for v in SEES[principal]}
+    assert page["numberMatched"] == len(slugs)
+    with world.client.app.state.engine.connect() as conn:
+        ids = dict(conn.execute(text("SELECT slug, id FROM projects")).all())
+    for vis in VISIBILITIES:
+        r = world.client.get(f"/collections/projects/items/{ids[f'p-{vis}']}", headers=h)
+        assert r.status_code == (200 if vis in SEES[principal] else 404), vis
 
 
 def _listed(world: World, principal: str, url: str, key: str, ident: str) -> dict[Any, str]:
