@@ -24,7 +24,7 @@ from sqlalchemy import Connection, bindparam, text
 from geodata.access import Principal, check_visibility, hidden_from, strictest
 from geodata.errors import NotFound
 from geodata.layers import LAYERS
-from geodata.vocab import SOURCED_TABLES
+from geodata.vocab import SOURCED_TABLES, sql_in
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,8 @@ def hidden_rows_clause(table: str, viewer: Principal, alias: str | None = None) 
     ref = alias or table
     return (
         "NOT EXISTS (SELECT 1 FROM datasets d_ WHERE d_.source = "
-        f"{ref}.source AND d_.layer IN ({_literals(layers)}) "
-        f"AND d_.visibility IN ({_literals(hidden)}))"
+        f"{ref}.source AND d_.layer IN ({sql_in(layers)}) "
+        f"AND d_.visibility IN ({sql_in(hidden)}))"
     )
 
 
@@ -122,15 +122,10 @@ def sources_visibility(conn: Connection, tables: str | Iterable[str], where: str
         rows = conn.execute(
             text(
                 "SELECT DISTINCT d.visibility FROM datasets d "
-                f"WHERE d.visibility <> 'public' AND d.layer IN ({_literals(layers)}) "
+                f"WHERE d.visibility <> 'public' AND d.layer IN ({sql_in(layers)}) "
                 f"AND EXISTS (SELECT 1 FROM {table} t WHERE t.source = d.source "
                 f"AND ({where or 'TRUE'}))"
             )
         ).scalars()
         found += rows
     return strictest(*found)
-
-
-def _literals(values: Iterable[str]) -> str:
-    """SQL string literals of our own constants (layer ids, visibilities), never user input."""
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)

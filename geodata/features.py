@@ -34,6 +34,7 @@ from geodata.crs import CRS84_URI, CRS84H_URI, parse_crs
 from geodata.datasets import hidden_rows_clause
 from geodata.errors import CRSError, InputError, NotFound
 from geodata.layers import Layer
+from geodata.vocab import sql_in
 from geodata.working_crs import get_working_crs
 
 DEFAULT_LIMIT = 10
@@ -193,8 +194,7 @@ def _where(
     if (hidden := hidden_rows_clause(layer.table, viewer)) is not None:
         clauses.append(hidden)
     if layer.row_visibility:  # each row says who may see it: the access rule's answer, inlined
-        seen = ", ".join(f"'{v}'" for v in sorted(viewer.sees))
-        clauses.append(f"{layer.row_visibility} IN ({seen})")
+        clauses.append(f"{layer.row_visibility} IN ({sql_in(sorted(viewer.sees))})")
     if bbox is not None:
         params.update(minx=bbox.minx, miny=bbox.miny, maxx=bbox.maxx, maxy=bbox.maxy)
         envelope = f"ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, {int(bbox.srid)})"

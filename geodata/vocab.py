@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 NETWORKS = (
     "water",
     "wastewater",
@@ -68,6 +70,7 @@ SOURCED_TABLES = frozenset(
 )
 
 
-def sql_in(values: tuple[str, ...]) -> str:
-    """SQL literal list for CHECK constraints (values are our own constants, not user input)."""
-    return ", ".join(f"'{v}'" for v in values)
+def sql_in(values: Iterable[str]) -> str:
+    """SQL literal list of our own constants (kinds, layer ids, visibilities), never user
+    input: for CHECK constraints and for filters built from the vocabulary."""
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
