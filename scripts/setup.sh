@@ -17,6 +17,8 @@ command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v ogr2ogr >/dev/null 2>&1 || need+=(gdal-bin)
+# the tests run docker/nginx's rendered config with a real nginx in front of the app
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 # `docker compose config` checks docker/compose.yaml in the tests; no engine is needed
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 \
   || need+=(docker-compose)
@@ -28,7 +30,7 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   "${SUDO[@]}" apt-get update -qq
   "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  # Debian starts a system mosquitto/postgresql after install; the twin runs its own.
+  # Debian may start a system mosquitto/postgresql/nginx after install; the twin runs its own.
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -1,4 +1,6 @@
-"""docker/compose.yaml is a valid Compose file and refuses to run without a database password."""
+"""docker/compose.yaml is a valid Compose file, refuses to run without its secrets, and publishes
+only TLS ports for the broker (the nginx and Mosquitto configs are run for real in
+test_deploy_nginx.py and test_deploy_mqtt.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+import yaml
+
 COMPOSE = Path(__file__).resolve().parent.parent / "docker" / "compose.yaml"
+SECRETS = {
+    "TWIN_DB_PASSWORD": "s3cret",
+    "TWIN_MQTT_BRIDGE_PASSWORD": "b-secret",
+    "TWIN_MQTT_APP_PASSWORD": "a-secret",
+}
 
 
 def _compose_cmd() -> list[str]:
@@ -32,16 +42,32 @@ def _config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _published(service: dict[str, object]) -> set[int]:
+    """The container ports a service publishes on the host (either syntax of compose)."""
+    ports: set[int] = set()
+    for p in service.get("ports", []):  # type: ignore[attr-defined]
+        ports.add(int(p["target"]) if isinstance(p, dict) else int(str(p).rsplit(":", 1)[1]))
+    return ports
+
+
 def test_compose_config_is_valid() -> None:
-    proc = _config({"TWIN_DB_PASSWORD": "s3cret"})
+    proc = _config(SECRETS)
     assert proc.returncode == 0, proc.stderr
-    for service in ("db:", "mqtt:", "app:", "nginx:"):
-        assert service in proc.stdout
-    assert "postgresql://twin:s3cret@db:5432/twin" in proc.stdout
+    services = yaml.safe_load(proc.stdout)["services"]
+    assert set(services) == {"db", "mqtt", "app", "nginx"}
+    app = services["app"]["environment"]
+    assert app["TWIN_DATABASE_URL"] == "postgresql://twin:s3cret@db:5432/twin"
+    assert app["TWIN_MQTT_URL"] == "mqtt://app:a-secret@mqtt:1883"
+    # only nginx and the broker's TLS listener are reachable from outside
+    assert _published(services["mqtt"]) == {8883}
+    assert _published(services["nginx"]) == {80, 443}
+    assert not _published(services["app"]) and not _published(services["db"])
 
 
-def test_compose_refuses_missing_password() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "TWIN_DB_PASSWORD"}
+@pytest.mark.parametrize("secret", sorted(SECRETS))
+def test_compose_refuses_missing_secrets(secret: str) -> None:
+    env = {**os.environ, **SECRETS}
+    env.pop(secret)
     proc = subprocess.run(
         [*_compose_cmd(), "-f", str(COMPOSE), "config"],
         capture_output=True,
@@ -50,4 +76,4 @@ def test_compose_refuses_missing_password() -> None:
         cwd=COMPOSE.parent,
     )
     assert proc.returncode != 0
-    assert "TWIN_DB_PASSWORD" in proc.stderr
+    assert f"set {secret} in .env" in proc.stderr

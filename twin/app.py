@@ -17,6 +17,7 @@ from geodata.db import check_migrated, make_engine
 from twin.api import datasets, errors, features, meta
 from twin.api import tiles as tiles_api
 from twin.auth import TokenVerifier
+from twin.forwarded import ForwardedHeaders
 from twin.settings import Settings
 
 LOGGER = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.verifier = TokenVerifier(engine)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
+    # outermost: links are built from the public scheme, host and port behind docker/nginx
+    app.add_middleware(ForwardedHeaders, trusted=settings.forwarded_allow_ips)
     errors.install(app)
     app.include_router(meta.router)
     app.include_router(datasets.router)

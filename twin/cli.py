@@ -346,7 +346,9 @@ def _serve(rt: Runtime, host: str, port: int) -> None:
     rt.check()
     application = create_app(rt.settings, engine=rt.engine)
     console.print(f"serving the twin on http://{host}:{port} (Ctrl-C stops)")
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    # forwarded headers are twin.forwarded's business (scheme, host, port and client, from
+    # TWIN_FORWARDED_ALLOW_IPS): uvicorn's partial version is turned off
+    uvicorn.run(application, host=host, port=port, log_level="warning", proxy_headers=False)
 
 
 @app.command()

@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     default_height: float = Field(9.0, gt=0, description="height when nothing else is known")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="proxies whose X-Forwarded-Proto/Host/Port/For are believed: addresses "
+        "or networks, comma-separated, or * when only the proxy can reach the app",
+    )
+    publisher: str = Field(
+        "Urban twin", description="who publishes the data catalogue (DCAT dct:publisher)"
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -72,6 +80,18 @@ class Settings(BaseSettings):
             return f"EPSG:{parse_crs(v, require_projected=True)}"
         except CRSError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _check_forwarded(cls, v: str) -> str:
+        from geodata.errors import ConfigError
+        from twin.forwarded import parse_trusted
+
+        try:
+            parse_trusted(v)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return v
 
     @field_validator("data_dir")
     @classmethod
