@@ -136,3 +136,17 @@ def check_role(principal: Principal, *roles: str) -> None:
 def hidden_from(principal: Principal) -> tuple[str, ...]:
     """The visibilities the caller may not see, in vocabulary order (for SQL filters)."""
     return tuple(v for v in VISIBILITIES if v not in principal.sees)
+
+
+#: what may leave the twin as a file (downloads, exports): confidential data never does
+EXPORTABLE: frozenset[str] = frozenset({"public", "agent"})
+
+
+def check_export(principal: Principal, visibility: str, what: str) -> None:
+    """Let the caller take ``what`` away as a file: they must see it (401/403 as
+    :func:`check_visibility`), and it must not be confidential (personal data is never
+    exported, whoever asks: 403).
+    """
+    check_visibility(principal, visibility, what)
+    if visibility not in EXPORTABLE:
+        raise Forbidden(f"{what} is {visibility}: confidential data is never exported")

@@ -206,7 +206,9 @@ def _where(
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def _select(layer: Layer, where: str) -> str:
+def select_sql(layer: Layer, where: str) -> str:
+    """The SELECT that :func:`feature_from_row` reads: one feature shape for the Features API
+    and the GeoJSON download (:mod:`geodata.export`)."""
     columns = "".join(f", {c}" for c in layer.properties)
     attrs = ", attrs::text AS attrs_" if layer.has_attrs else ""
     return (
@@ -215,7 +217,8 @@ def _select(layer: Layer, where: str) -> str:
     )
 
 
-def _feature(layer: Layer, row: Any) -> dict[str, Any]:
+def feature_from_row(layer: Layer, row: Any) -> dict[str, Any]:
+    """A GeoJSON feature from a row of :func:`select_sql`."""
     values = row._mapping
     properties: dict[str, Any] = orjson.loads(values["attrs_"]) if layer.has_attrs else {}
     # columns are the validated values: they win over an attrs key of the same name
@@ -284,10 +287,10 @@ def query_items(
     # page the ids first: PostgreSQL would otherwise reproject and encode every skipped row
     page = f"id IN (SELECT id FROM {layer.table}{where} ORDER BY id LIMIT :limit OFFSET :offset)"
     rows = conn.execute(
-        text(f"{_select(layer, ' WHERE ' + page)} ORDER BY id"),
+        text(f"{select_sql(layer, ' WHERE ' + page)} ORDER BY id"),
         {**params, "limit": limit, "offset": offset},
     )
-    return ItemPage([_feature(layer, r) for r in rows], matched, limit, offset)
+    return ItemPage([feature_from_row(layer, r) for r in rows], matched, limit, offset)
 
 
 def get_item(
@@ -311,10 +314,10 @@ def get_item(
         raise missing
     where, params = _where(layer, viewer, None, srid)
     where = f"{where} AND id = :fid" if where else " WHERE id = :fid"
-    row = conn.execute(text(_select(layer, where)), {**params, "fid": fid}).first()
+    row = conn.execute(text(select_sql(layer, where)), {**params, "fid": fid}).first()
     if row is None:
         raise missing
-    return _feature(layer, row)
+    return feature_from_row(layer, row)
 
 
 def collection_extent(*, conn: Connection, layer: Layer, viewer: Principal) -> list[float] | None:

@@ -1,29 +1,99 @@
-"""The datasets catalogue: what the twin holds, from whom, under which licence.
+"""The datasets catalogue: what the twin holds, from whom, under which licence, and downloads.
 
 Open-data users need the licence and attribution of what they reuse; the catalogue lists only
 the datasets the caller may see (an agent-only dataset does not exist for a citizen), through
-the one access rule in :mod:`geodata.access`.
+the one access rule in :mod:`geodata.access`. ``?f=jsonld`` gives the same list as DCAT-AP
+for harvesters (:mod:`geodata.dcat`); ``/{id}/download`` streams a dataset as GeoJSON, CSV or
+GeoPackage (:mod:`geodata.export`).
+
+The audit hook: every granted download calls ``app.state.download_audit`` (a
+:class:`geodata.export.DownloadAudit`; by default a log line) before the first byte leaves.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from starlette.background import BackgroundTask
 
-from geodata import datasets
-from twin.api.deps import CurrentUser, EngineDep
+from geodata import datasets, dcat, export
+from twin.api.deps import CurrentUser, EngineDep, SettingsDep
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
+JSONLD = "application/ld+json"
 
 
-@router.get("", summary="Datasets the caller may see, with licence and attribution")
-def list_datasets(user: CurrentUser, engine: EngineDep) -> dict[str, Any]:
+@router.get(
+    "",
+    summary="Datasets the caller may see, with licence and attribution (f=jsonld: DCAT-AP)",
+    responses={200: {"content": {JSONLD: {}}}},
+)
+def list_datasets(
+    request: Request,
+    user: CurrentUser,
+    engine: EngineDep,
+    settings: SettingsDep,
+    f: Annotated[Literal["json", "jsonld"], Query(description="json or jsonld")] = "json",
+) -> Response:
     with engine.connect() as conn:
-        return {"datasets": [d.public_dict() for d in datasets.list_datasets(conn, user)]}
+        rows = datasets.list_datasets(conn, user)
+    if f == "jsonld":
+        base = str(request.base_url).rstrip("/")
+        doc = dcat.catalog(rows, user, base_url=base, publisher=settings.publisher)
+        return JSONResponse(doc, media_type=JSONLD)
+    return JSONResponse({"datasets": [d.public_dict() for d in rows]})
 
 
 @router.get("/{dataset_id}", summary="One dataset")
 def get_dataset(dataset_id: int, user: CurrentUser, engine: EngineDep) -> dict[str, Any]:
     with engine.connect() as conn:
         return datasets.get_dataset(conn, user, dataset_id).public_dict()
+
+
+@router.get(
+    "/{dataset_id}/download",
+    summary="The dataset as a file, its licence and attribution inside",
+    response_class=Response,
+    responses={200: {"content": {f.media_type: {} for f in export.FORMATS.values()}}},
+)
+def download(
+    dataset_id: int,
+    request: Request,
+    user: CurrentUser,
+    engine: EngineDep,
+    settings: SettingsDep,
+    format: Annotated[str, Query(description="geojson, csv or gpkg")] = "geojson",
+) -> Response:
+    with engine.connect() as conn:
+        plan = export.plan_download(conn, user, dataset_id, format)
+    audit: export.DownloadAudit = getattr(request.app.state, "download_audit", export.log_download)
+    audit(user, plan.dataset, plan.fmt)
+    media = export.FORMATS[plan.fmt].media_type
+    headers = {
+        "Content-Disposition": f'attachment; filename="{plan.filename}"',
+        # what a caller may download depends on who they are
+        "Cache-Control": "private, no-cache",
+        "Vary": "Authorization",
+    }
+    if plan.fmt in export.CHUNKS:
+        chunks = export.CHUNKS[plan.fmt](engine, plan)
+        return StreamingResponse(chunks, media_type=media, headers=headers)
+    folder = settings.data_dir / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="download-", suffix=".gpkg", dir=folder)
+    os.close(fd)
+    path = Path(name)
+    path.unlink()  # GDAL creates the file itself
+    try:
+        export.write_gpkg(engine, plan, path)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return FileResponse(
+        path, media_type=media, headers=headers, background=BackgroundTask(path.unlink)
+    )
