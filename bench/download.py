@@ -15,11 +15,9 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +30,7 @@ from sqlalchemy import Engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.access import best, free_port  # noqa: E402
 from geodata import export  # noqa: E402
 from geodata.access import ANONYMOUS  # noqa: E402
 from geodata.db import make_engine, migrate  # noqa: E402
@@ -41,12 +40,6 @@ from tiles import synthetic  # noqa: E402
 from twin.services.postgres import EmbeddedPostgres  # noqa: E402
 
 console = Console()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _drain(chunks: object) -> int:
@@ -81,15 +74,6 @@ def naive_csv(engine: Engine, plan: export.DownloadPlan) -> int:
     writer.writerow(header)
     writer.writerows(rows)
     return len(buf.getvalue().encode())
-
-
-def best(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def peak_mb(fn: Callable[[], object]) -> float:

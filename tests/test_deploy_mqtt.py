@@ -23,7 +23,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from tests.conftest import free_port
-from tests.test_deploy_nginx import _wait_port
+from tests.deploy_support import start
 from twin.services.mosquitto import find_mosquitto
 
 ENTRYPOINT = Path(__file__).resolve().parent.parent / "docker" / "mosquitto" / "entrypoint.sh"
@@ -73,18 +73,8 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     _traversable(root)
     plain, tls = free_port(), free_port()
     env = _env(root, plain, tls, "bus-1:pw-1,\n bus-2:pw-2")
-    proc = subprocess.Popen(
-        ["sh", str(ENTRYPOINT), find_mosquitto(), "-c", str(root / "conf" / "mosquitto.conf")],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        _wait_port(plain, proc)
-        _wait_port(tls, proc)
-    except RuntimeError as exc:
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        raise AssertionError(f"mosquitto did not start ({exc}): {err}") from None
+    conf = root / "conf" / "mosquitto.conf"
+    proc = start(["sh", str(ENTRYPOINT), find_mosquitto(), "-c", str(conf)], env, plain, tls)
     yield Broker(plain, tls, root)
     proc.terminate()
     proc.wait(timeout=10)

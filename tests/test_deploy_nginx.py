@@ -15,7 +15,6 @@ import socket
 import ssl
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import uvicorn
 from sqlalchemy import Engine
 
 from tests.conftest import free_port
+from tests.deploy_support import start, wait_port
 from tests.test_tiles_support import helsinki
 from tiles import synthetic
 from tiles.build import build_all
@@ -42,19 +42,6 @@ def _nginx() -> str:
     exe = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else "")
     assert exe, "nginx is not installed: run `make setup` (installs Debian's nginx)"
     return exe
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + 20
-    while True:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"exited with {proc.returncode}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"nothing answers on port {port}")
-        time.sleep(0.05)
 
 
 def _main_conf(root: Path, server_conf: Path) -> Path:
@@ -122,7 +109,7 @@ def app_port(helsinki: Engine, settings: Settings) -> Iterator[int]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    _wait_port(port)
+    wait_port(port)
     yield port
     server.should_exit = True
     thread.join(timeout=10)
@@ -135,16 +122,8 @@ def front(app_port: int, tmp_path: Path) -> Iterator[Front]:
     http, https = free_port(), free_port()
     env = _env(root, app_port, http, https)
     conf = _main_conf(root, root / "twin.conf")
-    proc = subprocess.Popen(
-        ["sh", str(ENTRYPOINT), _nginx(), "-p", str(root), "-c", str(conf), "-g", "daemon off;"],
-        env=env,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        _wait_port(https, proc)
-    except RuntimeError as exc:
-        err = proc.stderr.read().decode() if proc.stderr else ""
-        raise AssertionError(f"nginx did not start ({exc}): {err}") from None
+    argv = ["sh", str(ENTRYPOINT), _nginx(), "-p", str(root), "-c", str(conf), "-g", "daemon off;"]
+    proc = start(argv, env, https)
     yield Front(http, https, root)
     proc.terminate()
     proc.wait(timeout=10)
