@@ -233,10 +233,22 @@ export class TwinViewer extends EventTarget {
     return Math.max(50, ...pts.map((p) => Math.hypot(p[0], p[2])));
   }
 
-  /** An oblique overview of a region of radius r around a local point. */
+  /** An oblique overview of a region of radius r around a local point (not animated: a cut). */
   overview(target = new Vector3(), r = 300, animate = false): void {
     const pos = target.clone().add(new Vector3(-0.35 * r, 0.95 * r, 1.1 * r));
     this.lookAt(pos, target, animate);
+    if (!animate) this.cut();
+  }
+
+  /**
+   * The view cut to where the camera now is: no motion was seen on the way, so the next frame
+   * starts at rest (full detail, no speed carried over). Without it a jump of kilometres reads
+   * as a fast flight and the first view loads and completes at a raised error target.
+   */
+  cut(): void {
+    this.camera.getWorldPosition(this.lastEye);
+    this.speed = 0;
+    this.detailScale = 1;
   }
 
   lookAt(position: Vector3, target: Vector3, animate = false): void {
@@ -381,7 +393,9 @@ export class TwinViewer extends EventTarget {
     if (this.firstFrameAt === null && [...this.layers.values()].some((l) => l.tiles.group.children.length > 0 && l.tiles.visibleTiles.size > 0)) {
       this.firstFrameAt = performance.now();
     }
-    if (this.firstFrameAt !== null && this.completeAt === null && !loading) this.completeAt = performance.now();
+    // complete: every tile of the view drawn at the resting error target (a view completed
+    // while the target was raised would refine once more when the camera settles)
+    if (this.firstFrameAt !== null && this.completeAt === null && !loading && this.atRest()) this.completeAt = performance.now();
     this.dispatchEvent(new Event('frame'));
   }
 
@@ -398,6 +412,12 @@ export class TwinViewer extends EventTarget {
       if (target !== l.tiles.errorTarget) l.tiles.errorTarget = target;
       if (target !== l.restErrorTarget) this.dirty = true; // keep going until back at rest
     }
+  }
+
+  /** Every layer at its resting error target (nothing raised for motion or slow frames). */
+  private atRest(): boolean {
+    for (const l of this.layers.values()) if (l.tiles.errorTarget !== l.restErrorTarget) return false;
+    return true;
   }
 
   private updateTiles(xr: boolean): void {
