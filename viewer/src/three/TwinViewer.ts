@@ -21,7 +21,7 @@ import {
 } from 'three';
 import { MapControls } from 'three/examples/jsm/controls/MapControls.js';
 import { ecefToGeodetic, LocalFrame, type Vec3 } from '../core/Geodesy';
-import { adaptDetailScale, cacheLimits, motionErrorTarget } from '../core/StreamingPolicy';
+import { adaptDetailScale, adaptPixelRatio, cacheLimits, motionErrorTarget } from '../core/StreamingPolicy';
 import { featureAt, type PickedFeature } from './FeatureData';
 import { TilesetLayer, type TilesetLayerOptions } from './TilesetLayer';
 
@@ -138,15 +138,13 @@ export class TwinViewer extends EventTarget {
   }
 
   /**
-   * Adaptive resolution: while the camera moves and frames come slower than ~22 fps, draw
-   * fewer pixels (down to half); when it stops, draw once more at full resolution.
+   * Adaptive resolution: while the camera moves and frames miss 30 fps, draw fewer pixels
+   * (StreamingPolicy.adaptPixelRatio); when it stops, draw once more at full resolution.
    */
   private adaptResolution(now: number): void {
     const ratio = this.renderer.getPixelRatio();
     const moving = now - this.lastUserChange < 300;
-    let next = ratio;
-    if (moving && this.frameMs > 45) next = Math.max(this.baseRatio * 0.5, ratio * 0.8);
-    else if (!moving && ratio < this.baseRatio) next = this.baseRatio;
+    const next = adaptPixelRatio(ratio, this.baseRatio, this.frameMs, moving);
     if (Math.abs(next - ratio) < 1e-3) return;
     this.renderer.setPixelRatio(next);
     const size = this.renderer.getSize(new Vector2());
