@@ -128,10 +128,27 @@ async function findFeatureOnScreen(page, layerPrefix, className, max = 60) {
 const checks = {};
 
 checks.explore = async (browser) => {
-  const { page, errors } = await openPage(browser);
+  const { context, page, errors } = await openPage(browser);
+  // where the camera was at each tile content fetch: the first view fetches for its own
+  // camera only, not for the default one it had before the overview
+  await context.addInitScript(() => {
+    const eyes = (window.__glbFetchEyes = []);
+    const fetch0 = window.fetch;
+    window.fetch = function (input, init) {
+      if (/\.glb(\?|$)/.test(String(input?.url ?? input))) eyes.push(window.__twin?.viewer?.camera.position.toArray() ?? null);
+      return fetch0.call(this, input, init);
+    };
+  });
   await page.goto(`${BASE}/#/explore`);
   await waitReady(page);
   assert((await page.evaluate(() => document.body.dataset.state)) === 'ready', 'explore did not become ready');
+  const fetches = await page.evaluate(() => {
+    const home = window.__twin.viewer.camera.position;
+    return window.__glbFetchEyes.map((e) => (e ? Math.hypot(e[0] - home.x, e[1] - home.y, e[2] - home.z) : -1));
+  });
+  assert(fetches.length > 0, 'the first view fetched no tile content');
+  const stray = fetches.filter((d) => !(d >= 0 && d < 1));
+  assert(stray.length === 0, `${stray.length} of ${fetches.length} tile fetches of the first view were made away from its camera (m off: ${stray.slice(0, 5).map((d) => d.toFixed(0)).join(', ')})`);
   await assertRendered(page, 'explore overview');
   await shot(page, 'explore');
 

@@ -13,6 +13,12 @@ import type { Shell } from '../ui/Shell';
 import { listTilesets, type TilesetEntry } from './Catalog';
 
 export const BUILDINGS = 'buildings';
+/**
+ * Half-size of the base plane around the frame origin (m): a district and its surroundings.
+ * Not the city's radius: a plane under a whole city would fill the sky of its overview; a
+ * city's ground comes from its ground tileset.
+ */
+const GROUND_HALF_SIZE = 1000;
 
 export class BaseScene {
   catalog: TilesetEntry[] = [];
@@ -69,13 +75,22 @@ export class BaseScene {
     this.shell.progress(0.05);
     await this.refreshCatalog();
     const hasBuildings = this.catalog.length === 0 || !!this.entry(BUILDINGS);
+    let homed = false;
     if (hasBuildings) {
       const layer = this.addTileset(BUILDINGS, BUILDING_STYLES[0]);
       try {
         await layer.ready;
         this.buildings = layer;
         const frame = this.viewer.frameFromLayer(layer);
-        if (frame) this.viewer.setFrame(frame);
+        if (frame) {
+          // the camera goes to the overview with the frame, before the ground loads: tiles
+          // stream from the first frame on, and any the default camera asked for would be
+          // fetched for nothing (at city scale, a megabyte of buildings near the centre)
+          this.viewer.setFrame(frame);
+          this.radius = this.viewer.layerRadius(layer);
+          this.home(false);
+          homed = true;
+        }
       } catch (err) {
         this.viewer.removeTileset(BUILDINGS);
         this.shell.message(
@@ -88,8 +103,7 @@ export class BaseScene {
     }
     await this.loadGround();
     if (!this.viewer.frame) throw new Error('the twin has no buildings and no ground to show yet: load the demo with `twin demo`');
-    if (this.buildings) this.radius = this.viewer.layerRadius(this.buildings);
-    this.home(false);
+    if (!homed) this.home(false); // framed on the ground: the overview now
   }
 
   private async loadGround(): Promise<void> {
@@ -122,7 +136,7 @@ export class BaseScene {
       if (f) this.viewer.setFrame(f);
     }
     if (!this.viewer.frame) return;
-    this.ground = new GroundLayer(this.viewer.frame, features, Math.max(600, this.radius * 2.5));
+    this.ground = new GroundLayer(this.viewer.frame, features, GROUND_HALF_SIZE);
     this.viewer.overlay.add(this.ground.group);
     this.viewer.invalidate();
   }

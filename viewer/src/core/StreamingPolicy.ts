@@ -85,3 +85,17 @@ export function adaptDetailScale(scale: number, frameMs: number, moving: boolean
   if (frameMs < budgetMs * 0.75) return Math.max(1, scale / 1.08);
   return scale;
 }
+
+/**
+ * Pixel ratio while the camera moves: frames slower than `budgetMs` (30 fps) shed pixels,
+ * down to `floor` of the full ratio (a software rasteriser pays per pixel; a moving eye does
+ * not see the blur), frames well inside it win them back; at rest it is the full ratio. The
+ * gap between the two thresholds keeps it from flapping (each change reallocates the
+ * drawing buffer). Returns the next ratio.
+ */
+export function adaptPixelRatio(ratio: number, full: number, frameMs: number, moving: boolean, budgetMs = 33, floor = 0.35): number {
+  if (!moving) return full;
+  if (frameMs > budgetMs * 1.1) return Math.max(full * floor, ratio * 0.85);
+  if (frameMs < budgetMs * 0.6) return Math.min(full, ratio / 0.85);
+  return ratio;
+}

@@ -5,6 +5,7 @@ import { type CacheLimits, compareTiles } from '../core/StreamingPolicy';
 import type { FeatureStyle } from '../core/Styling';
 import { AuthHeadersPlugin } from './plugins/AuthHeadersPlugin';
 import { FeatureStylePlugin } from './plugins/FeatureStylePlugin';
+import { LambertMaterialPlugin } from './plugins/LambertMaterialPlugin';
 
 export interface TilesetLayerOptions {
   name: string;
@@ -25,7 +26,7 @@ const HORIZON_FALLOFF = 0.75;
 
 /**
  * One streamed 3D Tiles 1.1 tileset: a TilesRenderer with the twin's plugins (glTF metadata
- * extensions, bearer headers, feature styling). Its group lives in ECEF; the viewer puts it
+ * extensions, bearer headers, Lambert materials, feature styling). Its group lives in ECEF; the viewer puts it
  * under the local frame.
  */
 export class TilesetLayer {
@@ -63,6 +64,7 @@ export class TilesetLayer {
     this.style = new FeatureStylePlugin(opts.style);
     tiles.registerPlugin(this.auth);
     tiles.registerPlugin(new GLTFExtensionsPlugin({ metadata: true, rtc: true, autoDispose: false }));
+    tiles.registerPlugin(new LambertMaterialPlugin());
     tiles.registerPlugin(this.style);
     tiles.registerPlugin(new ByteCounterPlugin((n) => (this.bytes += n)));
     tiles.group.name = `tileset:${opts.name}`;

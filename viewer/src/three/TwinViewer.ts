@@ -21,7 +21,7 @@ import {
 } from 'three';
 import { MapControls } from 'three/examples/jsm/controls/MapControls.js';
 import { ecefToGeodetic, LocalFrame, type Vec3 } from '../core/Geodesy';
-import { adaptDetailScale, cacheLimits, motionErrorTarget } from '../core/StreamingPolicy';
+import { adaptDetailScale, adaptPixelRatio, cacheLimits, motionErrorTarget } from '../core/StreamingPolicy';
 import { featureAt, type PickedFeature } from './FeatureData';
 import { TilesetLayer, type TilesetLayerOptions } from './TilesetLayer';
 
@@ -138,15 +138,13 @@ export class TwinViewer extends EventTarget {
   }
 
   /**
-   * Adaptive resolution: while the camera moves and frames come slower than ~22 fps, draw
-   * fewer pixels (down to half); when it stops, draw once more at full resolution.
+   * Adaptive resolution: while the camera moves and frames miss 30 fps, draw fewer pixels
+   * (StreamingPolicy.adaptPixelRatio); when it stops, draw once more at full resolution.
    */
   private adaptResolution(now: number): void {
     const ratio = this.renderer.getPixelRatio();
     const moving = now - this.lastUserChange < 300;
-    let next = ratio;
-    if (moving && this.frameMs > 45) next = Math.max(this.baseRatio * 0.5, ratio * 0.8);
-    else if (!moving && ratio < this.baseRatio) next = this.baseRatio;
+    const next = adaptPixelRatio(ratio, this.baseRatio, this.frameMs, moving);
     if (Math.abs(next - ratio) < 1e-3) return;
     this.renderer.setPixelRatio(next);
     const size = this.renderer.getSize(new Vector2());
@@ -233,10 +231,22 @@ export class TwinViewer extends EventTarget {
     return Math.max(50, ...pts.map((p) => Math.hypot(p[0], p[2])));
   }
 
-  /** An oblique overview of a region of radius r around a local point. */
+  /** An oblique overview of a region of radius r around a local point (not animated: a cut). */
   overview(target = new Vector3(), r = 300, animate = false): void {
     const pos = target.clone().add(new Vector3(-0.35 * r, 0.95 * r, 1.1 * r));
     this.lookAt(pos, target, animate);
+    if (!animate) this.cut();
+  }
+
+  /**
+   * The view cut to where the camera now is: no motion was seen on the way, so the next frame
+   * starts at rest (full detail, no speed carried over). Without it a jump of kilometres reads
+   * as a fast flight and the first view loads and completes at a raised error target.
+   */
+  cut(): void {
+    this.camera.getWorldPosition(this.lastEye);
+    this.speed = 0;
+    this.detailScale = 1;
   }
 
   lookAt(position: Vector3, target: Vector3, animate = false): void {
@@ -381,7 +391,9 @@ export class TwinViewer extends EventTarget {
     if (this.firstFrameAt === null && [...this.layers.values()].some((l) => l.tiles.group.children.length > 0 && l.tiles.visibleTiles.size > 0)) {
       this.firstFrameAt = performance.now();
     }
-    if (this.firstFrameAt !== null && this.completeAt === null && !loading) this.completeAt = performance.now();
+    // complete: every tile of the view drawn at the resting error target (a view completed
+    // while the target was raised would refine once more when the camera settles)
+    if (this.firstFrameAt !== null && this.completeAt === null && !loading && this.atRest()) this.completeAt = performance.now();
     this.dispatchEvent(new Event('frame'));
   }
 
@@ -398,6 +410,12 @@ export class TwinViewer extends EventTarget {
       if (target !== l.tiles.errorTarget) l.tiles.errorTarget = target;
       if (target !== l.restErrorTarget) this.dirty = true; // keep going until back at rest
     }
+  }
+
+  /** Every layer at its resting error target (nothing raised for motion or slow frames). */
+  private atRest(): boolean {
+    for (const l of this.layers.values()) if (l.tiles.errorTarget !== l.restErrorTarget) return false;
+    return true;
   }
 
   private updateTiles(xr: boolean): void {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { adaptDetailScale, cacheLimits, compareTiles, motionErrorTarget, type TileLike } from '../../src/core/StreamingPolicy';
+import { adaptDetailScale, adaptPixelRatio, cacheLimits, compareTiles, motionErrorTarget, type TileLike } from '../../src/core/StreamingPolicy';
 
 const tile = (t: TileLike['traversal'], depth = 0): TileLike => ({ traversal: t, internal: { depthFromRenderedParent: depth } });
 
@@ -75,5 +75,24 @@ describe('adaptDetailScale', () => {
     for (let i = 0; i < 100; i++) s = adaptDetailScale(s, 10, true);
     expect(s).toBe(1);
     expect(adaptDetailScale(2.5, 60, false)).toBe(1);
+  });
+});
+
+describe('adaptPixelRatio', () => {
+  it('sheds pixels on frames that miss 30 fps while moving, down to a floor, and wins them back', () => {
+    let r = 1;
+    r = adaptPixelRatio(r, 1, 40, true);
+    expect(r).toBeLessThan(1);
+    for (let i = 0; i < 100; i++) r = adaptPixelRatio(r, 1, 60, true);
+    expect(r).toBeCloseTo(0.35);
+    const low = r;
+    expect(adaptPixelRatio(r, 1, 28, true)).toBe(low); // between the thresholds: hold
+    for (let i = 0; i < 100; i++) r = adaptPixelRatio(r, 1, 12, true);
+    expect(r).toBe(1);
+  });
+
+  it('is the full ratio at rest, whatever the frames', () => {
+    expect(adaptPixelRatio(0.4, 2, 80, false)).toBe(2);
+    expect(adaptPixelRatio(2, 2, 10, true)).toBe(2);
   });
 });
