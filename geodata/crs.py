@@ -59,6 +59,25 @@ def check_projected(epsg: int) -> None:
         raise CRSError(f"EPSG:{epsg} uses {unit}: the working CRS must be in metres")
 
 
+def check_horizontal(epsg: int, what: str) -> None:
+    """A box filters by position on the ground, so its CRS needs a horizontal part: geographic
+    or projected, alone or as the horizontal part of a compound CRS. A vertical CRS (heights
+    only, e.g. EPSG:5773) or a geocentric one (X, Y, Z from the Earth's centre) has no such
+    box; PROJ knows them, so without this rule they got as far as the database.
+
+    :raises CRSError: naming the CRS, what it is, and what is accepted instead.
+    """
+    crs = _crs(f"EPSG:{epsg}")
+    horizontal = crs.sub_crs_list[0] if crs.is_compound else crs
+    if horizontal.is_geographic or horizontal.is_projected:
+        return
+    raise CRSError(
+        f"{what} EPSG:{epsg} ({crs.name}) is a {crs.type_name.lower()}, not a horizontal one: "
+        f"leave it out for lon,lat ({CRS84_URI}) or give a geographic or projected CRS, "
+        "e.g. http://www.opengis.net/def/crs/EPSG/0/4326 or the twin's own"
+    )
+
+
 def utm_for(lon: float, lat: float) -> int:
     """The ETRS89/WGS 84 UTM zone for a point: the inferred working CRS of geographic data."""
     infos = query_utm_crs_info(

@@ -30,7 +30,7 @@ from pyproj import CRS
 from sqlalchemy import Connection, text
 
 from geodata.access import Principal
-from geodata.crs import CRS84_URI, CRS84H_URI, parse_crs
+from geodata.crs import CRS84_URI, CRS84H_URI, check_horizontal, parse_crs
 from geodata.datasets import hidden_rows_clause
 from geodata.errors import CRSError, InputError, NotFound
 from geodata.layers import Layer
@@ -108,6 +108,7 @@ def _bbox_srid(crs: str | None) -> tuple[int, bool]:
             f"unknown bbox-crs {crs!r}: leave it out for lon,lat (CRS84) or give "
             f"{CRS84_URI} or an EPSG URI such as http://www.opengis.net/def/crs/EPSG/0/3067"
         ) from None
+    check_horizontal(epsg, "bbox-crs")
     return epsg, _northing_first(epsg)
 
 
@@ -230,7 +231,7 @@ def _feature(layer: Layer, row: Any) -> dict[str, Any]:
 
 
 # -- queries ----------------------------------------------------------------------------------
-def _check_bbox_srid(conn: Connection, bbox: BBox | None) -> None:
+def _check_bbox_srid(conn: Connection, bbox: BBox | None, working: int) -> None:
     """PROJ knows more CRSs than PostGIS's ``spatial_ref_sys``: refuse those PostGIS cannot
     reproject from, rather than fail in the query."""
     if bbox is None or bbox.srid == 4326:
@@ -240,8 +241,9 @@ def _check_bbox_srid(conn: Connection, bbox: BBox | None) -> None:
     ).first()
     if known is None:
         raise InputError(
-            f"bbox-crs EPSG:{bbox.srid} is not one the database can reproject from: give the "
-            "bbox in lon,lat (CRS84) or in another EPSG CRS, e.g. the twin's own"
+            f"bbox-crs EPSG:{bbox.srid} is not one the database can reproject from (PROJ knows "
+            "it, PostGIS's spatial_ref_sys does not): leave bbox-crs out for lon,lat (CRS84), "
+            f"or give a horizontal EPSG CRS the database lists, e.g. the twin's own EPSG:{working}"
         )
 
 
@@ -253,7 +255,7 @@ def count_items(
     srid = get_working_crs(conn)
     if srid is None:
         return 0
-    _check_bbox_srid(conn, bbox)
+    _check_bbox_srid(conn, bbox, srid)
     where, params = _where(layer, viewer, bbox, srid)
     return int(
         conn.execute(text(f"SELECT count(*) FROM {layer.table}{where}"), params).scalar_one()
