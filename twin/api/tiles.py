@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse
 from geodata.access import ANONYMOUS, check_visibility
 from tiles import catalog
 from twin.api.deps import CurrentUser, SettingsDep
+from twin.api.http import accepts_coding
 
 router = APIRouter(prefix="/tiles", tags=["3D Tiles"])
 
@@ -47,7 +48,7 @@ def tileset_file(
         "Vary": "Accept-Encoding" + ("" if shared else ", Authorization"),
     }
     served = file
-    if "gzip" in request.headers.get("accept-encoding", ""):
+    if accepts_coding(request.headers.get("accept-encoding"), "gzip"):
         served = catalog.gzip_companion(file)
         headers["Content-Encoding"] = "gzip"
     tag = catalog.etag(served)
