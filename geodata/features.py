@@ -20,6 +20,7 @@ Rules kept here, once:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -39,6 +40,12 @@ from geodata.working_crs import get_working_crs
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 10_000
+#: one ``bbox`` number: decimal, optional sign, fraction and exponent (what OGC clients send;
+#: not Python's ``1_000`` or ``inf``)
+_NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_ITEM = f" *{_NUMBER} *"
+#: the whole ``bbox`` parameter, as the OpenAPI document declares it and parse_bbox reads it
+BBOX_PATTERN = f"^{_ITEM}(?:,{_ITEM}){{3}}(?:,{_ITEM},{_ITEM})?$"
 #: ``bbox-crs`` values meaning lon,lat on WGS 84 (the OGC default)
 _CRS84_NAMES = {
     CRS84_URI,
@@ -120,7 +127,7 @@ def parse_bbox(value: str | Sequence[float] | None, *, crs: str | None = None) -
     """
     if value is None:
         return None
-    parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
+    parts = [p.strip(" ") for p in value.split(",")] if isinstance(value, str) else list(value)
     if len(parts) not in (4, 6):
         raise InputError(
             f"bbox needs 4 numbers (minx,miny,maxx,maxy) or 6 (minx,miny,minz,maxx,maxy,maxz), "
@@ -129,6 +136,8 @@ def parse_bbox(value: str | Sequence[float] | None, *, crs: str | None = None) -
     numbers: list[float] = []
     for p in parts:
         try:
+            if isinstance(p, str) and not re.fullmatch(_NUMBER, p):
+                raise ValueError(p)
             n = float(p)
         except (TypeError, ValueError):
             raise InputError(

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from starlette.types import ASGIApp
 
 from geodata.db import check_migrated, make_engine
-from twin.api import datasets, errors, features, meta
+from twin.api import datasets, errors, features, meta, openapi
 from twin.api import tiles as tiles_api
 from twin.api.http import HTTPEdge, NegotiatedGZip
 from twin.auth import TokenVerifier
@@ -73,6 +73,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(features.router)
     app.include_router(tiles_api.router)
     _mount_viewer(app)
+    openapi.install(app)
     return app
 
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter
 
 from geodata import datasets
 from twin.api.deps import CurrentUser, EngineDep
+from twin.api.openapi import problems
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
 
@@ -23,7 +24,7 @@ def list_datasets(user: CurrentUser, engine: EngineDep) -> dict[str, Any]:
         return {"datasets": [d.public_dict() for d in datasets.list_datasets(conn, user)]}
 
 
-@router.get("/{dataset_id}", summary="One dataset")
+@router.get("/{dataset_id}", summary="One dataset", responses=problems(403, 404))
 def get_dataset(dataset_id: int, user: CurrentUser, engine: EngineDep) -> dict[str, Any]:
     with engine.connect() as conn:
         return datasets.get_dataset(conn, user, dataset_id).public_dict()
