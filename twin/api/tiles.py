@@ -32,7 +32,7 @@ def list_tilesets(settings: SettingsDep, user: CurrentUser) -> dict[str, Any]:
     }
 
 
-_FILE = {"application/json": {}, "model/gltf-binary": {}}
+_FILE: dict[str, dict[str, Any]] = {"application/json": {}, "model/gltf-binary": {}}
 _FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "The file (gzip-encoded when the client accepts it)", "content": _FILE},
     206: {"description": "The byte range asked for with `Range`", "content": _FILE},
