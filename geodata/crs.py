@@ -6,8 +6,10 @@ reproject with pyproj; the Features API reprojects to CRS84 on the way out.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
+import shapely
 from pyproj import CRS, Transformer
 from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
@@ -93,6 +95,33 @@ def utm_for(lon: float, lat: float) -> int:
 def transformer(src: int, dst: int) -> Transformer:
     """A cached, thread-safe always_xy transformer between two EPSG codes (3D when possible)."""
     return Transformer.from_crs(f"EPSG:{src}", f"EPSG:{dst}", always_xy=True)
+
+
+def box_in(
+    box: tuple[float, float, float, float], src: int, dst: int, *, segments: int = 16
+) -> shapely.Geometry | None:
+    """The box ``(minx, miny, maxx, maxy)`` of ``src`` (x east, y north) as a shape of ``dst``.
+
+    Each edge is cut in ``segments`` pieces first: a lon/lat rectangle has curved edges in a
+    projected CRS. Points PROJ cannot place in ``dst`` (outside its domain: a transverse
+    Mercator fails some 80 degrees from its meridian) are left out, so a box partly outside
+    gives the part inside, and a box wholly outside gives None: it matches nothing, where the
+    same reprojection in PostGIS raises an error for the whole query.
+    """
+    minx, miny, maxx, maxy = box
+    steps = [i / segments for i in range(segments)]
+    xs = [minx + (maxx - minx) * t for t in steps] + [maxx] * segments
+    ys = [miny] * segments + [miny + (maxy - miny) * t for t in steps]
+    xs += [maxx - (maxx - minx) * t for t in steps] + [minx] * segments
+    ys += [maxy] * segments + [maxy - (maxy - miny) * t for t in steps]
+    px, py = transformer(src, dst).transform(xs, ys)
+    ring = [(x, y) for x, y in zip(px, py, strict=True) if math.isfinite(x) and math.isfinite(y)]
+    if not ring:
+        return None
+    shape = shapely.Polygon(ring) if len(ring) >= 3 else None
+    if shape is None or not shape.is_valid or shape.area == 0:
+        shape = shapely.MultiPoint(ring).convex_hull  # a point, a line or the hull
+    return shape
 
 
 def is_geographic(epsg: int) -> bool:

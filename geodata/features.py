@@ -27,11 +27,12 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
+import shapely
 from pyproj import CRS
 from sqlalchemy import Connection, text
 
 from geodata.access import Principal
-from geodata.crs import CRS84_URI, CRS84H_URI, check_horizontal, parse_crs
+from geodata.crs import CRS84_URI, CRS84H_URI, box_in, check_horizontal, parse_crs
 from geodata.datasets import hidden_rows_clause
 from geodata.errors import CRSError, InputError, NotFound
 from geodata.layers import Layer
@@ -206,13 +207,18 @@ def _where(
     if layer.row_visibility:  # each row says who may see it: the access rule's answer, inlined
         clauses.append(f"{layer.row_visibility} IN ({sql_in(sorted(viewer.sees))})")
     if bbox is not None:
-        params.update(minx=bbox.minx, miny=bbox.miny, maxx=bbox.maxx, maxy=bbox.maxy)
-        envelope = f"ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, {int(bbox.srid)})"
-        if bbox.srid != srid:
-            # densify first: a lon/lat rectangle has curved edges in a projected CRS
-            params["seg"] = max(bbox.maxx - bbox.minx, bbox.maxy - bbox.miny, 1e-9) / _SEGMENTS
-            envelope = f"ST_Transform(ST_Segmentize({envelope}, :seg), {int(srid)})"
-        clauses.append(f"ST_Intersects({layer.geom_column}, {envelope})")
+        corners = (bbox.minx, bbox.miny, bbox.maxx, bbox.maxy)
+        if bbox.srid == srid:
+            params.update(minx=bbox.minx, miny=bbox.miny, maxx=bbox.maxx, maxy=bbox.maxy)
+            clauses.append(
+                f"ST_Intersects({layer.geom_column}, "
+                f"ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, {int(srid)}))"
+            )
+        elif (shape := box_in(corners, bbox.srid, srid, segments=_SEGMENTS)) is None:
+            clauses.append("FALSE")  # the box is nowhere in the working CRS's domain
+        else:
+            params["box"] = shapely.to_wkb(shape)
+            clauses.append(f"ST_Intersects({layer.geom_column}, ST_GeomFromWKB(:box, {int(srid)}))")
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 

@@ -120,3 +120,19 @@ def test_tile_file_lookup_refuses_odd_names_with_404(tmp_path: Path, rel: str) -
     entry = TilesetEntry("t", "T", "buildings", "public", 0, 0, "", tmp_path / "t")
     with pytest.raises(NotFound, match="tileset 't' has no file"):
         resolve_file(entry, rel)
+
+
+@pytest.mark.parametrize(
+    ("bbox", "found"),
+    [
+        ("-54,0,0,0", 0),  # wholly outside ETRS-TM35FIN's domain: once a 500 from ST_Transform
+        ("-100,-80,-60,80", 0),
+        ("-100,50,30,70", 3),  # partly outside, the three buildings inside: they are found
+    ],
+)
+def test_bbox_outside_the_working_crs_domain_matches_what_is_inside(
+    client: TestClient, bbox: str, found: int
+) -> None:
+    r = client.get("/collections/buildings/items", params={"bbox": bbox})
+    assert r.status_code == 200, r.text
+    assert r.json()["numberMatched"] == found

@@ -9,7 +9,7 @@ that follow from a route's shape, in one place:
 - 401 on every route that reads the caller (an unknown or revoked token is refused), whose
   bearer scheme is *optional*: ``security: [{}, {bearer: []}]``, anonymous callers are
   citizens, so ``/docs`` can send a token without making one required;
-- 500 everywhere (the unexpected, in the same shape);
+- 500 everywhere (the unexpected, in the same shape); every error is ``application/json``;
 - no 422 and no FastAPI validation schemas;
 - an optional parameter is its value's schema, not "that or null": a query string has no
   null, leaving the parameter out is how a client says "none".
@@ -75,6 +75,11 @@ def finish(doc: dict[str, Any]) -> dict[str, Any]:
                 wanted.append(401)
             for status in wanted:
                 responses.setdefault(str(status), _problem_response(doc, status))
+            for code, response in responses.items():
+                # FastAPI gives a route's errors its own media type (GeoJSON); they are JSON
+                if code.isdigit() and int(code) >= 400 and "content" in response:
+                    (media,) = response["content"].values()
+                    response["content"] = {"application/json": media}
             op["responses"] = dict(sorted(responses.items()))
     schemas = doc.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
