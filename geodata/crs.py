@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import shapely
 from pyproj import CRS, Transformer
 from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
 from pyproj.exceptions import CRSError as ProjCRSError
 
 from geodata.errors import CRSError
+
+if TYPE_CHECKING:
+    import shapely
 
 CRS84_URI = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CRS84H_URI = "http://www.opengis.net/def/crs/OGC/0/CRS84h"
@@ -108,6 +111,8 @@ def box_in(
     gives the part inside, and a box wholly outside gives None: it matches nothing, where the
     same reprojection in PostGIS raises an error for the whole query.
     """
+    import shapely  # here: the settings import this module, and serving tiles loads no numpy
+
     minx, miny, maxx, maxy = box
     steps = [i / segments for i in range(segments)]
     xs = [minx + (maxx - minx) * t for t in steps] + [maxx] * segments
