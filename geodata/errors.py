@@ -66,3 +66,10 @@ class Conflict(TwinError):
 
     http_status = 409
     default_msg = "conflict with an operation under way: retry when it has finished"
+
+
+class PayloadTooLarge(TwinError):
+    """A request body over the server's limit (``TWIN_MAX_BODY_BYTES``)."""
+
+    http_status = 413
+    default_msg = "the request body is too large"

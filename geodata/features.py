@@ -20,17 +20,19 @@ Rules kept here, once:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import orjson
+import shapely
 from pyproj import CRS
 from sqlalchemy import Connection, text
 
 from geodata.access import Principal
-from geodata.crs import CRS84_URI, CRS84H_URI, parse_crs
+from geodata.crs import CRS84_URI, CRS84H_URI, box_in, check_horizontal, parse_crs
 from geodata.datasets import hidden_rows_clause
 from geodata.errors import CRSError, InputError, NotFound
 from geodata.layers import Layer
@@ -39,6 +41,12 @@ from geodata.working_crs import get_working_crs
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 10_000
+#: one ``bbox`` number: decimal, optional sign, fraction and exponent (what OGC clients send;
+#: not Python's ``1_000`` or ``inf``)
+_NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_ITEM = f" *{_NUMBER} *"
+#: the whole ``bbox`` parameter, as the OpenAPI document declares it and parse_bbox reads it
+BBOX_PATTERN = f"^{_ITEM}(?:,{_ITEM}){{3}}(?:,{_ITEM},{_ITEM})?$"
 #: ``bbox-crs`` values meaning lon,lat on WGS 84 (the OGC default)
 _CRS84_NAMES = {
     CRS84_URI,
@@ -108,6 +116,7 @@ def _bbox_srid(crs: str | None) -> tuple[int, bool]:
             f"unknown bbox-crs {crs!r}: leave it out for lon,lat (CRS84) or give "
             f"{CRS84_URI} or an EPSG URI such as http://www.opengis.net/def/crs/EPSG/0/3067"
         ) from None
+    check_horizontal(epsg, "bbox-crs")
     return epsg, _northing_first(epsg)
 
 
@@ -119,7 +128,7 @@ def parse_bbox(value: str | Sequence[float] | None, *, crs: str | None = None) -
     """
     if value is None:
         return None
-    parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
+    parts = [p.strip(" ") for p in value.split(",")] if isinstance(value, str) else list(value)
     if len(parts) not in (4, 6):
         raise InputError(
             f"bbox needs 4 numbers (minx,miny,maxx,maxy) or 6 (minx,miny,minz,maxx,maxy,maxz), "
@@ -128,6 +137,8 @@ def parse_bbox(value: str | Sequence[float] | None, *, crs: str | None = None) -
     numbers: list[float] = []
     for p in parts:
         try:
+            if isinstance(p, str) and not re.fullmatch(_NUMBER, p):
+                raise ValueError(p)
             n = float(p)
         except (TypeError, ValueError):
             raise InputError(
@@ -196,13 +207,18 @@ def _where(
     if layer.row_visibility:  # each row says who may see it: the access rule's answer, inlined
         clauses.append(f"{layer.row_visibility} IN ({sql_in(sorted(viewer.sees))})")
     if bbox is not None:
-        params.update(minx=bbox.minx, miny=bbox.miny, maxx=bbox.maxx, maxy=bbox.maxy)
-        envelope = f"ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, {int(bbox.srid)})"
-        if bbox.srid != srid:
-            # densify first: a lon/lat rectangle has curved edges in a projected CRS
-            params["seg"] = max(bbox.maxx - bbox.minx, bbox.maxy - bbox.miny, 1e-9) / _SEGMENTS
-            envelope = f"ST_Transform(ST_Segmentize({envelope}, :seg), {int(srid)})"
-        clauses.append(f"ST_Intersects({layer.geom_column}, {envelope})")
+        corners = (bbox.minx, bbox.miny, bbox.maxx, bbox.maxy)
+        if bbox.srid == srid:
+            params.update(minx=bbox.minx, miny=bbox.miny, maxx=bbox.maxx, maxy=bbox.maxy)
+            clauses.append(
+                f"ST_Intersects({layer.geom_column}, "
+                f"ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, {int(srid)}))"
+            )
+        elif (shape := box_in(corners, bbox.srid, srid, segments=_SEGMENTS)) is None:
+            clauses.append("FALSE")  # the box is nowhere in the working CRS's domain
+        else:
+            params["box"] = shapely.to_wkb(shape)
+            clauses.append(f"ST_Intersects({layer.geom_column}, ST_GeomFromWKB(:box, {int(srid)}))")
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
@@ -233,7 +249,7 @@ def feature_from_row(layer: Layer, row: Any) -> dict[str, Any]:
 
 
 # -- queries ----------------------------------------------------------------------------------
-def _check_bbox_srid(conn: Connection, bbox: BBox | None) -> None:
+def _check_bbox_srid(conn: Connection, bbox: BBox | None, working: int) -> None:
     """PROJ knows more CRSs than PostGIS's ``spatial_ref_sys``: refuse those PostGIS cannot
     reproject from, rather than fail in the query."""
     if bbox is None or bbox.srid == 4326:
@@ -243,8 +259,9 @@ def _check_bbox_srid(conn: Connection, bbox: BBox | None) -> None:
     ).first()
     if known is None:
         raise InputError(
-            f"bbox-crs EPSG:{bbox.srid} is not one the database can reproject from: give the "
-            "bbox in lon,lat (CRS84) or in another EPSG CRS, e.g. the twin's own"
+            f"bbox-crs EPSG:{bbox.srid} is not one the database can reproject from (PROJ knows "
+            "it, PostGIS's spatial_ref_sys does not): leave bbox-crs out for lon,lat (CRS84), "
+            f"or give a horizontal EPSG CRS the database lists, e.g. the twin's own EPSG:{working}"
         )
 
 
@@ -256,7 +273,7 @@ def count_items(
     srid = get_working_crs(conn)
     if srid is None:
         return 0
-    _check_bbox_srid(conn, bbox)
+    _check_bbox_srid(conn, bbox, srid)
     where, params = _where(layer, viewer, bbox, srid)
     return int(
         conn.execute(text(f"SELECT count(*) FROM {layer.table}{where}"), params).scalar_one()

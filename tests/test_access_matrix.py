@@ -176,8 +176,9 @@ def _tilesets(engine: Engine, settings: Settings) -> dict[str, str]:
     return expected
 
 
-@pytest.fixture
-def world(engine: Engine, settings: Settings) -> Iterator[World]:
+def seed_world(engine: Engine, settings: Settings, client: TestClient) -> World:
+    """Rows of every visibility in every sourced table, datasets, tilesets and one account
+    per role: the world the matrix, the route walker and the OpenAPI fuzzing run against."""
     _seed_rows(engine)
     tilesets = _tilesets(engine, settings)
     datasets = _seed_datasets(engine)
@@ -185,8 +186,13 @@ def world(engine: Engine, settings: Settings) -> Iterator[World]:
     headers: dict[str, dict[str, str]] = {"anonymous": {}}
     for role in ROLES:
         headers[role] = {"Authorization": f"Bearer {create_user(engine, f'u-{role}', role)}"}
+    return World(client, headers, fids, plain, datasets, tilesets)
+
+
+@pytest.fixture
+def world(engine: Engine, settings: Settings) -> Iterator[World]:
     with TestClient(create_app(settings, engine=engine)) as client:
-        yield World(client, headers, fids, plain, datasets, tilesets)
+        yield seed_world(engine, settings, client)
 
 
 @pytest.mark.parametrize("principal", PRINCIPALS)

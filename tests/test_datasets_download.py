@@ -136,7 +136,9 @@ def test_role_matrix_on_downloads(
     assert client.get("/api/datasets/999999/download").status_code == 404
     bad = client.get(f"/api/datasets/{ids['public']}/download?format=shp")
     assert bad.status_code == 400
-    assert bad.json()["description"] == "unknown format 'shp': choose one of geojson, csv, gpkg"
+    assert bad.json()["description"] == (
+        "format: Input should be 'geojson', 'csv' or 'gpkg', got 'shp'"
+    )
 
 
 def _stored(engine: Engine, source: str) -> dict[int, dict[str, Any]]:

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, text
 
 from geodata.errors import NotFound
 from tests.test_features_api import seed
+from tiles.build import build_all
 from tiles.catalog import TilesetEntry, resolve_file
 from twin.api.errors import UNEXPECTED
 from twin.app import create_app
@@ -51,7 +52,45 @@ def test_unexpected_error_is_a_formatted_500_and_logged(
 def test_bbox_crs_unknown_to_postgis_is_a_400(client: TestClient) -> None:
     # PROJ knows EPSG:9518, PostGIS's spatial_ref_sys does not: once a bare 500
     r = client.get("/collections/buildings/items?bbox=0,0,1,1&bbox-crs=EPSG:9518")
-    assert "bbox-crs EPSG:9518 is not one the database can reproject from" in _ogc(r, 400)
+    says = _ogc(r, 400)
+    assert "bbox-crs EPSG:9518 is not one the database can reproject from" in says
+    assert "the twin's own EPSG:3067" in says  # what is accepted, by name
+
+
+@pytest.mark.parametrize(
+    ("crs", "kind"),
+    [
+        ("EPSG:5773", "vertical crs"),  # EGM96 height: PROJ knows it, a box has no meaning in it
+        ("EPSG:5714", "vertical crs"),  # mean sea level height
+        ("EPSG:4978", "geocentric crs"),  # WGS 84 X, Y, Z: spatial_ref_sys has it, PROJ fails
+        ("http://www.opengis.net/def/crs/EPSG/0/5773", "vertical crs"),
+    ],
+)
+def test_bbox_crs_without_a_horizontal_part_is_a_400(
+    client: TestClient, crs: str, kind: str
+) -> None:
+    r = client.get("/collections/buildings/items", params={"bbox": "0,0,1,1", "bbox-crs": crs})
+    says = _ogc(r, 400)
+    assert f"is a {kind}, not a horizontal one" in says and "geographic or projected" in says
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/tiles/" + "a" * 300 + "/tileset.json",  # too long for the file system: once a 500
+        "/tiles/buildings/" + "b" * 300,
+        "/tiles/buildings/content/" + "c" * 300 + ".glb",
+        "/tiles/bu%01ildings/tileset.json",
+        "/tiles/buildings/tileset.json%00",
+        "/tiles/buildings/content/%1b%7f.glb",
+        "/tiles/%0d%0a/tileset.json",
+    ],
+)
+def test_odd_tile_paths_are_404_never_500(
+    client: TestClient, engine: Engine, settings: Settings, path: str
+) -> None:
+    build_all(engine, settings.tiles_dir, layer="buildings", workers=1)
+    assert "no " in _ogc(client.get(path), 404)
 
 
 def test_unknown_route_and_method_have_the_ogc_shape(client: TestClient) -> None:
@@ -81,3 +120,19 @@ def test_tile_file_lookup_refuses_odd_names_with_404(tmp_path: Path, rel: str) -
     entry = TilesetEntry("t", "T", "buildings", "public", 0, 0, "", tmp_path / "t")
     with pytest.raises(NotFound, match="tileset 't' has no file"):
         resolve_file(entry, rel)
+
+
+@pytest.mark.parametrize(
+    ("bbox", "found"),
+    [
+        ("-54,0,0,0", 0),  # wholly outside ETRS-TM35FIN's domain: once a 500 from ST_Transform
+        ("-100,-80,-60,80", 0),
+        ("-100,50,30,70", 3),  # partly outside, the three buildings inside: they are found
+    ],
+)
+def test_bbox_outside_the_working_crs_domain_matches_what_is_inside(
+    client: TestClient, bbox: str, found: int
+) -> None:
+    r = client.get("/collections/buildings/items", params={"bbox": bbox})
+    assert r.status_code == 200, r.text
+    assert r.json()["numberMatched"] == found

@@ -95,7 +95,11 @@ def list_tilesets(tiles_dir: Path) -> list[TilesetEntry]:
 
 def get_tileset(tiles_dir: Path, name: str) -> TilesetEntry:
     d = Path(tiles_dir) / name
-    if "/" in name or name.startswith(".") or not (d / TILESET).exists():
+    try:
+        exists = "/" not in name and not name.startswith(".") and (d / TILESET).is_file()
+    except OSError:  # a name too long for the file system: no such tileset either
+        exists = False
+    if not exists:
         raise NotFound(f"no tileset {name!r}: see GET /tiles, or build it with `twin tiles build`")
     manifest = read_manifest(d)
     if manifest is None:
@@ -111,12 +115,13 @@ def resolve_file(entry: TilesetEntry, rel: str) -> Path:
     root = entry.path.resolve()
     try:
         target = (root / rel).resolve()
+        servable = target == root / TILESET or (
+            target.parent == root / CONTENT_DIR and target.suffix == ".glb"
+        )
+        found = servable and target.is_file()
     except (ValueError, OSError):  # a NUL byte, a name too long: no such file either
-        raise NotFound(f"tileset {entry.name!r} has no file {rel!r}") from None
-    servable = target == root / TILESET or (
-        target.parent == root / CONTENT_DIR and target.suffix == ".glb"
-    )
-    if not servable or not target.is_file():
+        found = False
+    if not found:
         raise NotFound(f"tileset {entry.name!r} has no file {rel!r}")
     return target
 

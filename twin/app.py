@@ -8,20 +8,31 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from starlette.types import ASGIApp
 
 from geodata.db import check_migrated, make_engine
-from twin.api import datasets, errors, features, meta
+from twin.api import datasets, errors, features, meta, openapi
 from twin.api import tiles as tiles_api
+from twin.api.http import HTTPEdge, NegotiatedGZip
 from twin.auth import TokenVerifier
 from twin.forwarded import ForwardedHeaders
 from twin.settings import Settings
 
 LOGGER = logging.getLogger(__name__)
 VIEWER_DIST = Path(__file__).resolve().parent.parent / "viewer" / "dist"
+
+
+class TwinAPI(FastAPI):
+    """FastAPI with :class:`~twin.api.http.HTTPEdge` outside even its error middleware, so the
+    500 page gets the security headers and HEAD works everywhere."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        settings: Settings = self.state.settings
+        return HTTPEdge(super().build_middleware_stack(), max_body_bytes=settings.max_body_bytes)
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
@@ -36,7 +47,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         if own_engine:
             engine.dispose()
 
-    app = FastAPI(
+    app = TwinAPI(
         title="Urban twin",
         summary="A city's digital twin: OGC API - Features, OGC 3D Tiles and live IoT state.",
         version="0.1.0",
@@ -47,7 +58,16 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.verifier = TokenVerifier(engine)
-    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
+    app.add_middleware(NegotiatedGZip, minimum_size=1024, compresslevel=5)
+    if settings.cors_origins:  # closed unless origins are configured
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "HEAD"],
+            allow_headers=["Authorization", "If-None-Match", "Range"],
+            expose_headers=["ETag", "Content-Length", "Content-Range"],
+            max_age=600,
+        )
     # outermost: links are built from the public scheme, host and port behind docker/nginx
     app.add_middleware(ForwardedHeaders, trusted=settings.forwarded_allow_ips)
     errors.install(app)
@@ -56,6 +76,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(features.router)
     app.include_router(tiles_api.router)
     _mount_viewer(app)
+    openapi.install(app)
     return app
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from geodata.crs import parse_crs
 
@@ -19,6 +20,8 @@ from geodata.crs import parse_crs
 DEFAULT_PG_PORT = 55432
 #: Port of the project-managed Mosquitto, used when no broker answers on 127.0.0.1:1883.
 DEFAULT_MQTT_PORT = 18830
+#: Largest request body the server reads: the API takes no uploads, so 1 MiB is plenty.
+DEFAULT_MAX_BODY_BYTES = 1 << 20
 
 
 class Settings(BaseSettings):
@@ -47,6 +50,14 @@ class Settings(BaseSettings):
     )
     publisher: str = Field(
         "Urban twin", description="who publishes the data catalogue (DCAT dct:publisher)"
+    )
+    max_body_bytes: int = Field(
+        DEFAULT_MAX_BODY_BYTES, ge=0, description="larger request bodies are refused with 413"
+    )
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="origins whose pages may call the API from a browser (comma-separated); "
+        "empty = none: CORS is closed by default",
     )
 
     @field_validator("database_url")
@@ -92,6 +103,22 @@ class Settings(BaseSettings):
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
         return v
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _check_origins(cls, v: object) -> tuple[str, ...]:
+        items = v.split(",") if isinstance(v, str) else list(v)  # type: ignore[call-overload]
+        origins = tuple(str(o).strip().rstrip("/") for o in items if str(o).strip())
+        for origin in origins:
+            parts = urlsplit(origin)
+            if origin != "*" and (
+                parts.scheme not in ("http", "https") or not parts.netloc or parts.path
+            ):
+                raise ValueError(
+                    f"{origin!r} is not an origin: give scheme://host[:port] such as "
+                    "https://city.example, comma-separated, or * for any"
+                )
+        return origins
 
     @field_validator("data_dir")
     @classmethod

@@ -23,6 +23,7 @@ from starlette.background import BackgroundTask
 
 from geodata import datasets, dcat, export
 from twin.api.deps import CurrentUser, EngineDep, SettingsDep
+from twin.api.openapi import problems
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
 JSONLD = "application/ld+json"
@@ -49,7 +50,7 @@ def list_datasets(
     return JSONResponse({"datasets": [d.public_dict() for d in rows]})
 
 
-@router.get("/{dataset_id}", summary="One dataset")
+@router.get("/{dataset_id}", summary="One dataset", responses=problems(403, 404))
 def get_dataset(dataset_id: int, user: CurrentUser, engine: EngineDep) -> dict[str, Any]:
     with engine.connect() as conn:
         return datasets.get_dataset(conn, user, dataset_id).public_dict()
@@ -59,7 +60,10 @@ def get_dataset(dataset_id: int, user: CurrentUser, engine: EngineDep) -> dict[s
     "/{dataset_id}/download",
     summary="The dataset as a file, its licence and attribution inside",
     response_class=Response,
-    responses={200: {"content": {f.media_type: {} for f in export.FORMATS.values()}}},
+    responses={
+        200: {"content": {f.media_type: {} for f in export.FORMATS.values()}},
+        **problems(403, 404),
+    },
 )
 def download(
     dataset_id: int,
@@ -67,7 +71,9 @@ def download(
     user: CurrentUser,
     engine: EngineDep,
     settings: SettingsDep,
-    format: Annotated[str, Query(description="geojson, csv or gpkg")] = "geojson",
+    format: Annotated[
+        Literal["geojson", "csv", "gpkg"], Query(description="geojson, csv or gpkg")
+    ] = "geojson",
 ) -> Response:
     with engine.connect() as conn:
         plan = export.plan_download(conn, user, dataset_id, format)

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
 from geodata.access import Principal, check_visibility
-from geodata.layers import Layer, get_layer
+from geodata.layers import LAYERS, Layer, get_layer
+from twin.api.openapi import BEARER
 from twin.auth import TokenVerifier
 from twin.settings import Settings
+
+#: declared in the OpenAPI document (so /docs can send a token), never required by itself
+_BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name=BEARER,
+    description="A token printed by `twin users add NAME --role ROLE`. Optional: without "
+    "one you are anonymous and see what citizens see.",
+)
 
 
 def get_engine(request: Request) -> Engine:
@@ -23,14 +33,13 @@ def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-def get_principal(request: Request) -> Principal:
+def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+) -> Principal:
     """The caller, from ``Authorization: Bearer <token>``; anonymous without one."""
     verifier: TokenVerifier = request.app.state.verifier
-    header = request.headers.get("authorization", "")
-    token = None
-    if header.lower().startswith("bearer "):
-        token = header[7:].strip()
-    return verifier.principal(token)
+    return verifier.principal(credentials.credentials.strip() if credentials else None)
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
@@ -38,7 +47,13 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 CurrentUser = Annotated[Principal, Depends(get_principal)]
 
 
-def visible_layer(collection_id: str, user: CurrentUser) -> Layer:
+def visible_layer(
+    collection_id: Annotated[
+        str,
+        Path(description="A collection of the twin", json_schema_extra={"enum": list(LAYERS)}),
+    ],
+    user: CurrentUser,
+) -> Layer:
     """Path dependency: the layer named in the path, if the caller may see it (else 401/403)."""
     layer = get_layer(collection_id)
     check_visibility(user, layer.visibility, f"collection {layer.id!r}")

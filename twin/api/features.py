@@ -12,7 +12,7 @@ import html
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -25,6 +25,7 @@ from geodata.crs import CRS84_URI, CRS84H_URI
 from geodata.errors import InputError
 from geodata.layers import LAYERS, Layer
 from twin.api.deps import CurrentUser, EngineDep, VisibleLayer
+from twin.api.openapi import problems
 
 router = APIRouter(tags=["OGC API - Features"])
 
@@ -37,12 +38,21 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
 ]
-_JSON_FORMATS = ("json", "geojson", JSON, GEOJSON)
 _ITEMS_PARAMS = frozenset({"bbox", "bbox-crs", "datetime", "f", "limit", "offset"})
 
 FormatParam = Annotated[
-    str | None, Query(description="Output format: `json` (the only encoding served).")
+    Literal["json"] | None, Query(description="Output format: `json` (the only one served).")
 ]
+FeatureFormatParam = Annotated[
+    Literal["json", "geojson"] | None,
+    Query(description="Output format: GeoJSON, as `json` or `geojson` (the only one served)."),
+]
+LandingFormatParam = Annotated[
+    Literal["json", "html"] | None,
+    Query(description="`json`: the OGC landing page; `html`: the 3D viewer."),
+]
+#: a collection may be closed to the caller (401/403) or missing (404)
+_COLLECTION = problems(403, 404)
 
 
 class OGCJSONResponse(JSONResponse):
@@ -59,11 +69,6 @@ def _encode_other(value: Any) -> Any:
 
 class GeoJSONResponse(OGCJSONResponse):
     media_type = GEOJSON
-
-
-def _check_format(f: str | None) -> None:
-    if f is not None and f.lower() not in _JSON_FORMATS:
-        raise InputError(f"unsupported format f={f!r}: this API serves f=json only")
 
 
 def _base(request: Request) -> str:
@@ -97,10 +102,7 @@ def _viewer_index(request: Request) -> Path | None:
 
 def _wants_html(request: Request, f: str | None) -> bool:
     if f is not None:
-        if f.lower() == "html":
-            return True
-        _check_format(f)
-        return False
+        return f == "html"
     accept = request.headers.get("accept", "").lower()
     return "text/html" in accept and JSON not in accept
 
@@ -122,8 +124,9 @@ def _landing_links(base: str, viewer: bool) -> list[dict[str, str]]:
     "/",
     response_class=OGCJSONResponse,
     summary="Landing page (JSON) or the 3D viewer (HTML)",
+    responses={200: {"content": {"text/html": {}}}},
 )
-def landing(request: Request, f: Annotated[str | None, Query()] = None) -> Response:
+def landing(request: Request, f: LandingFormatParam = None) -> Response:
     """One URL for people and programs, chosen by content negotiation.
 
     A browser (``Accept`` with ``text/html`` and without ``application/json``) or ``?f=html``
@@ -158,7 +161,6 @@ def landing(request: Request, f: Annotated[str | None, Query()] = None) -> Respo
 
 @router.get("/conformance", response_class=OGCJSONResponse, summary="Conformance classes")
 def conformance(f: FormatParam = None) -> Response:
-    _check_format(f)
     return OGCJSONResponse({"conformsTo": CONFORMANCE})
 
 
@@ -186,7 +188,6 @@ def collections(
     request: Request, user: CurrentUser, engine: EngineDep, f: FormatParam = None
 ) -> Response:
     """Only the collections the caller's role may see are listed; the others stay hidden."""
-    _check_format(f)
     base = _base(request)
     visible = [layer for layer in LAYERS.values() if user.may_see(layer.visibility)]
     with engine.connect() as conn:
@@ -202,7 +203,10 @@ def collections(
 
 
 @router.get(
-    "/collections/{collection_id}", response_class=OGCJSONResponse, summary="One collection"
+    "/collections/{collection_id}",
+    response_class=OGCJSONResponse,
+    summary="One collection",
+    responses=_COLLECTION,
 )
 def collection(
     request: Request,
@@ -211,7 +215,6 @@ def collection(
     engine: EngineDep,
     f: FormatParam = None,
 ) -> Response:
-    _check_format(f)
     with engine.connect() as conn:
         extent = features.collection_extent(conn=conn, layer=layer, viewer=user)
     return OGCJSONResponse(_collection_doc(_base(request), layer, extent))
@@ -221,6 +224,7 @@ def collection(
     "/collections/{collection_id}/items",
     response_class=GeoJSONResponse,
     summary="Features of a collection (GeoJSON, CRS84, heights kept)",
+    responses=_COLLECTION,
 )
 def items(
     request: Request,
@@ -229,23 +233,41 @@ def items(
     engine: EngineDep,
     bbox: Annotated[
         str | None,
-        Query(description="minlon,minlat,maxlon,maxlat (CRS84 unless bbox-crs says otherwise)"),
+        Query(
+            description="minx,miny,maxx,maxy (or the 6-number form with heights): lon,lat in "
+            "CRS84 unless bbox-crs says otherwise; the lower corner below and left of the "
+            "upper one, latitudes within -90..90 and longitudes within -180..180 in a "
+            "geographic CRS (format `bbox`)",
+            json_schema_extra={"pattern": features.BBOX_PATTERN, "format": "bbox"},
+        ),
     ] = None,
     bbox_crs: Annotated[
-        str | None, Query(alias="bbox-crs", description="CRS of bbox (URI or EPSG:XXXX)")
+        str | None,
+        Query(
+            alias="bbox-crs",
+            description=f"CRS of bbox: {CRS84_URI} (the default), an EPSG URI such as "
+            "http://www.opengis.net/def/crs/EPSG/0/3067, or EPSG:XXXX; a geographic or "
+            "projected CRS the database knows (format `crs`)",
+            json_schema_extra={"format": "crs"},
+        ),
     ] = None,
     limit: Annotated[
         int | None,
         Query(
-            description=f"Page size, default {features.DEFAULT_LIMIT}, at most {features.MAX_LIMIT}"
+            description=f"Page size, default {features.DEFAULT_LIMIT}; above "
+            f"{features.MAX_LIMIT} it is lowered to {features.MAX_LIMIT}",
+            json_schema_extra={"minimum": 1},
         ),
     ] = None,
-    offset: Annotated[int | None, Query(description="Features to skip (paging)")] = None,
+    offset: Annotated[
+        int | None,
+        Query(description="Features to skip (paging)", json_schema_extra={"minimum": 0}),
+    ] = None,
     datetime_: Annotated[
         str | None,
         Query(alias="datetime", description="Accepted; collections have no time dimension"),
     ] = None,
-    f: FormatParam = None,
+    f: FeatureFormatParam = None,
 ) -> Response:
     unknown = sorted(set(request.query_params) - _ITEMS_PARAMS)
     if unknown:
@@ -253,7 +275,6 @@ def items(
             f"unknown query parameter {unknown[0]!r}: items accept "
             f"{', '.join(sorted(_ITEMS_PARAMS))}"
         )
-    _check_format(f)
     box = features.parse_bbox(bbox, crs=bbox_crs)
     with engine.connect() as conn:
         page = features.query_items(
@@ -288,6 +309,7 @@ def items(
     "/collections/{collection_id}/items/{feature_id}",
     response_class=GeoJSONResponse,
     summary="One feature",
+    responses=_COLLECTION,
 )
 def item(
     request: Request,
@@ -295,9 +317,8 @@ def item(
     user: CurrentUser,
     engine: EngineDep,
     feature_id: str,
-    f: FormatParam = None,
+    f: FeatureFormatParam = None,
 ) -> Response:
-    _check_format(f)
     with engine.connect() as conn:
         feature = features.get_item(conn=conn, layer=layer, viewer=user, feature_id=feature_id)
     url = f"{_base(request)}/collections/{layer.id}"

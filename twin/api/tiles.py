@@ -15,6 +15,8 @@ from fastapi.responses import FileResponse
 from geodata.access import ANONYMOUS, check_visibility
 from tiles import catalog
 from twin.api.deps import CurrentUser, SettingsDep
+from twin.api.http import accepts_coding
+from twin.api.openapi import problems
 
 router = APIRouter(prefix="/tiles", tags=["3D Tiles"])
 
@@ -30,8 +32,24 @@ def list_tilesets(settings: SettingsDep, user: CurrentUser) -> dict[str, Any]:
     }
 
 
+_FILE: dict[str, dict[str, Any]] = {"application/json": {}, "model/gltf-binary": {}}
+_FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The file (gzip-encoded when the client accepts it)", "content": _FILE},
+    206: {"description": "The byte range asked for with `Range`", "content": _FILE},
+    304: {"description": "Unchanged since the `If-None-Match` ETag"},
+    416: {
+        "description": "A `Range` outside the file",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    },
+    **problems(403, 404),
+}
+
+
 @router.get(
-    "/{name}/{path:path}", summary="A tileset.json or content file", response_class=Response
+    "/{name}/{path:path}",
+    summary="A tileset.json or content file",
+    response_class=Response,
+    responses=_FILE_RESPONSES,
 )
 def tileset_file(
     name: str, path: str, request: Request, settings: SettingsDep, user: CurrentUser
@@ -47,7 +65,7 @@ def tileset_file(
         "Vary": "Accept-Encoding" + ("" if shared else ", Authorization"),
     }
     served = file
-    if "gzip" in request.headers.get("accept-encoding", ""):
+    if accepts_coding(request.headers.get("accept-encoding"), "gzip"):
         served = catalog.gzip_companion(file)
         headers["Content-Encoding"] = "gzip"
     tag = catalog.etag(served)

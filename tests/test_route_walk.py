@@ -1,0 +1,195 @@
+"""Every route of the OpenAPI document and every file of every tileset, walked by every
+principal (anonymous and each role), with GET and HEAD, against a table written here.
+
+The walker reads the routes from ``/openapi.json``: a route that appears without a row in
+:data:`ROUTES` fails the test, so a new endpoint cannot ship unchecked. Path parameters come
+from the role-matrix world (``tests.test_access_matrix.seed_world``: rows of public, agent-only
+and confidential sources in every table, their datasets, tilesets of each visibility). Each
+tileset is walked from its tileset.json down to every content file it names.
+
+The expected answers come from the rule as the matrix writes it (``SEES``), the collections'
+and tilesets' visibilities as literal tables below, and one distinction: a resource *closed*
+to the caller answers 401 (anonymous) or 403, a *row* the caller may not see answers 404, as
+if it did not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from geodata.access import strictest
+from geodata.layers import LAYERS
+from tests.test_access_matrix import PRINCIPALS, SEES, World, refused, seed_world
+from twin.app import create_app
+from twin.settings import Settings
+
+#: every collection and who may open it, by hand
+COLLECTIONS = {
+    "buildings": "public",
+    "networks": "agent",
+    "network-water": "agent",
+    "network-wastewater": "agent",
+    "network-stormwater": "agent",
+    "network-gas": "agent",
+    "network-district_heating": "agent",
+    "network-electricity": "agent",
+    "network-telecom": "agent",
+    "network-lighting": "agent",
+    "network-nodes": "agent",
+    "furniture": "public",
+    "cameras": "agent",
+    "ground": "public",
+    "pois": "public",
+    "routes": "public",
+    "projects": "public",
+}
+#: the world's tilesets and their visibility, by hand (copies carry a manifest min_visibility)
+TILESETS = {
+    "buildings": "public",
+    "network-water": "agent",
+    "copy-public": "public",
+    "copy-agent": "agent",
+    "copy-confidential": "confidential",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One URL to ask; ``gate``: the visibility that closes it (401/403); ``row``: the
+    visibility that hides it (404)."""
+
+    url: str
+    gate: str | None = None
+    row: str | None = None
+    #: a download: confidential data is never exported, whoever asks (403)
+    export: bool = False
+
+    def expected(self, principal: str) -> int:
+        if self.gate is not None and self.gate not in SEES[principal]:
+            return refused(principal)
+        if self.row is not None and self.row not in SEES[principal]:
+            return 404
+        return 403 if self.export and self.gate == "confidential" else 200
+
+
+def _collections(suffix: str) -> Callable[[World], list[Target]]:
+    return lambda w: [Target(f"/collections/{c}{suffix}", v) for c, v in COLLECTIONS.items()]
+
+
+def _features(w: World) -> list[Target]:
+    out = [
+        Target(f"/collections/{layer}/items/{fid}", COLLECTIONS[layer], source)
+        for (layer, source), fid in w.fids.items()
+    ]
+    out += [
+        Target(f"/collections/{layer}/items/{fid}", COLLECTIONS[layer])
+        for layer, fid in w.plain_fids.items()
+    ]
+    with w.client.app.state.engine.connect() as conn:  # type: ignore[attr-defined]
+        projects = conn.execute(text("SELECT id, visibility FROM projects")).all()
+    out += [Target(f"/collections/projects/items/{pid}", "public", vis) for pid, vis in projects]
+    return out
+
+
+def _downloads(w: World) -> list[Target]:
+    """Every dataset in every format, gated by the stricter of the dataset's and its layer's
+    visibility (a public networks dataset is still agent-only)."""
+    with w.client.app.state.engine.connect() as conn:  # type: ignore[attr-defined]
+        rows = conn.execute(text("SELECT id, layer FROM datasets")).all()
+    layer_of = dict(rows)
+    return [
+        Target(
+            f"/api/datasets/{i}/download?format={fmt}",
+            gate=strictest(vis, COLLECTIONS[layer_of[i]]),
+            export=True,
+        )
+        for i, vis in w.datasets.items()
+        for fmt in ("geojson", "csv", "gpkg")
+    ]
+
+
+def _tile_files(w: World) -> list[Target]:
+    """tileset.json and every content file it names, at every depth, of every tileset."""
+    out: list[Target] = []
+    admin = w.headers["admin"]
+    for name, vis in TILESETS.items():
+        doc = w.client.get(f"/tiles/{name}/tileset.json", headers=admin).json()
+        out.append(Target(f"/tiles/{name}/tileset.json", vis))
+        stack: list[dict[str, Any]] = [doc["root"]]
+        while stack:
+            tile = stack.pop()
+            if "content" in tile:
+                out.append(Target(f"/tiles/{name}/{tile['content']['uri']}", vis))
+            stack.extend(tile.get("children", []))
+    return out
+
+
+#: every route of the API and the URLs that exercise it
+ROUTES: dict[str, Callable[[World], list[Target]]] = {
+    "/": lambda w: [Target("/")],
+    "/conformance": lambda w: [Target("/conformance")],
+    "/collections": lambda w: [Target("/collections")],
+    "/collections/{collection_id}": _collections(""),
+    "/collections/{collection_id}/items": _collections("/items"),
+    "/collections/{collection_id}/items/{feature_id}": _features,
+    "/api/health": lambda w: [Target("/api/health")],
+    "/api/me": lambda w: [Target("/api/me")],
+    "/api/datasets": lambda w: [Target("/api/datasets")],
+    "/api/datasets/{dataset_id}": lambda w: [
+        Target(f"/api/datasets/{i}", vis) for i, vis in w.datasets.items()
+    ],
+    "/api/datasets/{dataset_id}/download": _downloads,
+    "/tiles": lambda w: [Target("/tiles")],
+    "/tiles/{name}/{path}": _tile_files,
+}
+
+
+@pytest.fixture(scope="module")
+def walk_world(module_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    settings = Settings(
+        database_url=module_engine.url.render_as_string(hide_password=False),
+        data_dir=tmp_path_factory.mktemp("walk") / "var",
+        _env_file=None,
+    )
+    with TestClient(create_app(settings, engine=module_engine)) as client:
+        yield seed_world(module_engine, settings, client)
+
+
+def test_every_route_and_collection_and_tileset_has_a_row(walk_world: World) -> None:
+    doc = walk_world.client.get("/openapi.json").json()
+    methods = {path: set(ops) for path, ops in doc["paths"].items()}
+    missing = sorted(set(methods) - set(ROUTES))
+    assert not missing, f"routes without an expected row in ROUTES: {missing}"
+    assert not set(ROUTES) - set(methods), "ROUTES lists routes the API no longer has"
+    assert all(m == {"get"} for m in methods.values()), f"a method beyond GET: {methods}"
+    assert {lid: layer.visibility for lid, layer in LAYERS.items()} == COLLECTIONS
+    assert walk_world.tilesets == TILESETS
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_the_whole_route_matrix(walk_world: World, principal: str) -> None:
+    client, headers = walk_world.client, walk_world.headers[principal]
+    wrong: list[str] = []
+    targets = [t for make in ROUTES.values() for t in make(walk_world)]
+    assert sum("/content/" in t.url for t in targets) >= len(TILESETS)
+    for target in targets:
+        want = target.expected(principal)
+        got = client.get(target.url, headers=headers)
+        head = client.head(target.url, headers=headers)
+        if got.status_code != want or head.status_code != want:
+            answers = f"GET {got.status_code}, HEAD {head.status_code}"
+            wrong.append(f"{target.url}: {answers}, want {want}")
+        elif want != 200:
+            body = got.json()
+            assert set(body) == {"code", "status", "description"}, target.url
+        if head.content:
+            wrong.append(f"{target.url}: HEAD sent a body")
+    assert not wrong, f"{principal}: {len(wrong)} of {len(targets)} answers wrong:\n" + "\n".join(
+        wrong[:20]
+    )
