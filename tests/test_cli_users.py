@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from geodata.errors import Unauthorized
 from twin.auth import TokenVerifier
 from twin.cli import app
+from twin.settings import Settings
 
 
 @pytest.fixture
@@ -21,12 +22,12 @@ def runner(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliR
     return CliRunner()
 
 
-def test_users_add_list_revoke(runner: CliRunner, engine: Engine) -> None:
+def test_users_add_list_revoke(runner: CliRunner, engine: Engine, settings: Settings) -> None:
     added = runner.invoke(app, ["users", "add", "anna", "--role", "agent"])
     assert added.exit_code == 0, added.output
     token = added.stdout.strip().splitlines()[-1]
     assert token.startswith("twin_")
-    verifier = TokenVerifier(engine)
+    verifier = TokenVerifier(engine, settings)
     principal = verifier.principal(token)
     assert (principal.name, principal.role) == ("anna", "agent")
 
@@ -38,7 +39,7 @@ def test_users_add_list_revoke(runner: CliRunner, engine: Engine) -> None:
     revoked = runner.invoke(app, ["users", "revoke", "anna"])
     assert revoked.exit_code == 0, revoked.output
     with pytest.raises(Unauthorized, match="revoked"):
-        TokenVerifier(engine).principal(token)
+        TokenVerifier(engine, settings).principal(token)
 
 
 def test_users_errors_are_one_clear_line(runner: CliRunner) -> None:

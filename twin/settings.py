@@ -38,6 +38,25 @@ class Settings(BaseSettings):
     crs: str | None = Field(None, description="working CRS, e.g. EPSG:3067; projected, metres")
     storey_height: float = Field(3.0, gt=0, description="metres per storey for height fallback")
     default_height: float = Field(9.0, gt=0, description="height when nothing else is known")
+    # -- sign-in hardening (twin.tokens, twin.throttle): failures cost Argon2, so they are few
+    auth_cache_seconds: float = Field(
+        60.0, ge=0, description="a verified token is not hashed again for this long"
+    )
+    auth_hash_slots: int = Field(
+        1, ge=1, le=64, description="token hashes verified at once (64 MiB of Argon2 each)"
+    )
+    auth_hash_queue: int = Field(
+        4, ge=0, le=1000, description="sign-ins that may wait for a slot; more answer 503"
+    )
+    auth_failures_per_token: str = Field(
+        "5/minute", description="failed sign-ins per token id before 429 (limits notation)"
+    )
+    auth_failures_per_client: str = Field(
+        "20/minute", description="failed sign-ins per client address before 429"
+    )
+    audit_flush_seconds: float = Field(
+        2.0, gt=0, description="reads and sign-ins are written to the audit log in batches"
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 
@@ -72,6 +91,17 @@ class Settings(BaseSettings):
             return f"EPSG:{parse_crs(v, require_projected=True)}"
         except CRSError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("auth_failures_per_token", "auth_failures_per_client")
+    @classmethod
+    def _check_rate(cls, v: str) -> str:
+        from limits import parse
+
+        try:
+            parse(v)
+        except ValueError:
+            raise ValueError(f"{v!r} is not a rate: write it like 5/minute or 100/hour") from None
+        return v
 
     @field_validator("data_dir")
     @classmethod
