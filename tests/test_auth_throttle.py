@@ -3,6 +3,8 @@ equal cost, shared checks and cache (no HTTP; the server-level load test is test
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +17,7 @@ from sqlalchemy import Engine, text
 from geodata.errors import Busy, TooManyRequests, TwinError, Unauthorized
 from twin.auth import TokenVerifier, create_user, revoke_user, rotate_user
 from twin.settings import Settings
-from twin.throttle import HashGate, SignInLimits
+from twin.throttle import HASH_NICENESS, HashGate, SignInLimits
 
 
 # -- SignInLimits -------------------------------------------------------------------------------
@@ -182,3 +184,13 @@ def test_cache_keys_never_hold_the_secret(engine: Engine, verifier: TokenVerifie
     keys = list(verifier._accepted.keys())
     assert len(keys) == 1 and all(secret not in k and len(k) == 32 for k in keys)
     assert token not in repr(verifier._accepted) and secret.decode() not in repr(verifier._accepted)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux")
+def test_hashes_run_on_low_priority_threads() -> None:
+    gate = HashGate(slots=1, queue=0)
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    with gate.slot():
+        theirs = gate.run(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+    assert theirs == min(19, mine + HASH_NICENESS)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine

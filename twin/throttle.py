@@ -30,7 +30,7 @@ from geodata.errors import Busy, TooManyRequests
 
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
-#: nice value of the hashing threads: requests that need no hash (health, tiles, signed-in
+#: how much nicer than the server the hashing threads are: requests that need no hash (health, tiles, signed-in
 #: callers) get the CPU first while failed sign-ins are being checked
 HASH_NICENESS = 10
 
@@ -75,7 +75,10 @@ def _lower_priority() -> None:
     starts inherit it); elsewhere a no-op."""
     if sys.platform.startswith("linux"):
         try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICENESS)
+            tid = threading.get_native_id()
+            os.setpriority(
+                os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + HASH_NICENESS)
+            )
         except OSError as exc:  # pragma: no cover - a sandbox forbidding it
             LOGGER.debug("hashing threads keep their priority: %s", exc)
 
