@@ -30,8 +30,8 @@ from geodata.errors import Busy, TooManyRequests
 
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
-#: how much nicer than the server the hashing threads are: requests that need no hash (health, tiles, signed-in
-#: callers) get the CPU first while failed sign-ins are being checked
+#: how much nicer than the server the hashing threads are: requests that need no hash
+#: (health, tiles, signed-in callers) get the CPU first while sign-ins are being checked
 HASH_NICENESS = 10
 
 
