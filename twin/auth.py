@@ -29,7 +29,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cachetools import TTLCache
-from sqlalchemy import Engine, Row, text
+from sqlalchemy import Connection, Engine, Row, text
 from sqlalchemy.exc import IntegrityError
 
 from geodata.access import ANONYMOUS, Principal
@@ -114,15 +114,7 @@ def rotate_user(
     """Give ``name`` a new token (same role) and revoke the old one in the same transaction."""
     expires_at = _expiry(expires_in_days)
     with engine.begin() as conn:
-        old = conn.execute(
-            text(
-                "UPDATE users SET revoked_at = now() WHERE name = :n AND revoked_at IS NULL "
-                "RETURNING role, token_id"
-            ),
-            {"n": name},
-        ).first()
-        if old is None:
-            raise NotFound(f"no active user {name!r}: see `twin users list`, or `twin users add`")
+        old = _revoke_active(conn, name, "see `twin users list`, or `twin users add`")
         token_id, token = _insert_token(conn, name, old.role, expires_at)
         detail = {"change": "rotate", "token_id": token_id, "revoked_token_id": old.token_id}
         record(conn, "account", actor, name, _with_expiry(detail, expires_at))
@@ -133,17 +125,23 @@ def _with_expiry(detail: dict[str, Any], expires_at: datetime | None) -> dict[st
     return {**detail, "expires_at": expires_at.isoformat()} if expires_at else detail
 
 
+def _revoke_active(conn: Connection, name: str, hint: str) -> Row[Any]:
+    """Revoke ``name``'s active token; its (role, token_id). NotFound if it has none."""
+    row = conn.execute(
+        text(
+            "UPDATE users SET revoked_at = now() WHERE name = :n AND revoked_at IS NULL "
+            "RETURNING role, token_id"
+        ),
+        {"n": name},
+    ).first()
+    if row is None:
+        raise NotFound(f"no active user {name!r}: {hint}")
+    return row
+
+
 def revoke_user(engine: Engine, name: str, *, actor: str = "cli") -> None:
     with engine.begin() as conn:
-        res = conn.execute(
-            text(
-                "UPDATE users SET revoked_at = now() WHERE name = :n AND revoked_at IS NULL "
-                "RETURNING token_id"
-            ),
-            {"n": name},
-        ).first()
-        if res is None:
-            raise NotFound(f"no active user {name!r}: see `twin users list`")
+        res = _revoke_active(conn, name, "see `twin users list`")
         record(conn, "account", actor, name, {"change": "revoke", "token_id": res.token_id})
 
 
