@@ -3,6 +3,7 @@ equal cost, shared checks and cache (no HTTP; the server-level load test is test
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -14,7 +15,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, text
 
+from geodata.access import Principal
 from geodata.errors import Busy, TooManyRequests, TwinError, Unauthorized
+from twin.audit import AuditWriter
 from twin.auth import TokenVerifier, create_user, revoke_user, rotate_user
 from twin.settings import Settings
 from twin.throttle import HASH_NICENESS, HashGate, SignInLimits
@@ -108,16 +111,54 @@ def test_unknown_id_costs_one_hash_like_a_wrong_secret(
 
 
 def test_failures_per_token_id_stop_hashing(engine: Engine, settings: Settings) -> None:
-    verifier = TokenVerifier(
-        engine, settings.model_copy(update={"auth_failures_per_token": "3/minute"})
-    )
+    audit = AuditWriter(engine)
+    strict = settings.model_copy(update={"auth_failures_per_token": "3/minute"})
+    verifier = TokenVerifier(engine, strict, audit)
     token = create_user(engine, "anna", "agent")
     for i in range(3):
         with pytest.raises(Unauthorized):
-            verifier.principal(f"{token.rsplit('_', 1)[0]}_wrong-{i}")
-    with pytest.raises(TooManyRequests):
-        verifier.principal(f"{token.rsplit('_', 1)[0]}_wrong-again")
+            verifier.principal(f"{token.rsplit('_', 1)[0]}_wrong-{i}", "10.0.0.7")
+    for i in range(2):
+        with pytest.raises(TooManyRequests):
+            verifier.principal(f"{token.rsplit('_', 1)[0]}_wrong-again-{i}", "10.0.0.7")
     assert verifier.hashes == 3
+    audit.flush()
+    with engine.connect() as conn:
+        logged = conn.execute(
+            text(
+                "SELECT detail->>'reason', count, client FROM audit_log "
+                "WHERE kind = 'sign-in-failed' ORDER BY 1"
+            )
+        ).all()
+    assert [tuple(r) for r in logged] == [
+        ("too many failures", 2, "10.0.0.7"),
+        ("wrong secret", 3, "10.0.0.7"),
+    ]
+
+
+def test_waiters_get_a_clear_answer_when_the_shared_check_breaks(
+    engine: Engine, verifier: TokenVerifier
+) -> None:
+    token = create_user(engine, "anna", "agent")
+    started, release = threading.Event(), threading.Event()
+
+    def broken() -> Principal:
+        started.set()
+        release.wait(5)
+        raise RuntimeError("the database went away")
+
+    def leader() -> None:
+        with contextlib.suppress(RuntimeError):
+            verifier._shared(b"k", broken)
+
+    t = threading.Thread(target=leader)
+    t.start()
+    assert started.wait(5)
+    threading.Timer(0.2, release.set).start()
+    with pytest.raises(Busy, match="retry"):
+        verifier._shared(b"k", broken)
+    t.join(5)
+    assert verifier.principal(token).name == "anna"
 
 
 def test_concurrent_identical_checks_share_one_hash(

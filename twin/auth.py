@@ -33,7 +33,14 @@ from sqlalchemy import Connection, Engine, Row, text
 from sqlalchemy.exc import IntegrityError
 
 from geodata.access import ANONYMOUS, Principal
-from geodata.errors import Busy, InputError, NotFound, TwinError, Unauthorized
+from geodata.errors import (
+    Busy,
+    InputError,
+    NotFound,
+    TooManyRequests,
+    TwinError,
+    Unauthorized,
+)
 from geodata.vocab import ROLES
 from twin.audit import AuditWriter, record
 from twin.settings import Settings
@@ -253,7 +260,8 @@ class TokenVerifier:
                 raise Busy("this token is still being checked: retry in a moment")
             if flight.error is not None:
                 raise copy.copy(flight.error) from None  # one instance per raising thread
-            assert flight.result is not None
+            if flight.result is None:  # the leader met an unexpected error (logged there)
+                raise Busy("this token could not be checked just now: retry in a moment")
             return flight.result
         try:
             flight.result = check()
@@ -267,10 +275,10 @@ class TokenVerifier:
             flight.done.set()
 
     def _check(self, key: bytes, token_id: str, secret: str, client: str | None) -> Principal:
-        self.limits.check(token_id, client)
+        self._within_limits(token_id, client)
         # the slot first: a refused check then costs no database round trip either
         with self.gate.slot():
-            self.limits.check(token_id, client)  # others may have failed while this waited
+            self._within_limits(token_id, client)  # others may have failed while this waited
             row = self._row(token_id)
             with self._lock:
                 self.hashes += 1
@@ -287,6 +295,16 @@ class TokenVerifier:
         if self.audit is not None:
             self.audit.add("sign-in", row.name, detail={"token_id": token_id}, client=client)
         return Principal(row.name, row.role)
+
+    def _within_limits(self, token_id: str, client: str | None) -> None:
+        """:meth:`SignInLimits.check`, with refusals in the audit log (coalesced there)."""
+        try:
+            self.limits.check(token_id, client)
+        except TooManyRequests:
+            if self.audit is not None:
+                detail = {"token_id": token_id, "reason": "too many failures"}
+                self.audit.add("sign-in-failed", f"token {token_id}", detail=detail, client=client)
+            raise
 
     def _refuse(
         self, key: bytes, token_id: str, client: str | None, row: Row[Any] | None, reason: str
