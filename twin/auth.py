@@ -11,7 +11,8 @@ failures are limited per token id and per client address, hashing is capped
 (:mod:`twin.throttle`), and identical concurrent checks share one hash. A verified token
 is remembered for ``auth_cache_seconds`` under a BLAKE2 digest of the whole token (never the
 secret itself), and its row is still read on every request (one primary-key lookup), so a
-revoked, rotated or expired token is refused on the very next request.
+revoked, rotated or expired token is refused on the very next request. OpenID Connect
+tokens (JWTs) go to :mod:`twin.oidc` when it is configured.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from geodata.errors import (
 )
 from geodata.vocab import ROLES
 from twin.audit import AuditWriter, record
+from twin.oidc import OIDCVerifier, looks_like_jwt
 from twin.settings import Settings
 from twin.throttle import HashGate, SignInLimits
 
@@ -196,6 +198,7 @@ class TokenVerifier:
     ) -> None:
         self.engine = engine
         self.audit = audit
+        self.oidc = OIDCVerifier(settings) if settings.oidc_enabled else None
         self.limits = SignInLimits(
             settings.auth_failures_per_token, settings.auth_failures_per_client
         )
@@ -217,6 +220,8 @@ class TokenVerifier:
         """
         if not token:
             return ANONYMOUS
+        if looks_like_jwt(token):
+            return self._oidc_principal(token, client)
         token_id, secret = _split(token)
         key = hashlib.blake2b(token.encode(), digest_size=32).digest()
         with self._lock:
@@ -227,6 +232,28 @@ class TokenVerifier:
         if accepted is not None:
             return self._still_valid(key, token_id, client)
         return self._shared(key, lambda: self._check(key, token_id, secret, client))
+
+    def _oidc_principal(self, token: str, client: str | None) -> Principal:
+        """An OpenID Connect token: checked each time (cheap); audited once per period."""
+        if self.oidc is None:
+            raise Unauthorized(
+                "this twin accepts no OpenID Connect tokens (TWIN_OIDC_ISSUER is unset): "
+                "use a token from `twin users add`"
+            )
+        try:
+            who = self.oidc.principal(token)
+        except Unauthorized as exc:
+            if self.audit is not None:
+                detail = {"reason": str(exc).split(":")[0]}
+                self.audit.add("sign-in-failed", "oidc", detail=detail, client=client)
+            raise
+        key = hashlib.blake2b(token.encode(), digest_size=32).digest()
+        with self._lock:
+            first = self._accepted.get(key) is None
+            self._accepted[key] = "oidc"
+        if first and self.audit is not None:
+            self.audit.add("sign-in", who.name or "", detail={"via": "oidc"}, client=client)
+        return who
 
     def _row(self, token_id: str) -> Row[Any] | None:
         with self.engine.connect() as conn:

@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geodata.crs import parse_crs
@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     auth_failures_per_client: str = Field(
         "20/minute", description="failed sign-ins per client address before 429"
     )
+    # -- OpenID Connect bearer tokens beside the twin's own (twin.oidc); unset = off
+    oidc_issuer: str | None = Field(None, description="the issuer's iss, e.g. https://id.example")
+    oidc_audience: str | None = Field(None, description="the aud the issuer gives this twin")
+    oidc_jwks_url: str | None = Field(None, description="where the issuer publishes its keys")
+    oidc_role_claim: str = Field("twin_role", description="the claim holding the twin role")
+    oidc_name_claim: str = Field("preferred_username", description="the claim naming the user")
     audit_flush_seconds: float = Field(
         2.0, gt=0, description="reads and sign-ins are written to the audit log in batches"
     )
@@ -102,6 +108,19 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError(f"{v!r} is not a rate: write it like 5/minute or 100/hour") from None
         return v
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        given = {"ISSUER": self.oidc_issuer, "AUDIENCE": self.oidc_audience}
+        given["JWKS_URL"] = self.oidc_jwks_url
+        if any(given.values()) and not all(given.values()):
+            missing = ", ".join(f"TWIN_OIDC_{k}" for k, v in given.items() if not v)
+            raise ValueError(f"OpenID Connect needs issuer, audience and JWKS URL: set {missing}")
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.oidc_issuer is not None
 
     @field_validator("data_dir")
     @classmethod
