@@ -35,6 +35,7 @@ bench: setup
 	$(VENV)/bin/python bench/tiles.py
 	$(VENV)/bin/python bench/viewer.py
 	$(VENV)/bin/python bench/access.py
+	$(VENV)/bin/python bench/auth.py
 
 clean:
 	-$(TWIN) db stop

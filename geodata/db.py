@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from geodata.errors import DatabaseNotReady
@@ -37,7 +37,25 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+#: key of the PostgreSQL advisory lock that serialises migrations (any constant works; this
+#: one is the ASCII of "twinmigr", so it is recognisable in pg_locks)
+MIGRATION_LOCK = 0x7477696E6D696772
+
+
+def lock_migrations(conn: Connection) -> None:
+    """Wait until no other process migrates this database, for the rest of ``conn``'s
+    transaction.
+
+    Several app replicas starting at once would otherwise all see an empty schema and all
+    run ``CREATE EXTENSION`` and the first revision, failing with UniqueViolation; behind the
+    lock, the first migrates and the others find the schema at the head and do nothing
+    (Alembic reads the current revision only after this, inside the same transaction).
+    """
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
+
+
 def migrate(url: str, revision: str = "head") -> None:
+    """Bring the schema to ``revision``; safe to run from several processes at once."""
     from alembic import command
 
     command.upgrade(alembic_config(url), revision)

@@ -73,3 +73,29 @@ class PayloadTooLarge(TwinError):
 
     http_status = 413
     default_msg = "the request body is too large"
+
+
+class RetryLater(TwinError):
+    """Refused for now, not for ever: the answer carries ``Retry-After`` (seconds)."""
+
+    def __init__(self, msg: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(msg)
+        self.retry_after = max(1, int(retry_after))
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class TooManyRequests(RetryLater):
+    """The caller (a token id or a client address) failed too often: it must wait."""
+
+    http_status = 429
+    default_msg = "too many requests: retry later"
+
+
+class Busy(RetryLater):
+    """The server is at capacity for this kind of work (token checks); nobody's fault."""
+
+    http_status = 503
+    default_msg = "the server is busy: retry in a moment"

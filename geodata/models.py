@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from geodata.vocab import (
+    AUDIT_KINDS,
     FURNITURE_KINDS,
     GROUND_KINDS,
     HEIGHT_SOURCES,
@@ -367,22 +368,43 @@ class Dataset(Base):
 
 
 class User(Base):
+    """One row per token: a rotation adds a row and revokes the previous one, so a name has
+    at most one active row (``ix_users_active_name``) and may come back after revocation."""
+
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String, unique=True)
+    name: Mapped[str] = mapped_column(String)
     role: Mapped[str] = mapped_column(String)
     token_id: Mapped[str] = mapped_column(String, unique=True)
     token_hash: Mapped[str] = mapped_column(String)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    __table_args__ = (CheckConstraint(f"role IN ({sql_in(ROLES)})", name="role_known"),)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint(f"role IN ({sql_in(ROLES)})", name="role_known"),
+        Index(
+            "ix_users_active_name", "name", unique=True, postgresql_where=text("revoked_at IS NULL")
+        ),
+    )
 
 
 class AuditLog(Base):
+    """Who did what (twin.audit); never a secret. ``count`` > 1 for coalesced reads."""
+
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )
+    kind: Mapped[str] = mapped_column(String)
     actor: Mapped[str] = mapped_column(String)
-    action: Mapped[str] = mapped_column(String)
     target: Mapped[str | None] = mapped_column(String)
+    client: Mapped[str | None] = mapped_column(String)
+    count: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     detail: Mapped[dict[str, Any]] = _attrs()
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({sql_in(AUDIT_KINDS)})", name="audit_kind_known"),
+        CheckConstraint("count > 0", name="audit_count_positive"),
+        Index("ix_audit_log_kind_at", "kind", "at"),
+        Index("ix_audit_log_actor_at", "actor", "at"),
+    )

@@ -46,6 +46,11 @@ GROUND_KINDS = (
 ROLES = ("citizen", "agent", "planner", "operator", "admin")
 VISIBILITIES = ("public", "agent", "confidential")
 HEIGHT_SOURCES = ("measured", "levels", "default", "lod")
+#: what the audit log records (twin.audit): a token accepted (once per cache period) or
+#: refused, an account created, rotated or revoked, a data import, an export (a page of
+#: features to a signed-in caller or of non-public data), a read of agent-only or
+#: confidential data (a collection, an item, a tileset file)
+AUDIT_KINDS = ("sign-in", "sign-in-failed", "account", "import", "export", "read")
 
 
 #: (table, column, geometry type) of every geometry column of geodata.models, typed with the

@@ -60,6 +60,12 @@ def test_import_prints_the_summary(runner: CliRunner, engine: Engine, tmp_path: 
     again = runner.invoke(app, ["import", str(path), "--layer", "buildings", "--source", "town"])
     assert again.exit_code == 0, again.output
     assert "imported 3 (new 0, updated 0, unchanged 3)" in again.stdout
+    audited = rows(
+        engine,
+        "SELECT target, detail->>'source', (detail->>'inserted')::int, actor LIKE 'cli%' "
+        "FROM audit_log WHERE kind = 'import' ORDER BY id",
+    )
+    assert audited == [("houses.geojson", "town", 3, True), ("houses.geojson", "town", 0, True)]
 
 
 def test_import_cityjson_with_crs_option(runner: CliRunner, engine: Engine, tmp_path: Path) -> None:

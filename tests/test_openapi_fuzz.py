@@ -3,9 +3,10 @@ operation of the OpenAPI document, every check (status codes, content types, res
 headers, negative data rejected, positive data accepted, unsupported methods, auth), for an
 anonymous caller and an admin. Zero failures means the document and the server agree.
 
-JSON Schema cannot say "the lower corner below the upper one" or "a CRS the database knows",
-so the document names two formats, ``bbox`` and ``crs``; the strategies below generate values
-of them (the server's own rules), while the ``bbox`` pattern still drives the negative cases.
+JSON Schema cannot say "the lower corner below the upper one", "a CRS the database knows" or
+"a time span", so the document names three formats, ``bbox``, ``crs`` and ``since``; the
+strategies below generate values of them (the server's own rules), while the ``bbox``
+pattern still drives the negative cases.
 The budget is small (a few examples per operation) so the run stays well under a minute.
 """
 
@@ -26,7 +27,7 @@ from tests.test_access_matrix import World, seed_world
 from twin.app import create_app
 from twin.settings import Settings
 
-# -- the two formats JSON Schema cannot express ----------------------------------------------
+# -- the formats JSON Schema cannot express ----------------------------------------------
 _EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
 CRSS = [CRS84_URI, CRS84H_URI, f"{_EPSG}4326", f"{_EPSG}3067", "EPSG:3857", "EPSG:4258"]
 
@@ -47,6 +48,12 @@ def _bbox(draw: st.DrawFn) -> str:
 
 schemathesis.openapi.format("bbox", _bbox())
 schemathesis.openapi.format("crs", st.sampled_from(CRSS))
+#: the audit log's ``since``: a span ago, or a date or time
+_SINCE = st.one_of(
+    st.tuples(st.integers(0, 10**5), st.sampled_from("mhd")).map(lambda t: f"{t[0]}{t[1]}"),
+    st.datetimes().map(lambda d: d.isoformat()),
+)
+schemathesis.openapi.format("since", _SINCE)
 
 
 @pytest.fixture(scope="module")

@@ -145,6 +145,8 @@ ROUTES: dict[str, Callable[[World], list[Target]]] = {
         Target(f"/api/datasets/{i}", vis) for i, vis in w.datasets.items()
     ],
     "/api/datasets/{dataset_id}/download": _downloads,
+    # admins only: the one role that sees confidential data
+    "/api/audit": lambda w: [Target("/api/audit", "confidential")],
     "/tiles": lambda w: [Target("/tiles")],
     "/tiles/{name}/{path}": _tile_files,
 }

@@ -15,10 +15,12 @@ from sqlalchemy import Engine
 from starlette.types import ASGIApp
 
 from geodata.db import check_migrated, make_engine
+from twin.api import audit as audit_api
 from twin.api import datasets, errors, features, meta, openapi
 from twin.api import tiles as tiles_api
 from twin.api.http import HTTPEdge, NegotiatedGZip
-from twin.auth import TokenVerifier
+from twin.audit import AuditWriter
+from twin.auth import TokenVerifier, dummy_hash
 from twin.forwarded import ForwardedHeaders
 from twin.settings import Settings
 
@@ -39,11 +41,15 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     """Build the app. The database must be migrated: start-up fails with the fixing command."""
     own_engine = engine is None
     engine = engine or make_engine(settings.sqlalchemy_url)
+    audit = AuditWriter(engine, settings.audit_flush_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         check_migrated(engine)
+        dummy_hash()  # made now, so the first unknown token id costs what any other does
+        audit.start()
         yield
+        audit.stop()
         if own_engine:
             engine.dispose()
 
@@ -57,7 +63,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.verifier = TokenVerifier(engine)
+    app.state.audit = audit
+    app.state.verifier = TokenVerifier(engine, settings, audit)
     app.add_middleware(NegotiatedGZip, minimum_size=1024, compresslevel=5)
     if settings.cors_origins:  # closed unless origins are configured
         app.add_middleware(
@@ -75,6 +82,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(datasets.router)
     app.include_router(features.router)
     app.include_router(tiles_api.router)
+    app.include_router(audit_api.router)
     _mount_viewer(app)
     openapi.install(app)
     return app

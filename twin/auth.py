@@ -1,28 +1,56 @@
 """Accounts and bearer tokens; who may see what is :mod:`geodata.access`.
 
 Tokens look like ``twin_<id>_<secret>``: the id finds the account, the secret is checked
-against its Argon2 hash (argon2-cffi). Verified tokens are remembered for a minute by hash so a
-viewer fetching hundreds of tiles does not pay Argon2 each time; revocation is still checked
-on every request (one primary-key lookup).
+against its Argon2 hash (argon2-cffi). A token is one row of ``users``: rotating a name's
+token revokes its row and adds one, so a name has at most one active token and may be
+added again once revoked. A token may expire.
+
+:class:`TokenVerifier` makes every failure cost the same and stay rare: an unknown id is
+checked against a dummy hash (so the answer's time does not tell whether an id exists),
+failures are limited per token id and per client address, hashing is capped
+(:mod:`twin.throttle`), and identical concurrent checks share one hash. A verified token
+is remembered for ``auth_cache_seconds`` under a BLAKE2 digest of the whole token (never the
+secret itself), and its row is still read on every request (one primary-key lookup), so a
+revoked, rotated or expired token is refused on the very next request. OpenID Connect
+tokens (JWTs) go to :mod:`twin.oidc` when it is configured.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import secrets
 import threading
-import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, Engine, bindparam, text
-from sqlalchemy.dialects.postgresql import JSONB
+from cachetools import TTLCache
+from sqlalchemy import Connection, Engine, Row, text
+from sqlalchemy.exc import IntegrityError
 
 from geodata.access import ANONYMOUS, Principal
-from geodata.errors import InputError, NotFound, Unauthorized
+from geodata.errors import (
+    Busy,
+    InputError,
+    NotFound,
+    TooManyRequests,
+    TwinError,
+    Unauthorized,
+)
 from geodata.vocab import ROLES
+from twin.audit import AuditWriter, record
+from twin.oidc import OIDCVerifier, looks_like_jwt
+from twin.settings import Settings
+from twin.throttle import HashGate, SignInLimits
 
 _HASHER = PasswordHasher()
+REFUSED = "unknown or revoked token: ask an admin for a new one"
+MAX_EXPIRY_DAYS = 3650
 
 
 def _split(token: str) -> tuple[str, str]:
@@ -34,87 +62,310 @@ def _split(token: str) -> tuple[str, str]:
     return parts[1], parts[2]
 
 
-def create_user(engine: Engine, name: str, role: str) -> str:
-    """Create an account and return its token; only the hash is stored."""
+# -- accounts -----------------------------------------------------------------------------------
+def _expiry(days: float | None) -> datetime | None:
+    if days is None:
+        return None
+    if not 0 < days <= MAX_EXPIRY_DAYS:
+        raise InputError(
+            f"--expires-in {days:g}: give a number of days from 1 to {MAX_EXPIRY_DAYS}"
+        )
+    return datetime.now(UTC) + timedelta(days=days)
+
+
+def _insert_token(conn: Any, name: str, role: str, expires_at: datetime | None) -> tuple[str, str]:
+    """Add an active token row for ``name``; (token id, token). Only the hash is stored."""
+    token_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32).replace("_", "-")
+    conn.execute(
+        text(
+            "INSERT INTO users (name, role, token_id, token_hash, expires_at) "
+            "VALUES (:n, :r, :i, :h, :e)"
+        ),
+        {"n": name, "r": role, "i": token_id, "h": _HASHER.hash(secret), "e": expires_at},
+    )
+    return token_id, f"twin_{token_id}_{secret}"
+
+
+def create_user(
+    engine: Engine,
+    name: str,
+    role: str,
+    *,
+    expires_in_days: float | None = None,
+    actor: str = "cli",
+) -> str:
+    """Create an account (or bring back a revoked name) and return its token."""
     if role not in ROLES:
         raise InputError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
     if not name or len(name) > 100:
         raise InputError("a user name must have 1 to 100 characters")
-    token_id = secrets.token_hex(6)
-    secret = secrets.token_urlsafe(32).replace("_", "-")
-    with engine.begin() as conn:
-        exists = conn.execute(text("SELECT 1 FROM users WHERE name = :n"), {"n": name}).first()
-        if exists:
-            raise InputError(f"user {name!r} exists: revoke it first or choose another name")
-        conn.execute(
-            text("INSERT INTO users (name, role, token_id, token_hash) VALUES (:n, :r, :i, :h)"),
-            {"n": name, "r": role, "i": token_id, "h": _HASHER.hash(secret)},
-        )
-        audit(conn, "cli", "users.add", name, {"role": role})
-    return f"twin_{token_id}_{secret}"
+    expires_at = _expiry(expires_in_days)
+    exists = InputError(
+        f"user {name!r} exists: revoke it first, rotate its token or choose another name"
+    )
+    try:
+        with engine.begin() as conn:
+            active = "SELECT 1 FROM users WHERE name = :n AND revoked_at IS NULL"
+            if conn.execute(text(active), {"n": name}).first():
+                raise exists
+            token_id, token = _insert_token(conn, name, role, expires_at)
+            detail = {"change": "add", "role": role, "token_id": token_id}
+            record(conn, "account", actor, name, _with_expiry(detail, expires_at))
+    except IntegrityError:  # added by someone else at the same moment
+        raise exists from None
+    return token
 
 
-def revoke_user(engine: Engine, name: str) -> None:
+def rotate_user(
+    engine: Engine, name: str, *, expires_in_days: float | None = None, actor: str = "cli"
+) -> str:
+    """Give ``name`` a new token (same role) and revoke the old one in the same transaction."""
+    expires_at = _expiry(expires_in_days)
     with engine.begin() as conn:
-        res = conn.execute(
-            text("UPDATE users SET revoked_at = now() WHERE name = :n AND revoked_at IS NULL"),
-            {"n": name},
-        )
-        if res.rowcount == 0:
-            raise NotFound(f"no active user {name!r}: see `twin users list`")
-        audit(conn, "cli", "users.revoke", name, {})
+        old = _revoke_active(conn, name, "see `twin users list`, or `twin users add`")
+        token_id, token = _insert_token(conn, name, old.role, expires_at)
+        detail = {"change": "rotate", "token_id": token_id, "revoked_token_id": old.token_id}
+        record(conn, "account", actor, name, _with_expiry(detail, expires_at))
+    return token
+
+
+def _with_expiry(detail: dict[str, Any], expires_at: datetime | None) -> dict[str, Any]:
+    return {**detail, "expires_at": expires_at.isoformat()} if expires_at else detail
+
+
+def _revoke_active(conn: Connection, name: str, hint: str) -> Row[Any]:
+    """Revoke ``name``'s active token; its (role, token_id). NotFound if it has none."""
+    row = conn.execute(
+        text(
+            "UPDATE users SET revoked_at = now() WHERE name = :n AND revoked_at IS NULL "
+            "RETURNING role, token_id"
+        ),
+        {"n": name},
+    ).first()
+    if row is None:
+        raise NotFound(f"no active user {name!r}: {hint}")
+    return row
+
+
+def revoke_user(engine: Engine, name: str, *, actor: str = "cli") -> None:
+    with engine.begin() as conn:
+        res = _revoke_active(conn, name, "see `twin users list`")
+        record(conn, "account", actor, name, {"change": "revoke", "token_id": res.token_id})
 
 
 def list_users(engine: Engine) -> list[dict[str, object]]:
+    """Each name once, with its latest token's dates (never the token)."""
     with engine.connect() as conn:
         rows = conn.execute(
-            text("SELECT name, role, created_at, revoked_at FROM users ORDER BY name")
+            text(
+                "SELECT DISTINCT ON (name) name, role, created_at, revoked_at, expires_at "
+                "FROM users ORDER BY name, created_at DESC, id DESC"
+            )
         ).mappings()
         return [dict(r) for r in rows]
 
 
-def audit(
-    conn: Connection, actor: str, action: str, target: str | None, detail: dict[str, object]
-) -> None:
-    conn.execute(
-        text(
-            "INSERT INTO audit_log (actor, action, target, detail) VALUES (:a, :c, :t, :d)"
-        ).bindparams(bindparam("d", type_=JSONB)),
-        {"a": actor, "c": action, "t": target, "d": detail},
+# -- verifying tokens ---------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def dummy_hash() -> str:
+    """A hash no secret matches, made like every token's: what an unknown id is checked
+    against, so that it costs what a known id with a wrong secret costs."""
+    return _HASHER.hash(secrets.token_urlsafe(32))
+
+
+def _expired_message(expires_at: datetime) -> str:
+    return (
+        f"token expired on {expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC: ask an admin for "
+        "a new one (`twin users rotate NAME`)"
     )
 
 
+@dataclass
+class _Flight:
+    """One hash verification that identical concurrent requests wait for and share."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Principal | None = None
+    error: TwinError | None = None
+
+
 class TokenVerifier:
-    """Resolves bearer tokens to principals; holds a short-lived cache of verified secrets."""
+    """Resolves bearer tokens to principals (see the module docstring for the defences)."""
 
-    def __init__(self, engine: Engine, ttl: float = 60.0) -> None:
+    def __init__(
+        self, engine: Engine, settings: Settings, audit: AuditWriter | None = None
+    ) -> None:
         self.engine = engine
-        self.ttl = ttl
-        self._cache: dict[str, float] = {}
+        self.audit = audit
+        self.oidc = OIDCVerifier(settings) if settings.oidc_enabled else None
+        self.limits = SignInLimits(
+            settings.auth_failures_per_token, settings.auth_failures_per_client
+        )
+        self.gate = HashGate(settings.auth_hash_slots, settings.auth_hash_queue)
+        ttl = settings.auth_cache_seconds
+        self._accepted: TTLCache[bytes, str] = TTLCache(maxsize=10_000, ttl=ttl)
+        self._refused: TTLCache[bytes, str] = TTLCache(maxsize=2_000, ttl=ttl)
+        self._flights: dict[bytes, _Flight] = {}
         self._lock = threading.Lock()
+        #: Argon2 verifications performed (for tests and the bench)
+        self.hashes = 0
 
-    def principal(self, token: str | None) -> Principal:
+    def principal(self, token: str | None, client: str | None = None) -> Principal:
+        """The caller a token stands for; anonymous without one.
+
+        :raises Unauthorized: malformed, unknown, wrong, revoked or expired token.
+        :raises TooManyRequests: too many failures for this token id or client address.
+        :raises Busy: too many checks under way at once.
+        """
         if not token:
             return ANONYMOUS
+        if looks_like_jwt(token):
+            return self._oidc_principal(token, client)
         token_id, secret = _split(token)
+        key = hashlib.blake2b(token.encode(), digest_size=32).digest()
+        with self._lock:
+            refused = self._refused.get(key)
+            accepted = self._accepted.get(key)
+        if refused is not None:
+            raise Unauthorized(refused)
+        if accepted is not None:
+            return self._still_valid(key, token_id, client)
+        return self._shared(key, lambda: self._check(key, token_id, secret, client))
+
+    def _oidc_principal(self, token: str, client: str | None) -> Principal:
+        """An OpenID Connect token: checked each time (cheap); audited once per period."""
+        if self.oidc is None:
+            raise Unauthorized(
+                "this twin accepts no OpenID Connect tokens (TWIN_OIDC_ISSUER is unset): "
+                "use a token from `twin users add`"
+            )
+        try:
+            who = self.oidc.principal(token)
+        except Unauthorized as exc:
+            if self.audit is not None:
+                detail = {"reason": str(exc).split(":")[0]}
+                self.audit.add("sign-in-failed", "oidc", detail=detail, client=client)
+            raise
+        key = hashlib.blake2b(token.encode(), digest_size=32).digest()
+        with self._lock:
+            first = self._accepted.get(key) is None
+            self._accepted[key] = "oidc"
+        if first and self.audit is not None:
+            self.audit.add("sign-in", who.name or "", detail={"via": "oidc"}, client=client)
+        return who
+
+    def _row(self, token_id: str) -> Row[Any] | None:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                text("SELECT name, role, token_hash, revoked_at FROM users WHERE token_id = :i"),
+            return conn.execute(
+                text(
+                    "SELECT name, role, token_hash, revoked_at, expires_at "
+                    "FROM users WHERE token_id = :i"
+                ),
                 {"i": token_id},
             ).first()
-        if row is None or row.revoked_at is not None:
-            raise Unauthorized("unknown or revoked token: ask an admin for a new one")
-        key = hashlib.sha256(token.encode()).hexdigest()
-        now = time.monotonic()
+
+    def _still_valid(self, key: bytes, token_id: str, client: str | None) -> Principal:
+        """A cached token: its row decides (revoked, rotated or expired since)."""
+        row = self._row(token_id)
+        reason = "unknown token id" if row is None else _dead(row)
+        if reason is None and row is not None:
+            return Principal(row.name, row.role)
         with self._lock:
-            fresh = self._cache.get(key, 0) > now
-        if not fresh:
-            try:
-                _HASHER.verify(row.token_hash, secret)
-            except (VerificationError, InvalidHashError):
-                raise Unauthorized("unknown or revoked token: ask an admin for a new one") from None
+            self._accepted.pop(key, None)
+        raise self._refuse(key, token_id, client, row, reason or "")
+
+    def _shared(self, key: bytes, check: Callable[[], Principal]) -> Principal:
+        """Run ``check`` once for concurrent identical tokens; the others wait and share."""
+        with self._lock:
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+        if not leader:
+            if not flight.done.wait(timeout=self.gate.wait + 5):
+                raise Busy("this token is still being checked: retry in a moment")
+            if flight.error is not None:
+                raise copy.copy(flight.error) from None  # one instance per raising thread
+            if flight.result is None:  # the leader met an unexpected error (logged there)
+                raise Busy("this token could not be checked just now: retry in a moment")
+            return flight.result
+        try:
+            flight.result = check()
+            return flight.result
+        except TwinError as exc:
+            flight.error = exc
+            raise
+        finally:
             with self._lock:
-                if len(self._cache) > 10_000:
-                    self._cache.clear()
-                self._cache[key] = now + self.ttl
+                del self._flights[key]
+            flight.done.set()
+
+    def _check(self, key: bytes, token_id: str, secret: str, client: str | None) -> Principal:
+        self._within_limits(token_id, client)
+        # the slot first: a refused check then costs no database round trip either
+        with self.gate.slot():
+            self._within_limits(token_id, client)  # others may have failed while this waited
+            row = self._row(token_id)
+            with self._lock:
+                self.hashes += 1
+            stored = row.token_hash if row is not None else dummy_hash()
+            matches = self.gate.run(lambda: _verify(stored, secret))
+            reason = _refusal(row, matches)
+            if reason is not None:
+                self.limits.failed(token_id, client)  # counted before the next one checks
+        if reason is not None:
+            raise self._refuse(key, token_id, client, row, reason)
+        assert row is not None  # _refusal gave a reason otherwise
+        with self._lock:
+            self._accepted[key] = token_id
+        if self.audit is not None:
+            self.audit.add("sign-in", row.name, detail={"token_id": token_id}, client=client)
         return Principal(row.name, row.role)
+
+    def _within_limits(self, token_id: str, client: str | None) -> None:
+        """:meth:`SignInLimits.check`, with refusals in the audit log (coalesced there)."""
+        try:
+            self.limits.check(token_id, client)
+        except TooManyRequests:
+            if self.audit is not None:
+                detail = {"token_id": token_id, "reason": "too many failures"}
+                self.audit.add("sign-in-failed", f"token {token_id}", detail=detail, client=client)
+            raise
+
+    def _refuse(
+        self, key: bytes, token_id: str, client: str | None, row: Row[Any] | None, reason: str
+    ) -> Unauthorized:
+        """Remember and audit a refusal (never the secret); the error to raise."""
+        expired = reason == "expired" and row is not None
+        message = _expired_message(row.expires_at) if expired and row is not None else REFUSED
+        with self._lock:
+            self._refused[key] = message
+        if self.audit is not None:
+            actor = row.name if row is not None else f"token {token_id}"
+            detail = {"token_id": token_id, "reason": reason}
+            self.audit.add("sign-in-failed", actor, detail=detail, client=client)
+        return Unauthorized(message)
+
+
+def _refusal(row: Row[Any] | None, matches: bool) -> str | None:
+    """Why a checked token is refused, or None to let it in."""
+    if row is None:
+        return "unknown token id"
+    return "wrong secret" if not matches else _dead(row)
+
+
+def _dead(row: Row[Any]) -> str | None:
+    """Why a token whose secret matched is refused all the same, or None."""
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
+        return "expired"
+    return None
+
+
+def _verify(token_hash: str, secret: str) -> bool:
+    try:
+        return bool(_HASHER.verify(token_hash, secret))
+    except (VerificationError, InvalidHashError):
+        return False

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from rich.table import Table
 from geodata.errors import TwinError
 from twin.runtime import Runtime
 from twin.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from geodata.importers import ImportReport
 
 app = typer.Typer(
     help="Urban digital twin server: PostGIS model, OGC 3D Tiles, OGC API Features, live IoT.",
@@ -133,19 +136,53 @@ def init(
 
 
 # -- users ------------------------------------------------------------------------------------
+def _cli_actor() -> str:
+    """Who runs a command, for the audit log: ``cli:`` and the system user."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return "cli"
+
+
+ExpiresIn = Annotated[
+    float | None,
+    typer.Option("--expires-in", metavar="DAYS", help="The token expires after DAYS days."),
+]
+
+
 @users_app.command("add")
 def users_add(
     name: str,
     role: Annotated[str, typer.Option(help="citizen, agent, planner, operator or admin")],
+    expires_in: ExpiresIn = None,
 ) -> None:
-    """Create an account and print its bearer token (shown once, stored hashed)."""
+    """Create an account and print its bearer token (shown once, stored hashed).
+
+    A revoked name may be added again."""
     from twin.auth import create_user
 
     with _user_errors(), Runtime(_settings()) as rt:
         rt.check()
-        token = create_user(rt.engine, name, role)
+        token = create_user(rt.engine, name, role, expires_in_days=expires_in, actor=_cli_actor())
         console.print(f"user {name!r} ({role}) created; its token, shown only now:")
         out.print(token, highlight=False)
+
+
+@users_app.command("rotate")
+def users_rotate(name: str, expires_in: ExpiresIn = None) -> None:
+    """Give an account a new token and revoke its old one; prints the new token."""
+    from twin.auth import rotate_user
+
+    with _user_errors(), Runtime(_settings()) as rt:
+        rt.check()
+        token = rotate_user(rt.engine, name, expires_in_days=expires_in, actor=_cli_actor())
+        console.print(f"user {name!r} has a new token, shown only now (the old one is revoked):")
+        out.print(token, highlight=False)
+
+
+_USER_DATES = ("created_at", "revoked_at", "expires_at")
 
 
 @users_app.command("list")
@@ -155,13 +192,12 @@ def users_list() -> None:
 
     with _user_errors(), Runtime(_settings()) as rt:
         rt.check()
-        table = Table("name", "role", "created", "revoked")
+        table = Table("name", "role", "created", "revoked", "expires")
         for u in list_users(rt.engine):
             table.add_row(
                 str(u["name"]),
                 str(u["role"]),
-                f"{u['created_at']:%Y-%m-%d %H:%M}",
-                f"{u['revoked_at']:%Y-%m-%d %H:%M}" if u["revoked_at"] else "",
+                *(f"{u[c]:%Y-%m-%d %H:%M}" if u[c] else "" for c in _USER_DATES),
             )
         out.print(table)
 
@@ -173,8 +209,50 @@ def users_revoke(name: str) -> None:
 
     with _user_errors(), Runtime(_settings()) as rt:
         rt.check()
-        revoke_user(rt.engine, name)
+        revoke_user(rt.engine, name, actor=_cli_actor())
         console.print(f"user {name!r} revoked")
+
+
+@app.command("audit")
+def audit_(
+    kind: Annotated[
+        str | None,
+        typer.Option(help="sign-in, sign-in-failed, account, import, export or read."),
+    ] = None,
+    actor: Annotated[str | None, typer.Option(help="An account name, or cli:USER.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="A duration ago (30m, 12h, 7d) or an ISO 8601 time.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Entries to show (newest first).")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
+) -> None:
+    """Show the audit log: sign-ins, refusals, account changes, imports, exports, reads."""
+    import json
+
+    from twin import audit
+
+    with _user_errors(), Runtime(_settings()) as rt:
+        rt.check()
+        at = audit.parse_since(since) if since else None
+        with rt.engine.connect() as conn:
+            entries = audit.query(conn, kind=kind, actor=actor, since=at, limit=limit)
+        if as_json:
+            for e in entries:
+                out.print(json.dumps(e.public_dict()), highlight=False, soft_wrap=True)
+            return
+        table = Table("at", "kind", "actor", "target", "client", "n", "detail")
+        for e in entries:
+            detail = ", ".join(f"{k}={v}" for k, v in e.detail.items())
+            table.add_row(
+                f"{e.at:%Y-%m-%d %H:%M:%S}",
+                e.kind,
+                e.actor,
+                e.target or "",
+                e.client or "",
+                str(e.count),
+                detail,
+            )
+        out.print(table)
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -288,8 +366,23 @@ def import_(
                     progress=advance,
                     reader=reader,
                 )
+            _audit_import(rt, report)
         for line in report.lines():
             out.print(line, highlight=False)
+
+
+def _audit_import(rt: Runtime, report: ImportReport) -> None:
+    """Log a committed import; a failure to log is a warning, the import stands."""
+    from twin.audit import record
+
+    counts = ("read", "imported", "inserted", "updated", "unchanged", "deleted")
+    detail = {"layer": report.layer, "source": report.source, "reader": report.reader}
+    detail |= {c: getattr(report, c) for c in counts}
+    try:
+        with rt.engine.begin() as conn:
+            record(conn, "import", _cli_actor(), Path(report.file).name, detail)
+    except Exception as exc:
+        logging.getLogger(__name__).warning("the import is not in the audit log: %s", exc)
 
 
 @app.command()

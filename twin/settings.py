@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from geodata.crs import parse_crs
@@ -41,6 +41,31 @@ class Settings(BaseSettings):
     crs: str | None = Field(None, description="working CRS, e.g. EPSG:3067; projected, metres")
     storey_height: float = Field(3.0, gt=0, description="metres per storey for height fallback")
     default_height: float = Field(9.0, gt=0, description="height when nothing else is known")
+    # -- sign-in hardening (twin.tokens, twin.throttle): failures cost Argon2, so they are few
+    auth_cache_seconds: float = Field(
+        60.0, ge=0, description="a verified token is not hashed again for this long"
+    )
+    auth_hash_slots: int = Field(
+        1, ge=1, le=64, description="token hashes verified at once (64 MiB of Argon2 each)"
+    )
+    auth_hash_queue: int = Field(
+        4, ge=0, le=1000, description="sign-ins that may wait for a slot; more answer 503"
+    )
+    auth_failures_per_token: str = Field(
+        "5/minute", description="failed sign-ins per token id before 429 (limits notation)"
+    )
+    auth_failures_per_client: str = Field(
+        "20/minute", description="failed sign-ins per client address before 429"
+    )
+    # -- OpenID Connect bearer tokens beside the twin's own (twin.oidc); unset = off
+    oidc_issuer: str | None = Field(None, description="the issuer's iss, e.g. https://id.example")
+    oidc_audience: str | None = Field(None, description="the aud the issuer gives this twin")
+    oidc_jwks_url: str | None = Field(None, description="where the issuer publishes its keys")
+    oidc_role_claim: str = Field("twin_role", description="the claim holding the twin role")
+    oidc_name_claim: str = Field("preferred_username", description="the claim naming the user")
+    audit_flush_seconds: float = Field(
+        2.0, gt=0, description="reads and sign-ins are written to the audit log in batches"
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     forwarded_allow_ips: str = Field(
@@ -119,6 +144,30 @@ class Settings(BaseSettings):
                     "https://city.example, comma-separated, or * for any"
                 )
         return origins
+
+    @field_validator("auth_failures_per_token", "auth_failures_per_client")
+    @classmethod
+    def _check_rate(cls, v: str) -> str:
+        from limits import parse
+
+        try:
+            parse(v)
+        except ValueError:
+            raise ValueError(f"{v!r} is not a rate: write it like 5/minute or 100/hour") from None
+        return v
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        given = {"ISSUER": self.oidc_issuer, "AUDIENCE": self.oidc_audience}
+        given["JWKS_URL"] = self.oidc_jwks_url
+        if any(given.values()) and not all(given.values()):
+            missing = ", ".join(f"TWIN_OIDC_{k}" for k, v in given.items() if not v)
+            raise ValueError(f"OpenID Connect needs issuer, audience and JWKS URL: set {missing}")
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.oidc_issuer is not None
 
     @field_validator("data_dir")
     @classmethod

@@ -7,6 +7,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from geodata.db import lock_migrations
 from geodata.models import Base
 
 config = context.config
@@ -34,6 +35,7 @@ def run_migrations_online() -> None:
             connection=connection, target_metadata=target_metadata, include_object=include_object
         )
         with context.begin_transaction():
+            lock_migrations(connection)  # held until this transaction commits
             context.run_migrations()
 
 

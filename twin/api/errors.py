@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from geodata.errors import TwinError
+from geodata.errors import RetryLater, TwinError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ _TITLES = {
     405: "Method Not Allowed",
     409: "Conflict",
     413: "Content Too Large",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
@@ -50,9 +51,10 @@ def problem(status: int, detail: str, headers: dict[str, str] | None = None) -> 
 def install(app: FastAPI) -> None:
     @app.exception_handler(TwinError)
     async def _twin_error(_: Request, exc: TwinError) -> JSONResponse:
-        if exc.http_status >= 500:
+        if exc.http_status >= 500 and not isinstance(exc, RetryLater):
             LOGGER.error("%s", exc)
-        return problem(exc.http_status, str(exc))
+        headers = exc.headers if isinstance(exc, RetryLater) else None
+        return problem(exc.http_status, str(exc), headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -24,7 +24,7 @@ from geodata import features
 from geodata.crs import CRS84_URI, CRS84H_URI
 from geodata.errors import InputError
 from geodata.layers import LAYERS, Layer
-from twin.api.deps import CurrentUser, EngineDep, VisibleLayer
+from twin.api.deps import CurrentUser, EngineDep, ExportedLayer, VisibleLayer
 from twin.api.openapi import problems
 
 router = APIRouter(tags=["OGC API - Features"])
@@ -228,7 +228,7 @@ def collection(
 )
 def items(
     request: Request,
-    layer: VisibleLayer,
+    layer: ExportedLayer,
     user: CurrentUser,
     engine: EngineDep,
     bbox: Annotated[

@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse
 
 from geodata.access import ANONYMOUS, check_visibility
 from tiles import catalog
-from twin.api.deps import CurrentUser, SettingsDep
+from twin.api.deps import CurrentUser, SettingsDep, audit_access
 from twin.api.http import accepts_coding
 from twin.api.openapi import problems
 
@@ -57,6 +57,7 @@ def tileset_file(
     entry = catalog.get_tileset(settings.tiles_dir, name)
     check_visibility(user, entry.visibility, f"tileset {name!r}")
     file = catalog.resolve_file(entry, path)
+    audit_access(request, user, "read", f"tileset {name}", entry.visibility)
     # a shared cache may keep only what anyone may see; anything else is per token
     shared = ANONYMOUS.may_see(entry.visibility)
     headers = {
