@@ -10,12 +10,12 @@ without the tiles or FastAPI. Shared pieces (consoles, error boundary, progress 
 from __future__ import annotations
 
 import logging
-import sys
+import os
 from typing import Annotated
 
 import typer
 
-from twin.cli.common import console
+from twin.cli.common import console, hard_exit, quick_exit_allowed
 from twin.cli.data import demo, import_
 from twin.cli.db import db_app, init
 from twin.cli.serve import serve
@@ -42,6 +42,9 @@ def _main(
 ) -> None:
     from rich.logging import RichHandler
 
+    # pyarrow's default allocator (mimalloc) keeps the pages of freed batches: an import's
+    # peak RSS is ~35 MB lower on the system allocator, at no measurable cost in time
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
@@ -51,5 +54,14 @@ def _main(
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def main() -> None:  # pragma: no cover
-    sys.exit(app())
+def main() -> None:
+    """The ``twin`` script: run the command; when it allowed it (``allow_quick_exit``), end
+    the process without the interpreter's teardown once everything is flushed."""
+    try:
+        app()
+    except SystemExit as exc:
+        if not quick_exit_allowed():
+            raise
+        hard_exit(exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1)
+    if quick_exit_allowed():
+        hard_exit(0)

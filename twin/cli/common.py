@@ -6,9 +6,12 @@ and ``twin --help`` should cost only Typer and rich.
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
@@ -21,6 +24,39 @@ if TYPE_CHECKING:
 #: messages, progress and errors go to stderr; results (tables, tokens, summaries) to stdout
 console = Console(stderr=True)
 out = Console(soft_wrap=True)
+
+
+#: set by a command that released everything it held (files, connections, child processes)
+#: inside itself, so that its process may end without tearing the interpreter down
+_quick_exit = False
+
+
+def allow_quick_exit() -> None:
+    """Let :func:`twin.cli.main` end this process without interpreter teardown (see there).
+
+    Only for commands that hold nothing once they return: no multiprocessing pool (whose
+    semaphores are released by finalizers), no temporary file left to a finalizer.
+    """
+    global _quick_exit
+    _quick_exit = True
+
+
+def quick_exit_allowed() -> bool:
+    return _quick_exit
+
+
+def hard_exit(status: int) -> NoReturn:
+    """Flush the output and logs, then end the process at once.
+
+    Tearing down an interpreter that has loaded pandas, pyarrow, GDAL and SQLAlchemy frees
+    every object one by one: about 0.3 s of CPU after the work is done (mypy's ``hard_exit``
+    skips it for the same reason).
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):  # a closed pipe: nothing more to say
+            stream.flush()
+    os._exit(status)
 
 
 @contextmanager

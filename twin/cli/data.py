@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from twin.cli.common import out, progress_bar, settings, user_errors
+from twin.cli.common import allow_quick_exit, out, progress_bar, settings, user_errors
 
 
 def _layer_names() -> list[str]:
@@ -96,6 +96,7 @@ def import_(
                 )
         for line in report.lines():
             out.print(line, highlight=False)
+    allow_quick_exit()  # committed, reader closed, connections returned: nothing is left
 
 
 def demo(
