@@ -57,7 +57,7 @@ def test_loading_the_command_loads_no_database_gdal_tiles_or_server(tmp_path: Pa
 
 
 def test_commands_run_arrow_on_the_system_allocator(tmp_path: Path) -> None:
-    """mimalloc, pyarrow's default, keeps freed batches' pages and adds ~35 MB to an
+    """mimalloc, pyarrow's default, keeps freed batches' pages and adds 25 to 35 MB to an
     import's peak; a user's own ARROW_DEFAULT_MEMORY_POOL still wins."""
     code = (
         "import sys; from twin.cli import app; sys.argv = ['twin', 'tiles', 'list']\n"

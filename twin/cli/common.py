@@ -49,7 +49,7 @@ def hard_exit(status: int) -> NoReturn:
     """Flush the output and logs, then end the process at once.
 
     Tearing down an interpreter that has loaded pandas, pyarrow, GDAL and SQLAlchemy frees
-    every object one by one: about 0.3 s of CPU after the work is done (mypy's ``hard_exit``
+    every object one by one: 0.15 to 0.3 s of CPU after the work is done (mypy's ``hard_exit``
     skips it for the same reason).
     """
     logging.shutdown()
