@@ -243,7 +243,7 @@ def run_twin(gpkg: Path, url: str, work: Path, pg: EmbeddedPostgres, profile: Pa
     else:
         argv = [str(ROOT / ".venv" / "bin" / "twin"), *args]
         if not Path(argv[0]).exists():
-            argv = [sys.executable, "-c", "from twin.cli import app; app()", *args]
+            argv = [sys.executable, "-c", "from twin.cli import main; main()", *args]
     seconds, rss, cpu = timed(argv, env, work, pg)
     return Run(seconds, rss, count(url, "buildings"), cpu)
 

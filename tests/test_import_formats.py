@@ -333,8 +333,8 @@ def test_bulk_first_import_rebuilds_the_indexes_and_a_failure_keeps_them(
 
 
 def test_bulk_first_import_keeps_the_first_of_repeated_ids(engine: Engine, tmp_path: Path) -> None:
-    """Without indexes during a bulk first import, repeated ids are found by hash and the
-    later rows removed before the unique index is rebuilt: the file's first one stays."""
+    """Without indexes during a bulk first import, repeated ids show when the unique index
+    is rebuilt; the later rows are removed and it is built again: the file's first one stays."""
     from geodata.importers.writer import BULK_REINDEX
 
     n = BULK_REINDEX + 10

@@ -41,20 +41,6 @@ if TYPE_CHECKING:
 _STAGE_TYPES = {"text": "text", "int": "int", "int8": "bigint", "float8": "float8", "bool": "bool"}
 
 
-def _hash(ids: NDArray[Any]) -> NDArray[Any]:
-    """64-bit hashes of source ids: 8 bytes a row instead of a set of strings (~90 bytes)."""
-    import pandas as pd
-
-    return np.asarray(pd.util.hash_array(ids.astype(object)))
-
-
-def _repeats(hashes: list[NDArray[Any]]) -> bool:
-    """Whether any hash repeats: a repeated id does, and then (or on a rare collision) the
-    database looks for the real repeats."""
-    every = np.concatenate(hashes)
-    return len(np.unique(every)) < len(every)
-
-
 #: a first import of at least this many rows into an empty table builds its indexes once at
 #: the end instead of growing them row by row
 BULK_REINDEX = 10_000
@@ -118,29 +104,39 @@ class StageWriter(AbstractContextManager["StageWriter"]):
         self.rows = 0
         self._copy_cm: AbstractContextManager[Copy] | None = None
         self._copy: Copy | None = None
-        #: direct mode (see :meth:`begin`): the source written to, ids seen (or, while the
-        #: table has no indexes, 64-bit hashes of them), rows dropped as duplicates, index DDL
-        #: to run at the end
+        #: direct mode (see :meth:`begin`): the source written to, ids seen (not while the
+        #: unique index is dropped: repeats are then found when it is rebuilt), rows dropped
+        #: as duplicates, index DDL to run at the end
         self.direct: str | None = None
         self._seen: set[str] = set()
-        self._hashes: list[NDArray[Any]] | None = None
+        self._defer_repeats = False
         self._dups = 0
         self._rebuild: list[str] = []
+        #: the reader did not say how many rows come: decide on bulk mode at the first batch
+        self._size_unknown = False
         self._header_sent = False
 
     def begin(self, *, source: str, expected: int | None) -> None:
         """Choose direct mode when ``source`` has no baseline rows in the layer yet (nothing
         can conflict); with ``expected`` >= BULK_REINDEX rows into an empty table, indexes are
-        dropped now and rebuilt once at the end."""
+        dropped now and rebuilt once at the end. With ``expected`` unknown (an OSM PBF does
+        not say), a first batch of BULK_REINDEX rows decides the same."""
         if self.scenario_id is not None or self._copy is not None:
             return
         if not self._fresh(source):
             return
         self.direct = source
-        if expected is not None and expected >= BULK_REINDEX:
-            self._rebuild = self._drop_indexes()
-            if self._rebuild:  # the unique index is gone until the end: repeats can wait
-                self._hashes = []
+        if expected is None:
+            self._size_unknown = True
+        elif expected >= BULK_REINDEX:
+            self._go_bulk()
+
+    def _go_bulk(self) -> None:
+        """Drop the empty table's indexes until :meth:`upsert` (before the COPY starts)."""
+        self._rebuild = self._drop_indexes()
+        # the unique index is gone until the end: its rebuild finds any repeats, so nothing
+        # per row is kept meanwhile and memory stays flat in the file size
+        self._defer_repeats = bool(self._rebuild)
 
     def _fresh(self, source: str) -> bool:
         row = self.raw.execute(
@@ -198,12 +194,12 @@ class StageWriter(AbstractContextManager["StageWriter"]):
         ids, geom, lod2, columns, attrs = rows.ids, rows.geom, rows.lod2, rows.columns, rows.attrs
         n = len(ids)
         if self.direct is not None:
+            if self._size_unknown:
+                self._size_unknown = False
+                if n >= BULK_REINDEX:
+                    self._go_bulk()
             keep = None
-            if unique:
-                pass
-            elif self._hashes is not None:
-                self._hashes.append(_hash(ids))
-            else:
+            if not (unique or self._defer_repeats):
                 keep = self._first_seen(ids)
             if keep is not None:
                 ids, geom, attrs = ids[keep], geom[keep], attrs[keep]
@@ -250,6 +246,24 @@ class StageWriter(AbstractContextManager["StageWriter"]):
             (self.direct,),
         ).rowcount
 
+    def _rebuild_index(self, ddl: str) -> int:
+        """Build a dropped index again; a unique one that the loaded rows violate (a source
+        id repeated in the file) is built after deleting the later repeats, whose number is
+        returned. Repeats are rare: the savepoint costs nothing when there are none."""
+        if not ddl.startswith("CREATE UNIQUE INDEX"):
+            self.raw.execute(ddl)
+            return 0
+        self.raw.execute("SAVEPOINT twin_unique_index")
+        try:
+            self.raw.execute(ddl)
+            repeats = 0
+        except psycopg.errors.UniqueViolation:
+            self.raw.execute("ROLLBACK TO SAVEPOINT twin_unique_index")
+            repeats = self._drop_repeats()
+            self.raw.execute(ddl)
+        self.raw.execute("RELEASE SAVEPOINT twin_unique_index")
+        return repeats
+
     def _first_seen(self, ids: NDArray[Any]) -> NDArray[Any] | None:
         """Direct mode keeps the first feature of each source id, as the stage's DISTINCT ON
         does: a mask of the rows to keep, or None when all are new."""
@@ -275,10 +289,7 @@ class StageWriter(AbstractContextManager["StageWriter"]):
         """
         self._end_copy()
         if self.direct is not None:
-            repeats = self._drop_repeats() if self._hashes and _repeats(self._hashes) else 0
-            with self.raw.cursor() as cur:
-                for ddl in self._rebuild:
-                    cur.execute(ddl)
+            repeats = sum(self._rebuild_index(ddl) for ddl in self._rebuild)
             return Written(self.rows - repeats, 0, 0, self._dups + repeats, 0)
         counts = self.raw.execute(
             "SELECT count(*), count(DISTINCT source_id) FROM import_stage"

@@ -1,0 +1,68 @@
+"""The ``twin`` command: one entry point for every operation on a twin.
+
+One module per command group (``db``, ``users`` with ``audit``, ``data``, ``serve``,
+``tiles``), each importing only Typer and rich at module level: what a command needs (the
+database, GDAL, the tiles, the server) loads when that command runs, so ``twin --help`` and
+``twin import`` start without the tiles or FastAPI. Shared pieces (consoles, error boundary,
+progress bar) are in :mod:`twin.cli.common`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Annotated
+
+import typer
+
+from twin.cli.common import console, hard_exit, quick_exit_allowed
+from twin.cli.data import demo, import_
+from twin.cli.db import db_app, init
+from twin.cli.serve import serve
+from twin.cli.tiles import tiles_app
+from twin.cli.users import audit_, users_app
+
+app = typer.Typer(
+    help="Urban digital twin server: PostGIS model, OGC 3D Tiles, OGC API Features, live IoT.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.command()(init)
+app.command("import")(import_)
+app.command()(demo)
+app.command()(serve)
+app.add_typer(tiles_app, name="tiles")
+app.command("audit")(audit_)
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more.")] = False,
+) -> None:
+    from rich.logging import RichHandler
+
+    # pyarrow's default allocator (mimalloc) keeps the pages of freed batches: an import's
+    # peak RSS is 25 to 35 MB lower on the system allocator, at no measurable cost in time
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
+    )
+    for noisy in ("alembic.runtime.migration", "alembic.runtime.plugins", "httpx", "pyogrio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main() -> None:
+    """The ``twin`` script: run the command; when it allowed it (``allow_quick_exit``), end
+    the process without the interpreter's teardown once everything is flushed."""
+    try:
+        app()
+    except SystemExit as exc:
+        if not quick_exit_allowed():
+            raise
+        hard_exit(exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1)
+    if quick_exit_allowed():
+        hard_exit(0)

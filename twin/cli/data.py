@@ -1,0 +1,162 @@
+"""``twin import`` and ``twin demo``: data into the twin.
+
+Only Typer and rich are imported here; the import pipeline (GDAL, shapely, pyproj), the demo
+and the tiles load when their command runs, so ``twin import`` never pays for the tiles or
+the server.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from twin.cli.common import allow_quick_exit, out, progress_bar, settings, user_errors
+from twin.cli.users import cli_actor
+
+if TYPE_CHECKING:
+    from geodata.importers import ImportReport
+    from twin.runtime import Runtime
+
+
+def _layer_names() -> list[str]:
+    """``--layer`` completes to the import layers' registry (a wrong name gets the list too)."""
+    from geodata.importers.layers import IMPORT_LAYERS
+
+    return list(IMPORT_LAYERS)
+
+
+def import_(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="GeoJSON, GeoPackage, Shapefile (.shp/.zip), "
+            "CityJSON (.city.json/.jsonl) or OSM PBF file."
+        ),
+    ],
+    layer: Annotated[
+        str,
+        typer.Option(
+            help="Layer to import into (buildings, networks, network-nodes, furniture...); "
+            "a wrong name lists them all.",
+            autocompletion=_layer_names,
+        ),
+    ],
+    crs: Annotated[
+        str | None,
+        typer.Option(help="Source CRS when the file has none or a wrong one, e.g. EPSG:2154."),
+    ] = None,
+    mapping: Annotated[
+        Path | None,
+        typer.Option(help="Mapping file (JSON/TOML) from your attribute names to the twin's."),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(help="Source name; re-importing the same source updates its features."),
+    ] = None,
+    visibility: Annotated[
+        str | None,
+        typer.Option(
+            help="Who may see this dataset's features: public, agent or confidential "
+            "(default: the layer's; kept on re-import unless given). Rebuild the tiles after."
+        ),
+    ] = None,
+    licence: Annotated[
+        str | None, typer.Option(help="Licence of the data, e.g. CC-BY-4.0 or ODbL-1.0.")
+    ] = None,
+    attribution: Annotated[
+        str | None, typer.Option(help="Attribution the licence asks for, e.g. © City of X.")
+    ] = None,
+    reader: Annotated[
+        str | None,
+        typer.Option(
+            help="Format reader: cityjson, osm, ogr, or a dotted path package.module:Class "
+            "(default: chosen by the file name)."
+        ),
+    ] = None,
+) -> None:
+    """Import a file into a layer: streamed, reprojected, all-or-nothing, idempotent."""
+    from geodata.importers import ImportOptions, run_import
+    from twin.runtime import Runtime
+
+    with user_errors():
+        s = settings()
+        with Runtime(s) as rt:
+            rt.check()
+            options = ImportOptions.from_settings(
+                s, licence=licence, attribution=attribution, visibility=visibility
+            )
+            with progress_bar(f"importing {path.name}") as advance:
+                report = run_import(
+                    rt.engine,
+                    path,
+                    layer=layer,
+                    crs=crs,
+                    mapping=mapping,
+                    source=source,
+                    options=options,
+                    progress=advance,
+                    reader=reader,
+                )
+            _audit_import(rt, report)
+        for line in report.lines():
+            out.print(line, highlight=False)
+    allow_quick_exit()  # committed, reader closed, connections returned: nothing is left
+
+
+def _audit_import(rt: Runtime, report: ImportReport) -> None:
+    """Log a committed import; a failure to log is a warning, the import stands."""
+    from twin.audit import record
+
+    counts = ("read", "imported", "inserted", "updated", "unchanged", "deleted")
+    detail = {"layer": report.layer, "source": report.source, "reader": report.reader}
+    detail |= {c: getattr(report, c) for c in counts}
+    try:
+        with rt.engine.begin() as conn:
+            record(conn, "import", cli_actor(), Path(report.file).name, detail)
+    except Exception as exc:
+        logging.getLogger(__name__).warning("the import is not in the audit log: %s", exc)
+
+
+def demo(
+    serve_after: Annotated[bool, typer.Option("--serve", help="Serve afterwards.")] = False,
+    host: Annotated[str | None, typer.Option(help="Address to bind with --serve.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port with --serve.")] = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even when nothing changed.")] = False,
+    synthetic_city: Annotated[
+        int | None,
+        typer.Option(
+            "--synthetic-city",
+            min=0,
+            metavar="N",
+            help="Also generate N synthetic buildings around the district, to try the twin at "
+            "city scale (flagged synthetic, not real; 0 removes them; default: as last run).",
+        ),
+    ] = None,
+) -> None:
+    """Load the demo district (Helsinki, OpenStreetMap) and build what exists on top of it."""
+    from geodata.demo import load_demo
+    from geodata.importers.base import ImportOptions
+    from twin.cli.serve import serve_runtime
+    from twin.cli.tiles import build_tiles
+    from twin.runtime import Runtime
+
+    with user_errors():
+        s = settings()
+        with Runtime(s) as rt:
+            rt.migrate()
+            with progress_bar("demo district") as advance:
+                summary = load_demo(
+                    rt.engine,
+                    options=ImportOptions.from_settings(s),
+                    progress=advance,
+                    force=force,
+                    synthetic_city=synthetic_city,
+                )
+            for line in summary:
+                out.print(line, highlight=False)
+            build_tiles(rt)
+            if serve_after:
+                serve_runtime(rt, host or s.host, port or s.port)
