@@ -66,3 +66,12 @@ class Conflict(TwinError):
 
     http_status = 409
     default_msg = "conflict with an operation under way: retry when it has finished"
+
+
+class TileBuildError(TwinError):
+    """A tileset could not be built from the files or data as they are (a corrupt content
+    file of an earlier build, a tile no viewer could read); nothing was published and the
+    previous tileset is whole."""
+
+    http_status = 500
+    default_msg = "the tileset could not be built: rebuild it with `twin tiles build --full`"
