@@ -302,4 +302,4 @@ def test_far_field_bins_missing_on_disk_make_a_full_build(big_city: Engine, tmp_
     assert build_tileset(big_city, "buildings", tmp_path).mode == "full"
     manifest = read_manifest(tileset)
     assert manifest is not None and (tileset / manifest["farfield"]["file"]).is_file()
-    assert len(list(tileset.glob("far-*.npz"))) == 1
+    assert len(list(tileset.glob("far-*.npy"))) == 1

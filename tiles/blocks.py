@@ -232,25 +232,22 @@ class FarState:
         )
 
     def save(self, path: Path) -> None:
+        """Four .npy records one after the other in one file (no zip: no CRC over the lot)."""
         tmp = path.with_name(f".{path.name}.tmp")
         with open(tmp, "wb") as f:
-            np.savez(
-                f,
-                bins=self.bins,
-                uses=self.uses,
-                owners=self.owners,
-                usages=np.array(self.usages, dtype=str),
-            )
+            for arr in (self.bins, self.uses, self.owners, np.array(self.usages, dtype=str)):
+                np.save(f, arr, allow_pickle=False)
         tmp.replace(path)
 
     @classmethod
     def load(cls, path: Path, buildings: int) -> FarState | None:
         """The saved state, or None when missing or not what the manifest says."""
         try:
-            with np.load(path, allow_pickle=False) as z:
-                s = cls(z["bins"], z["uses"], z["owners"], [str(u) for u in z["usages"]])
-        except (OSError, ValueError, KeyError):
+            with open(path, "rb") as f:
+                bins, uses, owners, usages = (np.load(f, allow_pickle=False) for _ in range(4))
+        except (OSError, ValueError, EOFError):
             return None
+        s = cls(bins, uses, owners, [str(u) for u in usages])
         same = (s.bins.dtype, s.uses.dtype, s.owners.dtype) == (BIN, USE, OWNER)
         return s if same and len(s.owners) == buildings else None
 
@@ -265,15 +262,14 @@ class FarState:
         kept = ow[~np.isin(ow["id"], changed)]
         add = np.zeros(len(fresh.id), dtype=OWNER)
         add["id"], add["code"] = fresh.id, now
-        ow = np.concatenate([kept, add])
-        self.owners = ow[np.argsort(ow["id"], kind="stable")]
+        self.owners = _insert(kept, add, "id")
         ids = self.owners["id"][np.isin(self.owners["code"], touched)]
         light = read_light(cur, ids)
         before, self.usages = self.usages, sorted(set(self.usages) | set(light.usage))
         old_uses = _recode(self.uses[~np.isin(self.uses["code"], touched)], before, self.usages)
         bins, uses = sum_bins(light, grid.codes(light.x, light.y), self.usages)
-        self.bins = _merge(self.bins[~np.isin(self.bins["code"], touched)], bins)
-        self.uses = _merge(old_uses, uses)
+        self.bins = _insert(self.bins[~np.isin(self.bins["code"], touched)], bins, "code")
+        self.uses = _insert(old_uses, uses, "code")
         return touched, len(fresh.id) + len(light.id)
 
 
@@ -288,11 +284,10 @@ def _recode(uses: NDArray[np.void], before: list[str], after: list[str]) -> NDAr
     return out
 
 
-def _merge(kept: NDArray[np.void], new: NDArray[np.void]) -> NDArray[np.void]:
-    """Kept and new records (of disjoint bins) in one array sorted by code (and usage)."""
-    both = np.concatenate([kept, new])
-    keys = (both["usage"], both["code"]) if "usage" in (both.dtype.names or ()) else (both["code"],)
-    out: NDArray[np.void] = both[np.lexsort(keys)]
+def _insert(kept: NDArray[np.void], new: NDArray[np.void], by: str) -> NDArray[np.void]:
+    """``new`` records (sorted, none with a ``by`` value of ``kept``) put in place among the
+    sorted ``kept``: one copy, no sort of the whole."""
+    out: NDArray[np.void] = np.insert(kept, np.searchsorted(kept[by], new[by]), new)
     return out
 
 

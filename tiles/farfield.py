@@ -172,9 +172,16 @@ class FarField:
         self.extent = state.extent()
         out: list[Result] = []
         for level in range(self.first_level):
-            for code in np.unique(state.bins["code"] >> self._shift(level)).tolist():
-                out.append(self._tile(level, code, epsg, content_dir, reusable))
+            codes = np.unique(state.bins["code"] >> self._shift(level))
+            for code, key in zip(codes.tolist(), self._keys(level, codes), strict=True):
+                out.append(self._tile(level, code, key, epsg, content_dir, reusable))
         return out
+
+    def _keys(self, level: int, codes: I64) -> list[int]:
+        """Tile keys of tile codes (Morton) of ``level``."""
+        ix, iy = unmorton(codes)
+        keys: list[int] = np.asarray(encode(level, ix, iy), dtype=np.int64).reshape(-1).tolist()
+        return keys
 
     def update(
         self,
@@ -197,31 +204,35 @@ class FarField:
             codes = set((touched >> self._shift(level)).tolist())
             if before != self.extent:  # frames on the covered part of a cell may move
                 codes |= self._moved(level, before)
-            for code in sorted(codes):
-                ix, iy = unmorton(np.array([code]))
-                keys.add(int(encode(level, int(ix[0]), int(iy[0]))))
+            todo = np.array(sorted(codes), dtype=np.int64)
+            for code, key in zip(todo.tolist(), self._keys(level, todo), strict=True):
+                keys.add(key)
                 if len(span(state.bins, *self._run(level, code))):
-                    out.append(self._tile(level, code, epsg, content_dir, reusable))
+                    out.append(self._tile(level, code, key, epsg, content_dir, reusable))
         return out, keys
 
     def _moved(self, level: int, before: tuple[float, float, float, float]) -> set[int]:
         """Codes of the tiles of ``level`` (with bins) whose frame the new extent moves."""
         assert self.state is not None
         codes = np.unique(self.state.bins["code"] >> self._shift(level))
-        ix, iy = unmorton(codes)
-        out = set()
-        for code, x, y in zip(codes.tolist(), ix.tolist(), iy.tolist(), strict=True):
-            key = int(encode(level, x, y))
-            if self._centre(key, before) != self._centre(key, self.extent):
-                out.add(code)
-        return out
+        return {
+            code
+            for code, key in zip(codes.tolist(), self._keys(level, codes), strict=True)
+            if self._centre(key, before) != self._centre(key, self.extent)
+        }
 
     def _run(self, level: int, code: int) -> tuple[int, int]:
         sh = self._shift(level)
         return code << sh, (code + 1) << sh
 
     def _tile(
-        self, level: int, code: int, epsg: int, content_dir: Path, reusable: frozenset[str]
+        self,
+        level: int,
+        code: int,
+        key: int,
+        epsg: int,
+        content_dir: Path,
+        reusable: frozenset[str],
     ) -> Result:
         assert self.state is not None
         lo, hi = self._run(level, code)
@@ -229,8 +240,6 @@ class FarField:
         blocks = merge_blocks(
             span(self.state.bins, lo, hi), span(self.state.uses, lo, hi), shift, self.state.usages
         )
-        ix, iy = unmorton(np.array([code]))
-        key = int(encode(level, int(ix[0]), int(iy[0])))
         centre = self.centre(key)
         h = hashlib.blake2b(digest_size=16)
         h.update(repr((FARFIELD_VERSION, key, epsg, centre, self.layer, style.BUILDING)).encode())

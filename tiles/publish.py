@@ -246,7 +246,7 @@ def publish(
             for k, e in sorted(tiles.items())
         },
     }
-    far_file = f"far-{version}.npz"
+    far_file = f"far-{version}.npy"
     if ff is not None:
         manifest["farfield"] = _far_state(ff, far_file)
         ff.state.save(out / far_file)
@@ -260,7 +260,7 @@ def publish(
     atomic_write(out / TILESET, js)
     atomic_write(out / (TILESET + ".gz"), gzip.compress(js, 6, mtime=0))
     atomic_write(out / MANIFEST, orjson.dumps(manifest))
-    for f in (*out.glob("members-*.npy"), *out.glob("far-*.npz")):
+    for f in (*out.glob("members-*.npy"), *out.glob("far-*.npy")):
         if f.name not in (members_file, far_file):
             f.unlink(missing_ok=True)
     keep = set(digests) | set(kept_before)
@@ -293,7 +293,7 @@ def remove_tileset(out: Path) -> None:
     """A layer with no feature left has no tileset: drop the files of an earlier build."""
     for name in (TILESET, TILESET + ".gz", MANIFEST):
         (out / name).unlink(missing_ok=True)
-    for f in (*out.glob("members-*.npy"), *out.glob("far-*.npz")):
+    for f in (*out.glob("members-*.npy"), *out.glob("far-*.npy")):
         f.unlink(missing_ok=True)
     for f in (out / CONTENT_DIR).glob("*"):
         f.unlink(missing_ok=True)
