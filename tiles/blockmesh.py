@@ -91,7 +91,7 @@ def merge_blocks(
     uc = uses["code"] >> shift
     uo = np.lexsort((uses["usage"], uc))
     uc, uu, ua = uc[uo], uses["usage"][uo], uses["area"][uo]
-    ustart = np.flatnonzero(np.r_[True, (uc[1:] != uc[:-1]) | (uu[1:] != uu[:-1])])
+    ustart = starts(uc, uu)
     pair_area = np.add.reduceat(ua, ustart)
     pc, pu = uc[ustart], uu[ustart]
     pick = np.lexsort((pu, -pair_area, pc))

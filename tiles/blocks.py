@@ -151,10 +151,16 @@ class Grid:
         return morton((fx * self.n_side).astype(np.int64), (fy * self.n_side).astype(np.int64))
 
 
-def starts(sorted_codes: I64) -> I64:
-    if not len(sorted_codes):
+def starts(*sorted_keys: NDArray[Any]) -> I64:
+    """Where each run of equal keys begins (rows sorted by the keys, all of one length)."""
+    n = len(sorted_keys[0])
+    if not n:
         return np.zeros(0, dtype=np.int64)
-    return np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    change = np.zeros(n, dtype=bool)
+    change[0] = True
+    for k in sorted_keys:
+        change[1:] |= k[1:] != k[:-1]
+    return np.flatnonzero(change)
 
 
 def sum_bins(
@@ -196,7 +202,7 @@ def sum_bins(
     u = np.fromiter((code_of[light.usage[i]] for i in order.tolist()), np.int32, len(order))
     uo = np.lexsort((u, c))  # stable: buildings stay in id order within (bin, usage)
     cu, uu = c[uo], u[uo]
-    ustart = np.flatnonzero(np.r_[True, (cu[1:] != cu[:-1]) | (uu[1:] != uu[:-1])])
+    ustart = starts(cu, uu)
     uses = np.zeros(len(ustart), dtype=USE)
     uses["code"], uses["usage"] = cu[ustart], uu[ustart]
     uses["area"] = np.add.reduceat(a[uo], ustart)

@@ -162,11 +162,14 @@ def publish(
         centre = ff.far.centre
         written = written | ff.written
     infos: dict[int, TileInfo] = {}
-    for key in errors:  # tiles with content and every ancestor (content-less if emptied)
+    keys = list(errors)  # tiles with content and every ancestor (content-less if emptied)
+    centres = np.array([centre(k) for k in keys], dtype=np.float64).reshape(-1, 2)
+    frames = Frame.many(epsg, centres[:, 0], centres[:, 1])
+    for key, frame in zip(keys, frames, strict=True):
         e = tiles.get(key) or far_tiles.get(key)
         infos[key] = TileInfo(
             key,
-            Frame.at(epsg, *centre(key)),
+            frame,
             content_uri(e.digest) if e else None,
             np.array(e.lo if e else [0.0, 0.0, 0.0]),
             np.array(e.hi if e else [0.0, 0.0, 0.0]),
