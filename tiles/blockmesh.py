@@ -1,4 +1,4 @@
-"""Blocks of a far-field tile (tiles.farfield) from its finest bins (tiles.blocks), and
+"""Blocks of a far-field tile (tiles.farfield) from its level's bins (tiles.blocks), and
 their GLB: one box per block sharing its eight corners (no normals: glTF viewers shade it
 flat), ten triangles, one mesh, one material, one draw call, and a ``building_block``
 metadata row per block (count of buildings, area-weighted height and year built, main usage)
@@ -61,48 +61,31 @@ class Blocks:
     usage: list[str]
 
 
-def merge_blocks(
-    bins: NDArray[np.void], uses: NDArray[np.void], shift: int, usages: list[str]
-) -> Blocks:
-    """Blocks of the bins ``code >> shift`` from one tile's finest ``bins`` and ``uses``:
-    the built area and volume kept inside the extent of each block's buildings."""
-    coarse = bins["code"] >> shift
-    start = starts(coarse)
-
-    def total(name: str) -> F64:
-        return np.add.reduceat(bins[name], start)
-
-    area = total("area")
-    xmin = np.minimum.reduceat(bins["xmin"], start)
-    ymin = np.minimum.reduceat(bins["ymin"], start)
-    xmax = np.maximum.reduceat(bins["xmax"], start)
-    ymax = np.maximum.reduceat(bins["ymax"], start)
-    cx, cy = total("ax") / area, total("ay") / area
+def merge_blocks(bins: NDArray[np.void], uses: NDArray[np.void], usages: list[str]) -> Blocks:
+    """One block per bin of a tile (``bins`` and their ``uses``, sorted by code): the built
+    area and volume kept inside the extent of the bin's buildings."""
+    area = bins["area"]
+    xmin, ymin, xmax, ymax = bins["xmin"], bins["ymin"], bins["xmax"], bins["ymax"]
+    cx, cy = bins["ax"] / area, bins["ay"] / area
     # the built area as a box of its extent's proportions, centred on the built mass
     shrink = np.sqrt(np.clip(area / np.maximum((xmax - xmin) * (ymax - ymin), 1e-6), 0.0, 1.0))
     hw, hh = (xmax - xmin) * shrink / 2, (ymax - ymin) * shrink / 2
     cx = np.clip(cx, xmin + hw, xmax - hw)
     cy = np.clip(cy, ymin + hh, ymax - hh)
-    bottom = np.minimum.reduceat(bins["base"], start)
-    top = total("atop") / area
-    dated = total("dated")
-    year = np.where(dated > 0, np.rint(total("ayear") / np.maximum(dated, 1e-9)), -1.0)
+    bottom = bins["base"]
+    top = bins["atop"] / area
+    dated = bins["dated"]
+    year = np.where(dated > 0, np.rint(bins["ayear"] / np.maximum(dated, 1e-9)), -1.0)
     # main usage: the one with the largest built area (ties: the first name)
-    uc = uses["code"] >> shift
-    uo = np.lexsort((uses["usage"], uc))
-    uc, uu, ua = uc[uo], uses["usage"][uo], uses["area"][uo]
-    ustart = starts(uc, uu)
-    pair_area = np.add.reduceat(ua, ustart)
-    pc, pu = uc[ustart], uu[ustart]
-    pick = np.lexsort((pu, -pair_area, pc))
-    first = pick[starts(pc[pick])]
+    pick = np.lexsort((uses["usage"], -uses["area"], uses["code"]))
+    first = pick[starts(uses["code"][pick])]
     return Blocks(
         np.column_stack([cx - hw, cy - hh, cx + hw, cy + hh]),
         np.column_stack([bottom, np.maximum(top, bottom + 0.5)]),
-        np.diff(np.append(start, len(coarse))).astype(np.int64),
-        total("ah") / area,
+        bins["count"].astype(np.int64),
+        bins["ah"] / area,
         year,
-        [usages[u] for u in pu[first].tolist()],
+        [usages[u] for u in uses["usage"][first].tolist()],
     )
 
 

@@ -1,10 +1,10 @@
-"""The far field's data: buildings summed into bins, bins merged into blocks, blocks meshed.
+"""The far field's data: buildings summed into bins (kept between builds by tiles.farstate).
 
 Why bins: a far-field tile (tiles.farfield) is a raster of blocks, and every block is a
 sum over the buildings of its bin (footprint area, area-weighted top, height and year,
 extent, count, area per usage), so a coarse bin is exactly the sum of the finer bins it
-covers. A build keeps the bins of the finest far-field level (:class:`FarState`, saved next
-to the manifest) and the bin of every building: an incremental build re-reads only the
+covers. A build keeps the bins of every far-field level (:class:`tiles.farstate.FarState`,
+saved next to the manifest) and the bin of every building: an incremental build re-reads only the
 buildings of the bins its changes touch, re-sums those bins, and re-meshes only the tiles
 above them. Sums always run in the same order (buildings by id within a bin, finer bins by
 code within a coarser one), so an incremental build writes the very bytes a full build
@@ -17,7 +17,6 @@ tile, are one contiguous run of codes, found by binary search.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -209,92 +208,32 @@ def sum_bins(
     return out, uses
 
 
-@dataclass
-class FarState:
-    """What an incremental far field starts from: the finest bins, built area per usage,
-    the bin of every building, and the usage names (sorted: ties go to the first)."""
-
-    bins: NDArray[np.void]
-    uses: NDArray[np.void]
-    owners: NDArray[np.void]
-    usages: list[str]
-
-    @classmethod
-    def of(cls, light: Light, grid: Grid) -> FarState:
-        usages = sorted(set(light.usage))
-        codes = grid.codes(light.x, light.y)
-        bins, uses = sum_bins(light, codes, usages)
-        owners = np.zeros(len(light.id), dtype=OWNER)
-        owners["id"], owners["code"] = light.id, codes
-        return cls(bins, uses, owners, usages)
-
-    def extent(self) -> tuple[float, float, float, float]:
-        b = self.bins
-        return (
-            float(b["xmin"].min()),
-            float(b["ymin"].min()),
-            float(b["xmax"].max()),
-            float(b["ymax"].max()),
-        )
-
-    def save(self, path: Path) -> None:
-        """Four .npy records one after the other in one file (no zip: no CRC over the lot)."""
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "wb") as f:
-            for arr in (self.bins, self.uses, self.owners, np.array(self.usages, dtype=str)):
-                np.save(f, arr, allow_pickle=False)
-        tmp.replace(path)
-
-    @classmethod
-    def load(cls, path: Path, buildings: int) -> FarState | None:
-        """The saved state, or None when missing or not what the manifest says."""
-        try:
-            with open(path, "rb") as f:
-                bins, uses, owners, usages = (np.load(f, allow_pickle=False) for _ in range(4))
-        except (OSError, ValueError, EOFError):
-            return None
-        s = cls(bins, uses, owners, [str(u) for u in usages])
-        same = (s.bins.dtype, s.uses.dtype, s.owners.dtype) == (BIN, USE, OWNER)
-        return s if same and len(s.owners) == buildings else None
-
-    def update(self, cur: Any, grid: Grid, changed: I64) -> tuple[I64, int]:
-        """Re-read the buildings of every bin the ``changed`` ids were or now are in and
-        sum those bins again; returns the touched bins' codes and how many rows it read."""
-        ow = self.owners
-        was = ow["code"][np.isin(ow["id"], changed)]
-        fresh = read_light(cur, changed)
-        now = grid.codes(fresh.x, fresh.y)
-        touched: I64 = np.unique(np.concatenate([was, now]))
-        kept = ow[~np.isin(ow["id"], changed)]
-        add = np.zeros(len(fresh.id), dtype=OWNER)
-        add["id"], add["code"] = fresh.id, now
-        self.owners = _insert(kept, add, "id")
-        ids = self.owners["id"][np.isin(self.owners["code"], touched)]
-        light = read_light(cur, ids)
-        before, self.usages = self.usages, sorted(set(self.usages) | set(light.usage))
-        old_uses = _recode(self.uses[~np.isin(self.uses["code"], touched)], before, self.usages)
-        bins, uses = sum_bins(light, grid.codes(light.x, light.y), self.usages)
-        self.bins = _insert(self.bins[~np.isin(self.bins["code"], touched)], bins, "code")
-        self.uses = _insert(old_uses, uses, "code")
-        return touched, len(fresh.id) + len(light.id)
-
-
-def _recode(uses: NDArray[np.void], before: list[str], after: list[str]) -> NDArray[np.void]:
-    """Usage indices of ``before``'s names -> indices in ``after`` (a superset)."""
-    if before == after:
-        return uses
-    pos = {u: i for i, u in enumerate(after)}
-    remap = np.array([pos[u] for u in before], dtype=np.int32)
-    out = uses.copy()
-    out["usage"] = remap[uses["usage"]]
-    return out
-
-
-def _insert(kept: NDArray[np.void], new: NDArray[np.void], by: str) -> NDArray[np.void]:
-    """``new`` records (sorted, none with a ``by`` value of ``kept``) put in place among the
-    sorted ``kept``: one copy, no sort of the whole."""
-    out: NDArray[np.void] = np.insert(kept, np.searchsorted(kept[by], new[by]), new)
-    return out
+def roll_up(
+    bins: NDArray[np.void], uses: NDArray[np.void]
+) -> tuple[NDArray[np.void], NDArray[np.void]]:
+    """The bins one level up (``code >> 2``) of these bins, summed in code order, and their
+    built area per usage; any subset holding every child of its parents gives the same
+    parents, bit for bit."""
+    coarse = bins["code"] >> 2
+    start = starts(coarse)
+    out = np.zeros(len(start), dtype=BIN)
+    if len(start):
+        out["code"] = coarse[start]
+        for name in ("count", "area", "ax", "ay", "atop", "ah", "dated", "ayear"):
+            out[name] = np.add.reduceat(bins[name], start)
+        for name in ("xmin", "ymin", "base"):
+            out[name] = np.minimum.reduceat(bins[name], start)
+        for name in ("xmax", "ymax"):
+            out[name] = np.maximum.reduceat(bins[name], start)
+    uc = uses["code"] >> 2
+    uo = np.lexsort((uses["usage"], uc))  # stable: finer bins stay in code order
+    uc, uu = uc[uo], uses["usage"][uo]
+    ustart = starts(uc, uu)
+    up = np.zeros(len(ustart), dtype=USE)
+    if len(ustart):
+        up["code"], up["usage"] = uc[ustart], uu[ustart]
+        up["area"] = np.add.reduceat(uses["area"][uo], ustart)
+    return out, up
 
 
 def span(records: NDArray[np.void], lo: int, hi: int) -> NDArray[np.void]:

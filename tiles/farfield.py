@@ -39,7 +39,8 @@ import numpy as np
 from geodata.errors import ConfigError
 from tiles import style
 from tiles.blockmesh import CLASS, block_glb, merge_blocks
-from tiles.blocks import I64, FarState, Grid, read_light, span, unmorton
+from tiles.blocks import I64, Grid, read_light, span, unmorton
+from tiles.farstate import FarState
 from tiles.frames import Frame
 from tiles.quadtree import Quadtree, decode, encode, parent
 from tiles.tilework import Result
@@ -47,7 +48,7 @@ from tiles.tilework import Result
 __all__ = ["CLASS", "DEFAULT_PARAMS", "FarField", "FarFieldParams", "first_content_level"]
 
 #: bump when the far field's meshing or metadata changes
-FARFIELD_VERSION = "farfield-2"
+FARFIELD_VERSION = "farfield-3"
 
 
 @dataclass(frozen=True)
@@ -120,9 +121,10 @@ class FarField:
         t = self.tree
         return Grid(t.x0, t.y0, t.side, (1 << (self.first_level - 1)) * self.params.grid)
 
-    def _shift(self, level: int) -> int:
-        """Finest bin code >> this = the code of its tile at ``level``."""
-        return 2 * (self.first_level - 1 - level + self.params.grid.bit_length() - 1)
+    @property
+    def _shift(self) -> int:
+        """A bin's code >> this = the code of its tile (at the bin's level)."""
+        return 2 * (self.params.grid.bit_length() - 1)
 
     def centre(self, key: int) -> tuple[float, float]:
         """A tile's frame origin: the centre of its cell, or for a far-field tile the centre
@@ -168,11 +170,11 @@ class FarField:
         self.read = len(light.id)
         if not len(light.id):
             return []
-        self.state = state = FarState.of(light, self.grid)
+        self.state = state = FarState.of(light, self.grid, self.first_level)
         self.extent = state.extent()
         out: list[Result] = []
         for level in range(self.first_level):
-            codes = np.unique(state.bins["code"] >> self._shift(level))
+            codes = np.unique(state.levels[level]["code"] >> self._shift)
             for code, key in zip(codes.tolist(), self._keys(level, codes), strict=True):
                 out.append(self._tile(level, code, key, epsg, content_dir, reusable))
         return out
@@ -197,33 +199,34 @@ class FarField:
         the keys of every tile looked at (those without a result lost their last block)."""
         self.state = state
         touched, self.read = state.update(cur, self.grid, changed)
-        before, self.extent = self.extent, state.extent() if len(state.bins) else self.extent
+        before = self.extent
+        self.extent = state.extent() if len(state.levels[0]) else before
         out: list[Result] = []
         keys: set[int] = set()
         for level in range(self.first_level):
-            codes = set((touched >> self._shift(level)).tolist())
+            codes = set((touched[level] >> self._shift).tolist())
             if before != self.extent:  # frames on the covered part of a cell may move
                 codes |= self._moved(level, before)
             todo = np.array(sorted(codes), dtype=np.int64)
             for code, key in zip(todo.tolist(), self._keys(level, todo), strict=True):
                 keys.add(key)
-                if len(span(state.bins, *self._run(level, code))):
+                if len(span(state.levels[level], *self._run(code))):
                     out.append(self._tile(level, code, key, epsg, content_dir, reusable))
         return out, keys
 
     def _moved(self, level: int, before: tuple[float, float, float, float]) -> set[int]:
         """Codes of the tiles of ``level`` (with bins) whose frame the new extent moves."""
         assert self.state is not None
-        codes = np.unique(self.state.bins["code"] >> self._shift(level))
+        codes = np.unique(self.state.levels[level]["code"] >> self._shift)
         return {
             code
             for code, key in zip(codes.tolist(), self._keys(level, codes), strict=True)
             if self._centre(key, before) != self._centre(key, self.extent)
         }
 
-    def _run(self, level: int, code: int) -> tuple[int, int]:
-        sh = self._shift(level)
-        return code << sh, (code + 1) << sh
+    def _run(self, code: int) -> tuple[int, int]:
+        """The codes of a tile's bins: ``lo <= code < hi``."""
+        return code << self._shift, (code + 1) << self._shift
 
     def _tile(
         self,
@@ -235,10 +238,10 @@ class FarField:
         reusable: frozenset[str],
     ) -> Result:
         assert self.state is not None
-        lo, hi = self._run(level, code)
-        shift = 2 * (self.first_level - 1 - level)
+        lo, hi = self._run(code)
+        st = self.state
         blocks = merge_blocks(
-            span(self.state.bins, lo, hi), span(self.state.uses, lo, hi), shift, self.state.usages
+            span(st.levels[level], lo, hi), span(st.uses[level], lo, hi), st.usages
         )
         centre = self.centre(key)
         h = hashlib.blake2b(digest_size=16)

@@ -12,8 +12,8 @@ from numpy.typing import NDArray
 
 from tiles import changes, farfield
 from tiles import members as members_mod
-from tiles.blocks import FarState
 from tiles.farfield import FarField
+from tiles.farstate import FarState
 from tiles.kinds import TilesetSpec, kind_of
 from tiles.layout import CONTENT_DIR, content_uri
 from tiles.publish import (

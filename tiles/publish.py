@@ -15,9 +15,9 @@ import numpy as np
 import orjson
 
 from tiles import members as members_mod
-from tiles.blocks import FarState
 from tiles.changes import LogState
 from tiles.farfield import FarField
+from tiles.farstate import FarState
 from tiles.frames import Frame
 from tiles.kinds import TilesetSpec
 from tiles.layout import CONTENT_DIR, MANIFEST, TILESET, atomic_write, content_uri
@@ -92,9 +92,10 @@ def load_far_state(out: Path, manifest: dict[str, Any]) -> FarState | None:
     """The bins a manifest's far field was made from (None: missing or not what it says)."""
     section = manifest.get("farfield") or {}
     name, count = section.get("file"), section.get("buildings")
-    if not isinstance(name, str) or not isinstance(count, int):
+    levels = ((manifest.get("tree") or {}).get("params") or {}).get("first_level")
+    if not isinstance(name, str) or not isinstance(count, int) or not isinstance(levels, int):
         return None
-    return FarState.load(out / name, count)
+    return FarState.load(out / name, count, levels)
 
 
 def _far_state(ff: FarTiles, file: str) -> dict[str, Any]:
