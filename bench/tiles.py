@@ -188,6 +188,7 @@ def bench_incremental(n: int, work: Path, *, workers: int | None, skip_peer: boo
                     "tiles": r["tiles"],
                     "written": r["written"],
                     "rss_mb": round(r["rss"] / 2**20),
+                    "far_read": r.get("far_read", 0),
                     **(
                         {"py3dtiles_over_ours": round(peer["py3dtiles_s"] / r["seconds"], 1)}
                         if peer
@@ -214,7 +215,7 @@ def print_incremental(r: dict) -> None:
             f"  {s['step']:<13} {s['mode']:<12} {s['changed_rows']:>7,} rows  "
             f"{s['build_s']:>9.3f} s  {s['share_of_full']:>7.2%}  "
             f"{s['written']:>5}/{s['tiles']} tiles  (process {s['process_s']} s, "
-            f"peak RSS {s['rss_mb']} MB)"
+            f"peak RSS {s['rss_mb']} MB, far-field rows read {s['far_read']:,})"
             + (
                 f"  py3dtiles/ours {s['py3dtiles_over_ours']}x"
                 if "py3dtiles_over_ours" in s

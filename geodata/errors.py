@@ -99,3 +99,12 @@ class Busy(RetryLater):
 
     http_status = 503
     default_msg = "the server is busy: retry in a moment"
+
+
+class TileBuildError(TwinError):
+    """A tileset could not be built from the files or data as they are (a corrupt content
+    file of an earlier build, a tile no viewer could read); nothing was published and the
+    previous tileset is whole."""
+
+    http_status = 500
+    default_msg = "the tileset could not be built: rebuild it with `twin tiles build --full`"

@@ -365,3 +365,23 @@ def test_empty_layer_makes_no_tileset_and_unknown_names_are_explained(
         build_tileset(helsinki, "castles", tmp_path)
     with pytest.raises(NotFound, match="no scenario 'nope'"):
         build_all(helsinki, tmp_path, scenario="nope")
+
+
+@pytest.mark.timeout(60)
+def test_buildings_straddling_zero_of_the_working_crs_build(engine: Engine, tmp_path: Path) -> None:
+    """Web Mercator around (0, 0): the extent crosses x = 0 and y = 0 (once a hang)."""
+    from geodata.working_crs import set_working_crs
+
+    with engine.begin() as conn:
+        set_working_crs(conn, 3857)
+        synthetic.insert_buildings(conn, 300, origin=(-350.0, -330.0))
+    report = build_tileset(engine, "buildings", tmp_path)
+    assert report.features == 300
+    tileset = tmp_path / "buildings"
+    assert ti.check(tileset) == []
+    ids = Counter(f["id"] for _, f in ti.features(tileset))
+    assert len(ids) == 300 and max(ids.values()) == 1
+    manifest = read_manifest(tileset)
+    assert manifest is not None
+    t = manifest["tree"]
+    assert t["x0"] < -350 and t["x0"] + t["side"] > 0 and t["y0"] < -330 < 0 < t["y0"] + t["side"]

@@ -19,6 +19,7 @@ from tiles import inspect as ti
 from tiles.build import build_tileset
 from tiles.farfield import CLASS, FarFieldParams
 from tiles.layout import read_manifest
+from tiles.quadtree import decode
 
 __all__ = ["gltf_validator", "helsinki"]
 
@@ -224,3 +225,81 @@ def test_incremental_build_keeps_the_far_field_of_a_full_build_and_its_first_lev
     with big_city.connect() as conn:
         ids = {r[0] for r in conn.execute(text("SELECT id FROM buildings"))}
     assert set(seen) == ids and max(seen.values()) == 1
+
+
+COLS = round(N**0.5)  # tiles.synthetic's grid: building i at column i % COLS, row i // COLS
+CHANGES: dict[str, str] = {
+    "clustered": "UPDATE buildings SET height = height + 3 WHERE (source_id::int % :c) "
+    "BETWEEN 20 AND 24 AND (source_id::int / :c) BETWEEN 20 AND 24",
+    "scattered": "UPDATE buildings SET height = height + 1, usage = 'museum' WHERE id % 50 = 7",
+    "deleted": "DELETE FROM buildings WHERE source_id::int % 41 = 3",
+    # a new building east of the city: the extent grows, so the frames of far-field tiles
+    # along the east edge move, though the building is in none of them
+    "added": "INSERT INTO buildings (source, source_id, footprint, base_z, height) "
+    "SELECT 'more', 'east', ST_Translate(footprint, 90, 0), base_z, height FROM buildings "
+    "WHERE source_id = (10 * :c + :c - 1)::text",
+}
+
+
+def _far_json(tileset: Path) -> dict[str, Any]:
+    """The far-field tiles of tileset.json by content: what they show and where."""
+    out = {}
+    for w in _tiles(tileset):
+        if w.tile.get("refine") == "REPLACE":
+            t = w.tile
+            out[t["content"]["uri"]] = (t["content"]["boundingVolume"], w.world.round(6).tolist())
+    return out
+
+
+def _buildings(tileset: Path) -> dict[int, dict[str, Any]]:
+    out: dict[int, dict[str, Any]] = {}
+    for w in _tiles(tileset):
+        if w.tile.get("refine") != "REPLACE" and "content" in w.tile:
+            for r in _rows(tileset, w.tile["content"]["uri"]):
+                assert r["id"] not in out
+                out[r["id"]] = r
+    return out
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_incremental_far_field_is_byte_for_byte_the_full_builds(
+    big_city: Engine, tmp_path: Path, change: str
+) -> None:
+    build_tileset(big_city, "buildings", tmp_path / "inc")
+    tileset = tmp_path / "inc" / "buildings"
+    before = _far_digests(tileset)
+    with big_city.begin() as conn:
+        conn.execute(text(CHANGES[change]), {"c": COLS})
+    again = build_tileset(big_city, "buildings", tmp_path / "inc")
+    assert again.mode == "incremental"
+    build_tileset(big_city, "buildings", tmp_path / "ref", full=True)
+    ref = tmp_path / "ref" / "buildings"
+    after = _far_digests(tileset)
+    # the very files a full build writes, placed the same way in tileset.json
+    assert after == _far_digests(ref)
+    assert _far_json(tileset) == _far_json(ref)
+    assert ti.check(tileset) == []
+    assert _buildings(tileset) == _buildings(ref)  # the real tiles: every building, as is
+    rewritten = {k for k, d in after.items() if before.get(k) != d}
+    levels = Counter(decode(k)[0] for k in rewritten)
+    if change == "clustered":  # a 5 x 5 block of buildings: a tile or two per level
+        assert rewritten and max(levels.values()) <= 4, levels
+        assert len(rewritten) < len(after) // 4
+        # only the buildings of the bins the block touches are read again, not the city
+        assert 25 <= again.far_read < N // 10, again.far_read
+    else:
+        assert rewritten
+
+
+def test_far_field_bins_missing_on_disk_make_a_full_build(big_city: Engine, tmp_path: Path) -> None:
+    build_tileset(big_city, "buildings", tmp_path)
+    tileset = tmp_path / "buildings"
+    manifest = read_manifest(tileset)
+    assert manifest is not None
+    (tileset / manifest["farfield"]["file"]).unlink()
+    with big_city.begin() as conn:
+        conn.execute(text("UPDATE buildings SET height = height + 7 WHERE id % 97 = 0"))
+    assert build_tileset(big_city, "buildings", tmp_path).mode == "full"
+    manifest = read_manifest(tileset)
+    assert manifest is not None and (tileset / manifest["farfield"]["file"]).is_file()
+    assert len(list(tileset.glob("far-*.npy"))) == 1

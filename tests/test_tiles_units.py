@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pygltflib
 import pytest
 import shapely
 from pyproj import Transformer
 
+from geodata.errors import InputError
 from tiles import metadata
 from tiles.extrude import extrude
 from tiles.frames import Y_UP_TO_Z_UP, Z_UP_TO_Y_UP, Frame
@@ -87,6 +90,60 @@ def test_root_square_is_snapped_so_small_edits_keep_every_tile_key() -> None:
     b = Quadtree.around(385000.0, 6672000.0, 386990.0, 6673990.0, 1.0)
     assert (a.x0, a.y0, a.side) == (b.x0, b.y0, b.side)
     assert a.x0 <= 385000 and a.x0 + a.side >= 386990
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(
+    "extent",
+    [
+        (-10.0, 5.0, 10.0, 20.0),  # crosses x = 0 (hung forever before)
+        (5.0, -10.0, 20.0, 10.0),  # crosses y = 0
+        (-300.0, -0.5, 0.0, 400.0),  # both, touching 0 on one side
+        (-0.25, -0.25, 0.0, 0.0),
+        (-7e8, -1.0, 9e8, 3e8),  # far out, still inside MAX_COORDINATE
+    ],
+)
+def test_root_square_of_an_extent_crossing_zero_holds_it(
+    extent: tuple[float, float, float, float],
+) -> None:
+    xmin, ymin, xmax, ymax = extent
+    t = Quadtree.around(*extent, 1.0)
+    assert t.holds(xmin, ymin) and t.holds(xmax, ymax)
+    # no larger than needed by more than the snapping: at most 4x the extent's side
+    assert t.side <= 4 * max(xmax - xmin, ymax - ymin, 1.0)
+
+
+def test_root_square_of_extents_not_crossing_zero_is_as_before() -> None:
+    """Tile keys are the cells of this square: an existing tileset must keep them, or its
+    next incremental build would rewrite every tile."""
+    seen = {
+        (385000.0, 6672000.0, 386000.0, 6673000.0): (376832.0, 6668288.0, 16384.0),
+        (-500.0, -300.0, -20.0, -1.0): (-512.0, -512.0, 512.0),
+        (0.0, 0.0, 1000.0, 10.0): (0.0, 0.0, 1024.0),
+        (-3e6, -2e6, -1e6, -1.5e6): (-4194304.0, -4194304.0, 4194304.0),
+        (100.5, 0.0, 5000.0, 3.0): (0.0, 0.0, 8192.0),
+    }
+    for extent, square in seen.items():
+        t = Quadtree.around(*extent, 1.0)
+        assert (t.x0, t.y0, t.side) == square, extent
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(
+    ("extent", "says"),
+    [
+        ((0.0, 0.0, 1e300, 1.0), "beyond 1e+09 m"),
+        ((-1e300, -1e300, 0.0, 0.0), "beyond 1e+09 m"),
+        ((0.0, 0.0, float("inf"), 1.0), "not finite"),
+        ((float("nan"), 0.0, 1.0, 1.0), "not finite"),
+        ((5.0, 0.0, 1.0, 1.0), "inverted"),
+    ],
+)
+def test_root_square_of_an_absurd_extent_is_a_clear_error(
+    extent: tuple[float, float, float, float], says: str
+) -> None:
+    with pytest.raises(InputError, match=re.escape(says)):
+        Quadtree.around(*extent, 1.0)
 
 
 def test_glb_reads_back_with_pygltflib_and_metadata_round_trips() -> None:

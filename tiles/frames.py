@@ -88,6 +88,33 @@ class Frame:
         lon, lat = _to_lonlat(epsg).transform(float(x), float(y))
         return cls(epsg, x, y, z, enu_to_ecef_matrix(float(lon), float(lat), z))
 
+    @classmethod
+    def many(cls, epsg: int, xs: F64, ys: F64) -> list[Frame]:
+        """``Frame.at`` for many points, with one PROJ call and array maths (a build makes
+        a frame per tile for its tileset.json: thousands)."""
+        xs, ys = np.asarray(xs, float), np.asarray(ys, float)
+        if xs.size < 2:
+            return [cls.at(epsg, float(x), float(y)) for x, y in zip(xs, ys, strict=True)]
+        lon_d, lat_d = lonlat(epsg, xs, ys)
+        lon, lat = np.radians(lon_d), np.radians(lat_d)
+        so, co, sa, ca = np.sin(lon), np.cos(lon), np.sin(lat), np.cos(lat)
+        m = np.zeros((len(xs), 4, 4))
+        m[:, :3, 0] = np.stack([-so, co, np.zeros_like(so)], axis=1)
+        m[:, :3, 1] = np.stack([-sa * co, -sa * so, ca], axis=1)
+        m[:, :3, 2] = np.stack([ca * co, ca * so, sa], axis=1)
+        m[:, :3, 3] = geodetic_to_ecef(lon_d, lat_d, np.zeros_like(lon_d))
+        m[:, 3, 3] = 1.0
+        return [
+            cls(epsg, x, y, 0.0, m[i])
+            for i, (x, y) in enumerate(zip(xs.tolist(), ys.tolist(), strict=True))
+        ]
+
+    @property
+    def inverse(self) -> F64:
+        """ECEF -> this frame: the transpose of the rotation, the origin undone (exact for
+        a rigid frame, and many times cheaper than a general 4x4 inverse)."""
+        return rigid_inverse(self.matrix)
+
     @property
     def rotation(self) -> F64:
         return self.matrix[:3, :3]
@@ -115,6 +142,15 @@ class Frame:
         up = np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=1)
         out: F64 = up @ self.rotation
         return out
+
+
+def rigid_inverse(m: F64) -> F64:
+    """Inverse of a rotation-plus-translation 4x4 matrix."""
+    out = np.eye(4)
+    r = m[:3, :3].T
+    out[:3, :3] = r
+    out[:3, 3] = -(r @ m[:3, 3])
+    return out
 
 
 def column_major(m: F64) -> list[float]:

@@ -22,6 +22,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
+from geodata.errors import TileBuildError
 from tiles.frames import Z_UP_TO_Y_UP
 
 ARRAY_BUFFER = 34962
@@ -216,22 +217,33 @@ class GltfBuilder:
 
 
 def read_glb(data: bytes) -> tuple[dict[str, Any], bytes]:
-    """Split a GLB into its JSON document and binary chunk (used by tests and tools)."""
+    """Split a GLB into its JSON document and binary chunk (incremental builds patch the
+    previous build's files with it; tests and tools read tiles back).
+
+    A file that is not a whole GLB (truncated, overwritten) is a :class:`TileBuildError`
+    saying what is wrong with it; the caller names the file and what to do."""
+    if len(data) < 20:
+        raise TileBuildError(f"not a glTF 2.0 binary file ({len(data)} bytes, too short)")
     magic, version, total = struct.unpack_from("<III", data, 0)
     if magic != GLB_MAGIC or version != 2:
-        raise ValueError("not a glTF 2.0 binary file (bad magic or version)")
+        raise TileBuildError("not a glTF 2.0 binary file (bad magic or version)")
     if total != len(data):
-        raise ValueError(f"GLB header says {total} bytes, file has {len(data)}")
+        raise TileBuildError(f"GLB header says {total} bytes, file has {len(data)}")
     jlen, jtype = struct.unpack_from("<II", data, 12)
     if jtype != CHUNK_JSON:
-        raise ValueError("GLB first chunk is not JSON")
-    doc = orjson.loads(data[20 : 20 + jlen])
+        raise TileBuildError("GLB first chunk is not JSON")
+    try:
+        doc = orjson.loads(data[20 : 20 + jlen])
+    except orjson.JSONDecodeError as exc:
+        raise TileBuildError(f"GLB JSON chunk does not parse ({exc})") from None
     off = 20 + jlen
     binary = b""
     if off < len(data):
+        if off + 8 > len(data):
+            raise TileBuildError("GLB binary chunk header is cut short")
         blen, btype = struct.unpack_from("<II", data, off)
         if btype != CHUNK_BIN:
-            raise ValueError("GLB second chunk is not BIN")
+            raise TileBuildError("GLB second chunk is not BIN")
         binary = data[off + 8 : off + 8 + blen]
     return doc, binary
 

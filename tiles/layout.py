@@ -5,7 +5,8 @@ the standard library and orjson only, never the meshing stack.
 
 A tileset folder holds ``tileset.json`` (and its gzip), ``build.json`` (the manifest, never
 served), ``members.npy`` (which tile holds which feature, for incremental builds, never
-served), ``.lock`` and ``content/{hash}.glb``.
+served), ``far-{version}.npy`` (the far field's bins, tiles.farstate, never served),
+``.lock`` and ``content/{hash}.glb``.
 """
 
 from __future__ import annotations

@@ -16,9 +16,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from geodata.errors import TileBuildError
 from tiles.gltf import GltfBuilder
 
 SCHEMA_ID = "twin"
+#: feature ids are FLOAT above 65,535 (UNSIGNED_INT is not allowed): exact up to 2**24 - 1
+MAX_TILE_FEATURES = (1 << 24) - 1
 SCHEMA_VERSION = "1.0.0"
 
 _NP = {
@@ -199,7 +202,10 @@ def encode_columns(cls: str, columns: Mapping[str, Sequence[Any]], count: int) -
     for prop in CLASSES[cls]:
         col = columns[prop.name]
         if len(col) != count:
-            raise ValueError(f"property {cls}.{prop.name} has {len(col)} values, expected {count}")
+            raise TileBuildError(
+                f"property {cls}.{prop.name} has {len(col)} values for {count} features: the "
+                f"tileset kind writing class {cls!r} is inconsistent; report it to its authors"
+            )
         if prop.type == "STRING":
             data, offsets = _strings(col)
             out[prop.name] = RawColumn(np.frombuffer(data, dtype=np.uint8), offsets)
@@ -275,14 +281,21 @@ def attach(gb: GltfBuilder, tables: list[dict[str, Any]], classes: Sequence[str]
 
 
 def feature_ids(n_features: int, per_vertex: NDArray[Any]) -> NDArray[Any]:
-    """The ``_FEATURE_ID_0`` array: UNSIGNED_SHORT when it fits, else FLOAT (exact < 2**24).
+    """The ``_FEATURE_ID_0`` array: UNSIGNED_SHORT when it fits, else FLOAT (exact up to
+    ``MAX_TILE_FEATURES``).
 
-    UNSIGNED_INT is not allowed for feature ids, hence FLOAT for big tiles.
+    UNSIGNED_INT is not allowed for feature ids, hence FLOAT for big tiles. Tiles are split
+    long before that, except the deepest cells, which take whatever is left: so many
+    features in one small cell are the same features imported again and again.
     """
+    if n_features > MAX_TILE_FEATURES:
+        raise TileBuildError(
+            f"{n_features:,} features fall in one tile, more than glTF feature ids can number "
+            f"({MAX_TILE_FEATURES:,}): the data holds that many at one place (the same features "
+            "imported under several sources?); remove the duplicates and build again"
+        )
     if n_features <= 65535:
         return per_vertex.astype(np.uint16, copy=False)
-    if n_features >= 1 << 24:
-        raise ValueError(f"{n_features} features in one tile: split the tile (limit 16,777,215)")
     return per_vertex.astype(np.float32)
 
 

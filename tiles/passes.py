@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from tiles import changes, farfield
 from tiles import members as members_mod
 from tiles.farfield import FarField
+from tiles.farstate import FarState
 from tiles.kinds import TilesetSpec, kind_of
 from tiles.layout import CONTENT_DIR, content_uri
 from tiles.publish import (
@@ -20,6 +22,7 @@ from tiles.publish import (
     TileEntry,
     entries_of,
     far_entries,
+    load_far_state,
     publish,
     remove_tileset,
     republish_unchanged,
@@ -109,13 +112,35 @@ class Run:
             ff,
         )
 
-    def far_field(self, far: FarField, old: dict[int, TileEntry]) -> FarTiles:
-        """Every far-field tile from the buildings in this snapshot; ``old``'s files are
-        kept where a tile's blocks did not change (its name is the hash of its input)."""
+    def far_field(
+        self, far: FarField, old: dict[int, TileEntry], since: FarUpdate | None = None
+    ) -> FarTiles:
+        """The far-field tiles in this snapshot: all of them from every building, or with
+        ``since`` only those above the bins its changed buildings touch (the others keep
+        their entries). ``old``'s files are kept where a tile's blocks did not change (its
+        name is the hash of its input)."""
         reusable = frozenset(e.digest for e in old.values())
-        results = far.build(self.cur, self.epsg, self.out / CONTENT_DIR, reusable)
-        tiles = {r.key: _entry(r, old) for r in results}  # ``features``: blocks
-        return FarTiles(far, tiles, {r.key for r in results if not r.reused})
+        content = self.out / CONTENT_DIR
+        if since is None:
+            results = far.build(self.cur, self.epsg, content, reusable)
+            tiles = {r.key: _entry(r, old) for r in results}  # ``features``: blocks
+        else:
+            results, looked_at = far.update(
+                self.cur, since.state, since.changed, self.epsg, content, reusable
+            )
+            tiles = {k: e for k, e in old.items() if k not in looked_at}
+            tiles.update((r.key, _entry(r, old)) for r in results)
+        assert far.state is not None
+        self.report.far_read = far.read
+        return FarTiles(far, tiles, {r.key for r in results if not r.reused}, far.state)
+
+
+@dataclass
+class FarUpdate:
+    """What an incremental far field starts from: the previous bins, the changed ids."""
+
+    state: FarState
+    changed: NDArray[np.int64]
 
 
 def full(run: Run, previous: dict[str, Any] | None, params: TreeParams, *, reuse: bool) -> bool:
@@ -217,6 +242,11 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
     same, far = _kept_far(spec, tree, base, len(change.members))
     if not same:
         return False  # the far field comes or goes (or its parameters changed): a new tree
+    since = None
+    if far is not None:
+        if (state := load_far_state(run.out, base)) is None:
+            return False  # its bins are missing (an older build): only a full build has them
+        since = FarUpdate(state, changed.get(0, np.zeros(0, dtype=np.int64)))
     patches: dict[int, Patch] | None = None
     if kind.patchable:  # read the changed rows only; other features stay in their files
         todo = change.members[len(change.members) - change.placed :]
@@ -230,9 +260,9 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
     create_assign_table(cur)
     if len(todo):
         copy_assign(cur, todo["src"], todo["id"], todo["tile"])
-    # every far-field tile again from the light rows: only those whose blocks changed are
-    # written (a far field is a few hundred tiles; reading 100,000 light rows takes ~1 s)
-    ff = run.far_field(far, far_entries(base)) if far else None
+    # the far field's tiles above the changed buildings' bins, before the content pass
+    # ends the snapshot
+    ff = run.far_field(far, far_entries(base), since) if far else None
     built, written = run.mesh(tree, old, len(todo), patches)
     tiles = {k: e for k, e in old.items() if k not in change.touched}
     tiles.update(built)

@@ -17,6 +17,7 @@ import orjson
 from tiles import members as members_mod
 from tiles.changes import LogState
 from tiles.farfield import FarField
+from tiles.farstate import FarState
 from tiles.frames import Frame
 from tiles.kinds import TilesetSpec
 from tiles.layout import CONTENT_DIR, MANIFEST, TILESET, atomic_write, content_uri
@@ -46,6 +47,9 @@ class BuildReport:
     mode: str = "full"
     #: features read again because they changed (incremental builds)
     changed: int = 0
+    #: buildings read for the far field (all of them in a full build; in an incremental
+    #: one, those in the bins the changes touch)
+    far_read: int = 0
 
     @property
     def first_view_fraction(self) -> float:
@@ -71,6 +75,8 @@ class FarTiles:
     far: FarField
     tiles: dict[int, TileEntry]
     written: set[int]
+    #: the bins the tiles were made from, kept for the next incremental build
+    state: FarState
 
 
 def far_entries(manifest: dict[str, Any]) -> dict[int, TileEntry]:
@@ -82,10 +88,22 @@ def far_entries(manifest: dict[str, Any]) -> dict[int, TileEntry]:
     }
 
 
-def _far_state(ff: FarTiles) -> dict[str, Any]:
+def load_far_state(out: Path, manifest: dict[str, Any]) -> FarState | None:
+    """The bins a manifest's far field was made from (None: missing or not what it says)."""
+    section = manifest.get("farfield") or {}
+    name, count = section.get("file"), section.get("buildings")
+    levels = ((manifest.get("tree") or {}).get("params") or {}).get("first_level")
+    if not isinstance(name, str) or not isinstance(count, int) or not isinstance(levels, int):
+        return None
+    return FarState.load(out / name, count, levels)
+
+
+def _far_state(ff: FarTiles, file: str) -> dict[str, Any]:
     return {
         "params": asdict(ff.far.params),
         "extent": list(ff.far.extent),
+        "file": file,
+        "buildings": len(ff.state.owners),
         "tiles": {
             e.digest: {"key": k, "blocks": e.features, "bytes": e.nbytes, "lo": e.lo, "hi": e.hi}
             for k, e in sorted(ff.tiles.items())
@@ -145,11 +163,14 @@ def publish(
         centre = ff.far.centre
         written = written | ff.written
     infos: dict[int, TileInfo] = {}
-    for key in errors:  # tiles with content and every ancestor (content-less if emptied)
+    keys = list(errors)  # tiles with content and every ancestor (content-less if emptied)
+    centres = np.array([centre(k) for k in keys], dtype=np.float64).reshape(-1, 2)
+    frames = Frame.many(epsg, centres[:, 0], centres[:, 1])
+    for key, frame in zip(keys, frames, strict=True):
         e = tiles.get(key) or far_tiles.get(key)
         infos[key] = TileInfo(
             key,
-            Frame.at(epsg, *centre(key)),
+            frame,
             content_uri(e.digest) if e else None,
             np.array(e.lo if e else [0.0, 0.0, 0.0]),
             np.array(e.hi if e else [0.0, 0.0, 0.0]),
@@ -229,8 +250,10 @@ def publish(
             for k, e in sorted(tiles.items())
         },
     }
+    far_file = f"far-{version}.npy"
     if ff is not None:
-        manifest["farfield"] = _far_state(ff)
+        manifest["farfield"] = _far_state(ff, far_file)
+        ff.state.save(out / far_file)
     kept_before = (
         sorted([*previous.get("tiles", {}), *(e.digest for e in far_entries(previous).values())])
         if previous
@@ -241,8 +264,8 @@ def publish(
     atomic_write(out / TILESET, js)
     atomic_write(out / (TILESET + ".gz"), gzip.compress(js, 6, mtime=0))
     atomic_write(out / MANIFEST, orjson.dumps(manifest))
-    for f in out.glob("members-*.npy"):
-        if f.name != members_file:
+    for f in (*out.glob("members-*.npy"), *out.glob("far-*.npy")):
+        if f.name not in (members_file, far_file):
             f.unlink(missing_ok=True)
     keep = set(digests) | set(kept_before)
     for f in (out / CONTENT_DIR).iterdir():
@@ -274,7 +297,7 @@ def remove_tileset(out: Path) -> None:
     """A layer with no feature left has no tileset: drop the files of an earlier build."""
     for name in (TILESET, TILESET + ".gz", MANIFEST):
         (out / name).unlink(missing_ok=True)
-    for f in out.glob("members-*.npy"):
+    for f in (*out.glob("members-*.npy"), *out.glob("far-*.npy")):
         f.unlink(missing_ok=True)
     for f in (out / CONTENT_DIR).glob("*"):
         f.unlink(missing_ok=True)

@@ -29,9 +29,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from geodata.errors import InputError
+
 _BITS = 21
 _MASK = (1 << _BITS) - 1
 MAX_DEPTH = _MASK.bit_length() - 1
+#: metres: projected CRSs of the Earth stay well inside (its circumference is 4e7 m)
+MAX_COORDINATE = 1e9
 
 
 def encode(
@@ -108,11 +112,19 @@ class Quadtree:
         Snapping (rather than fitting the extent exactly) keeps every cell, and so every tile
         key and frame, unchanged when features are added or edited inside the same square:
         incremental builds then rewrite only the tiles that really changed.
+
+        A square aligned on multiples of its side never has 0 inside (0 is always one of its
+        edges), so on an axis where the extent crosses 0 the square is centred on the
+        multiples instead (``[k side - side/2, k side + side/2)``); extents that do not cross
+        0 keep the aligned squares, and so their tile keys. An extent that is not finite or
+        lies beyond ``MAX_COORDINATE`` is an :class:`InputError`.
         """
+        check_extent(xmin, ymin, xmax, ymax)
+        centred_x, centred_y = xmin < 0 <= xmax, ymin < 0 <= ymax
         side = 2.0 ** math.ceil(math.log2(max(xmax - xmin, ymax - ymin, 1.0)))
-        while True:
-            x0 = math.floor(xmin / side) * side
-            y0 = math.floor(ymin / side) * side
+        while True:  # ends: side / 2 outgrows every |coordinate| (bounded above)
+            x0 = _snap(xmin, side, centred_x)
+            y0 = _snap(ymin, side, centred_y)
             if xmax < x0 + side and ymax < y0 + side:
                 return cls(x0, y0, side, total_bytes, params or TreeParams())
             side *= 2
@@ -263,6 +275,33 @@ class Quadtree:
     def holds(self, x: float, y: float) -> bool:
         """Is (x, y) inside the root cell (no clamping needed)?"""
         return self.x0 <= x < self.x0 + self.side and self.y0 <= y < self.y0 + self.side
+
+
+def check_extent(xmin: float, ymin: float, xmax: float, ymax: float) -> None:
+    """Refuse an extent no tree can cover: not finite, inverted, or beyond
+    ``MAX_COORDINATE`` metres (no projected CRS of the Earth goes that far; such values
+    come from data in another CRS or broken geometries)."""
+    values = (xmin, ymin, xmax, ymax)
+    if not all(math.isfinite(v) for v in values):
+        raise InputError(
+            f"the features' extent {values} is not finite: find the broken geometries "
+            "(coordinates NaN or infinite) and re-import them"
+        )
+    if xmin > xmax or ymin > ymax:
+        raise InputError(f"the features' extent {values} is inverted (min above max)")
+    if max(abs(v) for v in values) > MAX_COORDINATE:
+        raise InputError(
+            f"the features' extent {values} reaches beyond {MAX_COORDINATE:.0e} m: the data "
+            "is not in the twin's working CRS (metres); re-import it with its real CRS"
+        )
+
+
+def _snap(lo: float, side: float, centred: bool) -> float:
+    """The low edge of the square of ``side`` holding ``lo``: on a multiple of ``side``, or
+    half a side below one (``centred``: the squares that have 0 inside)."""
+    if centred:
+        return math.floor(lo / side + 0.5) * side - side / 2
+    return math.floor(lo / side) * side
 
 
 def ancestors(key: int) -> list[int]:

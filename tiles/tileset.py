@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from tiles.frames import Frame, column_major
+from tiles.frames import Frame, column_major, rigid_inverse
 
 F64 = NDArray[np.float64]
 #: boxes are never thinner than this (metres): flat content still gets a usable volume
@@ -78,7 +78,7 @@ def build_tree(
     def bounds(key: int) -> tuple[F64, F64]:
         t = tiles[key]
         pts = [_corners(t.lo, t.hi)] if t.uri is not None else []
-        to_here = np.linalg.inv(t.frame.matrix)
+        to_here = t.frame.inverse
         for c in children.get(key, []):
             clo, chi = bounds(c)
             m = to_here @ tiles[c].frame.matrix
@@ -95,7 +95,7 @@ def build_tree(
         rel = (
             t.frame.matrix
             if parent_matrix is None
-            else (np.linalg.inv(parent_matrix) @ t.frame.matrix)
+            else (rigid_inverse(parent_matrix) @ t.frame.matrix)
         )
         lo, hi = subtree[key]
         out: dict[str, Any] = {

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from geodata.errors import TileBuildError
 from tiles import style
 from tiles.frames import Frame
 from tiles.kinds import KINDS, TilesetSpec, kind_of
@@ -110,9 +111,7 @@ def make_tile(task: Task, reusable: frozenset[str] | None = None) -> Result:
     kind = KINDS[task.kind]
     frame = Frame.at(task.epsg, *task.centre)
     if task.patch is not None:
-        before = (Path(task.content_dir).parent / content_uri(task.patch.previous)).read_bytes()
-        drop = set(task.patch.drop)
-        built = kind.patch_content(frame, before, drop, kind.rows(task.rows), task.options)
+        built = _patched(task, kind, frame)
     else:
         built = kind.build_content(frame, kind.rows(task.rows), task.options)
     if path.exists():  # may be served right now: replace it atomically
@@ -130,6 +129,24 @@ def make_tile(task: Task, reusable: frozenset[str] | None = None) -> Result:
         [float(v) for v in built.lo],
         [float(v) for v in built.hi],
     )
+
+
+def _patched(task: Task, kind: Any, frame: Frame) -> Any:
+    """The tile's previous file patched with the task's rows; a previous file that cannot be
+    read back (cut short, overwritten) is a TileBuildError naming it and what to do."""
+    assert task.patch is not None
+    tileset = Path(task.content_dir).parent
+    uri = content_uri(task.patch.previous)
+    before = (tileset / uri).read_bytes()
+    try:
+        return kind.patch_content(
+            frame, before, set(task.patch.drop), kind.rows(task.rows), task.options
+        )
+    except (TileBuildError, KeyError, IndexError, TypeError, ValueError) as exc:
+        raise TileBuildError(
+            f"tileset {tileset.name!r}: the previous build's file {uri} is damaged ({exc}): "
+            "run `twin tiles build --full` to remake every tile from the database"
+        ) from None
 
 
 def content_pass(
