@@ -19,6 +19,7 @@ Rules kept here, once:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from pyproj import CRS
 from sqlalchemy import Connection, text
 
 from geodata.access import Principal
-from geodata.crs import CRS84_URI, CRS84H_URI, parse_crs
+from geodata.crs import CRS84_URI, CRS84H_URI, Z_LIMIT, parse_crs, served_box
 from geodata.datasets import hidden_rows_clause
 from geodata.errors import CRSError, InputError, NotFound
 from geodata.layers import Layer
@@ -52,6 +53,8 @@ _CRS84_NAMES = {
 }
 #: GeoJSON coordinates: 9 decimals of a degree is 0.1 mm, far below survey accuracy
 _DIGITS = 9
+#: orjson writes documents up to this depth; a deeper attrs document is served as its text
+_MAX_DEPTH = 254
 #: an envelope edge is cut into this many pieces before reprojection so curved edges count
 _SEGMENTS = 16
 
@@ -206,27 +209,82 @@ def _where(
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def _select(layer: Layer, where: str) -> str:
+def _servable(geom: str, srid: int) -> str:
+    """SQL: whether ``geom`` (in EPSG ``srid``) can be reprojected to CRS84: finite and inside
+    the box around the CRS's area of use (:func:`geodata.crs.served_box`), heights within
+    :data:`geodata.crs.Z_LIMIT`. ``BETWEEN`` is false for NaN (PostgreSQL sorts it last)."""
+    x0, y0, x1, y1 = served_box(srid)
+    z = Z_LIMIT
+    return (
+        f"(ST_XMin({geom}) BETWEEN {x0!r} AND {x1!r} AND ST_XMax({geom}) BETWEEN {x0!r} AND "
+        f"{x1!r} AND ST_YMin({geom}) BETWEEN {y0!r} AND {y1!r} AND ST_YMax({geom}) BETWEEN "
+        f"{y0!r} AND {y1!r} AND ST_ZMin({geom}) BETWEEN {-z!r} AND {z!r} AND ST_ZMax({geom}) "
+        f"BETWEEN {-z!r} AND {z!r})"
+    )
+
+
+def _select(layer: Layer, where: str, srid: int) -> str:
     columns = "".join(f", {c}" for c in layer.properties)
     attrs = ", attrs::text AS attrs_" if layer.has_attrs else ""
+    # a row no reprojection can place (see _servable) is served with a null geometry: one odd
+    # row must not fail the page
+    geom = layer.output_geom
     return (
-        f"SELECT id, ST_AsGeoJSON(ST_Transform({layer.output_geom}, 4326), {_DIGITS}) AS geom_"
-        f"{attrs}{columns} FROM {layer.table}{where}"
+        f"SELECT id, CASE WHEN {_servable(geom, srid)} THEN ST_AsGeoJSON(ST_Transform({geom}, "
+        f"4326), {_DIGITS}) END AS geom_{attrs}{columns} FROM {layer.table}{where}"
     )
 
 
 def _feature(layer: Layer, row: Any) -> dict[str, Any]:
     values = row._mapping
-    properties: dict[str, Any] = orjson.loads(values["attrs_"]) if layer.has_attrs else {}
+    properties = _attrs(values["attrs_"]) if layer.has_attrs else {}
     # columns are the validated values: they win over an attrs key of the same name
     properties.update((c, values[c]) for c in layer.properties)
-    geometry = values["geom_"]
     return {
         "type": "Feature",
         "id": values["id"],
-        "geometry": orjson.loads(geometry) if geometry is not None else None,
+        "geometry": _geometry(values["geom_"]),
         "properties": properties,
     }
+
+
+def _geometry(geojson: str | None) -> Any:
+    """The GeoJSON geometry, or None when there is none or PostGIS wrote what JSON cannot
+    hold (a non-finite coordinate)."""
+    if geojson is None:
+        return None
+    try:
+        return orjson.loads(geojson)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _attrs(doc: str | None) -> dict[str, Any]:
+    """A row's ``attrs`` as properties, whatever jsonb holds: an object is spread, anything
+    else goes under ``attrs``. Numbers orjson cannot read (beyond 64 bits) come as text, and
+    a document too deep for orjson to write back (over 254 levels) as its JSON text."""
+    if doc is None:
+        return {}
+    try:
+        value = orjson.loads(doc)
+    except orjson.JSONDecodeError:
+        try:
+            value = json.loads(doc, parse_int=_int_or_text, parse_constant=lambda _: None)
+        except (RecursionError, ValueError):
+            value = doc
+    if doc.count("[") + doc.count("{") > _MAX_DEPTH:
+        try:
+            orjson.dumps(value)
+        except orjson.JSONEncodeError:
+            value = doc
+    if value is None:
+        return {}
+    return value if isinstance(value, dict) else {"attrs": value}
+
+
+def _int_or_text(text: str) -> int | str:
+    value = int(text)
+    return value if -(2**63) <= value < 2**64 else text
 
 
 # -- queries ----------------------------------------------------------------------------------
@@ -284,7 +342,7 @@ def query_items(
     # page the ids first: PostgreSQL would otherwise reproject and encode every skipped row
     page = f"id IN (SELECT id FROM {layer.table}{where} ORDER BY id LIMIT :limit OFFSET :offset)"
     rows = conn.execute(
-        text(f"{_select(layer, ' WHERE ' + page)} ORDER BY id"),
+        text(f"{_select(layer, ' WHERE ' + page, srid)} ORDER BY id"),
         {**params, "limit": limit, "offset": offset},
     )
     return ItemPage([_feature(layer, r) for r in rows], matched, limit, offset)
@@ -311,7 +369,7 @@ def get_item(
         raise missing
     where, params = _where(layer, viewer, None, srid)
     where = f"{where} AND id = :fid" if where else " WHERE id = :fid"
-    row = conn.execute(text(_select(layer, where)), {**params, "fid": fid}).first()
+    row = conn.execute(text(_select(layer, where, srid)), {**params, "fid": fid}).first()
     if row is None:
         raise missing
     return _feature(layer, row)
@@ -322,11 +380,15 @@ def collection_extent(*, conn: Connection, layer: Layer, viewer: Principal) -> l
     see; None when there are none.
 
     The box is densified before reprojection so the CRS84 box really contains every feature.
+    Rows no reprojection can place (:func:`_servable`) are left out: they are served without
+    a geometry, and would make the reprojection of the box fail.
     """
     srid = get_working_crs(conn)
     if srid is None:
         return None
     where, params = _where(layer, viewer, None, srid)
+    servable = _servable(layer.geom_column, srid)
+    where = f"{where} AND {servable}" if where else f" WHERE {servable}"
     row = conn.execute(
         text(
             f"WITH e AS (SELECT ST_Extent({layer.geom_column}) AS b FROM {layer.table}{where}), "

@@ -131,7 +131,7 @@ def metres_labelled_degrees(t: Path) -> Case:
     path = _with_second(t, "metres.geojson", rect(X + 40, Y), crs=None)
     return Case(
         path,
-        r"metres\.geojson: the file says EPSG:4326 \(degrees\) but its "
+        r"metres\.geojson, feature 0: the file says EPSG:4326 \(degrees\) but its "
         r"coordinates are not degrees",
     )
 
@@ -141,7 +141,7 @@ def degrees_labelled_metres(t: Path) -> Case:
     gdf.to_file(t / "degrees.gpkg", driver="GPKG")
     return Case(
         t / "degrees.gpkg",
-        r"degrees\.gpkg: the file says EPSG:3067 \(metres\) but "
+        r"degrees\.gpkg, feature 1: the file says EPSG:3067 \(metres\) but "
         r"its coordinates look like degrees",
     )
 

@@ -181,16 +181,7 @@ class CityJSONReader(Reader):
             )
 
     def _context(self, header: dict[str, Any]) -> _Context:
-        transform = header.get("transform") or {}
-        try:
-            scale = np.asarray(transform.get("scale", [1, 1, 1]), dtype=np.float64)
-            translate = np.asarray(transform.get("translate", [0, 0, 0]), dtype=np.float64)
-            if scale.shape != (3,) or translate.shape != (3,):
-                raise ValueError
-        except (TypeError, ValueError):
-            raise ImportFailed(
-                f"{self.path}: the transform must have scale and translate of 3 numbers each"
-            ) from None
+        scale, translate = _transform(header, str(self.path))
         tpl = header.get("geometry-templates") or {}
         tverts = _vertex_array(tpl.get("vertices-templates") or [], str(self.path), "templates")
         return _Context(scale, translate, list(tpl.get("templates") or []), tverts)
@@ -602,6 +593,54 @@ def _vertex_array(values: Iterable[Any], file: str, what: str) -> NDArray[Any]:
     if arr.ndim != 2 or arr.shape[1] != 3:
         raise ImportFailed(f"{file}: the {what} are not all [x, y, z] triples")
     return arr
+
+
+def _transform(header: dict[str, Any], file: str) -> tuple[NDArray[Any], NDArray[Any]]:
+    """``transform.scale`` and ``transform.translate`` of a CityJSON header.
+
+    CityJSON 1.0 made ``transform`` optional (vertices are then real coordinates); from 1.1
+    on it is mandatory (vertices are integers). A scale must be three positive finite numbers
+    and a translate three finite ones; an absurd but finite scale is caught later, where
+    every coordinate is checked against the CRS's area of use.
+    """
+    version = str(header.get("version", ""))
+    if "transform" not in header:
+        if version.startswith("1.0"):
+            return np.ones(3), np.zeros(3)
+        raise ImportFailed(
+            f'{file}: no "transform": CityJSON {version} requires one (vertices are integers '
+            "scaled by transform.scale and moved by transform.translate); add it, or export "
+            "the file again"
+        )
+    transform = header["transform"]
+    if not isinstance(transform, dict):
+        raise ImportFailed(
+            f'{file}: "transform" must be an object {{"scale": [sx, sy, sz], "translate": '
+            f"[tx, ty, tz]}}, not {type(transform).__name__} {_short(transform)}"
+        )
+    out = []
+    for key in ("scale", "translate"):
+        value = transform.get(key)
+        try:
+            arr = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            arr = np.zeros(0)
+        ok = arr.shape == (3,) and bool(np.isfinite(arr).all())
+        if ok and key == "scale":
+            ok = bool((arr > 0).all())
+        if not ok:
+            what = "3 positive numbers" if key == "scale" else "3 finite numbers"
+            raise ImportFailed(
+                f"{file}: transform.{key} must be {what}, found {_short(value)}: fix the "
+                "file's transform or export it again"
+            )
+        out.append(arr)
+    return out[0], out[1]
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _epsg_of(ref: str, path: Path) -> tuple[int | None, str | None]:

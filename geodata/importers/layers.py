@@ -25,7 +25,14 @@ from numpy.typing import NDArray
 from shapely import GeometryType
 
 from geodata.importers import mapping as m
-from geodata.importers.geometry import ewkb, multi_polygon_ewkb, multi_polygons, reproject, z_min
+from geodata.importers.geometry import (
+    check_coordinates,
+    ewkb,
+    multi_polygon_ewkb,
+    multi_polygons,
+    reproject,
+    z_min,
+)
 from geodata.vocab import FURNITURE_KINDS, GROUND_KINDS, NETWORKS, NODE_KINDS
 
 if TYPE_CHECKING:
@@ -100,6 +107,26 @@ class ImportLayer(ABC):
 
     def derive(self, out: pd.DataFrame, props: pd.DataFrame, mapper: m.Mapper) -> None:  # noqa: B027
         """Rules that need several source attributes at once (mapped columns in ``out``)."""
+
+    def store(
+        self,
+        rows: Rows,
+        src: int,
+        dst: int,
+        options: ImportOptions,
+        *,
+        where: NDArray[Any],
+        file: str,
+    ) -> Stored:
+        """The batch as stored (:meth:`to_stored`), once its coordinates (footprints and LoD
+        surfaces) passed the one coordinate rule: finite, heights in metres, inside the areas
+        of use of ``src`` and the working CRS ``dst`` (:func:`check_coordinates`)."""
+        check_coordinates(rows.geoms, src, dst, where, file)
+        if rows.lod2 is not None:
+            has = np.array([g is not None for g in rows.lod2], dtype=bool)
+            if has.any():
+                check_coordinates(rows.lod2[has], src, dst, where[has], file)
+        return self.to_stored(rows, src, dst, options)
 
     @abstractmethod
     def to_stored(self, rows: Rows, src: int, dst: int, options: ImportOptions) -> Stored:
