@@ -215,7 +215,7 @@ class CityJSONReader(Reader):
             verts = _vertex_array(self._doc.pop("vertices"), str(self.path), "vertices")
             yield (
                 self._doc["CityObjects"],
-                verts * ctx.scale + ctx.translate,
+                _real(verts, ctx, str(self.path)),
                 lambda oid: f"CityObject {oid!r}",
             )
             self._doc = None
@@ -247,7 +247,7 @@ class CityJSONReader(Reader):
                 )
                 yield (
                     objects,
-                    verts * ctx.scale + ctx.translate,
+                    _real(verts, ctx, f"{self.path}, line {lineno}"),
                     partial(_line_of, lineno),
                 )
 
@@ -423,7 +423,8 @@ class _Collector:
         poly_start = _firsts(poly_geom)
         poly_end = np.append(poly_start[1:], len(poly_geom))
         flat = shapely.force_2d(polys)
-        has_area = shapely.area(flat) > 1e-9
+        with np.errstate(over="ignore", invalid="ignore"):  # absurd ones are refused later
+            has_area = shapely.area(flat) > 1e-9
         valid = shapely.is_valid(flat)
         ground = np.asarray(self.poly_sem, dtype=object) == "GroundSurface"
         lod = np.asarray(self.geom_lod)
@@ -636,6 +637,22 @@ def _transform(header: dict[str, Any], file: str) -> tuple[NDArray[Any], NDArray
             )
         out.append(arr)
     return out[0], out[1]
+
+
+def _real(verts: NDArray[Any], ctx: _Context, where: str) -> NDArray[Any]:
+    """Real-world vertices (``vertex * scale + translate``); a product beyond floating point
+    range means a corrupt transform (the coordinate rule of the layer checks the rest)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        real = verts * ctx.scale + ctx.translate
+    bad = ~np.isfinite(real).all(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ImportFailed(
+            f"{where}: vertex {i} {verts[i].tolist()} times transform.scale "
+            f"{ctx.scale.tolist()} is not a finite coordinate: the transform or the vertices "
+            "are corrupt; export the file again"
+        )
+    return np.asarray(real)
 
 
 def _short(value: Any) -> str:
