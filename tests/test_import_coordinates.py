@@ -86,7 +86,9 @@ def test_an_absurd_cityjson_scale_is_refused_and_the_api_keeps_answering(
 def test_a_scale_that_overflows_is_a_non_finite_coordinate(engine: Engine, tmp_path: Path) -> None:
     path = _city(tmp_path, transform={"scale": [1e305, 1e305, 1e-3], "translate": [0, 0, 0]})
     _refused(
-        engine, path, r"delft\.city\.json: vertex 1 \[10000\.0, .* times transform\.scale .* is not a finite"
+        engine,
+        path,
+        r"delft\.city\.json: vertex 1 \[10000\.0, .* times transform\.scale .* is not a finite",
     )
 
 
