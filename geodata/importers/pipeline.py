@@ -133,6 +133,7 @@ def import_reader(
                     + ": check the file and the --layer"
                 )
             written = writer.upsert(source=source, prune=options.prune)
+        report.values = mapper.issues
         report.inserted, report.updated = written.inserted, written.updated
         report.unchanged, report.deleted = written.unchanged, written.deleted
         if written.duplicates:
