@@ -116,3 +116,16 @@ def test_a_constant_that_cannot_be_stored_is_refused(
     ):
         run_import(engine, path, layer="buildings", mapping=mapping)
     assert snapshot(engine) == before
+
+
+def test_text_with_unicode_line_separators_stays_one_attribute(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Found by the fuzzer: U+0085 and U+2028 in a value split the attrs rows in two."""
+    note = "first\x85second\u2028third"
+    report = run_import(
+        engine, _houses(tmp_path, {"note": note}, {"note": "plain"}), layer="buildings"
+    )
+    assert report.inserted == 2
+    got = rows(engine, "SELECT attrs FROM buildings ORDER BY source_id")
+    assert got == [({"note": note},), ({"note": "plain"},)]

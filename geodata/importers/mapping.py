@@ -250,7 +250,10 @@ def _attrs_json(rest: pd.DataFrame) -> NDArray[Any]:
         if not (pd.api.types.is_numeric_dtype(rest[c]) or pd.api.types.is_bool_dtype(rest[c])):
             rest[c] = rest[c].map(_jsonable)
     lines = rest.to_json(orient="records", lines=True, date_format="iso", force_ascii=False)
-    out = pd.Series(lines.splitlines() if lines else [], index=rest.index, dtype="object")
+    # split on "\n" only: JSON escapes it inside strings, but not U+0085 or U+2028, which
+    # str.splitlines would also split on
+    rows = lines.rstrip("\n").split("\n") if lines else []
+    out = pd.Series(rows, index=rest.index, dtype="object")
     # nulls are dropped here, as jsonb_strip_nulls would: only lines with a null are re-parsed
     nulls = out.str.contains(":null", regex=False).to_numpy(dtype=bool)
     if nulls.any():
