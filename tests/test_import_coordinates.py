@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
-from typer.testing import CliRunner
 
 from geodata.errors import ImportFailed
 from geodata.importers import run_import
@@ -30,7 +29,6 @@ from tests.import_data import (
     write_geojson,
 )
 from twin.app import create_app
-from twin.cli import app
 from twin.settings import Settings
 
 X, Y = project(*HELSINKI_LONLAT, 3067)
@@ -178,26 +176,3 @@ def test_a_cityjson_1_0_without_transform_has_real_coordinates(
     assert run_import(engine, path, layer="buildings").inserted == 1
     ((x, y),) = rows(engine, "SELECT ST_XMin(footprint), ST_YMin(footprint) FROM buildings")
     assert (x, y) == pytest.approx((RX, RY))
-
-
-def test_the_cli_refuses_with_one_line_and_no_traceback(
-    db_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("TWIN_DATABASE_URL", db_url)
-    monkeypatch.setenv("TWIN_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("TWIN_CRS", raising=False)
-    monkeypatch.setenv("COLUMNS", "1000")
-    monkeypatch.chdir(tmp_path)
-    path = _city(tmp_path, transform={"scale": [1e300, 1e300, 0.001], "translate": [RX, RY, 0]})
-    before = snapshot(engine)
-
-    result = CliRunner().invoke(app, ["import", str(path), "--layer", "buildings"])
-
-    assert result.exit_code == 1, result.output
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    others = [line for line in result.stderr.splitlines() if not line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr
-    assert all(line.startswith("importing ") for line in others), result.stderr  # progress
-    assert "delft.city.json" in errors[0] and "EPSG:28992" in errors[0]
-    assert "Traceback" not in result.output
-    assert snapshot(engine) == before
