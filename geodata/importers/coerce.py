@@ -61,11 +61,16 @@ def to_year(s: pd.Series) -> pd.Series:
     if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
         return to_float(s)
     text = s.astype("string").str.strip()
-    # a plain number (a mixed column read as text: "1899", "1e+30") is the year itself;
-    # otherwise a four-digit year inside text
-    number = pd.to_numeric(text.where(text.str.fullmatch(_PLAIN)), errors="coerce")
     year = pd.to_numeric(text.str.extract(_YEAR, expand=False), errors="coerce")
-    return pd.Series(number.astype("float64").fillna(year.astype("float64")), index=s.index)
+    year = year.astype("float64")
+    # a plain number with no four-digit year in it (a mixed column read as text: "1e+30",
+    # "850") is the year itself; only those rows pay for the second parse
+    rest = (year.isna() & text.notna()).to_numpy(dtype=bool)
+    if rest.any():
+        other = text[rest]
+        number = pd.to_numeric(other.where(other.str.fullmatch(_PLAIN)), errors="coerce")
+        year[rest] = number.astype("float64").to_numpy()
+    return pd.Series(year, index=s.index)
 
 
 def to_bool(s: pd.Series) -> pd.Series:
@@ -196,12 +201,10 @@ def settle(
     ``issues``."""
     name = column if source == column else f"{source} ({column})"
     if spec.what is not None:
-        given = raw.notna().to_numpy(dtype=bool)
-        if raw.dtype == object or isinstance(raw.dtype, pd.StringDtype):
-            given &= (
-                (raw.astype("string").str.strip().str.len() > 0).fillna(False).to_numpy(dtype=bool)
-            )
-        lost = given & converted.isna().to_numpy(dtype=bool)
+        lost = raw.notna().to_numpy(dtype=bool) & converted.isna().to_numpy(dtype=bool)
+        if lost.any() and (raw.dtype == object or isinstance(raw.dtype, pd.StringDtype)):
+            blank = (raw[lost].astype("string").str.strip().str.len() == 0).fillna(True)
+            lost[np.flatnonzero(lost)[blank.to_numpy(dtype=bool)]] = False  # "" says nothing
         issues.add("skipped", f"{name}: not {spec.what}", raw, lost)
     if sql_type == "float8":
         v = converted.to_numpy(dtype=float, na_value=np.nan)
