@@ -7,14 +7,13 @@ reproject with pyproj; the Features API reprojects to CRS84 on the way out.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
 from pyproj import CRS, Transformer
 from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
@@ -22,6 +21,10 @@ from pyproj.exceptions import CRSError as ProjCRSError
 from pyproj.exceptions import ProjError
 
 from geodata.errors import CRSError, ImportFailed
+
+if TYPE_CHECKING:  # numpy is loaded by the functions that take arrays: serving a tile
+    # reads this module and should not pay for it
+    from numpy.typing import NDArray
 
 CRS84_URI = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CRS84H_URI = "http://www.opengis.net/def/crs/OGC/0/CRS84h"
@@ -114,6 +117,8 @@ class Area:
 
     def contains(self, lon: NDArray[Any], lat: NDArray[Any]) -> NDArray[Any]:
         """Which points lie inside (NaN and infinity never do)."""
+        import numpy as np
+
         lat_ok = (lat >= self.south) & (lat <= self.north)
         if self.west <= self.east:
             return np.asarray(lat_ok & (lon >= self.west) & (lon <= self.east))
@@ -166,6 +171,8 @@ def check_in_area(
     :param where: names the ``i``-th point's feature in a message (file and feature)
     :raises ImportFailed: naming the feature, a sample coordinate and both EPSG codes.
     """
+    import numpy as np
+
     bad = ~(np.isfinite(x) & np.isfinite(y))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -220,6 +227,8 @@ def check_in_area(
 
 def check_heights(z: NDArray[Any], *, where: Callable[[int], str]) -> None:
     """Refuse heights that are not finite or beyond :data:`Z_LIMIT` metres."""
+    import numpy as np
+
     bad = ~(np.abs(z) <= Z_LIMIT)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -245,7 +254,7 @@ def served_box(epsg: int) -> tuple[float, float, float, float]:
         )
     except ProjError:
         return earth
-    if not np.isfinite(box).all():
+    if not all(math.isfinite(v) for v in box):
         return earth
     x0, y0, x1, y1 = (float(v) for v in box)
     return x0, y0, x1, y1
