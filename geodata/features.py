@@ -31,7 +31,7 @@ from pyproj import CRS
 from sqlalchemy import Connection, text
 
 from geodata.access import Principal
-from geodata.crs import CRS84_URI, CRS84H_URI, Z_LIMIT, parse_crs, served_box
+from geodata.crs import CRS84_URI, CRS84H_URI, Z_LIMIT, parse_crs, served_box, transformer
 from geodata.datasets import hidden_rows_clause
 from geodata.errors import CRSError, InputError, NotFound
 from geodata.layers import Layer
@@ -209,18 +209,29 @@ def _where(
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def _servable(geom: str, srid: int) -> str:
-    """SQL: whether ``geom`` (in EPSG ``srid``) can be reprojected to CRS84: finite and inside
-    the box around the CRS's area of use (:func:`geodata.crs.served_box`), heights within
-    :data:`geodata.crs.Z_LIMIT`. ``BETWEEN`` is false for NaN (PostgreSQL sorts it last)."""
+def _servable(geom: str, srid: int, *, heights: bool = True) -> str:
+    """SQL: whether ``geom`` (in EPSG ``srid``) can be reprojected to CRS84: its bounding box
+    inside the box around the CRS's area of use (:func:`geodata.crs.served_box`), and with
+    ``heights`` its Z within :data:`geodata.crs.Z_LIMIT`.
+
+    The box is ``geom::box2d``, the one stored with the geometry (no pass over its
+    coordinates, so the extent of a million rows costs what it did); ``BETWEEN`` is false for
+    NaN, which PostgreSQL sorts after every number (``@`` would let a NaN box through)."""
     x0, y0, x1, y1 = served_box(srid)
-    z = Z_LIMIT
-    return (
-        f"(ST_XMin({geom}) BETWEEN {x0!r} AND {x1!r} AND ST_XMax({geom}) BETWEEN {x0!r} AND "
-        f"{x1!r} AND ST_YMin({geom}) BETWEEN {y0!r} AND {y1!r} AND ST_YMax({geom}) BETWEEN "
-        f"{y0!r} AND {y1!r} AND ST_ZMin({geom}) BETWEEN {-z!r} AND {z!r} AND ST_ZMax({geom}) "
-        f"BETWEEN {-z!r} AND {z!r})"
-    )
+    box = f"{geom}::box2d"
+    tests = [
+        f"ST_XMin({box}) BETWEEN {x0!r} AND {x1!r}",
+        f"ST_XMax({box}) BETWEEN {x0!r} AND {x1!r}",
+        f"ST_YMin({box}) BETWEEN {y0!r} AND {y1!r}",
+        f"ST_YMax({box}) BETWEEN {y0!r} AND {y1!r}",
+    ]
+    if heights:
+        z = Z_LIMIT
+        tests += [
+            f"ST_ZMin({geom}) BETWEEN {-z!r} AND {z!r}",
+            f"ST_ZMax({geom}) BETWEEN {-z!r} AND {z!r}",
+        ]
+    return "(" + " AND ".join(tests) + ")"
 
 
 def _select(layer: Layer, where: str, srid: int) -> str:
@@ -379,24 +390,49 @@ def collection_extent(*, conn: Connection, layer: Layer, viewer: Principal) -> l
     """``[minlon, minlat, maxlon, maxlat]`` of the layer's baseline features ``viewer`` may
     see; None when there are none.
 
-    The box is densified before reprojection so the CRS84 box really contains every feature.
-    Rows no reprojection can place (:func:`_servable`) are left out: they are served without
-    a geometry, and would make the reprojection of the box fail.
+    Rows no reprojection can place are left out (they are served without a geometry). The
+    usual case costs one aggregate with a ``@`` test on the stored boxes; only when a NaN box
+    slipped through it (``@`` lets NaN pass) is the aggregate redone with the exact test of
+    :func:`_servable`. The box is densified before reprojection so the CRS84 box really
+    contains every feature.
     """
     srid = get_working_crs(conn)
     if srid is None:
         return None
     where, params = _where(layer, viewer, None, srid)
-    servable = _servable(layer.geom_column, srid)
+    x0, y0, x1, y1 = served_box(srid)
+    quick = f"{layer.geom_column} @ ST_MakeEnvelope({x0!r}, {y0!r}, {x1!r}, {y1!r}, {srid})"
+    box = _extent(conn, layer, where, params, quick)
+    if box is not None and not all(math.isfinite(v) for v in box):
+        box = _extent(conn, layer, where, params, _servable(layer.geom_column, srid, heights=False))
+    if box is None:
+        return None
+    return _lonlat_box(srid, *box)
+
+
+def _extent(
+    conn: Connection, layer: Layer, where: str, params: dict[str, Any], servable: str
+) -> tuple[float, float, float, float] | None:
+    """The working-CRS box of the rows of ``where`` that pass ``servable``."""
     where = f"{where} AND {servable}" if where else f" WHERE {servable}"
     row = conn.execute(
         text(
-            f"WITH e AS (SELECT ST_Extent({layer.geom_column}) AS b FROM {layer.table}{where}), "
-            "g AS (SELECT ST_Transform(ST_Segmentize(ST_SetSRID(b::geometry, "
-            f"{int(srid)}), GREATEST(ST_XMax(b) - ST_XMin(b), ST_YMax(b) - ST_YMin(b), 1.0) "
-            f"/ {_SEGMENTS}), 4326) AS g FROM e WHERE b IS NOT NULL) "
-            "SELECT ST_XMin(g), ST_YMin(g), ST_XMax(g), ST_YMax(g) FROM g"
+            f"SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (SELECT "
+            f"ST_Extent({layer.geom_column}) AS b FROM {layer.table}{where}) e "
+            "WHERE b IS NOT NULL"
         ),
         params,
     ).first()
-    return None if row is None else [float(v) for v in row]
+    return None if row is None else (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+
+
+def _lonlat_box(srid: int, x0: float, y0: float, x1: float, y1: float) -> list[float]:
+    """A working-CRS box as lon/lat bounds, its edges cut in :data:`_SEGMENTS` pieces first
+    (a straight edge is curved in lon/lat), with the PROJ ``ST_Transform`` uses."""
+    steps = [k / _SEGMENTS for k in range(_SEGMENTS + 1)]
+    xs = [x0 + (x1 - x0) * t for t in steps]
+    ys = [y0 + (y1 - y0) * t for t in steps]
+    px = xs + [x1] * len(ys) + xs + [x0] * len(ys)
+    py = [y0] * len(xs) + ys + [y1] * len(xs) + ys
+    lon, lat = transformer(srid, 4326).transform(px, py)
+    return [float(min(lon)), float(min(lat)), float(max(lon)), float(max(lat))]
