@@ -1,4 +1,5 @@
-"""The one place for CRS rules: parsing, validating the working CRS, reprojection.
+"""The one place for CRS rules: parsing, validating the working CRS, reprojection, and where
+coordinates of a CRS may lie (its area of use).
 
 A twin has one projected, metric working CRS. Every stored geometry uses it; importers
 reproject with pyproj; the Features API reprojects to CRS84 on the way out.
@@ -7,15 +8,23 @@ reproject with pyproj; the Features API reprojects to CRS84 on the way out.
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pyproj import CRS, Transformer
 from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
 from pyproj.exceptions import CRSError as ProjCRSError
+from pyproj.exceptions import ProjError
 
-from geodata.errors import CRSError
+from geodata.errors import CRSError, ImportFailed
+
+if TYPE_CHECKING:  # numpy is loaded by the functions that take arrays: serving a tile
+    # reads this module and should not pay for it
+    from numpy.typing import NDArray
 
 if TYPE_CHECKING:
     import shapely
@@ -131,3 +140,172 @@ def box_in(
 
 def is_geographic(epsg: int) -> bool:
     return _crs(f"EPSG:{epsg}").is_geographic
+
+
+# -- area of use: where a CRS's coordinates may lie --------------------------------------------
+#: how far (degrees) coordinates may lie outside their CRS's area of use: a city's data can
+#: cross a border or a coast; a wrong label or a corrupt scale usually puts coordinates
+#: thousands of kilometres (or light years) away
+AREA_MARGIN = 5.0
+#: an area of use is widened to at least this many degrees of longitude around its centre:
+#: narrow zones (UTM) are used far beyond their band, e.g. ETRS89 / UTM 33N for all of Norway
+MIN_LON_SPAN = 24.0
+#: heights (m) beyond these are not heights: a scale or unit error
+Z_LIMIT = 100_000.0
+
+
+@dataclass(frozen=True)
+class Area:
+    """A CRS's area of use in degrees, widened by :data:`AREA_MARGIN` and to
+    :data:`MIN_LON_SPAN` (``west > east`` when it crosses the antimeridian)."""
+
+    epsg: int
+    name: str
+    west: float
+    south: float
+    east: float
+    north: float
+
+    def contains(self, lon: NDArray[Any], lat: NDArray[Any]) -> NDArray[Any]:
+        """Which points lie inside (NaN and infinity never do)."""
+        import numpy as np
+
+        lat_ok = (lat >= self.south) & (lat <= self.north)
+        if self.west <= self.east:
+            return np.asarray(lat_ok & (lon >= self.west) & (lon <= self.east))
+        return np.asarray(lat_ok & ((lon >= self.west) | (lon <= self.east)) & np.isfinite(lon))
+
+    def describe(self) -> str:
+        return (
+            f"EPSG:{self.epsg} covers {self.name} (lon {self.west:g}..{self.east:g}, "
+            f"lat {self.south:g}..{self.north:g}, margin included)"
+        )
+
+
+@lru_cache(maxsize=64)
+def area_of_use(epsg: int) -> Area | None:
+    """The area where EPSG ``epsg`` is meant to be used, widened by the margin; None when the
+    EPSG database gives none."""
+    area = _crs(f"EPSG:{epsg}").area_of_use
+    if area is None:
+        return None
+    name = re.split(r" - |[.:;]", area.name)[0].strip()[:60] or "its area"
+    w, s, e, n = area.west, area.south, area.east, area.north
+    south, north = max(s - AREA_MARGIN, -90.0), min(n + AREA_MARGIN, 90.0)
+    width = (e - w) % 360 if e != w else 360.0
+    widen = max(AREA_MARGIN, (MIN_LON_SPAN - width) / 2)
+    if width + 2 * widen >= 360 or (w <= -180 and e >= 180):
+        return Area(epsg, name, -180.5, south, 180.5, north)
+    return Area(epsg, name, _wrap(w - widen), south, _wrap(e + widen), north)
+
+
+def _wrap(lon: float) -> float:
+    return (lon + 180.0) % 360.0 - 180.0
+
+
+def check_in_area(
+    x: NDArray[Any],
+    y: NDArray[Any],
+    *,
+    src: int,
+    dst: int | None,
+    where: Callable[[int], str],
+) -> None:
+    """Refuse coordinates (``x``, ``y`` in EPSG ``src``, axis order east then north) that are
+    not finite or lie outside the area of use of ``src`` or of the working CRS ``dst``.
+
+    The one coordinate rule of an import: every reader and layer passes through it
+    (:meth:`geodata.importers.layers.ImportLayer.store`). A file in the wrong CRS (metres of
+    EPSG:3067 labelled EPSG:2154) or with a corrupt scale lands far from where its CRS is used,
+    and once stored would break every reprojection of the layer (the Features API, tiles).
+
+    :param where: names the ``i``-th point's feature in a message (file and feature)
+    :raises ImportFailed: naming the feature, a sample coordinate and both EPSG codes.
+    """
+    import numpy as np
+
+    bad = ~(np.isfinite(x) & np.isfinite(y))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ImportFailed(
+            f"{where(i)}: coordinate ({x[i]}, {y[i]}) is not a finite number: the file is "
+            "corrupt (or its scale is); fix or export it again"
+        )
+    fix = "give the file's real CRS with --crs EPSG:XXXX, or fix its coordinates"
+    if is_geographic(src):
+        out = ~((np.abs(x) <= 180.5) & (np.abs(y) <= 90.5))
+        if out.any():
+            i = int(np.flatnonzero(out)[0])
+            raise ImportFailed(
+                f"{where(i)}: the file says EPSG:{src} (degrees) but its coordinates are not "
+                f"degrees (e.g. {x[i]:.10g}, {y[i]:.10g}): give the real CRS with --crs "
+                "EPSG:XXXX"
+            )
+        lon, lat = x, y
+    else:
+        lon, lat = transformer(src, 4326).transform(x, y)
+        lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    for epsg in dict.fromkeys((src, dst)):
+        area = area_of_use(epsg) if epsg is not None else None
+        if area is None:
+            continue
+        out = ~area.contains(lon, lat)
+        if not out.any():
+            continue
+        i = int(np.flatnonzero(out)[0])
+        place = (
+            f"lon {lon[i]:.4f}, lat {lat[i]:.4f}"
+            if np.isfinite([lon[i], lat[i]]).all()
+            else "nowhere on Earth"
+        )
+        sample = f"({x[i]:.10g}, {y[i]:.10g}) in EPSG:{src} is {place}"
+        if not is_geographic(src) and (np.abs(x) < 181).all() and (np.abs(y) < 181).all():
+            raise ImportFailed(
+                f"{where(i)}: the file says EPSG:{src} (metres) but its coordinates look like "
+                f"degrees {sample}: give --crs EPSG:4326 if they are longitude/latitude"
+            )
+        if epsg == src:
+            raise ImportFailed(
+                f"{where(i)}: {sample}, outside the area of use of the file's CRS: "
+                f"{area.describe()}; {fix} ({int(out.sum())} points are outside)"
+            )
+        raise ImportFailed(
+            f"{where(i)}: {sample}, outside the area of use of the twin's working CRS: "
+            f"{area.describe()}; is EPSG:{src} really the file's CRS? {fix} "
+            f"({int(out.sum())} points are outside)"
+        )
+
+
+def check_heights(z: NDArray[Any], *, where: Callable[[int], str]) -> None:
+    """Refuse heights that are not finite or beyond :data:`Z_LIMIT` metres."""
+    import numpy as np
+
+    bad = ~(np.abs(z) <= Z_LIMIT)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ImportFailed(
+            f"{where(i)}: height {z[i]} is not a height in metres (at most {Z_LIMIT:g} either "
+            "way): the file's z values are corrupt or scaled wrong; fix or export it again"
+        )
+
+
+@lru_cache(maxsize=64)
+def served_box(epsg: int) -> tuple[float, float, float, float]:
+    """The box, in EPSG ``epsg``'s own coordinates, around its area of use (margin included):
+    what the Features API reprojects to lon/lat. Outside it PROJ may fail ("point outside of
+    projection domain"), so a stored row beyond it is served without a geometry rather than
+    failing the whole page. A CRS with no area of use gets an Earth-sized box."""
+    area = area_of_use(epsg)
+    earth = (-2.0e7, -2.0e7, 2.0e7, 2.0e7)
+    if area is None:
+        return earth
+    try:
+        box = transformer(4326, epsg).transform_bounds(
+            area.west, area.south, area.east, area.north, densify_pts=21
+        )
+    except ProjError:
+        return earth
+    if not all(math.isfinite(v) for v in box):
+        return earth
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return x0, y0, x1, y1

@@ -160,7 +160,7 @@ def geojson_chunks(engine: Engine, plan: DownloadPlan) -> Iterator[bytes]:
     yield orjson.dumps(head)[:-1] + b', "features": ['
     if plan.srid is not None:
         first = True
-        sql = f"{select_sql(plan.layer, ' WHERE ' + plan.where)} ORDER BY id"
+        sql = f"{select_sql(plan.layer, ' WHERE ' + plan.where, plan.srid)} ORDER BY id"
         for rows in _batches(engine, sql, plan.dataset.source):
             parts = [orjson.dumps(feature_from_row(plan.layer, r)) for r in rows]
             yield (b"" if first else b",\n") + b",\n".join(parts)

@@ -19,6 +19,7 @@ Rules kept here, once:
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -32,7 +33,16 @@ from pyproj import CRS
 from sqlalchemy import Connection, text
 
 from geodata.access import Principal
-from geodata.crs import CRS84_URI, CRS84H_URI, box_in, check_horizontal, parse_crs
+from geodata.crs import (
+    CRS84_URI,
+    CRS84H_URI,
+    Z_LIMIT,
+    box_in,
+    check_horizontal,
+    parse_crs,
+    served_box,
+    transformer,
+)
 from geodata.datasets import hidden_rows_clause
 from geodata.errors import CRSError, InputError, NotFound
 from geodata.layers import Layer
@@ -60,6 +70,8 @@ _CRS84_NAMES = {
 }
 #: GeoJSON coordinates: 9 decimals of a degree is 0.1 mm, far below survey accuracy
 _DIGITS = 9
+#: orjson writes documents up to this depth; a deeper attrs document is served as its text
+_MAX_DEPTH = 254
 #: an envelope edge is cut into this many pieces before reprojection so curved edges count
 _SEGMENTS = 16
 
@@ -222,30 +234,96 @@ def _where(
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def select_sql(layer: Layer, where: str) -> str:
+def _servable(geom: str, srid: int, *, heights: bool = True) -> str:
+    """SQL: whether ``geom`` (in EPSG ``srid``) can be reprojected to CRS84: its bounding box
+    inside the box around the CRS's area of use (:func:`geodata.crs.served_box`), and with
+    ``heights`` its Z within :data:`geodata.crs.Z_LIMIT`.
+
+    The box is ``geom::box2d``, the one stored with the geometry (no pass over its
+    coordinates, so the extent of a million rows costs what it did); ``BETWEEN`` is false for
+    NaN, which PostgreSQL sorts after every number (``@`` would let a NaN box through)."""
+    x0, y0, x1, y1 = served_box(srid)
+    box = f"{geom}::box2d"
+    tests = [
+        f"ST_XMin({box}) BETWEEN {x0!r} AND {x1!r}",
+        f"ST_XMax({box}) BETWEEN {x0!r} AND {x1!r}",
+        f"ST_YMin({box}) BETWEEN {y0!r} AND {y1!r}",
+        f"ST_YMax({box}) BETWEEN {y0!r} AND {y1!r}",
+    ]
+    if heights:
+        z = Z_LIMIT
+        tests += [
+            f"ST_ZMin({geom}) BETWEEN {-z!r} AND {z!r}",
+            f"ST_ZMax({geom}) BETWEEN {-z!r} AND {z!r}",
+        ]
+    return "(" + " AND ".join(tests) + ")"
+
+
+def select_sql(layer: Layer, where: str, srid: int) -> str:
     """The SELECT that :func:`feature_from_row` reads: one feature shape for the Features API
     and the GeoJSON download (:mod:`geodata.export`)."""
     columns = "".join(f", {c}" for c in layer.properties)
     attrs = ", attrs::text AS attrs_" if layer.has_attrs else ""
+    # a row no reprojection can place (see _servable) is served with a null geometry: one odd
+    # row must not fail the page
+    geom = layer.output_geom
     return (
-        f"SELECT id, ST_AsGeoJSON(ST_Transform({layer.output_geom}, 4326), {_DIGITS}) AS geom_"
-        f"{attrs}{columns} FROM {layer.table}{where}"
+        f"SELECT id, CASE WHEN {_servable(geom, srid)} THEN ST_AsGeoJSON(ST_Transform({geom}, "
+        f"4326), {_DIGITS}) END AS geom_{attrs}{columns} FROM {layer.table}{where}"
     )
 
 
 def feature_from_row(layer: Layer, row: Any) -> dict[str, Any]:
     """A GeoJSON feature from a row of :func:`select_sql`."""
     values = row._mapping
-    properties: dict[str, Any] = orjson.loads(values["attrs_"]) if layer.has_attrs else {}
+    properties = _attrs(values["attrs_"]) if layer.has_attrs else {}
     # columns are the validated values: they win over an attrs key of the same name
     properties.update((c, values[c]) for c in layer.properties)
-    geometry = values["geom_"]
     return {
         "type": "Feature",
         "id": values["id"],
-        "geometry": orjson.loads(geometry) if geometry is not None else None,
+        "geometry": _geometry(values["geom_"]),
         "properties": properties,
     }
+
+
+def _geometry(geojson: str | None) -> Any:
+    """The GeoJSON geometry, or None when there is none or PostGIS wrote what JSON cannot
+    hold (a non-finite coordinate)."""
+    if geojson is None:
+        return None
+    try:
+        return orjson.loads(geojson)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _attrs(doc: str | None) -> dict[str, Any]:
+    """A row's ``attrs`` as properties, whatever jsonb holds: an object is spread, anything
+    else goes under ``attrs``. Numbers orjson cannot read (beyond 64 bits) come as text, and
+    a document too deep for orjson to write back (over 254 levels) as its JSON text."""
+    if doc is None:
+        return {}
+    try:
+        value = orjson.loads(doc)
+    except orjson.JSONDecodeError:
+        try:
+            value = json.loads(doc, parse_int=_int_or_text, parse_constant=lambda _: None)
+        except (RecursionError, ValueError):
+            value = doc
+    if doc.count("[") + doc.count("{") > _MAX_DEPTH:
+        try:
+            orjson.dumps(value)
+        except orjson.JSONEncodeError:
+            value = doc
+    if value is None:
+        return {}
+    return value if isinstance(value, dict) else {"attrs": value}
+
+
+def _int_or_text(text: str) -> int | str:
+    value = int(text)
+    return value if -(2**63) <= value < 2**64 else text
 
 
 # -- queries ----------------------------------------------------------------------------------
@@ -304,7 +382,7 @@ def query_items(
     # page the ids first: PostgreSQL would otherwise reproject and encode every skipped row
     page = f"id IN (SELECT id FROM {layer.table}{where} ORDER BY id LIMIT :limit OFFSET :offset)"
     rows = conn.execute(
-        text(f"{select_sql(layer, ' WHERE ' + page)} ORDER BY id"),
+        text(f"{select_sql(layer, ' WHERE ' + page, srid)} ORDER BY id"),
         {**params, "limit": limit, "offset": offset},
     )
     return ItemPage([feature_from_row(layer, r) for r in rows], matched, limit, offset)
@@ -331,7 +409,7 @@ def get_item(
         raise missing
     where, params = _where(layer, viewer, None, srid)
     where = f"{where} AND id = :fid" if where else " WHERE id = :fid"
-    row = conn.execute(text(select_sql(layer, where)), {**params, "fid": fid}).first()
+    row = conn.execute(text(select_sql(layer, where, srid)), {**params, "fid": fid}).first()
     if row is None:
         raise missing
     return feature_from_row(layer, row)
@@ -341,20 +419,49 @@ def collection_extent(*, conn: Connection, layer: Layer, viewer: Principal) -> l
     """``[minlon, minlat, maxlon, maxlat]`` of the layer's baseline features ``viewer`` may
     see; None when there are none.
 
-    The box is densified before reprojection so the CRS84 box really contains every feature.
+    Rows no reprojection can place are left out (they are served without a geometry). The
+    usual case costs one aggregate with a ``@`` test on the stored boxes; only when a NaN box
+    slipped through it (``@`` lets NaN pass) is the aggregate redone with the exact test of
+    :func:`_servable`. The box is densified before reprojection so the CRS84 box really
+    contains every feature.
     """
     srid = get_working_crs(conn)
     if srid is None:
         return None
     where, params = _where(layer, viewer, None, srid)
+    x0, y0, x1, y1 = served_box(srid)
+    quick = f"{layer.geom_column} @ ST_MakeEnvelope({x0!r}, {y0!r}, {x1!r}, {y1!r}, {srid})"
+    box = _extent(conn, layer, where, params, quick)
+    if box is not None and not all(math.isfinite(v) for v in box):
+        box = _extent(conn, layer, where, params, _servable(layer.geom_column, srid, heights=False))
+    if box is None:
+        return None
+    return _lonlat_box(srid, *box)
+
+
+def _extent(
+    conn: Connection, layer: Layer, where: str, params: dict[str, Any], servable: str
+) -> tuple[float, float, float, float] | None:
+    """The working-CRS box of the rows of ``where`` that pass ``servable``."""
+    where = f"{where} AND {servable}" if where else f" WHERE {servable}"
     row = conn.execute(
         text(
-            f"WITH e AS (SELECT ST_Extent({layer.geom_column}) AS b FROM {layer.table}{where}), "
-            "g AS (SELECT ST_Transform(ST_Segmentize(ST_SetSRID(b::geometry, "
-            f"{int(srid)}), GREATEST(ST_XMax(b) - ST_XMin(b), ST_YMax(b) - ST_YMin(b), 1.0) "
-            f"/ {_SEGMENTS}), 4326) AS g FROM e WHERE b IS NOT NULL) "
-            "SELECT ST_XMin(g), ST_YMin(g), ST_XMax(g), ST_YMax(g) FROM g"
+            f"SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) FROM (SELECT "
+            f"ST_Extent({layer.geom_column}) AS b FROM {layer.table}{where}) e "
+            "WHERE b IS NOT NULL"
         ),
         params,
     ).first()
-    return None if row is None else [float(v) for v in row]
+    return None if row is None else (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+
+
+def _lonlat_box(srid: int, x0: float, y0: float, x1: float, y1: float) -> list[float]:
+    """A working-CRS box as lon/lat bounds, its edges cut in :data:`_SEGMENTS` pieces first
+    (a straight edge is curved in lon/lat), with the PROJ ``ST_Transform`` uses."""
+    steps = [k / _SEGMENTS for k in range(_SEGMENTS + 1)]
+    xs = [x0 + (x1 - x0) * t for t in steps]
+    ys = [y0 + (y1 - y0) * t for t in steps]
+    px = xs + [x1] * len(ys) + xs + [x0] * len(ys)
+    py = [y0] * len(xs) + ys + [y1] * len(xs) + ys
+    lon, lat = transformer(srid, 4326).transform(px, py)
+    return [float(min(lon)), float(min(lat)), float(max(lon)), float(max(lat))]

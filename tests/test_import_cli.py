@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,30 @@ def test_import_of_a_missing_file(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(app, ["import", str(tmp_path / "nope.gpkg"), "--layer", "buildings"])
     assert result.exit_code == 1
     assert f"error: {tmp_path / 'nope.gpkg'}: no such file" in result.stderr
+
+
+def test_a_file_in_no_place_on_earth_is_one_error_line(
+    runner: CliRunner, engine: Engine, tmp_path: Path
+) -> None:
+    """#14 defect 3: a CityJSON scaled to 1e300 imported with exit code 0."""
+    from tests.import_data import DELFT_RD
+
+    rx, ry = DELFT_RD
+    m = CityModel(scale=0.001, translate=(rx, ry, 0.0))
+    m.house("NL.1", rx, ry, 1.0)
+    path = m.write(tmp_path / "delft.city.json")
+    doc = json.loads(path.read_text())
+    doc["transform"]["scale"] = [1e300, 1e300, 0.001]
+    path.write_text(json.dumps(doc))
+    before = snapshot(engine)
+
+    result = runner.invoke(app, ["import", str(path), "--layer", "buildings"])
+
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.splitlines()
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert all(line.startswith("importing ") for line in lines if line not in errors)  # bar
+    assert "delft.city.json" in errors[0] and "EPSG:28992" in errors[0]
+    assert "Traceback" not in result.output
+    assert snapshot(engine) == before

@@ -227,12 +227,12 @@ def test_a_reader_registered_by_dotted_path(
 
 #: a source geometry per layer, built from a point in the source CRS
 SHAPES = {
-    "buildings": lambda x, y: rect(x, y),
+    "buildings": lambda x, y: rect(x, y, 0.0002 * _scale(x), 0.0001 * _scale(x)),
     "networks": lambda x, y: shapely.LineString([(x, y), (x + 0.0005 * _scale(x), y)]),
     "network-nodes": lambda x, y: shapely.Point(x, y),
     "furniture": lambda x, y: shapely.Point(x, y),
     "pois": lambda x, y: shapely.Point(x, y),
-    "ground": lambda x, y: rect(x, y),
+    "ground": lambda x, y: rect(x, y, 0.0002 * _scale(x), 0.0001 * _scale(x)),
 }
 PROPS = {
     "buildings": {},
@@ -262,7 +262,7 @@ def _sources() -> list[tuple[int, float, float]]:
         (4326, lon, lat),
         (2154, LX, LY),
         (3946, *project(lon, lat, 3946)),
-        (3067, HX, HY),
+        (32631, *project(lon, lat, 32631)),  # UTM 31N: Lyon must lie where the CRS is used
     ]
 
 

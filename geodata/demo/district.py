@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from geodata.importers.osm import LayerRule, OsmReader
+from geodata.importers.osm import OsmReader
+from geodata.importers.osm_tags import LayerRule
 
 HYDRANTS = LayerRule(
     ("emergency",),

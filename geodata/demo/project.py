@@ -15,7 +15,8 @@ from geodata.demo.frames import write_frame
 from geodata.demo.names import PROJECT, SOURCE
 from geodata.importers.base import ImportOptions
 from geodata.importers.geometry import reproject
-from geodata.importers.osm import LayerRule, OsmReader
+from geodata.importers.osm import OsmReader
+from geodata.importers.osm_tags import LayerRule
 
 SITES = LayerRule(
     ("landuse", "amenity"),

@@ -18,7 +18,7 @@ import shapely
 from numpy.typing import NDArray
 from shapely import GeometryType
 
-from geodata.crs import transformer
+from geodata.crs import check_heights, check_in_area, transformer
 from geodata.errors import ImportFailed
 
 if TYPE_CHECKING:
@@ -135,10 +135,40 @@ def _repair(
     return shapely.MultiLineString(lines)
 
 
-def lonlat_sane(geoms: NDArray[Any]) -> bool:
-    """For a geographic source CRS: do the coordinates look like degrees at all?"""
-    xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
-    return bool(-180.5 <= xmin <= xmax <= 180.5 and -90.5 <= ymin <= ymax <= 90.5)
+def check_coordinates(
+    geoms: NDArray[Any], src: int, dst: int | None, where: NDArray[Any], file: str
+) -> None:
+    """Refuse a batch whose coordinates are not finite, are not heights, or lie outside the
+    area of use of the source CRS ``src`` or the working CRS ``dst``
+    (:func:`geodata.crs.check_in_area`, the rule), naming the feature.
+
+    Each feature is checked by the corners of its bounding box (after every coordinate was
+    checked finite): a few points per feature, whatever its size.
+    """
+    coords, index = shapely.get_coordinates(geoms, include_z=True, return_index=True)
+    if not len(coords):
+        return
+
+    def name(i: int) -> str:
+        return f"{file}, {where[i]}"
+
+    finite = np.isfinite(coords[:, :2]).all(axis=1)
+    if not finite.all():
+        k = int(np.flatnonzero(~finite)[0])
+        check_in_area(
+            coords[k : k + 1, 0],
+            coords[k : k + 1, 1],
+            src=src,
+            dst=dst,
+            where=lambda _: name(int(index[k])),
+        )
+    z = coords[:, 2]
+    has_z = ~np.isnan(z) | shapely.has_z(geoms)[index]
+    check_heights(np.where(has_z, z, 0.0), where=lambda k: name(int(index[k])))
+    bounds = shapely.bounds(geoms)
+    x = bounds[:, [0, 2, 0, 2]].ravel()
+    y = bounds[:, [1, 1, 3, 3]].ravel()
+    check_in_area(x, y, src=src, dst=dst, where=lambda k: name(k // 4))
 
 
 def reproject(geoms: NDArray[Any], src: int, dst: int) -> NDArray[Any]:

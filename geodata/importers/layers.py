@@ -24,14 +24,24 @@ import shapely
 from numpy.typing import NDArray
 from shapely import GeometryType
 
-from geodata.importers import mapping as m
-from geodata.importers.geometry import ewkb, multi_polygon_ewkb, multi_polygons, reproject, z_min
+from geodata.importers import schemes as m
+from geodata.importers.coerce import to_float, to_text
+from geodata.importers.geometry import (
+    check_coordinates,
+    ewkb,
+    multi_polygon_ewkb,
+    multi_polygons,
+    reproject,
+    z_min,
+)
 from geodata.vocab import FURNITURE_KINDS, GROUND_KINDS, NETWORKS, NODE_KINDS
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from geodata.importers.base import ImportOptions
+    from geodata.importers.coerce import Field
+    from geodata.importers.mapping import Mapper
 
 _P, _MP = GeometryType.POLYGON, GeometryType.MULTIPOLYGON
 _L, _ML = GeometryType.LINESTRING, GeometryType.MULTILINESTRING
@@ -91,15 +101,35 @@ class ImportLayer(ABC):
     #: stored columns besides source, source_id, geometry and attrs, with their SQL types
     #: (text, int, int8, float8, bool), in COPY order
     columns: ClassVar[dict[str, str]]
-    #: how source attributes feed those columns (see :mod:`geodata.importers.mapping`)
-    fields: ClassVar[dict[str, m.Field]]
+    #: how source attributes feed those columns (see :mod:`geodata.importers.schemes`)
+    fields: ClassVar[dict[str, Field]]
     #: columns whose values must belong to a vocabulary
     vocabulary: ClassVar[dict[str, tuple[str, ...]]] = {}
     #: a MultiPoint of one point is taken as that point (point layers)
     single_points: ClassVar[bool] = False
 
-    def derive(self, out: pd.DataFrame, props: pd.DataFrame, mapper: m.Mapper) -> None:  # noqa: B027
+    def derive(self, out: pd.DataFrame, props: pd.DataFrame, mapper: Mapper) -> None:  # noqa: B027
         """Rules that need several source attributes at once (mapped columns in ``out``)."""
+
+    def store(
+        self,
+        rows: Rows,
+        src: int,
+        dst: int,
+        options: ImportOptions,
+        *,
+        where: NDArray[Any],
+        file: str,
+    ) -> Stored:
+        """The batch as stored (:meth:`to_stored`), once its coordinates (footprints and LoD
+        surfaces) passed the one coordinate rule: finite, heights in metres, inside the areas
+        of use of ``src`` and the working CRS ``dst`` (:func:`check_coordinates`)."""
+        check_coordinates(rows.geoms, src, dst, where, file)
+        if rows.lod2 is not None:
+            has = np.array([g is not None for g in rows.lod2], dtype=bool)
+            if has.any():
+                check_coordinates(rows.lod2[has], src, dst, where[has], file)
+        return self.to_stored(rows, src, dst, options)
 
     @abstractmethod
     def to_stored(self, rows: Rows, src: int, dst: int, options: ImportOptions) -> Stored:
@@ -142,17 +172,17 @@ class Buildings(ImportLayer):
     }
     fields = m.BUILDING_FIELDS
 
-    def derive(self, out: pd.DataFrame, props: pd.DataFrame, mapper: m.Mapper) -> None:
+    def derive(self, out: pd.DataFrame, props: pd.DataFrame, mapper: Mapper) -> None:
         zmin, zmax = mapper.lookup.get("z_min_sol"), mapper.lookup.get("z_max_toit")
         if zmin and zmax and "height" not in mapper.mapping.fields:
-            diff = m.to_float(props[zmax]) - m.to_float(props[zmin])
+            diff = to_float(props[zmax]) - to_float(props[zmin])
             out["height"] = out["height"].fillna(diff.where(diff > 0))
             mapper.used.add(zmax)
         street, number = mapper.lookup.get("addr:street"), mapper.lookup.get("addr:housenumber")
         if street:
-            addr = m.to_text(props[street])
+            addr = to_text(props[street])
             if number:
-                addr = (m.to_text(props[number]).fillna("") + " " + addr).str.strip()
+                addr = (to_text(props[number]).fillna("") + " " + addr).str.strip()
                 mapper.used.add(number)
             out["address"] = out["address"].fillna(addr)
             mapper.used.add(street)
@@ -245,7 +275,7 @@ class Networks(ImportLayer):
     fields = m.NETWORK_FIELDS
     vocabulary: ClassVar[dict[str, tuple[str, ...]]] = {"network": NETWORKS}
 
-    def derive(self, out: pd.DataFrame, props: pd.DataFrame, mapper: m.Mapper) -> None:
+    def derive(self, out: pd.DataFrame, props: pd.DataFrame, mapper: Mapper) -> None:
         if out["network"].isna().any():
             out["network"] = out["network"].fillna(m.osm_kind(props, m.OSM_NETWORK))
 
@@ -289,7 +319,7 @@ class NetworkNodes(ImportLayer):
     fields = m.NODE_FIELDS
     vocabulary: ClassVar[dict[str, tuple[str, ...]]] = {"network": NETWORKS, "kind": NODE_KINDS}
 
-    def derive(self, out: pd.DataFrame, props: pd.DataFrame, mapper: m.Mapper) -> None:
+    def derive(self, out: pd.DataFrame, props: pd.DataFrame, mapper: Mapper) -> None:
         if "kind" not in mapper.mapping.constants:
             out["kind"] = out["kind"].fillna(m.osm_kind(props, m.OSM_NODES))
         hydrant = (out["kind"] == "hydrant").fillna(False).to_numpy(dtype=bool)
@@ -329,7 +359,7 @@ class Furniture(ImportLayer):
     fields = m.FURNITURE_FIELDS
     vocabulary: ClassVar[dict[str, tuple[str, ...]]] = {"kind": FURNITURE_KINDS}
 
-    def derive(self, out: pd.DataFrame, props: pd.DataFrame, mapper: m.Mapper) -> None:
+    def derive(self, out: pd.DataFrame, props: pd.DataFrame, mapper: Mapper) -> None:
         if "kind" not in mapper.mapping.constants:
             out["kind"] = out["kind"].fillna(m.osm_kind(props, m.OSM_FURNITURE))
 
@@ -363,7 +393,7 @@ class Ground(ImportLayer):
     fields = m.GROUND_FIELDS
     vocabulary: ClassVar[dict[str, tuple[str, ...]]] = {"kind": GROUND_KINDS}
 
-    def derive(self, out: pd.DataFrame, props: pd.DataFrame, mapper: m.Mapper) -> None:
+    def derive(self, out: pd.DataFrame, props: pd.DataFrame, mapper: Mapper) -> None:
         if "kind" not in mapper.mapping.constants:
             out["kind"] = out["kind"].fillna(m.osm_kind(props, m.OSM_GROUND))
 

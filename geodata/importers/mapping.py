@@ -1,7 +1,8 @@
 """From a source's attribute scheme to the twin's columns, column by column (vectorised).
 
-Common schemes work with no configuration: OSM tags, French IGN BD TOPO, CityJSON attributes
-and the twin's own column names. A mapping file (JSON or TOML) covers any other scheme::
+Common schemes work with no configuration (:mod:`geodata.importers.schemes`: OSM tags, French
+IGN BD TOPO, CityJSON attributes and the twin's own column names). A mapping file (JSON or
+TOML, parsed here) covers any other scheme::
 
     [fields]              # twin column = source attribute
     height = "HAUT_M"
@@ -11,14 +12,15 @@ and the twin's own column names. A mapping file (JSON or TOML) covers any other 
     "Résidentiel" = "residential"
     [id]
     field = "ID_BAT"      # the source's stable feature id (for idempotent re-import)
+
+Values are converted and held to their column's type and range by
+:mod:`geodata.importers.coerce`; what cannot be used is counted (:attr:`Mapper.issues`).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,277 +31,11 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from geodata.errors import ImportFailed
-from geodata.vocab import NETWORKS
+from geodata.importers.coerce import ValueIssues, settle
+from geodata.importers.schemes import ID_CANDIDATES
 
 if TYPE_CHECKING:
     from geodata.importers.layers import ImportLayer
-
-_NUMBER = re.compile(r"([-+]?\d+(?:[.,]\d+)?)")
-_YEAR = re.compile(r"(1[5-9]\d\d|20\d\d)")
-
-
-# -- converters: a pandas Series of raw values -> a Series of clean values (NaN/None = unknown) --
-def to_float(s: pd.Series) -> pd.Series:
-    """Numbers, or strings such as '12', '12.5 m', '12,5' (OSM and French sources)."""
-    if pd.api.types.is_numeric_dtype(s):
-        return s.astype("float64")
-    txt = s.astype("string").str.extract(_NUMBER, expand=False).str.replace(",", ".")
-    return pd.to_numeric(txt, errors="coerce").astype("float64")
-
-
-def to_int(s: pd.Series) -> pd.Series:
-    return to_float(s).round().astype("Int64")
-
-
-def to_year(s: pd.Series) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(s):
-        v = to_float(s)
-        return v.where((v >= 1500) & (v <= 2100)).round().astype("Int64")
-    if pd.api.types.is_datetime64_any_dtype(s):
-        return pd.Series(s.dt.year.astype("Int64"))
-    return pd.to_numeric(
-        s.astype("string").str.extract(_YEAR, expand=False), errors="coerce"
-    ).astype("Int64")
-
-
-def to_bool(s: pd.Series) -> pd.Series:
-    """Booleans, numbers (0/1) or words (true/false, yes/no)."""
-    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
-        return s.astype("boolean")
-    words = s.astype("string").str.strip().str.lower()
-    return words.map(
-        {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-    ).astype("boolean")
-
-
-def to_text(s: pd.Series) -> pd.Series:
-    out = s.astype("string").str.strip()
-    return out.where(out.str.len() > 0)
-
-
-def _usage(s: pd.Series) -> pd.Series:
-    """Text, except OSM's bare "yes" (building=yes, historic=yes), which says nothing."""
-    out = to_text(s)
-    return out.where(~out.str.lower().isin(["yes", "true", "1"]))
-
-
-_NETWORK_SYNONYMS = {
-    **{n: n for n in NETWORKS},
-    "eau": "water",
-    "aep": "water",
-    "drinking_water": "water",
-    "water_supply": "water",
-    "gaz": "gas",
-    "natural_gas": "gas",
-    "heat": "district_heating",
-    "hot_water": "district_heating",
-    "chauffage": "district_heating",
-    "heating": "district_heating",
-    "steam": "district_heating",
-    # district cooling pipes (OSM substance/type=cold) belong to the thermal network, as in
-    # INSPIRE's ThermalNetwork: a digger must see them as much as the heating ones
-    "cold": "district_heating",
-    "cooling": "district_heating",
-    "district_cooling": "district_heating",
-    "sewage": "wastewater",
-    "sewer": "wastewater",
-    "eu": "wastewater",
-    "eaux_usees": "wastewater",
-    "assainissement": "wastewater",
-    "rainwater": "stormwater",
-    "storm": "stormwater",
-    "ep": "stormwater",
-    "eaux_pluviales": "stormwater",
-    "power": "electricity",
-    "electricite": "electricity",
-    "electric": "electricity",
-    "communication": "telecom",
-    "telecommunication": "telecom",
-    "fibre": "telecom",
-    "eclairage": "lighting",
-    "street_lighting": "lighting",
-}
-
-
-def _network(s: pd.Series) -> pd.Series:
-    key = to_text(s).str.lower().str.replace(r"[\s-]+", "_", regex=True)
-    return key.map(lambda v: _NETWORK_SYNONYMS.get(v, f"?{v}") if isinstance(v, str) else None)
-
-
-# OSM (key, value) -> twin kind, for furniture and ground
-OSM_FURNITURE = {
-    ("highway", "street_lamp"): "lamp",
-    ("amenity", "bench"): "bench",
-    ("leisure", "picnic_table"): "bench",
-    ("natural", "tree"): "tree",
-    ("amenity", "waste_basket"): "bin",
-    ("amenity", "waste_disposal"): "bin",
-    ("amenity", "recycling"): "bin",
-    ("barrier", "bollard"): "bollard",
-    ("highway", "traffic_signals"): "traffic_light",
-    ("highway", "bus_stop"): "bus_stop",
-    ("public_transport", "platform"): "bus_stop",
-    ("man_made", "surveillance"): "camera",
-    ("amenity", "parking_space"): "parking_space",
-    ("amenity", "charging_station"): "charging_station",
-    ("amenity", "fountain"): "fountain",
-    ("amenity", "drinking_water"): "fountain",
-    ("amenity", "bicycle_parking"): "bicycle_parking",
-    ("highway", "stop"): "sign",
-    ("highway", "give_way"): "sign",
-    ("man_made", "monitoring_station"): "gauge",
-}
-OSM_GROUND = {
-    **{
-        ("highway", v): "road"
-        for v in (
-            "motorway",
-            "trunk",
-            "primary",
-            "secondary",
-            "tertiary",
-            "unclassified",
-            "residential",
-            "service",
-            "living_street",
-            "motorway_link",
-            "primary_link",
-            "secondary_link",
-            "tertiary_link",
-            "trunk_link",
-        )
-    },
-    ("highway", "footway"): "footway",
-    ("highway", "steps"): "footway",
-    ("highway", "cycleway"): "cycleway",
-    ("highway", "path"): "path",
-    ("highway", "track"): "path",
-    ("highway", "pedestrian"): "pedestrian",
-    ("leisure", "park"): "park",
-    ("leisure", "garden"): "park",
-    ("landuse", "grass"): "grass",
-    ("landuse", "recreation_ground"): "park",
-    ("natural", "water"): "water",
-    ("waterway", "riverbank"): "water",
-    ("landuse", "railway"): "railway",
-    ("railway", "rail"): "railway",
-    ("railway", "tram"): "railway",
-    ("amenity", "parking"): "parking",
-}
-
-
-#: OSM tags of lines that say their network without a substance
-OSM_NETWORK = {
-    ("power", "cable"): "electricity",
-    ("power", "line"): "electricity",
-    ("telecom", "line"): "telecom",
-    ("communication", "line"): "telecom",
-}
-#: OSM tags of network nodes
-OSM_NODES = {
-    ("emergency", "fire_hydrant"): "hydrant",
-    ("pipeline", "valve"): "valve",
-    ("manhole", "sewer"): "manhole",
-    ("manhole", "drain"): "manhole",
-    ("manhole", "telecom"): "manhole",
-}
-#: the network of an OSM manhole, by its manhole=* value
-OSM_MANHOLE_NETWORK = {"sewer": "wastewater", "drain": "stormwater", "telecom": "telecom"}
-
-
-def osm_kind(props: pd.DataFrame, table: dict[tuple[str, str], str]) -> pd.Series:
-    """Kind from OSM tags: the first (key, value) pair of ``table`` a feature carries."""
-    out = pd.Series([None] * len(props), index=props.index, dtype="object")
-    for (key, value), kind in table.items():
-        if key in props.columns:
-            hit = out.isna() & (props[key].astype("string") == value).fillna(False)
-            out[hit.to_numpy(dtype=bool)] = kind
-    if "traffic_sign" in props.columns:
-        out[out.isna() & props["traffic_sign"].notna()] = "sign"
-    return out
-
-
-@dataclass(frozen=True)
-class Field:
-    convert: Callable[[pd.Series], pd.Series]
-    candidates: tuple[str, ...]
-
-
-# twin column -> converter and the source attribute names that feed it, first match wins; each
-# import layer (geodata.importers.layers) takes its table
-_SYNTHETIC = Field(to_bool, ("synthetic",))
-_REPLACES = Field(to_int, ("replaces_id",))
-BUILDING_FIELDS: dict[str, Field] = {
-    "height": Field(
-        to_float, ("height", "hauteur", "measuredheight", "measured_height", "building:height")
-    ),
-    "levels": Field(
-        to_int,
-        (
-            "levels",
-            "building:levels",
-            "nb_etages",
-            "storeysaboveground",
-            "storeys_above_ground",
-        ),
-    ),
-    "base_z": Field(to_float, ("base_z", "z_min_sol", "ground_z", "altitude_sol")),
-    "roof_type": Field(to_text, ("roof_type", "roof:shape", "rooftype", "roof_shape")),
-    "usage": Field(_usage, ("usage", "usage1", "building:use", "function", "building")),
-    "name": Field(to_text, ("name", "nom")),
-    "address": Field(to_text, ("address", "addr:full", "adresse")),
-    "year_built": Field(
-        to_year,
-        (
-            "year_built",
-            "start_date",
-            "yearofconstruction",
-            "construction_year",
-            "annee_construction",
-        ),
-    ),
-    "replaces_id": _REPLACES,
-}
-NETWORK_FIELDS: dict[str, Field] = {
-    "network": Field(
-        _network, ("network", "substance", "reseau", "type_reseau", "utility", "fluide")
-    ),
-    "depth_m": Field(to_float, ("depth_m", "depth", "profondeur", "cover_depth")),
-    "diameter_mm": Field(to_float, ("diameter_mm", "diameter", "diametre", "dn")),
-    "material": Field(to_text, ("material", "materiau", "matiere")),
-    "install_year": Field(
-        to_year, ("install_year", "start_date", "annee_pose", "year", "date_pose")
-    ),
-    "status": Field(to_text, ("status", "etat")),
-    "operator": Field(to_text, ("operator", "exploitant", "gestionnaire")),
-    "synthetic": _SYNTHETIC,
-    "replaces_id": _REPLACES,
-}
-NODE_FIELDS: dict[str, Field] = {
-    "network": NETWORK_FIELDS["network"],
-    "kind": Field(to_text, ("kind", "type_noeud", "node_kind")),
-    "depth_m": NETWORK_FIELDS["depth_m"],
-    "synthetic": _SYNTHETIC,
-}
-FURNITURE_FIELDS: dict[str, Field] = {
-    "kind": Field(to_text, ("kind", "type_mobilier")),
-    "heading": Field(to_float, ("heading", "direction", "orientation")),
-    "height": Field(to_float, ("height", "hauteur")),
-    "name": Field(to_text, ("name", "nom")),
-}
-POI_FIELDS: dict[str, Field] = {
-    "name": Field(to_text, ("name", "nom")),
-    "kind": Field(_usage, ("kind", "tourism", "historic", "amenity", "leisure")),
-    "description": Field(to_text, ("description", "descr")),
-}
-GROUND_FIELDS: dict[str, Field] = {
-    "kind": Field(to_text, ("kind",)),
-    "name": Field(to_text, ("name", "nom")),
-    "width_m": Field(to_float, ("width_m", "width", "largeur")),
-}
-
-#: attributes that identify a feature in its source, tried in order when no id is given
-ID_CANDIDATES = ("source_id", "id", "osm_id", "cleabs", "gml_id", "uuid", "identifier")
 
 
 class MappingFile(BaseModel):
@@ -365,6 +101,8 @@ class Mapper:
         #: the batch being mapped: lower-case attribute name -> name, and the attributes used
         self.lookup: dict[str, str] = {}
         self.used: set[str] = set()
+        #: attribute values stored as unknown or repaired, over the whole import
+        self.issues = ValueIssues()
 
     def id_column(self, props: pd.DataFrame) -> str | None:
         """The attribute holding the source's stable id: the mapping's, else a known one."""
@@ -394,10 +132,9 @@ class Mapper:
         self.used = used = set()
         cols: dict[str, pd.Series] = {}
         for target, spec in self.fields.items():
+            sql_type = self.layer.columns.get(target, "text")
             if target in self.mapping.constants:
-                cols[target] = pd.Series(
-                    [self.mapping.constants[target]] * len(props), index=props.index
-                )
+                cols[target] = self._constant(target, sql_type, len(props), props.index)
                 continue
             series = None
             if target in self.mapping.fields:
@@ -408,12 +145,13 @@ class Mapper:
                         f"has no such attribute; it has "
                         f"{', '.join(map(str, props.columns[:30])) or 'none'}"
                     )
-                series = spec.convert(props[src])
+                series = self._convert(target, sql_type, props[src], str(src))
                 used.add(src)
             else:
                 for cand in spec.candidates:
                     if cand in lookup:
-                        conv = spec.convert(props[lookup[cand]])
+                        raw = props[lookup[cand]]
+                        conv = self._convert(target, sql_type, raw, str(lookup[cand]))
                         series = conv if series is None else series.fillna(conv)
                         used.add(lookup[cand])
             if series is not None and target in self.mapping.values:
@@ -431,6 +169,34 @@ class Mapper:
             used.add(id_col)
         rest = [c for c in props.columns if c not in used]
         return Mapped(out.reset_index(drop=True), _merge_attrs(_attrs_json(props[rest]), attrs))
+
+    def _convert(self, target: str, sql_type: str, raw: pd.Series, source: str) -> pd.Series:
+        """One source attribute as the column ``target``, unusable values counted."""
+        spec = self.fields[target]
+        return settle(target, sql_type, spec, spec.convert(raw), raw, source, self.issues)
+
+    def _constant(self, target: str, sql_type: str, n: int, index: pd.Index) -> pd.Series:
+        """A mapping's constant, converted like a source value: one that cannot be used is
+        the mapping's mistake, refused (not counted n times)."""
+        value = self.mapping.constants[target]
+        raw = pd.Series([value], dtype=object)
+        issues = ValueIssues()
+        one = settle(
+            target,
+            sql_type,
+            self.fields[target],
+            self.fields[target].convert(raw),
+            raw,
+            target,
+            issues,
+        )
+        if issues.skipped or (one.isna().all() and value is not None and value != ""):
+            reason = next(iter(issues.skipped), f"{target}: not usable")
+            raise ImportFailed(
+                f"{self.where_file}: the mapping's [constants] {target} = {value!r} cannot be "
+                f"stored ({reason.split(': ', 1)[-1]}): fix the mapping file"
+            )
+        return pd.Series([one.iloc[0]] * n, index=index, dtype=one.dtype)
 
     def check_vocabulary(self, cols: pd.DataFrame, where: NDArray[Any]) -> None:
         """Refuse unknown kinds and networks, naming the feature and the accepted values."""
@@ -484,7 +250,10 @@ def _attrs_json(rest: pd.DataFrame) -> NDArray[Any]:
         if not (pd.api.types.is_numeric_dtype(rest[c]) or pd.api.types.is_bool_dtype(rest[c])):
             rest[c] = rest[c].map(_jsonable)
     lines = rest.to_json(orient="records", lines=True, date_format="iso", force_ascii=False)
-    out = pd.Series(lines.splitlines() if lines else [], index=rest.index, dtype="object")
+    # split on "\n" only: JSON escapes it inside strings, but not U+0085 or U+2028, which
+    # str.splitlines would also split on
+    rows = lines.rstrip("\n").split("\n") if lines else []
+    out = pd.Series(rows, index=rest.index, dtype="object")
     # nulls are dropped here, as jsonb_strip_nulls would: only lines with a null are re-parsed
     nulls = out.str.contains(":null", regex=False).to_numpy(dtype=bool)
     if nulls.any():

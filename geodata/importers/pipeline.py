@@ -20,14 +20,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import shapely
-from numpy.typing import NDArray
 
 from geodata.access import check_known
 from geodata.crs import is_geographic, parse_crs, transformer, utm_for
 from geodata.errors import ImportFailed, InputError
 from geodata.importers.base import LOD_HEIGHT, ImportOptions, Reader, SourceBatch
-from geodata.importers.geometry import check_batch, lonlat_sane
+from geodata.importers.geometry import check_batch, check_coordinates
 from geodata.importers.layers import IMPORT_LAYERS, ImportLayer, Rows
 from geodata.importers.mapping import Mapper, MappingFile
 from geodata.importers.readers import reader_for
@@ -133,6 +133,7 @@ def import_reader(
                     + ": check the file and the --layer"
                 )
             written = writer.upsert(source=source, prune=options.prune)
+        report.values = mapper.issues
         report.inserted, report.updated = written.inserted, written.updated
         report.unchanged, report.deleted = written.unchanged, written.deleted
         if written.duplicates:
@@ -191,10 +192,12 @@ def _fix_working_crs(
         return set_working_crs(conn, parse_crs(options.working_crs, require_projected=True))
     if not is_geographic(src):
         return set_working_crs(conn, src)
-    sample = shapely.from_wkb([g for g in batch.geoms[:1000] if g is not None])
-    if len(sample) == 0:
+    head = batch.geoms[:1000]
+    given = np.array([g is not None for g in head], dtype=bool)
+    if not given.any():
         raise ImportFailed(f"{file}: the first features have no geometry")
-    _check_coordinates(sample, src, file)  # metres labelled as degrees have no UTM zone
+    sample = shapely.from_wkb(head[given])
+    check_coordinates(sample, src, None, batch.where[:1000][given], file)  # degrees at all?
     x0, y0, x1, y1 = shapely.total_bounds(sample)
     lon, lat = transformer(src, 4326).transform((x0 + x1) / 2, (y0 + y1) / 2)
     epsg = utm_for(lon, lat)
@@ -223,8 +226,6 @@ def _write_batch(
     report.read += len(batch)
     wkb, repaired, geoms = check_batch(batch.geoms, mapper.layer, batch.where, file)
     report.repaired += repaired
-    if report.read == len(batch):
-        _check_coordinates(geoms, report.source_crs or 0, file)
     lod_height = batch.props.pop(LOD_HEIGHT) if LOD_HEIGHT in batch.props else None
     mapped = mapper.apply(batch.props, batch.attrs)
     cols = mapped.columns
@@ -235,25 +236,11 @@ def _write_batch(
     unique = type(reader).unique_ids and mapper.id_column(batch.props) is None
     rows = Rows(ids, geoms, wkb, cols, mapped.attrs, batch.lod2, lod_height)
     assert report.source_crs is not None and report.working_crs is not None
-    stored = mapper.layer.to_stored(rows, report.source_crs, report.working_crs, options)
+    stored = mapper.layer.store(
+        rows, report.source_crs, report.working_crs, options, where=batch.where, file=file
+    )
     report.height_sources.update(stored.heights)
     writer.write(stored, unique=unique)
-
-
-def _check_coordinates(geoms: NDArray[Any], src: int, file: str) -> None:
-    degrees = lonlat_sane(geoms)
-    if is_geographic(src) and not degrees:
-        raise ImportFailed(
-            f"{file}: the file says EPSG:{src} (degrees) but its coordinates are not degrees: "
-            "give the real CRS with --crs EPSG:XXXX"
-        )
-    if not is_geographic(src) and degrees:
-        xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
-        if max(abs(xmin), abs(xmax), abs(ymin), abs(ymax)) < 181:
-            raise ImportFailed(
-                f"{file}: the file says EPSG:{src} (metres) but its coordinates look like "
-                "degrees: give --crs EPSG:4326 if they are longitude/latitude"
-            )
 
 
 def _record_dataset(conn: Connection, report: ImportReport, options: ImportOptions) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from geodata.importers.coerce import ValueIssues
+
 
 @dataclass
 class ImportReport:
@@ -23,6 +25,8 @@ class ImportReport:
     repaired: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     height_sources: Counter[str] = field(default_factory=Counter)
+    #: attribute values stored as unknown (skipped) or changed (repaired), by attribute
+    values: ValueIssues = field(default_factory=ValueIssues)
     seconds: float = 0.0
 
     @property
@@ -40,6 +44,7 @@ class ImportReport:
             f"skipped {sum(self.skipped.values())} in {self.seconds:.1f} s",
         ]
         out += [f"  skipped {n}: {reason}" for reason, n in self.skipped.most_common()]
+        out += self.values.lines()
         if self.height_sources:
             out.append(
                 "heights: "
