@@ -29,7 +29,7 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from geodata import features  # noqa: E402
+from geodata import feature_params, features  # noqa: E402
 from geodata.access import ANONYMOUS, Principal  # noqa: E402
 from geodata.db import make_engine, migrate  # noqa: E402
 from geodata.layers import LAYERS  # noqa: E402
@@ -99,7 +99,7 @@ def main() -> None:
         seed(pg.url, args.buildings)
         engine = make_engine(pg.url.replace("postgresql://", "postgresql+psycopg://", 1))
         layer = LAYERS["buildings"]
-        box = features.parse_bbox("24.92,60.16,24.98,60.19")
+        box = feature_params.parse_bbox("24.92,60.16,24.98,60.19")
         reads: dict[str, Callable[[Principal], Callable[[], object]]] = {
             "count": lambda who: (
                 lambda: _with(

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from pyproj import Transformer
 from sqlalchemy import Engine, text
 
-from geodata import features
+from geodata import feature_params, features
 from geodata.access import Principal
 from geodata.errors import InputError, NotFound
 from geodata.layers import LAYERS
@@ -318,16 +318,16 @@ def test_bad_parameters_are_400_with_message(
 
 
 def test_service_validates_without_http() -> None:
-    assert features.parse_bbox(None) is None
-    box = features.parse_bbox("60.1,24.9,60.2,25.0", crs="EPSG:4326")
-    assert box == features.BBox(24.9, 60.1, 25.0, 60.2, 4326)
-    assert features.parse_bbox([1, 2, 0, 3, 4, 10]) == features.BBox(1, 2, 3, 4, 4326)
-    assert features.check_paging(limit=None, offset=None) == (10, 0)
-    assert features.check_paging(limit=10_001, offset=5) == (10_000, 5)
+    assert feature_params.parse_bbox(None) is None
+    box = feature_params.parse_bbox("60.1,24.9,60.2,25.0", crs="EPSG:4326")
+    assert box == feature_params.BBox(24.9, 60.1, 25.0, 60.2, 4326)
+    assert feature_params.parse_bbox([1, 2, 0, 3, 4, 10]) == feature_params.BBox(1, 2, 3, 4, 4326)
+    assert feature_params.check_paging(limit=None, offset=None) == (10, 0)
+    assert feature_params.check_paging(limit=10_001, offset=5) == (10_000, 5)
     with pytest.raises(InputError, match="offset"):
-        features.check_paging(limit=1, offset=-1)
+        feature_params.check_paging(limit=1, offset=-1)
     with pytest.raises(InputError, match=r"longitude 190\.0 is outside -180\.\.180"):
-        features.parse_bbox("190,10,200,20")
+        feature_params.parse_bbox("190,10,200,20")
 
 
 def test_get_item_service_names_the_collection(engine: Engine, ids: dict[str, list[int]]) -> None:

@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Mount
 
-from geodata import features
+from geodata import feature_params, features
 from geodata.crs import CRS84_URI, CRS84H_URI
 from geodata.errors import InputError
 from geodata.layers import LAYERS, Layer
@@ -238,7 +238,7 @@ def items(
             "CRS84 unless bbox-crs says otherwise; the lower corner below and left of the "
             "upper one, latitudes within -90..90 and longitudes within -180..180 in a "
             "geographic CRS (format `bbox`)",
-            json_schema_extra={"pattern": features.BBOX_PATTERN, "format": "bbox"},
+            json_schema_extra={"pattern": feature_params.BBOX_PATTERN, "format": "bbox"},
         ),
     ] = None,
     bbox_crs: Annotated[
@@ -254,8 +254,8 @@ def items(
     limit: Annotated[
         int | None,
         Query(
-            description=f"Page size, default {features.DEFAULT_LIMIT}; above "
-            f"{features.MAX_LIMIT} it is lowered to {features.MAX_LIMIT}",
+            description=f"Page size, default {feature_params.DEFAULT_LIMIT}; above "
+            f"{feature_params.MAX_LIMIT} it is lowered to {feature_params.MAX_LIMIT}",
             json_schema_extra={"minimum": 1},
         ),
     ] = None,
@@ -275,7 +275,7 @@ def items(
             f"unknown query parameter {unknown[0]!r}: items accept "
             f"{', '.join(sorted(_ITEMS_PARAMS))}"
         )
-    box = features.parse_bbox(bbox, crs=bbox_crs)
+    box = feature_params.parse_bbox(bbox, crs=bbox_crs)
     with engine.connect() as conn:
         page = features.query_items(
             conn=conn, layer=layer, viewer=user, bbox=box, limit=limit, offset=offset
