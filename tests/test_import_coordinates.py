@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import shapely
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from geodata.errors import ImportFailed
 from geodata.importers import run_import
+from geodata.importers.base import ImportOptions
 from geodata.working_crs import set_working_crs
 from tests.import_data import (
     DELFT_RD,
@@ -176,3 +178,21 @@ def test_a_cityjson_1_0_without_transform_has_real_coordinates(
     assert run_import(engine, path, layer="buildings").inserted == 1
     ((x, y),) = rows(engine, "SELECT ST_XMin(footprint), ST_YMin(footprint) FROM buildings")
     assert (x, y) == pytest.approx((RX, RY))
+
+
+def test_a_feature_with_too_many_coordinates_is_refused(engine: Engine, tmp_path: Path) -> None:
+    """One huge polygon would weigh on every tile and page holding it: refused, named, with
+    the setting that raises the limit; nothing is written. The same file passes under the
+    default limit."""
+    circle = shapely.Point(X, Y).buffer(15, quad_segs=500)  # 2,001 coordinates
+    path = write_geojson(
+        tmp_path / "round.geojson",
+        [feature(rect(X + 40, Y), gml_id="small"), feature(circle, gml_id="round")],
+        crs="urn:ogc:def:crs:EPSG::3067",
+    )
+    options = ImportOptions.from_settings(Settings(_env_file=None), max_vertices=1_000)
+    message = _refused(
+        engine, path, r"round\.geojson, feature 1: 2,001 coordinates", options=options
+    )
+    assert "1,000" in message and "TWIN_MAX_VERTICES" in message
+    assert run_import(engine, path, layer="buildings").imported == 2

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     crs: str | None = Field(None, description="working CRS, e.g. EPSG:3067; projected, metres")
     storey_height: float = Field(3.0, gt=0, description="metres per storey for height fallback")
     default_height: float = Field(9.0, gt=0, description="height when nothing else is known")
+    max_vertices: int = Field(
+        500_000, ge=4, description="the most coordinates one imported feature may have"
+    )
     # -- sign-in hardening (twin.tokens, twin.throttle): failures cost Argon2, so they are few
     auth_cache_seconds: float = Field(
         60.0, ge=0, description="a verified token is not hashed again for this long"

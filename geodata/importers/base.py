@@ -71,6 +71,10 @@ class ImportOptions:
     scenario_id: int | None = None
     #: delete the source's rows (baseline, or the scenario's) that this import does not have
     prune: bool = False
+    #: the most coordinates one feature may have (TWIN_MAX_VERTICES): a coastline or a
+    #: district drawn as one polygon of millions of points would make every tile and page
+    #: that holds it heavy for every viewer; the default is far above any real building
+    max_vertices: int = 500_000
 
     @classmethod
     def from_settings(
@@ -86,6 +90,7 @@ class ImportOptions:
             "storey_height": settings.storey_height,
             "default_height": settings.default_height,
             "working_crs": settings.crs,
+            "max_vertices": settings.max_vertices,
         }
         return cls(**{**values, **overrides})
 
@@ -99,6 +104,8 @@ class ImportSettings(Protocol):
     def default_height(self) -> float: ...
     @property
     def crs(self) -> str | None: ...
+    @property
+    def max_vertices(self) -> int: ...
 
 
 class Reader(ABC):

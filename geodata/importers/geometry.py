@@ -249,3 +249,17 @@ def z_min(geoms: NDArray[Any]) -> NDArray[Any]:
 
 #: headers of little-endian 2D Polygon and MultiPolygon WKB
 _PLAIN = (b"\x01\x03\x00\x00\x00", b"\x01\x06\x00\x00\x00")
+
+
+def check_size(geoms: NDArray[Any], limit: int, where: NDArray[Any], file: str) -> None:
+    """Refuse the import when a feature has more than ``limit`` coordinates (all or nothing,
+    like every refusal), naming it and the way out."""
+    counts = shapely.get_num_coordinates(geoms)
+    over = np.flatnonzero(counts > limit)
+    if len(over):
+        i = int(over[0])
+        raise ImportFailed(
+            f"{file}, {where[i]}: {int(counts[i]):,} coordinates, more than the {limit:,} a "
+            f"feature may have ({len(over)} such feature(s) in this batch): simplify it "
+            "(e.g. ogr2ogr -simplify 0.1) or raise TWIN_MAX_VERTICES"
+        )

@@ -28,6 +28,7 @@ from geodata.importers import schemes as m
 from geodata.importers.coerce import to_float, to_text
 from geodata.importers.geometry import (
     check_coordinates,
+    check_size,
     ewkb,
     multi_polygon_ewkb,
     multi_polygons,
@@ -124,10 +125,12 @@ class ImportLayer(ABC):
         """The batch as stored (:meth:`to_stored`), once its coordinates (footprints and LoD
         surfaces) passed the one coordinate rule: finite, heights in metres, inside the areas
         of use of ``src`` and the working CRS ``dst`` (:func:`check_coordinates`)."""
+        check_size(rows.geoms, options.max_vertices, where, file)
         check_coordinates(rows.geoms, src, dst, where, file)
         if rows.lod2 is not None:
             has = np.array([g is not None for g in rows.lod2], dtype=bool)
             if has.any():
+                check_size(rows.lod2[has], options.max_vertices, where[has], file)
                 check_coordinates(rows.lod2[has], src, dst, where[has], file)
         return self.to_stored(rows, src, dst, options)
 
