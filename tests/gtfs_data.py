@@ -49,3 +49,51 @@ def write_feed(path: Path, **changes: str) -> Path:
         for name, body in files.items():
             z.writestr(name, body)
     return path
+
+
+def message(timestamp: int, *entities: object) -> bytes:
+    """A serialized GTFS-realtime FeedMessage (full dataset) of ``entities``, each a
+    ``TripUpdate`` or ``VehiclePosition``."""
+    from google.transit import gtfs_realtime_pb2 as rt
+
+    msg = rt.FeedMessage()
+    msg.header.gtfs_realtime_version = "2.0"
+    msg.header.timestamp = timestamp
+    for i, e in enumerate(entities):
+        entity = msg.entity.add(id=f"e{i}")
+        if isinstance(e, rt.TripUpdate):
+            entity.trip_update.CopyFrom(e)
+        else:
+            assert isinstance(e, rt.VehiclePosition)
+            entity.vehicle.CopyFrom(e)
+    return msg.SerializeToString()
+
+
+def trip_update(trip_id: str, *stops: dict[str, object], **trip: object) -> object:
+    """A TripUpdate of ``trip_id``; each stop a dict of StopTimeUpdate fields, where
+    ``arrival``/``departure`` are dicts of StopTimeEvent fields (``time``, ``delay``)."""
+    from google.transit import gtfs_realtime_pb2 as rt
+
+    tu = rt.TripUpdate()
+    tu.trip.trip_id = trip_id
+    for key, value in trip.items():
+        if key == "delay":
+            tu.delay = int(value)  # type: ignore[call-overload]
+        elif key == "relationship":
+            tu.trip.schedule_relationship = rt.TripDescriptor.ScheduleRelationship.Value(str(value))
+        else:
+            setattr(tu.trip, key, value)
+    for fields in stops:
+        stu = tu.stop_time_update.add()
+        for key, value in fields.items():
+            if key in ("arrival", "departure"):
+                assert isinstance(value, dict)
+                for k, v in value.items():
+                    setattr(getattr(stu, key), k, v)
+            elif key == "relationship":
+                stu.schedule_relationship = rt.TripUpdate.StopTimeUpdate.ScheduleRelationship.Value(
+                    str(value)
+                )
+            else:
+                setattr(stu, key, value)
+    return tu
