@@ -14,6 +14,9 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
 ATTRIBUTION = "synthetic test feed (no real agency)"
 
 FILES: dict[str, str] = {
@@ -40,6 +43,16 @@ FILES: dict[str, str] = {
     "start_date,end_date\nDAILY,1,1,1,1,1,1,1,20260101,20261231\n",
     "calendar_dates.txt": "service_id,date,exception_type\n",
 }
+
+
+def cli_runner(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A runner of ``twin`` on the test's database, away from any stray .env."""
+    monkeypatch.setenv("TWIN_DATABASE_URL", db_url)
+    monkeypatch.setenv("TWIN_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("TWIN_CRS", raising=False)
+    monkeypatch.setenv("COLUMNS", "500")  # rich wraps at the terminal width
+    monkeypatch.chdir(tmp_path)
+    return CliRunner()
 
 
 def write_feed(path: Path, **changes: str) -> Path:

@@ -10,18 +10,13 @@ from typer.testing import CliRunner
 
 from sensors_bridge.gtfs.feed import read_feed
 from sensors_bridge.gtfs.times import parse_time, service_day_origin, zone
-from tests.gtfs_data import FILES, write_feed
+from tests.gtfs_data import FILES, cli_runner, write_feed
 from twin.cli import app
 
 
 @pytest.fixture
 def runner(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("TWIN_DATABASE_URL", db_url)
-    monkeypatch.setenv("TWIN_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("TWIN_CRS", raising=False)
-    monkeypatch.setenv("COLUMNS", "500")
-    monkeypatch.chdir(tmp_path)
-    return CliRunner()
+    return cli_runner(db_url, tmp_path, monkeypatch)
 
 
 def test_times_past_midnight_and_without_leading_zero() -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from sensors_bridge.gtfs.times import service_day_origin, zone
-from tests.gtfs_data import message, trip_update, write_feed
+from tests.gtfs_data import cli_runner, message, trip_update, write_feed
 from twin.app import create_app
 from twin.cli import app
 from twin.settings import Settings
@@ -29,12 +29,7 @@ def hms(h: int, m: int) -> int:
 
 @pytest.fixture
 def runner(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("TWIN_DATABASE_URL", db_url)
-    monkeypatch.setenv("TWIN_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("TWIN_CRS", raising=False)
-    monkeypatch.setenv("COLUMNS", "500")
-    monkeypatch.chdir(tmp_path)
-    r = CliRunner()
+    r = cli_runner(db_url, tmp_path, monkeypatch)
     result = r.invoke(app, ["gtfs", "import", str(write_feed(tmp_path / "f.zip")), "--feed", "syn"])
     assert result.exit_code == 0, result.output
     return r
