@@ -133,7 +133,7 @@ def test_next_departures_scheduled_realtime_added_and_replayed(
     ]
     # at 08:13 the source's later message replaces it (a full dataset: T3 runs again, EXTRA
     # is gone); limit is honoured
-    got = client.get("/api/stops/S2/next", params={"at": hms(8, 13), "limit": 2})
+    got = client.get("/api/stops/S2/next", params={"feed": "syn", "at": hms(8, 13), "limit": 2})
     assert got.json() == [
         {"trip_id": "T1", "route_id": "R1", "time": hms(8, 25), "delay": 900, "status": "realtime"},
         {
@@ -152,11 +152,14 @@ def test_next_departures_scheduled_realtime_added_and_replayed(
 def test_next_departures_bad_input_answers_why(client: TestClient) -> None:
     bad = client.get("/api/stops/S2/next", params={"feed": "syn", "at": "yesterday"})
     assert bad.status_code == 400 and "epoch seconds or an ISO 8601" in bad.text
-    naive = client.get("/api/stops/S2/next", params={"at": "2026-06-16T08:00:00"})
+    naive = client.get("/api/stops/S2/next", params={"feed": "syn", "at": "2026-06-16T08:00:00"})
     assert naive.status_code == 400 and "no UTC offset" in naive.text
     assert client.get("/api/stops/NOPE/next", params={"feed": "syn"}).status_code == 404
     assert client.get("/api/stops/S2/next", params={"feed": "other"}).status_code == 404
-    assert client.get("/api/stops/S2/next", params={"limit": 0}).status_code == 400
+    assert client.get("/api/stops/S2/next").status_code == 400  # feed= is required
+    far = client.get("/api/stops/S2/next", params={"feed": "syn", "at": "0001-01-01T00:00Z"})
+    assert far.status_code == 400 and "outside 1970 to 9998" in far.text
+    assert client.get("/api/stops/S2/next", params={"feed": "syn", "limit": 0}).status_code == 400
 
 
 def test_stops_of_an_agent_only_feed_are_closed_to_citizens(
@@ -167,4 +170,4 @@ def test_stops_of_an_agent_only_feed_are_closed_to_citizens(
         ["gtfs", "import", str(tmp_path / "f.zip"), "--feed", "syn", "--visibility", "agent"],
     )
     assert again.exit_code == 0, again.output
-    assert client.get("/api/stops/S2/next").status_code == 401
+    assert client.get("/api/stops/S2/next?feed=syn").status_code == 401

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from geodata.errors import InputError, NotFound
+from geodata.errors import NotFound
 from sensors_bridge.gtfs.predict import EXTRA, Call, added_departures, predict, trip_relationship
 from sensors_bridge.gtfs.realtime import parse
 from sensors_bridge.gtfs.store import stop_source
@@ -59,18 +59,6 @@ def stop_visibility(raw: psycopg.Connection[Any], feed: str, stop_id: str) -> st
     if row is None:
         raise NotFound(f"no stop {stop_id!r} in GTFS feed {feed!r}")
     return str(row[0])
-
-
-def resolve_feed(raw: psycopg.Connection[Any], feed: str | None) -> str:
-    """The feed asked for, or the only one when none is named."""
-    if feed:
-        return feed
-    names = [r[0] for r in raw.execute("SELECT name FROM gtfs_feeds ORDER BY name")]
-    if len(names) == 1:
-        return str(names[0])
-    if not names:
-        raise NotFound("no GTFS feed in the twin: import one with `twin gtfs import`")
-    raise InputError(f"several GTFS feeds: name one with feed= ({', '.join(names)})")
 
 
 def next_departures(

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 
     from geodata.importers.report import ImportReport
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+#: what a feed name may be (it is part of a source name)
+FEED_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_NAME = re.compile(FEED_NAME)
 
 
 def check_feed_name(name: str) -> str:

@@ -75,8 +75,8 @@ def parse_instant(value: str | None, now: int) -> int:
     if value is None or value == "":
         return now
     text = value.strip()
-    if re.fullmatch(r"\d{1,11}", text):
-        return int(text)
+    if re.fullmatch(r"\d{1,12}", text):
+        return _in_range(int(text), value)
     try:
         moment = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
@@ -86,4 +86,15 @@ def parse_instant(value: str | None, now: int) -> int:
         ) from None
     if moment.tzinfo is None:
         raise InputError(f"at={value!r} has no UTC offset: add one, e.g. Z or +02:00")
-    return int(moment.timestamp())
+    return _in_range(int(moment.timestamp()), value)
+
+
+#: the instants a query may ask about: 1970 to the end of 9998 (a service day before or
+#: after must still be a date)
+LAST_INSTANT = 253_370_764_799
+
+
+def _in_range(epoch: int, value: str) -> int:
+    if not 0 <= epoch <= LAST_INSTANT:
+        raise InputError(f"at={value!r} is outside 1970 to 9998")
+    return epoch

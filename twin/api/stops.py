@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from geodata.access import check_visibility
+from sensors_bridge.gtfs.store import FEED_NAME
 from twin.api.deps import CurrentUser, EngineDep, audit_access
 from twin.api.openapi import problems
 
@@ -43,29 +44,33 @@ def next_at_stop(
     engine: EngineDep,
     user: CurrentUser,
     feed: Annotated[
-        str | None, Query(description="GTFS feed name (optional with one feed)")
-    ] = None,
+        str,
+        Query(
+            description="The GTFS feed's name (`twin gtfs import --feed NAME`)",
+            pattern=FEED_NAME,
+        ),
+    ],
     at: Annotated[
         str | None,
         Query(
-            description="From when: epoch seconds or ISO 8601 with offset (default: now); "
-            "a past time replays the realtime recorded then"
+            description="From when: epoch seconds or ISO 8601 with a UTC offset, 1970 to "
+            "9998 (default: now); a past time replays the realtime recorded then",
+            json_schema_extra={"format": "instant"},
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> list[DepartureOut]:
     from geodata.importers.writer import raw_connection
-    from sensors_bridge.gtfs.departures import next_departures, resolve_feed, stop_visibility
+    from sensors_bridge.gtfs.departures import next_departures, stop_visibility
     from sensors_bridge.gtfs.times import parse_instant
 
     instant = parse_instant(at, int(time.time()))
     with engine.connect() as conn:
         raw = raw_connection(conn)
-        name = resolve_feed(raw, feed)
-        visibility = stop_visibility(raw, name, stop_id)
+        visibility = stop_visibility(raw, feed, stop_id)
         check_visibility(user, visibility, f"stop {stop_id!r}")
-        audit_access(request, user, "read", f"stop {name}/{stop_id}", visibility)
-        result = next_departures(raw, feed=name, stop_id=stop_id, at=instant, limit=limit)
+        audit_access(request, user, "read", f"stop {feed}/{stop_id}", visibility)
+        result = next_departures(raw, feed=feed, stop_id=stop_id, at=instant, limit=limit)
     if result.unmatched:
         response.headers["Twin-Unmatched"] = "; ".join(
             f"{why}={n}" for why, n in result.unmatched.items()
