@@ -114,6 +114,8 @@ def test_next_departures_scheduled_realtime_added_and_replayed(
             trip_update("T1", {"stop_sequence": 1, "departure": {"delay": 300}}),
             trip_update("T3", relationship="CANCELED"),
             added,
+            trip_update("GHOST", {"stop_id": "S2", "departure": {"delay": 60}}),
+            trip_update("T1", relationship="DUPLICATED", start_date="20260616"),
         ),
     )
     later = message(
@@ -124,6 +126,10 @@ def test_next_departures_scheduled_realtime_added_and_replayed(
     iso = "2026-06-16T08:05:00+03:00"
     assert hms(8, 5) == 1781586300
     got = client.get("/api/stops/S2/next", params={"feed": "syn", "at": iso, "limit": 5})
+    # what matches nothing is counted, never fatal
+    assert got.headers["twin-unmatched"] == (
+        "duplicated trips (not modelled)=1; trip updates of trips not in the timetable=1"
+    )
     assert [
         (d["trip_id"], d["route_id"], d["time"], d["delay"], d["status"]) for d in got.json()
     ] == [
@@ -147,6 +153,41 @@ def test_next_departures_scheduled_realtime_added_and_replayed(
     # past midnight, on the next calendar day, yesterday's T2 is still to come
     got = client.get("/api/stops/S3/next", params={"feed": "syn", "at": NEXT_DAY + 3600})
     assert got.json()[0]["trip_id"] == "T2" and got.json()[0]["time"] == hms(25, 20)
+
+
+def test_rt_reads_a_url_and_refuses_an_unknown_feed_or_an_empty_message(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    body = message(hms(8, 0), trip_update("T1", {"stop_sequence": 1, "departure": {"delay": 5}}))
+
+    class Feed(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Feed)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/tripupdates.pb"
+        ok = runner.invoke(app, ["gtfs", "rt", url, "--feed", "syn", "--once"])
+        assert ok.exit_code == 0, ok.output
+        assert f"{url}: 1 trip updates, 0 vehicle positions" in ok.stdout
+        unknown = runner.invoke(app, ["gtfs", "rt", url, "--feed", "nope", "--once"])
+        assert unknown.exit_code == 1 and "no GTFS feed 'nope'" in unknown.stderr
+    finally:
+        server.shutdown()
+    empty = tmp_path / "empty.pb"
+    empty.write_bytes(b"")
+    refused = runner.invoke(app, ["gtfs", "rt", str(empty), "--feed", "syn", "--once"])
+    assert refused.exit_code == 1 and "missing header" in refused.stderr
 
 
 def test_next_departures_bad_input_answers_why(client: TestClient) -> None:

@@ -68,7 +68,8 @@ def next_departures(
     if tz_row is None:
         raise NotFound(f"no GTFS feed {feed!r}: import it with `twin gtfs import`")
     tz = zone(tz_row[0])
-    updates, result = _updates(raw, feed, at), Departures([])
+    result = Departures([])
+    updates = _updates(raw, feed, at, result.unmatched)
     found: list[Departure] = []
     calls_cache: dict[str, list[tuple[int, str, int | None, int | None]]] = {}
     counted: set[str] = set()
@@ -113,9 +114,15 @@ def next_departures(
     return result
 
 
-def _updates(raw: psycopg.Connection[Any], feed: str, at: int) -> dict[str, list[tuple[str, Any]]]:
+def _updates(
+    raw: psycopg.Connection[Any], feed: str, at: int, unmatched: Counter[str]
+) -> dict[str, list[tuple[str, Any]]]:
     """trip_id -> [(start_date or "", TripUpdate)] from each source's latest message before
-    ``at``; a later message's update of the same trip and day replaces an earlier one's."""
+    ``at``; a later message's update of the same trip and day replaces an earlier one's.
+
+    A DUPLICATED trip (a copy of a scheduled trip at another start time, given by
+    TripProperties) is not modelled: it is counted, and the original keeps its schedule.
+    """
     rows = raw.execute(
         "SELECT DISTINCT ON (source) source, message FROM gtfs_rt_snapshots "
         "WHERE feed = %s AND feed_time <= %s ORDER BY source, feed_time DESC, id DESC",
@@ -126,6 +133,9 @@ def _updates(raw: psycopg.Connection[Any], feed: str, at: int) -> dict[str, list
     for message in messages:
         for entity in message.entity:
             if entity.HasField("trip_update") and not entity.is_deleted:
+                if trip_relationship(entity.trip_update) == "DUPLICATED":
+                    unmatched["duplicated trips (not modelled)"] += 1
+                    continue
                 trip = entity.trip_update.trip
                 chosen[(trip.trip_id, trip.start_date)] = entity.trip_update
     out: dict[str, list[tuple[str, Any]]] = {}
