@@ -60,6 +60,9 @@ def test_import_keeps_stops_trips_and_calendars(
             )
         ).all()
         tz = conn.execute(text("SELECT timezone FROM gtfs_feeds WHERE name = 'syn'")).scalar()
+        audited = conn.execute(
+            text("SELECT target, detail->>'source' FROM audit_log WHERE kind = 'import'")
+        ).all()
     assert [(s[0], s[1], s[2]) for s in stops] == [
         ("S1", "bus_stop", "Rautatientori"),
         ("S2", "bus_stop", "Kaivopuisto"),
@@ -69,6 +72,7 @@ def test_import_keeps_stops_trips_and_calendars(
     assert {s[3] for s in stops} == {int(srid)}  # reprojected to the working CRS
     assert times[1][2] == 24 * 3600 + 600 and times[3][3] == 25 * 3600 + 1800
     assert tz == "Europe/Helsinki"
+    assert audited == [("syn.zip", "gtfs:syn")]
 
     # a re-import without S4 (and its stop times) removes it; nothing is doubled
     smaller = write_feed(

@@ -39,6 +39,7 @@ def import_(
     are kept. All-or-nothing; re-importing replaces the feed's timetable."""
     from geodata.importers.base import ImportOptions
     from sensors_bridge.gtfs.store import import_feed
+    from twin.cli.data import audit_import
     from twin.runtime import Runtime
 
     with user_errors():
@@ -49,6 +50,7 @@ def import_(
                 s, licence=licence, attribution=attribution, visibility=visibility
             )
             report = import_feed(rt.engine, path, feed=feed, options=options)
+            audit_import(rt, report.stops)
         for line in report.lines():
             out.print(line, highlight=False)
     allow_quick_exit()
