@@ -91,6 +91,8 @@ class World:
     datasets: dict[int, str]
     #: tileset name -> visibility it must have
     tilesets: dict[str, str]
+    #: GTFS feed name -> visibility of its stops (each has a stop S1)
+    feeds: dict[str, str]
 
 
 def _seed_rows(engine: Engine) -> None:
@@ -176,6 +178,29 @@ def _tilesets(engine: Engine, settings: Settings) -> dict[str, str]:
     return expected
 
 
+def _seed_feeds(engine: Engine, settings: Settings, datasets: dict[int, str]) -> dict[str, str]:
+    """One synthetic GTFS feed per visibility, imported for real (stops through the import
+    pipeline); their stops' datasets join ``datasets``."""
+    from geodata.importers.base import ImportOptions
+    from sensors_bridge.gtfs.store import import_feed, stop_source
+    from tests.gtfs_data import write_feed
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    feeds: dict[str, str] = {}
+    for vis in VISIBILITIES:
+        name = source(vis)
+        zipped = write_feed(settings.data_dir / f"{name}.zip")
+        options = ImportOptions.from_settings(settings, visibility=vis, licence="CC0-1.0")
+        import_feed(engine, zipped, feed=name, options=options)
+        feeds[name] = vis
+        with engine.connect() as conn:
+            dataset_id = conn.execute(
+                text("SELECT id FROM datasets WHERE source = :s"), {"s": stop_source(name)}
+            ).scalar_one()
+        datasets[dataset_id] = vis
+    return feeds
+
+
 def seed_world(engine: Engine, settings: Settings, client: TestClient) -> World:
     """Rows of every visibility in every sourced table, datasets, tilesets and one account
     per role: the world the matrix, the route walker and the OpenAPI fuzzing run against."""
@@ -183,10 +208,11 @@ def seed_world(engine: Engine, settings: Settings, client: TestClient) -> World:
     tilesets = _tilesets(engine, settings)
     datasets = _seed_datasets(engine)
     fids, plain = _feature_ids(engine)
+    feeds = _seed_feeds(engine, settings, datasets)
     headers: dict[str, dict[str, str]] = {"anonymous": {}}
     for role in ROLES:
         headers[role] = {"Authorization": f"Bearer {create_user(engine, f'u-{role}', role)}"}
-    return World(client, headers, fids, plain, datasets, tilesets)
+    return World(client, headers, fids, plain, datasets, tilesets, feeds)
 
 
 @pytest.fixture
@@ -210,7 +236,10 @@ def test_collections_routes(world: World, principal: str) -> None:
         page = items.json()
         if status == 200 and layer.table in SOURCED_TABLES:
             got = {f["properties"]["source"] for f in page["features"]}
-            assert got == {source(v) for v in SEES[principal]}, url
+            # the GTFS feeds' stops are bus_stop furniture of their own sources
+            stops = {f"gtfs:{f}" for f, v in world.feeds.items() if v in SEES[principal]}
+            want = {source(v) for v in SEES[principal]}
+            assert got == want | (stops if layer.id == "furniture" else set()), url
             assert page["numberMatched"] == len(page["features"])
 
 
@@ -275,6 +304,18 @@ def test_tiles_routes(world: World, principal: str) -> None:
             shared = "public" in glb.headers["cache-control"]
             assert shared == (vis in SEES["anonymous"]), (name, glb.headers["cache-control"])
             assert ("Authorization" in glb.headers["vary"]) != shared
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_stops_route(world: World, principal: str) -> None:
+    """A stop's departures follow its feed's visibility (bus stops are public furniture by
+    default; a feed imported for agents is closed to citizens)."""
+    h = world.headers[principal]
+    for feed, vis in world.feeds.items():
+        got = world.client.get(f"/api/stops/S1/next?feed={feed}&at=1781586300", headers=h)
+        assert got.status_code == expected_status(principal, vis), (feed, got.text)
+        if got.status_code == 200:
+            assert [d["trip_id"] for d in got.json()][:2] == ["T3", "T2"]
 
 
 @pytest.mark.parametrize("principal", PRINCIPALS)

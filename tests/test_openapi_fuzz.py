@@ -4,7 +4,8 @@ headers, negative data rejected, positive data accepted, unsupported methods, au
 anonymous caller and an admin. Zero failures means the document and the server agree.
 
 JSON Schema cannot say "the lower corner below the upper one", "a CRS the database knows" or
-"a time span", so the document names three formats, ``bbox``, ``crs`` and ``since``; the
+"a time span" or "an instant", so the document names four formats, ``bbox``, ``crs``, ``since``
+and ``instant``; the
 strategies below generate values of them (the server's own rules), while the ``bbox``
 pattern still drives the negative cases.
 The budget is small (a few examples per operation) so the run stays well under a minute.
@@ -13,6 +14,7 @@ The budget is small (a few examples per operation) so the run stays well under a
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -54,6 +56,14 @@ _SINCE = st.one_of(
     st.datetimes().map(lambda d: d.isoformat()),
 )
 schemathesis.openapi.format("since", _SINCE)
+#: a stop's departures ``at``: epoch seconds, or an ISO 8601 time with its offset
+_INSTANT = st.one_of(
+    st.integers(0, 253_370_764_799).map(str),
+    st.datetimes(
+        min_value=datetime(1970, 1, 2), max_value=datetime(9998, 12, 30), timezones=st.timezones()
+    ).map(lambda d: d.isoformat()),
+)
+schemathesis.openapi.format("instant", _INSTANT)
 
 
 @pytest.fixture(scope="module")

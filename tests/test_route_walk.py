@@ -147,6 +147,9 @@ ROUTES: dict[str, Callable[[World], list[Target]]] = {
     "/api/datasets/{dataset_id}/download": _downloads,
     # admins only: the one role that sees confidential data
     "/api/audit": lambda w: [Target("/api/audit", "confidential")],
+    "/api/stops/{stop_id}/next": lambda w: [
+        Target(f"/api/stops/S1/next?feed={feed}", vis) for feed, vis in w.feeds.items()
+    ],
     "/tiles": lambda w: [Target("/tiles")],
     "/tiles/{name}/{path}": _tile_files,
 }

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp
 
 from geodata.db import check_migrated, make_engine
 from twin.api import audit as audit_api
-from twin.api import datasets, errors, features, meta, openapi
+from twin.api import datasets, errors, features, meta, openapi, stops
 from twin.api import tiles as tiles_api
 from twin.api.http import HTTPEdge, NegotiatedGZip
 from twin.audit import AuditWriter
@@ -83,6 +83,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(features.router)
     app.include_router(tiles_api.router)
     app.include_router(audit_api.router)
+    app.include_router(stops.router)
     _mount_viewer(app)
     openapi.install(app)
     return app

@@ -1,7 +1,7 @@
 """The ``twin`` command: one entry point for every operation on a twin.
 
 One module per command group (``db``, ``users`` with ``audit``, ``data``, ``serve``,
-``tiles``), each importing only Typer and rich at module level: what a command needs (the
+``tiles``, ``gtfs``), each importing only Typer and rich at module level: what a command needs (the
 database, GDAL, the tiles, the server) loads when that command runs, so ``twin --help`` and
 ``twin import`` start without the tiles or FastAPI. Shared pieces (consoles, error boundary,
 progress bar) are in :mod:`twin.cli.common`.
@@ -18,6 +18,7 @@ import typer
 from twin.cli.common import console, hard_exit, quick_exit_allowed
 from twin.cli.data import demo, import_
 from twin.cli.db import db_app, init
+from twin.cli.gtfs import gtfs_app
 from twin.cli.serve import serve
 from twin.cli.tiles import tiles_app
 from twin.cli.users import audit_, users_app
@@ -35,6 +36,7 @@ app.command()(demo)
 app.command()(serve)
 app.add_typer(tiles_app, name="tiles")
 app.command("audit")(audit_)
+app.add_typer(gtfs_app, name="gtfs")
 
 
 @app.callback()

@@ -100,13 +100,13 @@ def import_(
                     progress=advance,
                     reader=reader,
                 )
-            _audit_import(rt, report)
+            audit_import(rt, report)
         for line in report.lines():
             out.print(line, highlight=False)
     allow_quick_exit()  # committed, reader closed, connections returned: nothing is left
 
 
-def _audit_import(rt: Runtime, report: ImportReport) -> None:
+def audit_import(rt: Runtime, report: ImportReport) -> None:
     """Log a committed import; a failure to log is a warning, the import stands."""
     from twin.audit import record
 

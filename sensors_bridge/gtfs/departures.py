@@ -1,0 +1,191 @@
+"""Next departures at a stop: the timetable's trips of the service days around ``at``, under
+the realtime recorded last before ``at`` (:mod:`sensors_bridge.gtfs.predict` applies it).
+
+The realtime used is, per source, the latest FeedMessage whose own timestamp is not after
+``at``: with ``at`` in the past, a recorded feed is replayed as it stood. An update names its
+service day with ``start_date``; without one it applies to each instance of the trip.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from geodata.errors import NotFound
+from sensors_bridge.gtfs.predict import EXTRA, Call, added_departures, predict, trip_relationship
+from sensors_bridge.gtfs.realtime import parse
+from sensors_bridge.gtfs.store import stop_source
+from sensors_bridge.gtfs.times import days_around, service_day_origin, zone
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+@dataclass(frozen=True)
+class Departure:
+    trip_id: str
+    route_id: str | None
+    time: int
+    delay: int | None
+    status: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "trip_id": self.trip_id,
+            "route_id": self.route_id,
+            "time": self.time,
+            "delay": self.delay,
+            "status": self.status,
+        }
+
+
+@dataclass
+class Departures:
+    departures: list[Departure]
+    #: what the realtime said that matched nothing in the timetable, by reason
+    unmatched: Counter[str] = field(default_factory=Counter)
+
+
+def stop_visibility(raw: psycopg.Connection[Any], feed: str, stop_id: str) -> str:
+    """The visibility of a feed's stop (its furniture dataset's), or NotFound."""
+    row = raw.execute(
+        "SELECT d.visibility FROM furniture f JOIN datasets d "
+        "ON d.source = f.source AND d.layer = 'furniture' "
+        "WHERE f.source = %s AND f.source_id = %s AND f.scenario_id IS NULL",
+        (stop_source(feed), stop_id),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no stop {stop_id!r} in GTFS feed {feed!r}")
+    return str(row[0])
+
+
+def next_departures(
+    raw: psycopg.Connection[Any], *, feed: str, stop_id: str, at: int, limit: int
+) -> Departures:
+    tz_row = raw.execute("SELECT timezone FROM gtfs_feeds WHERE name = %s", (feed,)).fetchone()
+    if tz_row is None:
+        raise NotFound(f"no GTFS feed {feed!r}: import it with `twin gtfs import`")
+    tz = zone(tz_row[0])
+    result = Departures([])
+    updates = _updates(raw, feed, at, result.unmatched)
+    found: list[Departure] = []
+    calls_cache: dict[str, list[tuple[int, str, int | None, int | None]]] = {}
+    counted: set[str] = set()
+    for day in days_around(at, tz):
+        origin = service_day_origin(day, tz)
+        for trip_id, route_id, seq, stop, arrival, departure in _trips_at(raw, feed, stop_id, day):
+            update = _update_for(updates, trip_id, day)
+            if update is None:
+                rows = [(seq, stop, arrival, departure)]
+            else:
+                if trip_id not in calls_cache:
+                    calls_cache[trip_id] = _calls(raw, feed, trip_id)
+                rows = calls_cache[trip_id]
+            calls = [
+                Call(s, st, None if a is None else origin + a, None if d is None else origin + d)
+                for s, st, a, d in rows
+            ]
+            prediction = predict(calls, update)
+            if prediction.unmatched and trip_id not in counted:
+                counted.add(trip_id)
+                result.unmatched["stop time updates naming no stop of their trip"] += (
+                    prediction.unmatched
+                )
+            for call, p in zip(calls, prediction.calls, strict=True):
+                if call.stop_sequence == seq and p is not None:
+                    found.append(Departure(trip_id, route_id, p.time, p.delay, p.status))
+    known = _known_trips(raw, feed, [t for t in updates if t])
+    for trip_id, instances in updates.items():
+        for _, update in instances:
+            if trip_relationship(update) in EXTRA:
+                route = update.trip.route_id or None
+                found += [
+                    Departure(trip_id or "", route, t, None, "added")
+                    for t in added_departures(update, stop_id)
+                ]
+            elif trip_id not in known:
+                result.unmatched["trip updates of trips not in the timetable"] += 1
+    result.departures = sorted(
+        (d for d in found if d.time >= at), key=lambda d: (d.time, d.trip_id)
+    )[:limit]
+    result.unmatched = +result.unmatched
+    return result
+
+
+def _updates(
+    raw: psycopg.Connection[Any], feed: str, at: int, unmatched: Counter[str]
+) -> dict[str, list[tuple[str, Any]]]:
+    """trip_id -> [(start_date or "", TripUpdate)] from each source's latest message before
+    ``at``; a later message's update of the same trip and day replaces an earlier one's.
+
+    A DUPLICATED trip (a copy of a scheduled trip at another start time, given by
+    TripProperties) is not modelled: it is counted, and the original keeps its schedule.
+    """
+    rows = raw.execute(
+        "SELECT DISTINCT ON (source) source, message FROM gtfs_rt_snapshots "
+        "WHERE feed = %s AND feed_time <= %s ORDER BY source, feed_time DESC, id DESC",
+        (feed, at),
+    ).fetchall()
+    messages = sorted((parse(bytes(m), s) for s, m in rows), key=lambda msg: msg.header.timestamp)
+    chosen: dict[tuple[str, str], Any] = {}
+    for message in messages:
+        for entity in message.entity:
+            if entity.HasField("trip_update") and not entity.is_deleted:
+                if trip_relationship(entity.trip_update) == "DUPLICATED":
+                    unmatched["duplicated trips (not modelled)"] += 1
+                    continue
+                trip = entity.trip_update.trip
+                chosen[(trip.trip_id, trip.start_date)] = entity.trip_update
+    out: dict[str, list[tuple[str, Any]]] = {}
+    for (trip_id, start), update in chosen.items():
+        out.setdefault(trip_id, []).append((start, update))
+    return out
+
+
+def _update_for(updates: dict[str, list[tuple[str, Any]]], trip_id: str, day: date) -> Any:
+    stamp = day.strftime("%Y%m%d")
+    instances = updates.get(trip_id, [])
+    exact = [u for start, u in instances if start == stamp]
+    loose = [u for start, u in instances if not start]
+    return (exact or loose or [None])[0]
+
+
+def _trips_at(
+    raw: psycopg.Connection[Any], feed: str, stop_id: str, day: date
+) -> list[tuple[str, str, int, str, int | None, int | None]]:
+    """The calls at the stop of the trips that run on ``day``: (trip_id, route_id,
+    stop_sequence, stop_id, arrival, departure)."""
+    return raw.execute(
+        """
+        SELECT st.trip_id, t.route_id, st.stop_sequence, st.stop_id, st.arrival, st.departure
+        FROM gtfs_stop_times st JOIN gtfs_trips t USING (feed, trip_id)
+        WHERE st.feed = %(f)s AND st.stop_id = %(s)s AND t.service_id IN (
+            (SELECT service_id FROM gtfs_calendars
+             WHERE feed = %(f)s AND %(d)s BETWEEN start_date AND end_date
+               AND weekdays[extract(isodow FROM %(d)s::date)::int]
+             UNION SELECT service_id FROM gtfs_calendar_dates
+             WHERE feed = %(f)s AND date = %(d)s AND added)
+            EXCEPT SELECT service_id FROM gtfs_calendar_dates
+            WHERE feed = %(f)s AND date = %(d)s AND NOT added)
+        """,
+        {"f": feed, "s": stop_id, "d": day},
+    ).fetchall()
+
+
+def _calls(
+    raw: psycopg.Connection[Any], feed: str, trip_id: str
+) -> list[tuple[int, str, int | None, int | None]]:
+    return raw.execute(
+        "SELECT stop_sequence, stop_id, arrival, departure FROM gtfs_stop_times "
+        "WHERE feed = %s AND trip_id = %s ORDER BY stop_sequence",
+        (feed, trip_id),
+    ).fetchall()
+
+
+def _known_trips(raw: psycopg.Connection[Any], feed: str, trips: list[str]) -> set[str]:
+    rows = raw.execute(
+        "SELECT trip_id FROM gtfs_trips WHERE feed = %s AND trip_id = ANY(%s)", (feed, trips)
+    ).fetchall()
+    return {r[0] for r in rows}
