@@ -66,12 +66,11 @@ def _observation(doc: Any, index: int, raw: bytes, received: datetime) -> Observ
         allowed = ", ".join(sorted(_FIELDS))
         detail = f"item {index} has unknown fields {', '.join(unknown)} (allowed: {allowed})"
         return Rejected("unknown_field", detail, raw, index)
-    texts = {k: doc.get(k) for k in ("device", "metric", "unit", "quality", "message_id", "at")}
-    for key, value in texts.items():
-        if value is not None and not isinstance(value, str):
+    for key in ("device", "metric", "unit", "quality", "message_id", "at"):
+        if key in doc and not isinstance(doc[key], str):  # null too: leave the field out
             return Rejected("wrong_type", f"item {index}: {key} must be a string", raw, index)
     at = received
-    if doc.get("at") is not None:
+    if "at" in doc:
         try:
             at = datetime.fromisoformat(doc["at"])
         except ValueError:
@@ -83,8 +82,8 @@ def _observation(doc: Any, index: int, raw: bytes, received: datetime) -> Observ
         value=doc["value"],
         time=at,
         protocol="http",
-        unit=doc.get("unit"),
-        quality=doc.get("quality") or "good",
+        unit=doc.get("unit") or None,
+        quality=doc.get("quality", "good"),
         raw=raw,
         message_id=doc.get("message_id"),
     )

@@ -3,7 +3,8 @@
 Refused: a value that is not a number (booleans included: ``true`` is no measurement), NaN
 or infinity, a time more than :data:`MAX_AHEAD` in the future (a device with a wrong clock
 would otherwise own ``latest_state`` until that time), a time without a time zone, a quality
-outside the vocabulary, and a value outside its metric's declared range (table ``metrics``).
+outside the vocabulary, text PostgreSQL cannot store (NUL) or too long for a key, and a value
+outside its metric's declared range (table ``metrics``).
 """
 
 from __future__ import annotations
@@ -38,10 +39,14 @@ def problem(
     obs: Observation, *, now: datetime, ranges: Mapping[str, Range]
 ) -> tuple[str, str] | None:
     """``(reason, detail)`` when ``obs`` may not be stored, else None."""
-    if not obs.device or len(obs.device) > MAX_NAME:
-        return "bad_device", f"device id must have 1 to {MAX_NAME} characters"
-    if not obs.metric or len(obs.metric) > MAX_NAME:
-        return "bad_metric", f"metric name must have 1 to {MAX_NAME} characters"
+    named = (("device", obs.device, 1), ("metric", obs.metric, 1))
+    optional = (("unit", obs.unit, 0), ("message_id", obs.message_id, 0))
+    for name, field_text, shortest in (*named, *optional):
+        if field_text is None:
+            continue
+        if not shortest <= len(field_text) <= MAX_NAME or "\x00" in field_text:
+            detail = f"{name} must have {shortest} to {MAX_NAME} characters and no NUL"
+            return f"bad_{name}", detail
     value = obs.value
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "non_numeric", f"value {value!r} of {obs.metric!r} is not a number"

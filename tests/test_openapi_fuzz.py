@@ -4,7 +4,8 @@ headers, negative data rejected, positive data accepted, unsupported methods, au
 anonymous caller and an admin. Zero failures means the document and the server agree.
 
 JSON Schema cannot say "the lower corner below the upper one", "a CRS the database knows" or
-"a time span", so the document names three formats, ``bbox``, ``crs`` and ``since``; the
+"a time span" or "at most 5 minutes ahead", so the document names four formats, ``bbox``,
+``crs``, ``since`` and ``observed-at``; the
 strategies below generate values of them (the server's own rules), while the ``bbox``
 pattern still drives the negative cases.
 The budget is small (a few examples per operation) so the run stays well under a minute.
@@ -13,6 +14,7 @@ The budget is small (a few examples per operation) so the run stays well under a
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -54,6 +56,11 @@ _SINCE = st.one_of(
     st.datetimes().map(lambda d: d.isoformat()),
 )
 schemathesis.openapi.format("since", _SINCE)
+#: an observation time the ingest route accepts: RFC 3339, at most 5 minutes ahead
+_OBSERVED_AT = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2026, 1, 1), timezones=st.just(UTC)
+).map(datetime.isoformat)
+schemathesis.openapi.format("observed-at", _OBSERVED_AT)
 
 
 @pytest.fixture(scope="module")

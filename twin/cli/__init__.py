@@ -1,10 +1,10 @@
 """The ``twin`` command: one entry point for every operation on a twin.
 
-One module per command group (``db``, ``users`` with ``audit``, ``data``, ``serve``,
-``tiles``), each importing only Typer and rich at module level: what a command needs (the
-database, GDAL, the tiles, the server) loads when that command runs, so ``twin --help`` and
-``twin import`` start without the tiles or FastAPI. Shared pieces (consoles, error boundary,
-progress bar) are in :mod:`twin.cli.common`.
+One module per command group (``db``, ``users`` with ``audit``, ``tokens``, ``data``,
+``serve``, ``tiles``, ``devices``), each importing only Typer and rich at module level: what
+a command needs (the database, GDAL, the tiles, the server) loads when that command runs, so
+``twin --help`` and ``twin import`` start without the tiles or FastAPI. Shared pieces
+(consoles, error boundary, progress bar) are in :mod:`twin.cli.common`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from twin.cli.data import demo, import_
 from twin.cli.db import db_app, init
 from twin.cli.serve import serve
 from twin.cli.tiles import tiles_app
+from twin.cli.tokens import tokens_app
 from twin.cli.users import audit_, users_app
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
 app.command()(init)
 app.command("import")(import_)
 app.command()(demo)
