@@ -151,6 +151,15 @@ def check_ingest(principal: Principal) -> None:
     )
 
 
+def device_visible(principal: Principal, visibility: str, status: str) -> bool:
+    """May the caller know of this device? Its visibility (already the strictest of its own
+    and its bound layer's) must be one they see, and a quarantined device (heard from, not
+    yet adopted) is known to admins only."""
+    if status == "quarantined" and (principal.role != "admin" or principal.anonymous):
+        return False
+    return principal.may_see(visibility)
+
+
 def hidden_from(principal: Principal) -> tuple[str, ...]:
     """The visibilities the caller may not see, in vocabulary order (for SQL filters)."""
     return tuple(v for v in VISIBILITIES if v not in principal.sees)

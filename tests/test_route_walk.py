@@ -134,6 +134,11 @@ def _tile_files(w: World) -> list[Target]:
     return out
 
 
+def _devices(suffix: str) -> Callable[[World], list[Target]]:
+    """Each device of the world: one the caller may not know of does not exist (404)."""
+    return lambda w: [Target(f"/api/devices/{d}{suffix}", row=v) for d, v in w.devices.items()]
+
+
 #: every route of the API and the URLs that exercise it
 ROUTES: dict[str, Callable[[World], list[Target]]] = {
     "/": lambda w: [Target("/")],
@@ -154,6 +159,10 @@ ROUTES: dict[str, Callable[[World], list[Target]]] = {
     "/api/ingest/stats": lambda w: [
         Target("/api/ingest/stats", roles=frozenset({"operator", "admin"}))
     ],
+    "/api/devices": lambda w: [Target("/api/devices"), Target("/api/devices?status=active")],
+    "/api/devices/{device_id}": _devices(""),
+    "/api/devices/{device_id}/latest": _devices("/latest"),
+    "/api/devices/{device_id}/history": _devices("/history?metric=t&bucket=1h"),
     "/tiles": lambda w: [Target("/tiles")],
     "/tiles/{name}/{path}": _tile_files,
 }

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp
 from geodata.db import check_migrated, make_engine
 from sensors_bridge.store import BatchWriter
 from twin.api import audit as audit_api
-from twin.api import datasets, errors, features, ingest, meta, openapi
+from twin.api import datasets, devices, errors, features, ingest, meta, openapi
 from twin.api import tiles as tiles_api
 from twin.api.http import HTTPEdge, NegotiatedGZip
 from twin.audit import AuditWriter
@@ -86,6 +86,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(tiles_api.router)
     app.include_router(audit_api.router)
     app.include_router(ingest.router)
+    app.include_router(devices.router)
     _mount_viewer(app)
     openapi.install(app)
     return app

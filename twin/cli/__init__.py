@@ -18,6 +18,7 @@ import typer
 from twin.cli.common import console, hard_exit, quick_exit_allowed
 from twin.cli.data import demo, import_
 from twin.cli.db import db_app, init
+from twin.cli.devices import devices_app
 from twin.cli.serve import serve
 from twin.cli.tiles import tiles_app
 from twin.cli.tokens import tokens_app
@@ -31,6 +32,7 @@ app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(devices_app, name="devices")
 app.command()(init)
 app.command("import")(import_)
 app.command()(demo)
