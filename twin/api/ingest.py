@@ -115,8 +115,7 @@ async def ingest(
         rejected = [Rejected("empty", "the body is empty: send observations as JSON", body)]
         await run_in_threadpool(_dead_letters, engine, rejected)
         raise InputError(rejected[0].detail)
-    items = adapter_for("http").decode(body, received=received)
-    result = await run_in_threadpool(writer.write, items, now=received)
+    result = await run_in_threadpool(_store, writer, body, received)
     status = _status(result)
     doc: dict[str, Any] = result.as_dict()
     if status != 200:
@@ -129,6 +128,11 @@ async def ingest(
             **doc,
         }
     return JSONResponse(doc, status_code=status)
+
+
+def _store(writer: BatchWriter, body: bytes, received: datetime) -> BatchResult:
+    """Decode and store off the event loop (a large body is CPU work too)."""
+    return writer.write(adapter_for("http").decode(body, received=received), now=received)
 
 
 def _dead_letters(engine: Any, rejected: list[Rejected]) -> None:
