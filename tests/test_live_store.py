@@ -142,3 +142,20 @@ def test_months_get_partitions_and_default_rows_move_out(
         }
     assert where == {"observations_2024_03": 2}
     assert {"observations_2026_12", "observations_2027_01", "observations_default"} <= parts
+
+
+def test_migration_0004_downgrades_and_upgrades_with_its_data(
+    writer: BatchWriter, engine: Engine, db_url: str
+) -> None:
+    from alembic import command
+
+    from geodata.db import alembic_config
+
+    writer.write([obs("t1", 20.0, 1)], now=NOW)
+    engine.dispose()
+    command.downgrade(alembic_config(db_url), "0003")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT value FROM observations")).scalar_one() == 20.0
+    command.upgrade(alembic_config(db_url), "head")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT value FROM observations")).scalar_one() == 20.0
