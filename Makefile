@@ -36,6 +36,7 @@ bench: setup
 	$(VENV)/bin/python bench/viewer.py
 	$(VENV)/bin/python bench/access.py
 	$(VENV)/bin/python bench/auth.py
+	$(VENV)/bin/python bench/ingest.py
 
 clean:
 	-$(TWIN) db stop

@@ -90,6 +90,8 @@ class Principal:
 
     name: str | None
     role: str = ANONYMOUS_ROLE
+    #: an integration token (``twin tokens add --integration``): it may send observations
+    integration: bool = False
 
     def __post_init__(self) -> None:
         visible_to(self.role)  # an unknown role is refused when the principal is made
@@ -131,6 +133,31 @@ def check_role(principal: Principal, *roles: str) -> None:
     if principal.anonymous:
         raise Unauthorized(f"this needs a {' or '.join(roles)} account: {_SIGN_IN}")
     raise Forbidden(f"this needs a {' or '.join(roles)} account; your role is {principal.role}")
+
+
+def check_ingest(principal: Principal) -> None:
+    """Let through who may send observations: an integration token, or an admin (who may
+    also test an integration by hand); 401 for anonymous, 403 for any other account."""
+    if principal.integration or (principal.role == "admin" and not principal.anonymous):
+        return
+    if principal.anonymous:
+        raise Unauthorized(
+            "ingest needs an integration token: `twin tokens add --integration NAME` prints "
+            "one; send it as `Authorization: Bearer <token>`"
+        )
+    raise Forbidden(
+        "ingest needs an integration token (`twin tokens add --integration NAME`); "
+        f"your account's role is {principal.role}"
+    )
+
+
+def device_visible(principal: Principal, visibility: str, status: str) -> bool:
+    """May the caller know of this device? Its visibility (already the strictest of its own
+    and its bound layer's) must be one they see, and a quarantined device (heard from, not
+    yet adopted) is known to admins only."""
+    if status == "quarantined" and (principal.role != "admin" or principal.anonymous):
+        return False
+    return principal.may_see(visibility)
 
 
 def hidden_from(principal: Principal) -> tuple[str, ...]:

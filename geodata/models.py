@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     func,
@@ -30,12 +31,16 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from geodata.vocab import (
     AUDIT_KINDS,
+    DEVICE_STATUSES,
     FURNITURE_KINDS,
     GROUND_KINDS,
     HEIGHT_SOURCES,
     NETWORKS,
     NODE_KINDS,
+    PROTOCOLS,
+    QUALITIES,
     ROLES,
+    TOKEN_KINDS,
     VISIBILITIES,
     sql_in,
 )
@@ -282,6 +287,10 @@ class Route(Base):
 
 
 class Device(Base):
+    """The device registry: one row per sensor, bound to a feature of the twin (layer and id,
+    checked against the layer by ``sensors_bridge.registry``). ``external_id`` is what its
+    network server calls it (DevEUI, TTS device id, GTFS stop id), unique per protocol."""
+
     __tablename__ = "devices"
     id: Mapped[str] = mapped_column(String, primary_key=True)
     protocol: Mapped[str] = mapped_column(String, nullable=False)
@@ -293,25 +302,65 @@ class Device(Base):
     visibility: Mapped[str] = mapped_column(String, nullable=False, server_default="public")
     attrs: Mapped[dict[str, Any]] = _attrs()
     updated_at: Mapped[datetime] = _updated()
+    external_id: Mapped[str | None] = mapped_column(Text)
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(Text, server_default="active")
     __table_args__ = (
         CheckConstraint(f"visibility IN ({sql_in(VISIBILITIES)})", name="visibility_known"),
+        CheckConstraint(f"status IN ({sql_in(DEVICE_STATUSES)})", name="devices_status_known"),
+        CheckConstraint(f"protocol IN ({sql_in(PROTOCOLS)})", name="devices_protocol_known"),
+        CheckConstraint("(layer IS NULL) = (feature_id IS NULL)", name="devices_feature_whole"),
+        Index(
+            "uq_devices_protocol_external_id",
+            "protocol",
+            "external_id",
+            unique=True,
+            postgresql_where=text("external_id IS NOT NULL"),
+        ),
+        Index("ix_devices_geom", "geom", postgresql_using="gist"),
+        Index("ix_devices_status", "status"),
     )
 
 
+class Metric(Base):
+    """What a metric is measured in and which values are plausible (out of range: dead letter)."""
+
+    __tablename__ = "metrics"
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    unit: Mapped[str | None] = mapped_column(Text)
+    min_value: Mapped[float | None] = mapped_column(Double)
+    max_value: Mapped[float | None] = mapped_column(Double)
+    description: Mapped[str | None] = mapped_column(Text)
+
+
 class Observation(Base):
-    """Append-only time series, written in batches by the bridge."""
+    """Append-only time series, written in batches by ``sensors_bridge.store``; partitioned
+    by month on ``at`` (migration 0005), its primary key the idempotency key."""
 
     __tablename__ = "observations"
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
-    metric: Mapped[str] = mapped_column(String)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    device_id: Mapped[str] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    metric: Mapped[str] = mapped_column(Text, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    message_id: Mapped[str] = mapped_column(Text, primary_key=True, server_default="")
     value: Mapped[float | None] = mapped_column(Double)
+    unit: Mapped[str | None] = mapped_column(Text)
+    quality: Mapped[str] = mapped_column(Text, server_default="good")
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    __table_args__ = (Index("ix_observations_device_metric_at", "device_id", "metric", "at"),)
+    __table_args__ = (
+        CheckConstraint(f"quality IN ({sql_in(QUALITIES)})", name="observations_quality_known"),
+        Index("ix_observations_at_brin", "at", postgresql_using="brin"),
+        {"postgresql_partition_by": "RANGE (at)"},
+    )
 
 
 class LatestState(Base):
+    """The newest observation per device and metric (upserted only by a newer one)."""
+
     __tablename__ = "latest_state"
     device_id: Mapped[str] = mapped_column(
         ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
@@ -320,6 +369,35 @@ class LatestState(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     value: Mapped[float | None] = mapped_column(Double)
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    unit: Mapped[str | None] = mapped_column(Text)
+    quality: Mapped[str] = mapped_column(Text, server_default="good")
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class DeadLetter(Base):
+    """What could not be ingested: the raw bytes, which adapter, why."""
+
+    __tablename__ = "dead_letters"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    adapter: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    __table_args__ = (Index("ix_dead_letters_adapter_reason", "adapter", "reason"),)
+
+
+class IngestCount(Base):
+    """Observations stored or recognised as duplicates, per adapter (``/api/ingest/stats``)."""
+
+    __tablename__ = "ingest_counts"
+    adapter: Mapped[str] = mapped_column(Text, primary_key=True)
+    outcome: Mapped[str] = mapped_column(Text, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class Rule(Base):
@@ -380,8 +458,11 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: an account, or an integration token (``twin tokens add``) that may only ingest
+    kind: Mapped[str] = mapped_column(Text, server_default="account")
     __table_args__ = (
         CheckConstraint(f"role IN ({sql_in(ROLES)})", name="role_known"),
+        CheckConstraint(f"kind IN ({sql_in(TOKEN_KINDS)})", name="users_kind_known"),
         Index(
             "ix_users_active_name", "name", unique=True, postgresql_where=text("revoked_at IS NULL")
         ),

@@ -79,3 +79,14 @@ def sql_in(values: Iterable[str]) -> str:
     """SQL literal list of our own constants (kinds, layer ids, visibilities), never user
     input: for CHECK constraints and for filters built from the vocabulary."""
     return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+#: how a device speaks to the twin (sensors_bridge adapters are registered by these names)
+PROTOCOLS = ("mqtt", "http", "chirpstack", "tts", "gtfs")
+#: a device is active, or quarantined: heard from but not in the registry (its data kept,
+#: listed for admins only, until ``twin devices adopt``)
+DEVICE_STATUSES = ("active", "quarantined")
+#: an observation's quality, as its adapter judged it (OPC UA's three classes)
+QUALITIES = ("good", "uncertain", "bad")
+#: what a bearer token stands for: a person's account, or an integration that only ingests
+TOKEN_KINDS = ("account", "integration")

@@ -93,6 +93,8 @@ class World:
     tilesets: dict[str, str]
     #: GTFS feed name -> visibility of its stops (each has a stop S1)
     feeds: dict[str, str]
+    #: device id -> who may know of it, as a visibility (a quarantined one: admins only)
+    devices: dict[str, str]
 
 
 def _seed_rows(engine: Engine) -> None:
@@ -201,6 +203,27 @@ def _seed_feeds(engine: Engine, settings: Settings, datasets: dict[int, str]) ->
     return feeds
 
 
+def _seed_devices(engine: Engine) -> dict[str, str]:
+    """A device of each visibility, and a quarantined public one (admins only)."""
+    expected = {f"dev-{vis}": vis for vis in VISIBILITIES}
+    with engine.begin() as conn:
+        for vis in VISIBILITIES:
+            conn.execute(
+                text(
+                    "INSERT INTO devices (id, protocol, type, visibility) "
+                    "VALUES (:i, 'http', 'thermometer', :v)"
+                ),
+                {"i": f"dev-{vis}", "v": vis},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO devices (id, protocol, type, visibility, status) "
+                "VALUES ('dev-quarantined', 'http', 'unknown', 'public', 'quarantined')"
+            )
+        )
+    return {**expected, "dev-quarantined": "confidential"}
+
+
 def seed_world(engine: Engine, settings: Settings, client: TestClient) -> World:
     """Rows of every visibility in every sourced table, datasets, tilesets and one account
     per role: the world the matrix, the route walker and the OpenAPI fuzzing run against."""
@@ -212,7 +235,7 @@ def seed_world(engine: Engine, settings: Settings, client: TestClient) -> World:
     headers: dict[str, dict[str, str]] = {"anonymous": {}}
     for role in ROLES:
         headers[role] = {"Authorization": f"Bearer {create_user(engine, f'u-{role}', role)}"}
-    return World(client, headers, fids, plain, datasets, tilesets, feeds)
+    return World(client, headers, fids, plain, datasets, tilesets, feeds, _seed_devices(engine))
 
 
 @pytest.fixture
@@ -316,6 +339,28 @@ def test_stops_route(world: World, principal: str) -> None:
         assert got.status_code == expected_status(principal, vis), (feed, got.text)
         if got.status_code == 200:
             assert [d["trip_id"] for d in got.json()][:2] == ["T3", "T2"]
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_devices_routes(world: World, principal: str) -> None:
+    h = world.headers[principal]
+    listed = [d["id"] for d in world.client.get("/api/devices", headers=h).json()["devices"]]
+    assert set(listed) == set(_allowed(principal, world.devices))
+    for device_id, vis in world.devices.items():
+        for suffix in ("", "/latest", "/history?metric=t"):
+            r = world.client.get(f"/api/devices/{device_id}{suffix}", headers=h)
+            assert r.status_code == (200 if vis in SEES[principal] else 404), (device_id, suffix)
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_ingest_routes(world: World, principal: str) -> None:
+    h = world.headers[principal]
+    body = b'{"device": "dev-public", "metric": "t", "value": 1}'
+    posted = world.client.post("/api/ingest", content=body, headers=h)
+    assert posted.status_code == (200 if principal == "admin" else refused(principal))
+    stats = world.client.get("/api/ingest/stats", headers=h)
+    want = 200 if principal in ("operator", "admin") else refused(principal)
+    assert stats.status_code == want
 
 
 @pytest.mark.parametrize("principal", PRINCIPALS)

@@ -3,18 +3,18 @@ operation of the OpenAPI document, every check (status codes, content types, res
 headers, negative data rejected, positive data accepted, unsupported methods, auth), for an
 anonymous caller and an admin. Zero failures means the document and the server agree.
 
-JSON Schema cannot say "the lower corner below the upper one", "a CRS the database knows" or
-"a time span" or "an instant", so the document names four formats, ``bbox``, ``crs``, ``since``
-and ``instant``; the
-strategies below generate values of them (the server's own rules), while the ``bbox``
-pattern still drives the negative cases.
+JSON Schema cannot say "the lower corner below the upper one", "a CRS the database knows",
+"a time span", "an instant" or "at most 5 minutes ahead", so the document names five
+formats, ``bbox``, ``crs``, ``since``, ``instant`` and ``observed-at``; the strategies below
+generate values of them (the server's own rules), while the ``bbox`` pattern still drives
+the negative cases.
 The budget is small (a few examples per operation) so the run stays well under a minute.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -64,6 +64,11 @@ _INSTANT = st.one_of(
     ).map(lambda d: d.isoformat()),
 )
 schemathesis.openapi.format("instant", _INSTANT)
+#: an observation time the ingest route accepts: RFC 3339, at most 5 minutes ahead
+_OBSERVED_AT = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2026, 1, 1), timezones=st.just(UTC)
+).map(datetime.isoformat)
+schemathesis.openapi.format("observed-at", _OBSERVED_AT)
 
 
 @pytest.fixture(scope="module")

@@ -69,8 +69,12 @@ class Target:
     row: str | None = None
     #: a download: confidential data is never exported, whoever asks (403)
     export: bool = False
+    #: a route for these roles only (401/403 for everyone else)
+    roles: frozenset[str] | None = None
 
     def expected(self, principal: str) -> int:
+        if self.roles is not None and principal not in self.roles:
+            return refused(principal)
         if self.gate is not None and self.gate not in SEES[principal]:
             return refused(principal)
         if self.row is not None and self.row not in SEES[principal]:
@@ -130,6 +134,11 @@ def _tile_files(w: World) -> list[Target]:
     return out
 
 
+def _devices(suffix: str) -> Callable[[World], list[Target]]:
+    """Each device of the world: one the caller may not know of does not exist (404)."""
+    return lambda w: [Target(f"/api/devices/{d}{suffix}", row=v) for d, v in w.devices.items()]
+
+
 #: every route of the API and the URLs that exercise it
 ROUTES: dict[str, Callable[[World], list[Target]]] = {
     "/": lambda w: [Target("/")],
@@ -150,9 +159,21 @@ ROUTES: dict[str, Callable[[World], list[Target]]] = {
     "/api/stops/{stop_id}/next": lambda w: [
         Target(f"/api/stops/S1/next?feed={feed}", vis) for feed, vis in w.feeds.items()
     ],
+    "/api/ingest/stats": lambda w: [
+        Target("/api/ingest/stats", roles=frozenset({"operator", "admin"}))
+    ],
+    "/api/devices": lambda w: [Target("/api/devices"), Target("/api/devices?status=active")],
+    "/api/devices/{device_id}": _devices(""),
+    "/api/devices/{device_id}/latest": _devices("/latest"),
+    "/api/devices/{device_id}/history": _devices("/history?metric=t&bucket=1h"),
     "/tiles": lambda w: [Target("/tiles")],
     "/tiles/{name}/{path}": _tile_files,
 }
+
+
+#: routes that write, by hand: their method, and who may call them (the others: 401/403)
+WRITES = {"/api/ingest": "post"}
+WRITERS = {"/api/ingest": {"admin"}}  # and integration tokens, see test_live_ingest_http
 
 
 @pytest.fixture(scope="module")
@@ -169,10 +190,11 @@ def walk_world(module_engine: Engine, tmp_path_factory: pytest.TempPathFactory) 
 def test_every_route_and_collection_and_tileset_has_a_row(walk_world: World) -> None:
     doc = walk_world.client.get("/openapi.json").json()
     methods = {path: set(ops) for path, ops in doc["paths"].items()}
-    missing = sorted(set(methods) - set(ROUTES))
+    missing = sorted(set(methods) - set(ROUTES) - set(WRITES))
     assert not missing, f"routes without an expected row in ROUTES: {missing}"
-    assert not set(ROUTES) - set(methods), "ROUTES lists routes the API no longer has"
-    assert all(m == {"get"} for m in methods.values()), f"a method beyond GET: {methods}"
+    assert not (set(ROUTES) | set(WRITES)) - set(methods), "rows for routes the API lacks"
+    beyond_get = {p: m for p, m in methods.items() if m != {"get"}}
+    assert beyond_get == {p: {m} for p, m in WRITES.items()}, f"a method beyond GET: {methods}"
     assert {lid: layer.visibility for lid, layer in LAYERS.items()} == COLLECTIONS
     assert walk_world.tilesets == TILESETS
 
@@ -198,3 +220,15 @@ def test_the_whole_route_matrix(walk_world: World, principal: str) -> None:
     assert not wrong, f"{principal}: {len(wrong)} of {len(targets)} answers wrong:\n" + "\n".join(
         wrong[:20]
     )
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_the_write_routes(walk_world: World, principal: str) -> None:
+    """Every write route, asked by every principal with a body it would accept."""
+    body = b'{"device": "walk-1", "metric": "temperature", "value": 1}'
+    for path, method in WRITES.items():
+        got = walk_world.client.request(
+            method, path, content=body, headers=walk_world.headers[principal]
+        )
+        want = 200 if principal in WRITERS[path] else refused(principal)
+        assert got.status_code == want, (path, got.text)

@@ -73,16 +73,25 @@ def _expiry(days: float | None) -> datetime | None:
     return datetime.now(UTC) + timedelta(days=days)
 
 
-def _insert_token(conn: Any, name: str, role: str, expires_at: datetime | None) -> tuple[str, str]:
+def _insert_token(
+    conn: Any, name: str, role: str, expires_at: datetime | None, kind: str = "account"
+) -> tuple[str, str]:
     """Add an active token row for ``name``; (token id, token). Only the hash is stored."""
     token_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32).replace("_", "-")
     conn.execute(
         text(
-            "INSERT INTO users (name, role, token_id, token_hash, expires_at) "
-            "VALUES (:n, :r, :i, :h, :e)"
+            "INSERT INTO users (name, role, token_id, token_hash, expires_at, kind) "
+            "VALUES (:n, :r, :i, :h, :e, :k)"
         ),
-        {"n": name, "r": role, "i": token_id, "h": _HASHER.hash(secret), "e": expires_at},
+        {
+            "n": name,
+            "r": role,
+            "i": token_id,
+            "h": _HASHER.hash(secret),
+            "e": expires_at,
+            "k": kind,
+        },
     )
     return token_id, f"twin_{token_id}_{secret}"
 
@@ -94,8 +103,13 @@ def create_user(
     *,
     expires_in_days: float | None = None,
     actor: str = "cli",
+    kind: str = "account",
 ) -> str:
-    """Create an account (or bring back a revoked name) and return its token."""
+    """Create an account (or bring back a revoked name) and return its token.
+
+    ``kind="integration"``: a token for a system that sends observations (``twin tokens add
+    --integration``); it may ingest and sees only what citizens see.
+    """
     if role not in ROLES:
         raise InputError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
     if not name or len(name) > 100:
@@ -109,8 +123,10 @@ def create_user(
             active = "SELECT 1 FROM users WHERE name = :n AND revoked_at IS NULL"
             if conn.execute(text(active), {"n": name}).first():
                 raise exists
-            token_id, token = _insert_token(conn, name, role, expires_at)
+            token_id, token = _insert_token(conn, name, role, expires_at, kind)
             detail = {"change": "add", "role": role, "token_id": token_id}
+            if kind != "account":
+                detail["kind"] = kind
             record(conn, "account", actor, name, _with_expiry(detail, expires_at))
     except IntegrityError:  # added by someone else at the same moment
         raise exists from None
@@ -124,7 +140,7 @@ def rotate_user(
     expires_at = _expiry(expires_in_days)
     with engine.begin() as conn:
         old = _revoke_active(conn, name, "see `twin users list`, or `twin users add`")
-        token_id, token = _insert_token(conn, name, old.role, expires_at)
+        token_id, token = _insert_token(conn, name, old.role, expires_at, old.kind)
         detail = {"change": "rotate", "token_id": token_id, "revoked_token_id": old.token_id}
         record(conn, "account", actor, name, _with_expiry(detail, expires_at))
     return token
@@ -139,7 +155,7 @@ def _revoke_active(conn: Connection, name: str, hint: str) -> Row[Any]:
     row = conn.execute(
         text(
             "UPDATE users SET revoked_at = now() WHERE name = :n AND revoked_at IS NULL "
-            "RETURNING role, token_id"
+            "RETURNING role, token_id, kind"
         ),
         {"n": name},
     ).first()
@@ -259,7 +275,7 @@ class TokenVerifier:
         with self.engine.connect() as conn:
             return conn.execute(
                 text(
-                    "SELECT name, role, token_hash, revoked_at, expires_at "
+                    "SELECT name, role, kind, token_hash, revoked_at, expires_at "
                     "FROM users WHERE token_id = :i"
                 ),
                 {"i": token_id},
@@ -270,7 +286,7 @@ class TokenVerifier:
         row = self._row(token_id)
         reason = "unknown token id" if row is None else _dead(row)
         if reason is None and row is not None:
-            return Principal(row.name, row.role)
+            return _principal(row)
         with self._lock:
             self._accepted.pop(key, None)
         raise self._refuse(key, token_id, client, row, reason or "")
@@ -321,7 +337,7 @@ class TokenVerifier:
             self._accepted[key] = token_id
         if self.audit is not None:
             self.audit.add("sign-in", row.name, detail={"token_id": token_id}, client=client)
-        return Principal(row.name, row.role)
+        return _principal(row)
 
     def _within_limits(self, token_id: str, client: str | None) -> None:
         """:meth:`SignInLimits.check`, with refusals in the audit log (coalesced there)."""
@@ -346,6 +362,10 @@ class TokenVerifier:
             detail = {"token_id": token_id, "reason": reason}
             self.audit.add("sign-in-failed", actor, detail=detail, client=client)
         return Unauthorized(message)
+
+
+def _principal(row: Row[Any]) -> Principal:
+    return Principal(row.name, row.role, integration=row.kind == "integration")
 
 
 def _refusal(row: Row[Any] | None, matches: bool) -> str | None:

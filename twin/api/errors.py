@@ -10,6 +10,7 @@ server log, with the traceback) and never shows the traceback to the client.
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -48,6 +49,22 @@ def problem(status: int, detail: str, headers: dict[str, str] | None = None) -> 
     )
 
 
+_VERBS = frozenset({"get", "put", "post", "delete", "patch"})
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document gives this path (GET implies HEAD); none when the
+    path is not the API's (the viewer's mount then answers for itself)."""
+    methods: set[str] = set()
+    for template, ops in request.app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            methods |= {m.upper() for m in ops if m in _VERBS}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(TwinError)
     async def _twin_error(_: Request, exc: TwinError) -> JSONResponse:
@@ -68,11 +85,17 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         detail = exc.detail
-        if exc.status_code == 404 and detail == "Not Found":
+        headers = dict(exc.headers or {})
+        status = exc.status_code
+        generic = detail in ("Not Found", "Method Not Allowed")
+        allowed = _allowed_methods(request) if status in (404, 405) and generic else []
+        if allowed and request.method not in allowed:  # not the viewer mount's answer
+            status, headers["Allow"] = 405, ", ".join(allowed)
+        if status == 404 and detail == "Not Found":
             detail = f"no such resource {request.url.path!r}: GET / lists what this API serves"
-        elif exc.status_code == 405 and detail == "Method Not Allowed":
+        elif status == 405 and generic:
             detail = f"{request.method} is not allowed on {request.url.path!r}"
-        return problem(exc.status_code, str(detail), dict(exc.headers or {}))
+        return problem(status, str(detail), headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

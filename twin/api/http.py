@@ -5,7 +5,9 @@
 - **HEAD** is answered like GET without the body, on every route. FastAPI routes declare GET
   only, so a HEAD used to fall through to the viewer's static mount and get a 404.
 - **Body limit**: a body larger than ``TWIN_MAX_BODY_BYTES`` is refused with 413, from its
-  ``Content-Length`` before anything reads it, or as it streams in.
+  ``Content-Length`` before anything reads it, or as it streams in. Routes under
+  :data:`SELF_LIMITED` apply the same limit themselves, because they must keep what they
+  refuse (an oversize ingest body becomes a dead letter).
 - **Security headers** on every answer (:func:`security_headers`): ``nosniff``, a referrer
   policy, no framing, and a Content-Security-Policy the viewer works under (its Vite build
   loads scripts and styles from its own origin only).
@@ -135,6 +137,10 @@ class NegotiatedGZip(GZipMiddleware):
         await responder(scope, receive, send)
 
 
+#: path prefixes whose routes enforce ``max_body_bytes`` themselves (twin.api.ingest)
+SELF_LIMITED = ("/api/ingest",)
+
+
 class HTTPEdge:
     """The outermost layer: HEAD, the body limit, security headers and one Vary header."""
 
@@ -165,6 +171,9 @@ class HTTPEdge:
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
+        if scope["path"].startswith(SELF_LIMITED):
+            await self.app(scope, receive, send_edge)
+            return
         refusal = self._refusal(Headers(scope=scope).get("content-length"))
         if refusal is not None:
             await problem(refusal.http_status, str(refusal))(scope, receive, send_edge)

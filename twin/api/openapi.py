@@ -10,7 +10,7 @@ that follow from a route's shape, in one place:
   bearer scheme is *optional*: ``security: [{}, {bearer: []}]``, anonymous callers are
   citizens, so ``/docs`` can send a token without making one required;
 - 500 everywhere (the unexpected, in the same shape); every error is ``application/json``;
-- no 422 and no FastAPI validation schemas;
+- no FastAPI 422 and no FastAPI validation schemas (the ingest route's own 422 stays);
 - an optional parameter is its value's schema, not "that or null": a query string has no
   null, leaving the parameter out is how a client says "none".
 
@@ -42,6 +42,8 @@ _WHY = {
     401: "No token where one is needed, or an unknown or revoked one.",
     403: "Your role may not see this resource.",
     404: "No such resource, or one you may not know of.",
+    413: "The request body is over the server's limit (TWIN_MAX_BODY_BYTES).",
+    422: "Readable, but every observation in it was refused: `rejected` says why.",
     500: "The server met an unexpected error (logged on the server).",
 }
 
@@ -66,7 +68,8 @@ def finish(doc: dict[str, Any]) -> dict[str, Any]:
             for parameter in op.get("parameters", []):
                 parameter["schema"] = _without_null(parameter["schema"])
             responses: dict[str, Any] = op["responses"]
-            responses.pop("422", None)
+            if responses.get("422", {}).get("description") == "Validation Error":
+                del responses["422"]  # FastAPI's, never answered; a route's own 422 stays
             wanted = [500]
             if op.get("parameters"):
                 wanted.append(400)

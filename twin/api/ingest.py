@@ -1,0 +1,151 @@
+"""``POST /api/ingest`` (observations over HTTP) and ``GET /api/ingest/stats``.
+
+Thin: the body is read here (up to ``TWIN_MAX_BODY_BYTES``, since an oversize body must still
+become a dead letter), decoded by the registered ``http`` adapter and stored by the batch
+writer; what each rejection was, and the status, come from :mod:`sensors_bridge`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from geodata.access import check_ingest, check_role
+from geodata.errors import InputError, PayloadTooLarge
+from geodata.vocab import QUALITIES
+from sensors_bridge import deadletters
+from sensors_bridge.model import Rejected, adapter_for
+from sensors_bridge.store import BatchResult, BatchWriter
+from sensors_bridge.validate import MAX_NAME
+from twin.api.deps import CurrentUser, EngineDep, SettingsDep
+from twin.api.openapi import problems
+
+router = APIRouter(prefix="/api/ingest", tags=["live"])
+
+_NO_NUL = "^[^\\u0000]*$"  # PostgreSQL text cannot hold NUL
+_TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_NAME, "pattern": _NO_NUL}
+_OBSERVATION = {
+    "type": "object",
+    "required": ["device", "metric", "value"],
+    "additionalProperties": False,
+    "properties": {
+        "device": {**_TEXT, "description": "the device id (unknown ids are quarantined)"},
+        "metric": {**_TEXT, "description": "what was measured, e.g. `temperature`"},
+        "value": {"type": "number", "description": "a finite number"},
+        # a format of its own: JSON Schema cannot say "at most 5 minutes ahead"
+        "at": {"type": "string", "format": "observed-at", "description": "RFC 3339 time"},
+        "unit": {
+            "type": "string",
+            "maxLength": MAX_NAME,
+            "pattern": _NO_NUL,
+            "description": "UCUM, e.g. `Cel`",
+        },
+        "quality": {"type": "string", "enum": list(QUALITIES)},
+        "message_id": {
+            "type": "string",
+            "maxLength": MAX_NAME,
+            "pattern": _NO_NUL,
+            "description": "the sender's id of the message",
+        },
+    },
+}
+_BODY = {
+    "description": "One observation object, a JSON array of them, or NDJSON (one object a "
+    "line, any content type): "
+    '`{"device": "t1", "metric": "temperature", "value": 21.5, "at": '
+    '"2026-12-01T12:00:00Z", "unit": "Cel"}`; `at` defaults to the receipt time and may be '
+    "at most 5 minutes ahead; `message_id` is part of the idempotency key.",
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "oneOf": [_OBSERVATION, {"type": "array", "items": _OBSERVATION, "minItems": 1}]
+            }
+        },
+    },
+}
+
+
+async def _read_limited(request: Request, limit: int) -> tuple[bytes, int]:
+    """The body up to ``limit`` + 1 bytes kept, and its full size (read to the end)."""
+    kept = bytearray()
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if len(kept) <= limit:
+            kept += chunk[: limit + 1 - len(kept)]
+    return bytes(kept), size
+
+
+def _status(result: BatchResult) -> int:
+    """200 when anything was stored or known already; else 400 for a body that is not
+    JSON at all, 422 for readable JSON whose every observation was refused."""
+    if result.accepted or result.duplicate:
+        return 200
+    unreadable = all(r.reason == "malformed_json" and r.index is None for r in result.rejected)
+    return 400 if unreadable else 422
+
+
+@router.post(
+    "",
+    summary="Send observations (integration tokens)",
+    openapi_extra={"requestBody": _BODY},
+    responses=problems(400, 401, 403, 413, 422),
+)
+async def ingest(
+    request: Request, user: CurrentUser, engine: EngineDep, settings: SettingsDep
+) -> JSONResponse:
+    check_ingest(user)
+    writer: BatchWriter = request.app.state.ingest_writer
+    received = datetime.now(UTC)
+    body, size = await _read_limited(request, settings.max_body_bytes)
+    if size > settings.max_body_bytes:
+        error = PayloadTooLarge(
+            f"the body has {size} bytes, over this server's limit of "
+            f"{settings.max_body_bytes} (TWIN_MAX_BODY_BYTES): send smaller batches"
+        )
+        rejected = [Rejected("oversize", str(error), body)]
+        await run_in_threadpool(_dead_letters, engine, rejected)
+        raise error
+    if not body.strip():
+        rejected = [Rejected("empty", "the body is empty: send observations as JSON", body)]
+        await run_in_threadpool(_dead_letters, engine, rejected)
+        raise InputError(rejected[0].detail)
+    result = await run_in_threadpool(_store, writer, body, received)
+    status = _status(result)
+    doc: dict[str, Any] = result.as_dict()
+    if status != 200:
+        reasons = sorted({r.reason for r in result.rejected})
+        doc = {
+            "code": "Bad Request" if status == 400 else "Unprocessable Content",
+            "status": status,
+            "description": f"nothing was stored: every observation was refused "
+            f"({', '.join(reasons)}); see `rejected` for each reason",
+            **doc,
+        }
+    return JSONResponse(doc, status_code=status)
+
+
+def _store(writer: BatchWriter, body: bytes, received: datetime) -> BatchResult:
+    """Decode and store off the event loop (a large body is CPU work too)."""
+    return writer.write(adapter_for("http").decode(body, received=received), now=received)
+
+
+def _dead_letters(engine: Any, rejected: list[Rejected]) -> None:
+    with engine.begin() as conn:
+        deadletters.add(conn, "http", rejected)
+
+
+@router.get(
+    "/stats",
+    summary="Observations accepted, duplicate and rejected per adapter and reason",
+    responses=problems(401, 403),
+)
+def ingest_stats(user: CurrentUser, engine: EngineDep) -> dict[str, Any]:
+    check_role(user, "operator", "admin")
+    with engine.connect() as conn:
+        return deadletters.stats(conn)
