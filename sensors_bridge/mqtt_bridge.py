@@ -67,6 +67,8 @@ class MQTTBridge:
     host: str
     port: int
     instance: str = "default"
+    username: str | None = None
+    password: str | None = None
     batch_size: int = 500
     flush_seconds: float = 0.25
     adapter: MQTTAdapter = field(default_factory=MQTTAdapter)
@@ -85,6 +87,8 @@ class MQTTBridge:
             manual_ack=True,
         )
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        if self.username is not None:
+            self.client.username_pw_set(self.username, self.password)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message

@@ -204,6 +204,14 @@ class Settings(BaseSettings):
         return "127.0.0.1", self.mqtt_port
 
     @property
+    def mqtt_login(self) -> tuple[str | None, str | None]:
+        """(user, password) from TWIN_MQTT_URL (``mqtt://bridge:secret@host``), else none."""
+        if not self.mqtt_url:
+            return None, None
+        parts = urlsplit(self.mqtt_url)
+        return parts.username, parts.password
+
+    @property
     def sqlalchemy_url(self) -> str:
         """The URL the app connects with: the configured one or the embedded cluster's."""
         if self.database_url:

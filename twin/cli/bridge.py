@@ -68,9 +68,18 @@ def bridge(
         if not s.mqtt_url:
             EmbeddedMosquitto(s.data_dir / "mqtt", s.mqtt_port).start(detach=True)
         host, port = s.mqtt_address
+        user, password = s.mqtt_login
         with Runtime(s, keep_db=True) as rt:
             rt.check()
-            worker = MQTTBridge(rt.engine, host, port, instance=instance, batch_size=batch_size)
+            worker = MQTTBridge(
+                rt.engine,
+                host,
+                port,
+                instance=instance,
+                batch_size=batch_size,
+                username=user,
+                password=password,
+            )
             for sig in (signal.SIGTERM, signal.SIGINT):  # finish the batch, then leave
                 signal.signal(sig, lambda *_: worker.request_stop())
             console.print(f"bridge {instance}: {host}:{port} -> {', '.join(worker.filters)}")
