@@ -26,7 +26,7 @@ def broker_start() -> None:
 
     with user_errors():
         s = settings()
-        broker = EmbeddedMosquitto(s.data_dir / "mqtt", s.mqtt_port)
+        broker = EmbeddedMosquitto.of(s)
         if broker.start(detach=True):
             out.print(f"broker started on {broker.url} (stop it with `twin broker stop`)")
         else:
@@ -40,7 +40,7 @@ def broker_stop() -> None:
 
     with user_errors():
         s = settings()
-        broker = EmbeddedMosquitto(s.data_dir / "mqtt", s.mqtt_port)
+        broker = EmbeddedMosquitto.of(s)
         if broker.stop_detached():
             out.print("broker stopped")
         else:
@@ -66,7 +66,7 @@ def bridge(
     with user_errors():
         s = settings()
         if not s.mqtt_url:
-            EmbeddedMosquitto(s.data_dir / "mqtt", s.mqtt_port).start(detach=True)
+            EmbeddedMosquitto.of(s).start(detach=True)
         host, port = s.mqtt_address
         user, password = s.mqtt_login
         with Runtime(s, keep_db=True) as rt:

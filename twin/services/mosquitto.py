@@ -20,9 +20,13 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from geodata.errors import ConfigError
 from twin.services.postgres import port_open
+
+if TYPE_CHECKING:
+    from twin.settings import Settings
 
 LOGGER = logging.getLogger(__name__)
 
@@ -61,6 +65,11 @@ class EmbeddedMosquitto:
     root: Path
     port: int
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, settings: Settings) -> EmbeddedMosquitto:
+        """The twin's embedded broker: under ``data_dir/mqtt``, on ``TWIN_MQTT_PORT``."""
+        return cls(settings.data_dir / "mqtt", settings.mqtt_port)
 
     @property
     def url(self) -> str:
