@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import free_port
 from twin.services.postgres import port_open
 
@@ -47,3 +49,20 @@ def test_a_bad_broker_url_is_refused_in_one_line(tmp_path: Path) -> None:
     assert got.returncode == 1
     assert "TWIN_MQTT_URL must look like mqtt://host:1883" in got.stderr
     assert "Traceback" not in got.stderr
+
+
+def test_the_default_broker_is_the_embedded_one_never_a_guess_at_1883(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Machines of this kind run a system Mosquitto on 1883: it must not be taken for ours."""
+    from twin.services.mosquitto import EmbeddedMosquitto, broker_url
+    from twin.settings import Settings
+
+    monkeypatch.delenv("TWIN_MQTT_URL", raising=False)
+    monkeypatch.delenv("TWIN_MQTT_PORT", raising=False)
+
+    s = Settings(data_dir=tmp_path, _env_file=None)
+    assert broker_url(s.mqtt_url, EmbeddedMosquitto.of(s)) == ("mqtt://127.0.0.1:18830", True)
+    assert s.mqtt_address == ("127.0.0.1", 18830) and s.mqtt_login == (None, None)
+    given = Settings(data_dir=tmp_path, mqtt_url="mqtt://bridge:pw@broker:1884", _env_file=None)
+    assert given.mqtt_address == ("broker", 1884) and given.mqtt_login == ("bridge", "pw")
