@@ -168,27 +168,34 @@ class MQTTBridge:
         return batch
 
     def _store(self, batch: list[_Held]) -> None:
-        """Commit the batch (retrying while the database is away), then acknowledge it."""
+        """Commit the batch, then acknowledge it; while that fails, keep it unacknowledged
+        and retry with backoff (a retry after a partial write only meets duplicates)."""
         delay = 0.5
         while True:
             try:
-                self._write([h.item for h in batch])
+                self._commit([h.item for h in batch])
                 break
-            except OperationalError as exc:
+            except Exception as exc:  # the database is away (or worse): never drop, never die
                 if self.stop.is_set():
                     return  # unacknowledged: the broker redelivers them to the next run
-                LOGGER.warning("database unavailable (%s): retrying in %.1f s", exc, delay)
+                LOGGER.warning("batch not stored (%s): retrying in %.1f s", exc, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 30)
-            except DBAPIError:
-                LOGGER.exception("a batch failed: storing its messages one by one")
-                for held in batch:
-                    self._write_alone(held.item)
-                break
         now = self._generation
         for held in batch:
             if held.generation == now and held.qos > 0:
                 self.client.ack(held.mid, held.qos)
+
+    def _commit(self, items: list[Observation | Rejected]) -> None:
+        """One transaction for the batch; if the database refuses it, one per message."""
+        try:
+            self._write(items)
+        except OperationalError:
+            raise
+        except DBAPIError:
+            LOGGER.exception("a batch failed: storing its messages one by one")
+            for item in items:
+                self._write_alone(item)
 
     def _write(self, items: list[Observation | Rejected]) -> None:
         result = self._writer.write(items)
