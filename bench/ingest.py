@@ -8,7 +8,10 @@ with an integration token) in JSON-array bodies of ``--batch`` observations. Eac
 the best of ``--repeat`` runs on fresh device/time keys. A private PostGIS cluster (temp
 dir, TWIN_PG_PORT or a free port) is started and removed.
 
-    .venv/bin/python bench/ingest.py [--rows 50000] [--batch 1000] [--repeat 3]
+    .venv/bin/python bench/ingest.py [--rows 50000] [--batch 1000] [--repeat 3] [--mqtt N]
+
+``--mqtt N`` adds N MQTT messages through the bridge beside raw Mosquitto publish ->
+subscribe (bench/mqtt_ingest.py).
 """
 
 from __future__ import annotations
@@ -112,6 +115,9 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=50_000)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--mqtt", type=int, default=0, metavar="N", help="also N MQTT messages (mqtt_ingest.py)"
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="twin-bench-ingest-"))
     pg = EmbeddedPostgres(work / "pg", int(os.environ.get("TWIN_PG_PORT") or free_port()))
@@ -149,6 +155,10 @@ def main() -> None:
             table.add_row(name, f"{n / t:,.0f}", f"{t_peer / t:.2f}")
         console.print(f"{n} observations, batches of {b}, best of {args.repeat}")
         console.print(table)
+        if args.mqtt:
+            from mqtt_ingest import run as mqtt_run
+
+            mqtt_run(engine, work, free_port(), args.mqtt)
     finally:
         pg.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -105,3 +105,4 @@ def adapter_for(protocol: str) -> Adapter:
 
 
 register("http", "sensors_bridge.http_json:JSONAdapter")
+register("mqtt", "sensors_bridge.mqtt:MQTTAdapter")

@@ -26,7 +26,7 @@ class Runtime(AbstractContextManager["Runtime"]):
     ) -> None:
         self.settings = settings
         self.pg = EmbeddedPostgres(settings.pg_dir, settings.pg_port)
-        self.mosquitto = EmbeddedMosquitto(settings.data_dir / "mqtt", settings.mqtt_port)
+        self.mosquitto = EmbeddedMosquitto.of(settings)
         self.need_mqtt = need_mqtt
         self.keep_db = keep_db
         self.started_pg = False

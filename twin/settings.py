@@ -18,7 +18,7 @@ from geodata.crs import parse_crs
 
 #: Port of the project-managed PostgreSQL cluster: not 5432, so it never meets a system one.
 DEFAULT_PG_PORT = 55432
-#: Port of the project-managed Mosquitto, used when no broker answers on 127.0.0.1:1883.
+#: Port of the project-managed Mosquitto: not 1883, where a system broker often runs.
 DEFAULT_MQTT_PORT = 18830
 #: Largest request body the server reads: the API takes no uploads, so 1 MiB is plenty.
 DEFAULT_MAX_BODY_BYTES = 1 << 20
@@ -35,9 +35,11 @@ class Settings(BaseSettings):
     )
     pg_port: int = Field(DEFAULT_PG_PORT, ge=1, le=65535)
     mqtt_url: str | None = Field(
-        None, description="broker URL mqtt://host:port; unset = local broker or embedded one"
+        None, description="broker URL mqtt://host:port; unset = the embedded Mosquitto"
     )
-    mqtt_port: int = Field(DEFAULT_MQTT_PORT, ge=1, le=65535)
+    mqtt_port: int = Field(
+        DEFAULT_MQTT_PORT, ge=1, le=65535, description="where `twin broker start` listens"
+    )
     crs: str | None = Field(None, description="working CRS, e.g. EPSG:3067; projected, metres")
     storey_height: float = Field(3.0, gt=0, description="metres per storey for height fallback")
     default_height: float = Field(9.0, gt=0, description="height when nothing else is known")
@@ -104,6 +106,10 @@ class Settings(BaseSettings):
         if v is None or v == "":
             return None
         parts = urlsplit(v)
+        try:
+            parts.port  # noqa: B018  # reading it checks it is a number in 0..65535
+        except ValueError:
+            parts = urlsplit("")
         if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
             raise ValueError("TWIN_MQTT_URL must look like mqtt://host:1883")
         return v
@@ -188,6 +194,22 @@ class Settings(BaseSettings):
     @cached_property
     def tiles_dir(self) -> Path:
         return self.data_dir / "tiles"
+
+    @property
+    def mqtt_address(self) -> tuple[str, int]:
+        """The broker every command talks to: TWIN_MQTT_URL's, or the embedded one's."""
+        if self.mqtt_url:
+            parts = urlsplit(self.mqtt_url)
+            return parts.hostname or "127.0.0.1", parts.port or 1883
+        return "127.0.0.1", self.mqtt_port
+
+    @property
+    def mqtt_login(self) -> tuple[str | None, str | None]:
+        """(user, password) from TWIN_MQTT_URL (``mqtt://bridge:secret@host``), else none."""
+        if not self.mqtt_url:
+            return None, None
+        parts = urlsplit(self.mqtt_url)
+        return parts.username, parts.password
 
     @property
     def sqlalchemy_url(self) -> str:

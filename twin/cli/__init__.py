@@ -1,9 +1,10 @@
 """The ``twin`` command: one entry point for every operation on a twin.
 
 One module per command group (``db``, ``users`` with ``audit``, ``tokens``, ``data``,
-``serve``, ``tiles``, ``devices``, ``gtfs``), each importing only Typer and rich at module
-level: what a command needs (the database, GDAL, the tiles, the server) loads when that
-command runs, so ``twin --help`` and ``twin import`` start without the tiles or FastAPI.
+``serve``, ``tiles``, ``devices``, ``gtfs``, ``broker`` with ``bridge``), each importing only
+Typer and rich at module level: what a command needs (the database, GDAL, the tiles, the
+server) loads when that command runs, so ``twin --help`` and ``twin import`` start without
+the tiles or FastAPI.
 Shared pieces (consoles, error boundary, progress bar) are in :mod:`twin.cli.common`.
 """
 
@@ -15,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from twin.cli.bridge import bridge, broker_app
 from twin.cli.common import console, hard_exit, quick_exit_allowed
 from twin.cli.data import demo, import_
 from twin.cli.db import db_app, init
@@ -41,6 +43,8 @@ app.command()(serve)
 app.add_typer(tiles_app, name="tiles")
 app.command("audit")(audit_)
 app.add_typer(gtfs_app, name="gtfs")
+app.add_typer(broker_app, name="broker")
+app.command()(bridge)
 
 
 @app.callback()

@@ -1,0 +1,215 @@
+"""The MQTT bridge: broker messages into the twin, each acknowledged only once it is stored.
+
+paho-mqtt 2 with MQTT 5 and QoS 1, a fixed client id per instance (``twin-bridge-NAME``) and
+a persistent session (``clean_start`` off, a session expiry), so a bridge that stops or is
+killed gets back every message it had not acknowledged. It subscribes to
+``$share/twin/<filter>`` so several bridges split the load. ``manual_ack`` holds each PUBACK
+back until the batch holding the message is committed by the :class:`BatchWriter`: a crash
+before the commit means redelivery, never loss, and the idempotency key turns a redelivered
+observation into a counted duplicate. Messages received on an earlier connection are not
+acknowledged on a later one (packet ids are per connection): the broker resends them.
+Bad payloads become dead letters and are acknowledged; no message stops the bridge.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from sensors_bridge.model import Observation, Rejected
+from sensors_bridge.mqtt import MQTTAdapter
+from sensors_bridge.store import BatchWriter
+
+LOGGER = logging.getLogger(__name__)
+
+#: the shared-subscription group every twin bridge joins
+SHARE_GROUP = "twin"
+#: how long the broker keeps a bridge's session (and queues its messages) while it is away
+SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
+
+
+@dataclass
+class BridgeStats:
+    """What the bridge did since it started."""
+
+    stored: int = 0
+    duplicate: int = 0
+    rejected: int = 0
+    batches: int = 0
+
+
+@dataclass
+class _Held:
+    generation: int
+    mid: int
+    qos: int
+    item: Observation | Rejected
+
+
+@dataclass
+class MQTTBridge:
+    """One bridge instance: ``run()`` until ``stop`` is set (or ``request_stop()``)."""
+
+    engine: Engine
+    host: str
+    port: int
+    instance: str = "default"
+    username: str | None = None
+    password: str | None = None
+    batch_size: int = 500
+    flush_seconds: float = 0.25
+    adapter: MQTTAdapter = field(default_factory=MQTTAdapter)
+    stats: BridgeStats = field(default_factory=BridgeStats)
+    subscribed: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.stop = threading.Event()
+        self._inbox: queue.Queue[_Held] = queue.Queue()
+        self._generation = 0
+        self._writer = BatchWriter(self.engine, "mqtt")
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"twin-bridge-{self.instance}",
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        if self.username is not None:
+            self.client.username_pw_set(self.username, self.password)
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
+        self.client.on_disconnect = self._on_disconnect
+
+    @property
+    def filters(self) -> list[str]:
+        return [f"$share/{SHARE_GROUP}/{p.filter}" for p in self.adapter.patterns]
+
+    def request_stop(self) -> None:
+        self.stop.set()
+
+    def run(self) -> BridgeStats:
+        """Connect (retrying with backoff), store batches, acknowledge them; until stopped."""
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
+        self.client.connect_async(self.host, self.port, clean_start=False, properties=props)
+        self.client.loop_start()
+        try:
+            while not self.stop.is_set():
+                batch = self._collect()
+                if batch:
+                    self._store(batch)
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+        return self.stats
+
+    # -- the network thread's side: decode and hold, never raise --------------------------
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            LOGGER.warning("the broker refused the bridge: %s", reason)
+            return
+        self._generation += 1
+        client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.filters])
+        LOGGER.info("bridge %s connected to %s:%s", self.instance, self.host, self.port)
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
+        if all(not c.is_failure for c in codes):
+            self.subscribed.set()
+        else:
+            LOGGER.error("subscription refused: %s", ", ".join(str(c) for c in codes))
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self.subscribed.clear()
+        if not self.stop.is_set():
+            LOGGER.warning("bridge disconnected (%s): reconnecting", reason)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            topic = msg._topic.decode("utf-8", "replace")  # paho's .topic raises on bad UTF-8
+            item = self.adapter.decode_message(topic, bytes(msg.payload), datetime.now(UTC))
+        except Exception as exc:  # the contract says never; a bug must still not stop us
+            LOGGER.exception("decoding failed")
+            item = Rejected("decode_error", f"decoding failed: {exc}", bytes(msg.payload))
+        self._inbox.put(_Held(self._generation, msg.mid, msg.qos, item))
+
+    # -- the main thread's side: batch, commit, acknowledge -------------------------------
+
+    def _collect(self) -> list[_Held]:
+        """Up to ``batch_size`` messages, waiting at most ``flush_seconds`` after the first."""
+        try:
+            first = self._inbox.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.flush_seconds
+        while len(batch) < self.batch_size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                batch.append(self._inbox.get(timeout=left))
+            except queue.Empty:
+                break
+        return batch
+
+    def _store(self, batch: list[_Held]) -> None:
+        """Commit the batch, then acknowledge it; while that fails, keep it unacknowledged
+        and retry with backoff (a retry after a partial write only meets duplicates)."""
+        delay = 0.5
+        while True:
+            try:
+                self._commit([h.item for h in batch])
+                break
+            except Exception as exc:  # the database is away (or worse): never drop, never die
+                if self.stop.is_set():
+                    return  # unacknowledged: the broker redelivers them to the next run
+                LOGGER.warning("batch not stored (%s): retrying in %.1f s", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 30)
+        now = self._generation
+        for held in batch:
+            if held.generation == now and held.qos > 0:
+                self.client.ack(held.mid, held.qos)
+
+    def _commit(self, items: list[Observation | Rejected]) -> None:
+        """One transaction for the batch; if the database refuses it, one per message."""
+        try:
+            self._write(items)
+        except OperationalError:
+            raise
+        except DBAPIError:
+            LOGGER.exception("a batch failed: storing its messages one by one")
+            for item in items:
+                self._write_alone(item)
+
+    def _write(self, items: list[Observation | Rejected]) -> None:
+        result = self._writer.write(items)
+        self.stats.batches += 1
+        self.stats.stored += result.accepted
+        self.stats.duplicate += result.duplicate
+        self.stats.rejected += len(result.rejected)
+
+    def _write_alone(self, item: Observation | Rejected) -> None:
+        """One message of a failed batch; if it fails alone too, it becomes a dead letter."""
+        try:
+            self._write([item])
+        except OperationalError:
+            raise
+        except DBAPIError as exc:
+            raw = item.raw if isinstance(item, Rejected) else (item.raw or b"")
+            self._write([Rejected("store_error", f"the database refused it: {exc.orig}", raw)])
