@@ -14,6 +14,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 : "${TWIN_MQTT_CONF_DIR:=/mosquitto/config}"   # mosquitto.conf, passwd and acl go here
 : "${TWIN_MQTT_PLAIN_BIND:=0.0.0.0}"           # plain listener: the compose network only
+: "${TWIN_MQTT_DATA_DIR:=$TWIN_MQTT_CONF_DIR/data}"  # the persistence file (a volume in compose)
 : "${TWIN_MQTT_PLAIN_PORT:=1883}"
 : "${TWIN_MQTT_TLS_PORT:=8883}"
 : "${TWIN_MQTT_TLS_CERT:=/mosquitto/certs/tls.crt}"
@@ -66,13 +67,21 @@ selfsigned=$here/selfsigned.sh                          # beside it in the image
 [ -f "$selfsigned" ] || selfsigned=$here/../selfsigned.sh  # one folder up in the repository
 sh "$selfsigned" "$TWIN_MQTT_TLS_CERT" "$TWIN_MQTT_TLS_KEY" "$TWIN_SERVER_NAME"
 
+mkdir -p "$TWIN_MQTT_DATA_DIR"
 cat >"$conf/mosquitto.conf" <<CONF
 # written by entrypoint.sh at start: edit the script, not this file
 per_listener_settings false
 allow_anonymous false
 password_file $conf/passwd
 acl_file $conf/acl
-persistence false
+# QoS 1 messages the bridge has not acknowledged yet survive a broker restart, and a bridge
+# outage queues rather than drops (the bridge acknowledges only after its batch is committed)
+persistence true
+persistence_location $TWIN_MQTT_DATA_DIR/
+autosave_interval 60
+max_inflight_messages 2000
+max_queued_messages 1000000
+max_queued_bytes 0
 log_dest stderr
 
 listener $TWIN_MQTT_PLAIN_PORT $TWIN_MQTT_PLAIN_BIND
@@ -85,7 +94,7 @@ CONF
 
 # mosquitto drops root for its own user: let that user read what it needs
 if [ "$(id -u)" -eq 0 ] && id mosquitto >/dev/null 2>&1; then
-  chown mosquitto "$conf/passwd" "$conf/acl"
+  chown mosquitto "$conf/passwd" "$conf/acl" "$TWIN_MQTT_DATA_DIR"
   chown mosquitto "$TWIN_MQTT_TLS_KEY" 2>/dev/null \
     || echo "entrypoint: could not hand $TWIN_MQTT_TLS_KEY to user mosquitto: it must be able to read it" >&2
 fi
