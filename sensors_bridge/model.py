@@ -105,3 +105,5 @@ def adapter_for(protocol: str) -> Adapter:
 
 
 register("http", "sensors_bridge.http_json:JSONAdapter")
+register("tts", "sensors_bridge.tts:TTSAdapter")
+register("chirpstack", "sensors_bridge.chirpstack:ChirpStackAdapter")
