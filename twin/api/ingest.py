@@ -26,29 +26,29 @@ from twin.api.openapi import problems
 
 router = APIRouter(prefix="/api/ingest", tags=["live"])
 
-_NO_NUL = "^[^\\u0000]*$"  # PostgreSQL text cannot hold NUL
-_TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_NAME, "pattern": _NO_NUL}
+NO_NUL = "^[^\\u0000]*$"  # PostgreSQL text cannot hold NUL
+TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_NAME, "pattern": NO_NUL}
 _OBSERVATION = {
     "type": "object",
     "required": ["device", "metric", "value"],
     "additionalProperties": False,
     "properties": {
-        "device": {**_TEXT, "description": "the device id (unknown ids are quarantined)"},
-        "metric": {**_TEXT, "description": "what was measured, e.g. `temperature`"},
+        "device": {**TEXT, "description": "the device id (unknown ids are quarantined)"},
+        "metric": {**TEXT, "description": "what was measured, e.g. `temperature`"},
         "value": {"type": "number", "description": "a finite number"},
         # a format of its own: JSON Schema cannot say "at most 5 minutes ahead"
         "at": {"type": "string", "format": "observed-at", "description": "RFC 3339 time"},
         "unit": {
             "type": "string",
             "maxLength": MAX_NAME,
-            "pattern": _NO_NUL,
+            "pattern": NO_NUL,
             "description": "UCUM, e.g. `Cel`",
         },
         "quality": {"type": "string", "enum": list(QUALITIES)},
         "message_id": {
             "type": "string",
             "maxLength": MAX_NAME,
-            "pattern": _NO_NUL,
+            "pattern": NO_NUL,
             "description": "the sender's id of the message",
         },
     },
