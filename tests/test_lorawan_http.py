@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
+from sensors_bridge import deadletters
 from sensors_bridge.registry import DeviceSpec, add_devices
 from tests.lorawan_examples import (
     CHIRPSTACK_JOIN,
@@ -85,7 +86,9 @@ def test_events_without_observations_are_counted(
             conn.execute(text("SELECT adapter || ' ' || outcome, n FROM ingest_counts")).all()
         )
         assert conn.execute(text("SELECT count(*) FROM observations")).scalar_one() == 0
+        stats = deadletters.stats(conn)["adapters"]
     assert counted == {"tts event:join": 1, "chirpstack event:join": 2}
+    assert stats["chirpstack"]["events"] == {"join": 2} and stats["tts"]["events"] == {"join": 1}
 
 
 def test_chirpstack_without_object_keeps_link_metrics_and_dead_letters_the_rest(
@@ -108,8 +111,10 @@ def test_chirpstack_protobuf_and_json_are_one_message_for_a_registered_device(
     client: TestClient, token: str, engine: Engine
 ) -> None:
     # registered with the DevEUI as ChirpStack spells it (lower case): matched all the same
-    add_devices(engine, [DeviceSpec("air-1", "chirpstack", "air", "0101010101010101")])
-    body = with_object(CHIRPSTACK_UP, {"temperature": 21.5, "humidity": 40})
+    eui = "a840410001810fde"  # with letters, so that its case matters
+    add_devices(engine, [DeviceSpec("air-1", "chirpstack", "air", eui)])
+    obj = {"temperature": 21.5, "humidity": 40}
+    body = with_object(CHIRPSTACK_UP, obj, deviceInfo={"devEui": eui})
     binary = post(client, token, "/api/ingest/chirpstack?event=up", as_protobuf(body), PROTOBUF)
     assert binary.status_code == 200, binary.text
     assert (binary.json()["accepted"], binary.json()["quarantined"]) == (4, [])
@@ -163,3 +168,15 @@ def test_the_routes_need_a_token(client: TestClient) -> None:
     assert client.post("/api/ingest/tts", content=TTS_UPLINK).status_code == 401
     url = "/api/ingest/chirpstack?event=up"
     assert client.post(url, content=CHIRPSTACK_UP).status_code == 401
+
+
+def test_a_lorawan_device_is_registered_by_its_dev_eui(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TWIN_DATABASE_URL", settings.database_url or "")
+    monkeypatch.setenv("TWIN_DATA_DIR", str(settings.data_dir))
+    args = ["devices", "add", "air-2", "--protocol", "tts", "--type", "air", "--external-id"]
+    got = CliRunner().invoke(cli, [*args, "dev1"])
+    assert got.exit_code != 0 and "Traceback" not in got.output
+    assert "no DevEUI" in got.output and len(got.output.strip().splitlines()) == 1
+    assert CliRunner().invoke(cli, [*args, "0004a30b001c0530"]).exit_code == 0
