@@ -37,6 +37,7 @@ bench: setup
 	$(VENV)/bin/python bench/access.py
 	$(VENV)/bin/python bench/auth.py
 	$(VENV)/bin/python bench/ingest.py
+	$(VENV)/bin/python bench/lorawan.py
 
 clean:
 	-$(TWIN) db stop

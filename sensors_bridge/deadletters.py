@@ -36,11 +36,26 @@ def add(conn: Connection, adapter: str, rejected: Sequence[Rejected]) -> None:
     )
 
 
+def count_event(conn: Connection, adapter: str, kind: str) -> None:
+    """Count one network-server event that carries no observation (a join, a status...)."""
+    conn.execute(
+        text(
+            "INSERT INTO ingest_counts (adapter, outcome, n) VALUES (:a, :o, 1) "
+            "ON CONFLICT (adapter, outcome) DO UPDATE SET n = ingest_counts.n + 1"
+        ),
+        {"a": adapter, "o": f"event:{kind}"},
+    )
+
+
 def stats(conn: Connection) -> dict[str, Any]:
     """Per adapter: observations accepted and duplicate, and rejections per reason."""
     out: dict[str, dict[str, Any]] = {}
     for adapter, outcome, n in conn.execute(text("SELECT adapter, outcome, n FROM ingest_counts")):
-        out.setdefault(adapter, {"accepted": 0, "duplicate": 0, "rejected": {}})[outcome] = n
+        counts = out.setdefault(adapter, {"accepted": 0, "duplicate": 0, "rejected": {}})
+        if outcome.startswith("event:"):  # a network server's join, status...: no observation
+            counts.setdefault("events", {})[outcome.removeprefix("event:")] = n
+        else:
+            counts[outcome] = n
     rows = conn.execute(
         text("SELECT adapter, reason, count(*) FROM dead_letters GROUP BY adapter, reason")
     )

@@ -25,7 +25,7 @@ class Observation:
 
     ``value`` is whatever the message carried (validation refuses what is not a finite
     number); ``device`` is the twin's device id, or the network server's id for the device
-    when ``external`` (a DevEUI, a TTS device id), matched per ``protocol``. ``message_id`` is
+    when ``external`` (a DevEUI, a GTFS stop id), matched per ``protocol``. ``message_id`` is
     the network server's id of the message (ChirpStack's ``deduplicationId``), part of the
     idempotency key; ``raw`` the bytes it came from, kept in dead letters if it is refused.
     """
@@ -106,3 +106,5 @@ def adapter_for(protocol: str) -> Adapter:
 
 register("http", "sensors_bridge.http_json:JSONAdapter")
 register("mqtt", "sensors_bridge.mqtt:MQTTAdapter")
+register("tts", "sensors_bridge.tts:TTSAdapter")
+register("chirpstack", "sensors_bridge.chirpstack:ChirpStackAdapter")

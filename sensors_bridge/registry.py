@@ -23,6 +23,7 @@ from geodata.access import Principal, check_known, device_visible, strictest
 from geodata.errors import InputError, NotFound
 from geodata.layers import LAYERS
 from geodata.vocab import PROTOCOLS
+from sensors_bridge.lorawan import normal_external_id
 
 CSV_HEADER = ("id", "protocol", "external_id", "type", "visibility")
 
@@ -67,7 +68,7 @@ def _insert(conn: Connection, spec: DeviceSpec) -> None:
         "i": spec.id,
         "p": spec.protocol,
         "t": spec.type,
-        "x": spec.external_id or None,
+        "x": normal_external_id(spec.protocol, spec.external_id),
         "v": spec.visibility,
         "l": None,
         "f": None,

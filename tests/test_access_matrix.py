@@ -23,6 +23,7 @@ from geodata.datasets import dataset_layers
 from geodata.layers import LAYERS
 from geodata.vocab import FURNITURE_KINDS, NETWORKS, ROLES, SOURCED_TABLES, VISIBILITIES
 from geodata.working_crs import set_working_crs
+from tests.lorawan_examples import CHIRPSTACK_UP, TTS_UPLINK
 from tiles.build import build_all
 from tiles.layout import MANIFEST, TILESET
 from twin.app import create_app
@@ -358,6 +359,10 @@ def test_ingest_routes(world: World, principal: str) -> None:
     body = b'{"device": "dev-public", "metric": "t", "value": 1}'
     posted = world.client.post("/api/ingest", content=body, headers=h)
     assert posted.status_code == (200 if principal == "admin" else refused(principal))
+    lorawan = {"/api/ingest/tts": TTS_UPLINK, "/api/ingest/chirpstack?event=up": CHIRPSTACK_UP}
+    for url, message in lorawan.items():
+        r = world.client.post(url, content=message, headers=h)
+        assert r.status_code == (200 if principal == "admin" else refused(principal)), url
     stats = world.client.get("/api/ingest/stats", headers=h)
     want = 200 if principal in ("operator", "admin") else refused(principal)
     assert stats.status_code == want

@@ -90,7 +90,7 @@ def test_import_csv_and_geojson(twin: CliRunner, tmp_path: Path, engine: Engine)
     csv_file = tmp_path / "d.csv"
     csv_file.write_text(
         "id,protocol,external_id,type,visibility\n"
-        "g1,chirpstack,0102030405060708,gauge,public\nc1,tts,eui-1,co2,agent\n"
+        "g1,chirpstack,0102030405060708,gauge,public\nc1,tts,70b3d57ed005b89a,co2,agent\n"
     )
     assert run(twin, "devices", "import", str(csv_file))[0] == 0
     geo = tmp_path / "d.geojson"
@@ -107,7 +107,7 @@ def test_import_csv_and_geojson(twin: CliRunner, tmp_path: Path, engine: Engine)
     assert code == 1 and "lacks protocol, external_id, visibility" in err
     with engine.connect() as conn:
         ids = conn.execute(text("SELECT id, external_id FROM devices ORDER BY id")).all()
-    assert ids == [("c1", "eui-1"), ("g1", "0102030405060708"), ("l1", None)]
+    assert ids == [("c1", "70B3D57ED005B89A"), ("g1", "0102030405060708"), ("l1", None)]
 
 
 def test_quarantine_list_and_adopt(twin: CliRunner, engine: Engine) -> None:

@@ -22,6 +22,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.generation.case import Case
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 from sqlalchemy import Engine
 
 from geodata.crs import CRS84_URI, CRS84H_URI
@@ -71,6 +72,11 @@ _OBSERVED_AT = st.datetimes(
 schemathesis.openapi.format("observed-at", _OBSERVED_AT)
 
 
+#: routes whose bodies JSON Schema cannot describe exactly, and the checks that assume it can
+NETWORK_SERVER_ROUTES = frozenset({"/api/ingest/tts", "/api/ingest/chirpstack"})
+DATA_CHECKS = [positive_data_acceptance, negative_data_rejection]
+
+
 @pytest.fixture(scope="module")
 def fuzz_world(module_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     from fastapi.testclient import TestClient
@@ -108,5 +114,10 @@ def _node_id(request: pytest.FixtureRequest) -> None:
     suppress_health_check=list(HealthCheck),
 )
 def test_the_server_answers_what_its_openapi_document_says(case: Case, fuzz_world: World) -> None:
+    # a network server's message has a shape JSON Schema cannot state (a codec's output holds
+    # at least one number among values of any kind; Protobuf bytes): for those routes the
+    # statuses, responses and server errors are checked, and their decoders are fuzzed
+    # directly (tests/test_lorawan_decode.py)
+    excluded = DATA_CHECKS if case.path in NETWORK_SERVER_ROUTES else None
     for principal in ("anonymous", "admin"):
-        case.call_and_validate(headers=fuzz_world.headers[principal])
+        case.call_and_validate(headers=fuzz_world.headers[principal], excluded_checks=excluded)

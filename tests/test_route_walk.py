@@ -25,6 +25,7 @@ from sqlalchemy import Engine, text
 
 from geodata.access import strictest
 from geodata.layers import LAYERS
+from tests.lorawan_examples import CHIRPSTACK_UP, TTS_UPLINK
 from tests.test_access_matrix import PRINCIPALS, SEES, World, refused, seed_world
 from twin.app import create_app
 from twin.settings import Settings
@@ -172,8 +173,15 @@ ROUTES: dict[str, Callable[[World], list[Target]]] = {
 
 
 #: routes that write, by hand: their method, and who may call them (the others: 401/403)
-WRITES = {"/api/ingest": "post"}
-WRITERS = {"/api/ingest": {"admin"}}  # and integration tokens, see test_live_ingest_http
+WRITES = {"/api/ingest": "post", "/api/ingest/tts": "post", "/api/ingest/chirpstack": "post"}
+#: and integration tokens, see test_live_ingest_http and test_lorawan_http
+WRITERS = {p: {"admin"} for p in WRITES}
+#: what each write route is asked with: a URL and a body it would accept
+WRITE_BODIES = {
+    "/api/ingest": ("/api/ingest", b'{"device": "walk-1", "metric": "temperature", "value": 1}'),
+    "/api/ingest/tts": ("/api/ingest/tts", TTS_UPLINK),
+    "/api/ingest/chirpstack": ("/api/ingest/chirpstack?event=up", CHIRPSTACK_UP),
+}
 
 
 @pytest.fixture(scope="module")
@@ -225,10 +233,10 @@ def test_the_whole_route_matrix(walk_world: World, principal: str) -> None:
 @pytest.mark.parametrize("principal", PRINCIPALS)
 def test_the_write_routes(walk_world: World, principal: str) -> None:
     """Every write route, asked by every principal with a body it would accept."""
-    body = b'{"device": "walk-1", "metric": "temperature", "value": 1}'
     for path, method in WRITES.items():
+        url, body = WRITE_BODIES[path]
         got = walk_world.client.request(
-            method, path, content=body, headers=walk_world.headers[principal]
+            method, url, content=body, headers=walk_world.headers[principal]
         )
         want = 200 if principal in WRITERS[path] else refused(principal)
         assert got.status_code == want, (path, got.text)

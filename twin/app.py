@@ -17,7 +17,17 @@ from starlette.types import ASGIApp
 from geodata.db import check_migrated, make_engine
 from sensors_bridge.store import BatchWriter
 from twin.api import audit as audit_api
-from twin.api import datasets, devices, errors, features, ingest, meta, openapi, stops
+from twin.api import (
+    datasets,
+    devices,
+    errors,
+    features,
+    ingest,
+    lorawan,
+    meta,
+    openapi,
+    stops,
+)
 from twin.api import tiles as tiles_api
 from twin.api.http import HTTPEdge, NegotiatedGZip
 from twin.audit import AuditWriter
@@ -67,6 +77,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.audit = audit
     app.state.verifier = TokenVerifier(engine, settings, audit)
     app.state.ingest_writer = BatchWriter(engine, "http")
+    app.state.ingest_writers = {p: BatchWriter(engine, p) for p in ("tts", "chirpstack")}
     app.add_middleware(NegotiatedGZip, minimum_size=1024, compresslevel=5)
     if settings.cors_origins:  # closed unless origins are configured
         app.add_middleware(
@@ -87,6 +98,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(audit_api.router)
     app.include_router(stops.router)
     app.include_router(ingest.router)
+    app.include_router(lorawan.router)
     app.include_router(devices.router)
     _mount_viewer(app)
     openapi.install(app)

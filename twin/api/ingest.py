@@ -26,29 +26,29 @@ from twin.api.openapi import problems
 
 router = APIRouter(prefix="/api/ingest", tags=["live"])
 
-_NO_NUL = "^[^\\u0000]*$"  # PostgreSQL text cannot hold NUL
-_TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_NAME, "pattern": _NO_NUL}
+NO_NUL = "^[^\\u0000]*$"  # PostgreSQL text cannot hold NUL
+TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_NAME, "pattern": NO_NUL}
 _OBSERVATION = {
     "type": "object",
     "required": ["device", "metric", "value"],
     "additionalProperties": False,
     "properties": {
-        "device": {**_TEXT, "description": "the device id (unknown ids are quarantined)"},
-        "metric": {**_TEXT, "description": "what was measured, e.g. `temperature`"},
+        "device": {**TEXT, "description": "the device id (unknown ids are quarantined)"},
+        "metric": {**TEXT, "description": "what was measured, e.g. `temperature`"},
         "value": {"type": "number", "description": "a finite number"},
         # a format of its own: JSON Schema cannot say "at most 5 minutes ahead"
         "at": {"type": "string", "format": "observed-at", "description": "RFC 3339 time"},
         "unit": {
             "type": "string",
             "maxLength": MAX_NAME,
-            "pattern": _NO_NUL,
+            "pattern": NO_NUL,
             "description": "UCUM, e.g. `Cel`",
         },
         "quality": {"type": "string", "enum": list(QUALITIES)},
         "message_id": {
             "type": "string",
             "maxLength": MAX_NAME,
-            "pattern": _NO_NUL,
+            "pattern": NO_NUL,
             "description": "the sender's id of the message",
         },
     },
@@ -81,12 +81,16 @@ async def _read_limited(request: Request, limit: int) -> tuple[bytes, int]:
     return bytes(kept), size
 
 
+#: reasons that mean the body could not be read at all (answered 400, not 422)
+UNREADABLE = frozenset({"malformed_json", "malformed_protobuf"})
+
+
 def _status(result: BatchResult) -> int:
     """200 when anything was stored or known already; else 400 for a body that is not
     JSON at all, 422 for readable JSON whose every observation was refused."""
     if result.accepted or result.duplicate:
         return 200
-    unreadable = all(r.reason == "malformed_json" and r.index is None for r in result.rejected)
+    unreadable = all(r.reason in UNREADABLE and r.index is None for r in result.rejected)
     return 400 if unreadable else 422
 
 
@@ -100,7 +104,17 @@ async def ingest(
     request: Request, user: CurrentUser, engine: EngineDep, settings: SettingsDep
 ) -> JSONResponse:
     check_ingest(user)
+    body, received = await read_body(request, engine, settings, "http")
     writer: BatchWriter = request.app.state.ingest_writer
+    result = await run_in_threadpool(_store, writer, body, received)
+    return answer(result)
+
+
+async def read_body(
+    request: Request, engine: Any, settings: Any, adapter: str
+) -> tuple[bytes, datetime]:
+    """The body and when it arrived; an oversize or empty body is a dead letter of
+    ``adapter`` and refused (413, 400)."""
     received = datetime.now(UTC)
     body, size = await _read_limited(request, settings.max_body_bytes)
     if size > settings.max_body_bytes:
@@ -109,13 +123,17 @@ async def ingest(
             f"{settings.max_body_bytes} (TWIN_MAX_BODY_BYTES): send smaller batches"
         )
         rejected = [Rejected("oversize", str(error), body)]
-        await run_in_threadpool(_dead_letters, engine, rejected)
+        await run_in_threadpool(_dead_letters, engine, adapter, rejected)
         raise error
     if not body.strip():
-        rejected = [Rejected("empty", "the body is empty: send observations as JSON", body)]
-        await run_in_threadpool(_dead_letters, engine, rejected)
+        rejected = [Rejected("empty", "the body is empty: send the message in it", body)]
+        await run_in_threadpool(_dead_letters, engine, adapter, rejected)
         raise InputError(rejected[0].detail)
-    result = await run_in_threadpool(_store, writer, body, received)
+    return body, received
+
+
+def answer(result: BatchResult) -> JSONResponse:
+    """The counts, with 200, or a problem document when nothing was stored (400, 422)."""
     status = _status(result)
     doc: dict[str, Any] = result.as_dict()
     if status != 200:
@@ -135,9 +153,9 @@ def _store(writer: BatchWriter, body: bytes, received: datetime) -> BatchResult:
     return writer.write(adapter_for("http").decode(body, received=received), now=received)
 
 
-def _dead_letters(engine: Any, rejected: list[Rejected]) -> None:
+def _dead_letters(engine: Any, adapter: str, rejected: list[Rejected]) -> None:
     with engine.begin() as conn:
-        deadletters.add(conn, "http", rejected)
+        deadletters.add(conn, adapter, rejected)
 
 
 @router.get(

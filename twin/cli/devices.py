@@ -19,7 +19,7 @@ def devices_add(
     type_: Annotated[str, typer.Option("--type", help="parking_sensor, lamp, gauge, co2...")],
     external_id: Annotated[
         str | None,
-        typer.Option(help="Its network server's id: DevEUI, TTS device id, GTFS stop id."),
+        typer.Option(help="Its network server's id: DevEUI (chirpstack, tts), GTFS stop id."),
     ] = None,
     visibility: Annotated[str, typer.Option(help="public, agent or confidential.")] = "public",
     feature: Annotated[
