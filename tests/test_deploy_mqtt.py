@@ -1,7 +1,8 @@
 """docker/mosquitto: the machine's real Mosquitto runs the config, password file and ACL that
 the container's entrypoint writes from its environment, on free ports, and real MQTT clients
 check what a deployment promises: no anonymous access, devices confined to their own topics,
-the bridge and app to theirs, and a TLS listener that answers with the generated certificate.
+the bridge and app to theirs, a TLS listener that answers with the generated certificate,
+and messages queued for an absent bridge that outlive a restart of the broker.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -66,15 +68,19 @@ def _traversable(path: Path) -> None:
             os.chmod(p, mode | 0o001)
 
 
+def _start_broker(root: Path, plain: int, tls: int) -> subprocess.Popen[bytes]:
+    env = _env(root, plain, tls, "bus-1:pw-1,\n bus-2:pw-2")
+    conf = root / "conf" / "mosquitto.conf"
+    return start(["sh", str(ENTRYPOINT), find_mosquitto(), "-c", str(conf)], env, plain, tls)
+
+
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     assert shutil.which("mosquitto_passwd"), "mosquitto_passwd missing: run `make setup`"
     root = tmp_path_factory.mktemp("mqtt-deploy")
     _traversable(root)
     plain, tls = free_port(), free_port()
-    env = _env(root, plain, tls, "bus-1:pw-1,\n bus-2:pw-2")
-    conf = root / "conf" / "mosquitto.conf"
-    proc = start(["sh", str(ENTRYPOINT), find_mosquitto(), "-c", str(conf)], env, plain, tls)
+    proc = _start_broker(root, plain, tls)
     yield Broker(plain, tls, root)
     proc.terminate()
     proc.wait(timeout=10)
@@ -116,9 +122,14 @@ class Session:
 
 
 def _connect(
-    broker: Broker, user: str | None, password: str | None = None, *, tls: bool = False
+    broker: Broker,
+    user: str | None,
+    password: str | None = None,
+    *,
+    tls: bool = False,
+    client_id: str = "",
 ) -> Session:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     session = Session(client)
 
     def notify(update: Any) -> None:
@@ -144,7 +155,14 @@ def _connect(
         client.username_pw_set(user, password or PASSWORDS[user])
     if tls:
         client.tls_set_context(ssl.create_default_context(cafile=str(broker.cert)))
-    client.connect("localhost" if tls else "127.0.0.1", broker.tls if tls else broker.plain)
+    kept = Properties(PacketTypes.CONNECT)  # a named client keeps its session for an hour
+    kept.SessionExpiryInterval = 3600
+    client.connect(
+        "localhost" if tls else "127.0.0.1",
+        broker.tls if tls else broker.plain,
+        clean_start=not client_id,
+        properties=kept if client_id else None,
+    )
     client.loop_start()
     session.wait(lambda: session.connected is not None)
     return session
@@ -196,6 +214,31 @@ def test_the_app_commands_devices_which_read_only_their_own(
     bus2.wait(lambda: bus2.messages)
     assert bus2.messages == [("cmd/bus-2/dim", b"10")]
     assert bus1.received("cmd/bus-2/dim") == []
+
+
+def test_a_queued_message_survives_a_broker_restart(tmp_path: Path) -> None:
+    """The bridge acknowledges only after its batch is committed, so what the broker queued
+    for it while it was away must outlive a restart of the broker (persistence on)."""
+    _traversable(tmp_path)
+    box = Broker(free_port(), free_port(), tmp_path)
+    proc = _start_broker(tmp_path, box.plain, box.tls)
+    try:
+        bridge = _connect(box, "bridge", client_id="twin-bridge-a")
+        assert not bridge.subscribe("$share/twin/twin/+/+").is_failure
+        bridge.close()  # away, its session kept
+        bus1 = _connect(box, "bus-1")
+        assert bus1.publish("twin/bus-1/speed", "7") == 0  # the broker took charge of it
+        bus1.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc = _start_broker(tmp_path, box.plain, box.tls)
+        back = _connect(box, "bridge", client_id="twin-bridge-a")
+        back.wait(lambda: back.messages)
+        assert back.received("twin/bus-1/speed") == [b"7"]
+        back.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def test_tls_listener_answers_with_the_generated_certificate(broker: Broker) -> None:
