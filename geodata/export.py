@@ -10,8 +10,7 @@ then sent).
 Who may download what is the one access rule: :func:`plan_download` checks the dataset with
 :func:`geodata.access.check_export` at the strictest of its own and its layer's visibility,
 and keeps only the rows of layers the caller may see (a furniture dataset's cameras are for
-agents). Every granted download goes through a :class:`DownloadAudit` hook; the audit log
-plugs in there.
+agents). The route notes every granted download in the audit log as an export.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, text
@@ -52,17 +51,6 @@ FORMATS: dict[str, Format] = {
     "csv": Format("text/csv; charset=utf-8", ".csv", "CSV"),
     "gpkg": Format("application/geopackage+sqlite3", ".gpkg", "GeoPackage"),
 }
-
-
-class DownloadAudit(Protocol):
-    """Called once per granted download, before the first byte is sent."""
-
-    def __call__(self, viewer: Principal, dataset: Dataset, fmt: str) -> None: ...
-
-
-def log_download(viewer: Principal, dataset: Dataset, fmt: str) -> None:
-    """The default :class:`DownloadAudit`: a log line, until the audit log records it."""
-    LOGGER.info("download of dataset %s as %s by %s", dataset.id, fmt, viewer.name or "anonymous")
 
 
 def download_visibility(dataset: Dataset) -> str:

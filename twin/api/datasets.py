@@ -6,8 +6,9 @@ the one access rule in :mod:`geodata.access`. ``?f=jsonld`` gives the same list 
 for harvesters (:mod:`geodata.dcat`); ``/{id}/download`` streams a dataset as GeoJSON, CSV or
 GeoPackage (:mod:`geodata.export`).
 
-The audit hook: every granted download calls ``app.state.download_audit`` (a
-:class:`geodata.export.DownloadAudit`; by default a log line) before the first byte leaves.
+Every granted download is an export for the audit log (:func:`twin.api.deps.audit_access`,
+the rule the feature pages follow: signed-in callers and non-public data), noted before the
+first byte leaves.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
 from geodata import datasets, dcat, export
-from twin.api.deps import CurrentUser, EngineDep, SettingsDep
+from twin.api.deps import CurrentUser, EngineDep, SettingsDep, audit_access
 from twin.api.openapi import problems
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
@@ -77,8 +78,13 @@ def download(
 ) -> Response:
     with engine.connect() as conn:
         plan = export.plan_download(conn, user, dataset_id, format)
-    audit: export.DownloadAudit = getattr(request.app.state, "download_audit", export.log_download)
-    audit(user, plan.dataset, plan.fmt)
+    audit_access(
+        request,
+        user,
+        "export",
+        f"dataset {plan.dataset.id} as {plan.fmt}",
+        export.download_visibility(plan.dataset),
+    )
     media = export.FORMATS[plan.fmt].media_type
     headers = {
         "Content-Disposition": f'attachment; filename="{plan.filename}"',
