@@ -70,7 +70,9 @@ class Issuer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.fetches = 0  # JWKS reads
-        self.users: dict[str, str] = {"carla": "agent", "paul": "citizen"}
+        self.users: dict[str, str] = {"carla": "agent", "dora": "agent", "paul": "citizen"}
+        #: users who get no refresh token (their sign-in ends when the access token does)
+        self.no_refresh: set[str] = {"dora"}
         self.clients: dict[str, set[str]] = {}
         self.token_seconds = 300
         self.offer_refresh = True
@@ -217,7 +219,7 @@ class Issuer:
             "scope": scope,
             "id_token": jwt.encode({"alg": "RS256", "kid": self.key.kid}, id_claims, self.key),
         }
-        if self.offer_refresh:
+        if self.offer_refresh and user not in self.no_refresh:
             refresh = secrets.token_urlsafe(24)
             with self._lock:
                 self._refresh[refresh] = (client, user, scope)
@@ -232,7 +234,8 @@ def _form_page(q: dict[str, str], note: str = "") -> bytes:
         if k != "username"
     )
     return (
-        "<!doctype html><title>Test identity provider</title><h1>Sign in</h1>"
+        "<!doctype html><title>Test identity provider</title><link rel=icon href='data:,'>"
+        "<h1>Sign in</h1>"
         f'<p id="note">{html.escape(note)}</p><form method="post" action="/authorize">{hidden}'
         '<input id="username" name="username" autocomplete="off">'
         '<button id="login" type="submit">Sign in</button></form>'

@@ -98,16 +98,16 @@ export class Session extends EventTarget {
   async restore(api: ApiClient, renew: Renew | null = null): Promise<Principal> {
     const expires = this.expiresAt;
     if (expires !== null && expires <= Date.now()) this.clear();
-    if (this.token) {
-      try {
-        this.principal = await api.me();
+    try {
+      this.principal = await api.me(); // anonymous too: the server says what citizens see
+      if (this.token) {
         this.via = expires !== null ? 'oidc' : 'token';
         this.renew = renew;
         this.schedule(api);
-      } catch (err) {
-        if (!(err instanceof ApiError && err.status === 401)) throw err;
-        this.clear();
       }
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 401)) throw err;
+      this.clear();
     }
     this.dispatchEvent(new Event('change'));
     return this.principal;
