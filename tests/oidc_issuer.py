@@ -8,6 +8,11 @@ for, and a ``code_verifier`` whose SHA-256 is the ``code_challenge`` of the auth
 request. Refresh tokens rotate (each works once). The token endpoint answers CORS, as a
 provider configured with the viewer's web origin does. Test users and their roles are given
 in :attr:`Issuer.users`.
+
+Like a real provider it keeps its own session (a cookie): an authorization request from a
+browser already signed in here is answered at once, without the form, until the browser
+comes through the end-session endpoint (RP-initiated logout), which only redirects to a
+URI registered for the client.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from tests.conftest import free_port
 
 AUDIENCE = "urban-twin"
 CODE_SECONDS = 60.0
+#: the provider's session cookie (cookies ignore ports: a name the twin never uses)
+COOKIE = "test_idp_session"
 
 
 def s256(verifier: str) -> str:
@@ -80,6 +87,8 @@ class Issuer:
         self.token_answers: list[tuple[str, int, str]] = []
         self._codes: dict[str, Grant] = {}
         self._refresh: dict[str, tuple[str, str, str]] = {}  # token -> client, user, scope
+        self.sessions: dict[str, str] = {}  # provider session cookie -> user
+        self.logouts = 0
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -97,6 +106,7 @@ class Issuer:
             "issuer": self.url,
             "authorization_endpoint": f"{self.url}/authorize",
             "token_endpoint": f"{self.url}/token",
+            "end_session_endpoint": f"{self.url}/logout",
             "jwks_uri": f"{self.url}/jwks.json",
             "response_types_supported": ["code"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
@@ -161,6 +171,19 @@ class Issuer:
                 expires=time.monotonic() + CODE_SECONDS,
             )
         return code
+
+    def start_session(self, user: str) -> str:
+        sid = secrets.token_urlsafe(16)
+        self.sessions[sid] = user
+        return sid
+
+    def logout_target(self, q: dict[str, str]) -> str | None:
+        """Where the end-session endpoint may send the browser back to, or None (refused)."""
+        client = q.get("client_id", "")
+        target = q.get("post_logout_redirect_uri", "")
+        if client not in self.clients or target not in self.clients[client]:
+            return None
+        return target + (f"?{urlencode({'state': q['state']})}" if "state" in q else "")
 
     # -- the token endpoint ------------------------------------------------------------
     def exchange(self, form: dict[str, str]) -> dict[str, Any]:
@@ -260,6 +283,13 @@ def _handler(issuer: Issuer) -> type[BaseHTTPRequestHandler]:
             cors = {"Access-Control-Allow-Origin": "*"}
             self._send(status, json.dumps(doc).encode(), "application/json", cors)
 
+        def _session_user(self) -> str | None:
+            for part in (self.headers.get("Cookie") or "").split(";"):
+                name, _, value = part.strip().partition("=")
+                if name == COOKIE and value in issuer.sessions:
+                    return issuer.sessions[value]
+            return None
+
         def _query(self) -> dict[str, str]:
             return {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
 
@@ -286,7 +316,9 @@ def _handler(issuer: Issuer) -> type[BaseHTTPRequestHandler]:
             elif path == "/jwks.json":
                 self._json(200, issuer.jwks())
             elif path == "/authorize":
-                self._authorize(self._query(), None)
+                self._authorize(self._query(), self._session_user(), signed_in=True)
+            elif path == "/logout":
+                self._logout(self._query())
             else:
                 self._send(404, b"not here", "text/plain")
 
@@ -294,7 +326,7 @@ def _handler(issuer: Issuer) -> type[BaseHTTPRequestHandler]:
             path = urlsplit(self.path).path
             if path == "/authorize":
                 form = self._body()
-                self._authorize(form, form.get("username", ""))
+                self._authorize(form, form.get("username", ""), signed_in=False)
             elif path == "/token":
                 form = self._body()
                 kind = form.get("grant_type", "")
@@ -309,7 +341,8 @@ def _handler(issuer: Issuer) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, b"not here", "text/plain")
 
-        def _authorize(self, q: dict[str, str], user: str | None) -> None:
+        def _authorize(self, q: dict[str, str], user: str | None, *, signed_in: bool) -> None:
+            """``signed_in``: ``user`` comes from the provider's session, not the form."""
             problem = issuer.authorization_problem(q)
             if problem:
                 self._send(400, html.escape(problem).encode(), "text/html")
@@ -322,14 +355,30 @@ def _handler(issuer: Issuer) -> type[BaseHTTPRequestHandler]:
             if error is None and user not in issuer.users:
                 self._send(200, _form_page(q, f"no account {user!r}"), "text/html")
                 return
+            headers: dict[str, str] = {}
             if error is None:
                 back["code"] = issuer.issue_code(q, user or "")
+                if not signed_in:
+                    sid = issuer.start_session(user or "")
+                    headers["Set-Cookie"] = f"{COOKIE}={sid}; Path=/; HttpOnly; SameSite=Lax"
             else:
                 back["error"] = error
             back["iss"] = issuer.url
-            self._send(
-                302, b"", "text/plain", {"Location": f"{q['redirect_uri']}?{urlencode(back)}"}
-            )
+            headers["Location"] = f"{q['redirect_uri']}?{urlencode(back)}"
+            self._send(302, b"", "text/plain", headers)
+
+        def _logout(self, q: dict[str, str]) -> None:
+            target = issuer.logout_target(q)
+            if target is None:
+                self._send(400, b"post_logout_redirect_uri not registered", "text/plain")
+                return
+            for part in (self.headers.get("Cookie") or "").split(";"):
+                name, _, value = part.strip().partition("=")
+                if name == COOKIE:
+                    issuer.sessions.pop(value, None)
+            issuer.logouts += 1
+            gone = f"{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
+            self._send(302, b"", "text/plain", {"Location": target, "Set-Cookie": gone})
 
         def log_message(self, *args: Any) -> None:
             pass

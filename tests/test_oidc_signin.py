@@ -9,11 +9,19 @@ import base64
 import json
 import secrets
 from collections.abc import Iterator
+from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError
 from urllib.parse import parse_qs, urlencode, urlsplit
-from urllib.request import HTTPRedirectHandler, Request, build_opener, urlopen
+from urllib.request import (
+    HTTPCookieProcessor,
+    HTTPRedirectHandler,
+    OpenerDirector,
+    Request,
+    build_opener,
+    urlopen,
+)
 
 import pytest
 from fastapi.testclient import TestClient
@@ -122,9 +130,8 @@ class _NoRedirect(HTTPRedirectHandler):
         return None
 
 
-def _authorize(issuer: Issuer, challenge: str, user: str = "carla") -> dict[str, str]:
-    """Sign ``user`` in at the authorization endpoint; the redirect's query parameters."""
-    form = {
+def _request(challenge: str) -> dict[str, str]:
+    return {
         "response_type": "code",
         "client_id": CLIENT,
         "redirect_uri": REDIRECT,
@@ -133,13 +140,26 @@ def _authorize(issuer: Issuer, challenge: str, user: str = "carla") -> dict[str,
         "nonce": "n-1",
         "code_challenge": challenge,
         "code_challenge_method": "S256",
-        "username": user,
     }
-    opener = build_opener(_NoRedirect)
+
+
+def _redirected(opener: OpenerDirector, url: str, body: bytes | None = None) -> str:
+    """Where the issuer sends the browser (it must redirect)."""
     with pytest.raises(HTTPError) as answer:
-        opener.open(f"{issuer.url}/authorize", urlencode(form).encode())
-    assert answer.value.code == 302
-    location = answer.value.headers["Location"]
+        opener.open(url, body)
+    assert answer.value.code == 302, answer.value.read()
+    location: str = answer.value.headers["Location"]
+    return location
+
+
+def _authorize(
+    issuer: Issuer, challenge: str, user: str = "carla", opener: OpenerDirector | None = None
+) -> dict[str, str]:
+    """Sign ``user`` in at the authorization endpoint; the redirect's query parameters."""
+    form = {**_request(challenge), "username": user}
+    location = _redirected(
+        opener or build_opener(_NoRedirect), f"{issuer.url}/authorize", urlencode(form).encode()
+    )
     assert location.startswith(REDIRECT)
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
@@ -214,3 +234,18 @@ def test_an_unregistered_redirect_uri_is_never_redirected_to(issuer: Issuer) -> 
     with pytest.raises(HTTPError) as answer:
         urlopen(f"{issuer.url}/authorize?{query}")
     assert answer.value.code == 400
+
+
+def test_the_provider_session_signs_in_silently_until_logout(issuer: Issuer) -> None:
+    browser = build_opener(_NoRedirect, HTTPCookieProcessor(CookieJar()))
+    _authorize(issuer, s256("v" * 43), opener=browser)
+    again = f"{issuer.url}/authorize?{urlencode(_request(s256('w' * 43)))}"
+    assert "code=" in _redirected(browser, again)  # no form: the provider knows the browser
+    out = {"client_id": CLIENT, "post_logout_redirect_uri": REDIRECT, "state": "bye"}
+    assert _redirected(browser, f"{issuer.url}/logout?{urlencode(out)}") == f"{REDIRECT}?state=bye"
+    with browser.open(again) as form:  # the session ended: the form again
+        assert form.status == 200 and b'id="username"' in form.read()
+    elsewhere = {**out, "post_logout_redirect_uri": "https://evil.example/"}
+    with pytest.raises(HTTPError) as refused:
+        browser.open(f"{issuer.url}/logout?{urlencode(elsewhere)}")
+    assert refused.value.code == 400 and issuer.logouts == 1

@@ -1,7 +1,7 @@
 // Browser checks of the viewer's OpenID Connect sign-in, against the twin and the tests' own
 // provider (tests/oidc_issuer.py, started by tests/test_viewer_browser.py): a person signs in
 // on the provider's page and comes back an agent; a short-lived token is renewed, one without
-// a refresh token ends cleanly; a forged answer (wrong state) is refused before any code
+// a refresh token ends cleanly; signing out ends the provider's session too; a forged answer (wrong state) is refused before any code
 // exchange, and a replayed code is refused by the provider. Users: carla (agent, refresh
 // tokens), dora (agent, none). Every check fails on a console error it did not expect.
 import { assert, assertNoErrors, openPage, waitReady } from './browser.mjs';
@@ -68,13 +68,22 @@ export function oidcChecks({ base }) {
     const me = await (await fetch(`${base}/api/me`, { headers: { Authorization: `Bearer ${renewed}` } })).json();
     assert(me.role === 'agent' && me.name === 'oidc:carla', `the renewed token is ${JSON.stringify(me)}`);
     assert(await signedIn(page), 'signed out by the renewal');
+    const renewals = await page.evaluate(() => window.__twin.ctx.session.renewals);
 
-    await page.click('#user'); // sign out
-    await page.waitForFunction(() => document.querySelector('#user').dataset.signedIn === 'false');
-    await page.waitForSelector('#underground-denied');
+    // sign out: of the twin, and of the provider (its end-session endpoint), then back here
+    const logout = page.waitForRequest((r) => r.url().startsWith(`${config.issuer}/logout`), { timeout: 15000 });
+    await page.click('#user');
+    const hint = new URL((await logout).url()).searchParams;
+    assert(hint.get('post_logout_redirect_uri') === `${base}/` && hint.get('id_token_hint'), `logout asked as ${hint}`);
+    await page.waitForURL(`${base}/#/explore`, { timeout: 15000 });
+    await waitReady(page, { idle: false });
+    assert((await page.textContent('#user')) === 'Sign in', 'still signed in after signing out');
     assert(!('twin.token' in (await stored(page))), 'the token stayed after signing out');
+    // the provider forgot this browser: the next sign-in asks who is there
+    await page.click('#user');
+    await toProvider(page, config);
     assertNoErrors(errors, 'oidc sign-in');
-    return { renewals: await page.evaluate(() => window.__twin.ctx.session.renewals) };
+    return { renewals };
   };
 
   checks.oidc_expiry = async (browser) => {

@@ -27,6 +27,7 @@ export class App {
   /** 'loading' | 'ready' | 'error': the page's state for people and tests */
   state = 'loading';
   private routeSeq = 0;
+  private oidc: OidcClient | null = null;
 
   constructor(root: HTMLElement, modes: TwinMode[]) {
     const shell = new Shell(root);
@@ -41,7 +42,7 @@ export class App {
     shell.onSignIn = async (token) => {
       await session.signIn(api, token);
     };
-    shell.onSignOut = () => session.signOut();
+    shell.onSignOut = () => void this.signOut();
     session.addEventListener('expired', () => shell.message('Your sign-in expired: sign in again to see what your account may see.', 'warning'));
     session.addEventListener('renew-failed', (e) => {
       const until = new Date(session.expiresAt ?? Date.now()).toLocaleTimeString();
@@ -99,6 +100,7 @@ export class App {
     const config = await api.authConfig();
     const oidc = config ? new OidcClient(config, location.origin + location.pathname) : null;
     const renew = oidc ? (refreshToken: string) => oidc.refresh(refreshToken) : null;
+    this.oidc = oidc;
     if (oidc && config) {
       shell.offerProvider(config.issuer);
       shell.onProviderSignIn = async () => {
@@ -125,6 +127,24 @@ export class App {
       if (!(err instanceof SignInError || err instanceof ApiError)) throw err;
       shell.signInError(err instanceof ApiError ? new Error(explain(err)) : err);
       await session.restore(api, renew);
+    }
+  }
+
+  /**
+   * Forget the tokens; after an OpenID Connect sign-in, end the provider's session too, so
+   * the next person on a shared tablet meets the provider's form, not the last account.
+   */
+  private async signOut(): Promise<void> {
+    const { session, shell } = this.ctx;
+    const fromProvider = session.via === 'oidc';
+    const idToken = session.idToken;
+    session.signOut();
+    if (!fromProvider || !this.oidc) return;
+    try {
+      const url = await this.oidc.logoutUrl(idToken);
+      if (url) location.assign(url.href);
+    } catch (err) {
+      shell.message(`Signed out of the twin, but not of the identity provider: ${explain(err)}`, 'warning');
     }
   }
 

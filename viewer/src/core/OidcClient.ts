@@ -26,6 +26,8 @@ export interface TokenSet {
   /** epoch milliseconds; null when the provider did not say */
   expiresAt: number | null;
   refreshToken: string | null;
+  /** the ID token: proof of the sign-in for the viewer, and the hint that ends it */
+  idToken: string | null;
 }
 
 /** A sign-in that cannot go on, in words for the person (shown in the sign-in dialog). */
@@ -180,6 +182,21 @@ export class OidcClient {
     }
   }
 
+  /**
+   * Where to send the browser to end the provider's own session too (RP-initiated logout),
+   * coming back to the viewer; null when the provider offers no end-session endpoint. Without
+   * the ID token (after a reload) the provider may ask the person to confirm.
+   */
+  async logoutUrl(idToken: string | null): Promise<URL | null> {
+    const server = await this.discover();
+    if (!server.end_session_endpoint) return null;
+    const url = new URL(server.end_session_endpoint);
+    url.searchParams.set('client_id', this.config.client_id);
+    url.searchParams.set('post_logout_redirect_uri', this.redirectUri);
+    if (idToken) url.searchParams.set('id_token_hint', idToken);
+    return url;
+  }
+
   /** New tokens for a refresh token; throws SignInError when the provider says no. */
   async refresh(refreshToken: string): Promise<TokenSet> {
     const server = await this.discover();
@@ -195,6 +212,7 @@ export class OidcClient {
 
 function tokenSet(result: oauth.TokenEndpointResponse, previousRefresh: string | null = null): TokenSet {
   return {
+    idToken: result.id_token ?? null,
     accessToken: result.access_token,
     expiresAt: typeof result.expires_in === 'number' ? Date.now() + result.expires_in * 1000 : null,
     // a provider that does not rotate refresh tokens answers without one: keep the old one

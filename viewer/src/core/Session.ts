@@ -9,7 +9,7 @@
  * token when the provider gave one, else signs out cleanly and says why (event `expired`).
  * The refresh token is kept in memory only, never in storage: it is the long-lived secret,
  * and losing it on a reload costs one more sign-in at most; the short-lived access token in
- * sessionStorage keeps a reload signed in until it expires.
+ * sessionStorage keeps a reload signed in until it expires. The ID token stays in memory too.
  */
 import { type ApiClient, ApiError, type Principal } from './ApiClient';
 import type { TokenSet } from './OidcClient';
@@ -37,6 +37,8 @@ export class Session extends EventTarget {
   via: 'token' | 'oidc' | null = null;
   /** how many times the access token was renewed (tests and the status line read it) */
   renewals = 0;
+  /** the ID token of an OpenID Connect sign-in, in memory only (the provider's logout hint) */
+  idToken: string | null = null;
   private refreshToken: string | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private renew: Renew | null = null;
@@ -83,6 +85,7 @@ export class Session extends EventTarget {
     await this.adopt(api, tokens.accessToken, tokens.expiresAt);
     this.via = 'oidc';
     this.refreshToken = tokens.refreshToken;
+    this.idToken = tokens.idToken;
     this.renew = renew;
     this.schedule(api);
     this.dispatchEvent(new Event('change'));
@@ -137,6 +140,7 @@ export class Session extends EventTarget {
     this.storage.removeItem(KEY);
     this.storage.removeItem(EXPIRES);
     this.refreshToken = null;
+    this.idToken = null;
     this.via = null;
     this.principal = ANONYMOUS;
   }
@@ -163,6 +167,7 @@ export class Session extends EventTarget {
       if (this.token !== token) return; // signed out or in again meanwhile
       await this.adopt(api, tokens.accessToken, tokens.expiresAt);
       this.refreshToken = tokens.refreshToken;
+      this.idToken = tokens.idToken ?? this.idToken;
       this.renewals++;
       this.schedule(api);
       this.dispatchEvent(new Event('change')); // layers pick up the new bearer

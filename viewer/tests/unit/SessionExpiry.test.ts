@@ -29,6 +29,7 @@ const tokens = (access: string, seconds: number, refresh: string | null): TokenS
   accessToken: access,
   expiresAt: Date.now() + seconds * 1000,
   refreshToken: refresh,
+  idToken: null,
 });
 
 describe('Session with OpenID Connect tokens', () => {
