@@ -1,78 +1,34 @@
-"""OpenID Connect bearer tokens against a local issuer: keys made here, the JWKS served by a
-local HTTP server; good, expired, foreign, forged and role-less tokens, key rotation, an
+"""OpenID Connect bearer tokens against a local issuer (tests.oidc_issuer): keys made there,
+the JWKS served over HTTP; good, expired, foreign, forged and role-less tokens, key rotation, an
 unreachable issuer, and a twin with OIDC off."""
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from joserfc import jwt
-from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwk import RSAKey
 from sqlalchemy import Engine, text
 
 from geodata.errors import ConfigError
 from tests.conftest import free_port
+from tests.oidc_issuer import AUDIENCE, Issuer
 from tests.test_features_api import seed
 from twin import oidc
 from twin.app import create_app
 from twin.audit import AuditWriter
 from twin.settings import Settings, get_settings
 
-AUDIENCE = "urban-twin"
-
-
-class Issuer:
-    """A minimal identity provider: signing keys and their public JWKS over HTTP."""
-
-    def __init__(self) -> None:
-        self.key = RSAKey.generate_key(2048, parameters={"kid": "k1"}, private=True)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.fetches = 0
-        issuer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                issuer.fetches += 1
-                body = json.dumps(KeySet([issuer.key]).as_dict(private=False)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def token(self, key: RSAKey | None = None, **claims: Any) -> str:
-        key = key or self.key
-        body = {
-            "iss": self.url,
-            "aud": AUDIENCE,
-            "exp": int(time.time()) + 300,
-            "sub": "u-1",
-            "preferred_username": "carla",
-            "twin_role": "agent",
-            **claims,
-        }
-        return jwt.encode({"alg": "RS256", "kid": key.kid}, body, key)
-
 
 @pytest.fixture
 def issuer() -> Iterator[Issuer]:
     idp = Issuer()
     yield idp
-    idp.server.shutdown()
+    idp.close()
 
 
 def _settings(db_url: str, tmp_path: Path, issuer_url: str, jwks_url: str) -> Settings:

@@ -150,6 +150,8 @@ ROUTES: dict[str, Callable[[World], list[Target]]] = {
     "/collections/{collection_id}/items/{feature_id}": _features,
     "/api/health": lambda w: [Target("/api/health")],
     "/api/me": lambda w: [Target("/api/me")],
+    # public: the viewer asks it before anyone has signed in (null here: OIDC is off)
+    "/api/auth/config": lambda w: [Target("/api/auth/config")],
     "/api/datasets": lambda w: [Target("/api/datasets")],
     "/api/datasets/{dataset_id}": lambda w: [
         Target(f"/api/datasets/{i}", vis) for i, vis in w.datasets.items()

@@ -2,7 +2,8 @@
 
 One module-scoped server: a fresh database from the migrated template, the demo loaded
 (``geodata.demo.load_demo``), every tileset built (``tiles.build.build_all``), an agent token,
-and the app (with the built viewer at ``/``) served by uvicorn on a free port in a thread.
+OpenID Connect sign-in against the tests' provider (``tests.oidc_issuer``), and the app (with
+the built viewer at ``/``) served by uvicorn on a free port in a thread.
 Each test then runs one check of ``viewer/tests/run.mjs``, which drives Debian's Chromium
 headless through playwright-core (never a downloaded browser) and saves its screenshots to
 ``tests/.artifacts/screenshots/`` (``make screenshots`` writes them to ``docs/screenshots/``, the
@@ -24,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import _drop_db, _fresh_db, free_port
+from tests.oidc_issuer import Issuer
 
 ROOT = Path(__file__).resolve().parent.parent
 VIEWER = ROOT / "viewer"
@@ -37,7 +39,14 @@ CHECKS = [
     "underground_agent",
     "project",
     "vr",
+    "oidc_signin",
+    "oidc_expiry",
+    "oidc_wrong_state",
 ]
+#: the viewer's client at the tests' provider, and how long its tokens last (short, so the
+#: browser checks see a renewal and an expiry)
+OIDC_CLIENT = "twin-viewer"
+OIDC_TOKEN_SECONDS = 12
 
 
 def _chromium() -> str | None:
@@ -81,15 +90,25 @@ def viewer_server(pg_cluster, template_db, tmp_path_factory) -> Iterator[Server]
 
     name = _fresh_db(pg_cluster, template_db)
     url = f"postgresql+psycopg://twin@127.0.0.1:{pg_cluster.port}/{name}"
+    port = free_port()
+    issuer = Issuer()
+    issuer.token_seconds = OIDC_TOKEN_SECONDS
+    issuer.register(OIDC_CLIENT, f"http://127.0.0.1:{port}/")
+    # OpenID Connect on for every check: pasted tokens must keep working beside it
     settings = Settings(
-        database_url=url, data_dir=tmp_path_factory.mktemp("viewer") / "var", _env_file=None
+        database_url=url,
+        data_dir=tmp_path_factory.mktemp("viewer") / "var",
+        oidc_issuer=issuer.url,
+        oidc_audience=issuer.audience,
+        oidc_jwks_url=f"{issuer.url}/jwks.json",
+        oidc_client_id=OIDC_CLIENT,
+        _env_file=None,
     )
     engine = make_engine(settings.sqlalchemy_url)
     load_demo(engine)
     build_all(engine, settings.tiles_dir)
     token = create_user(engine, "viewer-test-agent", "agent")
     app = create_app(settings, engine)
-    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
@@ -106,6 +125,7 @@ def viewer_server(pg_cluster, template_db, tmp_path_factory) -> Iterator[Server]
         server.should_exit = True
         thread.join(timeout=15)
         engine.dispose()
+        issuer.close()
         _drop_db(pg_cluster, name)
 
 

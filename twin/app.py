@@ -26,10 +26,11 @@ from twin.api import (
     lorawan,
     meta,
     openapi,
+    signin,
     stops,
 )
 from twin.api import tiles as tiles_api
-from twin.api.http import HTTPEdge, NegotiatedGZip
+from twin.api.http import HTTPEdge, NegotiatedGZip, viewer_csp
 from twin.audit import AuditWriter
 from twin.auth import TokenVerifier, dummy_hash
 from twin.forwarded import ForwardedHeaders
@@ -45,7 +46,11 @@ class TwinAPI(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         settings: Settings = self.state.settings
-        return HTTPEdge(super().build_middleware_stack(), max_body_bytes=settings.max_body_bytes)
+        return HTTPEdge(
+            super().build_middleware_stack(),
+            max_body_bytes=settings.max_body_bytes,
+            viewer_csp=viewer_csp(settings.oidc_origin),
+        )
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
@@ -92,6 +97,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.add_middleware(ForwardedHeaders, trusted=settings.forwarded_allow_ips)
     errors.install(app)
     app.include_router(meta.router)
+    app.include_router(signin.router)
     app.include_router(datasets.router)
     app.include_router(features.router)
     app.include_router(tiles_api.router)

@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     oidc_jwks_url: str | None = Field(None, description="where the issuer publishes its keys")
     oidc_role_claim: str = Field("twin_role", description="the claim holding the twin role")
     oidc_name_claim: str = Field("preferred_username", description="the claim naming the user")
+    oidc_client_id: str | None = Field(
+        None,
+        description="the viewer's public client at the issuer (authorization code + PKCE); "
+        "unset = the viewer offers token pasting only",
+    )
+    oidc_scopes: str = Field(
+        "openid profile", description="scopes the viewer asks for, space-separated"
+    )
     audit_flush_seconds: float = Field(
         2.0, gt=0, description="reads and sign-ins are written to the audit log in batches"
     )
@@ -172,7 +180,32 @@ class Settings(BaseSettings):
         if any(given.values()) and not all(given.values()):
             missing = ", ".join(f"TWIN_OIDC_{k}" for k, v in given.items() if not v)
             raise ValueError(f"OpenID Connect needs issuer, audience and JWKS URL: set {missing}")
+        if self.oidc_client_id and not self.oidc_issuer:
+            raise ValueError(
+                "TWIN_OIDC_CLIENT_ID is set but TWIN_OIDC_ISSUER is not: the viewer's sign-in "
+                "needs the issuer, audience and JWKS URL too"
+            )
+        if self.oidc_client_id and "openid" not in self.oidc_scopes.split():
+            raise ValueError(
+                f"TWIN_OIDC_SCOPES is {self.oidc_scopes!r}: it must contain openid, or the "
+                "issuer answers without an ID token and the viewer cannot check its nonce"
+            )
+        if self.oidc_issuer:
+            parts = urlsplit(self.oidc_issuer)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(
+                    f"TWIN_OIDC_ISSUER {self.oidc_issuer!r} is not a URL: give the issuer's "
+                    "https:// address, exactly as its tokens' iss claim spells it"
+                )
         return self
+
+    @property
+    def oidc_origin(self) -> str | None:
+        """The issuer's origin, which the viewer's CSP lets it fetch (discovery, tokens)."""
+        if not self.oidc_issuer:
+            return None
+        parts = urlsplit(self.oidc_issuer)
+        return f"{parts.scheme}://{parts.netloc}"
 
     @property
     def oidc_enabled(self) -> bool:

@@ -30,22 +30,33 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from geodata.errors import InputError, PayloadTooLarge
 from twin.api.errors import problem
 
-#: the viewer: its own scripts and styles; WebGL textures and glTF buffers come as blob:/data:
-VIEWER_CSP = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        # the viewer's panels set a few style attributes in their markup
-        "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data: blob:",
-        "connect-src 'self' data: blob:",
-        "worker-src 'self' blob:",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+
+def viewer_csp(issuer_origin: str | None = None) -> str:
+    """The viewer's policy: its own scripts and styles; WebGL textures and glTF buffers come as
+    blob:/data:. With OpenID Connect sign-in the viewer also fetches the issuer's discovery
+    document and token endpoint, so ``connect-src`` names that one origin (from
+    ``TWIN_OIDC_ISSUER``), never ``*``; the authorization page is a navigation, which the CSP
+    does not govern."""
+    connect = "connect-src 'self' data: blob:" + (f" {issuer_origin}" if issuer_origin else "")
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            # the viewer's panels set a few style attributes in their markup
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data: blob:",
+            connect,
+            "worker-src 'self' blob:",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+#: the viewer's policy when no OpenID Connect issuer is configured
+VIEWER_CSP = viewer_csp()
 #: FastAPI's /docs page is Swagger UI: an inline script and its files from a public CDN
 DOCS_CSP = "; ".join(
     [
@@ -61,13 +72,13 @@ DOCS_CSP = "; ".join(
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect"})
 
 
-def security_headers(path: str) -> list[tuple[str, str]]:
+def security_headers(path: str, viewer: str = VIEWER_CSP) -> list[tuple[str, str]]:
     """The security headers of an answer to ``path`` (the docs page gets its own CSP)."""
     return [
         ("X-Content-Type-Options", "nosniff"),
         ("Referrer-Policy", "same-origin"),
         ("X-Frame-Options", "DENY"),
-        ("Content-Security-Policy", DOCS_CSP if path in DOCS_PATHS else VIEWER_CSP),
+        ("Content-Security-Policy", DOCS_CSP if path in DOCS_PATHS else viewer),
     ]
 
 
@@ -144,9 +155,10 @@ SELF_LIMITED = ("/api/ingest",)
 class HTTPEdge:
     """The outermost layer: HEAD, the body limit, security headers and one Vary header."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, viewer_csp: str = VIEWER_CSP) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.viewer_csp = viewer_csp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -155,7 +167,7 @@ class HTTPEdge:
         head = scope["method"] == "HEAD"
         if head:  # the server still sees HEAD and sends no body; the routes see a GET
             scope = {**scope, "method": "GET"}
-        extra = security_headers(scope["path"])
+        extra = security_headers(scope["path"], self.viewer_csp)
 
         async def send_edge(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -3,6 +3,11 @@
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const IWER = resolve(dirname(fileURLToPath(import.meta.url)), '../node_modules/iwer/build/iwer.min.js');
+const VIEWPORT = { width: 1280, height: 800 };
 
 export const FLAGS = [
   '--headless',
@@ -103,4 +108,35 @@ export function diffFraction(a, b) {
     if (Math.abs(a[i] - b[i]) + Math.abs(a[i + 1] - b[i + 1]) + Math.abs(a[i + 2] - b[i + 2]) > 30) diff++;
   }
   return diff / (a.length / 4);
+}
+
+export function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+export function assertNoErrors(errors, what) {
+  assert(errors.length === 0, `${what}: console errors: ${errors.slice(0, 3).join(' | ')}`);
+}
+
+/** A page with console/page errors and requests recorded. */
+export async function openPage(browser, { token = '', viewport = VIEWPORT, xr = false, touch = false } = {}) {
+  const context = await browser.newContext({ viewport, deviceScaleFactor: 1, hasTouch: touch, isMobile: touch });
+  if (token) await context.addInitScript((t) => sessionStorage.setItem('twin.token', t), token);
+  if (xr) {
+    await context.addInitScript({ path: IWER });
+    await context.addInitScript(() => {
+      const device = new window.IWER.XRDevice(window.IWER.metaQuest3);
+      device.installRuntime({ forceInstall: true });
+      window.__xrDevice = device;
+    });
+  }
+  const page = await context.newPage();
+  const errors = [];
+  const requests = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('request', (r) => requests.push(r.url()));
+  return { context, page, errors, requests };
 }

@@ -1,10 +1,12 @@
 """A throw-away twin for working on the viewer: `python viewer/tests/devserver.py [--port N]`.
 
 Starts a private PostGIS cluster under /tmp, loads the demo district, builds every tileset,
-creates an agent token (written to ``$DIR/agent.token``) and serves the app with the built
-viewer at ``/``. A second run reuses the cluster and the data. Not used by `make test`
-(tests/test_viewer_browser.py does the same with the test fixtures); it shortens the
-edit-build-look loop: `npm run build`, reload, or `node tests/run.mjs`.
+creates an agent token (written to ``$DIR/agent.token``), starts the tests' OpenID Connect
+provider (``tests/oidc_issuer.py``: users carla and dora, 12 s tokens, as the browser tests
+have them) and serves the app with the built viewer at ``/``. A second run reuses the cluster
+and the data. Not used by `make test` (tests/test_viewer_browser.py does the same with the
+test fixtures); it shortens the edit-build-look loop: `npm run build`, reload, or
+`node tests/run.mjs`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def main() -> None:
 
     from geodata.db import make_engine, migrate
     from geodata.demo import load_demo
+    from tests.oidc_issuer import Issuer
     from tiles.build import build_all
     from twin.app import create_app
     from twin.auth import create_user
@@ -51,7 +54,18 @@ def main() -> None:
     pg.start()
     state.write_text(json.dumps({"pg": pg_port}))
     url = pg.url.replace("postgresql://", "postgresql+psycopg://")
-    settings = Settings(database_url=url, data_dir=args.dir / "var", _env_file=None)
+    issuer = Issuer()
+    issuer.token_seconds = 12
+    issuer.register("twin-viewer", f"http://127.0.0.1:{args.port}/")
+    settings = Settings(
+        database_url=url,
+        data_dir=args.dir / "var",
+        oidc_issuer=issuer.url,
+        oidc_audience=issuer.audience,
+        oidc_jwks_url=f"{issuer.url}/jwks.json",
+        oidc_client_id="twin-viewer",
+        _env_file=None,
+    )
     engine = make_engine(settings.sqlalchemy_url)
     token_file = args.dir / "agent.token"
     if not token_file.exists():
@@ -61,6 +75,7 @@ def main() -> None:
     build_all(engine, settings.tiles_dir)
     app = create_app(settings, engine)
     LOGGER.info("agent token: %s", token_file.read_text())
+    LOGGER.info("OpenID Connect provider (users %s): %s", ", ".join(issuer.users), issuer.url)
     LOGGER.info("http://127.0.0.1:%d/", args.port)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 

@@ -9,7 +9,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { canvasPixels, canvasStats, diffFraction, launch, waitReady, waitTilesIdle } from './browser.mjs';
+import { assert, assertNoErrors, canvasPixels, canvasStats, diffFraction, launch, openPage, waitReady, waitTilesIdle } from './browser.mjs';
+import { oidcChecks } from './oidc.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BASE = (process.env.TWIN_URL ?? 'http://127.0.0.1:8765').replace(/\/$/, '');
@@ -19,13 +20,7 @@ const RESULTS = process.env.TWIN_RESULTS ?? '';
 const ONLY = (process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? process.env.TWIN_ONLY ?? '')
   .split(',')
   .filter(Boolean);
-const IWER = resolve(HERE, '../node_modules/iwer/build/iwer.min.js');
-const VIEWPORT = { width: 1280, height: 800 };
 mkdirSync(SHOTS, { recursive: true });
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
 
 async function api(path, token = '') {
   const res = await fetch(BASE + path, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
@@ -33,37 +28,10 @@ async function api(path, token = '') {
   return res.json();
 }
 
-/** A page with console/page errors and requests recorded. */
-async function openPage(browser, { token = '', viewport = VIEWPORT, xr = false, touch = false } = {}) {
-  const context = await browser.newContext({ viewport, deviceScaleFactor: 1, hasTouch: touch, isMobile: touch });
-  if (token) await context.addInitScript((t) => sessionStorage.setItem('twin.token', t), token);
-  if (xr) {
-    await context.addInitScript({ path: IWER });
-    await context.addInitScript(() => {
-      const device = new window.IWER.XRDevice(window.IWER.metaQuest3);
-      device.installRuntime({ forceInstall: true });
-      window.__xrDevice = device;
-    });
-  }
-  const page = await context.newPage();
-  const errors = [];
-  const requests = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
-  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-  page.on('request', (r) => requests.push(r.url()));
-  return { context, page, errors, requests };
-}
-
 async function assertRendered(page, what) {
   const s = await canvasStats(page);
   assert(s.std > 6 && s.colours > 12, `${what}: the canvas looks blank (std ${s.std.toFixed(1)}, ${s.colours} colours)`);
   return s;
-}
-
-function assertNoErrors(errors, what) {
-  assert(errors.length === 0, `${what}: console errors: ${errors.slice(0, 3).join(' | ')}`);
 }
 
 async function shot(page, name) {
@@ -449,6 +417,8 @@ checks.vr = async (browser) => {
   assertNoErrors(errors, 'vr');
   return { xr_frames: frames, picked: panel.title, aimed };
 };
+
+Object.assign(checks, oidcChecks({ base: BASE }));
 
 // -- runner ----------------------------------------------------------------------------------
 const browser = await launch();

@@ -4,8 +4,9 @@
  * then to the default handler that shows the feature's attributes.
  */
 import { Vector2 } from 'three';
-import { ApiClient, explain, UnreachableError } from '../core/ApiClient';
+import { ApiClient, ApiError, explain, UnreachableError } from '../core/ApiClient';
 import { ModeRegistry, parseHash } from '../core/ModeRegistry';
+import { isCallback, OidcClient, SignInError } from '../core/OidcClient';
 import { Session } from '../core/Session';
 import type { PickResult } from '../three/TwinViewer';
 import { TwinViewer } from '../three/TwinViewer';
@@ -26,6 +27,7 @@ export class App {
   /** 'loading' | 'ready' | 'error': the page's state for people and tests */
   state = 'loading';
   private routeSeq = 0;
+  private oidc: OidcClient | null = null;
 
   constructor(root: HTMLElement, modes: TwinMode[]) {
     const shell = new Shell(root);
@@ -40,7 +42,12 @@ export class App {
     shell.onSignIn = async (token) => {
       await session.signIn(api, token);
     };
-    shell.onSignOut = () => session.signOut();
+    shell.onSignOut = () => void this.signOut();
+    session.addEventListener('expired', () => shell.message('Your sign-in expired: sign in again to see what your account may see.', 'warning'));
+    session.addEventListener('renew-failed', (e) => {
+      const until = new Date(session.expiresAt ?? Date.now()).toLocaleTimeString();
+      shell.message(`${(e as CustomEvent<string>).detail} You stay signed in until ${until}.`, 'warning');
+    });
     session.addEventListener('change', () => void this.sessionChanged());
     xr.onPick = (hit) => this.handlePick(hit, true);
     this.installPointerPicking();
@@ -69,10 +76,10 @@ export class App {
   }
 
   async start(): Promise<void> {
-    const { api, session, shell } = this.ctx;
+    const { session, shell } = this.ctx;
     shell.progress(0.02);
     try {
-      await session.restore(api);
+      await this.signInAtStart();
       shell.setUser(session.principal);
     } catch (err) {
       this.fail(err);
@@ -82,6 +89,63 @@ export class App {
       history.replaceState(null, '', DEFAULT_ROUTE);
     }
     await this.route();
+  }
+
+  /**
+   * Offer the provider's sign-in when the twin names one; finish a sign-in the provider sent
+   * the browser back from (the code leaves the address bar first); else resume the tab's token.
+   */
+  private async signInAtStart(): Promise<void> {
+    const { api, session, shell } = this.ctx;
+    const config = await api.authConfig();
+    const oidc = config ? new OidcClient(config, location.origin + location.pathname) : null;
+    const renew = oidc ? (refreshToken: string) => oidc.refresh(refreshToken) : null;
+    this.oidc = oidc;
+    if (oidc && config) {
+      shell.offerProvider(config.issuer);
+      shell.onProviderSignIn = async () => {
+        const returnTo = location.hash.startsWith('#/') ? location.hash : DEFAULT_ROUTE;
+        location.assign((await oidc.authorizationUrl(returnTo)).href);
+      };
+    }
+    const here = new URL(location.href);
+    if (!isCallback(here)) {
+      await session.restore(api, renew);
+      return;
+    }
+    history.replaceState(null, '', location.pathname + DEFAULT_ROUTE);
+    if (!oidc) {
+      shell.signInError(new SignInError('This twin offers no sign-in with an identity provider: paste a token instead.'));
+      await session.restore(api);
+      return;
+    }
+    try {
+      const { tokens, returnTo } = await oidc.complete(here);
+      await session.signInWith(api, tokens, renew);
+      if (returnTo.startsWith('#/')) history.replaceState(null, '', location.pathname + returnTo);
+    } catch (err) {
+      if (!(err instanceof SignInError || err instanceof ApiError)) throw err;
+      shell.signInError(err instanceof ApiError ? new Error(explain(err)) : err);
+      await session.restore(api, renew);
+    }
+  }
+
+  /**
+   * Forget the tokens; after an OpenID Connect sign-in, end the provider's session too, so
+   * the next person on a shared tablet meets the provider's form, not the last account.
+   */
+  private async signOut(): Promise<void> {
+    const { session, shell } = this.ctx;
+    const fromProvider = session.via === 'oidc';
+    const idToken = session.idToken;
+    session.signOut();
+    if (!fromProvider || !this.oidc) return;
+    try {
+      const url = await this.oidc.logoutUrl(idToken);
+      if (url) location.assign(url.href);
+    } catch (err) {
+      shell.message(`Signed out of the twin, but not of the identity provider: ${explain(err)}`, 'warning');
+    }
   }
 
   private fail(err: unknown): void {

@@ -2,6 +2,7 @@
  * HTTP access to the twin: every request carries the session's bearer token, and failures
  * become typed errors the shell can explain (server unreachable, sign-in needed, denied).
  */
+import type { SignInConfig } from './OidcClient';
 
 export class ApiError extends Error {
   constructor(
@@ -74,6 +75,11 @@ export class ApiClient {
 
   me(): Promise<Principal> {
     return this.json<Principal>('/api/me');
+  }
+
+  /** The OpenID Connect provider to sign in with, or null: pasted tokens only. */
+  authConfig(): Promise<SignInConfig | null> {
+    return this.json<SignInConfig | null>('/api/auth/config');
   }
 }
 

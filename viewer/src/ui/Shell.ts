@@ -41,6 +41,8 @@ export class Shell {
   readonly dialog: HTMLDialogElement;
   private readonly panel: HTMLElement;
   onSignIn: (token: string) => Promise<void> = async () => undefined;
+  /** set when the twin names an OpenID Connect provider (GET /api/auth/config) */
+  onProviderSignIn: (() => Promise<void>) | null = null;
   onSignOut: () => void = () => undefined;
 
   constructor(parent: HTMLElement) {
@@ -88,11 +90,25 @@ export class Shell {
       'aria-label': 'Token',
     });
     const error = h('p', { id: 'signin-error', class: 'error', hidden: true });
+    const provider = h('button', { type: 'button', id: 'signin-oidc', hidden: true, text: 'Sign in with your city account' });
+    provider.addEventListener('click', async () => {
+      error.hidden = true;
+      provider.disabled = true;
+      try {
+        await this.onProviderSignIn?.(); // navigates away when it works
+      } catch (err) {
+        this.signInError(err);
+      } finally {
+        provider.disabled = false;
+      }
+    });
     const form = h(
       'form',
       { id: 'signin', method: 'dialog' },
       h('h2', { text: 'Sign in' }),
+      provider,
       h('p', {
+        id: 'signin-token-note',
         text: 'Paste the token an administrator created for you (`twin users add NAME --role agent`). It is kept for this browser tab only.',
       }),
       input,
@@ -113,8 +129,7 @@ export class Shell {
         input.value = '';
         dialog.close();
       } catch (err) {
-        error.textContent = err instanceof Error ? err.message : String(err);
-        error.hidden = false;
+        this.signInError(err);
       }
     });
     form.querySelector('#signin-cancel')!.addEventListener('click', () => dialog.close());
@@ -126,11 +141,27 @@ export class Shell {
     (this.dialog.querySelector('#token') as HTMLInputElement).focus();
   }
 
+  /** Offer the provider's sign-in beside the token field, named after the provider's host. */
+  offerProvider(issuer: string): void {
+    const button = this.dialog.querySelector('#signin-oidc') as HTMLButtonElement;
+    button.hidden = false;
+    button.title = `Sign in at ${new URL(issuer).host}`;
+    this.dialog.querySelector('#signin-token-note')!.textContent = 'Or paste a token an administrator created for you (`twin users add NAME --role agent`). It is kept for this browser tab only.';
+  }
+
+  /** Open the sign-in dialog showing why the last sign-in failed. */
+  signInError(err: unknown): void {
+    const error = this.dialog.querySelector('#signin-error') as HTMLElement;
+    error.textContent = err instanceof Error ? err.message : String(err);
+    error.hidden = false;
+    if (!this.dialog.open) this.dialog.showModal();
+  }
+
   setUser(p: Principal): void {
     const signedIn = !p.anonymous;
     this.userButton.dataset.signedIn = String(signedIn);
     this.userButton.textContent = signedIn ? `${p.name} (${p.role}) · Sign out` : 'Sign in';
-    this.userButton.title = signedIn ? 'Sign out' : 'Sign in with a token';
+    this.userButton.title = signedIn ? 'Sign out' : 'Sign in';
   }
 
   setModes(items: NavItem[], active: string | null): void {
