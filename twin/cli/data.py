@@ -139,6 +139,7 @@ def demo(
     """Load the demo district (Helsinki, OpenStreetMap) and build what exists on top of it."""
     from geodata.demo import load_demo
     from geodata.importers.base import ImportOptions
+    from sensors_bridge.simulate.demo import load_live_demo
     from twin.cli.serve import serve_runtime
     from twin.cli.tiles import build_tiles
     from twin.runtime import Runtime
@@ -155,6 +156,7 @@ def demo(
                     force=force,
                     synthetic_city=synthetic_city,
                 )
+            summary += load_live_demo(rt.engine, s.data_dir, ImportOptions.from_settings(s))
             for line in summary:
                 out.print(line, highlight=False)
             build_tiles(rt)
