@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import logging
 import os
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -30,17 +31,35 @@ class MQTTPublisher:
     """QoS 1 publishes to one broker; :meth:`close` waits until the broker acknowledged all."""
 
     def __init__(
-        self, host: str, port: int, *, username: str | None = None, password: str | None = None
+        self,
+        host: str,
+        port: int,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        connect_timeout: float = 15,
     ) -> None:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv5)
         if username is not None:
             self.client.username_pw_set(username, password)
         self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.connected = threading.Event()
+        self.client.on_connect = lambda *_: self.connected.set()
+        self.client.on_disconnect = lambda *_: self.connected.clear()
         self.client.connect_async(host, port)
         self.client.loop_start()
+        if not self.connected.wait(connect_timeout):
+            self.client.loop_stop()
+            from geodata.errors import InputError
+
+            raise InputError(
+                f"no MQTT broker answers on {host}:{port}: start it with `twin broker start` "
+                "(or set TWIN_MQTT_URL)"
+            )
         self._pending: list[mqtt.MQTTMessageInfo] = []
 
     def publish(self, message: Message) -> None:
+        """Queue it at QoS 1 (paho sends it once connected again, if the broker went away)."""
         assert message.topic is not None
         self._pending.append(self.client.publish(message.topic, message.body, qos=1))
         if len(self._pending) > 1000:
@@ -50,13 +69,8 @@ class MQTTPublisher:
         """Wait for the broker's acknowledgements; how many messages it did not acknowledge."""
         deadline = time.monotonic() + timeout
         for info in self._pending:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                info.wait_for_publish(timeout=left)
-            except (RuntimeError, ValueError):
-                break
+            while not info.is_published() and time.monotonic() < deadline:
+                time.sleep(0.01)
         missing = sum(1 for p in self._pending if not p.is_published())
         self.client.disconnect()
         self.client.loop_stop()

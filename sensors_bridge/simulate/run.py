@@ -132,6 +132,9 @@ class Simulation:
     gtfs_file: Path | None = None
     gtfs_interval: float = 1.0
     stop: Callable[[], bool] = lambda: False
+    #: the time of the first message (default: the next second); a past start replays the
+    #: run at once, the same messages again for the same seed
+    start: datetime | None = None
 
     def check(self) -> None:
         """Refuse a run that could not send what it was asked (before sending anything)."""
@@ -151,7 +154,7 @@ class Simulation:
         """Send everything at its time; ``progress(observations, total)`` as it goes."""
         self.check()
         report = Report()
-        start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+        start = self.start or datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
         t0 = time.monotonic() + (start - datetime.now(UTC)).total_seconds()
         total = None if self.duration is None else round(self.rate * self.duration)
         last_flush = time.monotonic()

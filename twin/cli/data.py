@@ -156,7 +156,8 @@ def demo(
                     force=force,
                     synthetic_city=synthetic_city,
                 )
-            summary += load_live_demo(rt.engine, s.data_dir, ImportOptions.from_settings(s))
+            options = ImportOptions.from_settings(s)
+            summary += load_live_demo(rt.engine, s.data_dir, options, force=force)
             for line in summary:
                 out.print(line, highlight=False)
             build_tiles(rt)
