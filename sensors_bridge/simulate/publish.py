@@ -65,7 +65,7 @@ class MQTTPublisher:
         if len(self._pending) > 1000:
             self._pending = [p for p in self._pending if not p.is_published()]
 
-    def close(self, timeout: float = 30) -> int:
+    def close(self, timeout: float = 5) -> int:
         """Wait for the broker's acknowledgements; how many messages it did not acknowledge."""
         deadline = time.monotonic() + timeout
         for info in self._pending:
