@@ -40,6 +40,7 @@ bench: setup
 	$(VENV)/bin/python bench/auth.py
 	$(VENV)/bin/python bench/ingest.py
 	$(VENV)/bin/python bench/lorawan.py
+	$(VENV)/bin/python bench/simulate.py
 
 clean:
 	-$(TWIN) db stop
