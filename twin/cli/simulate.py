@@ -39,7 +39,6 @@ def simulate(
     token: Annotated[
         str | None,
         typer.Option(
-            envvar="TWIN_SIMULATE_TOKEN",
             help="An integration token for HTTP (default: a new 'simulator' integration token).",
         ),
     ] = None,
