@@ -12,8 +12,10 @@ setup:
 viewer: setup
 	@if [ -f viewer/package.json ]; then bash scripts/build-viewer.sh; fi
 
+# the district loaded, then alive: broker, bridge, simulator and GTFS-realtime poller in the
+# background while it serves; Ctrl-C stops them all (the broker stays: `twin broker stop`)
 demo: setup viewer
-	$(TWIN) demo --serve
+	$(TWIN) demo --serve --live
 
 test: setup viewer
 	$(VENV)/bin/ruff check .
@@ -38,6 +40,7 @@ bench: setup
 	$(VENV)/bin/python bench/auth.py
 	$(VENV)/bin/python bench/ingest.py
 	$(VENV)/bin/python bench/lorawan.py
+	$(VENV)/bin/python bench/simulate.py
 
 clean:
 	-$(TWIN) db stop

@@ -96,8 +96,8 @@ class _Timed(MQTTBridge):
         super().__post_init__()
         self.latencies: list[float] = []
 
-    def _write(self, items: list[Observation | Rejected]) -> None:
-        super()._write(items)
+    def _write(self, protocol: str, items: list[Observation | Rejected]) -> None:
+        super()._write(protocol, items)
         now = time.time()
         self.latencies += [now - o.time.timestamp() for o in items if isinstance(o, Observation)]
 

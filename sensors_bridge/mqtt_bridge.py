@@ -9,6 +9,12 @@ before the commit means redelivery, never loss, and the idempotency key turns a 
 observation into a counted duplicate. Messages received on an earlier connection are not
 acknowledged on a later one (packet ids are per connection): the broker resends them.
 Bad payloads become dead letters and are acknowledged; no message stops the bridge.
+
+Which topics it listens to, and which adapter decodes each, are the topic mappings
+(:mod:`sensors_bridge.topics`, ``TWIN_MQTT_TOPICS``): by default the twin's own
+``twin/{device}/{metric}``, The Things Stack's and ChirpStack's uplink topics. Each protocol
+has its own :class:`BatchWriter`, so dead letters and counts name the adapter as its HTTP
+route does; a batch mixing protocols commits each protocol's part, then acknowledges all.
 """
 
 from __future__ import annotations
@@ -29,9 +35,10 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from sensors_bridge import deadletters
 from sensors_bridge.model import Observation, Rejected
-from sensors_bridge.mqtt import MQTTAdapter
 from sensors_bridge.store import BatchWriter
+from sensors_bridge.topics import DEFAULT_ROUTES, Decoded, TopicRoute, route_for
 
 LOGGER = logging.getLogger(__name__)
 
@@ -49,6 +56,8 @@ class BridgeStats:
     duplicate: int = 0
     rejected: int = 0
     batches: int = 0
+    #: network-server messages carrying no observation (joins, status reports), counted
+    events: int = 0
 
 
 @dataclass
@@ -56,7 +65,8 @@ class _Held:
     generation: int
     mid: int
     qos: int
-    item: Observation | Rejected
+    protocol: str
+    decoded: Decoded
 
 
 @dataclass
@@ -71,7 +81,7 @@ class MQTTBridge:
     password: str | None = None
     batch_size: int = 500
     flush_seconds: float = 0.25
-    adapter: MQTTAdapter = field(default_factory=MQTTAdapter)
+    routes: tuple[TopicRoute, ...] = DEFAULT_ROUTES
     stats: BridgeStats = field(default_factory=BridgeStats)
     subscribed: threading.Event = field(default_factory=threading.Event)
 
@@ -79,7 +89,8 @@ class MQTTBridge:
         self.stop = threading.Event()
         self._inbox: queue.Queue[_Held] = queue.Queue()
         self._generation = 0
-        self._writer = BatchWriter(self.engine, "mqtt")
+        self._writers = {r.protocol: BatchWriter(self.engine, r.protocol) for r in self.routes}
+        self._writers.setdefault("mqtt", BatchWriter(self.engine, "mqtt"))
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"twin-bridge-{self.instance}",
@@ -96,7 +107,7 @@ class MQTTBridge:
 
     @property
     def filters(self) -> list[str]:
-        return [f"$share/{SHARE_GROUP}/{p.filter}" for p in self.adapter.patterns]
+        return [f"$share/{SHARE_GROUP}/{r.filter}" for r in self.routes]
 
     def request_stop(self) -> None:
         self.stop.set()
@@ -139,13 +150,21 @@ class MQTTBridge:
             LOGGER.warning("bridge disconnected (%s): reconnecting", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        body = bytes(msg.payload)
+        topic = msg._topic.decode("utf-8", "replace")  # paho's .topic raises on bad UTF-8
+        route = route_for(self.routes, topic)
+        protocol = route.protocol if route else "mqtt"
         try:
-            topic = msg._topic.decode("utf-8", "replace")  # paho's .topic raises on bad UTF-8
-            item = self.adapter.decode_message(topic, bytes(msg.payload), datetime.now(UTC))
+            if route is None:
+                raw = topic.encode() + b" " + body
+                detail = f"topic {topic!r} matches no mapping of TWIN_MQTT_TOPICS"
+                decoded = Decoded([Rejected("bad_topic", detail, raw)])
+            else:
+                decoded = route.decode(topic, body, datetime.now(UTC))
         except Exception as exc:  # the contract says never; a bug must still not stop us
             LOGGER.exception("decoding failed")
-            item = Rejected("decode_error", f"decoding failed: {exc}", bytes(msg.payload))
-        self._inbox.put(_Held(self._generation, msg.mid, msg.qos, item))
+            decoded = Decoded([Rejected("decode_error", f"decoding failed: {exc}", body)])
+        self._inbox.put(_Held(self._generation, msg.mid, msg.qos, protocol, decoded))
 
     # -- the main thread's side: batch, commit, acknowledge -------------------------------
 
@@ -173,7 +192,7 @@ class MQTTBridge:
         delay = 0.5
         while True:
             try:
-                self._commit([h.item for h in batch])
+                self._commit(batch)
                 break
             except Exception as exc:  # the database is away (or worse): never drop, never die
                 if self.stop.is_set():
@@ -186,30 +205,46 @@ class MQTTBridge:
             if held.generation == now and held.qos > 0:
                 self.client.ack(held.mid, held.qos)
 
-    def _commit(self, items: list[Observation | Rejected]) -> None:
-        """One transaction for the batch; if the database refuses it, one per message."""
-        try:
-            self._write(items)
-        except OperationalError:
-            raise
-        except DBAPIError:
-            LOGGER.exception("a batch failed: storing its messages one by one")
-            for item in items:
-                self._write_alone(item)
+    def _commit(self, batch: list[_Held]) -> None:
+        """One transaction per protocol of the batch; if the database refuses one, one per
+        message. Events are counted after (a retry counts them again: counts, not data)."""
+        by_protocol: dict[str, list[Observation | Rejected]] = {}
+        events: list[tuple[str, str]] = []
+        for held in batch:
+            by_protocol.setdefault(held.protocol, []).extend(held.decoded.items)
+            if held.decoded.event:
+                events.append((held.protocol, held.decoded.event))
+        for protocol, items in by_protocol.items():
+            if not items:
+                continue
+            try:
+                self._write(protocol, items)
+            except OperationalError:
+                raise
+            except DBAPIError:
+                LOGGER.exception("a batch failed: storing its messages one by one")
+                for item in items:
+                    self._write_alone(protocol, item)
+        if events:
+            with self.engine.begin() as conn:
+                for protocol, kind in events:
+                    deadletters.count_event(conn, protocol, kind)
+            self.stats.events += len(events)
 
-    def _write(self, items: list[Observation | Rejected]) -> None:
-        result = self._writer.write(items)
+    def _write(self, protocol: str, items: list[Observation | Rejected]) -> None:
+        result = self._writers[protocol].write(items)
         self.stats.batches += 1
         self.stats.stored += result.accepted
         self.stats.duplicate += result.duplicate
         self.stats.rejected += len(result.rejected)
 
-    def _write_alone(self, item: Observation | Rejected) -> None:
+    def _write_alone(self, protocol: str, item: Observation | Rejected) -> None:
         """One message of a failed batch; if it fails alone too, it becomes a dead letter."""
         try:
-            self._write([item])
+            self._write(protocol, [item])
         except OperationalError:
             raise
         except DBAPIError as exc:
             raw = item.raw if isinstance(item, Rejected) else (item.raw or b"")
-            self._write([Rejected("store_error", f"the database refused it: {exc.orig}", raw)])
+            refused = Rejected("store_error", f"the database refused it: {exc.orig}", raw)
+            self._write(protocol, [refused])

@@ -38,6 +38,8 @@ class DeviceSpec:
     external_id: str | None = None
     visibility: str = "public"
     feature: str | None = None
+    #: what else is known of it (a gauge's ``zero_altitude_m``, what it simulates)
+    attrs: Mapping[str, Any] | None = None
 
 
 def _parse_feature(feature: str) -> tuple[str, int]:
@@ -62,7 +64,7 @@ def _check(spec: DeviceSpec) -> None:
     check_known(spec.visibility)
 
 
-def _insert(conn: Connection, spec: DeviceSpec) -> None:
+def _insert(conn: Connection, spec: DeviceSpec, *, replace: bool = False) -> None:
     _check(spec)
     params: dict[str, Any] = {
         "i": spec.id,
@@ -72,6 +74,7 @@ def _insert(conn: Connection, spec: DeviceSpec) -> None:
         "v": spec.visibility,
         "l": None,
         "f": None,
+        "a": json.dumps(dict(spec.attrs or {})),
     }
     geom = "NULL"
     if spec.feature:
@@ -91,7 +94,8 @@ def _insert(conn: Connection, spec: DeviceSpec) -> None:
             conn.execute(
                 text(
                     "INSERT INTO devices (id, protocol, type, external_id, visibility, layer, "
-                    f"feature_id, geom) VALUES (:i, :p, :t, :x, :v, :l, :f, {geom})"
+                    f"feature_id, geom, attrs) VALUES (:i, :p, :t, :x, :v, :l, :f, {geom}, "
+                    f"CAST(:a AS jsonb)) {_REPLACE if replace else ''}"
                 ),
                 params,
             )
@@ -103,12 +107,24 @@ def _insert(conn: Connection, spec: DeviceSpec) -> None:
         ) from None
 
 
-def add_devices(engine: Engine, specs: Iterable[DeviceSpec]) -> int:
-    """Register devices in one transaction (all or none); how many."""
+#: ``replace``: a device registered again takes what the new spec says (its data stays)
+_REPLACE = (
+    "ON CONFLICT (id) DO UPDATE SET (protocol, type, external_id, visibility, layer, feature_id, "
+    "geom, attrs, status) = (EXCLUDED.protocol, EXCLUDED.type, EXCLUDED.external_id, "
+    "EXCLUDED.visibility, EXCLUDED.layer, EXCLUDED.feature_id, EXCLUDED.geom, EXCLUDED.attrs, "
+    "'active')"
+)
+
+
+def add_devices(engine: Engine, specs: Iterable[DeviceSpec], *, replace: bool = False) -> int:
+    """Register devices in one transaction (all or none); how many.
+
+    ``replace``: a device already registered under the same id is updated instead of refused
+    (what a re-run of the demo needs; observations are kept)."""
     n = 0
     with engine.begin() as conn:
         for spec in specs:
-            _insert(conn, spec)
+            _insert(conn, spec, replace=replace)
             n += 1
     return n
 
@@ -148,9 +164,24 @@ def _spec(path: Path, line: int, row: Mapping[str, Any]) -> DeviceSpec:
             external_id=(str(row["external_id"]) if row.get("external_id") else None),
             visibility=str(row.get("visibility") or "public"),
             feature=(str(row["feature"]) if row.get("feature") else None),
+            attrs=_attrs(path, line, row.get("attrs")),
         )
     except KeyError as exc:
         raise InputError(f"{path}: record {line} lacks {exc.args[0]}") from None
+
+
+def _attrs(path: Path, line: int, value: Any) -> Mapping[str, Any] | None:
+    """A record's ``attrs``: an object in GeoJSON, a JSON object in a CSV cell."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, dict):
+        raise InputError(f'{path}: record {line}: attrs must be a JSON object, e.g. {{"a": 1}}')
+    return value
 
 
 _SELECT = """

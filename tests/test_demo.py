@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -316,3 +317,64 @@ def test_rerun_is_fast_and_idempotent(demo: Demo) -> None:
 def _without_demo_meta(snap: dict[str, Any]) -> dict[str, Any]:
     """The demo's own bookkeeping records update times, which a restored row moves on."""
     return {**snap, "twin_meta": [kv for kv in snap["twin_meta"] if kv[0] != "demo"]}
+
+
+def test_live_devices_are_registered_bound_and_flagged(demo: Demo, tmp_path: Path) -> None:
+    """The demo's devices: real OSM lamps, schools, cameras and valves; synthetic parking bays
+    and flood gauge (the extract maps none); buses over the real stops, their timetable
+    synthetic; a re-run finds all of it in place and does nothing."""
+    from geodata.importers.base import ImportOptions
+    from sensors_bridge.simulate.demo import load_live_demo, simulated_devices
+
+    e = demo.engine
+    lines = load_live_demo(e, tmp_path, ImportOptions.from_settings())
+    assert "SYNTHETIC bus feed 'demo-bus'" in "\n".join(lines)
+    by_kind = dict(
+        rows(
+            e,
+            "SELECT attrs->>'simulate', count(*) FROM devices WHERE attrs ? 'simulate' GROUP BY 1",
+        )
+    )
+    assert by_kind == {
+        "parking": 24,
+        "flood_gauge": 1,
+        "lamp": 40,
+        "air_quality": 2,
+        "co2": 10,
+        "camera": 8,
+        "pressure": 6,
+    }
+    bound = rows(
+        e,
+        "SELECT d.attrs->>'simulate', d.protocol, d.visibility, f.kind, f.source, "
+        "f.attrs->>'synthetic' FROM devices d JOIN furniture f ON f.id = d.feature_id "
+        "AND d.layer IN ('furniture', 'cameras') WHERE d.attrs ? 'simulate' "
+        "GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1",
+    )
+    assert bound == [
+        ("air_quality", "http", "public", "lamp", "osm-helsinki", None),
+        ("camera", "mqtt", "agent", "camera", "osm-helsinki", None),
+        ("flood_gauge", "mqtt", "public", "gauge", "demo-synthetic-live", "true"),
+        ("lamp", "mqtt", "public", "lamp", "osm-helsinki", None),
+        ("parking", "tts", "public", "parking_space", "demo-synthetic-live", "true"),
+    ]
+    gauge = one(e, "SELECT attrs FROM devices WHERE id = 'flood-gauge-1'")
+    assert gauge["zero_altitude_m"] == -0.25 and gauge["synthetic"] is True
+    assert one(e, "SELECT count(*) FROM devices WHERE layer = 'buildings'") == 10  # school CO2
+    assert one(e, "SELECT count(*) FROM devices WHERE layer = 'network-nodes'") == 6
+    assert (
+        one(
+            e,
+            "SELECT count(*) FROM devices WHERE protocol = 'tts' AND external_id ~ "
+            "'^[0-9A-F]{16}$'",
+        )
+        == 24
+    )
+    # every bus stop of the feed is a gtfs device bound to its stop
+    stops = one(e, "SELECT count(*) FROM furniture WHERE source = 'gtfs:demo-bus'")
+    assert stops >= 9
+    assert one(e, "SELECT count(*) FROM devices WHERE protocol = 'gtfs'") == stops
+    assert one(e, "SELECT agency FROM gtfs_feeds WHERE name = 'demo-bus'").startswith("Synthetic")
+    with e.connect() as conn:
+        assert len(simulated_devices(conn)) == 91
+    assert load_live_demo(e, tmp_path, ImportOptions.from_settings()) == lines  # unchanged

@@ -151,3 +151,49 @@ def test_read_feed_refuses_a_non_zip(tmp_path: Path) -> None:
 
     with pytest.raises(ImportFailed, match=r"feed\.zip: not a GTFS zip"):
         read_feed(path)
+
+
+def test_each_stop_is_a_gtfs_device_bound_to_its_bus_stop(
+    runner: CliRunner, engine: Engine, tmp_path: Path
+) -> None:
+    """The one object referential: stop, furniture feature and device meet on one feature."""
+    feed = write_feed(tmp_path / "syn.zip")
+    result = runner.invoke(app, ["gtfs", "import", str(feed), "--feed", "syn"])
+    assert result.exit_code == 0, result.output
+    assert "4 stop devices" in result.stdout
+    query = text(
+        "SELECT d.id, d.protocol, d.type, d.external_id, d.layer, f.kind, f.source_id, "
+        "ST_Equals(d.geom, f.geom) AS same_place, d.attrs->>'name' AS name "
+        "FROM devices d JOIN furniture f ON f.id = d.feature_id ORDER BY d.id"
+    )
+    with engine.connect() as conn:
+        devices = conn.execute(query).all()
+    assert [(d.id, d.protocol, d.type, d.external_id, d.layer) for d in devices] == [
+        (f"gtfs-syn-S{i}", "gtfs", "bus_stop", f"syn:S{i}", "furniture") for i in range(1, 5)
+    ]
+    assert all(d.kind == "bus_stop" and d.same_place for d in devices)
+    assert [d.source_id for d in devices] == ["S1", "S2", "S3", "S4"]
+    assert devices[0].name == "Rautatientori"
+
+    # the registry knows them (a bus stop device is public like its stop)
+    listed = runner.invoke(app, ["devices", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.count('"protocol": "gtfs"') == 4
+
+    # a re-import without S4 removes its device; the others keep their ids and bindings
+    smaller = write_feed(
+        tmp_path / "smaller.zip",
+        stops_txt="\n".join(FILES["stops.txt"].splitlines()[:4]) + "\n",
+        stop_times_txt="".join(
+            line + "\n" for line in FILES["stop_times.txt"].splitlines() if ",S4," not in line
+        ),
+    )
+    assert runner.invoke(app, ["gtfs", "import", str(smaller), "--feed", "syn"]).exit_code == 0
+    # a second feed with the same stop ids has devices of its own
+    assert runner.invoke(app, ["gtfs", "import", str(feed), "--feed", "other"]).exit_code == 0
+    with engine.connect() as conn:
+        after = conn.execute(query).all()
+    assert [d.id for d in after] == [
+        *(f"gtfs-other-S{i}" for i in range(1, 5)),
+        *(f"gtfs-syn-S{i}" for i in range(1, 4)),
+    ]

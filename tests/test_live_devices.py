@@ -110,6 +110,35 @@ def test_import_csv_and_geojson(twin: CliRunner, tmp_path: Path, engine: Engine)
     assert ids == [("c1", "70B3D57ED005B89A"), ("g1", "0102030405060708"), ("l1", None)]
 
 
+def test_import_keeps_attrs_and_refuses_bad_ones(
+    twin: CliRunner, tmp_path: Path, engine: Engine
+) -> None:
+    """A flood gauge's zero altitude travels with it: an ``attrs`` JSON cell (CSV) or object."""
+    csv_file = tmp_path / "d.csv"
+    csv_file.write_text(
+        "id,protocol,external_id,type,visibility,attrs\n"
+        'gauge-1,mqtt,,flood_gauge,public,"{""zero_altitude_m"": -0.25}"\n'
+    )
+    assert run(twin, "devices", "import", str(csv_file))[0] == 0
+    geo = tmp_path / "d.geojson"
+    geo.write_text(
+        '{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": null, '
+        '"properties": {"id": "g2", "protocol": "mqtt", "type": "flood_gauge", '
+        '"visibility": "public", "attrs": {"zero_altitude_m": 1.5, "datum": "N2000"}}}]}'
+    )
+    assert run(twin, "devices", "import", str(geo))[0] == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,protocol,external_id,type,visibility,attrs\ng3,mqtt,,gauge,public,[1]\n")
+    code, _, err = run(twin, "devices", "import", str(bad))
+    assert code == 1 and "record 1: attrs must be a JSON object" in err
+    with engine.connect() as conn:
+        got = conn.execute(text("SELECT id, attrs FROM devices ORDER BY id")).all()
+    assert dict(got) == {
+        "gauge-1": {"zero_altitude_m": -0.25},
+        "g2": {"zero_altitude_m": 1.5, "datum": "N2000"},
+    }
+
+
 def test_quarantine_list_and_adopt(twin: CliRunner, engine: Engine) -> None:
     BatchWriter(engine, "chirpstack").write(
         [Observation("AABB", "level", 1.5, T0, protocol="chirpstack", external=True)]

@@ -23,6 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine, text
 
 from sensors_bridge.mqtt_bridge import MQTTBridge
+from sensors_bridge.topics import DEFAULT_ROUTES, TopicRoute
 from tests.conftest import free_port
 from twin.services.mosquitto import EmbeddedMosquitto
 
@@ -84,8 +85,14 @@ def counts(engine: Engine) -> dict[str, int]:
 class Running:
     """An in-process bridge on a thread."""
 
-    def __init__(self, engine: Engine, broker: EmbeddedMosquitto, instance: str) -> None:
-        self.bridge = MQTTBridge(engine, "127.0.0.1", broker.port, instance=instance)
+    def __init__(
+        self,
+        engine: Engine,
+        broker: EmbeddedMosquitto,
+        instance: str,
+        routes: tuple[TopicRoute, ...] = DEFAULT_ROUTES,
+    ) -> None:
+        self.bridge = MQTTBridge(engine, "127.0.0.1", broker.port, instance=instance, routes=routes)
         self.thread = threading.Thread(target=self.bridge.run, daemon=True)
         self.thread.start()
         assert self.bridge.subscribed.wait(20), "the bridge did not subscribe"

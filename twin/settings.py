@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from geodata.crs import parse_crs
+
+if TYPE_CHECKING:
+    from sensors_bridge.topics import TopicRoute
 
 #: Port of the project-managed PostgreSQL cluster: not 5432, so it never meets a system one.
 DEFAULT_PG_PORT = 55432
@@ -39,6 +42,12 @@ class Settings(BaseSettings):
     )
     mqtt_port: int = Field(
         DEFAULT_MQTT_PORT, ge=1, le=65535, description="where `twin broker start` listens"
+    )
+    mqtt_topics: str | None = Field(
+        None,
+        description="the bridge's topic mappings TOPIC=ADAPTER, comma-separated (e.g. "
+        "city/{device}/{metric}=mqtt,v3/+/devices/+/up=tts); unset = twin/{device}/{metric}, "
+        "The Things Stack v3 and ChirpStack v4 uplinks",
     )
     crs: str | None = Field(None, description="working CRS, e.g. EPSG:3067; projected, metres")
     storey_height: float = Field(3.0, gt=0, description="metres per storey for height fallback")
@@ -120,6 +129,20 @@ class Settings(BaseSettings):
             parts = urlsplit("")
         if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
             raise ValueError("TWIN_MQTT_URL must look like mqtt://host:1883")
+        return v
+
+    @field_validator("mqtt_topics")
+    @classmethod
+    def _check_topics(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        from geodata.errors import InputError
+        from sensors_bridge.topics import parse_routes
+
+        try:
+            parse_routes(v)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
         return v
 
     @field_validator("crs")
@@ -235,6 +258,13 @@ class Settings(BaseSettings):
             parts = urlsplit(self.mqtt_url)
             return parts.hostname or "127.0.0.1", parts.port or 1883
         return "127.0.0.1", self.mqtt_port
+
+    @property
+    def mqtt_routes(self) -> tuple[TopicRoute, ...]:
+        """The bridge's topic mappings: TWIN_MQTT_TOPICS, or the default ones."""
+        from sensors_bridge.topics import DEFAULT_ROUTES, parse_routes
+
+        return parse_routes(self.mqtt_topics) if self.mqtt_topics else DEFAULT_ROUTES
 
     @property
     def mqtt_login(self) -> tuple[str | None, str | None]:

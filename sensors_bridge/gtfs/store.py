@@ -5,6 +5,12 @@ one place that reprojects) as ``bus_stop`` furniture of the source ``gtfs:NAME``
 ``stop_id``: a re-import updates them and removes the stops the feed no longer has. The
 timetable replaces the feed's previous one; its recorded realtime stays. Any error rolls all
 of it back.
+
+Each stop is also a device of protocol ``gtfs`` bound to its furniture feature, so the one
+object referential holds: the bus stop on the map, its device in the registry, and what is
+known live about it (its next departures) meet on one feature. The device id is
+``gtfs-FEED-STOP``, its external id ``FEED:STOP`` (stop ids are unique only within a feed, and
+external ids are unique per protocol); devices of stops a re-import removed go with them.
 """
 
 from __future__ import annotations
@@ -97,6 +103,8 @@ class FeedReport:
     stop_times: int
     services: int
     skipped: dict[str, int]
+    #: the stops' ``gtfs`` devices, bound to their furniture
+    devices: int = 0
 
     def lines(self) -> list[str]:
         skipped = ", ".join(f"{n} {why}" for why, n in self.skipped.items())
@@ -104,7 +112,8 @@ class FeedReport:
             f"feed {self.feed!r} ({self.timezone}): {self.stops.imported} stops as bus_stop "
             f"furniture (new {self.stops.inserted}, deleted {self.stops.deleted}), "
             f"{self.routes} routes, {self.trips} trips, {self.stop_times} stop times, "
-            f"{self.services} services" + (f"; skipped {skipped}" if skipped else "")
+            f"{self.services} services, {self.devices} stop devices"
+            + (f"; skipped {skipped}" if skipped else "")
         ]
 
 
@@ -132,6 +141,7 @@ def write_feed(
         source=stop_source(feed),
         options=replace(options, prune=True),
     )
+    devices = bind_stop_devices(conn, feed, options.visibility or "public")
     raw = raw_connection(conn)
     raw.execute(
         "INSERT INTO gtfs_feeds (name, timezone, agency) VALUES (%s, %s, %s) "
@@ -171,7 +181,45 @@ def write_feed(
         len(data.stop_times),
         len(services),
         data.skipped,
+        devices,
     )
+
+
+def stop_device_id(feed: str, stop_id: str) -> str:
+    """The registry id of a stop's device."""
+    return f"gtfs-{feed}-{stop_id}"
+
+
+def bind_stop_devices(conn: Connection, feed: str, visibility: str) -> int:
+    """One ``gtfs`` device per stop of ``feed``, bound to its furniture feature (upserted,
+    located where the stop is); devices of stops no longer in the feed are removed. How many."""
+    from sqlalchemy import text
+
+    params = {"feed": feed, "src": stop_source(feed), "vis": visibility}
+    conn.execute(
+        text(
+            "DELETE FROM devices d WHERE d.protocol = 'gtfs' AND d.attrs->>'gtfs_feed' = :feed "
+            "AND NOT EXISTS (SELECT 1 FROM furniture f WHERE f.id = d.feature_id "
+            "AND f.source = :src AND f.scenario_id IS NULL)"
+        ),
+        params,
+    )
+    done = conn.execute(
+        text(
+            "INSERT INTO devices (id, protocol, type, external_id, visibility, layer, feature_id, "
+            "geom, attrs) "
+            "SELECT 'gtfs-' || :feed || '-' || f.source_id, 'gtfs', 'bus_stop', "
+            ":feed || ':' || f.source_id, :vis, 'furniture', f.id, ST_Force3D(f.geom), "
+            "jsonb_build_object('gtfs_feed', CAST(:feed AS text), 'stop_id', f.source_id, "
+            "'name', f.name) "
+            "FROM furniture f WHERE f.source = :src AND f.scenario_id IS NULL "
+            "ON CONFLICT (id) DO UPDATE SET (external_id, visibility, layer, feature_id, geom, "
+            "attrs, status) = (EXCLUDED.external_id, EXCLUDED.visibility, EXCLUDED.layer, "
+            "EXCLUDED.feature_id, EXCLUDED.geom, EXCLUDED.attrs, 'active')"
+        ),
+        params,
+    )
+    return done.rowcount
 
 
 def _copy(raw: Any, target: str, feed: str, rows: list[Any]) -> None:

@@ -1,7 +1,8 @@
 """The ``twin`` command: one entry point for every operation on a twin.
 
 One module per command group (``db``, ``users`` with ``audit``, ``tokens``, ``data``,
-``serve``, ``tiles``, ``devices``, ``gtfs``, ``broker`` with ``bridge``), each importing only
+``serve``, ``tiles``, ``devices``, ``gtfs``, ``broker`` with ``bridge``, ``simulate``), each
+importing only
 Typer and rich at module level: what a command needs (the database, GDAL, the tiles, the
 server) loads when that command runs, so ``twin --help`` and ``twin import`` start without
 the tiles or FastAPI.
@@ -23,6 +24,7 @@ from twin.cli.db import db_app, init
 from twin.cli.devices import devices_app
 from twin.cli.gtfs import gtfs_app
 from twin.cli.serve import serve
+from twin.cli.simulate import simulate
 from twin.cli.tiles import tiles_app
 from twin.cli.tokens import tokens_app
 from twin.cli.users import audit_, users_app
@@ -45,6 +47,7 @@ app.command("audit")(audit_)
 app.add_typer(gtfs_app, name="gtfs")
 app.add_typer(broker_app, name="broker")
 app.command()(bridge)
+app.command()(simulate)
 
 
 @app.callback()

@@ -54,7 +54,8 @@ def bridge(
     ] = "default",
     batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Messages per batch.")] = 500,
 ) -> None:
-    """Bring MQTT messages (twin/DEVICE/METRIC) into the twin until Ctrl-C or SIGTERM.
+    """Bring MQTT messages into the twin until Ctrl-C or SIGTERM: twin/DEVICE/METRIC, The
+    Things Stack and ChirpStack uplinks, or the mappings of TWIN_MQTT_TOPICS.
 
     Each message is acknowledged only after the batch holding it is committed; several
     bridges with different --instance names share the load.
@@ -77,12 +78,14 @@ def bridge(
                 port,
                 instance=instance,
                 batch_size=batch_size,
+                routes=s.mqtt_routes,
                 username=user,
                 password=password,
             )
             for sig in (signal.SIGTERM, signal.SIGINT):  # finish the batch, then leave
                 signal.signal(sig, lambda *_: worker.request_stop())
-            console.print(f"bridge {instance}: {host}:{port} -> {', '.join(worker.filters)}")
+            mappings = ", ".join(r.entry for r in worker.routes)
+            console.print(f"bridge {instance}: {host}:{port}, {mappings}", highlight=False)
             try:
                 stats = worker.run()
             except KeyboardInterrupt:

@@ -13,12 +13,21 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from twin.cli.common import allow_quick_exit, out, progress_bar, settings, user_errors
+from twin.cli.common import (
+    allow_quick_exit,
+    console,
+    out,
+    progress_bar,
+    settings,
+    user_errors,
+)
 from twin.cli.users import cli_actor
 
 if TYPE_CHECKING:
     from geodata.importers import ImportReport
+    from twin.live_demo import LiveDemo
     from twin.runtime import Runtime
+    from twin.settings import Settings
 
 
 def _layer_names() -> list[str]:
@@ -125,6 +134,14 @@ def demo(
     host: Annotated[str | None, typer.Option(help="Address to bind with --serve.")] = None,
     port: Annotated[int | None, typer.Option(help="Port with --serve.")] = None,
     force: Annotated[bool, typer.Option(help="Rebuild even when nothing changed.")] = False,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Bring it alive: broker, `twin bridge`, `twin simulate` and `twin gtfs rt` in "
+            "the background (logs under TWIN_DATA_DIR/demo/logs) until Ctrl-C.",
+        ),
+    ] = False,
     synthetic_city: Annotated[
         int | None,
         typer.Option(
@@ -139,6 +156,7 @@ def demo(
     """Load the demo district (Helsinki, OpenStreetMap) and build what exists on top of it."""
     from geodata.demo import load_demo
     from geodata.importers.base import ImportOptions
+    from sensors_bridge.simulate.demo import load_live_demo
     from twin.cli.serve import serve_runtime
     from twin.cli.tiles import build_tiles
     from twin.runtime import Runtime
@@ -155,8 +173,36 @@ def demo(
                     force=force,
                     synthetic_city=synthetic_city,
                 )
+            options = ImportOptions.from_settings(s)
+            summary += load_live_demo(rt.engine, s.data_dir, options, force=force)
             for line in summary:
                 out.print(line, highlight=False)
             build_tiles(rt)
-            if serve_after:
-                serve_runtime(rt, host or s.host, port or s.port)
+            where = (host or s.host, port or s.port)
+            alive = _start_live(s, where) if live else None
+            try:
+                if serve_after:
+                    serve_runtime(rt, *where)
+                elif alive is not None:
+                    _wait_for_interrupt()
+            finally:
+                if alive is not None:
+                    alive.stop()
+
+
+def _start_live(s: Settings, where: tuple[str, int]) -> LiveDemo:
+    from twin.live_demo import LiveDemo
+
+    host = "127.0.0.1" if where[0] in ("0.0.0.0", "::") else where[0]
+    alive = LiveDemo(s, url=f"http://{host}:{where[1]}")
+    alive.start()
+    console.print(f"live: bridge, simulator and GTFS-realtime poller started ({alive.log_dir})")
+    return alive
+
+
+def _wait_for_interrupt() -> None:
+    import time
+
+    console.print("live: Ctrl-C stops it")
+    while True:
+        time.sleep(3600)

@@ -42,7 +42,7 @@ def devices_import(
     file: Annotated[
         Path,
         typer.Argument(
-            help="A .csv (id,protocol,external_id,type,visibility[,feature]) or a .geojson."
+            help="A .csv (id,protocol,external_id,type,visibility[,feature][,attrs]) or .geojson."
         ),
     ],
 ) -> None:
