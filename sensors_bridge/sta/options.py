@@ -89,17 +89,17 @@ def _orderby(raw: str) -> tuple[tuple[str, bool], ...]:
 
 
 def _expand(raw: str, depth: int) -> tuple[Expand, ...]:
-    if depth > MAX_EXPAND_DEPTH:
-        raise InputError(f"$expand: at most {MAX_EXPAND_DEPTH} levels of nesting")
     out: list[Expand] = []
     for item in split_top(raw, ","):
         head, paren, rest = item.partition("(")
         if paren and not rest.endswith(")"):
             raise InputError(f"$expand={raw!r}: {item!r} should end with ')'")
-        nested = parse_nested(rest[:-1], depth + 1) if paren else Options()
         path = [p.strip() for p in head.split("/")]
         if not all(path):
             raise InputError(f"$expand={raw!r}: an empty navigation property in {item!r}")
+        if depth + len(path) > MAX_EXPAND_DEPTH:
+            raise InputError(f"$expand: at most {MAX_EXPAND_DEPTH} levels of nesting")
+        nested = parse_nested(rest[:-1], depth + len(path)) if paren else Options()
         expand = Expand(path[-1], nested)
         for nav in reversed(path[:-1]):
             expand = Expand(nav, Options(expand=(expand,)))
