@@ -89,8 +89,10 @@ def test_role_matrix(world: Any, who: str) -> None:
     for device, thing in w.thing.items():
         want = 200 if device in known else 404
         urls = [f"/Things({thing})", f"/Things({thing})/Datastreams", f"/Sensors({thing})"]
-        urls += [f"/Datastreams({i})" for (d, _), i in w.datastream.items() if d == device]
-        urls += [f"/Datastreams({i})/Observations" for (d, _), i in w.datastream.items() if d == device]  # fmt: skip
+        mine = [i for (d, _), i in w.datastream.items() if d == device]
+        urls += [f"/Datastreams({i})" for i in mine] + [
+            f"/Datastreams({i})/Observations" for i in mine
+        ]
         for url in urls:
             got = client.get(f"{ROOT}{url}", headers=h)
             if got.status_code != want:
@@ -100,7 +102,7 @@ def test_role_matrix(world: Any, who: str) -> None:
 
 @pytest.mark.parametrize("who", ["anonymous", "agent"])
 def test_paths_and_expands_do_not_reach_hidden_devices(world: Any, who: str) -> None:
-    client, w, headers = world
+    client, _w, headers = world
     h = headers[who]
 
     def values(url: str) -> list[dict[str, Any]]:
