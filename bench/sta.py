@@ -93,8 +93,7 @@ def seed(url: str, rows: int) -> None:
                 ),
                 {"m": metric, "end": end, "n": DEVICES},
             )
-    with engine.connect() as conn:
-        conn.execute(text("COMMIT"))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("VACUUM ANALYZE observations"))
     engine.dispose()
 

@@ -117,7 +117,7 @@ def parse_options(params: Mapping[str, str], *, depth: int = 0) -> Options:
         raise InputError(
             f"unknown query option {unknown[0]!r}: SensorThings reads {', '.join(OPTIONS)}"
         )
-    count = params.get("$count", "false").strip().lower()
+    count = params.get("$count", "false")
     if count not in ("true", "false"):
         raise InputError(f"$count={params['$count']!r}: give true or false")
     filter_ = params.get("$filter")

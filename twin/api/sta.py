@@ -14,12 +14,17 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import Connection
 
+from geodata.access import Principal
 from sensors_bridge.sta import query as q
 from sensors_bridge.sta.entities import ENTITY_SETS, EntitySet
 from sensors_bridge.sta.options import Options, parse_options
 from twin.api.deps import CurrentUser, EngineDep, SettingsDep
+from twin.api.features import OGCJSONResponse
 from twin.api.openapi import problems
+from twin.settings import Settings
 
 PREFIX = "/sta/v1.1"
 router = APIRouter(prefix=PREFIX, tags=["OGC SensorThings API"])
@@ -109,10 +114,8 @@ def _options_dependency(entity: EntitySet, collection: bool) -> Callable[..., Op
     return collection_options if collection else entity_options
 
 
-def _context(request: Request, engine_conn: Any, user: Any, settings: Any) -> q.Context:
-    return q.Context(
-        engine_conn, user, _base(request), settings.sta_default_top, settings.sta_max_top
-    )
+def _context(request: Request, conn: Connection, user: Principal, settings: Settings) -> q.Context:
+    return q.Context(conn, user, _base(request), settings.sta_default_top, settings.sta_max_top)
 
 
 def _page_doc(request: Request, page: q.Page, options: Options) -> dict[str, Any]:
@@ -143,10 +146,10 @@ def _add_routes(entity: EntitySet) -> None:
         engine: EngineDep,
         settings: SettingsDep,
         options: Annotated[Options, Depends(collection_opts)],
-    ) -> dict[str, Any]:
+    ) -> Response:
         with engine.connect() as conn:
             page = q.read_collection(_context(request, conn, user, settings), name, options)
-        return _page_doc(request, page, options)
+        return OGCJSONResponse(_page_doc(request, page, options))
 
     def read_one(
         entity_id: EntityId,
@@ -155,13 +158,18 @@ def _add_routes(entity: EntitySet) -> None:
         engine: EngineDep,
         settings: SettingsDep,
         options: Annotated[Options, Depends(entity_opts)],
-    ) -> dict[str, Any]:
+    ) -> Response:
         with engine.connect() as conn:
             ctx = _context(request, conn, user, settings)
-            return q.read_entity(ctx, name, entity_id, options)
+            return OGCJSONResponse(q.read_entity(ctx, name, entity_id, options))
 
     router.add_api_route(
-        f"/{name}", read_set, methods=["GET"], summary=f"{name}", responses=problems(400)
+        f"/{name}",
+        read_set,
+        methods=["GET"],
+        summary=f"{name}",
+        responses=problems(400),
+        response_class=OGCJSONResponse,
     )
     router.add_api_route(
         f"/{name}({{entity_id}})",
@@ -169,6 +177,7 @@ def _add_routes(entity: EntitySet) -> None:
         methods=["GET"],
         summary=f"One {entity.singular}",
         responses=problems(400, 404),
+        response_class=OGCJSONResponse,
     )
     for nav_name, nav in entity.navs.items():
         _add_nav_route(entity, nav_name, ENTITY_SETS[nav.target], nav.many)
@@ -184,11 +193,12 @@ def _add_nav_route(entity: EntitySet, nav_name: str, target: EntitySet, many: bo
         engine: EngineDep,
         settings: SettingsDep,
         options: Annotated[Options, Depends(opts)],
-    ) -> dict[str, Any]:
+    ) -> Response:
         with engine.connect() as conn:
             ctx = _context(request, conn, user, settings)
             got = q.read_related(ctx, entity.name, entity_id, nav_name, options)
-        return _page_doc(request, got, options) if isinstance(got, q.Page) else got
+        doc = _page_doc(request, got, options) if isinstance(got, q.Page) else got
+        return OGCJSONResponse(doc)
 
     what = f"The {nav_name} of a {entity.singular}" if many else f"A {entity.singular}'s {nav_name}"
     router.add_api_route(
@@ -197,6 +207,7 @@ def _add_nav_route(entity: EntitySet, nav_name: str, target: EntitySet, many: bo
         methods=["GET"],
         summary=what,
         responses=problems(400, 404),
+        response_class=OGCJSONResponse,
     )
 
 
