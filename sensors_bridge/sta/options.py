@@ -13,7 +13,16 @@ from dataclasses import dataclass, field
 
 from geodata.errors import InputError
 
-OPTIONS = ("$top", "$skip", "$count", "$select", "$orderby", "$filter", "$expand")
+OPTIONS = (
+    "$top",
+    "$skip",
+    "$count",
+    "$select",
+    "$orderby",
+    "$filter",
+    "$expand",
+    "$skiptoken",
+)
 #: nesting deeper than this in $expand is refused (each level is a query per entity)
 MAX_EXPAND_DEPTH = 4
 
@@ -30,6 +39,8 @@ class Expand:
 class Options:
     top: int | None = None
     skip: int = 0
+    #: where the previous page ended (``sensors_bridge.sta.keyset``), from a next link
+    skiptoken: str | None = None
     count: bool = False
     filter: str | None = None
     select: tuple[str, ...] | None = None
@@ -126,6 +137,7 @@ def parse_options(params: Mapping[str, str], *, depth: int = 0) -> Options:
     return Options(
         top=_integer("$top", params["$top"]) if "$top" in params else None,
         skip=_integer("$skip", params["$skip"]) if "$skip" in params else 0,
+        skiptoken=params.get("$skiptoken"),
         count=count == "true",
         filter=filter_,
         select=_names("$select", params["$select"]) if "$select" in params else None,

@@ -1,12 +1,14 @@
 """SensorThings reads as plain functions: an entity set, one entity, a navigation path,
 ``$expand`` — SQL over the views of :mod:`sensors_bridge.sta.entities`, no HTTP.
 
-Paging is ``LIMIT top + 1 OFFSET skip`` (one row more tells whether a next page exists),
-always ordered to the end by ``id`` so pages never overlap. Observations default to
-``phenomenonTime desc, id desc``: under a Datastream that walks the observations' primary
-key index (device, metric, at) backwards in every partition, so the newest page costs a few
-index probes whatever the table's size; a deep ``$skip`` still reads the rows it skips, and
-``$count=true`` counts every matching row (a sequential scan of a large filter).
+Paging fetches ``top + 1`` rows (one more tells whether a next page exists), always ordered
+to the end by ``id`` so pages never overlap. Observations default to ``phenomenonTime desc,
+id desc``: under a Datastream that walks the observations' primary key index (device,
+metric, at) backwards in every partition, so a page costs a few index probes whatever the
+table's size; with the default order the next link is a keyset ``$skiptoken``
+(:mod:`sensors_bridge.sta.keyset`), so every page costs the same. A client's own ``$skip``
+(or ``$orderby``, which pages by ``$skip``) reads the rows it skips, and ``$count=true``
+counts every matching row (a scan of all that match).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy import Connection, text
 
 from geodata.access import Principal
 from geodata.errors import InputError, NotFound
+from sensors_bridge.sta import keyset
 from sensors_bridge.sta.entities import ENTITY_SETS, EntitySet, Kind, Nav, visibility_params
 from sensors_bridge.sta.filter import Builder, order_sql, where_sql
 from sensors_bridge.sta.options import Expand, Options
@@ -43,6 +46,8 @@ class Page:
     more: bool  # a next page exists (the route adds the link: it knows the request URL)
     top: int
     skip: int
+    #: where this page ended, when it is in the default order (keyset paging)
+    token: str | None = None
 
 
 def entity_set(name: str) -> EntitySet:
@@ -73,7 +78,7 @@ def _nav(entity: EntitySet, name: str, option: str) -> Nav:
 
 
 def _columns(entity: EntitySet, options: Options) -> list[str]:
-    wanted = set(options.select or entity.properties) | {"id"}
+    wanted = set(options.select or entity.properties) | {col for col, _ in entity.order}
     cols = ['a."id"'] + [f'a."{h}"' for h in entity.hidden if h.startswith(("device", "metric"))]
     for name, kind in entity.properties.items():
         if name == "id" or name not in wanted:
@@ -104,6 +109,11 @@ def _select(
         where.append(f'a."id" = {builder.bind(by_id)}')
     if options.filter:
         where.append(where_sql(entity, "a", options.filter, builder))
+    if options.skiptoken is not None:
+        if options.orderby:
+            raise InputError("$skiptoken pages the default order: leave $orderby out")
+        key = keyset.decode(entity, options.skiptoken)
+        where.append(keyset.after(entity, "a", [builder.bind(v) for v in key]))
     if options.orderby:  # then by id, so that pages never overlap
         order = [
             f"{order_sql(entity, 'a', expr, builder)} {'DESC' if desc else 'ASC'}"
@@ -184,7 +194,7 @@ def _expand(
         doc[f"{expand.nav}@iot.count"] = page.doc["@iot.count"]
     if page.more:
         doc[f"{expand.nav}@iot.nextLink"] = next_link(
-            f"{self_link}/{expand.nav}", expand.options.raw, page.top, page.skip
+            f"{self_link}/{expand.nav}", expand.options.raw, page
         )
 
 
@@ -195,13 +205,20 @@ def _page(ctx: Context, entity: EntitySet, keys: Mapping[str, Any], options: Opt
     if count is not None:
         doc["@iot.count"] = count
     doc["value"] = [_document(ctx, entity, r, options) for r in rows[:top]]
-    return Page(doc, len(rows) > top, top, options.skip)
+    more = top > 0 and len(rows) > top  # $top=0 asks for the count alone: no next page
+    token = keyset.encode(entity, rows[top - 1]) if more and not options.orderby else None
+    return Page(doc, more, top, options.skip, token)
 
 
-def next_link(url: str, raw: tuple[tuple[str, str], ...], top: int, skip: int) -> str:
-    """``url`` with the same options and the next ``$skip`` (``$top`` as served)."""
-    params = [(k, v) for k, v in raw if k not in ("$top", "$skip")]
-    params += [("$top", str(top)), ("$skip", str(skip + top))]
+def next_link(url: str, raw: tuple[tuple[str, str], ...], page: Page) -> str:
+    """``url`` with the same options and ``$top`` as served, then where the next page starts:
+    the keyset token of the page's last row, or the next ``$skip``."""
+    params = [(k, v) for k, v in raw if k not in ("$top", "$skip", "$skiptoken")]
+    params.append(("$top", str(page.top)))
+    if page.token is not None:
+        params.append(("$skiptoken", page.token))
+    else:
+        params.append(("$skip", str(page.skip + page.top)))
     return f"{url}?{urlencode(params, safe='$', quote_via=quote)}"
 
 

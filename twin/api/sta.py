@@ -82,6 +82,15 @@ def _options_dependency(entity: EntitySet, collection: bool) -> Callable[..., Op
         skip: Annotated[
             int | None, Query(alias="$skip", ge=0, le=MAX_SKIP, description="Entities to skip.")
         ] = None,
+        skiptoken: Annotated[
+            str | None,
+            Query(
+                alias="$skiptoken",
+                description="Where the previous page ended: written by the server in "
+                "`@iot.nextLink` (keyset paging in the default order); opaque.",
+                json_schema_extra={"format": f"sta-skiptoken-{entity.name}"},
+            ),
+        ] = None,
         count: Annotated[
             str | None,
             Query(
@@ -122,7 +131,7 @@ def _page_doc(request: Request, page: q.Page, options: Options) -> dict[str, Any
     doc = page.doc
     if page.more:
         url = str(request.base_url).rstrip("/") + request.url.path
-        doc["@iot.nextLink"] = q.next_link(url, options.raw, page.top, page.skip)
+        doc["@iot.nextLink"] = q.next_link(url, options.raw, page)
     return doc
 
 
