@@ -145,3 +145,23 @@ def test_split_top_respects_quotes_and_parentheses() -> None:
     assert split_top("a(b,c),'d,e',f", ",") == ["a(b,c)", "'d,e'", "f"]
     with pytest.raises(InputError, match="closes nothing"):
         split_top("a)", ",")
+
+
+def test_keyset_tokens_round_trip_and_refuse_forgeries() -> None:
+    from datetime import UTC, datetime
+
+    from sensors_bridge.sta import keyset
+
+    obs = ENTITY_SETS["Observations"]
+    at = datetime(2026, 11, 30, 10, tzinfo=UTC)
+    token = keyset.encode(obs, {"phenomenonTime": at, "id": 42})
+    assert keyset.decode(obs, token) == [at, 42]
+    builder = Builder()
+    cond = keyset.after(obs, "a", [builder.bind(v) for v in keyset.decode(obs, token)])
+    assert cond == '(a."phenomenonTime" <= :f0 AND (a."phenomenonTime", a."id") < (:f0, :f1))'
+    things = ENTITY_SETS["Things"]
+    for forged in ["!!", "bm9wZQ", keyset.encode(things, {"id": True}), token]:
+        with pytest.raises(InputError, match="not one this server wrote"):
+            keyset.decode(things, forged)
+    with pytest.raises(InputError):
+        keyset.decode(things, keyset.encode(things, {"id": 2**70}))
