@@ -80,15 +80,13 @@ def _options_dependency(entity: EntitySet, collection: bool) -> Callable[..., Op
             int | None, Query(alias="$top", ge=0, description="Page size (cut to the maximum).")
         ] = None,
         skip: Annotated[
-            int | None, Query(alias="$skip", ge=0, le=MAX_SKIP, description="Entities to skip.")
-        ] = None,
-        skiptoken: Annotated[
-            str | None,
+            int | None,
             Query(
-                alias="$skiptoken",
-                description="Where the previous page ended: written by the server in "
-                "`@iot.nextLink` (keyset paging in the default order); opaque.",
-                json_schema_extra={"format": f"sta-skiptoken-{entity.name}"},
+                alias="$skip",
+                ge=0,
+                le=MAX_SKIP,
+                description="Entities to skip. In the default order `@iot.nextLink` carries "
+                "an opaque `$skiptoken` instead (keyset paging): follow it as given.",
             ),
         ] = None,
         count: Annotated[
