@@ -51,6 +51,8 @@ class Device(Base):
     external_id: Mapped[str | None] = mapped_column(Text)
     last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(Text, server_default="active")
+    #: the Thing's SensorThings ``@iot.id`` (migration 0007)
+    sta_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     __table_args__ = (
         CheckConstraint(f"visibility IN ({sql_in(VISIBILITIES)})", name="visibility_known"),
         CheckConstraint(f"status IN ({sql_in(DEVICE_STATUSES)})", name="devices_status_known"),
@@ -97,6 +99,8 @@ class Observation(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    #: the SensorThings ``@iot.id``, from a sequence (migration 0007)
+    sta_id: Mapped[int] = mapped_column(BigInteger, index=True)
     __table_args__ = (
         CheckConstraint(f"quality IN ({sql_in(QUALITIES)})", name="observations_quality_known"),
         Index("ix_observations_at_brin", "at", postgresql_using="brin"),
@@ -120,6 +124,16 @@ class LatestState(Base):
     received_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    #: the Datastream's SensorThings ``@iot.id`` (migration 0007)
+    sta_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+
+
+class ObservedProperty(Base):
+    """A metric name with a stable SensorThings ``@iot.id`` (filled by triggers, 0007)."""
+
+    __tablename__ = "observed_properties"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
 
 
 class DeadLetter(Base):

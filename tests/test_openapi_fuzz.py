@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 from sqlalchemy import Engine
 
 from geodata.crs import CRS84_URI, CRS84H_URI
+from sensors_bridge.sta.entities import ENTITY_SETS
 from tests.test_access_matrix import World, seed_world
 from twin.app import create_app
 from twin.settings import Settings
@@ -71,6 +72,24 @@ _OBSERVED_AT = st.datetimes(
 ).map(datetime.isoformat)
 schemathesis.openapi.format("observed-at", _OBSERVED_AT)
 
+
+#: SensorThings' OData options (the grammar is no JSON Schema): expressions valid on every
+#: entity set, and for $expand each set's own navigation properties
+_ID = st.integers(-5, 10**6)
+schemathesis.openapi.format(
+    "sta-filter",
+    st.one_of(
+        _ID.map(lambda n: f"id ge {n}"),
+        st.tuples(_ID, _ID).map(lambda t: f"id eq {t[0]} or not (id lt {t[1]})"),
+        _ID.map(lambda n: f"(id add {n}) mod 7 eq 0"),
+    ),
+)
+schemathesis.openapi.format("sta-orderby", st.sampled_from(["id", "id desc", "id asc, id"]))
+for _entity in ENTITY_SETS.values():
+    schemathesis.openapi.format(
+        f"sta-expand-{_entity.name}",
+        st.lists(st.sampled_from(list(_entity.navs)), min_size=1, max_size=2).map(",".join),
+    )
 
 #: routes whose bodies JSON Schema cannot describe exactly, and the checks that assume it can
 NETWORK_SERVER_ROUTES = frozenset({"/api/ingest/tts", "/api/ingest/chirpstack"})

@@ -72,8 +72,12 @@ class Target:
     export: bool = False
     #: a route for these roles only (401/403 for everyone else)
     roles: frozenset[str] | None = None
+    #: no such entity for anyone (a quarantined device in SensorThings, a missing location)
+    gone: bool = False
 
     def expected(self, principal: str) -> int:
+        if self.gone:
+            return 404
         if self.roles is not None and principal not in self.roles:
             return refused(principal)
         if self.gate is not None and self.gate not in SEES[principal]:
@@ -140,6 +144,80 @@ def _devices(suffix: str) -> Callable[[World], list[Target]]:
     return lambda w: [Target(f"/api/devices/{d}{suffix}", row=v) for d, v in w.devices.items()]
 
 
+#: every SensorThings path, by hand (the rows are made by :func:`_sta`)
+STA_PATHS = (
+    "/sta/v1.1/Things",
+    "/sta/v1.1/Things({entity_id})",
+    "/sta/v1.1/Things({entity_id})/Locations",
+    "/sta/v1.1/Things({entity_id})/Datastreams",
+    "/sta/v1.1/Locations",
+    "/sta/v1.1/Locations({entity_id})",
+    "/sta/v1.1/Locations({entity_id})/Things",
+    "/sta/v1.1/Sensors",
+    "/sta/v1.1/Sensors({entity_id})",
+    "/sta/v1.1/Sensors({entity_id})/Datastreams",
+    "/sta/v1.1/ObservedProperties",
+    "/sta/v1.1/ObservedProperties({entity_id})",
+    "/sta/v1.1/ObservedProperties({entity_id})/Datastreams",
+    "/sta/v1.1/Datastreams",
+    "/sta/v1.1/Datastreams({entity_id})",
+    "/sta/v1.1/Datastreams({entity_id})/Thing",
+    "/sta/v1.1/Datastreams({entity_id})/Sensor",
+    "/sta/v1.1/Datastreams({entity_id})/ObservedProperty",
+    "/sta/v1.1/Datastreams({entity_id})/Observations",
+    "/sta/v1.1/Observations",
+    "/sta/v1.1/Observations({entity_id})",
+    "/sta/v1.1/Observations({entity_id})/Datastream",
+    "/sta/v1.1/Observations({entity_id})/FeatureOfInterest",
+    "/sta/v1.1/FeaturesOfInterest",
+    "/sta/v1.1/FeaturesOfInterest({entity_id})",
+    "/sta/v1.1/FeaturesOfInterest({entity_id})/Observations",
+)
+#: SensorThings sets whose ids are a device's, a Datastream's, an Observation's
+_STA_KEY = {
+    "Things": 1,
+    "Sensors": 1,
+    "Locations": 1,
+    "FeaturesOfInterest": 1,
+    "Datastreams": 2,
+    "Observations": 3,
+}
+
+
+def _sta(path: str) -> Callable[[World], list[Target]]:
+    """A SensorThings path for each device of the world (its observation of ``t``): the
+    device's visibility hides it (404), a quarantined device is never there, nor is the
+    location of a device that has none (the world's devices have no position)."""
+
+    def targets(w: World) -> list[Target]:
+        if "{entity_id}" not in path:
+            return [Target(path)]
+        entity = path.split("/")[3].split("(")[0]
+        if entity == "ObservedProperties":  # 't': observed by the public device too
+            with w.client.app.state.engine.connect() as conn:  # type: ignore[attr-defined]
+                op = conn.execute(text("SELECT id FROM observed_properties WHERE name = 't'"))
+                return [Target(path.replace("{entity_id}", str(op.scalar_one())))]
+        with w.client.app.state.engine.connect() as conn:  # type: ignore[attr-defined]
+            rows = conn.execute(
+                text(
+                    "SELECT d.id, d.sta_id, ls.sta_id, o.sta_id FROM devices d "
+                    "JOIN latest_state ls ON ls.device_id = d.id AND ls.metric = 't' "
+                    "JOIN observations o ON o.device_id = d.id AND o.metric = 't'"
+                )
+            ).all()
+        unlocated = entity in ("Locations", "FeaturesOfInterest") or path.endswith("Interest")
+        return [
+            Target(
+                path.replace("{entity_id}", str(row[_STA_KEY[entity]])),
+                row=w.devices[row[0]],
+                gone=unlocated or row[0] == "dev-quarantined",
+            )
+            for row in rows
+        ]
+
+    return targets
+
+
 #: every route of the API and the URLs that exercise it
 ROUTES: dict[str, Callable[[World], list[Target]]] = {
     "/": lambda w: [Target("/")],
@@ -171,6 +249,8 @@ ROUTES: dict[str, Callable[[World], list[Target]]] = {
     "/api/devices/{device_id}/history": _devices("/history?metric=t&bucket=1h"),
     "/tiles": lambda w: [Target("/tiles")],
     "/tiles/{name}/{path}": _tile_files,
+    "/sta/v1.1": lambda w: [Target("/sta/v1.1")],
+    **{path: _sta(path) for path in STA_PATHS},
 }
 
 

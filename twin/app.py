@@ -27,6 +27,7 @@ from twin.api import (
     meta,
     openapi,
     signin,
+    sta,
     stops,
 )
 from twin.api import tiles as tiles_api
@@ -106,6 +107,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(lorawan.router)
     app.include_router(devices.router)
+    app.include_router(sta.router)
     _mount_viewer(app)
     openapi.install(app)
     return app

@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         DEFAULT_MAX_BODY_BYTES, ge=0, description="larger request bodies are refused with 413"
     )
+    sta_default_top: int = Field(
+        100, ge=1, description="SensorThings: entities per page when a request gives no $top"
+    )
+    sta_max_top: int = Field(
+        10_000, ge=1, description="SensorThings: the largest page; a larger $top is cut to it"
+    )
     cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         (),
         description="origins whose pages may call the API from a browser (comma-separated); "
