@@ -215,7 +215,7 @@ def check_in_area(
     not finite or lie outside the area of use of ``src`` or of the working CRS ``dst``.
 
     The one coordinate rule of an import: every reader and layer passes through it
-    (:meth:`geodata.importers.layers.ImportLayer.store`). A file in the wrong CRS (metres of
+    (:meth:`geodata.importers.import_layer.ImportLayer.store`). A file in the wrong CRS (metres of
     EPSG:3067 labelled EPSG:2154) or with a corrupt scale lands far from where its CRS is used,
     and once stored would break every reprojection of the layer (the Features API, tiles).
 

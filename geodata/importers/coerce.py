@@ -43,6 +43,11 @@ INT_LIMITS: dict[str, tuple[int, int]] = {
 }
 
 
+#: text columns are held by Arrow: its string kernels run in C++, not once per value in
+#: Python (the regex converters keep pandas's own strings: Arrow's RE2 has no look-behind)
+TEXT = pd.StringDtype("pyarrow")
+
+
 # -- converters ----------------------------------------------------------------------------------
 def to_float(s: pd.Series) -> pd.Series:
     """Numbers, or strings such as '12', '12.5 m', '12,5', '1e3' (OSM and French sources)."""
@@ -87,7 +92,7 @@ def to_bool(s: pd.Series) -> pd.Series:
 
 
 def to_text(s: pd.Series) -> pd.Series:
-    out = s.astype("string").str.strip()
+    out = s.astype(TEXT).str.strip()
     return out.where(out.str.len() > 0)
 
 

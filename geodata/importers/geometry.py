@@ -22,7 +22,7 @@ from geodata.crs import check_heights, check_in_area, transformer
 from geodata.errors import ImportFailed
 
 if TYPE_CHECKING:
-    from geodata.importers.layers import ImportLayer
+    from geodata.importers.import_layer import ImportLayer
 
 _P, _MP = GeometryType.POLYGON, GeometryType.MULTIPOLYGON
 _L, _ML = GeometryType.LINESTRING, GeometryType.MULTILINESTRING
@@ -125,14 +125,38 @@ def _repair(
             f"({shapely.is_valid_reason(geom)}): fix it in the source"
         )
     if len(parts) == 1:
-        return parts[0]
-    if _P in accepted:
+        fixed = parts[0]
+    elif _P in accepted:
         polys = [
             q for p in parts for q in shapely.get_parts(p) if shapely.get_type_id(q) == int(_P)
         ]
-        return shapely.MultiPolygon(polys) if polys else parts[0]
-    lines = [q for p in parts for q in shapely.get_parts(p)]
-    return shapely.MultiLineString(lines)
+        fixed = shapely.MultiPolygon(polys) if polys else parts[0]
+    else:
+        fixed = shapely.MultiLineString([q for p in parts for q in shapely.get_parts(p)])
+    # what is stored must pass the table's validity check (a bulk load leaves it to us)
+    if not shapely.is_valid(fixed):
+        raise ImportFailed(
+            f"{file}, {where}: invalid geometry that cannot be repaired "
+            f"({shapely.is_valid_reason(geom)}; repaired: "
+            f"{shapely.is_valid_reason(fixed)}): fix it in the source"
+        )
+    return fixed
+
+
+def check_stored(geom: NDArray[Any], ids: NDArray[Any], dst: int, file: str) -> None:
+    """Refuse a batch whose reprojected geometries (EWKB, as stored) GEOS finds invalid, naming
+    the feature: reprojecting can fold a thin part onto itself. Checked here, by the library
+    behind PostGIS's ``ST_IsValid``, because a bulk load leaves the table's validity check
+    to the importer (:mod:`geodata.importers.bulk_load`)."""
+    geoms = shapely.from_wkb(geom)
+    bad = np.flatnonzero(~shapely.is_valid(geoms))
+    if len(bad):
+        i = int(bad[0])
+        raise ImportFailed(
+            f"{file}, id {ids[i]}: invalid once reprojected to EPSG:{dst} "
+            f"({shapely.is_valid_reason(geoms[i])}; {len(bad)} such feature(s) in this "
+            "batch): fix it in the source, or reproject the file to the working CRS first"
+        )
 
 
 def check_coordinates(

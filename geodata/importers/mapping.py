@@ -35,7 +35,7 @@ from geodata.importers.coerce import ValueIssues, settle
 from geodata.importers.schemes import ID_CANDIDATES
 
 if TYPE_CHECKING:
-    from geodata.importers.layers import ImportLayer
+    from geodata.importers.import_layer import ImportLayer
 
 
 class MappingFile(BaseModel):

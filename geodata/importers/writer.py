@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from psycopg import Copy
 from psycopg.copy import QueuedLibpqWriter
 
+from geodata.importers.bulk_load import BulkLoad
 from geodata.importers.pgcopy import (
     COPY_HEADER,
     COPY_TRAILER,
@@ -36,7 +37,7 @@ from geodata.importers.pgcopy import (
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from geodata.importers.layers import ImportLayer, Stored
+    from geodata.importers.import_layer import ImportLayer, Stored
 
 _STAGE_TYPES = {"text": "text", "int": "int", "int8": "bigint", "float8": "float8", "bool": "bool"}
 
@@ -106,21 +107,23 @@ class StageWriter(AbstractContextManager["StageWriter"]):
         self._copy: Copy | None = None
         #: direct mode (see :meth:`begin`): the source written to, ids seen (not while the
         #: unique index is dropped: repeats are then found when it is rebuilt), rows dropped
-        #: as duplicates, index DDL to run at the end
+        #: as duplicates, what a bulk load into an empty table set aside until the end
         self.direct: str | None = None
         self._seen: set[str] = set()
         self._defer_repeats = False
         self._dups = 0
-        self._rebuild: list[str] = []
+        self._bulk: BulkLoad | None = None
         #: the reader did not say how many rows come: decide on bulk mode at the first batch
         self._size_unknown = False
         self._header_sent = False
 
     def begin(self, *, source: str, expected: int | None) -> None:
         """Choose direct mode when ``source`` has no baseline rows in the layer yet (nothing
-        can conflict); with ``expected`` >= BULK_REINDEX rows into an empty table, indexes are
-        dropped now and rebuilt once at the end. With ``expected`` unknown (an OSM PBF does
-        not say), a first batch of BULK_REINDEX rows decides the same."""
+        can conflict); with ``expected`` >= BULK_REINDEX rows into an empty table, the table is
+        loaded in bulk (:class:`~geodata.importers.bulk_load.BulkLoad`: indexes, validity
+        check and tile log trigger set aside now, put back once at the end). With ``expected``
+        unknown (an OSM PBF does not say), a first batch of BULK_REINDEX rows decides the
+        same."""
         if self.scenario_id is not None or self._copy is not None:
             return
         if not self._fresh(source):
@@ -132,11 +135,11 @@ class StageWriter(AbstractContextManager["StageWriter"]):
             self._go_bulk()
 
     def _go_bulk(self) -> None:
-        """Drop the empty table's indexes until :meth:`upsert` (before the COPY starts)."""
-        self._rebuild = self._drop_indexes()
+        """Load an empty table in bulk until :meth:`upsert` (before the COPY starts)."""
+        self._bulk = BulkLoad.prepare(self.raw, self.table)
         # the unique index is gone until the end: its rebuild finds any repeats, so nothing
         # per row is kept meanwhile and memory stays flat in the file size
-        self._defer_repeats = bool(self._rebuild)
+        self._defer_repeats = self._bulk is not None and bool(self._bulk.indexes)
 
     def _fresh(self, source: str) -> bool:
         row = self.raw.execute(
@@ -236,34 +239,6 @@ class StageWriter(AbstractContextManager["StageWriter"]):
         stream.write(data)
         self.rows += n
 
-    def _drop_repeats(self) -> int:
-        """Delete the later rows of each repeated source id (ids follow the file's order)."""
-        return self.raw.execute(
-            f"DELETE FROM {self.table} t USING (SELECT id, row_number() OVER "
-            "(PARTITION BY source_id ORDER BY id) AS k FROM "
-            f"{self.table} WHERE source = %s AND scenario_id IS NULL) d "
-            "WHERE t.id = d.id AND d.k > 1",
-            (self.direct,),
-        ).rowcount
-
-    def _rebuild_index(self, ddl: str) -> int:
-        """Build a dropped index again; a unique one that the loaded rows violate (a source
-        id repeated in the file) is built after deleting the later repeats, whose number is
-        returned. Repeats are rare: the savepoint costs nothing when there are none."""
-        if not ddl.startswith("CREATE UNIQUE INDEX"):
-            self.raw.execute(ddl)
-            return 0
-        self.raw.execute("SAVEPOINT twin_unique_index")
-        try:
-            self.raw.execute(ddl)
-            repeats = 0
-        except psycopg.errors.UniqueViolation:
-            self.raw.execute("ROLLBACK TO SAVEPOINT twin_unique_index")
-            repeats = self._drop_repeats()
-            self.raw.execute(ddl)
-        self.raw.execute("RELEASE SAVEPOINT twin_unique_index")
-        return repeats
-
     def _first_seen(self, ids: NDArray[Any]) -> NDArray[Any] | None:
         """Direct mode keeps the first feature of each source id, as the stage's DISTINCT ON
         does: a mask of the rows to keep, or None when all are new."""
@@ -289,7 +264,7 @@ class StageWriter(AbstractContextManager["StageWriter"]):
         """
         self._end_copy()
         if self.direct is not None:
-            repeats = sum(self._rebuild_index(ddl) for ddl in self._rebuild)
+            repeats = self._bulk.finish(self.direct) if self._bulk is not None else 0
             return Written(self.rows - repeats, 0, 0, self._dups + repeats, 0)
         counts = self.raw.execute(
             "SELECT count(*), count(DISTINCT source_id) FROM import_stage"
@@ -307,15 +282,15 @@ class StageWriter(AbstractContextManager["StageWriter"]):
         if self.scenario_id is not None:
             inserted, updated = self._scenario_upsert(stage, data, values, params)
         elif self._fresh(source):
-            rebuild = self._drop_indexes() if total >= BULK_REINDEX else []
+            bulk = BulkLoad.prepare(self.raw, self.table) if total >= BULK_REINDEX else None
             cur = self.raw.execute(
                 f"INSERT INTO {self.table} (source, source_id, {', '.join(data)}) "
                 f"SELECT %(source)s, s.source_id, {', '.join(values)} FROM {stage}",
                 params,
             )
             inserted, updated = cur.rowcount, 0
-            for ddl in rebuild:
-                self.raw.execute(ddl)
+            if bulk is not None:
+                bulk.finish(source)
         else:
             sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in data)
             changed = " OR ".join(f"t.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in data)
@@ -372,28 +347,6 @@ class StageWriter(AbstractContextManager["StageWriter"]):
             "WHERE s.source_id = t.source_id)",
             params,
         ).rowcount
-
-    def _drop_indexes(self) -> list[str]:
-        """Drop the indexes of an *empty* table (except those behind constraints, such as the
-        primary key); return the DDL that rebuilds them.
-
-        Building an index once over the loaded rows is several times faster than growing it
-        row by row (GiST most of all), as pg_restore does. Only done when the table is empty,
-        so the cost never scales with rows loaded earlier; the rows are deduplicated, so unique
-        indexes rebuild cleanly; a rollback restores them.
-        """
-        row = self.raw.execute(f"SELECT EXISTS (SELECT 1 FROM {self.table})").fetchone()
-        if row and row[0]:
-            return []
-        rows = self.raw.execute(
-            "SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x "
-            "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s::regclass "
-            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
-            (self.table,),
-        ).fetchall()
-        for name, _ in rows:
-            self.raw.execute(f'DROP INDEX "{name}"')
-        return [ddl for _, ddl in rows]
 
 
 @dataclass(frozen=True)

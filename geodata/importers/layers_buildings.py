@@ -1,0 +1,112 @@
+"""The buildings layer: footprints as 2D MultiPolygons, heights settled from the best source
+a feature has (measured, LoD geometry, storeys, the default)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import shapely
+from shapely import GeometryType
+
+from geodata.importers import schemes as m
+from geodata.importers.coerce import to_float, to_text
+from geodata.importers.geometry import (
+    ewkb,
+    multi_polygon_ewkb,
+    multi_polygons,
+    reproject,
+    z_min,
+)
+from geodata.importers.import_layer import ImportLayer, Rows, Stored, numbers
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from geodata.importers.base import ImportOptions
+    from geodata.importers.mapping import Mapper
+
+_P, _MP = GeometryType.POLYGON, GeometryType.MULTIPOLYGON
+
+
+class Buildings(ImportLayer):
+    name = "buildings"
+    table = "buildings"
+    geom_column = "footprint"
+    lod2_column = "lod2"
+    accepted = (_P, _MP)
+    columns: ClassVar[dict[str, str]] = {
+        "height": "float8",
+        "height_source": "text",
+        "levels": "int",
+        "base_z": "float8",
+        "roof_type": "text",
+        "usage": "text",
+        "name": "text",
+        "address": "text",
+        "year_built": "int",
+        "replaces_id": "int8",
+    }
+    fields = m.BUILDING_FIELDS
+
+    def derive(self, out: pd.DataFrame, props: pd.DataFrame, mapper: Mapper) -> None:
+        zmin, zmax = mapper.lookup.get("z_min_sol"), mapper.lookup.get("z_max_toit")
+        if zmin and zmax and "height" not in mapper.mapping.fields:
+            diff = to_float(props[zmax]) - to_float(props[zmin])
+            out["height"] = out["height"].fillna(diff.where(diff > 0))
+            mapper.used.add(zmax)
+        street, number = mapper.lookup.get("addr:street"), mapper.lookup.get("addr:housenumber")
+        if street:
+            addr = to_text(props[street])
+            if number:
+                addr = (to_text(props[number]).fillna("") + " " + addr).str.strip()
+                mapper.used.add(number)
+            out["address"] = out["address"].fillna(addr)
+            mapper.used.add(street)
+
+    def to_stored(self, rows: Rows, src: int, dst: int, options: ImportOptions) -> Stored:
+        """Footprints 2D MultiPolygons; base_z from the mapping, else the lowest Z, else 0;
+        height measured, else from the LoD geometry, else levels x storey height, else the
+        default."""
+        cols = rows.columns
+        geoms = rows.geoms
+        z = z_min(geoms)
+        if "base_z" in cols:
+            base_z = numbers(cols["base_z"])
+            z = np.where(np.isnan(base_z), z, base_z)
+        cols["base_z"] = np.where(np.isnan(z), 0.0, z)
+        flat = shapely.force_2d(geoms) if shapely.has_z(geoms).any() else geoms
+        footprint = multi_polygon_ewkb(
+            reproject(flat, src, dst), dst, rows.wkb if src == dst else None
+        )
+        lod2 = None
+        if rows.lod2 is not None:
+            lod2 = ewkb(multi_polygons(reproject(rows.lod2, src, dst)), dst)
+        heights = _heights(cols, rows.lod_height, options)
+        return Stored(rows.ids, footprint, cols, rows.attrs, lod2, heights)
+
+
+def _heights(
+    cols: pd.DataFrame, lod_height: pd.Series | None, options: ImportOptions
+) -> Counter[str]:
+    """Measured height, else LoD geometry, else levels x storey height, else the default."""
+    measured = numbers(cols["height"])
+    height = np.where((measured > 0) & (measured < 1000), measured, np.nan)
+    source = np.full(len(height), None, dtype=object)
+    source[~np.isnan(height)] = "measured"
+    if lod_height is not None:
+        lod = numbers(lod_height)
+        use = np.isnan(height) & (lod > 0) & (lod < 1000)
+        height[use] = lod[use]
+        source[use] = "lod"
+    levels = numbers(cols["levels"])
+    use = np.isnan(height) & (levels > 0)
+    height[use] = levels[use] * options.storey_height
+    source[use] = "levels"
+    use = np.isnan(height)
+    height[use] = options.default_height
+    source[use] = "default"
+    cols["height"] = height
+    cols["height_source"] = source
+    return Counter(source.tolist())

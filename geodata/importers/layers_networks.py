@@ -1,0 +1,149 @@
+"""The buried layers: network segments and network nodes, 3D at their cover depth (the
+mapped one, else the network's usual one, said so in ``attrs``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import shapely
+from numpy.typing import NDArray
+from shapely import GeometryType
+
+from geodata.importers import schemes as m
+from geodata.importers.geometry import (
+    ewkb,
+    reproject,
+)
+from geodata.importers.import_layer import ImportLayer, Rows, Stored, flags, numbers, positive
+from geodata.vocab import NETWORKS, NODE_KINDS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from geodata.importers.base import ImportOptions
+    from geodata.importers.mapping import Mapper
+
+_L, _ML = GeometryType.LINESTRING, GeometryType.MULTILINESTRING
+_PT, _MPT = GeometryType.POINT, GeometryType.MULTIPOINT
+
+
+#: assumed cover depth (m) when a network segment or node has none: usual French/Finnish
+#: practice
+DEFAULT_DEPTH = {
+    "water": 1.2,
+    "wastewater": 2.5,
+    "stormwater": 2.0,
+    "gas": 1.0,
+    "district_heating": 1.0,
+    "electricity": 0.8,
+    "telecom": 0.6,
+    "lighting": 0.6,
+}
+
+
+def _with_depth(cols: pd.DataFrame, attrs: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
+    """Cover depth: the mapped one, else the network's usual one (said so in ``attrs``)."""
+    depth = numbers(cols["depth_m"])
+    assumed = np.isnan(depth)
+    if assumed.any():
+        nets = cols["network"].to_numpy(dtype=object)
+        depth[assumed] = [DEFAULT_DEPTH.get(n, 0.0) for n in nets[assumed]]
+        attrs = attrs.copy()
+        attrs[assumed] = [
+            (a[:-1] + ("," if a != "{}" else "") + '"depth_source":"assumed"}')
+            for a in attrs[assumed]
+        ]
+    cols["depth_m"] = depth
+    return depth, attrs
+
+
+def _buried(geoms: NDArray[Any], depth: NDArray[Any], src: int, dst: int) -> NDArray[Any]:
+    """Reprojected, and 3D: a 2D geometry lies at z = -depth, a 3D one keeps its Z."""
+    return np.asarray(shapely.force_3d(reproject(geoms, src, dst), -depth))
+
+
+class Networks(ImportLayer):
+    """Network segments: a MultiLineString becomes one row per part (``id#1``, ``id#2``)."""
+
+    name = "networks"
+    table = "network_segments"
+    accepted = (_L, _ML)
+    columns: ClassVar[dict[str, str]] = {
+        "network": "text",
+        "depth_m": "float8",
+        "diameter_mm": "float8",
+        "material": "text",
+        "install_year": "int",
+        "status": "text",
+        "operator": "text",
+        "synthetic": "bool",
+        "replaces_id": "int8",
+    }
+    fields = m.NETWORK_FIELDS
+    vocabulary: ClassVar[dict[str, tuple[str, ...]]] = {"network": NETWORKS}
+
+    def derive(self, out: pd.DataFrame, props: pd.DataFrame, mapper: Mapper) -> None:
+        if out["network"].isna().any():
+            out["network"] = out["network"].fillna(m.osm_kind(props, m.OSM_NETWORK))
+
+    def to_stored(self, rows: Rows, src: int, dst: int, options: ImportOptions) -> Stored:
+        parts, index = shapely.get_parts(rows.geoms, return_index=True)
+        ids, attrs = rows.ids, rows.attrs
+        cols = rows.columns
+        if len(parts) != len(rows.geoms):
+            first = np.searchsorted(index, index)  # index is sorted: a feature's first part
+            many = np.bincount(index, minlength=len(rows.geoms))[index] > 1
+            ids = ids[index].astype(object)
+            ids[many] = [
+                f"{i}#{k}"
+                for i, k in zip(ids[many], (np.arange(len(index)) - first + 1)[many], strict=True)
+            ]
+            attrs = attrs[index]
+            cols = cols.iloc[index].reset_index(drop=True)
+        depth, attrs = _with_depth(cols, attrs)
+        geom = ewkb(_buried(parts, depth, src, dst), dst)
+        cols["diameter_mm"] = positive(cols["diameter_mm"])
+        year = numbers(cols["install_year"])
+        cols["install_year"] = np.where((year >= 1700) & (year <= 2100), year, np.nan)
+        cols["status"] = cols["status"].fillna("in_service")
+        cols["synthetic"] = flags(cols["synthetic"])
+        return Stored(ids, geom, cols, attrs)
+
+
+class NetworkNodes(ImportLayer):
+    """Valves, manholes, hydrants...: points at their depth, like the segments."""
+
+    name = "network-nodes"
+    table = "network_nodes"
+    accepted = (_PT, _MPT)
+    single_points = True
+    columns: ClassVar[dict[str, str]] = {
+        "network": "text",
+        "kind": "text",
+        "depth_m": "float8",
+        "synthetic": "bool",
+    }
+    fields = m.NODE_FIELDS
+    vocabulary: ClassVar[dict[str, tuple[str, ...]]] = {"network": NETWORKS, "kind": NODE_KINDS}
+
+    def derive(self, out: pd.DataFrame, props: pd.DataFrame, mapper: Mapper) -> None:
+        if "kind" not in mapper.mapping.constants:
+            out["kind"] = out["kind"].fillna(m.osm_kind(props, m.OSM_NODES))
+        hydrant = (out["kind"] == "hydrant").fillna(False).to_numpy(dtype=bool)
+        out.loc[hydrant, "network"] = out.loc[hydrant, "network"].fillna("water")
+        if "manhole" in props.columns:
+            out["network"] = out["network"].fillna(props["manhole"].map(m.OSM_MANHOLE_NETWORK))
+        if "fire_hydrant:type" in props.columns:
+            # an underground hydrant's outlet sits under a cover; a pillar stands on the street
+            pillar = (props["fire_hydrant:type"] == "pillar").fillna(False).to_numpy(dtype=bool)
+            depth = numbers(out["depth_m"])
+            missing = hydrant & np.isnan(depth)
+            depth[missing] = np.where(pillar[missing], 0.0, 0.3)
+            out["depth_m"] = depth
+
+    def to_stored(self, rows: Rows, src: int, dst: int, options: ImportOptions) -> Stored:
+        depth, attrs = _with_depth(rows.columns, rows.attrs)
+        geom = ewkb(_buried(rows.geoms, depth, src, dst), dst)
+        rows.columns["synthetic"] = flags(rows.columns["synthetic"])
+        return Stored(rows.ids, geom, rows.columns, attrs)
