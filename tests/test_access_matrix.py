@@ -222,12 +222,14 @@ def _seed_devices(engine: Engine) -> dict[str, str]:
                 "VALUES ('dev-quarantined', 'http', 'unknown', 'public', 'quarantined')"
             )
         )
-        # one observation each, so SensorThings has a Datastream and an Observation per device
+        # one observation per seeded device (not the feeds' stop devices), so SensorThings has
+        # a Datastream and an Observation per visibility
         for table in ("observations", "latest_state"):
             conn.execute(
                 text(
                     f"INSERT INTO {table} (device_id, metric, at, value) "
-                    "SELECT id, 't', '2026-11-30T10:00:00Z', 1 FROM devices ORDER BY id"
+                    "SELECT id, 't', '2026-11-30T10:00:00Z', 1 FROM devices "
+                    "WHERE protocol = 'http' ORDER BY id"
                 )
             )
     return {**expected, "dev-quarantined": "confidential"}
