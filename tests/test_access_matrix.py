@@ -246,7 +246,11 @@ def seed_world(engine: Engine, settings: Settings, client: TestClient) -> World:
     headers: dict[str, dict[str, str]] = {"anonymous": {}}
     for role in ROLES:
         headers[role] = {"Authorization": f"Bearer {create_user(engine, f'u-{role}', role)}"}
-    return World(client, headers, fids, plain, datasets, tilesets, feeds, _seed_devices(engine))
+    devices = _seed_devices(engine)
+    with engine.connect() as conn:  # each feed's stops are devices of the feed's visibility
+        stops = conn.execute(text("SELECT id, visibility FROM devices WHERE protocol = 'gtfs'"))
+        devices.update({row.id: row.visibility for row in stops})
+    return World(client, headers, fids, plain, datasets, tilesets, feeds, devices)
 
 
 @pytest.fixture
