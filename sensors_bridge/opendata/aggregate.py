@@ -85,35 +85,42 @@ class Anonymisation:
 
 
 class Noise(Protocol):
-    """A source of Laplace noise: integers for counts, reals for sums."""
+    """A source of Laplace noise, one independent draw per element: integers for counts,
+    reals for sums."""
 
-    def count(self, value: int, scale: float) -> int: ...
+    def counts(self, values: list[int], scale: float) -> list[int]: ...
 
-    def real(self, value: float, scale: float) -> float: ...
+    def reals(self, values: list[float], scale: float) -> list[float]: ...
 
 
 @lru_cache(maxsize=64)
 def _laplace(kind: str, scale: float) -> Any:
+    """OpenDP's vector Laplace mechanism: i.i.d. noise per element, one call per batch
+    (about ten times faster here than a call per group)."""
     import opendp.prelude as dp
 
     dp.enable_features("contrib")
     if kind == "int":
-        domain = dp.atom_domain(T=int)
-        metric = dp.absolute_distance(T=int)
+        domain = dp.vector_domain(dp.atom_domain(T=int))
+        metric = dp.l1_distance(T=int)
     else:
-        domain = dp.atom_domain(T=float, nan=False)
-        metric = dp.absolute_distance(T=float)
+        domain = dp.vector_domain(dp.atom_domain(T=float, nan=False))
+        metric = dp.l1_distance(T=float)
     return dp.m.make_laplace(domain, metric, scale=scale)
 
 
 class OpenDPNoise:
     """OpenDP's Laplace mechanisms (discrete for integers), one measurement per scale."""
 
-    def count(self, value: int, scale: float) -> int:
-        return int(_laplace("int", scale)(int(value)))
+    def counts(self, values: list[int], scale: float) -> list[int]:
+        return [int(v) for v in _laplace("int", scale)([int(v) for v in values])] if values else []
 
-    def real(self, value: float, scale: float) -> float:
-        return float(_laplace("float", scale)(float(value)))
+    def reals(self, values: list[float], scale: float) -> list[float]:
+        return (
+            [float(v) for v in _laplace("float", scale)([float(v) for v in values])]
+            if values
+            else []
+        )
 
 
 def suppress(groups: Iterable[Group], k: int) -> Iterator[Group]:
@@ -121,28 +128,33 @@ def suppress(groups: Iterable[Group], k: int) -> Iterator[Group]:
     return (g for g in groups if g.devices >= k)
 
 
-def anonymise(group: Group, how: Anonymisation, noise: Noise | None = None) -> Release:
-    """One group as published: exact without ``epsilon``, noisy with it."""
+def publish(
+    groups: Iterable[Group], how: Anonymisation, noise: Noise | None = None
+) -> list[Release]:
+    """Suppress the small groups, then anonymise the others: exact without ``epsilon``,
+    noisy with it (one batch of noise for the whole batch of groups)."""
+    kept = list(suppress(groups, how.k))
     if how.epsilon is None:
-        return Release(
-            group.window_start,
-            group.cell_x,
-            group.cell_y,
-            group.devices,
-            group.total / group.devices,
-        )
+        return [
+            Release(g.window_start, g.cell_x, g.cell_y, g.devices, g.total / g.devices)
+            for g in kept
+        ]
     assert how.lower is not None and how.upper is not None  # Anonymisation checked it
     noise = noise or OpenDPNoise()
     half = how.epsilon / 2
-    devices = max(1, noise.count(group.devices, 1 / half))
-    total = noise.real(group.total, how.sum_sensitivity / half)
-    mean = float(min(how.upper, max(how.lower, total / devices)))
-    return Release(group.window_start, group.cell_x, group.cell_y, devices, mean)
+    counts = noise.counts([g.devices for g in kept], 1 / half)
+    sums = noise.reals([g.total for g in kept], how.sum_sensitivity / half)
+    out = []
+    for g, n, total in zip(kept, counts, sums, strict=True):
+        devices = max(1, n)
+        mean = float(min(how.upper, max(how.lower, total / devices)))
+        out.append(Release(g.window_start, g.cell_x, g.cell_y, devices, mean))
+    return out
 
 
-def publish(
-    groups: Iterable[Group], how: Anonymisation, noise: Noise | None = None
-) -> Iterator[Release]:
-    """Suppress the small groups, then anonymise each of the others."""
-    for group in suppress(groups, how.k):
-        yield anonymise(group, how, noise)
+def anonymise(group: Group, how: Anonymisation, noise: Noise | None = None) -> Release:
+    """One group (of at least ``k`` devices) as published."""
+    if group.devices < how.k:
+        raise ValueError(f"a group of {group.devices} devices is suppressed (k {how.k})")
+    (release,) = publish([group], how, noise)
+    return release
