@@ -269,3 +269,22 @@ def test_release_is_idempotent_and_bounded_by_closed_windows(world: Engine) -> N
             ).scalar_one()
             == 2
         )
+
+
+def test_migrations_0008_and_0007_go_down_and_up_with_aggregates_and_device_tokens(
+    world: Engine, db_url: str
+) -> None:
+    from alembic import command
+
+    from geodata.db import alembic_config
+
+    dataset_id = _parking(world)
+    release_closed(world, dataset_id)
+    create_user(world, "device:a-pub-0", "citizen", kind="device", device_id="a-pub-0")
+    world.dispose()
+    command.downgrade(alembic_config(db_url), "0006")
+    with world.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM datasets")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 0
+    command.upgrade(alembic_config(db_url), "head")
+    assert _parking(world) > 0

@@ -43,6 +43,7 @@ from geodata.errors import (
     Unauthorized,
 )
 from geodata.vocab import ROLES
+from sensors_bridge.registry import check_token_device
 from twin.audit import AuditWriter, record
 from twin.oidc import OIDCVerifier, looks_like_jwt
 from twin.settings import Settings
@@ -132,7 +133,7 @@ def create_user(
             if conn.execute(text(active), {"n": name}).first():
                 raise exists
             if device_id is not None:
-                _check_device(conn, device_id)
+                check_token_device(conn, device_id)
             token_id, token = _insert_token(conn, name, role, expires_at, kind, device_id)
             detail = {"change": "add", "role": role, "token_id": token_id}
             if kind != "account":
@@ -143,22 +144,6 @@ def create_user(
     except IntegrityError:  # added by someone else at the same moment
         raise exists from None
     return token
-
-
-def _check_device(conn: Connection, device_id: str) -> None:
-    """A device token is for a device of the registry (active: a quarantined one is adopted
-    first, so nobody gets a token for an id merely heard of)."""
-    row = conn.execute(text("SELECT status FROM devices WHERE id = :i"), {"i": device_id}).first()
-    if row is None:
-        raise NotFound(
-            f"no device {device_id!r}: add it first (`twin devices add {device_id} --protocol http "
-            "--type TYPE`)"
-        )
-    if row.status != "active":
-        raise InputError(
-            f"device {device_id!r} is {row.status}: adopt it first (`twin devices adopt "
-            f"{device_id}`)"
-        )
 
 
 def device_token_name(device_id: str) -> str:
