@@ -167,6 +167,9 @@ def test_the_export_holds_groups_of_k_feeding_devices_and_no_device(
     assert entities[0]["@context"][0].endswith("dataModel.Parking/master/context.jsonld")
     assert entities[0]["location"]["type"] == "Polygon" and entities[0]["license"] == "CC-BY-4.0"
     assert not any(device in j.text for device in SENSORS)
+    about = client.get(f"/api/datasets/{dataset_id}").json()
+    assert about["layer"] == "live" and about["features"] == 2
+    assert about["aggregate"]["k"] == 5 and about["aggregate"]["window_seconds"] == 3600
 
 
 def test_late_data_and_new_devices_change_nothing_already_published(

@@ -66,6 +66,22 @@ class LiveSpec:
         cut = (now - self.grace - EPOCH).total_seconds()
         return EPOCH + timedelta(seconds=math.floor(cut / step) * step)
 
+    def public_dict(self) -> dict[str, Any]:
+        """What an open-data user needs to read the numbers (no device in it)."""
+        return {
+            "device_type": self.device_type,
+            "metric": self.metric,
+            "window_seconds": int(self.window.total_seconds()),
+            "cell_m": self.cell_m,
+            "k": self.how.k,
+            "epsilon": self.how.epsilon,
+            "bounds": [self.how.lower, self.how.upper],
+            "model": self.model,
+            "attribute": self.attribute,
+            "released_until": self.released_until.isoformat() if self.released_until else None,
+            "description": self.describe(),
+        }
+
     def describe(self) -> str:
         dp = (
             f", differentially private (epsilon {self.how.epsilon:g} per window)"

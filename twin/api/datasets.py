@@ -27,7 +27,7 @@ from starlette.background import BackgroundTask
 from geodata import datasets, dcat, export
 from geodata.vocab import LIVE_LAYER
 from sensors_bridge.opendata import export as live_export
-from sensors_bridge.opendata.release import release_closed
+from sensors_bridge.opendata.release import get_spec, release_closed
 from twin.api.deps import CurrentUser, EngineDep, SettingsDep, audit_access
 from twin.api.openapi import problems
 
@@ -58,8 +58,13 @@ def list_datasets(
 
 @router.get("/{dataset_id}", summary="One dataset", responses=problems(403, 404))
 def get_dataset(dataset_id: int, user: CurrentUser, engine: EngineDep) -> dict[str, Any]:
+    """One catalogue row; an open aggregate says what it aggregates and how (``aggregate``)."""
     with engine.connect() as conn:
-        return datasets.get_dataset(conn, user, dataset_id).public_dict()
+        dataset = datasets.get_dataset(conn, user, dataset_id)
+        doc = dataset.public_dict()
+        if dataset.layer == LIVE_LAYER:
+            doc["aggregate"] = get_spec(conn, dataset_id).public_dict()
+    return doc
 
 
 @router.get(
