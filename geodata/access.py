@@ -12,6 +12,7 @@ analysis over two layers) takes the :func:`strictest` of them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from geodata.errors import Forbidden, InputError, Unauthorized
@@ -92,6 +93,8 @@ class Principal:
     role: str = ANONYMOUS_ROLE
     #: an integration token (``twin tokens add --integration``): it may send observations
     integration: bool = False
+    #: a device token (``twin tokens add --device ID``): it may send this device's only
+    device: str | None = None
 
     def __post_init__(self) -> None:
         visible_to(self.role)  # an unknown role is refused when the principal is made
@@ -136,9 +139,12 @@ def check_role(principal: Principal, *roles: str) -> None:
 
 
 def check_ingest(principal: Principal) -> None:
-    """Let through who may send observations: an integration token, or an admin (who may
-    also test an integration by hand); 401 for anonymous, 403 for any other account."""
-    if principal.integration or (principal.role == "admin" and not principal.anonymous):
+    """Let through who may send observations: an integration token, a device token (for its
+    own device: :func:`check_device_observations`), or an admin (who may also test an
+    integration by hand); 401 for anonymous, 403 for any other account."""
+    if principal.integration or principal.device is not None:
+        return
+    if principal.role == "admin" and not principal.anonymous:
         return
     if principal.anonymous:
         raise Unauthorized(
@@ -149,6 +155,33 @@ def check_ingest(principal: Principal) -> None:
         "ingest needs an integration token (`twin tokens add --integration NAME`); "
         f"your account's role is {principal.role}"
     )
+
+
+def check_device_observations(principal: Principal, devices: Iterable[str]) -> None:
+    """A device token speaks for its own device only: a body naming any other is refused
+    whole (403), so a stolen device token cannot write another device's state. Integration
+    tokens and admins may write any device.
+    """
+    if principal.device is None:
+        return
+    others = sorted({d for d in devices if d != principal.device})
+    if others:
+        shown = ", ".join(repr(d) for d in others[:5]) + (" ..." if len(others) > 5 else "")
+        raise Forbidden(
+            f"this token may send observations of device {principal.device!r} only; the body "
+            f"names {shown}: nothing was stored (integration tokens may write any device)"
+        )
+
+
+def check_network_ingest(principal: Principal) -> None:
+    """The LoRaWAN network servers' routes take integration tokens (and admins), never a
+    device token: a network server speaks for many devices."""
+    check_ingest(principal)
+    if principal.device is not None:
+        raise Forbidden(
+            "a device token may only POST /api/ingest for its own device; a network server "
+            "needs an integration token (`twin tokens add --integration NAME`)"
+        )
 
 
 def device_visible(principal: Principal, visibility: str, status: str) -> bool:
@@ -177,3 +210,16 @@ def check_export(principal: Principal, visibility: str, what: str) -> None:
     check_visibility(principal, visibility, what)
     if visibility not in EXPORTABLE:
         raise Forbidden(f"{what} is {visibility}: confidential data is never exported")
+
+
+#: the devices whose observations may feed an open aggregate (``twin opendata``): public and
+#: agent-only ones (aggregation over at least k devices, without identifiers, is what makes
+#: agent-only sensors publishable), never confidential ones, and never a quarantined device
+#: (nobody vouched for it; it is confidential until adopted anyway)
+AGGREGATE_SOURCES: frozenset[str] = EXPORTABLE
+
+
+def may_feed_aggregate(visibility: str, status: str) -> bool:
+    """Whether a device (its visibility the strictest of its own and its bound layer's) may
+    contribute to an open aggregate, whatever the aggregate's own visibility."""
+    return check_known(visibility) in AGGREGATE_SOURCES and status == "active"

@@ -14,7 +14,8 @@ from typing import Any
 
 from geodata.access import Principal
 from geodata.datasets import Dataset
-from geodata.export import FORMATS, may_download
+from geodata.export import formats_of, may_download
+from geodata.vocab import LIVE_LAYER
 
 CONTEXT = {
     "dcat": "http://www.w3.org/ns/dcat#",
@@ -28,6 +29,7 @@ _FILE_TYPES = {
     "geojson": "http://publications.europa.eu/resource/authority/file-type/GEOJSON",
     "csv": "http://publications.europa.eu/resource/authority/file-type/CSV",
     "gpkg": "http://publications.europa.eu/resource/authority/file-type/GPKG",
+    "json": "http://publications.europa.eu/resource/authority/file-type/JSON_LD",
 }
 _IANA = "http://www.iana.org/assignments/media-types/"
 _SPDX_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
@@ -61,8 +63,7 @@ def dataset_node(
         "@type": "dcat:Dataset",
         "dct:identifier": str(dataset.id),
         "dct:title": dataset.title,
-        "dct:description": f"{dataset.features} features of layer {dataset.layer} "
-        f"(source {dataset.source}, {dataset.visibility})",
+        "dct:description": _description(dataset),
         "dct:publisher": _agent(publisher),
         "dct:modified": _modified(dataset),
         "dcat:landingPage": {"@id": url},
@@ -72,8 +73,23 @@ def dataset_node(
     if dataset.licence:
         node["dct:license"] = licence_node(dataset.licence)
     if may_download(viewer, dataset):
-        node["dcat:distribution"] = [_distribution(dataset, fmt, url) for fmt in FORMATS]
+        node["dcat:distribution"] = [
+            _distribution(dataset, fmt, url) for fmt in formats_of(dataset)
+        ]
     return node
+
+
+def _description(dataset: Dataset) -> str:
+    if dataset.layer == LIVE_LAYER:
+        return (
+            f"Anonymised aggregate of live observations (source {dataset.source}, "
+            f"{dataset.visibility}): {dataset.features} published groups of a time window and "
+            "a grid cell, each of at least k devices, without device identifiers"
+        )
+    return (
+        f"{dataset.features} features of layer {dataset.layer} "
+        f"(source {dataset.source}, {dataset.visibility})"
+    )
 
 
 def _distribution(dataset: Dataset, fmt: str, url: str) -> dict[str, Any]:
@@ -81,10 +97,10 @@ def _distribution(dataset: Dataset, fmt: str, url: str) -> dict[str, Any]:
     node: dict[str, Any] = {
         "@id": download,
         "@type": "dcat:Distribution",
-        "dct:title": f"{dataset.title} ({FORMATS[fmt].label})",
+        "dct:title": f"{dataset.title} ({formats_of(dataset)[fmt].label})",
         "dcat:accessURL": {"@id": download},
         "dcat:downloadURL": {"@id": download},
-        "dcat:mediaType": {"@id": _IANA + FORMATS[fmt].media_type.split(";")[0]},
+        "dcat:mediaType": {"@id": _IANA + formats_of(dataset)[fmt].media_type.split(";")[0]},
         "dct:format": {"@id": _FILE_TYPES[fmt]},
         "dct:modified": _modified(dataset),
     }

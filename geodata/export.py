@@ -31,6 +31,7 @@ from geodata.datasets import Dataset, get_dataset
 from geodata.errors import Forbidden, InputError, NotFound, Unauthorized
 from geodata.features import feature_from_row, select_sql
 from geodata.layers import LAYERS, Layer
+from geodata.vocab import LIVE_LAYER
 from geodata.working_crs import get_working_crs
 
 LOGGER = logging.getLogger(__name__)
@@ -53,9 +54,26 @@ FORMATS: dict[str, Format] = {
 }
 
 
+#: the formats of an open aggregate of live data (``datasets.layer`` ``live``): its rows are
+#: grid cells and windows, written by ``sensors_bridge.opendata.export``
+LIVE_FORMATS: dict[str, Format] = {
+    "csv": FORMATS["csv"],
+    "json": Format("application/ld+json", ".jsonld", "FIWARE Smart Data Models (NGSI-LD)"),
+}
+
+
+def formats_of(dataset: Dataset) -> dict[str, Format]:
+    """The formats ``dataset`` is downloadable in."""
+    return LIVE_FORMATS if dataset.layer == LIVE_LAYER else FORMATS
+
+
 def download_visibility(dataset: Dataset) -> str:
     """A download's visibility: the strictest of the dataset's and its layer's (a networks
-    dataset marked public is still agent-only data)."""
+    dataset marked public is still agent-only data). An open aggregate has no layer: its own
+    visibility is the one declared (``twin opendata add``), since aggregation over at least k
+    devices is what makes agent-only sensors publishable."""
+    if dataset.layer == LIVE_LAYER:
+        return dataset.visibility
     return strictest(dataset.visibility, _layer(dataset).visibility)
 
 

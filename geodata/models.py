@@ -318,7 +318,12 @@ class User(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     #: an account, or an integration token (``twin tokens add``) that may only ingest
     kind: Mapped[str] = mapped_column(Text, server_default="account")
+    #: the one device a ``device`` token may send observations for
+    device_id: Mapped[str | None] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), nullable=True
+    )
     __table_args__ = (
+        CheckConstraint("(kind = 'device') = (device_id IS NOT NULL)", name="users_device_kind"),
         CheckConstraint(f"role IN ({sql_in(ROLES)})", name="role_known"),
         CheckConstraint(f"kind IN ({sql_in(TOKEN_KINDS)})", name="users_kind_known"),
         Index(

@@ -22,6 +22,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -181,4 +182,57 @@ class Alert(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (
         CheckConstraint("state IN ('open', 'acknowledged', 'resolved')", name="state_known"),
+    )
+
+
+class LiveAggregate(Base):
+    """An open aggregate of live observations (migration 0009): the ``datasets`` row of layer
+    ``live`` it publishes, what it aggregates and how it is anonymised."""
+
+    __tablename__ = "live_aggregates"
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    device_type: Mapped[str] = mapped_column(Text)
+    metric: Mapped[str] = mapped_column(Text)
+    window_s: Mapped[int] = mapped_column(Integer)
+    cell_m: Mapped[float] = mapped_column(Double)
+    k: Mapped[int] = mapped_column(Integer)
+    epsilon: Mapped[float | None] = mapped_column(Double)
+    lower: Mapped[float | None] = mapped_column(Double)
+    upper: Mapped[float | None] = mapped_column(Double)
+    model: Mapped[str] = mapped_column(Text)
+    attribute: Mapped[str] = mapped_column(Text)
+    grace_s: Mapped[int] = mapped_column(Integer, server_default="300")
+    released_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        CheckConstraint("window_s >= 60", name="live_window_minute"),
+        CheckConstraint("cell_m > 0", name="live_cell_positive"),
+        CheckConstraint("k >= 2", name="live_k_group"),
+        CheckConstraint("epsilon > 0", name="live_epsilon_positive"),
+        CheckConstraint("grace_s >= 0", name="live_grace"),
+        CheckConstraint(
+            "lower IS NULL OR upper IS NULL OR lower < upper", name="live_bounds_ordered"
+        ),
+        CheckConstraint(
+            "epsilon IS NULL OR (lower IS NOT NULL AND upper IS NOT NULL)", name="live_dp_bounded"
+        ),
+        UniqueConstraint("device_type", "metric", name="uq_live_type_metric"),
+    )
+
+
+class LiveRelease(Base):
+    """One published group (window, cell) of an open aggregate, written once."""
+
+    __tablename__ = "live_releases"
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("live_aggregates.dataset_id", ondelete="CASCADE"), primary_key=True
+    )
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    cell_x: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    cell_y: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    devices: Mapped[int] = mapped_column(Integer)
+    mean: Mapped[float] = mapped_column(Double)
+    released_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
     )

@@ -88,5 +88,12 @@ PROTOCOLS = ("mqtt", "http", "chirpstack", "tts", "gtfs")
 DEVICE_STATUSES = ("active", "quarantined")
 #: an observation's quality, as its adapter judged it (OPC UA's three classes)
 QUALITIES = ("good", "uncertain", "bad")
-#: what a bearer token stands for: a person's account, or an integration that only ingests
-TOKEN_KINDS = ("account", "integration")
+#: what a bearer token stands for: a person's account, an integration that only ingests, or
+#: one device that may only send its own observations (``twin tokens add --device``)
+TOKEN_KINDS = ("account", "integration", "device")
+#: ``datasets.layer`` of an open aggregate of live observations (``twin opendata add``): its
+#: rows are computed from ``observations``, not imported into a layer's table
+LIVE_LAYER = "live"
+#: what ``ingest_counts`` counts besides network-server events (``event:<kind>``): requests
+#: refused by the ingest rate limit before their body was read are ``rate_limited``
+INGEST_OUTCOMES = ("accepted", "duplicate", "rate_limited")

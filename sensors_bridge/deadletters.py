@@ -47,6 +47,18 @@ def count_event(conn: Connection, adapter: str, kind: str) -> None:
     )
 
 
+def count_rate_limited(conn: Connection, adapter: str) -> None:
+    """Count one request the ingest rate limit refused (its body not kept: the sender was
+    told to send it again)."""
+    conn.execute(
+        text(
+            "INSERT INTO ingest_counts (adapter, outcome, n) VALUES (:a, 'rate_limited', 1) "
+            "ON CONFLICT (adapter, outcome) DO UPDATE SET n = ingest_counts.n + 1"
+        ),
+        {"a": adapter},
+    )
+
+
 def stats(conn: Connection) -> dict[str, Any]:
     """Per adapter: observations accepted and duplicate, and rejections per reason."""
     out: dict[str, dict[str, Any]] = {}

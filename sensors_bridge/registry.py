@@ -241,3 +241,19 @@ def adopt(
         raise NotFound(
             f"no quarantined device {device_id!r}: `twin devices list --quarantined` lists them"
         )
+
+
+def check_token_device(conn: Connection, device_id: str) -> None:
+    """A device token is for a device of the registry (active: a quarantined one is adopted
+    first, so nobody gets a token for an id merely heard of)."""
+    row = conn.execute(text("SELECT status FROM devices WHERE id = :i"), {"i": device_id}).first()
+    if row is None:
+        raise NotFound(
+            f"no device {device_id!r}: add it first (`twin devices add {device_id} --protocol http "
+            "--type TYPE`)"
+        )
+    if row.status != "active":
+        raise InputError(
+            f"device {device_id!r} is {row.status}: adopt it first (`twin devices adopt "
+            f"{device_id}`)"
+        )

@@ -136,7 +136,7 @@ def test_role_matrix_on_downloads(
     bad = client.get(f"/api/datasets/{ids['public']}/download?format=shp")
     assert bad.status_code == 400
     assert bad.json()["description"] == (
-        "format: Input should be 'geojson', 'csv' or 'gpkg', got 'shp'"
+        "format: Input should be 'geojson', 'csv', 'gpkg' or 'json', got 'shp'"
     )
 
 

@@ -36,6 +36,7 @@ from twin.audit import AuditWriter
 from twin.auth import TokenVerifier, dummy_hash
 from twin.forwarded import ForwardedHeaders
 from twin.settings import Settings
+from twin.throttle import RateLimits
 
 LOGGER = logging.getLogger(__name__)
 VIEWER_DIST = Path(__file__).resolve().parent.parent / "viewer" / "dist"
@@ -84,6 +85,13 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.verifier = TokenVerifier(engine, settings, audit)
     app.state.ingest_writer = BatchWriter(engine, "http")
     app.state.ingest_writers = {p: BatchWriter(engine, p) for p in ("tts", "chirpstack")}
+    app.state.ingest_limits = RateLimits(
+        {
+            "requests": settings.ingest_requests_per_token,
+            "observations": settings.ingest_observations_per_token,
+        },
+        "ingest",
+    )
     app.add_middleware(NegotiatedGZip, minimum_size=1024, compresslevel=5)
     if settings.cors_origins:  # closed unless origins are configured
         app.add_middleware(

@@ -43,6 +43,7 @@ from geodata.errors import (
     Unauthorized,
 )
 from geodata.vocab import ROLES
+from sensors_bridge.registry import check_token_device
 from twin.audit import AuditWriter, record
 from twin.oidc import OIDCVerifier, looks_like_jwt
 from twin.settings import Settings
@@ -74,15 +75,20 @@ def _expiry(days: float | None) -> datetime | None:
 
 
 def _insert_token(
-    conn: Any, name: str, role: str, expires_at: datetime | None, kind: str = "account"
+    conn: Any,
+    name: str,
+    role: str,
+    expires_at: datetime | None,
+    kind: str = "account",
+    device_id: str | None = None,
 ) -> tuple[str, str]:
     """Add an active token row for ``name``; (token id, token). Only the hash is stored."""
     token_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32).replace("_", "-")
     conn.execute(
         text(
-            "INSERT INTO users (name, role, token_id, token_hash, expires_at, kind) "
-            "VALUES (:n, :r, :i, :h, :e, :k)"
+            "INSERT INTO users (name, role, token_id, token_hash, expires_at, kind, device_id) "
+            "VALUES (:n, :r, :i, :h, :e, :k, :d)"
         ),
         {
             "n": name,
@@ -91,6 +97,7 @@ def _insert_token(
             "h": _HASHER.hash(secret),
             "e": expires_at,
             "k": kind,
+            "d": device_id,
         },
     )
     return token_id, f"twin_{token_id}_{secret}"
@@ -104,11 +111,13 @@ def create_user(
     expires_in_days: float | None = None,
     actor: str = "cli",
     kind: str = "account",
+    device_id: str | None = None,
 ) -> str:
     """Create an account (or bring back a revoked name) and return its token.
 
     ``kind="integration"``: a token for a system that sends observations (``twin tokens add
-    --integration``); it may ingest and sees only what citizens see.
+    --integration``); it may ingest and sees only what citizens see. ``kind="device"`` with
+    ``device_id``: a token that may send that device's observations only.
     """
     if role not in ROLES:
         raise InputError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
@@ -123,14 +132,23 @@ def create_user(
             active = "SELECT 1 FROM users WHERE name = :n AND revoked_at IS NULL"
             if conn.execute(text(active), {"n": name}).first():
                 raise exists
-            token_id, token = _insert_token(conn, name, role, expires_at, kind)
+            if device_id is not None:
+                check_token_device(conn, device_id)
+            token_id, token = _insert_token(conn, name, role, expires_at, kind, device_id)
             detail = {"change": "add", "role": role, "token_id": token_id}
             if kind != "account":
                 detail["kind"] = kind
+            if device_id is not None:
+                detail["device"] = device_id
             record(conn, "account", actor, name, _with_expiry(detail, expires_at))
     except IntegrityError:  # added by someone else at the same moment
         raise exists from None
     return token
+
+
+def device_token_name(device_id: str) -> str:
+    """The account name of a device's token (``twin users revoke device:ID`` revokes it)."""
+    return f"device:{device_id}"
 
 
 def rotate_user(
@@ -140,7 +158,7 @@ def rotate_user(
     expires_at = _expiry(expires_in_days)
     with engine.begin() as conn:
         old = _revoke_active(conn, name, "see `twin users list`, or `twin users add`")
-        token_id, token = _insert_token(conn, name, old.role, expires_at, old.kind)
+        token_id, token = _insert_token(conn, name, old.role, expires_at, old.kind, old.device_id)
         detail = {"change": "rotate", "token_id": token_id, "revoked_token_id": old.token_id}
         record(conn, "account", actor, name, _with_expiry(detail, expires_at))
     return token
@@ -155,7 +173,7 @@ def _revoke_active(conn: Connection, name: str, hint: str) -> Row[Any]:
     row = conn.execute(
         text(
             "UPDATE users SET revoked_at = now() WHERE name = :n AND revoked_at IS NULL "
-            "RETURNING role, token_id, kind"
+            "RETURNING role, token_id, kind, device_id"
         ),
         {"n": name},
     ).first()
@@ -275,7 +293,7 @@ class TokenVerifier:
         with self.engine.connect() as conn:
             return conn.execute(
                 text(
-                    "SELECT name, role, kind, token_hash, revoked_at, expires_at "
+                    "SELECT name, role, kind, device_id, token_hash, revoked_at, expires_at "
                     "FROM users WHERE token_id = :i"
                 ),
                 {"i": token_id},
@@ -365,7 +383,9 @@ class TokenVerifier:
 
 
 def _principal(row: Row[Any]) -> Principal:
-    return Principal(row.name, row.role, integration=row.kind == "integration")
+    return Principal(
+        row.name, row.role, integration=row.kind == "integration", device=row.device_id
+    )
 
 
 def _refusal(row: Row[Any] | None, matches: bool) -> str | None:

@@ -71,6 +71,17 @@ class Settings(BaseSettings):
     auth_failures_per_client: str = Field(
         "20/minute", description="failed sign-ins per client address before 429"
     )
+    # -- ingest limits per token (twin.throttle.RateLimits; 429 with Retry-After past them)
+    ingest_requests_per_token: str = Field(
+        "50/second", description="ingest requests one token may make (limits notation)"
+    )
+    ingest_observations_per_token: str = Field(
+        "5000/second", description="observations one token may send; a bigger body is a 413"
+    )
+    # -- open aggregates of live data (twin opendata)
+    opendata_min_k: int = Field(
+        5, ge=2, le=1000, description="the smallest group size an open aggregate may declare"
+    )
     # -- OpenID Connect bearer tokens beside the twin's own (twin.oidc); unset = off
     oidc_issuer: str | None = Field(None, description="the issuer's iss, e.g. https://id.example")
     oidc_audience: str | None = Field(None, description="the aud the issuer gives this twin")
@@ -191,7 +202,12 @@ class Settings(BaseSettings):
                 )
         return origins
 
-    @field_validator("auth_failures_per_token", "auth_failures_per_client")
+    @field_validator(
+        "auth_failures_per_token",
+        "auth_failures_per_client",
+        "ingest_requests_per_token",
+        "ingest_observations_per_token",
+    )
     @classmethod
     def _check_rate(cls, v: str) -> str:
         from limits import parse

@@ -70,6 +70,38 @@ class SignInLimits:
             self._limiter.hit(self.per_client, "client", client)
 
 
+class RateLimits:
+    """Named rates per caller (``{"requests": "50/second", "observations": "5000/second"}``):
+    the one limiter of the routes that cost work (ingest now; the analyses next), in
+    moving windows in this process's memory (N workers allow N times the rate).
+
+    :meth:`take` spends ``cost`` of one rate for one key or raises :class:`TooManyRequests`
+    with the seconds until it would fit; nothing is spent when refused, so a refused caller
+    that waits as told gets through.
+    """
+
+    def __init__(self, rates: dict[str, str], what: str) -> None:
+        self.rates: dict[str, RateLimitItem] = {name: parse(r) for name, r in rates.items()}
+        self.what = what
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def largest(self, name: str) -> int:
+        """The most one key may spend of rate ``name`` in one window."""
+        return int(self.rates[name].amount)
+
+    def take(self, name: str, key: str, cost: int = 1) -> None:
+        item = self.rates[name]
+        if cost <= 0 or self._limiter.hit(item, self.what, name, key, cost=cost):
+            return
+        stats = self._limiter.get_window_stats(item, self.what, name, key)
+        wait = max(1, math.ceil(stats.reset_time - time.time()))
+        raise TooManyRequests(
+            f"{self.what}: over {item.amount} {name} per {item.GRANULARITY.name} for "
+            f"{key}: retry in {wait} s (Retry-After), or send fewer and larger batches",
+            retry_after=wait,
+        )
+
+
 def _lower_priority() -> None:
     """Lower this thread's CPU priority (Linux: niceness is per thread, and the lanes Argon2
     starts inherit it); elsewhere a no-op."""

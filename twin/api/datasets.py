@@ -4,7 +4,9 @@ Open-data users need the licence and attribution of what they reuse; the catalog
 the datasets the caller may see (an agent-only dataset does not exist for a citizen), through
 the one access rule in :mod:`geodata.access`. ``?f=jsonld`` gives the same list as DCAT-AP
 for harvesters (:mod:`geodata.dcat`); ``/{id}/download`` streams a dataset as GeoJSON, CSV or
-GeoPackage (:mod:`geodata.export`).
+GeoPackage (:mod:`geodata.export`), or an open aggregate of live data (layer ``live``) as CSV
+or FIWARE Smart Data Models JSON (:mod:`sensors_bridge.opendata.export`, which first
+releases the windows closed since the last download).
 
 Every granted download is an export for the audit log (:func:`twin.api.deps.audit_access`,
 the rule the feature pages follow: signed-in callers and non-public data), noted before the
@@ -23,6 +25,9 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
 from geodata import datasets, dcat, export
+from geodata.vocab import LIVE_LAYER
+from sensors_bridge.opendata import export as live_export
+from sensors_bridge.opendata.release import get_spec, release_closed
 from twin.api.deps import CurrentUser, EngineDep, SettingsDep, audit_access
 from twin.api.openapi import problems
 
@@ -53,16 +58,26 @@ def list_datasets(
 
 @router.get("/{dataset_id}", summary="One dataset", responses=problems(403, 404))
 def get_dataset(dataset_id: int, user: CurrentUser, engine: EngineDep) -> dict[str, Any]:
+    """One catalogue row; an open aggregate says what it aggregates and how (``aggregate``)."""
     with engine.connect() as conn:
-        return datasets.get_dataset(conn, user, dataset_id).public_dict()
+        dataset = datasets.get_dataset(conn, user, dataset_id)
+        doc = dataset.public_dict()
+        if dataset.layer == LIVE_LAYER:
+            doc["aggregate"] = get_spec(conn, dataset_id).public_dict()
+    return doc
 
 
 @router.get(
     "/{dataset_id}/download",
-    summary="The dataset as a file, its licence and attribution inside",
+    summary="The dataset as a file, its licence and attribution inside (open aggregates of "
+    "live data: csv or json)",
     response_class=Response,
     responses={
-        200: {"content": {f.media_type: {} for f in export.FORMATS.values()}},
+        200: {
+            "content": {
+                f.media_type: {} for f in [*export.FORMATS.values(), *export.LIVE_FORMATS.values()]
+            }
+        },
         **problems(403, 404),
     },
 )
@@ -73,9 +88,22 @@ def download(
     engine: EngineDep,
     settings: SettingsDep,
     format: Annotated[
-        Literal["geojson", "csv", "gpkg"], Query(description="geojson, csv or gpkg")
+        Literal["geojson", "csv", "gpkg", "json"],
+        Query(
+            description="geojson, csv or gpkg; an open aggregate of live data: csv or json "
+            "(geojson, the default, gives it as json)"
+        ),
     ] = "geojson",
 ) -> Response:
+    headers = {
+        # what a caller may download depends on who they are
+        "Cache-Control": "private, no-cache",
+        "Vary": "Authorization",
+    }
+    with engine.connect() as conn:
+        live = datasets.get_dataset(conn, user, dataset_id).layer == LIVE_LAYER
+    if live:
+        return _live_download(request, user, engine, dataset_id, format, headers)
     with engine.connect() as conn:
         plan = export.plan_download(conn, user, dataset_id, format)
     audit_access(
@@ -86,12 +114,7 @@ def download(
         export.download_visibility(plan.dataset),
     )
     media = export.FORMATS[plan.fmt].media_type
-    headers = {
-        "Content-Disposition": f'attachment; filename="{plan.filename}"',
-        # what a caller may download depends on who they are
-        "Cache-Control": "private, no-cache",
-        "Vary": "Authorization",
-    }
+    headers["Content-Disposition"] = f'attachment; filename="{plan.filename}"'
     if plan.fmt in export.CHUNKS:
         chunks = export.CHUNKS[plan.fmt](engine, plan)
         return StreamingResponse(chunks, media_type=media, headers=headers)
@@ -108,4 +131,32 @@ def download(
         raise
     return FileResponse(
         path, media_type=media, headers=headers, background=BackgroundTask(path.unlink)
+    )
+
+
+def _live_download(
+    request: Request,
+    user: CurrentUser,
+    engine: EngineDep,
+    dataset_id: int,
+    fmt: str,
+    headers: dict[str, str],
+) -> Response:
+    """An open aggregate: checked, its closed windows released, then streamed."""
+    if fmt == "geojson":  # the default of the other datasets: say what to ask for
+        fmt = "json"
+    with engine.connect() as conn:
+        plan = live_export.plan(conn, user, dataset_id, fmt)
+    release_closed(engine, dataset_id)
+    audit_access(
+        request,
+        user,
+        "export",
+        f"dataset {plan.dataset.id} as {plan.fmt}",
+        plan.dataset.visibility,
+    )
+    headers["Content-Disposition"] = f'attachment; filename="{plan.filename}"'
+    media = export.LIVE_FORMATS[plan.fmt].media_type
+    return StreamingResponse(
+        live_export.CHUNKS[plan.fmt](engine, plan), media_type=media, headers=headers
     )

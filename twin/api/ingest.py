@@ -3,6 +3,15 @@
 Thin: the body is read here (up to ``TWIN_MAX_BODY_BYTES``, since an oversize body must still
 become a dead letter), decoded by the registered ``http`` adapter and stored by the batch
 writer; what each rejection was, and the status, come from :mod:`sensors_bridge`.
+
+Every ingest route spends the caller's rates (``app.state.ingest_limits``, a
+:class:`twin.throttle.RateLimits`): one request before the body is read, then one per decoded
+observation. A refusal is a 429 with ``Retry-After`` counted as ``rate_limited`` in the stats,
+and never a dead letter, read or not: 429 tells the sender nothing was stored and to send it
+again, so keeping it would store it twice, and keeping a flood would turn the limit into a
+disk filler. A body with more observations than one window allows can never pass, so it is a
+413 and a dead letter ``over_rate``, like an oversize body. A device token's body that names
+another device is refused whole (403) and kept as one dead letter ``device_not_allowed``.
 """
 
 from __future__ import annotations
@@ -14,15 +23,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from geodata.access import check_ingest, check_role
-from geodata.errors import InputError, PayloadTooLarge
+from geodata.access import Principal, check_device_observations, check_ingest, check_role
+from geodata.errors import Forbidden, InputError, PayloadTooLarge, TooManyRequests
 from geodata.vocab import QUALITIES
 from sensors_bridge import deadletters
-from sensors_bridge.model import Rejected, adapter_for
+from sensors_bridge.model import Observation, Rejected, adapter_for
 from sensors_bridge.store import BatchResult, BatchWriter
 from sensors_bridge.validate import MAX_NAME
 from twin.api.deps import CurrentUser, EngineDep, SettingsDep
 from twin.api.openapi import problems
+from twin.throttle import RateLimits
 
 router = APIRouter(prefix="/api/ingest", tags=["live"])
 
@@ -98,16 +108,86 @@ def _status(result: BatchResult) -> int:
     "",
     summary="Send observations (integration tokens)",
     openapi_extra={"requestBody": _BODY},
-    responses=problems(400, 401, 403, 413, 422),
+    responses=problems(400, 401, 403, 413, 422, 429),
 )
 async def ingest(
     request: Request, user: CurrentUser, engine: EngineDep, settings: SettingsDep
 ) -> JSONResponse:
     check_ingest(user)
+    await within_rate(request, engine, user, "http")
     body, received = await read_body(request, engine, settings, "http")
+    items = await run_in_threadpool(_decode, body, received)
+    await within_observation_rate(request, engine, user, "http", items, body)
+    if user.device is not None:
+        await _own_device_only(engine, user, items, body)
     writer: BatchWriter = request.app.state.ingest_writer
-    result = await run_in_threadpool(_store, writer, body, received)
+    result = await run_in_threadpool(writer.write, items, now=received)
     return answer(result)
+
+
+def _limits(request: Request) -> RateLimits:
+    limits: RateLimits = request.app.state.ingest_limits
+    return limits
+
+
+async def within_rate(request: Request, engine: Any, user: Principal, adapter: str) -> None:
+    """Spend one request of the caller's rate, before the body is read (429 past it)."""
+    try:
+        _limits(request).take("requests", _key(user))
+    except TooManyRequests:
+        await run_in_threadpool(_count_limited, engine, adapter)
+        raise
+
+
+async def within_observation_rate(
+    request: Request,
+    engine: Any,
+    user: Principal,
+    adapter: str,
+    items: list[Observation | Rejected],
+    body: bytes,
+) -> None:
+    """Spend one observation of the caller's rate per decoded observation: 429 past it, 413
+    (and a dead letter) for a body no window could ever take."""
+    limits = _limits(request)
+    n = sum(isinstance(i, Observation) for i in items)
+    most = limits.largest("observations")
+    if n > most:
+        error = PayloadTooLarge(
+            f"the body has {n} observations, more than the {most} one token may send per "
+            f"window (TWIN_INGEST_OBSERVATIONS_PER_TOKEN): send smaller batches"
+        )
+        await run_in_threadpool(
+            _dead_letters, engine, adapter, [Rejected("over_rate", str(error), body)]
+        )
+        raise error
+    try:
+        limits.take("observations", _key(user), n)
+    except TooManyRequests:
+        await run_in_threadpool(_count_limited, engine, adapter)
+        raise
+
+
+async def _own_device_only(
+    engine: Any, user: Principal, items: list[Observation | Rejected], body: bytes
+) -> None:
+    """A device token's body must name its device only (403 and one dead letter if not)."""
+    try:
+        check_device_observations(user, (i.device for i in items if isinstance(i, Observation)))
+    except Forbidden as exc:
+        rejected = [Rejected("device_not_allowed", str(exc), body)]
+        await run_in_threadpool(_dead_letters, engine, "http", rejected)
+        raise
+
+
+def _key(user: Principal) -> str:
+    """Whose rate a request spends: the token's name (one active token per name)."""
+    return f"token {user.name}" if user.name else "anonymous"
+
+
+def _count_limited(engine: Any, adapter: str) -> None:
+    with engine.begin() as conn:
+        deadletters.count_rate_limited(conn, adapter)
 
 
 async def read_body(
@@ -148,9 +228,9 @@ def answer(result: BatchResult) -> JSONResponse:
     return JSONResponse(doc, status_code=status)
 
 
-def _store(writer: BatchWriter, body: bytes, received: datetime) -> BatchResult:
-    """Decode and store off the event loop (a large body is CPU work too)."""
-    return writer.write(adapter_for("http").decode(body, received=received), now=received)
+def _decode(body: bytes, received: datetime) -> list[Observation | Rejected]:
+    """Decode off the event loop (a large body is CPU work too)."""
+    return list(adapter_for("http").decode(body, received=received))
 
 
 def _dead_letters(engine: Any, adapter: str, rejected: list[Rejected]) -> None:

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from geodata.access import check_ingest
+from geodata.access import check_network_ingest
 from sensors_bridge import deadletters
 from sensors_bridge.chirpstack import EVENTS as CHIRPSTACK_EVENTS
 from sensors_bridge.model import Observation, Rejected, adapter_for
@@ -25,7 +25,7 @@ from sensors_bridge.store import BatchResult, BatchWriter
 from sensors_bridge.tts import EVENTS as TTS_EVENTS
 from sensors_bridge.tts import TTSAdapter
 from twin.api.deps import CurrentUser, EngineDep, SettingsDep
-from twin.api.ingest import TEXT, answer, read_body
+from twin.api.ingest import TEXT, answer, read_body, within_observation_rate, within_rate
 from twin.api.openapi import problems
 
 router = APIRouter(prefix="/api/ingest", tags=["live"])
@@ -108,18 +108,21 @@ assert set(get_args(ChirpStackEvent)) == set(CHIRPSTACK_EVENTS)  # one list, che
     "/tts",
     summary="The Things Stack v3 webhook (integration tokens)",
     openapi_extra={"requestBody": _TTS_BODY},
-    responses=problems(400, 401, 403, 413, 422),
+    responses=problems(400, 401, 403, 413, 422, 429),
 )
 async def ingest_tts(
     request: Request, user: CurrentUser, engine: EngineDep, settings: SettingsDep
 ) -> JSONResponse:
-    check_ingest(user)
+    check_network_ingest(user)
+    await within_rate(request, engine, user, "tts")
     body, received = await read_body(request, engine, settings, "tts")
     adapter = adapter_for("tts")
     assert isinstance(adapter, TTSAdapter)
     kind, items = adapter.decode_message(body, received=received)
     if kind != "up":
         return await _counted(engine, "tts", kind)
+    items = list(items)
+    await within_observation_rate(request, engine, user, "tts", items, body)
     return answer(await run_in_threadpool(_write, request, "tts", items, received))
 
 
@@ -127,7 +130,7 @@ async def ingest_tts(
     "/chirpstack",
     summary="ChirpStack v4 HTTP integration, JSON or Protobuf (integration tokens)",
     openapi_extra={"requestBody": _CHIRPSTACK_BODY},
-    responses=problems(400, 401, 403, 413, 422),
+    responses=problems(400, 401, 403, 413, 422, 429),
 )
 async def ingest_chirpstack(
     request: Request,
@@ -136,11 +139,13 @@ async def ingest_chirpstack(
     settings: SettingsDep,
     event: ChirpStackEvent = Query(description="the event type ChirpStack sends with it"),
 ) -> JSONResponse:
-    check_ingest(user)
+    check_network_ingest(user)
+    await within_rate(request, engine, user, "chirpstack")
     body, received = await read_body(request, engine, settings, "chirpstack")
     if event != "up":
         return await _counted(engine, "chirpstack", event)
     items = list(adapter_for("chirpstack").decode(body, received=received))
+    await within_observation_rate(request, engine, user, "chirpstack", items, body)
     return answer(await run_in_threadpool(_write, request, "chirpstack", items, received))
 
 

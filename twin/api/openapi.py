@@ -44,13 +44,27 @@ _WHY = {
     404: "No such resource, or one you may not know of.",
     413: "The request body is over the server's limit (TWIN_MAX_BODY_BYTES).",
     422: "Readable, but every observation in it was refused: `rejected` says why.",
+    429: "Over this token's rate (TWIN_INGEST_*_PER_TOKEN): retry after `Retry-After` seconds.",
     500: "The server met an unexpected error (logged on the server).",
+}
+
+
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before sending again",
+        "schema": {"type": "integer", "minimum": 1},
+    }
 }
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` entries for error statuses, each with the :class:`Problem` body."""
-    return {status: {"model": Problem, "description": _WHY[status]} for status in statuses}
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        out[status] = {"model": Problem, "description": _WHY[status]}
+        if status == 429:
+            out[status]["headers"] = _RETRY_AFTER
+    return out
 
 
 def _problem_response(doc: dict[str, Any], status: int) -> dict[str, Any]:

@@ -1,11 +1,10 @@
 """The ``twin`` command: one entry point for every operation on a twin.
 
 One module per command group (``db``, ``users`` with ``audit``, ``tokens``, ``data``,
-``serve``, ``tiles``, ``devices``, ``gtfs``, ``broker`` with ``bridge``, ``simulate``), each
-importing only
-Typer and rich at module level: what a command needs (the database, GDAL, the tiles, the
-server) loads when that command runs, so ``twin --help`` and ``twin import`` start without
-the tiles or FastAPI.
+``serve``, ``tiles``, ``devices``, ``opendata``, ``gtfs``, ``broker`` with ``bridge``,
+``simulate``), each importing only Typer and rich at module level: what a command needs (the
+database, GDAL, the tiles, the server) loads when that command runs, so ``twin --help`` and
+``twin import`` start without the tiles or FastAPI.
 Shared pieces (consoles, error boundary, progress bar) are in :mod:`twin.cli.common`.
 """
 
@@ -23,6 +22,7 @@ from twin.cli.data import demo, import_
 from twin.cli.db import db_app, init
 from twin.cli.devices import devices_app
 from twin.cli.gtfs import gtfs_app
+from twin.cli.opendata import opendata_app
 from twin.cli.serve import serve
 from twin.cli.simulate import simulate
 from twin.cli.tiles import tiles_app
@@ -38,6 +38,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(devices_app, name="devices")
+app.add_typer(opendata_app, name="opendata")
 app.command()(init)
 app.command("import")(import_)
 app.command()(demo)
