@@ -27,7 +27,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from sensors_bridge.model import Observation, Rejected
 from sensors_bridge.mqtt import MQTTAdapter
@@ -71,6 +71,9 @@ class MQTTBridge:
     password: str | None = None
     batch_size: int = 500
     flush_seconds: float = 0.25
+    #: join the ``$share/twin/`` group (several bridges split the load); off, the bridge
+    #: subscribes alone, a subscription Mosquitto restores after its own restart
+    shared: bool = True
     adapter: MQTTAdapter = field(default_factory=MQTTAdapter)
     stats: BridgeStats = field(default_factory=BridgeStats)
     subscribed: threading.Event = field(default_factory=threading.Event)
@@ -79,6 +82,9 @@ class MQTTBridge:
         self.stop = threading.Event()
         self._inbox: queue.Queue[_Held] = queue.Queue()
         self._generation = 0
+        # held by the network thread while it turns the generation over, and by the main
+        # thread while it acknowledges: no PUBACK of one connection goes out on the next
+        self._ack_lock = threading.Lock()
         self._writer = BatchWriter(self.engine, "mqtt")
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -96,7 +102,8 @@ class MQTTBridge:
 
     @property
     def filters(self) -> list[str]:
-        return [f"$share/{SHARE_GROUP}/{p.filter}" for p in self.adapter.patterns]
+        prefix = f"$share/{SHARE_GROUP}/" if self.shared else ""
+        return [f"{prefix}{p.filter}" for p in self.adapter.patterns]
 
     def request_stop(self) -> None:
         self.stop.set()
@@ -123,7 +130,8 @@ class MQTTBridge:
         if reason.is_failure:
             LOGGER.warning("the broker refused the bridge: %s", reason)
             return
-        self._generation += 1
+        with self._ack_lock:
+            self._generation += 1
         client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.filters])
         LOGGER.info("bridge %s connected to %s:%s", self.instance, self.host, self.port)
 
@@ -135,6 +143,8 @@ class MQTTBridge:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.subscribed.clear()
+        with self._ack_lock:  # before paho reconnects: later acks of this connection's
+            self._generation += 1  # messages would reach the next one
         if not self.stop.is_set():
             LOGGER.warning("bridge disconnected (%s): reconnecting", reason)
 
@@ -181,18 +191,18 @@ class MQTTBridge:
                 LOGGER.warning("batch not stored (%s): retrying in %.1f s", exc, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 30)
-        now = self._generation
-        for held in batch:
-            if held.generation == now and held.qos > 0:
-                self.client.ack(held.mid, held.qos)
+        with self._ack_lock:
+            for held in batch:
+                if held.generation == self._generation and held.qos > 0:
+                    self.client.ack(held.mid, held.qos)
 
     def _commit(self, items: list[Observation | Rejected]) -> None:
         """One transaction for the batch; if the database refuses it, one per message."""
         try:
             self._write(items)
-        except OperationalError:
-            raise
-        except DBAPIError:
+        except DBAPIError as exc:
+            if _away(exc):
+                raise
             LOGGER.exception("a batch failed: storing its messages one by one")
             for item in items:
                 self._write_alone(item)
@@ -208,8 +218,14 @@ class MQTTBridge:
         """One message of a failed batch; if it fails alone too, it becomes a dead letter."""
         try:
             self._write([item])
-        except OperationalError:
-            raise
         except DBAPIError as exc:
+            if _away(exc):
+                raise
             raw = item.raw if isinstance(item, Rejected) else (item.raw or b"")
             self._write([Rejected("store_error", f"the database refused it: {exc.orig}", raw)])
+
+
+def _away(exc: DBAPIError) -> bool:
+    """The database is unreachable, restarting or shutting down, not refusing this data:
+    the batch waits and is retried whole; it never becomes dead letters."""
+    return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)

@@ -53,6 +53,14 @@ def bridge(
         typer.Option(help="This bridge's name: its client id and persistent session."),
     ] = "default",
     batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Messages per batch.")] = 500,
+    shared: Annotated[
+        bool,
+        typer.Option(
+            "--shared/--alone",
+            help="Share the subscription with other bridges (--alone: one bridge only, but "
+            "its subscription outlives a restart of Mosquitto, which a shared one does not).",
+        ),
+    ] = True,
 ) -> None:
     """Bring MQTT messages (twin/DEVICE/METRIC) into the twin until Ctrl-C or SIGTERM.
 
@@ -77,6 +85,7 @@ def bridge(
                 port,
                 instance=instance,
                 batch_size=batch_size,
+                shared=shared,
                 username=user,
                 password=password,
             )
