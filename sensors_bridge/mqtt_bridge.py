@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import logging
 import queue
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -29,6 +31,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from geodata.errors import ConfigError
 from sensors_bridge.model import Observation, Rejected
 from sensors_bridge.mqtt import MQTTAdapter
 from sensors_bridge.store import BatchWriter
@@ -74,6 +77,10 @@ class MQTTBridge:
     #: join the ``$share/twin/`` group (several bridges split the load); off, the bridge
     #: subscribes alone, a subscription Mosquitto restores after its own restart
     shared: bool = True
+    #: TLS to the broker (mqtts://), its certificate checked against ``ca_file`` (PEM) or,
+    #: without one, the system's trusted authorities; the host name is checked too
+    tls: bool = False
+    ca_file: Path | None = None
     adapter: MQTTAdapter = field(default_factory=MQTTAdapter)
     stats: BridgeStats = field(default_factory=BridgeStats)
     subscribed: threading.Event = field(default_factory=threading.Event)
@@ -95,10 +102,13 @@ class MQTTBridge:
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         if self.username is not None:
             self.client.username_pw_set(self.username, self.password)
+        if self.tls:
+            self.client.tls_set_context(_tls_context(self.ca_file))
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_connect_fail = self._on_connect_fail
 
     @property
     def filters(self) -> list[str]:
@@ -134,6 +144,10 @@ class MQTTBridge:
             self._generation += 1
         client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.filters])
         LOGGER.info("bridge %s connected to %s:%s", self.instance, self.host, self.port)
+
+    def _on_connect_fail(self, _c: mqtt.Client, _u: Any) -> None:
+        # paho retries by itself; say why nothing arrives (a refused TLS handshake among them)
+        LOGGER.warning("cannot reach the broker at %s:%s: retrying", self.host, self.port)
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
         if all(not c.is_failure for c in codes):
@@ -229,3 +243,13 @@ def _away(exc: DBAPIError) -> bool:
     """The database is unreachable, restarting or shutting down, not refusing this data:
     the batch waits and is retried whole; it never becomes dead letters."""
     return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+
+
+def _tls_context(ca_file: Path | None) -> ssl.SSLContext:
+    """Certificate and host name checked; a CA file that cannot be read is a setup error."""
+    try:
+        return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"TWIN_MQTT_CA_FILE {ca_file}: not a readable PEM certificate ({exc})"
+        ) from None

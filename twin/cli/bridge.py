@@ -86,12 +86,17 @@ def bridge(
                 instance=instance,
                 batch_size=batch_size,
                 shared=shared,
+                tls=s.mqtt_tls,
+                ca_file=s.mqtt_ca_file,
                 username=user,
                 password=password,
             )
             for sig in (signal.SIGTERM, signal.SIGINT):  # finish the batch, then leave
                 signal.signal(sig, lambda *_: worker.request_stop())
-            console.print(f"bridge {instance}: {host}:{port} -> {', '.join(worker.filters)}")
+            scheme = "mqtts" if s.mqtt_tls else "mqtt"
+            console.print(
+                f"bridge {instance}: {scheme}://{host}:{port} -> {', '.join(worker.filters)}"
+            )
             try:
                 stats = worker.run()
             except KeyboardInterrupt:
