@@ -52,6 +52,9 @@ class BridgeStats:
     duplicate: int = 0
     rejected: int = 0
     batches: int = 0
+    #: redelivered (DUP) messages without ``at``: stored with this receipt time, so if the
+    #: first delivery had been committed too, the observation is now stored twice
+    untimed_redeliveries: int = 0
 
 
 @dataclass
@@ -163,9 +166,13 @@ class MQTTBridge:
             LOGGER.warning("bridge disconnected (%s): reconnecting", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        received = datetime.now(UTC)
         try:
             topic = msg._topic.decode("utf-8", "replace")  # paho's .topic raises on bad UTF-8
-            item = self.adapter.decode_message(topic, bytes(msg.payload), datetime.now(UTC))
+            item = self.adapter.decode_message(topic, bytes(msg.payload), received)
+            if msg.dup and isinstance(item, Observation) and item.time is received:
+                self.stats.untimed_redeliveries += 1
+                LOGGER.warning("redelivered message without `at` on %s: may be stored twice", topic)
         except Exception as exc:  # the contract says never; a bug must still not stop us
             LOGGER.exception("decoding failed")
             item = Rejected("decode_error", f"decoding failed: {exc}", bytes(msg.payload))

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import psycopg
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from sqlalchemy import Engine
 
 from geodata.db import make_engine, migrate
@@ -178,3 +183,39 @@ def test_kill_9_of_a_bridge_loses_and_doubles_nothing(
             _kill(p)
     assert (len(lost), doubled) == (0, 0), f"lost {spans(lost)}"
     assert len(acked) == n
+
+
+def test_a_redelivered_message_without_at_is_counted(
+    engine: Engine, broker: EmbeddedMosquitto
+) -> None:
+    """The documented limit: a bare number gets its receipt time, so a redelivery is a new
+    observation. The bridge counts (and logs) every such redelivery it stores."""
+    received = threading.Event()
+    first = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id="twin-bridge-dup",
+        protocol=mqtt.MQTTv5,
+        manual_ack=True,
+    )
+    first.on_message = lambda *_: received.set()  # and never acknowledged: a crash
+    kept = Properties(PacketTypes.CONNECT)
+    kept.SessionExpiryInterval = 3600
+    first.connect("127.0.0.1", broker.port, clean_start=False, properties=kept)
+    first.loop_start()
+    first.subscribe("$share/twin/twin/+/+", qos=1)
+    time.sleep(0.5)
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    pub.publish("twin/dup/level", b"1.5", qos=1).wait_for_publish(10)
+    pub.disconnect()
+    pub.loop_stop()
+    assert received.wait(10)
+    first.disconnect()
+    first.loop_stop()
+    bridge = ThreadBridge(engine, broker.port, "dup")
+    try:
+        wait_for(lambda: bridge.bridge.stats.stored == 1, 30)
+    finally:
+        bridge.stop()
+    assert bridge.bridge.stats.untimed_redeliveries == 1
