@@ -96,44 +96,61 @@ def _subscriber(port: int, k: int, ready: Any, stop: Any, got: Any, out: Any) ->
     sub.subscribe("$share/raw/twin/+/+", qos=1)
     sub.loop_start()
     subscribed.wait(20)
+    cpu = time.process_time()
     ready.release()
     stop.wait()
     sub.disconnect()
     sub.loop_stop()
-    out.put(lat)
+    out.put((lat, time.process_time() - cpu))
 
 
 class _Timed(MQTTBridge):
-    """The real bridge, noting when each observation's batch was committed."""
+    """The real bridge, noting when each observation's batch was committed and adding the
+    rows it committed to ``committed``, shared with the driving process."""
+
+    committed: Any = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.latencies: list[float] = []
 
     def _write(self, items: list[Observation | Rejected]) -> None:
+        before = self.stats.stored
         super()._write(items)
         now = time.time()
         self.latencies += [now - o.time.timestamp() for o in items if isinstance(o, Observation)]
+        with self.committed.get_lock():
+            self.committed.value += self.stats.stored - before
 
 
-def _bridge(url: str, port: int, k: int, flush: float, ready: Any, stop: Any, out: Any) -> None:
+def _bridge(
+    url: str, port: int, k: int, flush: float, got: Any, ready: Any, stop: Any, out: Any
+) -> None:
     from geodata.db import make_engine
 
     bridge = _Timed(make_engine(url), "127.0.0.1", port, instance=f"bench-{k}", flush_seconds=flush)
+    bridge.committed = got
     thread = threading.Thread(target=bridge.run, daemon=True)
     thread.start()
     bridge.subscribed.wait(20)
+    cpu = time.process_time()
     ready.release()
     stop.wait()
     bridge.request_stop()
     thread.join(30)
-    out.put(bridge.latencies)
+    out.put((bridge.latencies, time.process_time() - cpu))
 
 
 @dataclass
 class Result:
     seconds: float
     latencies: list[float]
+    #: CPU seconds of the consumer processes (all their threads; not the broker's nor
+    #: PostgreSQL's): per message, a figure the machine's other load inflates far less
+    cpu: float = 0.0
+
+    def cpu_us(self, n: int) -> float:
+        return self.cpu / n * 1e6
 
     def rate(self, n: int) -> float:
         return n / self.seconds
@@ -180,11 +197,14 @@ def _drive(
         p.join(60)
     stop.set()
     latencies: list[float] = []
+    cpu = 0.0
     for _ in consumers:
-        latencies += out.get(timeout=60)
+        lat, spent = out.get(timeout=60)
+        latencies += lat
+        cpu += spent
     for c in consumers:
         c.join(30)
-    return Result(elapsed, latencies)
+    return Result(elapsed, latencies, cpu)
 
 
 def raw(port: int, n: int, publishers: int, consumers: int, run: int) -> Result:
@@ -206,23 +226,21 @@ def twin(
     run: int,
     *,
     rate: float = 0,
-    flush: float = 0.25,
+    flush: float = 0.1,
 ) -> Result:
     url = engine.url.render_as_string(hide_password=False)
     with engine.connect() as conn:
         before = conn.execute(text("SELECT count(*) FROM observations")).scalar_one()
-
-    def committed() -> bool:
-        with engine.connect() as conn:
-            return conn.execute(text("SELECT count(*) FROM observations")).scalar_one() >= (
-                before + n
-            )
-
-    ctx = (MP.Semaphore(0), MP.Event(), MP.Queue())
+    got = MP.Value("q", 0)  # rows the bridges committed (not a count(*) poll: it would load
+    ctx = (MP.Semaphore(0), MP.Event(), MP.Queue())  # the database it measures)
     bridges = [
-        MP.Process(target=_bridge, args=(url, port, k, flush, *ctx)) for k in range(consumers)
+        MP.Process(target=_bridge, args=(url, port, k, flush, got, *ctx)) for k in range(consumers)
     ]
-    return _drive(bridges, *ctx, committed, port, n, publishers, rate, run)
+    result = _drive(bridges, *ctx, lambda: got.value >= n, port, n, publishers, rate, run)
+    with engine.connect() as conn:
+        after = conn.execute(text("SELECT count(*) FROM observations")).scalar_one()
+    assert after - before == n, f"{after - before} rows stored for {n} messages"
+    return result
 
 
 def run(
@@ -265,7 +283,9 @@ def run(
         )
     finally:
         broker.stop()
-    table = Table("path (flood)", "messages/s", "ratio to raw", "p50 ms", "p99 ms")
+    table = Table(
+        "path (flood)", "messages/s", "ratio to raw", "p50 ms", "p99 ms", "consumer CPU µs/msg"
+    )
     for name, r in (("raw publish->subscribe (peer)", r_raw), ("publish->committed", r_twin)):
         table.add_row(
             name,
@@ -273,6 +293,7 @@ def run(
             f"{r_raw.seconds / r.seconds:.2f}",
             f"{r.pct(50):.1f}",
             f"{r.pct(99):.1f}",
+            f"{r.cpu_us(n):.0f}",
         )
     console.print(
         f"{n} QoS 1 messages, {publishers} publisher and {bridges} consumer processes "
