@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import logging
 import queue
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -33,8 +35,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from geodata.errors import ConfigError
 from sensors_bridge import deadletters
 from sensors_bridge.model import Observation, Rejected
 from sensors_bridge.store import BatchWriter
@@ -58,6 +61,9 @@ class BridgeStats:
     batches: int = 0
     #: network-server messages carrying no observation (joins, status reports), counted
     events: int = 0
+    #: redelivered (DUP) messages without ``at``: stored with this receipt time, so if the
+    #: first delivery had been committed too, the observation is now stored twice
+    untimed_redeliveries: int = 0
 
 
 @dataclass
@@ -80,8 +86,16 @@ class MQTTBridge:
     username: str | None = None
     password: str | None = None
     batch_size: int = 500
-    flush_seconds: float = 0.25
+    #: the longest a message waits for its batch to fill (bench/mqtt_ingest.py --paced)
+    flush_seconds: float = 0.1
     routes: tuple[TopicRoute, ...] = DEFAULT_ROUTES
+    #: join the ``$share/twin/`` group (several bridges split the load); off, the bridge
+    #: subscribes alone, a subscription Mosquitto restores after its own restart
+    shared: bool = True
+    #: TLS to the broker (mqtts://), its certificate checked against ``ca_file`` (PEM) or,
+    #: without one, the system's trusted authorities; the host name is checked too
+    tls: bool = False
+    ca_file: Path | None = None
     stats: BridgeStats = field(default_factory=BridgeStats)
     subscribed: threading.Event = field(default_factory=threading.Event)
 
@@ -89,6 +103,9 @@ class MQTTBridge:
         self.stop = threading.Event()
         self._inbox: queue.Queue[_Held] = queue.Queue()
         self._generation = 0
+        # held by the network thread while it turns the generation over, and by the main
+        # thread while it acknowledges: no PUBACK of one connection goes out on the next
+        self._ack_lock = threading.Lock()
         self._writers = {r.protocol: BatchWriter(self.engine, r.protocol) for r in self.routes}
         self._writers.setdefault("mqtt", BatchWriter(self.engine, "mqtt"))
         self.client = mqtt.Client(
@@ -100,14 +117,18 @@ class MQTTBridge:
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         if self.username is not None:
             self.client.username_pw_set(self.username, self.password)
+        if self.tls:
+            self.client.tls_set_context(_tls_context(self.ca_file))
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_connect_fail = self._on_connect_fail
 
     @property
     def filters(self) -> list[str]:
-        return [f"$share/{SHARE_GROUP}/{r.filter}" for r in self.routes]
+        prefix = f"$share/{SHARE_GROUP}/" if self.shared else ""
+        return [f"{prefix}{r.filter}" for r in self.routes]
 
     def request_stop(self) -> None:
         self.stop.set()
@@ -134,9 +155,14 @@ class MQTTBridge:
         if reason.is_failure:
             LOGGER.warning("the broker refused the bridge: %s", reason)
             return
-        self._generation += 1
+        with self._ack_lock:
+            self._generation += 1
         client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.filters])
         LOGGER.info("bridge %s connected to %s:%s", self.instance, self.host, self.port)
+
+    def _on_connect_fail(self, _c: mqtt.Client, _u: Any) -> None:
+        # paho retries by itself; say why nothing arrives (a refused TLS handshake among them)
+        LOGGER.warning("cannot reach the broker at %s:%s: retrying", self.host, self.port)
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
         if all(not c.is_failure for c in codes):
@@ -146,11 +172,14 @@ class MQTTBridge:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.subscribed.clear()
+        with self._ack_lock:  # before paho reconnects: later acks of this connection's
+            self._generation += 1  # messages would reach the next one
         if not self.stop.is_set():
             LOGGER.warning("bridge disconnected (%s): reconnecting", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         body = bytes(msg.payload)
+        received = datetime.now(UTC)
         topic = msg._topic.decode("utf-8", "replace")  # paho's .topic raises on bad UTF-8
         route = route_for(self.routes, topic)
         protocol = route.protocol if route else "mqtt"
@@ -160,7 +189,12 @@ class MQTTBridge:
                 detail = f"topic {topic!r} matches no mapping of TWIN_MQTT_TOPICS"
                 decoded = Decoded([Rejected("bad_topic", detail, raw)])
             else:
-                decoded = route.decode(topic, body, datetime.now(UTC))
+                decoded = route.decode(topic, body, received)
+            if msg.dup and any(
+                isinstance(i, Observation) and i.time is received for i in decoded.items
+            ):
+                self.stats.untimed_redeliveries += 1
+                LOGGER.warning("redelivered message without `at` on %s: may be stored twice", topic)
         except Exception as exc:  # the contract says never; a bug must still not stop us
             LOGGER.exception("decoding failed")
             decoded = Decoded([Rejected("decode_error", f"decoding failed: {exc}", body)])
@@ -200,10 +234,10 @@ class MQTTBridge:
                 LOGGER.warning("batch not stored (%s): retrying in %.1f s", exc, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 30)
-        now = self._generation
-        for held in batch:
-            if held.generation == now and held.qos > 0:
-                self.client.ack(held.mid, held.qos)
+        with self._ack_lock:
+            for held in batch:
+                if held.generation == self._generation and held.qos > 0:
+                    self.client.ack(held.mid, held.qos)
 
     def _commit(self, batch: list[_Held]) -> None:
         """One transaction per protocol of the batch; if the database refuses one, one per
@@ -219,9 +253,9 @@ class MQTTBridge:
                 continue
             try:
                 self._write(protocol, items)
-            except OperationalError:
-                raise
-            except DBAPIError:
+            except DBAPIError as exc:
+                if _away(exc):
+                    raise
                 LOGGER.exception("a batch failed: storing its messages one by one")
                 for item in items:
                     self._write_alone(protocol, item)
@@ -242,9 +276,25 @@ class MQTTBridge:
         """One message of a failed batch; if it fails alone too, it becomes a dead letter."""
         try:
             self._write(protocol, [item])
-        except OperationalError:
-            raise
         except DBAPIError as exc:
+            if _away(exc):
+                raise
             raw = item.raw if isinstance(item, Rejected) else (item.raw or b"")
             refused = Rejected("store_error", f"the database refused it: {exc.orig}", raw)
             self._write(protocol, [refused])
+
+
+def _away(exc: DBAPIError) -> bool:
+    """The database is unreachable, restarting or shutting down, not refusing this data:
+    the batch waits and is retried whole; it never becomes dead letters."""
+    return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+
+
+def _tls_context(ca_file: Path | None) -> ssl.SSLContext:
+    """Certificate and host name checked; a CA file that cannot be read is a setup error."""
+    try:
+        return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"TWIN_MQTT_CA_FILE {ca_file}: not a readable PEM certificate ({exc})"
+        ) from None

@@ -74,22 +74,28 @@ class BatchWriter:
         now = now or datetime.now(UTC)
         result = BatchResult()
         valid: list[Observation] = []
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn:
             ranges = _ranges(conn)
-            for index, item in enumerate(items):
-                if isinstance(item, Rejected):
-                    result.rejected.append(item)
-                    continue
-                why = problem(item, now=now, ranges=ranges)
-                if why is None:
-                    valid.append(item)
-                else:
-                    raw = item.raw if item.raw is not None else _describe(item)
-                    result.rejected.append(Rejected(why[0], why[1], raw, index))
-            deadletters.add(conn, self.adapter, result.rejected)
+        for index, item in enumerate(items):
+            if isinstance(item, Rejected):
+                result.rejected.append(item)
+                continue
+            why = problem(item, now=now, ranges=ranges)
+            if why is None:
+                valid.append(item)
+            else:
+                raw = item.raw if item.raw is not None else _describe(item)
+                result.rejected.append(Rejected(why[0], why[1], raw, index))
         if valid:
             self._ensure_partitions(valid, now)
-            with self.engine.begin() as conn:
+        # one transaction for all the batch keeps (a retry after a lost connection meets
+        # only duplicates, never a second copy of the dead letters), durable before the
+        # caller acknowledges anything: the embedded cluster commits asynchronously by
+        # default, which a crash would turn into acknowledged but lost observations
+        with self.engine.begin() as conn:
+            conn.execute(text("SET LOCAL synchronous_commit TO on"))
+            deadletters.add(conn, self.adapter, result.rejected)
+            if valid:
                 ids, result.quarantined = _resolve_devices(conn, valid)
                 staged = _stage(conn, valid, ids)
                 result.accepted = _merge(conn, now)

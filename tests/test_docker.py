@@ -54,14 +54,20 @@ def test_compose_config_is_valid() -> None:
     proc = _config(SECRETS)
     assert proc.returncode == 0, proc.stderr
     services = yaml.safe_load(proc.stdout)["services"]
-    assert set(services) == {"db", "mqtt", "app", "nginx"}
+    assert set(services) == {"db", "mqtt", "app", "bridge", "nginx"}
     app = services["app"]["environment"]
     assert app["TWIN_DATABASE_URL"] == "postgresql://twin:s3cret@db:5432/twin"
     assert app["TWIN_MQTT_URL"] == "mqtt://app:a-secret@mqtt:1883"
+    bridge = services["bridge"]["environment"]
+    assert bridge["TWIN_MQTT_URL"] == "mqtts://mqtt:8883"  # TLS, with its own account
+    assert (bridge["TWIN_MQTT_USERNAME"], bridge["TWIN_MQTT_PASSWORD"]) == ("bridge", "b-secret")
+    assert bridge["TWIN_MQTT_CA_FILE"] == "/mosquitto/certs/tls.crt"
+    assert "twin bridge" in " ".join(services["bridge"]["command"])
     # only nginx and the broker's TLS listener are reachable from outside
     assert _published(services["mqtt"]) == {8883}
     assert _published(services["nginx"]) == {80, 443}
     assert not _published(services["app"]) and not _published(services["db"])
+    assert not _published(services["bridge"])
 
 
 @pytest.mark.parametrize("secret", sorted(SECRETS))

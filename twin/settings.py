@@ -9,9 +9,9 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from geodata.crs import parse_crs
@@ -38,7 +38,18 @@ class Settings(BaseSettings):
     )
     pg_port: int = Field(DEFAULT_PG_PORT, ge=1, le=65535)
     mqtt_url: str | None = Field(
-        None, description="broker URL mqtt://host:port; unset = the embedded Mosquitto"
+        None,
+        description="broker URL mqtt://host:port, or mqtts://host:8883 for TLS; unset = the "
+        "embedded Mosquitto. User and password may be in it (percent-encoded)",
+    )
+    mqtt_ca_file: Path | None = Field(
+        None,
+        description="PEM certificate(s) that sign the broker's (mqtts:// only); unset = the "
+        "system's trusted authorities",
+    )
+    mqtt_username: str | None = Field(None, description="broker user when the URL names none")
+    mqtt_password: SecretStr | None = Field(
+        None, description="broker password when the URL gives none"
     )
     mqtt_port: int = Field(
         DEFAULT_MQTT_PORT, ge=1, le=65535, description="where `twin broker start` listens"
@@ -144,8 +155,10 @@ class Settings(BaseSettings):
             parts.port  # noqa: B018  # reading it checks it is a number in 0..65535
         except ValueError:
             parts = urlsplit("")
-        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
-            raise ValueError("TWIN_MQTT_URL must look like mqtt://host:1883")
+        if parts.scheme not in ("mqtt", "tcp", "mqtts") or not parts.hostname:
+            raise ValueError(
+                "TWIN_MQTT_URL must look like mqtt://host:1883 or, over TLS, mqtts://host:8883"
+            )
         return v
 
     @field_validator("mqtt_topics")
@@ -161,6 +174,18 @@ class Settings(BaseSettings):
         except InputError as exc:
             raise ValueError(str(exc)) from None
         return v
+
+    @model_validator(mode="after")
+    def _check_mqtt_tls(self) -> Settings:
+        ca = self.mqtt_ca_file
+        if ca is not None and not self.mqtt_tls:
+            raise ValueError(
+                "TWIN_MQTT_CA_FILE is set but TWIN_MQTT_URL is not mqtts://: "
+                "write mqtts://host:8883 to use TLS, or unset TWIN_MQTT_CA_FILE"
+            )
+        if ca is not None and not ca.is_file():
+            raise ValueError(f"TWIN_MQTT_CA_FILE: no file at {ca} (a PEM certificate)")
+        return self
 
     @field_validator("crs")
     @classmethod
@@ -274,11 +299,16 @@ class Settings(BaseSettings):
         return self.data_dir / "tiles"
 
     @property
+    def mqtt_tls(self) -> bool:
+        """TLS to the broker: TWIN_MQTT_URL is mqtts://."""
+        return bool(self.mqtt_url) and urlsplit(self.mqtt_url or "").scheme == "mqtts"
+
+    @property
     def mqtt_address(self) -> tuple[str, int]:
         """The broker every command talks to: TWIN_MQTT_URL's, or the embedded one's."""
         if self.mqtt_url:
             parts = urlsplit(self.mqtt_url)
-            return parts.hostname or "127.0.0.1", parts.port or 1883
+            return parts.hostname or "127.0.0.1", parts.port or (8883 if self.mqtt_tls else 1883)
         return "127.0.0.1", self.mqtt_port
 
     @property
@@ -290,11 +320,13 @@ class Settings(BaseSettings):
 
     @property
     def mqtt_login(self) -> tuple[str | None, str | None]:
-        """(user, password) from TWIN_MQTT_URL (``mqtt://bridge:secret@host``), else none."""
-        if not self.mqtt_url:
-            return None, None
-        parts = urlsplit(self.mqtt_url)
-        return parts.username, parts.password
+        """(user, password): TWIN_MQTT_URL's (``mqtts://bridge:secret@host``, percent-decoded),
+        else TWIN_MQTT_USERNAME and TWIN_MQTT_PASSWORD."""
+        parts = urlsplit(self.mqtt_url or "")
+        secret = self.mqtt_password.get_secret_value() if self.mqtt_password else None
+        user = unquote(parts.username) if parts.username else self.mqtt_username
+        password = unquote(parts.password) if parts.password else secret
+        return user, password
 
     @property
     def sqlalchemy_url(self) -> str:

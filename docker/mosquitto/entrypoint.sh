@@ -65,7 +65,8 @@ ACL
 
 selfsigned=$here/selfsigned.sh                          # beside it in the image
 [ -f "$selfsigned" ] || selfsigned=$here/../selfsigned.sh  # one folder up in the repository
-sh "$selfsigned" "$TWIN_MQTT_TLS_CERT" "$TWIN_MQTT_TLS_KEY" "$TWIN_SERVER_NAME"
+# `mqtt` too: the compose bridge reaches the broker by its service name over TLS
+sh "$selfsigned" "$TWIN_MQTT_TLS_CERT" "$TWIN_MQTT_TLS_KEY" "$TWIN_SERVER_NAME" mqtt
 
 mkdir -p "$TWIN_MQTT_DATA_DIR"
 cat >"$conf/mosquitto.conf" <<CONF

@@ -53,6 +53,14 @@ def bridge(
         typer.Option(help="This bridge's name: its client id and persistent session."),
     ] = "default",
     batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Messages per batch.")] = 500,
+    shared: Annotated[
+        bool,
+        typer.Option(
+            "--shared/--alone",
+            help="Share the subscription with other bridges (--alone: one bridge only, but "
+            "its subscription outlives a restart of Mosquitto, which a shared one does not).",
+        ),
+    ] = True,
 ) -> None:
     """Bring MQTT messages into the twin until Ctrl-C or SIGTERM: twin/DEVICE/METRIC, The
     Things Stack and ChirpStack uplinks, or the mappings of TWIN_MQTT_TOPICS.
@@ -79,13 +87,19 @@ def bridge(
                 instance=instance,
                 batch_size=batch_size,
                 routes=s.mqtt_routes,
+                shared=shared,
+                tls=s.mqtt_tls,
+                ca_file=s.mqtt_ca_file,
                 username=user,
                 password=password,
             )
             for sig in (signal.SIGTERM, signal.SIGINT):  # finish the batch, then leave
                 signal.signal(sig, lambda *_: worker.request_stop())
+            scheme = "mqtts" if s.mqtt_tls else "mqtt"
             mappings = ", ".join(r.entry for r in worker.routes)
-            console.print(f"bridge {instance}: {host}:{port}, {mappings}", highlight=False)
+            console.print(
+                f"bridge {instance}: {scheme}://{host}:{port}, {mappings}", highlight=False
+            )
             try:
                 stats = worker.run()
             except KeyboardInterrupt:

@@ -89,6 +89,8 @@ class EmbeddedMosquitto:
         self.root.mkdir(parents=True, exist_ok=True)
         conf = self.root / "mosquitto.conf"
         conf.write_text(config_text(self.root, self.port))
+        if os.geteuid() == 0:
+            _hand_to_broker_user(self.root)
         LOGGER.info("starting Mosquitto on 127.0.0.1:%s", self.port)
         proc = subprocess.Popen(
             [find_mosquitto(), "-c", str(conf)],
@@ -134,6 +136,25 @@ class EmbeddedMosquitto:
             time.sleep(0.05)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+
+def _hand_to_broker_user(root: Path) -> None:
+    """Started as root, Mosquitto drops to the ``mosquitto`` user: without this it could
+    write neither its log nor its persistence file, and would lose its queues silently on a
+    restart. The folder goes to that user; its parents get o+x (traverse only)."""
+    import pwd
+
+    try:
+        pw = pwd.getpwnam("mosquitto")
+    except KeyError:
+        return  # no such user: Mosquitto stays root and can write anyway
+    for path in [root, *root.iterdir()]:
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+    for parent in root.parents:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            LOGGER.info("allowing the mosquitto user to traverse %s (o+x)", parent)
+            os.chmod(parent, mode | 0o001)
 
 
 def _alive(pid: int) -> bool:

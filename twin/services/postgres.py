@@ -186,13 +186,14 @@ class EmbeddedPostgres:
         self._ensure_database()
         return True
 
-    def stop(self) -> bool:
-        """Stop the cluster if it runs. Returns True when it was running."""
+    def stop(self, mode: str = "fast") -> bool:
+        """Stop the cluster if it runs (``mode`` as ``pg_ctl stop -m``: ``immediate`` is a
+        crash, what the chaos tests use). Returns True when it was running."""
         if not (self.data / "postmaster.pid").exists():
             return False
         bindir = find_bindir()
         self._run(
-            [str(bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
+            [str(bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"],
             "stopping PostgreSQL",
         )
         return True
