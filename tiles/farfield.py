@@ -48,7 +48,7 @@ from tiles.tilework import Result
 __all__ = ["CLASS", "DEFAULT_PARAMS", "FarField", "FarFieldParams", "first_content_level"]
 
 #: bump when the far field's meshing or metadata changes
-FARFIELD_VERSION = "farfield-3"
+FARFIELD_VERSION = "farfield-4"
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,9 @@ class FarFieldParams:
     grid: int = 32
     #: the far field stops where its bins would be finer than this (metres): about a building
     min_bin: float = 20.0
+    #: a block lower than this share of its tile's geometric error is drawn as its roof
+    #: only (tiles.blockmesh): 0 keeps every wall
+    wall_factor: float = 0.5
 
     def __post_init__(self) -> None:
         if self.grid < 1 or self.grid & (self.grid - 1):
@@ -244,8 +247,13 @@ class FarField:
             span(st.levels[level], lo, hi), span(st.uses[level], lo, hi), st.usages
         )
         centre = self.centre(key)
+        min_wall = self.params.wall_factor * self.bin_size(level)
         h = hashlib.blake2b(digest_size=16)
-        h.update(repr((FARFIELD_VERSION, key, epsg, centre, self.layer, style.BUILDING)).encode())
+        h.update(
+            repr(
+                (FARFIELD_VERSION, key, epsg, centre, self.layer, style.BUILDING, min_wall)
+            ).encode()
+        )
         for arr in (blocks.box, blocks.z, blocks.count, blocks.height, blocks.year):
             h.update(np.ascontiguousarray(arr).tobytes())
         h.update("\0".join(blocks.usage).encode())
@@ -253,7 +261,7 @@ class FarField:
         path = content_dir / f"{digest}.glb"
         if digest in reusable and path.exists():
             return Result(key, digest, True, len(blocks.count))
-        glb, blo, bhi = block_glb(Frame.at(epsg, *centre), blocks, self.layer)
+        glb, blo, bhi = block_glb(Frame.at(epsg, *centre), blocks, self.layer, min_wall)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(glb)
         os.replace(tmp, path)

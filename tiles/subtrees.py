@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ from tiles.quadtree import decode
 from tiles.tileset import box, corners
 
 F64 = NDArray[np.float64]
+#: a tile's key and numbers, as hashed (struct is many times cheaper than repr of floats)
+_PACK = struct.Struct("<q9d")
 #: bump when what a subtree file says, or how, changes
 LAYOUT_VERSION = "subtrees-1"
 
@@ -155,7 +158,8 @@ class _Splitter:
         for key in sorted(self.tiles, reverse=True):
             t = self.tiles[key]
             h = hashlib.blake2b(seed, digest_size=16)
-            h.update(repr((key, t.digest, t.lo, t.hi, t.error, t.centre, t.refine)).encode())
+            h.update(_PACK.pack(key, t.error, *t.lo, *t.hi, *t.centre))
+            h.update(f"{t.digest}/{t.refine}".encode())
             for c in self.children.get(key, []):
                 h.update(out[c])
             out[key] = h.digest()
