@@ -207,9 +207,6 @@ def publish(
         known=known,
         content_dir=out / CONTENT_DIR,
     )
-    for name in split.written:
-        data = (out / CONTENT_DIR / f"{name}.json").read_bytes()
-        atomic_write(out / CONTENT_DIR / f"{name}.json.gz", gzip.compress(data, 6, mtime=0))
     report.bytes += sum(s.nbytes for s in split.files.values())
     root = split.root
     built_at = datetime.now(UTC).isoformat(timespec="seconds")

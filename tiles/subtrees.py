@@ -29,6 +29,7 @@ tree and cell-shaped bounding volumes, and this tree keeps a frame and a tight b
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import struct
@@ -188,10 +189,14 @@ class _Splitter:
         }
         data = orjson.dumps(doc)
         # like a content file: hash-named, referenced only once tileset.json is swapped in
-        path = self.dir / f"{name}.json"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        # (so no fsync: a few hundred of them would cost seconds), with its gzip companion
+        for path, body in (
+            (self.dir / f"{name}.json", data),
+            (self.dir / f"{name}.json.gz", gzip.compress(data, 6, mtime=0)),
+        ):
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(body)
+            os.replace(tmp, path)
         self.written.add(name)
         return Summary(tuple(float(v) for v in lo), tuple(float(v) for v in hi), len(data))
 
