@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +87,8 @@ class FarField:
     state: FarState | None = None
     #: light rows of buildings read by build or update
     read: int = 0
+    #: per level, its bins' and uses' codes, contiguous (set by build and update)
+    _codes: list[tuple[I64, I64]] = field(default_factory=list, repr=False)
 
     @classmethod
     def plan(
@@ -176,6 +178,7 @@ class FarField:
         self.state = state = FarState.of(light, self.grid, self.first_level)
         self.extent = state.extent()
         out: list[Result] = []
+        self._index()
         for level in range(self.first_level):
             codes = np.unique(state.levels[level]["code"] >> self._shift)
             for code, key in zip(codes.tolist(), self._keys(level, codes), strict=True):
@@ -206,6 +209,7 @@ class FarField:
         self.extent = state.extent() if len(state.levels[0]) else before
         out: list[Result] = []
         keys: set[int] = set()
+        self._index()
         for level in range(self.first_level):
             codes = set((touched[level] >> self._shift).tolist())
             if before != self.extent:  # frames on the covered part of a cell may move
@@ -213,7 +217,8 @@ class FarField:
             todo = np.array(sorted(codes), dtype=np.int64)
             for code, key in zip(todo.tolist(), self._keys(level, todo), strict=True):
                 keys.add(key)
-                if len(span(state.levels[level], *self._run(code))):
+                lo, hi = self._run(code)
+                if len(span(state.levels[level], lo, hi, self._codes[level][0])):
                     out.append(self._tile(level, code, key, epsg, content_dir, reusable))
         return out, keys
 
@@ -226,6 +231,15 @@ class FarField:
             for code, key in zip(codes.tolist(), self._keys(level, codes), strict=True)
             if self._centre(key, before) != self._centre(key, self.extent)
         }
+
+    def _index(self) -> None:
+        """Each level's codes (bins, uses) as contiguous arrays, once the bins are final: a
+        field of a record array is strided, and a binary search on it copies it whole."""
+        assert self.state is not None
+        self._codes = [
+            (np.ascontiguousarray(b["code"]), np.ascontiguousarray(u["code"]))
+            for b, u in zip(self.state.levels, self.state.uses, strict=True)
+        ]
 
     def _run(self, code: int) -> tuple[int, int]:
         """The codes of a tile's bins: ``lo <= code < hi``."""
@@ -244,7 +258,9 @@ class FarField:
         lo, hi = self._run(code)
         st = self.state
         blocks = merge_blocks(
-            span(st.levels[level], lo, hi), span(st.uses[level], lo, hi), st.usages
+            span(st.levels[level], lo, hi, self._codes[level][0]),
+            span(st.uses[level], lo, hi, self._codes[level][1]),
+            st.usages,
         )
         centre = self.centre(key)
         min_wall = self.params.wall_factor * self.bin_size(level)
