@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 from fastapi.testclient import TestClient
@@ -124,18 +125,27 @@ def _downloads(w: World) -> list[Target]:
 
 
 def _tile_files(w: World) -> list[Target]:
-    """tileset.json and every content file it names, at every depth, of every tileset."""
+    """tileset.json and every file it names, at every depth, of every tileset: content and
+    the external tilesets of its subtrees (tiles.subtrees), followed into theirs."""
     out: list[Target] = []
     admin = w.headers["admin"]
     for name, vis in TILESETS.items():
-        doc = w.client.get(f"/tiles/{name}/tileset.json", headers=admin).json()
-        out.append(Target(f"/tiles/{name}/tileset.json", vis))
-        stack: list[dict[str, Any]] = [doc["root"]]
-        while stack:
-            tile = stack.pop()
-            if "content" in tile:
-                out.append(Target(f"/tiles/{name}/{tile['content']['uri']}", vis))
-            stack.extend(tile.get("children", []))
+        top = f"/tiles/{name}/tileset.json"
+        docs = [top]
+        while docs:
+            url = docs.pop()
+            out.append(Target(url, vis))
+            doc = w.client.get(url, headers=admin).json()
+            stack: list[dict[str, Any]] = [doc["root"]]
+            while stack:
+                tile = stack.pop()
+                if "content" in tile:
+                    target = urljoin(url, tile["content"]["uri"])
+                    if target.endswith(".json"):
+                        docs.append(target)
+                    else:
+                        out.append(Target(target, vis))
+                stack.extend(tile.get("children", []))
     return out
 
 

@@ -303,3 +303,49 @@ def test_far_field_bins_missing_on_disk_make_a_full_build(big_city: Engine, tmp_
     manifest = read_manifest(tileset)
     assert manifest is not None and (tileset / manifest["farfield"]["file"]).is_file()
     assert len(list(tileset.glob("far-*.npy"))) == 1
+
+
+def test_blocks_too_low_to_see_at_their_tiles_error_keep_only_their_roofs(
+    big_city: Engine, tmp_path: Path
+) -> None:
+    from pyproj import Transformer
+
+    from tiles.gltf import read_glb
+
+    build_tileset(big_city, "buildings", tmp_path)
+    tileset = tmp_path / "buildings"
+    manifest = read_manifest(tileset)
+    assert manifest is not None
+    side = manifest["tree"]["side"]
+    to_height = Transformer.from_crs("EPSG:4978", "EPSG:4979", always_xy=True)
+    kinds: Counter[str] = Counter()
+    triangles = blocks = 0
+    for w in _tiles(tileset):
+        uri = w.tile["content"]["uri"]
+        if _classes(tileset, uri) != {CLASS}:
+            continue
+        min_wall = PARAMS.wall_factor * side / (1 << w.depth) / PARAMS.grid
+        data = ti.read_content(tileset / uri)
+        doc, _ = read_glb((tileset / uri).read_bytes())
+        (prim,) = doc["meshes"][0]["primitives"]
+        triangles += doc["accessors"][prim["indices"]]["count"] // 3
+        (pos,), (fid,) = data.positions, data.feature_ids
+        ecef = ti.content_to_tile_frame(data, pos) @ w.world[:3, :3].T + w.world[:3, 3]
+        h = to_height.transform(ecef[:, 0], ecef[:, 1], ecef[:, 2])[2]
+        rows = _rows(tileset, uri)
+        blocks += len(rows)
+        for i, row in enumerate(rows):
+            mine = fid == i
+            top = float(h[mine].max())
+            if mine.sum() == 8:  # walls: the block is at least min_wall tall
+                kinds["walled"] += 1
+                assert top - row["base_z"] >= min_wall - 0.05
+                assert float(h[mine].min()) == pytest.approx(row["base_z"], abs=0.05)
+            else:  # a roof only, at the block's top, lower than min_wall
+                assert mine.sum() == 4
+                kinds["roof"] += 1
+                assert top - row["base_z"] < min_wall + 0.05
+                assert float(h[mine].min()) == pytest.approx(top, abs=0.05)
+    assert kinds["walled"] and kinds["roof"]
+    # ten triangles a walled block, two a roof
+    assert triangles == 10 * kinds["walled"] + 2 * kinds["roof"] < 10 * blocks

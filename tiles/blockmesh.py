@@ -1,6 +1,7 @@
 """Blocks of a far-field tile (tiles.farfield) from its level's bins (tiles.blocks), and
 their GLB: one box per block sharing its eight corners (no normals: glTF viewers shade it
-flat), ten triangles, one mesh, one material, one draw call, and a ``building_block``
+flat), ten triangles (two, a roof only, when its walls would be too small to see at the
+tile's geometric error), one mesh, one material, one draw call, and a ``building_block``
 metadata row per block (count of buildings, area-weighted height and year built, main usage)
 so styling by height, usage or age still works zoomed out; about 230 bytes a block.
 """
@@ -89,19 +90,35 @@ def merge_blocks(bins: NDArray[np.void], uses: NDArray[np.void], usages: list[st
     )
 
 
-def block_glb(frame: Frame, blocks: Blocks, layer: str) -> tuple[bytes, F64, F64]:
+def block_glb(
+    frame: Frame, blocks: Blocks, layer: str, min_wall: float = 0.0
+) -> tuple[bytes, F64, F64]:
     """One mesh of boxes sharing their eight corners (no normals: shaded flat), one
-    material, and a ``building_block`` row per block."""
+    material, and a ``building_block`` row per block.
+
+    A block lower than ``min_wall`` keeps only its roof (four corners, two triangles): the
+    far field passes half the tile's bin side (its geometric error is at least that), so a
+    wall it drops is under half the screen-space error target tall wherever the renderer
+    shows the tile, and walls are four fifths of the triangles."""
     m = len(blocks.count)
     x0, y0, x1, y1 = blocks.box.T
     z0, z1 = blocks.z.T
+    walled = (z1 - z0) >= min_wall
     # the four corners of each box through PROJ once, then at both heights
     xs = np.stack([x0, x1, x1, x0], axis=1).reshape(-1)
     ys = np.stack([y0, y0, y1, y1], axis=1).reshape(-1)
     lon, lat = (np.tile(v.reshape(m, 4), 2).reshape(-1) for v in lonlat(frame.epsg, xs, ys))
     zs = np.stack([z0, z0, z0, z0, z1, z1, z1, z1], axis=1).reshape(-1)
-    pos = frame.local_from_lonlat(lon, lat, zs).astype(np.float32)
-    tris = (_BOX_TRIANGLES[None, :] + (8 * np.arange(m, dtype=np.uint32))[:, None]).reshape(-1)
+    # a roof-only block keeps its top corners only (the last four of its eight)
+    keep = np.repeat(walled, 8) | np.tile(np.arange(8) >= 4, m)
+    pos = frame.local_from_lonlat(lon[keep], lat[keep], zs[keep]).astype(np.float32)
+    nverts = np.where(walled, 8, 4).astype(np.uint32)
+    first = np.concatenate([[0], np.cumsum(nverts)[:-1]]).astype(np.uint32)
+    # box corner c of a block is vertex first + c, or first + c - 4 on a roof-only block
+    base = first.astype(np.int64) - np.where(walled, 0, 4)
+    tris_all = _BOX_TRIANGLES[None, :].astype(np.int64) + base[:, None]
+    used = walled[:, None] | (np.arange(len(_BOX_TRIANGLES)) < 6)[None, :]  # roof first
+    tris = tris_all[used].astype(np.uint32)
     gb = GltfBuilder()
     mat = gb.material("building-block", style.BUILDING)
     table = metadata.property_table(
@@ -122,7 +139,7 @@ def block_glb(frame: Frame, blocks: Blocks, layer: str) -> tuple[bytes, F64, F64
         "attributes": {
             "POSITION": gb.accessor(pos, target=ARRAY_BUFFER, minmax=True),
             "_FEATURE_ID_0": gb.accessor(
-                metadata.feature_ids(m, np.repeat(np.arange(m, dtype=np.uint32), 8)),
+                metadata.feature_ids(m, np.repeat(np.arange(m, dtype=np.uint32), nverts)),
                 target=ARRAY_BUFFER,
             ),
         },

@@ -236,8 +236,9 @@ def roll_up(
     return out, up
 
 
-def span(records: NDArray[np.void], lo: int, hi: int) -> NDArray[np.void]:
-    """The records (sorted by code) with ``lo <= code < hi``: a tile's or a bin's run."""
-    c = records["code"]
+def span(records: NDArray[np.void], lo: int, hi: int, codes: I64 | None = None) -> NDArray[np.void]:
+    """The records (sorted by code) with ``lo <= code < hi``: a tile's or a bin's run
+    (``codes``: their codes as a contiguous array, when searched many times)."""
+    c = records["code"] if codes is None else codes
     out: NDArray[np.void] = records[np.searchsorted(c, lo) : np.searchsorted(c, hi)].copy()
     return out

@@ -23,7 +23,8 @@ from tiles.layout import CONTENT_DIR, MANIFEST, TILESET, read_manifest
 
 #: content files are named by the hash of their input and never change: cache them for good
 IMMUTABLE = "max-age=31536000, immutable"
-#: tileset.json changes at each build: always revalidate (cheap with ETags)
+#: tileset.json changes at each build: always revalidate (cheap with ETags); the subtrees'
+#: files beside the content are hash-named like it
 REVALIDATE = "no-cache"
 MEDIA_TYPES = {".json": "application/json", ".glb": "model/gltf-binary"}
 
@@ -110,13 +111,14 @@ def get_tileset(tiles_dir: Path, name: str) -> TilesetEntry:
 
 
 def resolve_file(entry: TilesetEntry, rel: str) -> Path:
-    """The file ``rel`` of a tileset: its tileset.json or a content GLB, nothing else (not
-    the manifest, not the lock, nothing outside the folder)."""
+    """The file ``rel`` of a tileset: its tileset.json, a content GLB or a subtree's external
+    tileset (tiles.subtrees), nothing else (not the manifest, not the lock, nothing outside
+    the folder)."""
     root = entry.path.resolve()
     try:
         target = (root / rel).resolve()
         servable = target == root / TILESET or (
-            target.parent == root / CONTENT_DIR and target.suffix == ".glb"
+            target.parent == root / CONTENT_DIR and target.suffix in (".glb", ".json")
         )
         found = servable and target.is_file()
     except (ValueError, OSError):  # a NUL byte, a name too long: no such file either
@@ -161,6 +163,11 @@ def gzip_companion(path: Path) -> Path:
     tmp.write_bytes(gzip.compress(path.read_bytes(), 6, mtime=0))
     os.replace(tmp, gz)
     return gz
+
+
+def cache_control(path: Path) -> str:
+    """Revalidate the root tileset.json; everything in the content folder is immutable."""
+    return REVALIDATE if path.name == TILESET else IMMUTABLE
 
 
 def if_none_match(header: str | None, tag: str) -> bool:

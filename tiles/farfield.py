@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +48,7 @@ from tiles.tilework import Result
 __all__ = ["CLASS", "DEFAULT_PARAMS", "FarField", "FarFieldParams", "first_content_level"]
 
 #: bump when the far field's meshing or metadata changes
-FARFIELD_VERSION = "farfield-3"
+FARFIELD_VERSION = "farfield-4"
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,9 @@ class FarFieldParams:
     grid: int = 32
     #: the far field stops where its bins would be finer than this (metres): about a building
     min_bin: float = 20.0
+    #: a block lower than this share of its tile's geometric error is drawn as its roof
+    #: only (tiles.blockmesh): 0 keeps every wall
+    wall_factor: float = 0.5
 
     def __post_init__(self) -> None:
         if self.grid < 1 or self.grid & (self.grid - 1):
@@ -84,6 +87,8 @@ class FarField:
     state: FarState | None = None
     #: light rows of buildings read by build or update
     read: int = 0
+    #: per level, its bins' and uses' codes, contiguous (set by build and update)
+    _codes: list[tuple[I64, I64]] = field(default_factory=list, repr=False)
 
     @classmethod
     def plan(
@@ -173,6 +178,7 @@ class FarField:
         self.state = state = FarState.of(light, self.grid, self.first_level)
         self.extent = state.extent()
         out: list[Result] = []
+        self._index()
         for level in range(self.first_level):
             codes = np.unique(state.levels[level]["code"] >> self._shift)
             for code, key in zip(codes.tolist(), self._keys(level, codes), strict=True):
@@ -203,6 +209,7 @@ class FarField:
         self.extent = state.extent() if len(state.levels[0]) else before
         out: list[Result] = []
         keys: set[int] = set()
+        self._index()
         for level in range(self.first_level):
             codes = set((touched[level] >> self._shift).tolist())
             if before != self.extent:  # frames on the covered part of a cell may move
@@ -210,7 +217,8 @@ class FarField:
             todo = np.array(sorted(codes), dtype=np.int64)
             for code, key in zip(todo.tolist(), self._keys(level, todo), strict=True):
                 keys.add(key)
-                if len(span(state.levels[level], *self._run(code))):
+                lo, hi = self._run(code)
+                if len(span(state.levels[level], lo, hi, self._codes[level][0])):
                     out.append(self._tile(level, code, key, epsg, content_dir, reusable))
         return out, keys
 
@@ -223,6 +231,15 @@ class FarField:
             for code, key in zip(codes.tolist(), self._keys(level, codes), strict=True)
             if self._centre(key, before) != self._centre(key, self.extent)
         }
+
+    def _index(self) -> None:
+        """Each level's codes (bins, uses) as contiguous arrays, once the bins are final: a
+        field of a record array is strided, and a binary search on it copies it whole."""
+        assert self.state is not None
+        self._codes = [
+            (np.ascontiguousarray(b["code"]), np.ascontiguousarray(u["code"]))
+            for b, u in zip(self.state.levels, self.state.uses, strict=True)
+        ]
 
     def _run(self, code: int) -> tuple[int, int]:
         """The codes of a tile's bins: ``lo <= code < hi``."""
@@ -241,11 +258,18 @@ class FarField:
         lo, hi = self._run(code)
         st = self.state
         blocks = merge_blocks(
-            span(st.levels[level], lo, hi), span(st.uses[level], lo, hi), st.usages
+            span(st.levels[level], lo, hi, self._codes[level][0]),
+            span(st.uses[level], lo, hi, self._codes[level][1]),
+            st.usages,
         )
         centre = self.centre(key)
+        min_wall = self.params.wall_factor * self.bin_size(level)
         h = hashlib.blake2b(digest_size=16)
-        h.update(repr((FARFIELD_VERSION, key, epsg, centre, self.layer, style.BUILDING)).encode())
+        h.update(
+            repr(
+                (FARFIELD_VERSION, key, epsg, centre, self.layer, style.BUILDING, min_wall)
+            ).encode()
+        )
         for arr in (blocks.box, blocks.z, blocks.count, blocks.height, blocks.year):
             h.update(np.ascontiguousarray(arr).tobytes())
         h.update("\0".join(blocks.usage).encode())
@@ -253,7 +277,7 @@ class FarField:
         path = content_dir / f"{digest}.glb"
         if digest in reusable and path.exists():
             return Result(key, digest, True, len(blocks.count))
-        glb, blo, bhi = block_glb(Frame.at(epsg, *centre), blocks, self.layer)
+        glb, blo, bhi = block_glb(Frame.at(epsg, *centre), blocks, self.layer, min_wall)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(glb)
         os.replace(tmp, path)

@@ -9,6 +9,7 @@ spelled as the specification wants.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +37,39 @@ class WalkedTile:
 
 
 def load(tileset_dir: Path) -> dict[str, Any]:
-    doc: dict[str, Any] = orjson.loads((Path(tileset_dir) / "tileset.json").read_bytes())
+    """tileset.json with its external tilesets (tiles.subtrees) inlined, so the tree reads
+    as one document: a tile pointing to one becomes that file's root (with the pointing
+    tile's transform, and the file's URI in ``external``; ``external_mismatch`` when the two
+    disagree on bounding volume, error or refinement); every content URI is made relative to
+    the tileset folder."""
+    tileset_dir = Path(tileset_dir)
+    doc: dict[str, Any] = orjson.loads((tileset_dir / "tileset.json").read_bytes())
+    todo: list[tuple[dict[str, Any], str]] = [(doc["root"], "")]
+    while todo:
+        tile, base = todo.pop()
+        uri = tile.get("content", {}).get("uri")
+        if uri is not None:
+            uri = posixpath.normpath(posixpath.join(base, uri))
+            tile["content"]["uri"] = uri
+        if uri is not None and uri.endswith(".json"):
+            sub = orjson.loads((tileset_dir / uri).read_bytes())["root"]
+            pointer = dict(tile)
+            tile.clear()
+            tile.update(sub, external=uri)
+            if "transform" in pointer:
+                tile["transform"] = pointer["transform"]
+            if any(pointer.get(k) != sub.get(k) for k in _LINKED) or "transform" in sub:
+                tile["external_mismatch"] = True
+            base = posixpath.dirname(uri)
+            if "content" in tile:
+                todo.append((tile, base))  # its own content URI, then its children
+                continue
+        todo.extend((c, base) for c in tile.get("children", []))
     return doc
+
+
+#: what a tile pointing to an external tileset and that tileset's root must agree on
+_LINKED = ("boundingVolume", "geometricError", "refine")
 
 
 def _matrix(t: dict[str, Any]) -> F64:
@@ -171,6 +203,8 @@ def check(tileset_dir: Path) -> list[str]:
     for w in walk(doc):
         t = w.tile
         where = f"tile at depth {w.depth} ({t.get('content', {}).get('uri')})"
+        if t.get("external_mismatch"):
+            problems.append(f"{where}: differs from the root of its external tileset")
         m = _matrix(t)
         r = m[:3, :3]
         if not np.allclose(r.T @ r, np.eye(3), atol=1e-9) or not np.allclose(m[3], [0, 0, 0, 1]):

@@ -11,21 +11,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 
 from tiles import members as members_mod
+from tiles import subtrees
 from tiles.changes import LogState
 from tiles.farfield import FarField
 from tiles.farstate import FarState
-from tiles.frames import Frame
 from tiles.kinds import TilesetSpec
-from tiles.layout import CONTENT_DIR, MANIFEST, TILESET, atomic_write, content_uri
+from tiles.layout import CONTENT_DIR, MANIFEST, TILESET, atomic_write
 from tiles.quadtree import Quadtree, decode, geometric_errors, parent
-from tiles.tileset import TileInfo, build_tree, tileset_json
+from tiles.tileset import tileset_json
 from tiles.tilework import BUILDER_VERSION, STYLE_DIGEST
 
 GENERATOR = "urban-twin tiles"
+_ZERO = (0.0, 0.0, 0.0)
 
 
 @dataclass
@@ -158,25 +158,23 @@ def publish(
     far_tiles = ff.tiles if ff else {}
     errors = geometric_errors(largest | {k: 0.0 for k in far_tiles}, tree.params.error_factor)
     centre = tree.centre
+    refine_of = None
     if ff is not None:
         errors |= ff.far.geometric_errors(errors, list(errors))
         centre = ff.far.centre
+        refine_of = ff.far.refine
         written = written | ff.written
-    infos: dict[int, TileInfo] = {}
-    keys = list(errors)  # tiles with content and every ancestor (content-less if emptied)
-    centres = np.array([centre(k) for k in keys], dtype=np.float64).reshape(-1, 2)
-    frames = Frame.many(epsg, centres[:, 0], centres[:, 1])
-    for key, frame in zip(keys, frames, strict=True):
+    nodes: dict[int, subtrees.Tile] = {}
+    for key in errors:  # tiles with content and every ancestor (content-less if emptied)
         e = tiles.get(key) or far_tiles.get(key)
-        infos[key] = TileInfo(
+        nodes[key] = subtrees.Tile(
             key,
-            frame,
-            content_uri(e.digest) if e else None,
-            np.array(e.lo if e else [0.0, 0.0, 0.0]),
-            np.array(e.hi if e else [0.0, 0.0, 0.0]),
-            e.features if e else 0,
-            e.nbytes if e else 0,
-            errors[key],
+            e.digest if e else None,
+            tuple(e.lo) if e else _ZERO,
+            tuple(e.hi) if e else _ZERO,
+            float(errors[key]),
+            centre(key),
+            refine_of(key) if refine_of is not None else None,
         )
         if e is None:
             continue
@@ -190,14 +188,27 @@ def publish(
         if decode(key)[0] <= 1:
             report.first_view_bytes += e.nbytes
     children: dict[int, list[int]] = {}
-    for key in infos:
+    for key in nodes:
         if (up := parent(key)) is not None:
             children.setdefault(up, []).append(key)
     for v in children.values():
         v.sort()
-    root, _ = build_tree(
-        infos, children, min(infos), refine_of=ff.far.refine if ff is not None else None
+    known = {
+        name: subtrees.Summary.from_json(d)
+        for name, d in ((previous or {}).get("subtrees") or {}).items()
+    }
+    split = subtrees.split_tree(
+        nodes,
+        children,
+        min(nodes),
+        epsg=epsg,
+        levels=tree.params.subtree_levels,
+        refine="ADD",
+        known=known,
+        content_dir=out / CONTENT_DIR,
     )
+    report.bytes += sum(s.nbytes for s in split.files.values())
+    root = split.root
     built_at = datetime.now(UTC).isoformat(timespec="seconds")
     digests = sorted(e.digest for e in (*tiles.values(), *far_tiles.values()))
     version = hashlib.blake2b("".join(digests).encode(), digest_size=8).hexdigest()
@@ -254,8 +265,15 @@ def publish(
     if ff is not None:
         manifest["farfield"] = _far_state(ff, far_file)
         ff.state.save(out / far_file)
+    manifest["subtrees"] = {n: split.files[n].to_json() for n in sorted(split.files)}
     kept_before = (
-        sorted([*previous.get("tiles", {}), *(e.digest for e in far_entries(previous).values())])
+        sorted(
+            [
+                *previous.get("tiles", {}),
+                *(e.digest for e in far_entries(previous).values()),
+                *(previous.get("subtrees") or {}),
+            ]
+        )
         if previous
         else []
     )
@@ -267,9 +285,9 @@ def publish(
     for f in (*out.glob("members-*.npy"), *out.glob("far-*.npy")):
         if f.name not in (members_file, far_file):
             f.unlink(missing_ok=True)
-    keep = set(digests) | set(kept_before)
+    keep = set(digests) | set(split.files) | set(kept_before)
     for f in (out / CONTENT_DIR).iterdir():
-        if f.name.split(".", 1)[0] not in keep:  # x.glb and its x.glb.gz companion
+        if f.name.split(".", 1)[0] not in keep:  # x.glb, x.json and their .gz companions
             f.unlink(missing_ok=True)
             report.removed += f.suffix == ".glb"
 

@@ -75,6 +75,9 @@ class TreeParams:
     #: features go no higher than this level (the levels above belong to a far field,
     #: tiles.farfield); 0 is the plain tree
     first_level: int = 0
+    #: tileset.json holds this many levels; each tile of a level that is a multiple of it
+    #: roots an external tileset file of as many levels (tiles.subtrees)
+    subtree_levels: int = 4
 
 
 @dataclass

@@ -61,8 +61,7 @@ def tileset_file(
     # a shared cache may keep only what anyone may see; anything else is per token
     shared = ANONYMOUS.may_see(entry.visibility)
     headers = {
-        "Cache-Control": ("public, " if shared else "private, ")
-        + (catalog.REVALIDATE if file.suffix == ".json" else catalog.IMMUTABLE),
+        "Cache-Control": ("public, " if shared else "private, ") + catalog.cache_control(file),
         "Vary": "Accept-Encoding" + ("" if shared else ", Authorization"),
     }
     served = file
