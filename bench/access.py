@@ -19,6 +19,7 @@ import socket
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,6 +73,15 @@ def seed(url: str, n: int) -> None:
             )
         conn.execute(text("ANALYZE buildings; ANALYZE datasets"))
     engine.dispose()
+
+
+def peak_mb(fn: Callable[[], object]) -> float:
+    """Peak Python heap of one call, in MiB (tracemalloc: run it apart from timed runs)."""
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2**20
 
 
 def best(fn: Callable[[], object], repeat: int) -> float:

@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from sqlalchemy import Engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.access import best, free_port  # noqa: E402
+from bench.access import best, free_port, peak_mb  # noqa: E402
 from geodata import export  # noqa: E402
 from geodata.access import ANONYMOUS  # noqa: E402
 from geodata.db import make_engine, migrate  # noqa: E402
@@ -74,14 +73,6 @@ def naive_csv(engine: Engine, plan: export.DownloadPlan) -> int:
     writer.writerow(header)
     writer.writerows(rows)
     return len(buf.getvalue().encode())
-
-
-def peak_mb(fn: Callable[[], object]) -> float:
-    tracemalloc.start()
-    fn()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak / 2**20
 
 
 def main() -> None:

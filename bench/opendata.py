@@ -24,7 +24,6 @@ import shutil
 import sys
 import tempfile
 import time
-import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,7 +36,7 @@ from sqlalchemy import Engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.access import free_port  # noqa: E402
+from bench.access import free_port, peak_mb  # noqa: E402
 from geodata.access import ANONYMOUS  # noqa: E402
 from geodata.db import make_engine, migrate  # noqa: E402
 from geodata.working_crs import set_working_crs  # noqa: E402
@@ -130,14 +129,6 @@ def timed(fn: Callable[[], object]) -> float:
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
-
-
-def peak_mb(fn: Callable[[], object]) -> float:
-    tracemalloc.start()
-    fn()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak / 2**20
 
 
 def main() -> None:
