@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from geodata.db import make_engine, migrate  # noqa: E402
 from geodata.errors import TwinError  # noqa: E402
-from twin.auth import _HASHER, TokenVerifier, _split, create_user  # noqa: E402
+from twin.accounts import HASHER, create_user  # noqa: E402
+from twin.auth import TokenVerifier, _split  # noqa: E402
 from twin.services.postgres import EmbeddedPostgres  # noqa: E402
 from twin.settings import Settings  # noqa: E402
 
@@ -58,7 +59,7 @@ def check_before(engine: Engine, token: str) -> bool:
     if row is None or row.revoked_at is not None:
         return False
     try:
-        return bool(_HASHER.verify(row.token_hash, secret))
+        return bool(HASHER.verify(row.token_hash, secret))
     except Exception:
         return False
 

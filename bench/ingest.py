@@ -169,8 +169,8 @@ def _http_run(
 ) -> float:
     from fastapi.testclient import TestClient
 
+    from twin.accounts import create_user
     from twin.app import create_app
-    from twin.auth import create_user
     from twin.settings import Settings
 
     settings = Settings(

@@ -2,8 +2,8 @@
 
 Every consumer asks here: the Features API (collections and the datasets their rows come
 from), the tiles catalogue and its cache headers, the dataset catalogue, and later the live
-hub and the analyses. Tokens and accounts are :mod:`twin.auth`'s business; this module only
-knows a :class:`Principal` (a name, or none, and a role).
+hub and the analyses. Accounts and tokens are the business of :mod:`twin.accounts` and
+:mod:`twin.auth`; this module only knows a :class:`Principal` (a name, or none, and a role).
 
 Visibilities are ordered from open to closed (``geodata.vocab.VISIBILITIES``); anything
 derived from several sources (a tileset of a restricted dataset, a project's tileset, an

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from tests.test_features_api import seed
+from twin.accounts import create_user, revoke_user
 from twin.app import create_app
-from twin.auth import create_user, revoke_user
 from twin.settings import Settings
 
 AGENT_ONLY = ("networks", "network-water", "network-nodes", "cameras")

@@ -26,8 +26,8 @@ from geodata.working_crs import set_working_crs
 from tests.lorawan_examples import CHIRPSTACK_UP, TTS_UPLINK
 from tiles.build import build_all
 from tiles.layout import MANIFEST, TILESET
+from twin.accounts import create_user
 from twin.app import create_app
-from twin.auth import create_user
 from twin.settings import Settings
 
 #: the rule, written out by hand: who sees which visibility

@@ -16,9 +16,9 @@ from geodata.db import make_engine
 from tests.conftest import free_port
 from tests.test_access_matrix import PRINCIPALS, refused
 from tests.test_features_api import seed
+from twin.accounts import create_user, revoke_user, rotate_user
 from twin.app import create_app
 from twin.audit import AuditWriter, parse_since
-from twin.auth import create_user, revoke_user, rotate_user
 from twin.settings import Settings
 
 

@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.conftest import free_port
-from twin.auth import create_user
+from twin.accounts import create_user
 
 ROOT = Path(__file__).resolve().parent.parent
 PARALLEL = 100

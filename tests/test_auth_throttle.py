@@ -17,8 +17,9 @@ from sqlalchemy import Engine, text
 
 from geodata.access import Principal
 from geodata.errors import Busy, TooManyRequests, TwinError, Unauthorized
+from twin.accounts import create_user, revoke_user, rotate_user
 from twin.audit import AuditWriter
-from twin.auth import TokenVerifier, create_user, revoke_user, rotate_user
+from twin.auth import TokenVerifier
 from twin.settings import Settings
 from twin.throttle import HASH_NICENESS, HashGate, SignInLimits
 

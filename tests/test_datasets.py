@@ -18,8 +18,8 @@ from geodata.working_crs import set_working_crs
 from tests.import_data import HELSINKI_LONLAT, feature, project, rect, write_geojson
 from tiles.build import build_all
 from tiles.catalog import get_tileset
+from twin.accounts import create_user
 from twin.app import create_app
-from twin.auth import create_user
 from twin.cli import app
 from twin.settings import Settings
 

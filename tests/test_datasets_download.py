@@ -25,8 +25,8 @@ from geodata.access import ANONYMOUS
 from geodata.vocab import ROLES
 from tests.test_tiles_support import helsinki
 from tiles import synthetic
+from twin.accounts import create_user
 from twin.app import create_app
-from twin.auth import create_user
 from twin.settings import Settings
 
 __all__ = ["helsinki"]

@@ -17,8 +17,8 @@ from geodata.access import Principal
 from geodata.errors import InputError, NotFound
 from geodata.layers import LAYERS
 from geodata.working_crs import set_working_crs
+from twin.accounts import create_user
 from twin.app import create_app
-from twin.auth import create_user
 from twin.settings import Settings
 
 X0, Y0 = 385_000.0, 6_672_000.0  # central Helsinki in EPSG:3067

@@ -12,9 +12,9 @@ from sqlalchemy import Engine
 
 from tests.test_features_api import seed
 from tiles.build import build_all
+from twin.accounts import create_user
 from twin.api.http import VIEWER_CSP, accepts_coding, merge_vary
 from twin.app import create_app
-from twin.auth import create_user
 from twin.settings import Settings
 
 

@@ -19,8 +19,8 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from geodata.vocab import ROLES
+from twin.accounts import create_user
 from twin.app import create_app
-from twin.auth import create_user
 from twin.cli import app as cli
 from twin.settings import Settings
 

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from geodata.working_crs import set_working_crs
 from sensors_bridge.model import Observation
 from sensors_bridge.store import BatchWriter
+from twin.accounts import create_user
 from twin.app import create_app
-from twin.auth import create_user
 from twin.cli import app as cli
 from twin.settings import Settings
 

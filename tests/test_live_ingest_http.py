@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
+from twin.accounts import create_user
 from twin.app import create_app
-from twin.auth import create_user
 from twin.cli import app as cli
 from twin.settings import Settings
 

@@ -25,8 +25,8 @@ from sensors_bridge.opendata.release import Declaration, declare, release_closed
 from sensors_bridge.store import BatchWriter
 from tests.test_tiles_support import helsinki
 from tiles import synthetic
+from twin.accounts import create_user
 from twin.app import create_app
-from twin.auth import create_user
 from twin.cli import app as cli
 from twin.settings import Settings
 

@@ -38,8 +38,8 @@ from sensors_bridge.tts import TTSAdapter
 from tests.conftest import free_port
 from tests.deploy_support import wait_port
 from tests.test_mqtt_bridge import Running, broker, wait_for
+from twin.accounts import create_user
 from twin.app import create_app
-from twin.auth import create_user
 from twin.cli import app
 from twin.services.mosquitto import EmbeddedMosquitto
 from twin.settings import Settings

@@ -16,8 +16,8 @@ from geodata.layers import LAYERS
 from geodata.vocab import DEVICE_STATUSES, ROLES, VISIBILITIES
 from sensors_bridge.sta.entities import visibility_params
 from tests.sta_data import DEVICES, KNOWN, StaWorld, seed_sta
+from twin.accounts import create_user
 from twin.app import create_app
-from twin.auth import create_user
 from twin.settings import Settings
 
 ROOT = "/sta/v1.1"

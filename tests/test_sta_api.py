@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from tests.sta_data import N_TEMPERATURE, StaWorld, seed_sta
+from twin.accounts import create_user
 from twin.app import create_app
-from twin.auth import create_user
 from twin.settings import Settings
 
 ROOT = "/sta/v1.1"

@@ -16,8 +16,8 @@ from sqlalchemy import Engine
 
 from tests.conftest import free_port
 from tests.sta_data import N_TEMPERATURE, StaWorld, seed_sta
+from twin.accounts import create_user
 from twin.app import create_app
-from twin.auth import create_user
 from twin.settings import Settings
 
 #: the client's URL library (furl) warns about its own deprecated call

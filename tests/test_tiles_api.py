@@ -13,8 +13,8 @@ from sqlalchemy import Engine, text
 from tests.test_tiles_support import helsinki
 from tiles import synthetic
 from tiles.build import build_all
+from twin.accounts import create_user
 from twin.app import create_app
-from twin.auth import create_user
 from twin.settings import Settings
 
 __all__ = ["helsinki"]

@@ -19,8 +19,8 @@ from tiles import inspect as ti
 from tiles import synthetic
 from tiles.build import build_all, build_spec
 from tiles.layout import read_manifest
+from twin.accounts import create_user
 from twin.app import create_app
-from twin.auth import create_user
 from twin.settings import Settings
 
 __all__ = ["helsinki"]

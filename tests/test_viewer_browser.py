@@ -84,8 +84,8 @@ def viewer_server(pg_cluster, template_db, tmp_path_factory) -> Iterator[Server]
     from geodata.db import make_engine
     from geodata.demo import load_demo
     from tiles.build import build_all
+    from twin.accounts import create_user
     from twin.app import create_app
-    from twin.auth import create_user
     from twin.settings import Settings
 
     name = _fresh_db(pg_cluster, template_db)

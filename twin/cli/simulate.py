@@ -122,7 +122,7 @@ def _integration_token(engine: object) -> str:
     """A fresh token of the simulator's integration (created, or rotated when it exists)."""
     from sqlalchemy import Engine, text
 
-    from twin.auth import create_user, rotate_user
+    from twin.accounts import create_user, rotate_user
 
     assert isinstance(engine, Engine)
     with engine.connect() as conn:

@@ -37,7 +37,7 @@ def tokens_add(
     only public data. Revoke with `twin users revoke NAME` (a device token's name is
     `device:ID`)."""
     from geodata.errors import InputError
-    from twin.auth import create_user, device_token_name
+    from twin.accounts import create_user, device_token_name
     from twin.runtime import Runtime
 
     with user_errors(), Runtime(settings()) as rt:

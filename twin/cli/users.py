@@ -37,7 +37,7 @@ def users_add(
     """Create an account and print its bearer token (shown once, stored hashed).
 
     A revoked name may be added again."""
-    from twin.auth import create_user
+    from twin.accounts import create_user
     from twin.runtime import Runtime
 
     with user_errors(), Runtime(settings()) as rt:
@@ -50,7 +50,7 @@ def users_add(
 @users_app.command("rotate")
 def users_rotate(name: str, expires_in: ExpiresIn = None) -> None:
     """Give an account a new token and revoke its old one; prints the new token."""
-    from twin.auth import rotate_user
+    from twin.accounts import rotate_user
     from twin.runtime import Runtime
 
     with user_errors(), Runtime(settings()) as rt:
@@ -65,7 +65,7 @@ def users_list() -> None:
     """List accounts (never their tokens)."""
     from rich.table import Table
 
-    from twin.auth import list_users
+    from twin.accounts import list_users
     from twin.runtime import Runtime
 
     with user_errors(), Runtime(settings()) as rt:
@@ -83,7 +83,7 @@ def users_list() -> None:
 @users_app.command("revoke")
 def users_revoke(name: str) -> None:
     """Revoke an account's token at once."""
-    from twin.auth import revoke_user
+    from twin.accounts import revoke_user
     from twin.runtime import Runtime
 
     with user_errors(), Runtime(settings()) as rt:

@@ -43,7 +43,7 @@ def main() -> None:
     from tests.oidc_issuer import Issuer
     from tiles.build import build_all
     from twin.app import create_app
-    from twin.auth import create_user
+    from twin.accounts import create_user
     from twin.services.postgres import EmbeddedPostgres
     from twin.settings import Settings
 
