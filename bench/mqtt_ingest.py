@@ -226,7 +226,7 @@ def twin(
     run: int,
     *,
     rate: float = 0,
-    flush: float = 0.1,
+    flush: float = 0.05,
 ) -> Result:
     url = engine.url.render_as_string(hide_password=False)
     with engine.connect() as conn:

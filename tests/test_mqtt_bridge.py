@@ -219,3 +219,27 @@ def test_kill_9_mid_stream_loses_nothing_and_doubles_nothing(
             )
         ).one()
     assert tuple(values) == (n, sum(range(n)))
+
+
+def test_messages_that_waited_during_a_commit_form_the_next_batch_at_once() -> None:
+    """The batch timeout counts from the first message's arrival: what queued while the
+    previous batch was committing goes at once (it would wait a whole timeout again), up to
+    ``batch_size``, and a fresh message still waits for company."""
+    from sqlalchemy import create_engine
+
+    from sensors_bridge.mqtt_bridge import _Held
+    from sensors_bridge.topics import Decoded
+
+    engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:9/none")  # never connected
+    bridge = MQTTBridge(engine, "127.0.0.1", 9, batch_size=3, flush_seconds=30)
+    waited = time.monotonic() - 60
+    for mid in range(5):
+        bridge._inbox.put(_Held(1, mid, 1, "mqtt", Decoded([]), arrived=waited))
+    started = time.monotonic()
+    assert [h.mid for h in bridge._collect()] == [0, 1, 2]
+    assert [h.mid for h in bridge._collect()] == [3, 4]
+    assert time.monotonic() - started < 10  # not the 30 s timeout of the old rule
+    bridge.flush_seconds = 0.3
+    bridge._inbox.put(_Held(1, 7, 1, "mqtt", Decoded([])))
+    threading.Timer(0.05, lambda: bridge._inbox.put(_Held(1, 8, 1, "mqtt", Decoded([])))).start()
+    assert [h.mid for h in bridge._collect()] == [7, 8]
