@@ -39,6 +39,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from geodata.errors import ConfigError
 from sensors_bridge import deadletters
+from sensors_bridge.listeners import BatchListener
 from sensors_bridge.model import Observation, Rejected
 from sensors_bridge.store import BatchWriter
 from sensors_bridge.topics import DEFAULT_ROUTES, Decoded, TopicRoute, route_for
@@ -99,6 +100,8 @@ class MQTTBridge:
     #: without one, the system's trusted authorities; the host name is checked too
     tls: bool = False
     ca_file: Path | None = None
+    #: told of every observation stored (rules, the live hub: :mod:`sensors_bridge.listeners`)
+    listeners: tuple[BatchListener, ...] = ()
     stats: BridgeStats = field(default_factory=BridgeStats)
     subscribed: threading.Event = field(default_factory=threading.Event)
 
@@ -109,8 +112,10 @@ class MQTTBridge:
         # held by the network thread while it turns the generation over, and by the main
         # thread while it acknowledges: no PUBACK of one connection goes out on the next
         self._ack_lock = threading.Lock()
-        self._writers = {r.protocol: BatchWriter(self.engine, r.protocol) for r in self.routes}
-        self._writers.setdefault("mqtt", BatchWriter(self.engine, "mqtt"))
+        self._writers = {
+            r.protocol: BatchWriter(self.engine, r.protocol, self.listeners) for r in self.routes
+        }
+        self._writers.setdefault("mqtt", BatchWriter(self.engine, "mqtt", self.listeners))
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"twin-bridge-{self.instance}",

@@ -12,6 +12,7 @@ the same transaction.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,12 +23,14 @@ import psycopg
 from sqlalchemy import Connection, Engine, text
 
 from sensors_bridge import deadletters
+from sensors_bridge.listeners import BatchListener, Stored
 from sensors_bridge.model import Observation, Rejected
 from sensors_bridge.partitions import ensure_months, existing, month_start, next_month
 from sensors_bridge.validate import Range, problem
 
 _STAGE_COLUMNS = ("device_id", "metric", "at", "message_id", "value", "unit", "quality")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]+")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,6 +42,8 @@ class BatchResult:
     rejected: list[Rejected] = field(default_factory=list)
     #: device ids created as quarantined by this batch
     quarantined: list[str] = field(default_factory=list)
+    #: the observations newly stored, kept only when the writer has listeners
+    stored: list[Stored] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -57,11 +62,17 @@ def quarantine_id(protocol: str, external_id: str) -> str:
 
 
 class BatchWriter:
-    """Writes batches for one adapter; keeps the partitions it knows exist and the ranges."""
+    """Writes batches for one adapter; keeps the partitions it knows exist and the ranges.
 
-    def __init__(self, engine: Engine, adapter: str) -> None:
+    ``listeners`` hear of what each batch newly stored (:mod:`sensors_bridge.listeners`).
+    """
+
+    def __init__(
+        self, engine: Engine, adapter: str, listeners: Sequence[BatchListener] = ()
+    ) -> None:
         self.engine = engine
         self.adapter = adapter
+        self.listeners = tuple(listeners)
         self._partitions: set[str] | None = None
 
     def write(
@@ -98,10 +109,35 @@ class BatchWriter:
             if valid:
                 ids, result.quarantined = _resolve_devices(conn, valid)
                 staged = _stage(conn, valid, ids)
-                result.accepted = _merge(conn, now)
+                if self.listeners:
+                    result.stored = _merge_returning(conn, now)
+                    result.accepted = len(result.stored)
+                    if result.stored:
+                        self._in_transaction(conn, result.stored, now)
+                else:
+                    result.accepted = _merge(conn, now)
                 result.duplicate = staged - result.accepted
                 _count(conn, self.adapter, result)
+        if result.stored:
+            self._after_commit(result.stored)
         return result
+
+    def _in_transaction(self, conn: Connection, stored: list[Stored], now: datetime) -> None:
+        for listener in self.listeners:
+            try:
+                with conn.begin_nested():
+                    listener.in_transaction(conn, stored, now)
+            except Exception:  # a listener's bug costs its own work, never the batch
+                log.exception(
+                    "listener %s failed inside the batch; the batch goes on", listener.name
+                )
+
+    def _after_commit(self, stored: list[Stored]) -> None:
+        for listener in self.listeners:
+            try:
+                listener.after_commit(stored)
+            except Exception:  # the batch is committed: nothing to undo, say so and go on
+                log.exception("listener %s failed after the commit", listener.name)
 
     def _ensure_partitions(self, valid: Sequence[Observation], now: datetime) -> None:
         """Partitions for every month of the batch, and this month and the next ahead."""
@@ -223,13 +259,20 @@ WITH ins AS (
     WHERE d.id IN (SELECT DISTINCT device_id FROM ingest_stage)
       AND (d.last_seen IS NULL OR d.last_seen < :now)
 )
-SELECT count(*) FROM ins
 """
+_COUNT = "SELECT count(*) FROM ins"
+_ROWS = "SELECT device_id, metric, at, value, unit, quality FROM ins ORDER BY device_id, metric, at"
 
 
 def _merge(conn: Connection, now: datetime) -> int:
     """Merge the stage; the number of observations newly stored."""
-    return int(conn.execute(text(_MERGE), {"now": now}).scalar_one())
+    return int(conn.execute(text(_MERGE + _COUNT), {"now": now}).scalar_one())
+
+
+def _merge_returning(conn: Connection, now: datetime) -> list[Stored]:
+    """Merge the stage; the observations newly stored, for the listeners."""
+    rows = conn.execute(text(_MERGE + _ROWS), {"now": now})
+    return [Stored(*row) for row in rows]
 
 
 def _count(conn: Connection, adapter: str, result: BatchResult) -> None:

@@ -35,6 +35,7 @@ from twin.api.http import HTTPEdge, NegotiatedGZip, viewer_csp
 from twin.audit import AuditWriter
 from twin.auth import TokenVerifier, dummy_hash
 from twin.forwarded import ForwardedHeaders
+from twin.listeners import close_all, listeners_for
 from twin.settings import Settings
 from twin.throttle import RateLimits
 
@@ -60,6 +61,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     own_engine = engine is None
     engine = engine or make_engine(settings.sqlalchemy_url)
     audit = AuditWriter(engine, settings.audit_flush_seconds)
+    listeners = listeners_for(settings, engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -68,6 +70,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         audit.start()
         yield
         audit.stop()
+        close_all(listeners)
         if own_engine:
             engine.dispose()
 
@@ -83,8 +86,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.audit = audit
     app.state.verifier = TokenVerifier(engine, settings, audit)
-    app.state.ingest_writer = BatchWriter(engine, "http")
-    app.state.ingest_writers = {p: BatchWriter(engine, p) for p in ("tts", "chirpstack")}
+    app.state.ingest_writer = BatchWriter(engine, "http", listeners)
+    app.state.ingest_writers = {p: BatchWriter(engine, p, listeners) for p in ("tts", "chirpstack")}
     app.state.ingest_limits = RateLimits(
         {
             "requests": settings.ingest_requests_per_token,

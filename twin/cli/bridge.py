@@ -69,6 +69,7 @@ def bridge(
     bridges with different --instance names share the load.
     """
     from sensors_bridge.mqtt_bridge import MQTTBridge
+    from twin.listeners import close_all, listeners_for
     from twin.runtime import Runtime
     from twin.services.mosquitto import EmbeddedMosquitto
 
@@ -80,6 +81,7 @@ def bridge(
         user, password = s.mqtt_login
         with Runtime(s, keep_db=True) as rt:
             rt.check()
+            listeners = listeners_for(s, rt.engine)
             worker = MQTTBridge(
                 rt.engine,
                 host,
@@ -92,6 +94,7 @@ def bridge(
                 ca_file=s.mqtt_ca_file,
                 username=user,
                 password=password,
+                listeners=listeners,
             )
             for sig in (signal.SIGTERM, signal.SIGINT):  # finish the batch, then leave
                 signal.signal(sig, lambda *_: worker.request_stop())
@@ -105,6 +108,8 @@ def bridge(
             except KeyboardInterrupt:
                 worker.request_stop()
                 stats = worker.stats
+            finally:
+                close_all(listeners)
         out.print(
             f"stored {stats.stored}, duplicate {stats.duplicate}, rejected {stats.rejected} "
             f"in {stats.batches} batches"
