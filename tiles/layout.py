@@ -57,3 +57,18 @@ def atomic_write(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def write_new(path: Path, data: bytes) -> None:
+    """Write a hash-named file (content or subtree) the way every build does: referenced only
+    once tileset.json is swapped in, so no fsync (a scattered change writes hundreds, and
+    creating a file is the dearest step on some file systems); a new name is written in
+    place (a crash leaves a file no manifest knows, rewritten by the next build that needs
+    it), an existing one (a viewer may be reading it) through a rename. Its gzip companion
+    is made by the catalog on first request (tiles.catalog.gzip_companion)."""
+    if path.exists():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    else:
+        path.write_bytes(data)

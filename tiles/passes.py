@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from tiles import changes, farfield
 from tiles import members as members_mod
-from tiles.farfield import FarField
+from tiles.farfield import FarField, FarJob
 from tiles.farstate import FarState
 from tiles.kinds import TilesetSpec, kind_of
 from tiles.layout import CONTENT_DIR, content_uri
@@ -65,12 +65,14 @@ class Run:
         old: dict[int, TileEntry],
         count: int,
         patches: dict[int, Patch] | None = None,
-    ) -> tuple[dict[int, TileEntry], set[int]]:
-        """The content pass over ``tile_assign``: entries of the tiles built, and the keys
-        of those written (the others reused a file of ``old``)."""
+        far: FarPlan | None = None,
+    ) -> tuple[dict[int, TileEntry], set[int], FarTiles | None]:
+        """The content pass over ``tile_assign`` (and the far field's tiles to mesh, in the
+        same workers): entries of the tiles built, the keys of those written (the others
+        reused a file of ``old``), and the far field's tiles."""
         self.cur.execute("ANALYZE tile_assign")
         reusable = frozenset(e.digest for e in old.values())
-        results = content_pass(
+        results, far_results = content_pass(
             self.pg,
             self.spec,
             tree,
@@ -81,10 +83,12 @@ class Run:
             self.progress,
             self.workers,
             patches,
+            far.jobs if far is not None else (),
         )
         self.pg.rollback()
         tiles = {k: _entry(r, old) for k, r in results.items()}
-        return tiles, {k for k, r in results.items() if not r.reused}
+        written = {k for k, r in results.items() if not r.reused}
+        return tiles, written, far.finish(far_results) if far is not None else None
 
     def publish(
         self,
@@ -114,25 +118,41 @@ class Run:
 
     def far_field(
         self, far: FarField, old: dict[int, TileEntry], since: FarUpdate | None = None
-    ) -> FarTiles:
+    ) -> FarPlan:
         """The far-field tiles in this snapshot: all of them from every building, or with
         ``since`` only those above the bins its changed buildings touch (the others keep
         their entries). ``old``'s files are kept where a tile's blocks did not change (its
-        name is the hash of its input)."""
+        name is the hash of its input); the others are left to mesh as jobs."""
         reusable = frozenset(e.digest for e in old.values())
         content = self.out / CONTENT_DIR
         if since is None:
-            results = far.build(self.cur, self.epsg, content, reusable)
-            tiles = {r.key: _entry(r, old) for r in results}  # ``features``: blocks
+            made = far.build(self.cur, self.epsg, content, reusable)
+            kept: dict[int, TileEntry] = {}
         else:
-            results, looked_at = far.update(
+            made, looked_at = far.update(
                 self.cur, since.state, since.changed, self.epsg, content, reusable
             )
-            tiles = {k: e for k, e in old.items() if k not in looked_at}
-            tiles.update((r.key, _entry(r, old)) for r in results)
+            kept = {k: e for k, e in old.items() if k not in looked_at}
         assert far.state is not None
         self.report.far_read = far.read
-        return FarTiles(far, tiles, {r.key for r in results if not r.reused}, far.state)
+        kept.update((r.key, _entry(r, old)) for r in made if isinstance(r, Result))
+        jobs = [j for j in made if isinstance(j, FarJob)]
+        return FarPlan(far, kept, jobs)
+
+
+@dataclass
+class FarPlan:
+    """A far field whose bins are summed: the tiles kept, and those still to mesh."""
+
+    far: FarField
+    tiles: dict[int, TileEntry]
+    jobs: list[FarJob]
+
+    def finish(self, results: list[Result]) -> FarTiles:
+        tiles = dict(self.tiles)
+        tiles.update((r.key, _entry(r, {})) for r in results)
+        assert self.far.state is not None
+        return FarTiles(self.far, tiles, {r.key for r in results}, self.far.state)
 
 
 @dataclass
@@ -179,8 +199,8 @@ def full(run: Run, previous: dict[str, Any] | None, params: TreeParams, *, reuse
     usable = reuse and previous and previous.get("builder") == BUILDER_VERSION
     old = entries_of(previous) if previous and usable else {}
     # the far field reads its rows before the content pass ends the snapshot
-    ff = run.far_field(far, far_entries(previous) if previous and usable else {}) if far else None
-    tiles, written = run.mesh(tree, old, count)
+    plan = run.far_field(far, far_entries(previous) if previous and usable else {}) if far else None
+    tiles, written, ff = run.mesh(tree, old, count, far=plan)
     members = np.concatenate(parts)
     run.publish(tree, tiles, members, members_mod.tile_stats(members), written, previous, ff)
     return True
@@ -262,8 +282,8 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
         copy_assign(cur, todo["src"], todo["id"], todo["tile"])
     # the far field's tiles above the changed buildings' bins, before the content pass
     # ends the snapshot
-    ff = run.far_field(far, far_entries(base), since) if far else None
-    built, written = run.mesh(tree, old, len(todo), patches)
+    plan = run.far_field(far, far_entries(base), since) if far else None
+    built, written, ff = run.mesh(tree, old, len(todo), patches, plan)
     tiles = {k: e for k, e in old.items() if k not in change.touched}
     tiles.update(built)
     run.report.mode = "incremental"
