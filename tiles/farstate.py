@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from tiles import statelog
 from tiles.blocks import BIN, I64, OWNER, USE, Grid, Light, read_light, roll_up, sum_bins
 
 Records = NDArray[np.void]
@@ -33,6 +34,10 @@ class FarState:
     uses: list[Records]
     owners: Records
     usages: list[str]
+    #: the last update's change, as the log keeps it (tiles.statelog); None after a full sum
+    frame: statelog.Arrays | None = None
+    #: where the state was loaded from (None: summed afresh)
+    stored: statelog.Stored | None = None
 
     @classmethod
     def of(cls, light: Light, grid: Grid, n_levels: int) -> FarState:
@@ -57,29 +62,54 @@ class FarState:
             float(b["ymax"].max()),
         )
 
-    def save(self, path: Path) -> None:
-        """.npy records one after the other in one file (no zip: no CRC over the lot)."""
-        tmp = path.with_name(f".{path.name}.tmp")
-        arrays = [np.array([len(self.levels)]), *self.levels, *self.uses, self.owners]
-        with open(tmp, "wb") as f:
-            for arr in (*arrays, np.array(self.usages, dtype=str)):
-                np.save(f, arr, allow_pickle=False)
-        tmp.replace(path)
+    def save(self, out: Path) -> statelog.Stored:
+        """Append the last update's change to the log of the state it was loaded from while
+        that is worth it, else write the whole state afresh."""
+        base = [np.array([len(self.levels)]), *self.levels, *self.uses, self.owners]
+        base.append(np.array(self.usages, dtype=str))
+        return statelog.save(out, "far", self.stored, self.frame, base)
 
     @classmethod
-    def load(cls, path: Path, buildings: int, n_levels: int) -> FarState | None:
-        """The saved state, or None when missing or not what the manifest says."""
-        try:
-            with open(path, "rb") as f:
-                n = int(np.load(f, allow_pickle=False)[0])
-                if n != n_levels:
-                    return None
-                arrs = [np.load(f, allow_pickle=False) for _ in range(2 * n + 2)]
-        except (OSError, ValueError, EOFError, IndexError):
+    def load(
+        cls, out: Path, stored: statelog.Stored, buildings: int, n_levels: int
+    ) -> FarState | None:
+        """The kept state (its base with the logged changes replayed), or None when missing
+        or not what the manifest says."""
+        got = statelog.load(out, stored)
+        if got is None:
             return None
-        s = cls(arrs[:n], arrs[n : 2 * n], arrs[2 * n], [str(u) for u in arrs[2 * n + 1]])
+        arrs, frames = got
+        if len(arrs) != 2 * n_levels + 3 or int(arrs[0][0]) != n_levels:
+            return None
+        n = n_levels
+        s = cls(arrs[1 : n + 1], arrs[n + 1 : 2 * n + 1], arrs[2 * n + 1], _names(arrs[-1]))
         same = all(b.dtype == BIN for b in s.levels) and all(u.dtype == USE for u in s.uses)
-        return s if same and s.owners.dtype == OWNER and len(s.owners) == buildings else None
+        if not same or s.owners.dtype != OWNER:
+            return None
+        try:
+            for frame in frames:
+                s._replay(frame)
+        except (ValueError, IndexError, KeyError):
+            return None
+        s.stored = stored
+        return s if len(s.owners) == buildings else None
+
+    def _replay(self, frame: statelog.Arrays) -> None:
+        """Apply a logged update: the same steps :meth:`update` took, from what it read."""
+        usages, changed, add = _names(frame[0]), frame[1], frame[2]
+        if usages != self.usages:
+            self.uses = [_recode(u, self.usages, usages) for u in self.uses]
+            self.usages = usages
+        ow = self.owners
+        self.owners = _insert(ow[~np.isin(ow["id"], changed)], add, "id")
+        rest = frame[3:]
+        if len(rest) != 3 * len(self.levels):
+            raise ValueError("a far-field log frame of another depth")
+        for level in range(len(self.levels)):
+            touched, bins, uses = rest[3 * level : 3 * level + 3]
+            self.levels[level] = _replace(self.levels[level], touched, bins)
+            self.uses[level] = _replace(self.uses[level], touched, uses)
+        self.frame = None
 
     def update(self, cur: Any, grid: Grid, changed: I64) -> tuple[list[I64], int]:
         """Re-read the buildings of every finest bin the ``changed`` ids were or now are in,
@@ -90,11 +120,11 @@ class FarState:
         fresh = read_light(cur, changed)
         now = grid.codes(fresh.x, fresh.y)
         touched: I64 = np.unique(np.concatenate([ow["code"][hit], now]))
+        add = np.zeros(len(fresh.id), dtype=OWNER)
+        add["id"], add["code"] = fresh.id, now
         if np.array_equal(ow["id"][hit], fresh.id):  # edits only: same ids, codes in place
             ow["code"][np.flatnonzero(hit)] = now
         else:
-            add = np.zeros(len(fresh.id), dtype=OWNER)
-            add["id"], add["code"] = fresh.id, now
             self.owners = ow = _insert(ow[~hit], add, "id")
         light = read_light(cur, ow["id"][np.isin(ow["code"], touched)])
         before, self.usages = self.usages, sorted(set(self.usages) | set(light.usage))
@@ -103,9 +133,11 @@ class FarState:
         bins, uses = sum_bins(light, grid.codes(light.x, light.y), self.usages)
         out = [touched]
         level = len(self.levels) - 1
+        per_level: list[statelog.Arrays] = []
         while True:
             self.levels[level] = _replace(self.levels[level], touched, bins)
             self.uses[level] = _replace(self.uses[level], touched, uses)
+            per_level.insert(0, [touched, bins, uses])
             if level == 0:
                 break
             touched = np.unique(touched >> 2)
@@ -116,7 +148,14 @@ class FarState:
             )
             out.insert(0, touched)
             level -= 1
+        names = np.array(self.usages, dtype=str)
+        self.frame = [names, np.asarray(changed, dtype=np.int64), add]
+        self.frame += [a for arrays in per_level for a in arrays]
         return out, len(fresh.id) + len(light.id)
+
+
+def _names(arr: NDArray[Any]) -> list[str]:
+    return [str(u) for u in arr.tolist()]
 
 
 def _recode(uses: Records, before: list[str], after: list[str]) -> Records:

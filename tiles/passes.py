@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -10,12 +11,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from tiles import changes, farfield
+from tiles import changes, farfield, statelog
 from tiles import members as members_mod
 from tiles.farfield import FarField, FarJob
 from tiles.farstate import FarState
 from tiles.kinds import TilesetSpec, kind_of
-from tiles.layout import CONTENT_DIR, content_uri
+from tiles.layout import CONTENT_DIR
 from tiles.publish import (
     BuildReport,
     FarTiles,
@@ -94,7 +95,7 @@ class Run:
         self,
         tree: Quadtree,
         tiles: dict[int, TileEntry],
-        members: members_mod.Members,
+        kept: members_mod.Kept,
         stats: dict[int, members_mod.TileStat],
         written: set[int],
         previous: dict[str, Any] | None,
@@ -106,7 +107,7 @@ class Run:
             tree,
             self.epsg,
             tiles,
-            members,
+            kept,
             stats,
             written,
             previous,
@@ -202,7 +203,8 @@ def full(run: Run, previous: dict[str, Any] | None, params: TreeParams, *, reuse
     plan = run.far_field(far, far_entries(previous) if previous and usable else {}) if far else None
     tiles, written, ff = run.mesh(tree, old, count, far=plan)
     members = np.concatenate(parts)
-    run.publish(tree, tiles, members, members_mod.tile_stats(members), written, previous, ff)
+    stats = members_mod.tile_stats(members)
+    run.publish(tree, tiles, members_mod.Kept(members), stats, written, previous, ff)
     return True
 
 
@@ -234,7 +236,8 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
     if changed is None:
         return False
     old = entries_of(base)
-    if not all((run.out / content_uri(e.digest)).is_file() for e in old.values()):
+    on_disk = set(os.listdir(run.out / CONTENT_DIR))  # one listing, not a stat per tile
+    if not all(f"{e.digest}.glb" in on_disk for e in old.values()):
         return False  # a content file went missing on disk: only a full build can remake it
     n_changed = sum(len(v) for v in changed.values())
     if n_changed == 0 and run.hidden == base.get("hidden", []) and base.get("title") == spec.title:
@@ -243,7 +246,8 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
     if n_changed > INCREMENTAL_MAX_SHARE * max(1, int(base.get("features", 0))):
         return False
     info = base.get("members") or {}
-    members = members_mod.load(run.out / str(info.get("file")), int(info.get("count", -1)))
+    stored = statelog.Stored.from_json(info)
+    members = None if stored is None else members_mod.load(run.out, stored, info.get("count", -1))
     if members is None:
         return False
     t = base["tree"]
@@ -288,7 +292,8 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
     tiles.update(built)
     run.report.mode = "incremental"
     run.report.changed = n_changed
-    run.publish(tree, tiles, change.members, change.stats, written, base, ff)
+    kept = members_mod.Kept(change.members, stored, members_mod.frame_of(changed, change))
+    run.publish(tree, tiles, kept, change.stats, written, base, ff)
     return True
 
 
