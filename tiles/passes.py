@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -66,13 +67,21 @@ class Run:
         old: dict[int, TileEntry],
         count: int,
         patches: dict[int, Patch] | None = None,
-        far: FarPlan | None = None,
+        far: FarPlan | Callable[[], FarPlan] | None = None,
     ) -> tuple[dict[int, TileEntry], set[int], FarTiles | None]:
         """The content pass over ``tile_assign`` (and the far field's tiles to mesh, in the
-        same workers): entries of the tiles built, the keys of those written (the others
-        reused a file of ``old``), and the far field's tiles."""
+        same workers; planned meanwhile when ``far`` is a function): entries of the tiles
+        built, the keys of those written (the others reused a file of ``old``), and the far
+        field's tiles."""
         self.cur.execute("ANALYZE tile_assign")
         reusable = frozenset(e.digest for e in old.values())
+        planned: list[FarPlan] = [far] if isinstance(far, FarPlan) else []
+
+        def later() -> list[FarJob]:
+            assert callable(far)
+            planned.append(far())
+            return planned[0].jobs
+
         results, far_results = content_pass(
             self.pg,
             self.spec,
@@ -84,12 +93,13 @@ class Run:
             self.progress,
             self.workers,
             patches,
-            far.jobs if far is not None else (),
+            planned[0].jobs if planned else (),
+            later if callable(far) else None,
         )
         self.pg.rollback()
         tiles = {k: _entry(r, old) for k, r in results.items()}
         written = {k for k, r in results.items() if not r.reused}
-        return tiles, written, far.finish(far_results) if far is not None else None
+        return tiles, written, planned[0].finish(far_results) if planned else None
 
     def publish(
         self,
@@ -284,9 +294,9 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
     create_assign_table(cur)
     if len(todo):
         copy_assign(cur, todo["src"], todo["id"], todo["tile"])
-    # the far field's tiles above the changed buildings' bins, before the content pass
-    # ends the snapshot
-    plan = run.far_field(far, far_entries(base), since) if far else None
+    # the far field's tiles above the changed buildings' bins, summed while the workers
+    # patch, before the content pass ends the snapshot
+    plan = (lambda: run.far_field(far, far_entries(base), since)) if far else None
     built, written, ff = run.mesh(tree, old, len(todo), patches, plan)
     tiles = {k: e for k, e in old.items() if k not in change.touched}
     tiles.update(built)

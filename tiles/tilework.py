@@ -163,6 +163,7 @@ def content_pass(
     workers: int | None,
     patches: dict[int, Patch] | None = None,
     jobs: Sequence[Job] = (),
+    later: Callable[[], Sequence[Job]] | None = None,
 ) -> tuple[dict[int, Result], list[Result]]:
     """Stream the rows of every tile in ``tile_assign`` and mesh them, in parallel; returns
     their results, and those of ``jobs`` (other tiles made in the same pool: the far
@@ -170,7 +171,9 @@ def content_pass(
 
     With ``patches`` (an incremental build of a patchable kind) ``tile_assign`` holds the
     changed rows only; they are gathered first (a small share) and every patched tile is
-    built from its previous file, those rows and the ids it loses.
+    built from its previous file, those rows and the ids it loses. ``later`` makes more
+    jobs once every patch is queued, so that the workers patch while this process makes
+    them (the far field sums its bins; it may use the connection then).
     """
     kind = kind_of(spec)
     options = kind.options(spec)
@@ -178,15 +181,20 @@ def content_pass(
     job_results: list[Result] = []
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
     pool: ProcessPoolExecutor | None = None
-    heavy = count >= PARALLEL_MIN_FEATURES or len(patches or ()) + len(jobs) >= PARALLEL_MIN_PATCHES
     Frame.at(epsg, *tree.centre(0))  # the CRS transformer, made once before forking
-    if n_workers > 1 and heavy:
-        pool = ProcessPoolExecutor(
-            n_workers,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_init_worker,
-            initargs=(reusable,),
-        )
+
+    def start_pool(tasks: int) -> None:
+        nonlocal pool
+        heavy = count >= PARALLEL_MIN_FEATURES or tasks >= PARALLEL_MIN_PATCHES
+        if pool is None and n_workers > 1 and heavy:
+            pool = ProcessPoolExecutor(
+                n_workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_init_worker,
+                initargs=(reusable,),
+            )
+
+    start_pool(len(patches or ()) + len(jobs))
     pending: set[Future[Result]] = set()
     of_jobs: set[Future[Result]] = set()
     done_features = 0
@@ -201,32 +209,44 @@ def content_pass(
         if progress:
             progress("tiles", done_features, count)
 
-    def submit(key: int, rows: list[tuple[Any, ...]], patch: Patch | None = None) -> None:
+    def submit(
+        key: int, rows: list[tuple[Any, ...]], patch: Patch | None = None, throttle: bool = True
+    ) -> None:
         nonlocal pending
         task = Task(spec.kind, key, epsg, tree.centre(key), rows, options, str(content_dir), patch)
         if pool is None:
             collect(make_tile(task, reusable))
             return
         pending.add(pool.submit(make_tile, task))
-        if len(pending) >= 2 * n_workers:
+        if throttle and len(pending) >= 2 * n_workers:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in finished:
                 collect(f.result(), f)
 
-    try:
-        for job in jobs:  # independent of the rows: they keep the workers busy meanwhile
+    def submit_jobs(todo: Sequence[Job]) -> None:
+        for job in todo:
             if pool is None:
                 job_results.append(job())
             else:
                 f = pool.submit(_run_job, job)
                 of_jobs.add(f)
                 pending.add(f)
+
+    try:
+        submit_jobs(jobs)  # independent of the rows: they keep the workers busy meanwhile
+        if patches is None and later is not None:
+            submit_jobs(later())
         if patches is not None:
             by_tile: dict[int, list[tuple[Any, ...]]] = {}
             for row in pg.execute(kind.rows_sql(spec), spec.sql_params, binary=True):
                 by_tile.setdefault(row[0], []).append(tuple(row[1:]))
+            # every patch queued at once (their rows are the changed ones only: small)
             for k in sorted(set(by_tile) | set(patches)):
-                submit(k, by_tile.get(k, []), patches.get(k))
+                submit(k, by_tile.get(k, []), patches.get(k), throttle=False)
+            if later is not None:
+                more = later()
+                start_pool(len(patches) + len(jobs) + len(more))
+                submit_jobs(more)
             for f in wait(pending)[0]:
                 collect(f.result(), f)
             return results, job_results
