@@ -101,7 +101,7 @@ class FarState:
             self.uses = [_recode(u, self.usages, usages) for u in self.uses]
             self.usages = usages
         ow = self.owners
-        self.owners = _insert(ow[~np.isin(ow["id"], changed)], add, "id")
+        self.owners = _insert(np.delete(ow, _runs(ow["id"], changed, changed + 1)), add, "id")
         rest = frame[3:]
         if len(rest) != 3 * len(self.levels):
             raise ValueError("a far-field log frame of another depth")
@@ -116,16 +116,17 @@ class FarState:
         sum those bins again and roll them up; returns the touched codes of every level
         and how many rows it read."""
         ow = self.owners
-        hit = np.isin(ow["id"], changed)
+        changed = np.unique(changed)
+        hit = _runs(ow["id"], changed, changed + 1)  # owners are sorted by id
         fresh = read_light(cur, changed)
         now = grid.codes(fresh.x, fresh.y)
         touched: I64 = np.unique(np.concatenate([ow["code"][hit], now]))
         add = np.zeros(len(fresh.id), dtype=OWNER)
         add["id"], add["code"] = fresh.id, now
         if np.array_equal(ow["id"][hit], fresh.id):  # edits only: same ids, codes in place
-            ow["code"][np.flatnonzero(hit)] = now
+            ow["code"][hit] = now
         else:
-            self.owners = ow = _insert(ow[~hit], add, "id")
+            self.owners = ow = _insert(np.delete(ow, hit), add, "id")
         light = read_light(cur, ow["id"][np.isin(ow["code"], touched)])
         before, self.usages = self.usages, sorted(set(self.usages) | set(light.usage))
         if before != self.usages:
@@ -142,9 +143,10 @@ class FarState:
                 break
             touched = np.unique(touched >> 2)
             below, below_uses = self.levels[level], self.uses[level]
+            # the children of the touched parents: runs of codes found by binary search
+            lo, hi = touched << 2, (touched + 1) << 2
             bins, uses = roll_up(
-                below[np.isin(below["code"] >> 2, touched)],
-                below_uses[np.isin(below_uses["code"] >> 2, touched)],
+                below[_runs(below["code"], lo, hi)], below_uses[_runs(below_uses["code"], lo, hi)]
             )
             out.insert(0, touched)
             level -= 1
@@ -152,6 +154,19 @@ class FarState:
         self.frame = [names, np.asarray(changed, dtype=np.int64), add]
         self.frame += [a for arrays in per_level for a in arrays]
         return out, len(fresh.id) + len(light.id)
+
+
+def _runs(codes: NDArray[np.int64], lo: I64, hi: I64) -> I64:
+    """Indices, in order, of the sorted ``codes`` in any ``[lo[i], hi[i])`` (disjoint,
+    sorted ranges): a binary search per range, not a pass over a level per change."""
+    c = np.ascontiguousarray(codes)
+    start, stop = np.searchsorted(c, lo), np.searchsorted(c, hi)
+    n = stop - start
+    if not n.sum():
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(start - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
+    out: I64 = offsets + np.arange(int(n.sum()), dtype=np.int64)
+    return out
 
 
 def _names(arr: NDArray[Any]) -> list[str]:
@@ -170,15 +185,15 @@ def _recode(uses: Records, before: list[str], after: list[str]) -> Records:
 def _replace(records: Records, touched: I64, new: Records) -> Records:
     """``records`` with those of the ``touched`` codes replaced by ``new`` (sorted; only
     codes of ``touched``): in place when the same records stay, else by insertion."""
-    hit = np.isin(records["code"], touched)
-    old = records[hit]
+    at = _runs(records["code"], touched, touched + 1)
+    old = records[at]
     same = len(old) == len(new) and np.array_equal(old["code"], new["code"])
     if same and "usage" in (new.dtype.names or ()):
         same = np.array_equal(old["usage"], new["usage"])
     if same:
-        records[np.flatnonzero(hit)] = new
+        records[at] = new
         return records
-    return _insert(records[~hit], new, "code")
+    return _insert(np.delete(records, at), new, "code")
 
 
 def _insert(kept: Records, new: Records, by: str) -> Records:

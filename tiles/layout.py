@@ -4,9 +4,11 @@ Kept apart from the build so that serving a tile (tiles.catalog, the HTTP routes
 the standard library and orjson only, never the meshing stack.
 
 A tileset folder holds ``tileset.json`` (and its gzip), ``build.json`` (the manifest, never
-served), ``members.npy`` (which tile holds which feature, for incremental builds, never
-served), ``far-{version}.npy`` (the far field's bins, tiles.farstate, never served),
-``.lock`` and ``content/{hash}.glb``.
+served), ``members-{id}.npy`` and its ``.log`` (which tile holds which feature, for
+incremental builds, tiles.statelog; never served), ``far-{id}.npy`` and its ``.log`` (the far
+field's bins, tiles.farstate; never served), ``.lock``, and in ``content/`` the hash-named
+``{hash}.glb`` tiles and ``{hash}.json`` subtree files (their ``.gz`` companions made on
+first request by tiles.catalog).
 """
 
 from __future__ import annotations
