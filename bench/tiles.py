@@ -120,7 +120,11 @@ def child_build(url: str, out: str, workers: int | None, full: bool = True) -> N
 
         prof = cProfile.Profile()
         report = prof.runcall(build_tileset, engine, "buildings", out, full=full, workers=workers)
-        prof.dump_stats(f"{os.environ['BENCH_PROFILE']}-{report.mode}-{report.changed}.prof")
+        stem = f"{os.environ['BENCH_PROFILE']}-{report.mode}-{report.changed}"
+        n = 0
+        while Path(f"{stem}-{n}.prof").exists():  # two steps may change as many rows
+            n += 1
+        prof.dump_stats(f"{stem}-{n}.prof")
     else:
         report = build_tileset(engine, "buildings", out, full=full, workers=workers)
     sys.stdout.write(json.dumps(report_dict(report)) + "\n")

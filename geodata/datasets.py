@@ -119,13 +119,26 @@ def sources_visibility(conn: Connection, tables: str | Iterable[str], where: str
         layers = dataset_layers(table)
         if not layers:
             continue
-        rows = conn.execute(
+        # the (small) catalogue first, then one probe per restricted source: asked as one
+        # semi-join, the planner hashed the whole table for an empty catalogue (0.18 s of
+        # every tile build at a million buildings)
+        restricted = conn.execute(
             text(
-                "SELECT DISTINCT d.visibility FROM datasets d "
-                f"WHERE d.visibility <> 'public' AND d.layer IN ({sql_in(layers)}) "
-                f"AND EXISTS (SELECT 1 FROM {table} t WHERE t.source = d.source "
-                f"AND ({where or 'TRUE'}))"
+                "SELECT DISTINCT source, visibility FROM datasets "
+                f"WHERE visibility <> 'public' AND layer IN ({sql_in(layers)}) "
+                "ORDER BY source, visibility"
             )
-        ).scalars()
-        found += rows
+        ).all()
+        for source, visibility in restricted:
+            if visibility in found:
+                continue
+            used = conn.execute(
+                text(
+                    f"SELECT EXISTS (SELECT 1 FROM {table} t WHERE t.source = :s "
+                    f"AND ({where or 'TRUE'}))"
+                ),
+                {"s": source},
+            ).scalar()
+            if used:
+                found.append(visibility)
     return strictest(*found)

@@ -349,3 +349,25 @@ def test_blocks_too_low_to_see_at_their_tiles_error_keep_only_their_roofs(
     assert kinds["walled"] and kinds["roof"]
     # ten triangles a walled block, two a roof
     assert triangles == 10 * kinds["walled"] + 2 * kinds["roof"] < 10 * blocks
+
+
+def test_far_field_tiles_meshed_by_the_workers_are_the_in_process_ones(
+    big_city: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tiles import tilework
+
+    def build(folder: str, workers: int) -> None:
+        build_tileset(big_city, "buildings", tmp_path / folder, workers=workers)
+
+    monkeypatch.setattr(tilework, "PARALLEL_MIN_FEATURES", 1)  # a pool even for a town
+    monkeypatch.setattr(tilework, "PARALLEL_MIN_PATCHES", 1)
+    build("pool", 2)
+    build("one", 1)
+    pool, one = tmp_path / "pool" / "buildings", tmp_path / "one" / "buildings"
+    assert _far_digests(pool) == _far_digests(one) and ti.check(pool) == []
+    with big_city.begin() as conn:  # patches queued at once, the far field summed meanwhile
+        conn.execute(text(CHANGES["scattered"]), {"c": COLS})
+    build("pool", 2)
+    build("one", 1)
+    assert _far_digests(pool) == _far_digests(one) and ti.check(pool) == []
+    assert _far_json(pool) == _far_json(one) and _buildings(pool) == _buildings(one)

@@ -30,7 +30,6 @@ one mesh, one material, one draw call). Zoomed out the renderer stops at a few o
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -38,14 +37,22 @@ import numpy as np
 
 from geodata.errors import ConfigError
 from tiles import style
-from tiles.blockmesh import CLASS, block_glb, merge_blocks
+from tiles.blockmesh import CLASS, Blocks, block_glb, merge_blocks
 from tiles.blocks import I64, Grid, read_light, span, unmorton
 from tiles.farstate import FarState
 from tiles.frames import Frame
+from tiles.layout import write_new
 from tiles.quadtree import Quadtree, decode, encode, parent
 from tiles.tilework import Result
 
-__all__ = ["CLASS", "DEFAULT_PARAMS", "FarField", "FarFieldParams", "first_content_level"]
+__all__ = [
+    "CLASS",
+    "DEFAULT_PARAMS",
+    "FarField",
+    "FarFieldParams",
+    "FarJob",
+    "first_content_level",
+]
 
 #: bump when the far field's meshing or metadata changes
 FARFIELD_VERSION = "farfield-4"
@@ -169,15 +176,16 @@ class FarField:
 
     def build(
         self, cur: object, epsg: int, content_dir: Path, reusable: frozenset[str]
-    ) -> list[Result]:
-        """Read every building (in the build's snapshot), sum the bins, write every tile."""
+    ) -> list[Result | FarJob]:
+        """Read every building (in the build's snapshot), sum the bins; a tile whose file
+        is reusable is a Result, the others are jobs for the content pass's workers."""
         light = read_light(cur)
         self.read = len(light.id)
         if not len(light.id):
             return []
         self.state = state = FarState.of(light, self.grid, self.first_level)
         self.extent = state.extent()
-        out: list[Result] = []
+        out: list[Result | FarJob] = []
         self._index()
         for level in range(self.first_level):
             codes = np.unique(state.levels[level]["code"] >> self._shift)
@@ -199,15 +207,16 @@ class FarField:
         epsg: int,
         content_dir: Path,
         reusable: frozenset[str],
-    ) -> tuple[list[Result], set[int]]:
-        """Sum again the bins the ``changed`` buildings were or are in, and write the tiles
-        above them (and those whose frame moved with the extent); returns their results and
-        the keys of every tile looked at (those without a result lost their last block)."""
+    ) -> tuple[list[Result | FarJob], set[int]]:
+        """Sum again the bins the ``changed`` buildings were or are in, and remake the tiles
+        above them (and those whose frame moved with the extent); returns their results or
+        jobs, and the keys of every tile looked at (those without one lost their last
+        block)."""
         self.state = state
         touched, self.read = state.update(cur, self.grid, changed)
         before = self.extent
         self.extent = state.extent() if len(state.levels[0]) else before
-        out: list[Result] = []
+        out: list[Result | FarJob] = []
         keys: set[int] = set()
         self._index()
         for level in range(self.first_level):
@@ -253,7 +262,7 @@ class FarField:
         epsg: int,
         content_dir: Path,
         reusable: frozenset[str],
-    ) -> Result:
+    ) -> Result | FarJob:
         assert self.state is not None
         lo, hi = self._run(code)
         st = self.state
@@ -274,18 +283,35 @@ class FarField:
             h.update(np.ascontiguousarray(arr).tobytes())
         h.update("\0".join(blocks.usage).encode())
         digest = h.hexdigest()
-        path = content_dir / f"{digest}.glb"
-        if digest in reusable and path.exists():
+        if digest in reusable and (content_dir / f"{digest}.glb").exists():
             return Result(key, digest, True, len(blocks.count))
-        glb, blo, bhi = block_glb(Frame.at(epsg, *centre), blocks, self.layer, min_wall)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(glb)
-        os.replace(tmp, path)
+        return FarJob(key, digest, epsg, centre, blocks, self.layer, min_wall, str(content_dir))
+
+
+@dataclass
+class FarJob:
+    """Meshing and writing one far-field tile, run by the content pass's workers beside the
+    real tiles (the bins are summed in the build's process; only the meshing is parallel)."""
+
+    key: int
+    digest: str
+    epsg: int
+    centre: tuple[float, float]
+    blocks: Blocks
+    layer: str
+    min_wall: float
+    content_dir: str
+
+    def __call__(self) -> Result:
+        glb, blo, bhi = block_glb(
+            Frame.at(self.epsg, *self.centre), self.blocks, self.layer, self.min_wall
+        )
+        write_new(Path(self.content_dir) / f"{self.digest}.glb", glb)
         return Result(
-            key,
-            digest,
+            self.key,
+            self.digest,
             False,
-            len(blocks.count),
+            len(self.blocks.count),
             len(glb),
             [float(v) for v in blo],
             [float(v) for v in bhi],

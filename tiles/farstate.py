@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from tiles import statelog
 from tiles.blocks import BIN, I64, OWNER, USE, Grid, Light, read_light, roll_up, sum_bins
 
 Records = NDArray[np.void]
@@ -33,6 +34,10 @@ class FarState:
     uses: list[Records]
     owners: Records
     usages: list[str]
+    #: the last update's change, as the log keeps it (tiles.statelog); None after a full sum
+    frame: statelog.Arrays | None = None
+    #: where the state was loaded from (None: summed afresh)
+    stored: statelog.Stored | None = None
 
     @classmethod
     def of(cls, light: Light, grid: Grid, n_levels: int) -> FarState:
@@ -57,45 +62,71 @@ class FarState:
             float(b["ymax"].max()),
         )
 
-    def save(self, path: Path) -> None:
-        """.npy records one after the other in one file (no zip: no CRC over the lot)."""
-        tmp = path.with_name(f".{path.name}.tmp")
-        arrays = [np.array([len(self.levels)]), *self.levels, *self.uses, self.owners]
-        with open(tmp, "wb") as f:
-            for arr in (*arrays, np.array(self.usages, dtype=str)):
-                np.save(f, arr, allow_pickle=False)
-        tmp.replace(path)
+    def save(self, out: Path) -> statelog.Stored:
+        """Append the last update's change to the log of the state it was loaded from while
+        that is worth it, else write the whole state afresh."""
+        base = [np.array([len(self.levels)]), *self.levels, *self.uses, self.owners]
+        base.append(np.array(self.usages, dtype=str))
+        return statelog.save(out, "far", self.stored, self.frame, base)
 
     @classmethod
-    def load(cls, path: Path, buildings: int, n_levels: int) -> FarState | None:
-        """The saved state, or None when missing or not what the manifest says."""
-        try:
-            with open(path, "rb") as f:
-                n = int(np.load(f, allow_pickle=False)[0])
-                if n != n_levels:
-                    return None
-                arrs = [np.load(f, allow_pickle=False) for _ in range(2 * n + 2)]
-        except (OSError, ValueError, EOFError, IndexError):
+    def load(
+        cls, out: Path, stored: statelog.Stored, buildings: int, n_levels: int
+    ) -> FarState | None:
+        """The kept state (its base with the logged changes replayed), or None when missing
+        or not what the manifest says."""
+        got = statelog.load(out, stored)
+        if got is None:
             return None
-        s = cls(arrs[:n], arrs[n : 2 * n], arrs[2 * n], [str(u) for u in arrs[2 * n + 1]])
+        arrs, frames = got
+        if len(arrs) != 2 * n_levels + 3 or int(arrs[0][0]) != n_levels:
+            return None
+        n = n_levels
+        s = cls(arrs[1 : n + 1], arrs[n + 1 : 2 * n + 1], arrs[2 * n + 1], _names(arrs[-1]))
         same = all(b.dtype == BIN for b in s.levels) and all(u.dtype == USE for u in s.uses)
-        return s if same and s.owners.dtype == OWNER and len(s.owners) == buildings else None
+        if not same or s.owners.dtype != OWNER:
+            return None
+        try:
+            for frame in frames:
+                s._replay(frame)
+        except (ValueError, IndexError, KeyError):
+            return None
+        s.stored = stored
+        return s if len(s.owners) == buildings else None
+
+    def _replay(self, frame: statelog.Arrays) -> None:
+        """Apply a logged update: the same steps :meth:`update` took, from what it read."""
+        usages, changed, add = _names(frame[0]), frame[1], frame[2]
+        if usages != self.usages:
+            self.uses = [_recode(u, self.usages, usages) for u in self.uses]
+            self.usages = usages
+        ow = self.owners
+        self.owners = _insert(np.delete(ow, _runs(ow["id"], changed, changed + 1)), add, "id")
+        rest = frame[3:]
+        if len(rest) != 3 * len(self.levels):
+            raise ValueError("a far-field log frame of another depth")
+        for level in range(len(self.levels)):
+            touched, bins, uses = rest[3 * level : 3 * level + 3]
+            self.levels[level] = _replace(self.levels[level], touched, bins)
+            self.uses[level] = _replace(self.uses[level], touched, uses)
+        self.frame = None
 
     def update(self, cur: Any, grid: Grid, changed: I64) -> tuple[list[I64], int]:
         """Re-read the buildings of every finest bin the ``changed`` ids were or now are in,
         sum those bins again and roll them up; returns the touched codes of every level
         and how many rows it read."""
         ow = self.owners
-        hit = np.isin(ow["id"], changed)
+        changed = np.unique(changed)
+        hit = _runs(ow["id"], changed, changed + 1)  # owners are sorted by id
         fresh = read_light(cur, changed)
         now = grid.codes(fresh.x, fresh.y)
         touched: I64 = np.unique(np.concatenate([ow["code"][hit], now]))
+        add = np.zeros(len(fresh.id), dtype=OWNER)
+        add["id"], add["code"] = fresh.id, now
         if np.array_equal(ow["id"][hit], fresh.id):  # edits only: same ids, codes in place
-            ow["code"][np.flatnonzero(hit)] = now
+            ow["code"][hit] = now
         else:
-            add = np.zeros(len(fresh.id), dtype=OWNER)
-            add["id"], add["code"] = fresh.id, now
-            self.owners = ow = _insert(ow[~hit], add, "id")
+            self.owners = ow = _insert(np.delete(ow, hit), add, "id")
         light = read_light(cur, ow["id"][np.isin(ow["code"], touched)])
         before, self.usages = self.usages, sorted(set(self.usages) | set(light.usage))
         if before != self.usages:
@@ -103,20 +134,43 @@ class FarState:
         bins, uses = sum_bins(light, grid.codes(light.x, light.y), self.usages)
         out = [touched]
         level = len(self.levels) - 1
+        per_level: list[statelog.Arrays] = []
         while True:
             self.levels[level] = _replace(self.levels[level], touched, bins)
             self.uses[level] = _replace(self.uses[level], touched, uses)
+            per_level.insert(0, [touched, bins, uses])
             if level == 0:
                 break
             touched = np.unique(touched >> 2)
             below, below_uses = self.levels[level], self.uses[level]
+            # the children of the touched parents: runs of codes found by binary search
+            lo, hi = touched << 2, (touched + 1) << 2
             bins, uses = roll_up(
-                below[np.isin(below["code"] >> 2, touched)],
-                below_uses[np.isin(below_uses["code"] >> 2, touched)],
+                below[_runs(below["code"], lo, hi)], below_uses[_runs(below_uses["code"], lo, hi)]
             )
             out.insert(0, touched)
             level -= 1
+        names = np.array(self.usages, dtype=str)
+        self.frame = [names, np.asarray(changed, dtype=np.int64), add]
+        self.frame += [a for arrays in per_level for a in arrays]
         return out, len(fresh.id) + len(light.id)
+
+
+def _runs(codes: NDArray[np.int64], lo: I64, hi: I64) -> I64:
+    """Indices, in order, of the sorted ``codes`` in any ``[lo[i], hi[i])`` (disjoint,
+    sorted ranges): a binary search per range, not a pass over a level per change."""
+    c = np.ascontiguousarray(codes)
+    start, stop = np.searchsorted(c, lo), np.searchsorted(c, hi)
+    n = stop - start
+    if not n.sum():
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(start - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
+    out: I64 = offsets + np.arange(int(n.sum()), dtype=np.int64)
+    return out
+
+
+def _names(arr: NDArray[Any]) -> list[str]:
+    return [str(u) for u in arr.tolist()]
 
 
 def _recode(uses: Records, before: list[str], after: list[str]) -> Records:
@@ -131,15 +185,15 @@ def _recode(uses: Records, before: list[str], after: list[str]) -> Records:
 def _replace(records: Records, touched: I64, new: Records) -> Records:
     """``records`` with those of the ``touched`` codes replaced by ``new`` (sorted; only
     codes of ``touched``): in place when the same records stay, else by insertion."""
-    hit = np.isin(records["code"], touched)
-    old = records[hit]
+    at = _runs(records["code"], touched, touched + 1)
+    old = records[at]
     same = len(old) == len(new) and np.array_equal(old["code"], new["code"])
     if same and "usage" in (new.dtype.names or ()):
         same = np.array_equal(old["usage"], new["usage"])
     if same:
-        records[np.flatnonzero(hit)] = new
+        records[at] = new
         return records
-    return _insert(records[~hit], new, "code")
+    return _insert(np.delete(records, at), new, "code")
 
 
 def _insert(kept: Records, new: Records, by: str) -> Records:

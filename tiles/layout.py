@@ -4,9 +4,11 @@ Kept apart from the build so that serving a tile (tiles.catalog, the HTTP routes
 the standard library and orjson only, never the meshing stack.
 
 A tileset folder holds ``tileset.json`` (and its gzip), ``build.json`` (the manifest, never
-served), ``members.npy`` (which tile holds which feature, for incremental builds, never
-served), ``far-{version}.npy`` (the far field's bins, tiles.farstate, never served),
-``.lock`` and ``content/{hash}.glb``.
+served), ``members-{id}.npy`` and its ``.log`` (which tile holds which feature, for
+incremental builds, tiles.statelog; never served), ``far-{id}.npy`` and its ``.log`` (the far
+field's bins, tiles.farstate; never served), ``.lock``, and in ``content/`` the hash-named
+``{hash}.glb`` tiles and ``{hash}.json`` subtree files (their ``.gz`` companions made on
+first request by tiles.catalog).
 """
 
 from __future__ import annotations
@@ -57,3 +59,18 @@ def atomic_write(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def write_new(path: Path, data: bytes) -> None:
+    """Write a hash-named file (content or subtree) the way every build does: referenced only
+    once tileset.json is swapped in, so no fsync (a scattered change writes hundreds, and
+    creating a file is the dearest step on some file systems); a new name is written in
+    place (a crash leaves a file no manifest knows, rewritten by the next build that needs
+    it), an existing one (a viewer may be reading it) through a rename. Its gzip companion
+    is made by the catalog on first request (tiles.catalog.gzip_companion)."""
+    if path.exists():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    else:
+        path.write_bytes(data)

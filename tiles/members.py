@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from tiles import statelog
 from tiles.quadtree import Quadtree, ancestors, decode, parent, with_ancestors
 
 MEMBER = np.dtype([("src", "i2"), ("id", "i8"), ("tile", "i8"), ("size", "f8"), ("nbytes", "i8")])
@@ -38,23 +39,54 @@ def index_rows(batch: list[tuple[object, ...]]) -> Members:
     return arr
 
 
-def save(path: Path, members: Members) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, members, allow_pickle=False)
-    tmp.replace(path)
+#: a changed feature, as the log keeps it
+KEY = np.dtype([("src", "i2"), ("id", "i8")])
 
 
-def load(path: Path, count: int) -> Members | None:
-    """The membership file, or None when missing or not what the manifest says."""
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError):
+@dataclass
+class Kept:
+    """A build's membership, and what it changed since the state it was loaded from (None:
+    laid out afresh), so that saving it appends the change (tiles.statelog)."""
+
+    members: Members
+    previous: statelog.Stored | None = None
+    frame: statelog.Arrays | None = None
+
+    def save(self, out: Path) -> statelog.Stored:
+        return statelog.save(out, "members", self.previous, self.frame, [self.members])
+
+
+def load(out: Path, stored: statelog.Stored, count: int) -> Members | None:
+    """The kept membership (its base with the logged changes replayed), or None when
+    missing or not what the manifest says."""
+    got = statelog.load(out, stored)
+    if got is None or len(got[0]) != 1 or got[0][0].dtype != MEMBER:
         return None
-    if arr.dtype != MEMBER or len(arr) != count:
-        return None
-    out: Members = arr
+    arr: Members = got[0][0]
+    for frame in got[1]:
+        if len(frame) != 2 or frame[0].dtype != KEY or frame[1].dtype != MEMBER:
+            return None
+        arr = replay(arr, frame[0], frame[1])
+    return arr if len(arr) == count else None
+
+
+def replay(members: Members, changed: NDArray[np.void], placed: Members) -> Members:
+    """What :func:`apply` made of ``members``: the changed features out, the placed in."""
+    by_src = {int(src): changed["id"][changed["src"] == src] for src in np.unique(changed["src"])}
+    out: Members = np.concatenate([members[~_mask(members, by_src)], placed])
     return out
+
+
+def frame_of(changed: dict[int, NDArray[np.int64]], change: Change) -> statelog.Arrays:
+    """The log's record of ``change``: the changed keys and the features placed again."""
+    keys = np.zeros(sum(len(v) for v in changed.values()), dtype=KEY)
+    at = 0
+    for src, ids in sorted(changed.items()):
+        keys["src"][at : at + len(ids)] = src
+        keys["id"][at : at + len(ids)] = ids
+        at += len(ids)
+    placed = change.members[len(change.members) - change.placed :]
+    return [keys, placed]
 
 
 @dataclass

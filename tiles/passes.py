@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -10,12 +12,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from tiles import changes, farfield
+from tiles import changes, farfield, statelog
 from tiles import members as members_mod
-from tiles.farfield import FarField
+from tiles.farfield import FarField, FarJob
 from tiles.farstate import FarState
 from tiles.kinds import TilesetSpec, kind_of
-from tiles.layout import CONTENT_DIR, content_uri
+from tiles.layout import CONTENT_DIR
 from tiles.publish import (
     BuildReport,
     FarTiles,
@@ -65,12 +67,22 @@ class Run:
         old: dict[int, TileEntry],
         count: int,
         patches: dict[int, Patch] | None = None,
-    ) -> tuple[dict[int, TileEntry], set[int]]:
-        """The content pass over ``tile_assign``: entries of the tiles built, and the keys
-        of those written (the others reused a file of ``old``)."""
+        far: FarPlan | Callable[[], FarPlan] | None = None,
+    ) -> tuple[dict[int, TileEntry], set[int], FarTiles | None]:
+        """The content pass over ``tile_assign`` (and the far field's tiles to mesh, in the
+        same workers; planned meanwhile when ``far`` is a function): entries of the tiles
+        built, the keys of those written (the others reused a file of ``old``), and the far
+        field's tiles."""
         self.cur.execute("ANALYZE tile_assign")
         reusable = frozenset(e.digest for e in old.values())
-        results = content_pass(
+        planned: list[FarPlan] = [far] if isinstance(far, FarPlan) else []
+
+        def later() -> list[FarJob]:
+            assert callable(far)
+            planned.append(far())
+            return planned[0].jobs
+
+        results, far_results = content_pass(
             self.pg,
             self.spec,
             tree,
@@ -81,16 +93,19 @@ class Run:
             self.progress,
             self.workers,
             patches,
+            planned[0].jobs if planned else (),
+            later if callable(far) else None,
         )
         self.pg.rollback()
         tiles = {k: _entry(r, old) for k, r in results.items()}
-        return tiles, {k for k, r in results.items() if not r.reused}
+        written = {k for k, r in results.items() if not r.reused}
+        return tiles, written, planned[0].finish(far_results) if planned else None
 
     def publish(
         self,
         tree: Quadtree,
         tiles: dict[int, TileEntry],
-        members: members_mod.Members,
+        kept: members_mod.Kept,
         stats: dict[int, members_mod.TileStat],
         written: set[int],
         previous: dict[str, Any] | None,
@@ -102,7 +117,7 @@ class Run:
             tree,
             self.epsg,
             tiles,
-            members,
+            kept,
             stats,
             written,
             previous,
@@ -114,25 +129,41 @@ class Run:
 
     def far_field(
         self, far: FarField, old: dict[int, TileEntry], since: FarUpdate | None = None
-    ) -> FarTiles:
+    ) -> FarPlan:
         """The far-field tiles in this snapshot: all of them from every building, or with
         ``since`` only those above the bins its changed buildings touch (the others keep
         their entries). ``old``'s files are kept where a tile's blocks did not change (its
-        name is the hash of its input)."""
+        name is the hash of its input); the others are left to mesh as jobs."""
         reusable = frozenset(e.digest for e in old.values())
         content = self.out / CONTENT_DIR
         if since is None:
-            results = far.build(self.cur, self.epsg, content, reusable)
-            tiles = {r.key: _entry(r, old) for r in results}  # ``features``: blocks
+            made = far.build(self.cur, self.epsg, content, reusable)
+            kept: dict[int, TileEntry] = {}
         else:
-            results, looked_at = far.update(
+            made, looked_at = far.update(
                 self.cur, since.state, since.changed, self.epsg, content, reusable
             )
-            tiles = {k: e for k, e in old.items() if k not in looked_at}
-            tiles.update((r.key, _entry(r, old)) for r in results)
+            kept = {k: e for k, e in old.items() if k not in looked_at}
         assert far.state is not None
         self.report.far_read = far.read
-        return FarTiles(far, tiles, {r.key for r in results if not r.reused}, far.state)
+        kept.update((r.key, _entry(r, old)) for r in made if isinstance(r, Result))
+        jobs = [j for j in made if isinstance(j, FarJob)]
+        return FarPlan(far, kept, jobs)
+
+
+@dataclass
+class FarPlan:
+    """A far field whose bins are summed: the tiles kept, and those still to mesh."""
+
+    far: FarField
+    tiles: dict[int, TileEntry]
+    jobs: list[FarJob]
+
+    def finish(self, results: list[Result]) -> FarTiles:
+        tiles = dict(self.tiles)
+        tiles.update((r.key, _entry(r, {})) for r in results)
+        assert self.far.state is not None
+        return FarTiles(self.far, tiles, {r.key for r in results}, self.far.state)
 
 
 @dataclass
@@ -179,10 +210,11 @@ def full(run: Run, previous: dict[str, Any] | None, params: TreeParams, *, reuse
     usable = reuse and previous and previous.get("builder") == BUILDER_VERSION
     old = entries_of(previous) if previous and usable else {}
     # the far field reads its rows before the content pass ends the snapshot
-    ff = run.far_field(far, far_entries(previous) if previous and usable else {}) if far else None
-    tiles, written = run.mesh(tree, old, count)
+    plan = run.far_field(far, far_entries(previous) if previous and usable else {}) if far else None
+    tiles, written, ff = run.mesh(tree, old, count, far=plan)
     members = np.concatenate(parts)
-    run.publish(tree, tiles, members, members_mod.tile_stats(members), written, previous, ff)
+    stats = members_mod.tile_stats(members)
+    run.publish(tree, tiles, members_mod.Kept(members), stats, written, previous, ff)
     return True
 
 
@@ -214,7 +246,8 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
     if changed is None:
         return False
     old = entries_of(base)
-    if not all((run.out / content_uri(e.digest)).is_file() for e in old.values()):
+    on_disk = set(os.listdir(run.out / CONTENT_DIR))  # one listing, not a stat per tile
+    if not all(f"{e.digest}.glb" in on_disk for e in old.values()):
         return False  # a content file went missing on disk: only a full build can remake it
     n_changed = sum(len(v) for v in changed.values())
     if n_changed == 0 and run.hidden == base.get("hidden", []) and base.get("title") == spec.title:
@@ -223,7 +256,8 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
     if n_changed > INCREMENTAL_MAX_SHARE * max(1, int(base.get("features", 0))):
         return False
     info = base.get("members") or {}
-    members = members_mod.load(run.out / str(info.get("file")), int(info.get("count", -1)))
+    stored = statelog.Stored.from_json(info)
+    members = None if stored is None else members_mod.load(run.out, stored, info.get("count", -1))
     if members is None:
         return False
     t = base["tree"]
@@ -260,15 +294,16 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
     create_assign_table(cur)
     if len(todo):
         copy_assign(cur, todo["src"], todo["id"], todo["tile"])
-    # the far field's tiles above the changed buildings' bins, before the content pass
-    # ends the snapshot
-    ff = run.far_field(far, far_entries(base), since) if far else None
-    built, written = run.mesh(tree, old, len(todo), patches)
+    # the far field's tiles above the changed buildings' bins, summed while the workers
+    # patch, before the content pass ends the snapshot
+    plan = (lambda: run.far_field(far, far_entries(base), since)) if far else None
+    built, written, ff = run.mesh(tree, old, len(todo), patches, plan)
     tiles = {k: e for k, e in old.items() if k not in change.touched}
     tiles.update(built)
     run.report.mode = "incremental"
     run.report.changed = n_changed
-    run.publish(tree, tiles, change.members, change.stats, written, base, ff)
+    kept = members_mod.Kept(change.members, stored, members_mod.frame_of(changed, change))
+    run.publish(tree, tiles, kept, change.stats, written, base, ff)
     return True
 
 

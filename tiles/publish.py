@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from tiles import members as members_mod
-from tiles import subtrees
+from tiles import statelog, subtrees
 from tiles.changes import LogState
 from tiles.farfield import FarField
 from tiles.farstate import FarState
@@ -91,18 +91,18 @@ def far_entries(manifest: dict[str, Any]) -> dict[int, TileEntry]:
 def load_far_state(out: Path, manifest: dict[str, Any]) -> FarState | None:
     """The bins a manifest's far field was made from (None: missing or not what it says)."""
     section = manifest.get("farfield") or {}
-    name, count = section.get("file"), section.get("buildings")
+    stored, count = statelog.Stored.from_json(section), section.get("buildings")
     levels = ((manifest.get("tree") or {}).get("params") or {}).get("first_level")
-    if not isinstance(name, str) or not isinstance(count, int) or not isinstance(levels, int):
+    if stored is None or not isinstance(count, int) or not isinstance(levels, int):
         return None
-    return FarState.load(out / name, count, levels)
+    return FarState.load(out, stored, count, levels)
 
 
-def _far_state(ff: FarTiles, file: str) -> dict[str, Any]:
+def _far_state(ff: FarTiles, stored: statelog.Stored) -> dict[str, Any]:
     return {
         "params": asdict(ff.far.params),
         "extent": list(ff.far.extent),
-        "file": file,
+        **stored.to_json(),
         "buildings": len(ff.state.owners),
         "tiles": {
             e.digest: {"key": k, "blocks": e.features, "bytes": e.nbytes, "lo": e.lo, "hi": e.hi}
@@ -143,7 +143,7 @@ def publish(
     tree: Quadtree,
     epsg: int,
     tiles: dict[int, TileEntry],
-    members: members_mod.Members,
+    kept: members_mod.Kept,
     stats: dict[int, members_mod.TileStat],
     written: set[int],
     previous: dict[str, Any] | None,
@@ -227,7 +227,8 @@ def publish(
     report.tiles = len(tiles) + len(far_tiles)
     report.bytes += len(js)
     report.first_view_bytes += len(js)
-    members_file = f"members-{version}.npy"
+    members_state = kept.save(out)
+    far_state = ff.state.save(out) if ff is not None else None
     manifest = {
         "name": spec.name,
         "kind": spec.kind,
@@ -246,7 +247,7 @@ def publish(
         "snapshot": state.snapshot,
         "log_id": state.log_id,
         "hidden": hidden,
-        "members": {"file": members_file, "count": len(members)},
+        "members": {**members_state.to_json(), "count": len(kept.members)},
         "tiles": {
             e.digest: {
                 "key": k,
@@ -261,10 +262,8 @@ def publish(
             for k, e in sorted(tiles.items())
         },
     }
-    far_file = f"far-{version}.npy"
-    if ff is not None:
-        manifest["farfield"] = _far_state(ff, far_file)
-        ff.state.save(out / far_file)
+    if ff is not None and far_state is not None:
+        manifest["farfield"] = _far_state(ff, far_state)
     manifest["subtrees"] = {n: split.files[n].to_json() for n in sorted(split.files)}
     kept_before = (
         sorted(
@@ -278,12 +277,12 @@ def publish(
         else []
     )
     manifest["previous"] = kept_before
-    members_mod.save(out / members_file, members)
     atomic_write(out / TILESET, js)
     atomic_write(out / (TILESET + ".gz"), gzip.compress(js, 6, mtime=0))
     atomic_write(out / MANIFEST, orjson.dumps(manifest))
-    for f in (*out.glob("members-*.npy"), *out.glob("far-*.npy")):
-        if f.name not in (members_file, far_file):
+    state_files = statelog.files_of(members_state) | statelog.files_of(far_state)
+    for f in (*out.glob("members-*"), *out.glob("far-*")):
+        if f.name not in state_files:  # an earlier base and its log, now folded in
             f.unlink(missing_ok=True)
     keep = set(digests) | set(split.files) | set(kept_before)
     for f in (out / CONTENT_DIR).iterdir():
@@ -315,7 +314,7 @@ def remove_tileset(out: Path) -> None:
     """A layer with no feature left has no tileset: drop the files of an earlier build."""
     for name in (TILESET, TILESET + ".gz", MANIFEST):
         (out / name).unlink(missing_ok=True)
-    for f in (*out.glob("members-*.npy"), *out.glob("far-*.npy")):
+    for f in (*out.glob("members-*"), *out.glob("far-*")):
         f.unlink(missing_ok=True)
     for f in (out / CONTENT_DIR).glob("*"):
         f.unlink(missing_ok=True)

@@ -29,9 +29,7 @@ tree and cell-shaped bounding volumes, and this tree keeps a frame and a tight b
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +40,7 @@ import orjson
 from numpy.typing import NDArray
 
 from tiles.frames import Frame, column_major, rigid_inverse
-from tiles.layout import CONTENT_DIR
+from tiles.layout import CONTENT_DIR, write_new
 from tiles.quadtree import decode
 from tiles.tileset import box, corners
 
@@ -188,15 +186,7 @@ class _Splitter:
             "root": root,
         }
         data = orjson.dumps(doc)
-        # like a content file: hash-named, referenced only once tileset.json is swapped in
-        # (so no fsync: a few hundred of them would cost seconds), with its gzip companion
-        for path, body in (
-            (self.dir / f"{name}.json", data),
-            (self.dir / f"{name}.json.gz", gzip.compress(data, 6, mtime=0)),
-        ):
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(body)
-            os.replace(tmp, path)
+        write_new(self.dir / f"{name}.json", data)
         self.written.add(name)
         return Summary(tuple(float(v) for v in lo), tuple(float(v) for v in hi), len(data))
 

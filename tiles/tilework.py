@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import pickle
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +26,7 @@ from geodata.errors import TileBuildError
 from tiles import style
 from tiles.frames import Frame
 from tiles.kinds import KINDS, TilesetSpec, kind_of
-from tiles.layout import content_uri
+from tiles.layout import content_uri, write_new
 from tiles.quadtree import Quadtree
 
 #: bump when meshing, encoding or the manifest changes: every tile is then rebuilt once
@@ -114,12 +114,7 @@ def make_tile(task: Task, reusable: frozenset[str] | None = None) -> Result:
         built = _patched(task, kind, frame)
     else:
         built = kind.build_content(frame, kind.rows(task.rows), task.options)
-    if path.exists():  # may be served right now: replace it atomically
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(built.glb)
-        os.replace(tmp, path)
-    else:  # a new name nobody references yet: a crash leaves an unreferenced file only
-        path.write_bytes(built.glb)
+    write_new(path, built.glb)
     return Result(
         task.key,
         d,
@@ -149,6 +144,13 @@ def _patched(task: Task, kind: Any, frame: Frame) -> Any:
         ) from None
 
 
+Job = Callable[[], Result]
+
+
+def _run_job(job: Job) -> Result:
+    return job()
+
+
 def content_pass(
     pg: Any,
     spec: TilesetSpec,
@@ -160,59 +162,94 @@ def content_pass(
     progress: Progress | None,
     workers: int | None,
     patches: dict[int, Patch] | None = None,
-) -> dict[int, Result]:
-    """Stream the rows of every tile in ``tile_assign`` and mesh them, in parallel.
+    jobs: Sequence[Job] = (),
+    later: Callable[[], Sequence[Job]] | None = None,
+) -> tuple[dict[int, Result], list[Result]]:
+    """Stream the rows of every tile in ``tile_assign`` and mesh them, in parallel; returns
+    their results, and those of ``jobs`` (other tiles made in the same pool: the far
+    field's, tiles.farfield), which go to the workers first.
 
     With ``patches`` (an incremental build of a patchable kind) ``tile_assign`` holds the
     changed rows only; they are gathered first (a small share) and every patched tile is
-    built from its previous file, those rows and the ids it loses.
+    built from its previous file, those rows and the ids it loses. ``later`` makes more
+    jobs once every patch is queued, so that the workers patch while this process makes
+    them (the far field sums its bins; it may use the connection then).
     """
     kind = kind_of(spec)
     options = kind.options(spec)
     results: dict[int, Result] = {}
+    job_results: list[Result] = []
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
     pool: ProcessPoolExecutor | None = None
-    heavy = count >= PARALLEL_MIN_FEATURES or len(patches or ()) >= PARALLEL_MIN_PATCHES
     Frame.at(epsg, *tree.centre(0))  # the CRS transformer, made once before forking
-    if n_workers > 1 and heavy:
-        pool = ProcessPoolExecutor(
-            n_workers,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_init_worker,
-            initargs=(reusable,),
-        )
+
+    def start_pool(tasks: int) -> None:
+        nonlocal pool
+        heavy = count >= PARALLEL_MIN_FEATURES or tasks >= PARALLEL_MIN_PATCHES
+        if pool is None and n_workers > 1 and heavy:
+            pool = ProcessPoolExecutor(
+                n_workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_init_worker,
+                initargs=(reusable,),
+            )
+
+    start_pool(len(patches or ()) + len(jobs))
     pending: set[Future[Result]] = set()
+    of_jobs: set[Future[Result]] = set()
     done_features = 0
 
-    def collect(r: Result) -> None:
+    def collect(r: Result, future: Future[Result] | None = None) -> None:
         nonlocal done_features
+        if future is not None and future in of_jobs:
+            job_results.append(r)
+            return
         results[r.key] = r
         done_features += r.features
         if progress:
             progress("tiles", done_features, count)
 
-    def submit(key: int, rows: list[tuple[Any, ...]], patch: Patch | None = None) -> None:
+    def submit(
+        key: int, rows: list[tuple[Any, ...]], patch: Patch | None = None, throttle: bool = True
+    ) -> None:
         nonlocal pending
         task = Task(spec.kind, key, epsg, tree.centre(key), rows, options, str(content_dir), patch)
         if pool is None:
             collect(make_tile(task, reusable))
             return
         pending.add(pool.submit(make_tile, task))
-        if len(pending) >= 2 * n_workers:
+        if throttle and len(pending) >= 2 * n_workers:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in finished:
-                collect(f.result())
+                collect(f.result(), f)
+
+    def submit_jobs(todo: Sequence[Job]) -> None:
+        for job in todo:
+            if pool is None:
+                job_results.append(job())
+            else:
+                f = pool.submit(_run_job, job)
+                of_jobs.add(f)
+                pending.add(f)
 
     try:
+        submit_jobs(jobs)  # independent of the rows: they keep the workers busy meanwhile
+        if patches is None and later is not None:
+            submit_jobs(later())
         if patches is not None:
             by_tile: dict[int, list[tuple[Any, ...]]] = {}
             for row in pg.execute(kind.rows_sql(spec), spec.sql_params, binary=True):
                 by_tile.setdefault(row[0], []).append(tuple(row[1:]))
+            # every patch queued at once (their rows are the changed ones only: small)
             for k in sorted(set(by_tile) | set(patches)):
-                submit(k, by_tile.get(k, []), patches.get(k))
+                submit(k, by_tile.get(k, []), patches.get(k), throttle=False)
+            if later is not None:
+                more = later()
+                start_pool(len(patches) + len(jobs) + len(more))
+                submit_jobs(more)
             for f in wait(pending)[0]:
-                collect(f.result())
-            return results
+                collect(f.result(), f)
+            return results, job_results
         with pg.cursor(name="tiles_rows", binary=True) as rcur:
             rcur.itersize = ROW_BATCH
             rcur.execute(kind.rows_sql(spec), spec.sql_params)
@@ -228,7 +265,7 @@ def content_pass(
             if key is not None:
                 submit(key, rows)
         for f in wait(pending)[0]:
-            collect(f.result())
+            collect(f.result(), f)
     except BaseException:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -237,7 +274,7 @@ def content_pass(
     finally:
         if pool is not None:
             pool.shutdown()
-    return results
+    return results, job_results
 
 
 # -- the tile_assign temporary table -------------------------------------------------------
