@@ -52,8 +52,8 @@ def names(doc: dict[str, Any]) -> list[str]:
 def test_service_root_lists_sets_and_conformance(world: Any) -> None:
     doc = get(world, "")
     assert {v["name"] for v in doc["value"]} == {
-        "Things", "Locations", "Sensors", "ObservedProperties", "Datastreams",
-        "Observations", "FeaturesOfInterest",
+        "Things", "Locations", "HistoricalLocations", "Sensors", "ObservedProperties",
+        "Datastreams", "Observations", "FeaturesOfInterest",
     }  # fmt: skip
     assert all(v["url"] == f"{BASE}/{v['name']}" for v in doc["value"])
     conf = doc["serverSettings"]["conformance"]
@@ -105,7 +105,7 @@ def test_navigation_both_ways(world: Any) -> None:
         "air-1 temperature",
         "air-2 temperature",
     ]
-    assert names(get(world, f"/Locations({air1})/Things")) == ["air-1"]
+    assert names(get(world, f"/Locations({w.location['air-1']})/Things")) == ["air-1"]
     assert len(get(world, f"/Sensors({air1})/Datastreams")["value"]) == 2
     assert get(world, f"/FeaturesOfInterest({air1})/Observations?$count=true")["@iot.count"] == 31
 

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import Connection
 
 from geodata.access import Principal
+from sensors_bridge.sta import paths
 from sensors_bridge.sta import query as q
 from sensors_bridge.sta.entities import ENTITY_SETS, EntitySet
 from sensors_bridge.sta.options import Options, parse_options
@@ -48,10 +49,13 @@ def _select_pattern(entity: EntitySet) -> str:
     return f"^\\s*({names})\\s*(,\\s*({names})\\s*)*$"
 
 
-def _options_dependency(entity: EntitySet, collection: bool) -> Callable[..., Options]:
+def _options_dependency(
+    entity: EntitySet, collection: bool, refs: bool = False
+) -> Callable[..., Options]:
     """A dependency reading the request's options for ``entity``, declared in the OpenAPI
     document (the values are read again, all of them, by ``parse_options``, so an unknown
-    ``$option`` is named in the 400)."""
+    ``$option`` is named in the 400). ``refs``: for a ``$ref`` path, which takes neither
+    ``$select`` nor ``$expand``."""
     expand_format = f"sta-expand-{entity.name}"
     select = Query(
         alias="$select",
@@ -118,6 +122,27 @@ def _options_dependency(entity: EntitySet, collection: bool) -> Callable[..., Op
     ) -> Options:
         return parse_options(request.query_params)
 
+    def ref_options(
+        request: Request,
+        top: Annotated[int | None, Query(alias="$top", ge=0)] = None,
+        skip: Annotated[int | None, Query(alias="$skip", ge=0, le=MAX_SKIP)] = None,
+        count: Annotated[
+            str | None, Query(alias="$count", json_schema_extra={"enum": ["true", "false"]})
+        ] = None,
+        filter_: Annotated[
+            str | None, Query(alias="$filter", json_schema_extra={"format": "sta-filter"})
+        ] = None,
+        orderby: Annotated[
+            str | None, Query(alias="$orderby", json_schema_extra={"format": "sta-orderby"})
+        ] = None,
+    ) -> Options:
+        return parse_options(request.query_params)
+
+    def no_options(request: Request) -> Options:
+        return parse_options(request.query_params)
+
+    if refs:
+        return ref_options if collection else no_options
     return collection_options if collection else entity_options
 
 
@@ -188,6 +213,8 @@ def _add_routes(entity: EntitySet) -> None:
     )
     for nav_name, nav in entity.navs.items():
         _add_nav_route(entity, nav_name, ENTITY_SETS[nav.target], nav.many)
+    _add_ref_routes(entity)
+    _add_property_routes(entity)  # last: ``{property}`` would match the paths above
 
 
 def _add_nav_route(entity: EntitySet, nav_name: str, target: EntitySet, many: bool) -> None:
@@ -215,6 +242,149 @@ def _add_nav_route(entity: EntitySet, nav_name: str, target: EntitySet, many: bo
         summary=what,
         responses=problems(400, 404),
         response_class=OGCJSONResponse,
+    )
+
+
+def _add_ref_routes(entity: EntitySet) -> None:
+    """``$ref``: the same reads, answering the entities' ``@iot.selfLink`` only."""
+    name = entity.name
+    refs_opts = _options_dependency(entity, collection=True, refs=True)
+    ref_opts = _options_dependency(entity, collection=False, refs=True)
+
+    def read_set_refs(
+        request: Request,
+        user: CurrentUser,
+        engine: EngineDep,
+        settings: SettingsDep,
+        options: Annotated[Options, Depends(refs_opts)],
+    ) -> Response:
+        with engine.connect() as conn:
+            got = paths.read_refs(_context(request, conn, user, settings), name, options)
+        assert isinstance(got, q.Page)
+        return OGCJSONResponse(_page_doc(request, got, options))
+
+    def read_one_ref(
+        entity_id: EntityId,
+        request: Request,
+        user: CurrentUser,
+        engine: EngineDep,
+        settings: SettingsDep,
+        options: Annotated[Options, Depends(ref_opts)],
+    ) -> Response:
+        with engine.connect() as conn:
+            ctx = _context(request, conn, user, settings)
+            return OGCJSONResponse(paths.read_ref(ctx, name, entity_id, options))
+
+    router.add_api_route(
+        f"/{name}/$ref",
+        read_set_refs,
+        methods=["GET"],
+        summary=f"Links to the {name}",
+        responses=problems(400),
+        response_class=OGCJSONResponse,
+    )
+    router.add_api_route(
+        f"/{name}({{entity_id}})/$ref",
+        read_one_ref,
+        methods=["GET"],
+        summary=f"The link to one {entity.singular}",
+        responses=problems(400, 404),
+        response_class=OGCJSONResponse,
+    )
+    for nav_name, nav in entity.navs.items():
+        _add_nav_ref_route(entity, nav_name, ENTITY_SETS[nav.target], nav.many)
+
+
+def _add_nav_ref_route(entity: EntitySet, nav_name: str, target: EntitySet, many: bool) -> None:
+    opts = _options_dependency(target, collection=many, refs=True)
+
+    def read_related_refs(
+        entity_id: EntityId,
+        request: Request,
+        user: CurrentUser,
+        engine: EngineDep,
+        settings: SettingsDep,
+        options: Annotated[Options, Depends(opts)],
+    ) -> Response:
+        with engine.connect() as conn:
+            ctx = _context(request, conn, user, settings)
+            got = paths.read_refs(ctx, entity.name, options, entity_id, nav_name)
+        doc = _page_doc(request, got, options) if isinstance(got, q.Page) else got
+        return OGCJSONResponse(doc)
+
+    router.add_api_route(
+        f"/{entity.name}({{entity_id}})/{nav_name}/$ref",
+        read_related_refs,
+        methods=["GET"],
+        summary=f"Links to the {nav_name} of a {entity.singular}",
+        responses=problems(400, 404),
+        response_class=OGCJSONResponse,
+    )
+
+
+def _add_property_routes(entity: EntitySet) -> None:
+    """``/Things(1)/name`` (``{"name": ...}``) and ``/Things(1)/name/$value`` (the value)."""
+    name = entity.name
+    names = paths.properties(entity)
+    prop_path = Path(
+        alias="property",
+        description=f"A property of the {entity.singular}: {', '.join(names)}.",
+        json_schema_extra={"enum": names},
+    )
+    no_opts = _options_dependency(entity, collection=False, refs=True)
+
+    def read(
+        entity_id: int, prop: str, request: Request, user: Principal, engine: Any, s: Settings
+    ) -> paths.Property:
+        options = parse_options(request.query_params)
+        with engine.connect() as conn:
+            ctx = _context(request, conn, user, s)
+            return paths.read_property(ctx, name, entity_id, prop, options)
+
+    def read_property(
+        entity_id: EntityId,
+        prop: Annotated[str, prop_path],
+        request: Request,
+        user: CurrentUser,
+        engine: EngineDep,
+        settings: SettingsDep,
+        _options: Annotated[Options, Depends(no_opts)],
+    ) -> Response:
+        got = read(entity_id, prop, request, user, engine, settings)
+        if got.value is None:
+            return Response(status_code=204)
+        return OGCJSONResponse({got.name: got.value})
+
+    def read_value(
+        entity_id: EntityId,
+        prop: Annotated[str, prop_path],
+        request: Request,
+        user: CurrentUser,
+        engine: EngineDep,
+        settings: SettingsDep,
+        _options: Annotated[Options, Depends(no_opts)],
+    ) -> Response:
+        got = read(entity_id, prop, request, user, engine, settings)
+        if got.value is None:
+            return Response(status_code=204)
+        body, media_type = paths.raw_value(got)
+        return PlainTextResponse(body, media_type=media_type)
+
+    router.add_api_route(
+        f"/{name}({{entity_id}})/{{property}}",
+        read_property,
+        methods=["GET"],
+        summary=f"One property of a {entity.singular}",
+        responses={**problems(400, 404), 204: {"description": "The property is null"}},
+        response_class=OGCJSONResponse,
+    )
+    router.add_api_route(
+        f"/{name}({{entity_id}})/{{property}}/$value",
+        read_value,
+        methods=["GET"],
+        summary=f"The raw value of a property of a {entity.singular}",
+        responses={**problems(400, 404), 204: {"description": "The property is null"}},
+        response_class=PlainTextResponse,
     )
 
 
