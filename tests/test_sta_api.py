@@ -56,8 +56,13 @@ def test_service_root_lists_sets_and_conformance(world: Any) -> None:
         "Datastreams", "Observations", "FeaturesOfInterest",
     }  # fmt: skip
     assert all(v["url"] == f"{BASE}/{v['name']}" for v in doc["value"])
-    conf = doc["serverSettings"]["conformance"]
-    assert "http://www.opengis.net/spec/iot_sensing/1.1/req/request-data" in conf
+    # what is served, and nothing more (no create/update/delete, MultiDatastreams, MQTT)
+    spec = "http://www.opengis.net/spec/iot_sensing/1.1/req"
+    assert doc["serverSettings"]["conformance"] == [
+        f"{spec}/datamodel",
+        f"{spec}/resource-path/resource-path-to-entities",
+        f"{spec}/request-data",
+    ]
 
 
 def test_each_entity_set_for_a_citizen(world: Any) -> None:

@@ -30,6 +30,10 @@ from twin.settings import Settings
 PREFIX = "/sta/v1.1"
 router = APIRouter(prefix=PREFIX, tags=["OGC SensorThings API"])
 
+#: what is true of this service, and only that: the whole data model (HistoricalLocations
+#: included; MultiDatastreams are an extension of their own, not declared), every resource
+#: path of the Sensing part (sets, entities, navigation, property, ``$value``, ``$ref``) and
+#: the request options. Not: create/update/delete, batch, data arrays, MQTT.
 CONFORMANCE = [
     "http://www.opengis.net/spec/iot_sensing/1.1/req/datamodel",
     "http://www.opengis.net/spec/iot_sensing/1.1/req/resource-path/resource-path-to-entities",
@@ -383,7 +387,14 @@ def _add_property_routes(entity: EntitySet) -> None:
         read_value,
         methods=["GET"],
         summary=f"The raw value of a property of a {entity.singular}",
-        responses={**problems(400, 404), 204: {"description": "The property is null"}},
+        responses={
+            **problems(400, 404),
+            200: {
+                "description": "Text and numbers as text; objects and geometries as JSON",
+                "content": {"text/plain": {"schema": {"type": "string"}}, "application/json": {}},
+            },
+            204: {"description": "The property is null"},
+        },
         response_class=PlainTextResponse,
     )
 
