@@ -41,6 +41,17 @@ class Departure:
         }
 
 
+@dataclass(frozen=True)
+class Realtime:
+    """The trip updates in force at one instant (:func:`realtime_at`): parsed once, shared by
+    every stop asked about at that instant."""
+
+    updates: dict[str, list[tuple[str, Any]]]
+    #: trips of the updates that the timetable has
+    known: set[str]
+    unmatched: Counter[str]
+
+
 @dataclass
 class Departures:
     departures: list[Departure]
@@ -61,15 +72,30 @@ def stop_visibility(raw: psycopg.Connection[Any], feed: str, stop_id: str) -> st
     return str(row[0])
 
 
+def realtime_at(raw: psycopg.Connection[Any], feed: str, at: int) -> Realtime:
+    unmatched: Counter[str] = Counter()
+    updates = _updates(raw, feed, at, unmatched)
+    return Realtime(updates, _known_trips(raw, feed, [t for t in updates if t]), unmatched)
+
+
 def next_departures(
-    raw: psycopg.Connection[Any], *, feed: str, stop_id: str, at: int, limit: int
+    raw: psycopg.Connection[Any],
+    *,
+    feed: str,
+    stop_id: str,
+    at: int,
+    limit: int,
+    realtime: Realtime | None = None,
 ) -> Departures:
+    """The next ``limit`` departures at the stop from ``at``; ``realtime``: what
+    :func:`realtime_at` gave for this ``at`` (read here when not given)."""
     tz_row = raw.execute("SELECT timezone FROM gtfs_feeds WHERE name = %s", (feed,)).fetchone()
     if tz_row is None:
         raise NotFound(f"no GTFS feed {feed!r}: import it with `twin gtfs import`")
     tz = zone(tz_row[0])
-    result = Departures([])
-    updates = _updates(raw, feed, at, result.unmatched)
+    realtime = realtime or realtime_at(raw, feed, at)
+    result = Departures([], Counter(realtime.unmatched))
+    updates = realtime.updates
     found: list[Departure] = []
     calls_cache: dict[str, list[tuple[int, str, int | None, int | None]]] = {}
     counted: set[str] = set()
@@ -96,7 +122,7 @@ def next_departures(
             for call, p in zip(calls, prediction.calls, strict=True):
                 if call.stop_sequence == seq and p is not None:
                     found.append(Departure(trip_id, route_id, p.time, p.delay, p.status))
-    known = _known_trips(raw, feed, [t for t in updates if t])
+    known = realtime.known
     for trip_id, instances in updates.items():
         for _, update in instances:
             if trip_relationship(update) in EXTRA:
