@@ -15,8 +15,9 @@ Two metrics, both in seconds (UCUM ``s``), timed at the poll:
 Only changes are written (the departure, its delay or its quality differ from the stored
 latest), so an unchanged stop adds no row however often the feed is polled. A stop with no
 departure ahead gets nothing: its latest ``next_departure`` is then in the past, which says
-so. The departures are :func:`sensors_bridge.gtfs.departures.next_departures`' (the rule of
-``GET /api/stops/{id}/next``), with the realtime parsed once per poll for all stops.
+so. The departures are those of ``GET /api/stops/{id}/next`` (the same rule, read for many
+stops at once by :func:`sensors_bridge.gtfs.departures.departures_at_stops`: the realtime
+parsed once per poll, one query per service day for 500 stops' calls).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
-from sensors_bridge.gtfs.departures import Departure, next_departures, realtime_at
+from sensors_bridge.gtfs.departures import Departure, departures_at_stops, realtime_at
 from sensors_bridge.model import Observation
 
 if TYPE_CHECKING:
@@ -45,6 +46,8 @@ METRICS = (
     (DELAY, "s", "delay of the stop's next departure, seconds (negative: early)"),
 )
 
+#: stops read together (one query per service day for their calls): bounds a poll's memory
+CHUNK = 500
 #: what a stop's state is: (departure time, delay or None, quality)
 State = tuple[int, int | None, str]
 
@@ -103,11 +106,16 @@ def current_states(
 ) -> dict[str, State]:
     """device id -> the state of its stop at ``at`` (stops with no departure ahead left out)."""
     realtime = realtime_at(raw, feed, at)
+    devices = sorted(stops)
     out: dict[str, State] = {}
-    for device, stop_id in stops.items():
-        found = next_departures(raw, feed=feed, stop_id=stop_id, at=at, limit=1, realtime=realtime)
-        if found.departures:
-            out[device] = state_of(found.departures[0])
+    for i in range(0, len(devices), CHUNK):
+        chunk = {stops[d]: d for d in devices[i : i + CHUNK]}
+        found = departures_at_stops(
+            raw, feed=feed, stop_ids=list(chunk), at=at, limit=1, realtime=realtime
+        )
+        for stop_id, got in found.items():
+            if got.departures:
+                out[chunk[stop_id]] = state_of(got.departures[0])
     return out
 
 
