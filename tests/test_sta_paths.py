@@ -216,3 +216,45 @@ def test_a_null_property_is_no_content(module_engine: Engine, world: Any) -> Non
         conn.execute(text("UPDATE observations SET value = NULL WHERE sta_id = :i"), {"i": obs})
     assert client.get(f"{ROOT}/Observations({obs})/result").status_code == 204
     assert client.get(f"{ROOT}/Observations({obs})/result/$value").status_code == 204
+
+
+def test_the_migration_gives_existing_devices_their_first_location(
+    engine: Engine, db_url: str
+) -> None:
+    """Upgrading a twin whose CRS is fixed and whose devices are located: each gets its first
+    row (timed at its ``updated_at``), the column takes the working SRID, and the trigger
+    records the next move."""
+    from alembic import command
+
+    from geodata.db import alembic_config
+    from geodata.working_crs import set_working_crs
+
+    with engine.begin() as conn:
+        set_working_crs(conn, 3067)
+        conn.execute(
+            text(
+                "INSERT INTO devices (id, protocol, type, geom) VALUES ('g1', 'http', 'gauge', "
+                "ST_SetSRID(ST_MakePoint(385000, 6672000, 0), 3067)), ('g2', 'http', 'gauge', NULL)"
+            )
+        )
+    engine.dispose()
+    command.downgrade(alembic_config(db_url), "0009")
+    command.upgrade(alembic_config(db_url), "head")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT h.device_id, h.at = d.updated_at, ST_SRID(h.geom) FROM device_locations h "
+                "JOIN devices d ON d.id = h.device_id"
+            )
+        ).all()
+        typed = conn.execute(
+            text("SELECT srid FROM geometry_columns WHERE f_table_name = 'device_locations'")
+        ).scalar_one()
+    assert [tuple(r) for r in rows] == [("g1", True, 3067)] and typed == 3067
+    _move(engine, "g1", 385100.0, 6672000.0)
+    _move(engine, "g2", 385200.0, 6672000.0)
+    with engine.connect() as conn:
+        counts = dict(
+            conn.execute(text("SELECT device_id, count(*) FROM device_locations GROUP BY 1")).all()
+        )
+    assert counts == {"g1": 2, "g2": 1}
