@@ -291,6 +291,27 @@ def _sta(path: str) -> Callable[[World], list[Target]]:
     return targets
 
 
+def _sta_nested(w: World) -> list[Target]:
+    """A nested SensorThings path for each device's observation of ``t``: hidden as the device
+    is, wherever on the path it lies."""
+    with w.client.app.state.engine.connect() as conn:  # type: ignore[attr-defined]
+        rows = conn.execute(
+            text(
+                "SELECT d.id, d.sta_id, ls.sta_id, o.sta_id FROM devices d "
+                "JOIN latest_state ls ON ls.device_id = d.id AND ls.metric = 't' "
+                "JOIN observations o ON o.device_id = d.id AND o.metric = 't'"
+            )
+        ).all()
+    return [
+        Target(
+            f"/sta/v1.1/Things({thing})/Datastreams({ds})/Observations({obs})/result/$value",
+            row=w.devices[device],
+            gone=device == "dev-quarantined",
+        )
+        for device, thing, ds, obs in rows
+    ]
+
+
 #: every route of the API and the URLs that exercise it
 ROUTES: dict[str, Callable[[World], list[Target]]] = {
     "/": lambda w: [Target("/")],
@@ -324,6 +345,7 @@ ROUTES: dict[str, Callable[[World], list[Target]]] = {
     "/tiles/{name}/{path}": _tile_files,
     "/sta/v1.1": lambda w: [Target("/sta/v1.1")],
     **{path: _sta(path) for path in STA_PATHS},
+    "/sta/v1.1/{path}": _sta_nested,
 }
 
 

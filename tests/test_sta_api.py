@@ -251,7 +251,7 @@ def test_forwarded_host_makes_every_link_public(world: Any) -> None:
         ("/Datastreams(999)/Thing", 404, "no Datastream 999"),
         ("/Things(4)", 404, "no Thing 4"),  # the confidential meter, for a citizen
         ("/Things(6)", 404, "no Thing 6"),  # the quarantined ghost
-        ("/Nothing", 404, "no such resource"),
+        ("/Nothing", 404, "no entity set 'Nothing'"),
     ],
 )
 def test_errors_name_what_is_wrong(world: Any, path: str, status: int, message: str) -> None:

@@ -185,8 +185,8 @@ def test_properties_and_values(world: Any) -> None:
 @pytest.mark.parametrize(
     ("path", "status", "message"),
     [
-        ("/Things(1)/nope", 404, "Things have no property 'nope'; they have name"),
-        ("/Things(1)/nope/$value", 404, "Things have no property 'nope'"),
+        ("/Things(1)/nope", 404, "Things have no navigation property or property 'nope'"),
+        ("/Things(1)/nope/$value", 404, "have no navigation property or property 'nope'"),
         ("/Things(999)/name", 404, "no Thing 999"),
         ("/Things(4)/name/$value", 404, "no Thing 4"),  # confidential, for a citizen
         ("/Things(1)/name?$top=1", 400, "does not apply to a property"),
@@ -258,3 +258,58 @@ def test_the_migration_gives_existing_devices_their_first_location(
             conn.execute(text("SELECT device_id, count(*) FROM device_locations GROUP BY 1")).all()
         )
     assert counts == {"g1": 2, "g2": 1}
+
+
+def test_nested_paths(world: Any) -> None:
+    """SensorThings' nested resource paths: any walk along navigation properties."""
+    client, w, _ = world
+    air1, temp = w.thing["air-1"], w.datastream[("air-1", "temperature")]
+    newest = get(world, f"/Datastreams({temp})/Observations?$top=1")["value"][0]["@iot.id"]
+    one = get(world, f"/Datastreams({temp})/Observations({newest})")
+    assert one["@iot.id"] == newest and one["result"] == 39.0
+    assert get(world, f"/Datastreams({temp})/Observations({newest})/result") == {"result": 39.0}
+    got = client.get(f"{ROOT}/Datastreams({temp})/Observations({newest})/result/$value")
+    assert got.status_code == 200 and got.text == "39.0"
+    foi = get(world, f"/Datastreams({temp})/Observations({newest})/FeatureOfInterest")
+    assert foi["name"] == "air-1"
+    assert [x["name"] for x in get(world, f"/Datastreams({temp})/Thing/Locations")["value"]] == [
+        "air-1"
+    ]
+    streams = get(world, f"/Datastreams({temp})/Thing/Datastreams/$ref?$count=true")
+    assert streams["@iot.count"] == 2 and set(streams["value"][0]) == {"@iot.selfLink"}
+    page = get(world, f"/Things({air1})/Datastreams({temp})/Observations?$top=2")
+    assert [o["result"] for o in page["value"]] == [39.0, 38.0]
+    assert page["@iot.nextLink"].startswith(
+        f"{BASE}/Things({air1})/Datastreams({temp})/Observations?"
+    )
+    rest = client.get(page["@iot.nextLink"]).json()["value"]
+    assert [o["result"] for o in rest] == [37.0, 36.0]
+    name = client.get(f"{ROOT}/Things({air1})/Datastreams({temp})/ObservedProperty/name/$value")
+    assert name.text == "temperature"
+    hl = get(world, f"/Things({air1})/HistoricalLocations({w.location['air-1']})/Locations")
+    assert [x["@iot.id"] for x in hl["value"]] == [w.location["air-1"]]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "message"),
+    [
+        ("/Datastreams(1)/Observations(999999)", 404, "no Datastreams(1)/Observations(999999)"),
+        ("/Things(1)/Datastreams(4)", 404, "no Things(1)/Datastreams(4)"),  # not air-1's
+        ("/Things(4)/Datastreams(7)", 404, "no Things(4)"),  # the confidential meter's
+        ("/Things(1)/Datastreams/Thing", 400, "is a collection"),
+        ("/Datastreams(1)/Thing(1)/name", 404, "Thing is one entity"),
+        ("/Things(1)/Datastreams(1)/nope", 404, "Datastreams have no navigation property"),
+        ("/Things(1)/Datastreams(1)/$ref/name", 404, "$ref ends a path"),
+        ("/Nothing", 404, "no entity set 'Nothing'"),
+        ("/Things(1)/Datastreams(1)/name/x", 404, "no navigation property or property"),
+        ("/Things(1)/Datastreams(1)?$filter=id eq 1", 400, "is one entity"),
+        ("/Things(1)/Datastreams(x)", 404, "is no entity set, navigation property or property"),
+    ],
+)
+def test_nested_errors(world: Any, path: str, status: int, message: str) -> None:
+    client, w, _ = world
+    assert w.thing["air-1"] == 1 and w.datastream[("air-1", "pm10")] == 1
+    got = client.get(f"{ROOT}{path}")
+    assert got.status_code == status, got.text
+    body = got.json()
+    assert set(body) == {"code", "status", "description"} and message in body["description"]
