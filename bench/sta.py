@@ -135,6 +135,8 @@ def main() -> None:
             token_link = client.get(first).json()["@iot.nextLink"].split("/sta/v1.1", 1)[1]
         token_link = token_link.replace("$select=id&", "").replace("$top=10000", "$top=100")
         cases.append(("keyset page after 10,000 ($skiptoken)", token_link, 10000))
+        # the same newest page as links only: what $ref saves over whole entities
+        cases.append(("newest page as $ref", f"/Datastreams({ds})/Observations/$ref?$top=100", 0))
         table = Table("work", "twin /sta (ms)", "peer SQL (ms)", "ratio")
         with TestClient(create_app(settings, engine=engine)) as client, engine.connect() as conn:
             for label, extra, offset in cases:

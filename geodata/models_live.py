@@ -71,6 +71,18 @@ class Device(Base):
     )
 
 
+class DeviceLocation(Base):
+    """Each place a device has been, from when (migration 0011: a trigger on ``devices``
+    writes it): SensorThings' HistoricalLocations, and its past Locations."""
+
+    __tablename__ = "device_locations"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    geom = mapped_column(_geom("POINTZ"), nullable=False)
+    __table_args__ = (Index("ix_device_locations_device", "device_id", "id"),)
+
+
 class Metric(Base):
     """What a metric is measured in and which values are plausible (out of range: dead letter)."""
 

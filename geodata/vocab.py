@@ -66,6 +66,7 @@ GEOMETRY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("pois", "geom", "PointZ"),
     ("routes", "geom", "LineStringZ"),
     ("devices", "geom", "PointZ"),
+    ("device_locations", "geom", "PointZ"),
 )
 
 #: tables whose rows carry ``(source, source_id)`` (geodata.models._Sourced): the rows a

@@ -41,6 +41,8 @@ N_TEMPERATURE = 30  # air-1's temperature observations, a minute apart
 class StaWorld:
     thing: dict[str, int]  # device id -> @iot.id
     datastream: dict[tuple[str, str], int]
+    #: device id -> its current Location's (and first HistoricalLocation's) @iot.id
+    location: dict[str, int]
 
 
 def seed_sta(engine: Engine) -> StaWorld:
@@ -93,4 +95,7 @@ def seed_sta(engine: Engine) -> StaWorld:
             (d, m): i
             for d, m, i in conn.execute(text("SELECT device_id, metric, sta_id FROM latest_state"))
         }
-    return StaWorld(things, streams)
+        located = dict(
+            conn.execute(text("SELECT device_id, max(id) FROM device_locations GROUP BY 1")).all()
+        )
+    return StaWorld(things, streams, located)

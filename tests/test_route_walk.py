@@ -182,16 +182,75 @@ STA_PATHS = (
     "/sta/v1.1/FeaturesOfInterest",
     "/sta/v1.1/FeaturesOfInterest({entity_id})",
     "/sta/v1.1/FeaturesOfInterest({entity_id})/Observations",
+    # HistoricalLocations, $ref, property paths and $value
+    "/sta/v1.1/Things({entity_id})/HistoricalLocations",
+    "/sta/v1.1/Things/$ref",
+    "/sta/v1.1/Things({entity_id})/$ref",
+    "/sta/v1.1/Things({entity_id})/Locations/$ref",
+    "/sta/v1.1/Things({entity_id})/HistoricalLocations/$ref",
+    "/sta/v1.1/Things({entity_id})/Datastreams/$ref",
+    "/sta/v1.1/Things({entity_id})/{property}",
+    "/sta/v1.1/Things({entity_id})/{property}/$value",
+    "/sta/v1.1/Locations({entity_id})/HistoricalLocations",
+    "/sta/v1.1/Locations/$ref",
+    "/sta/v1.1/Locations({entity_id})/$ref",
+    "/sta/v1.1/Locations({entity_id})/Things/$ref",
+    "/sta/v1.1/Locations({entity_id})/HistoricalLocations/$ref",
+    "/sta/v1.1/Locations({entity_id})/{property}",
+    "/sta/v1.1/Locations({entity_id})/{property}/$value",
+    "/sta/v1.1/HistoricalLocations",
+    "/sta/v1.1/HistoricalLocations({entity_id})",
+    "/sta/v1.1/HistoricalLocations({entity_id})/Thing",
+    "/sta/v1.1/HistoricalLocations({entity_id})/Locations",
+    "/sta/v1.1/HistoricalLocations/$ref",
+    "/sta/v1.1/HistoricalLocations({entity_id})/$ref",
+    "/sta/v1.1/HistoricalLocations({entity_id})/Thing/$ref",
+    "/sta/v1.1/HistoricalLocations({entity_id})/Locations/$ref",
+    "/sta/v1.1/HistoricalLocations({entity_id})/{property}",
+    "/sta/v1.1/HistoricalLocations({entity_id})/{property}/$value",
+    "/sta/v1.1/Sensors/$ref",
+    "/sta/v1.1/Sensors({entity_id})/$ref",
+    "/sta/v1.1/Sensors({entity_id})/Datastreams/$ref",
+    "/sta/v1.1/Sensors({entity_id})/{property}",
+    "/sta/v1.1/Sensors({entity_id})/{property}/$value",
+    "/sta/v1.1/ObservedProperties/$ref",
+    "/sta/v1.1/ObservedProperties({entity_id})/$ref",
+    "/sta/v1.1/ObservedProperties({entity_id})/Datastreams/$ref",
+    "/sta/v1.1/ObservedProperties({entity_id})/{property}",
+    "/sta/v1.1/ObservedProperties({entity_id})/{property}/$value",
+    "/sta/v1.1/Datastreams/$ref",
+    "/sta/v1.1/Datastreams({entity_id})/$ref",
+    "/sta/v1.1/Datastreams({entity_id})/Thing/$ref",
+    "/sta/v1.1/Datastreams({entity_id})/Sensor/$ref",
+    "/sta/v1.1/Datastreams({entity_id})/ObservedProperty/$ref",
+    "/sta/v1.1/Datastreams({entity_id})/Observations/$ref",
+    "/sta/v1.1/Datastreams({entity_id})/{property}",
+    "/sta/v1.1/Datastreams({entity_id})/{property}/$value",
+    "/sta/v1.1/Observations/$ref",
+    "/sta/v1.1/Observations({entity_id})/$ref",
+    "/sta/v1.1/Observations({entity_id})/Datastream/$ref",
+    "/sta/v1.1/Observations({entity_id})/FeatureOfInterest/$ref",
+    "/sta/v1.1/Observations({entity_id})/{property}",
+    "/sta/v1.1/Observations({entity_id})/{property}/$value",
+    "/sta/v1.1/FeaturesOfInterest/$ref",
+    "/sta/v1.1/FeaturesOfInterest({entity_id})/$ref",
+    "/sta/v1.1/FeaturesOfInterest({entity_id})/Observations/$ref",
+    "/sta/v1.1/FeaturesOfInterest({entity_id})/{property}",
+    "/sta/v1.1/FeaturesOfInterest({entity_id})/{property}/$value",
 )
 #: SensorThings sets whose ids are a device's, a Datastream's, an Observation's
 _STA_KEY = {
     "Things": 1,
     "Sensors": 1,
     "Locations": 1,
+    "HistoricalLocations": 1,
     "FeaturesOfInterest": 1,
     "Datastreams": 2,
     "Observations": 3,
 }
+
+
+_STA_PROPERTY = {"Observations": "result", "HistoricalLocations": "time"}
 
 
 def _sta(path: str) -> Callable[[World], list[Target]]:
@@ -203,10 +262,12 @@ def _sta(path: str) -> Callable[[World], list[Target]]:
         if "{entity_id}" not in path:
             return [Target(path)]
         entity = path.split("/")[3].split("(")[0]
+        # a property path names a property the world's rows all have (never null: 204)
+        url = path.replace("{property}", _STA_PROPERTY.get(entity, "name"))
         if entity == "ObservedProperties":  # 't': observed by the public device too
             with w.client.app.state.engine.connect() as conn:  # type: ignore[attr-defined]
                 op = conn.execute(text("SELECT id FROM observed_properties WHERE name = 't'"))
-                return [Target(path.replace("{entity_id}", str(op.scalar_one())))]
+                return [Target(url.replace("{entity_id}", str(op.scalar_one())))]
         with w.client.app.state.engine.connect() as conn:  # type: ignore[attr-defined]
             rows = conn.execute(
                 text(
@@ -215,10 +276,12 @@ def _sta(path: str) -> Callable[[World], list[Target]]:
                     "JOIN observations o ON o.device_id = d.id AND o.metric = 't'"
                 )
             ).all()
-        unlocated = entity in ("Locations", "FeaturesOfInterest") or path.endswith("Interest")
+        unlocated = entity in ("Locations", "HistoricalLocations", "FeaturesOfInterest") or (
+            path.removesuffix("/$ref").endswith("Interest")
+        )
         return [
             Target(
-                path.replace("{entity_id}", str(row[_STA_KEY[entity]])),
+                url.replace("{entity_id}", str(row[_STA_KEY[entity]])),
                 row=w.devices[row[0]],
                 gone=unlocated or row[0] == "dev-quarantined",
             )
@@ -226,6 +289,27 @@ def _sta(path: str) -> Callable[[World], list[Target]]:
         ]
 
     return targets
+
+
+def _sta_nested(w: World) -> list[Target]:
+    """A nested SensorThings path for each device's observation of ``t``: hidden as the device
+    is, wherever on the path it lies."""
+    with w.client.app.state.engine.connect() as conn:  # type: ignore[attr-defined]
+        rows = conn.execute(
+            text(
+                "SELECT d.id, d.sta_id, ls.sta_id, o.sta_id FROM devices d "
+                "JOIN latest_state ls ON ls.device_id = d.id AND ls.metric = 't' "
+                "JOIN observations o ON o.device_id = d.id AND o.metric = 't'"
+            )
+        ).all()
+    return [
+        Target(
+            f"/sta/v1.1/Things({thing})/Datastreams({ds})/Observations({obs})/result/$value",
+            row=w.devices[device],
+            gone=device == "dev-quarantined",
+        )
+        for device, thing, ds, obs in rows
+    ]
 
 
 #: every route of the API and the URLs that exercise it
@@ -261,6 +345,7 @@ ROUTES: dict[str, Callable[[World], list[Target]]] = {
     "/tiles/{name}/{path}": _tile_files,
     "/sta/v1.1": lambda w: [Target("/sta/v1.1")],
     **{path: _sta(path) for path in STA_PATHS},
+    "/sta/v1.1/{path}": _sta_nested,
 }
 
 

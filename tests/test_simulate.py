@@ -114,6 +114,15 @@ def test_the_schedule_gives_each_protocol_its_share_exactly() -> None:
     assert len(seen) == len(sends)
     with pytest.raises(InputError, match="unknown kafka"):
         parse_protocols("mqtt,kafka")
+    # GTFS takes no share of the rate (the help says why): the same sends with it
+    with_gtfs = list(schedule(DEVICES, ["mqtt", "http", "tts", "chirpstack", "gtfs"], 30, 4))
+    assert with_gtfs == sends
+
+
+def test_the_help_says_why_gtfs_is_not_in_the_rate() -> None:
+    shown = CliRunner().invoke(app, ["simulate", "--help"], env={"COLUMNS": "500"})
+    assert shown.exit_code == 0
+    assert "GTFS is not counted" in " ".join(shown.stdout.split())
 
 
 def test_messages_are_read_by_the_twins_own_adapters() -> None:

@@ -85,10 +85,36 @@ def test_role_matrix(world: Any, who: str) -> None:
     assert _names(client, "/Datastreams", h) == streams
     metrics = {m for (d, m) in w.datastream if d in known}
     assert _names(client, "/ObservedProperties", h) == metrics
+    # every HistoricalLocation of every Thing it sees, and no other
+    history = client.get(f"{ROOT}/HistoricalLocations?$expand=Thing", headers=h).json()["value"]
+    assert {x["Thing"]["name"] for x in history} == located
+    assert {x["@iot.id"] for x in history} == {w.location[d] for d in located}
     wrong: list[str] = []
+    for device, loc in w.location.items():
+        want = 200 if device in known else 404
+        urls = [
+            f"/HistoricalLocations({loc})",
+            f"/HistoricalLocations({loc})/Thing",
+            f"/HistoricalLocations({loc})/Locations/$ref",
+            f"/HistoricalLocations({loc})/time/$value",
+            f"/Locations({loc})",
+            f"/Locations({loc})/HistoricalLocations",
+            f"/Locations({loc})/name",
+        ]
+        for url in urls:
+            got = client.get(f"{ROOT}{url}", headers=h)
+            if got.status_code != want:
+                wrong.append(f"{url}: {got.status_code}, want {want}")
     for device, thing in w.thing.items():
         want = 200 if device in known else 404
         urls = [f"/Things({thing})", f"/Things({thing})/Datastreams", f"/Sensors({thing})"]
+        urls += [
+            f"/Things({thing})/HistoricalLocations",
+            f"/Things({thing})/$ref",
+            f"/Things({thing})/Datastreams/$ref",
+            f"/Things({thing})/name",
+            f"/Things({thing})/name/$value",
+        ]
         mine = [i for (d, _), i in w.datastream.items() if d == device]
         urls += [f"/Datastreams({i})" for i in mine] + [
             f"/Datastreams({i})/Observations" for i in mine
@@ -102,7 +128,7 @@ def test_role_matrix(world: Any, who: str) -> None:
 
 @pytest.mark.parametrize("who", ["anonymous", "agent"])
 def test_paths_and_expands_do_not_reach_hidden_devices(world: Any, who: str) -> None:
-    client, _w, headers = world
+    client, w, headers = world
     h = headers[who]
 
     def values(url: str) -> list[dict[str, Any]]:
@@ -113,6 +139,12 @@ def test_paths_and_expands_do_not_reach_hidden_devices(world: Any, who: str) -> 
 
     assert values("/Observations?$filter=Datastream/Thing/name eq 'meter-secret'") == []
     assert values("/Datastreams?$filter=Thing/name eq 'meter-secret'") == []
+    gauge = values("/HistoricalLocations?$filter=Thing/name eq 'gauge-agent'")
+    assert [x["@iot.id"] for x in gauge] == (
+        [] if who == "anonymous" else [w.location["gauge-agent"]]
+    )
+    refs = {r["@iot.selfLink"].rsplit("(", 1)[1] for r in values("/HistoricalLocations/$ref")}
+    assert len(refs) == len(values("/HistoricalLocations"))
     level = [
         op for op in values("/ObservedProperties?$expand=Datastreams") if op["name"] == "level"
     ]

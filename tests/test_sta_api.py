@@ -52,12 +52,17 @@ def names(doc: dict[str, Any]) -> list[str]:
 def test_service_root_lists_sets_and_conformance(world: Any) -> None:
     doc = get(world, "")
     assert {v["name"] for v in doc["value"]} == {
-        "Things", "Locations", "Sensors", "ObservedProperties", "Datastreams",
-        "Observations", "FeaturesOfInterest",
+        "Things", "Locations", "HistoricalLocations", "Sensors", "ObservedProperties",
+        "Datastreams", "Observations", "FeaturesOfInterest",
     }  # fmt: skip
     assert all(v["url"] == f"{BASE}/{v['name']}" for v in doc["value"])
-    conf = doc["serverSettings"]["conformance"]
-    assert "http://www.opengis.net/spec/iot_sensing/1.1/req/request-data" in conf
+    # what is served, and nothing more (no create/update/delete, MultiDatastreams, MQTT)
+    spec = "http://www.opengis.net/spec/iot_sensing/1.1/req"
+    assert doc["serverSettings"]["conformance"] == [
+        f"{spec}/datamodel",
+        f"{spec}/resource-path/resource-path-to-entities",
+        f"{spec}/request-data",
+    ]
 
 
 def test_each_entity_set_for_a_citizen(world: Any) -> None:
@@ -105,7 +110,7 @@ def test_navigation_both_ways(world: Any) -> None:
         "air-1 temperature",
         "air-2 temperature",
     ]
-    assert names(get(world, f"/Locations({air1})/Things")) == ["air-1"]
+    assert names(get(world, f"/Locations({w.location['air-1']})/Things")) == ["air-1"]
     assert len(get(world, f"/Sensors({air1})/Datastreams")["value"]) == 2
     assert get(world, f"/FeaturesOfInterest({air1})/Observations?$count=true")["@iot.count"] == 31
 
@@ -246,7 +251,7 @@ def test_forwarded_host_makes_every_link_public(world: Any) -> None:
         ("/Datastreams(999)/Thing", 404, "no Datastream 999"),
         ("/Things(4)", 404, "no Thing 4"),  # the confidential meter, for a citizen
         ("/Things(6)", 404, "no Thing 6"),  # the quarantined ghost
-        ("/Nothing", 404, "no such resource"),
+        ("/Nothing", 404, "no entity set 'Nothing'"),
     ],
 )
 def test_errors_name_what_is_wrong(world: Any, path: str, status: int, message: str) -> None:

@@ -92,6 +92,11 @@ def test_frost_client_reads_the_twin(served: tuple[str, StaWorld, str]) -> None:
     assert obs[0].phenomenon_time == "2026-11-30T10:00:00Z"
     located = service.locations().query().list()
     assert all(loc.encoding_type == "application/geo+json" for loc in located)
+    history = list(service.historical_locations().query().expand("Thing,Locations").list())
+    assert sorted(h.thing.name for h in history) == ["air-1", "air-2"]
+    assert {h.locations.entities[0].id for h in history} == {
+        world.location[d] for d in ("air-1", "air-2")
+    }
 
 
 def test_frost_client_with_a_token_sees_what_its_role_sees(

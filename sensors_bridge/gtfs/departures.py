@@ -14,7 +14,14 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from geodata.errors import NotFound
-from sensors_bridge.gtfs.predict import EXTRA, Call, added_departures, predict, trip_relationship
+from sensors_bridge.gtfs.predict import (
+    EXTRA,
+    Call,
+    Prediction,
+    added_departures,
+    predict,
+    trip_relationship,
+)
 from sensors_bridge.gtfs.realtime import parse
 from sensors_bridge.gtfs.store import stop_source
 from sensors_bridge.gtfs.times import days_around, service_day_origin, zone
@@ -41,6 +48,17 @@ class Departure:
         }
 
 
+@dataclass(frozen=True)
+class Realtime:
+    """The trip updates in force at one instant (:func:`realtime_at`): parsed once, shared by
+    every stop asked about at that instant."""
+
+    updates: dict[str, list[tuple[str, Any]]]
+    #: trips of the updates that the timetable has
+    known: set[str]
+    unmatched: Counter[str]
+
+
 @dataclass
 class Departures:
     departures: list[Departure]
@@ -61,57 +79,100 @@ def stop_visibility(raw: psycopg.Connection[Any], feed: str, stop_id: str) -> st
     return str(row[0])
 
 
+def realtime_at(raw: psycopg.Connection[Any], feed: str, at: int) -> Realtime:
+    unmatched: Counter[str] = Counter()
+    updates = _updates(raw, feed, at, unmatched)
+    return Realtime(updates, _known_trips(raw, feed, [t for t in updates if t]), unmatched)
+
+
 def next_departures(
-    raw: psycopg.Connection[Any], *, feed: str, stop_id: str, at: int, limit: int
+    raw: psycopg.Connection[Any],
+    *,
+    feed: str,
+    stop_id: str,
+    at: int,
+    limit: int,
+    realtime: Realtime | None = None,
 ) -> Departures:
+    """The next ``limit`` departures at the stop from ``at``; ``realtime``: what
+    :func:`realtime_at` gave for this ``at`` (read here when not given)."""
+    many = departures_at_stops(
+        raw, feed=feed, stop_ids=[stop_id], at=at, limit=limit, realtime=realtime
+    )
+    return many[stop_id]
+
+
+def departures_at_stops(
+    raw: psycopg.Connection[Any],
+    *,
+    feed: str,
+    stop_ids: list[str],
+    at: int,
+    limit: int,
+    realtime: Realtime | None = None,
+) -> dict[str, Departures]:
+    """:func:`next_departures` of each stop, read together: one query per service day for
+    all the stops' calls, each updated trip's calls and prediction once (what a poll that
+    refreshes every stop needs; the answer per stop is the same)."""
     tz_row = raw.execute("SELECT timezone FROM gtfs_feeds WHERE name = %s", (feed,)).fetchone()
     if tz_row is None:
         raise NotFound(f"no GTFS feed {feed!r}: import it with `twin gtfs import`")
     tz = zone(tz_row[0])
-    result = Departures([])
-    updates = _updates(raw, feed, at, result.unmatched)
-    found: list[Departure] = []
+    realtime = realtime or realtime_at(raw, feed, at)
+    updates = realtime.updates
+    results = {s: Departures([], Counter(realtime.unmatched)) for s in stop_ids}
+    found: dict[str, list[Departure]] = {s: [] for s in stop_ids}
     calls_cache: dict[str, list[tuple[int, str, int | None, int | None]]] = {}
-    counted: set[str] = set()
+    predictions: dict[tuple[str, date], tuple[list[Call], Prediction]] = {}
+    counted: set[tuple[str, str]] = set()
     for day in days_around(at, tz):
         origin = service_day_origin(day, tz)
-        for trip_id, route_id, seq, stop, arrival, departure in _trips_at(raw, feed, stop_id, day):
+        calls_at = _trips_at(raw, feed, stop_ids, day, list(updates), at - origin, limit)
+        for trip_id, route_id, seq, stop, arrival, departure in calls_at:
             update = _update_for(updates, trip_id, day)
             if update is None:
-                rows = [(seq, stop, arrival, departure)]
+                calls = [_call(origin, seq, stop, arrival, departure)]
+                prediction = predict(calls, None)
             else:
-                if trip_id not in calls_cache:
-                    calls_cache[trip_id] = _calls(raw, feed, trip_id)
-                rows = calls_cache[trip_id]
-            calls = [
-                Call(s, st, None if a is None else origin + a, None if d is None else origin + d)
-                for s, st, a, d in rows
-            ]
-            prediction = predict(calls, update)
-            if prediction.unmatched and trip_id not in counted:
-                counted.add(trip_id)
-                result.unmatched["stop time updates naming no stop of their trip"] += (
+                if (trip_id, day) not in predictions:
+                    if trip_id not in calls_cache:
+                        calls_cache[trip_id] = _calls(raw, feed, trip_id)
+                    every = [_call(origin, *row) for row in calls_cache[trip_id]]
+                    predictions[trip_id, day] = (every, predict(every, update))
+                calls, prediction = predictions[trip_id, day]
+            if prediction.unmatched and (stop, trip_id) not in counted:
+                counted.add((stop, trip_id))
+                results[stop].unmatched["stop time updates naming no stop of their trip"] += (
                     prediction.unmatched
                 )
             for call, p in zip(calls, prediction.calls, strict=True):
                 if call.stop_sequence == seq and p is not None:
-                    found.append(Departure(trip_id, route_id, p.time, p.delay, p.status))
-    known = _known_trips(raw, feed, [t for t in updates if t])
-    for trip_id, instances in updates.items():
-        for _, update in instances:
-            if trip_relationship(update) in EXTRA:
-                route = update.trip.route_id or None
-                found += [
-                    Departure(trip_id or "", route, t, None, "added")
-                    for t in added_departures(update, stop_id)
-                ]
-            elif trip_id not in known:
-                result.unmatched["trip updates of trips not in the timetable"] += 1
-    result.departures = sorted(
-        (d for d in found if d.time >= at), key=lambda d: (d.time, d.trip_id)
-    )[:limit]
-    result.unmatched = +result.unmatched
-    return result
+                    found[stop].append(Departure(trip_id, route_id, p.time, p.delay, p.status))
+    for stop_id, result in results.items():
+        for trip_id, instances in updates.items():
+            for _, update in instances:
+                if trip_relationship(update) in EXTRA:
+                    route = update.trip.route_id or None
+                    found[stop_id] += [
+                        Departure(trip_id or "", route, t, None, "added")
+                        for t in added_departures(update, stop_id)
+                    ]
+                elif trip_id not in realtime.known:
+                    result.unmatched["trip updates of trips not in the timetable"] += 1
+        result.departures = sorted(
+            (d for d in found[stop_id] if d.time >= at), key=lambda d: (d.time, d.trip_id)
+        )[:limit]
+        result.unmatched = +result.unmatched
+    return results
+
+
+def _call(origin: int, seq: int, stop: str, arrival: int | None, departure: int | None) -> Call:
+    return Call(
+        seq,
+        stop,
+        None if arrival is None else origin + arrival,
+        None if departure is None else origin + departure,
+    )
 
 
 def _updates(
@@ -153,24 +214,43 @@ def _update_for(updates: dict[str, list[tuple[str, Any]]], trip_id: str, day: da
 
 
 def _trips_at(
-    raw: psycopg.Connection[Any], feed: str, stop_id: str, day: date
+    raw: psycopg.Connection[Any],
+    feed: str,
+    stop_ids: list[str],
+    day: date,
+    updated: list[str],
+    after: int,
+    limit: int,
 ) -> list[tuple[str, str, int, str, int | None, int | None]]:
-    """The calls at the stop of the trips that run on ``day``: (trip_id, route_id,
-    stop_sequence, stop_id, arrival, departure)."""
+    """The calls at the stops of the trips that run on ``day``: (trip_id, route_id,
+    stop_sequence, stop_id, arrival, departure).
+
+    Every call of a trip the realtime may update (``updated``: its delay can bring an earlier
+    call past ``at``); of the others, which keep their schedule, only the first ``limit`` per
+    stop at or after ``after`` (seconds from the day's origin), in the order the answer
+    sorts them (time, trip): the rest could never be among a stop's first ``limit``."""
     return raw.execute(
         """
-        SELECT st.trip_id, t.route_id, st.stop_sequence, st.stop_id, st.arrival, st.departure
-        FROM gtfs_stop_times st JOIN gtfs_trips t USING (feed, trip_id)
-        WHERE st.feed = %(f)s AND st.stop_id = %(s)s AND t.service_id IN (
-            (SELECT service_id FROM gtfs_calendars
-             WHERE feed = %(f)s AND %(d)s BETWEEN start_date AND end_date
-               AND weekdays[extract(isodow FROM %(d)s::date)::int]
-             UNION SELECT service_id FROM gtfs_calendar_dates
-             WHERE feed = %(f)s AND date = %(d)s AND added)
-            EXCEPT SELECT service_id FROM gtfs_calendar_dates
-            WHERE feed = %(f)s AND date = %(d)s AND NOT added)
+        WITH calls AS (
+            SELECT st.trip_id, t.route_id, st.stop_sequence, st.stop_id, st.arrival,
+                   st.departure, st.trip_id = ANY(%(u)s) AS updated
+            FROM gtfs_stop_times st JOIN gtfs_trips t USING (feed, trip_id)
+            WHERE st.feed = %(f)s AND st.stop_id = ANY(%(s)s)
+              AND (st.trip_id = ANY(%(u)s) OR coalesce(st.departure, st.arrival) >= %(a)s)
+              AND t.service_id IN (
+                (SELECT service_id FROM gtfs_calendars
+                 WHERE feed = %(f)s AND %(d)s BETWEEN start_date AND end_date
+                   AND weekdays[extract(isodow FROM %(d)s::date)::int]
+                 UNION SELECT service_id FROM gtfs_calendar_dates
+                 WHERE feed = %(f)s AND date = %(d)s AND added)
+                EXCEPT SELECT service_id FROM gtfs_calendar_dates
+                WHERE feed = %(f)s AND date = %(d)s AND NOT added))
+        SELECT trip_id, route_id, stop_sequence, stop_id, arrival, departure FROM (
+            SELECT *, row_number() OVER (PARTITION BY stop_id, updated
+                ORDER BY coalesce(departure, arrival), trip_id) AS n FROM calls) c
+        WHERE updated OR n <= %(n)s
         """,
-        {"f": feed, "s": stop_id, "d": day},
+        {"f": feed, "s": stop_ids, "d": day, "u": updated, "a": after, "n": limit},
     ).fetchall()
 
 

@@ -10,8 +10,10 @@ navigation path (``/Things(1)/Datastreams``), ``$expand`` and a ``$filter`` path
 The mapping (the interface tests and clients rely on):
 
 - Thing, Sensor: an active device; ``@iot.id`` is ``devices.sta_id``; a Thing's ``name`` is
-  the device id. Location and FeatureOfInterest: the device's location, same id (located
-  devices only).
+  the device id. FeatureOfInterest: the device's location, same id (located devices only).
+- Location, HistoricalLocation: a row of ``device_locations``, the place a device got to and
+  when (kept by a trigger on ``devices``, migration 0011); both have the row's id. A Thing's
+  Locations is its newest row while it has a location; a past Location has no Things.
 - Datastream: a (device, metric) pair that has observations, i.e. a ``latest_state`` row
   (``latest_state.sta_id``); its unit is the pair's latest unit, else the metric's.
 - ObservedProperty: a metric name (``observed_properties``), listed while some Datastream
@@ -86,12 +88,21 @@ _MEASUREMENT = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measure
 _UCUM = "https://ucum.org/ucum#"
 
 _DS_UNIT = "coalesce(ls.unit, m.unit)"
+#: the device's current Location: its newest history row, while it has a location
+_CURRENT = (
+    "(SELECT max(x.id) FROM device_locations x WHERE x.device_id = d.id AND d.geom IS NOT NULL)"
+)
 _VIEWS = {
     "Things": f"""SELECT d.sta_id AS id, d.id AS name, d.type AS description,
-        {_THING_PROPS} AS properties, d.id AS device_id FROM {VISIBLE_DEVICES} d""",
-    "Locations": f"""SELECT d.sta_id AS id, d.id AS name,
+        {_THING_PROPS} AS properties, d.id AS device_id, {_CURRENT} AS location_id
+        FROM {VISIBLE_DEVICES} d""",
+    "Locations": f"""SELECT h.id, d.id AS name,
         'location of device ' || d.id AS description, 'application/geo+json' AS "encodingType",
-        ST_Transform(d.geom, 4326) AS location, d.id AS device_id FROM {_LOCATED}""",
+        ST_Transform(h.geom, 4326) AS location, d.id AS device_id,
+        CASE WHEN h.id = {_CURRENT} THEN d.id END AS current_device_id
+        FROM device_locations h JOIN {VISIBLE_DEVICES} d ON d.id = h.device_id""",
+    "HistoricalLocations": f"""SELECT h.id, h.at AS time, h.device_id, h.id AS location_id
+        FROM device_locations h JOIN {VISIBLE_DEVICES} d ON d.id = h.device_id""",
     "FeaturesOfInterest": f"""SELECT d.sta_id AS id, d.id AS name,
         'where device ' || d.id || ' observes' AS description,
         'application/geo+json' AS "encodingType", ST_Transform(d.geom, 4326) AS feature,
@@ -141,9 +152,11 @@ ENTITY_SETS: dict[str, EntitySet] = {
             _VIEWS["Things"],
             {"id": Kind.NUM, "name": Kind.STR, "description": Kind.STR, "properties": Kind.JSON},
             {
-                "Locations": _nav("Locations", *_DEV, many=True, at_most_one=True),
+                "Locations": Nav("Locations", (("location_id", "id"),), True, at_most_one=True),
+                "HistoricalLocations": _nav("HistoricalLocations", *_DEV, many=True),
                 "Datastreams": _nav("Datastreams", *_DEV, many=True),
             },
+            hidden=("device_id", "location_id"),
         ),
         EntitySet(
             "Locations",
@@ -156,8 +169,27 @@ ENTITY_SETS: dict[str, EntitySet] = {
                 "encodingType": Kind.STR,
                 "location": Kind.GEOM,
             },
-            {"Things": _nav("Things", *_DEV, many=True, at_most_one=True)},
+            {
+                "Things": Nav(
+                    "Things", (("current_device_id", "device_id"),), True, at_most_one=True
+                ),
+                "HistoricalLocations": Nav(
+                    "HistoricalLocations", (("id", "location_id"),), True, at_most_one=True
+                ),
+            },
+            hidden=("device_id", "current_device_id"),
             geometry=("location",),
+        ),
+        EntitySet(
+            "HistoricalLocations",
+            "HistoricalLocation",
+            _VIEWS["HistoricalLocations"],
+            {"id": Kind.NUM, "time": Kind.TIME},
+            {
+                "Thing": _nav("Things", *_DEV, many=False),
+                "Locations": Nav("Locations", (("location_id", "id"),), True, at_most_one=True),
+            },
+            hidden=("device_id", "location_id"),
         ),
         EntitySet(
             "Sensors",

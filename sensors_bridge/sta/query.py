@@ -79,7 +79,8 @@ def _nav(entity: EntitySet, name: str, option: str) -> Nav:
 
 def _columns(entity: EntitySet, options: Options) -> list[str]:
     wanted = set(options.select or entity.properties) | {col for col, _ in entity.order}
-    cols = ['a."id"'] + [f'a."{h}"' for h in entity.hidden if h.startswith(("device", "metric"))]
+    keys = {source for nav in entity.navs.values() for source, _ in nav.keys}
+    cols = ['a."id"'] + [f'a."{h}"' for h in entity.hidden if h in keys]
     for name, kind in entity.properties.items():
         if name == "id" or name not in wanted:
             continue

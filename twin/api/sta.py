@@ -10,132 +10,43 @@ the devices' rule (:func:`geodata.access.device_visible`, as SQL in
 which :mod:`twin.forwarded` has already made the public one behind a trusted proxy.
 """
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy import Connection
 
-from geodata.access import Principal
 from sensors_bridge.sta import query as q
 from sensors_bridge.sta.entities import ENTITY_SETS, EntitySet
-from sensors_bridge.sta.options import Options, parse_options
+from sensors_bridge.sta.options import Options
+from twin.api import sta_paths
 from twin.api.deps import CurrentUser, EngineDep, SettingsDep
 from twin.api.features import OGCJSONResponse
 from twin.api.openapi import problems
-from twin.settings import Settings
+from twin.api.sta_common import (
+    PREFIX,
+    EntityId,
+    base_url,
+    context,
+    options_dependency,
+    page_doc,
+)
 
-PREFIX = "/sta/v1.1"
 router = APIRouter(prefix=PREFIX, tags=["OGC SensorThings API"])
 
+#: what is true of this service, and only that: the whole data model (HistoricalLocations
+#: included; MultiDatastreams are an extension of their own, not declared), every resource
+#: path of the Sensing part (sets, entities, navigation, property, ``$value``, ``$ref``) and
+#: the request options. Not: create/update/delete, batch, data arrays, MQTT.
 CONFORMANCE = [
     "http://www.opengis.net/spec/iot_sensing/1.1/req/datamodel",
     "http://www.opengis.net/spec/iot_sensing/1.1/req/resource-path/resource-path-to-entities",
     "http://www.opengis.net/spec/iot_sensing/1.1/req/request-data",
 ]
-#: the largest $skip (PostgreSQL's OFFSET is a bigint; past this nothing is left to page)
-MAX_SKIP = 2**31 - 1
-EntityId = Annotated[int, Path(ge=0, le=2**63 - 1, description="The entity's integer `@iot.id`.")]
-
-
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + PREFIX
-
-
-def _select_pattern(entity: EntitySet) -> str:
-    names = "|".join(["@iot\\.id", "@iot\\.selfLink", *entity.properties, *entity.navs])
-    return f"^\\s*({names})\\s*(,\\s*({names})\\s*)*$"
-
-
-def _options_dependency(entity: EntitySet, collection: bool) -> Callable[..., Options]:
-    """A dependency reading the request's options for ``entity``, declared in the OpenAPI
-    document (the values are read again, all of them, by ``parse_options``, so an unknown
-    ``$option`` is named in the 400)."""
-    expand_format = f"sta-expand-{entity.name}"
-    select = Query(
-        alias="$select",
-        description=f"Properties of the {entity.name} to return, comma-separated.",
-        pattern=_select_pattern(entity),
-    )
-    expand = Query(
-        alias="$expand",
-        description="Navigation properties to include, comma-separated, nested with `/` or "
-        "with options in parentheses: `Datastreams($top=1;$expand=Observations)`.",
-        json_schema_extra={"format": expand_format},
-    )
-
-    def entity_options(
-        request: Request,
-        select_: Annotated[str | None, select] = None,
-        expand_: Annotated[str | None, expand] = None,
-    ) -> Options:
-        return parse_options(request.query_params)
-
-    def collection_options(
-        request: Request,
-        select_: Annotated[str | None, select] = None,
-        expand_: Annotated[str | None, expand] = None,
-        top: Annotated[
-            int | None, Query(alias="$top", ge=0, description="Page size (cut to the maximum).")
-        ] = None,
-        skip: Annotated[
-            int | None,
-            Query(
-                alias="$skip",
-                ge=0,
-                le=MAX_SKIP,
-                description="Entities to skip. In the default order `@iot.nextLink` carries "
-                "an opaque `$skiptoken` instead (keyset paging): follow it as given.",
-            ),
-        ] = None,
-        count: Annotated[
-            str | None,
-            Query(
-                alias="$count",
-                description="`true`: add `@iot.count`, the number of matches (costs a count).",
-                json_schema_extra={"enum": ["true", "false"]},
-            ),
-        ] = None,
-        filter_: Annotated[
-            str | None,
-            Query(
-                alias="$filter",
-                description="An OData expression: comparisons, and/or/not, arithmetic, time "
-                "functions (year ... second, date, now), st_within/st_intersects with "
-                "geography'POLYGON((lon lat, ...))'.",
-                json_schema_extra={"format": "sta-filter"},
-            ),
-        ] = None,
-        orderby: Annotated[
-            str | None,
-            Query(
-                alias="$orderby",
-                description="Comma-separated expressions, each optionally `asc` or `desc`.",
-                json_schema_extra={"format": "sta-orderby"},
-            ),
-        ] = None,
-    ) -> Options:
-        return parse_options(request.query_params)
-
-    return collection_options if collection else entity_options
-
-
-def _context(request: Request, conn: Connection, user: Principal, settings: Settings) -> q.Context:
-    return q.Context(conn, user, _base(request), settings.sta_default_top, settings.sta_max_top)
-
-
-def _page_doc(request: Request, page: q.Page, options: Options) -> dict[str, Any]:
-    doc = page.doc
-    if page.more:
-        url = str(request.base_url).rstrip("/") + request.url.path
-        doc["@iot.nextLink"] = q.next_link(url, options.raw, page)
-    return doc
 
 
 @router.get("", summary="SensorThings service root: entity sets and conformance")
 def landing(request: Request) -> dict[str, Any]:
-    base = _base(request)
+    base = base_url(request)
     return {
         "value": [{"name": name, "url": f"{base}/{name}"} for name in ENTITY_SETS],
         "serverSettings": {"conformance": CONFORMANCE},
@@ -144,8 +55,8 @@ def landing(request: Request) -> dict[str, Any]:
 
 def _add_routes(entity: EntitySet) -> None:
     name = entity.name
-    collection_opts = _options_dependency(entity, collection=True)
-    entity_opts = _options_dependency(entity, collection=False)
+    collection_opts = options_dependency(entity, collection=True)
+    entity_opts = options_dependency(entity, collection=False)
 
     def read_set(
         request: Request,
@@ -155,8 +66,8 @@ def _add_routes(entity: EntitySet) -> None:
         options: Annotated[Options, Depends(collection_opts)],
     ) -> Response:
         with engine.connect() as conn:
-            page = q.read_collection(_context(request, conn, user, settings), name, options)
-        return OGCJSONResponse(_page_doc(request, page, options))
+            page = q.read_collection(context(request, conn, user, settings), name, options)
+        return OGCJSONResponse(page_doc(request, page, options))
 
     def read_one(
         entity_id: EntityId,
@@ -167,7 +78,7 @@ def _add_routes(entity: EntitySet) -> None:
         options: Annotated[Options, Depends(entity_opts)],
     ) -> Response:
         with engine.connect() as conn:
-            ctx = _context(request, conn, user, settings)
+            ctx = context(request, conn, user, settings)
             return OGCJSONResponse(q.read_entity(ctx, name, entity_id, options))
 
     router.add_api_route(
@@ -188,10 +99,12 @@ def _add_routes(entity: EntitySet) -> None:
     )
     for nav_name, nav in entity.navs.items():
         _add_nav_route(entity, nav_name, ENTITY_SETS[nav.target], nav.many)
+    sta_paths.add_ref_routes(router, entity)
+    sta_paths.add_property_routes(router, entity)  # last: ``{property}`` matches the above
 
 
 def _add_nav_route(entity: EntitySet, nav_name: str, target: EntitySet, many: bool) -> None:
-    opts = _options_dependency(target, collection=many)
+    opts = options_dependency(target, collection=many)
 
     def read_related(
         entity_id: EntityId,
@@ -202,9 +115,9 @@ def _add_nav_route(entity: EntitySet, nav_name: str, target: EntitySet, many: bo
         options: Annotated[Options, Depends(opts)],
     ) -> Response:
         with engine.connect() as conn:
-            ctx = _context(request, conn, user, settings)
+            ctx = context(request, conn, user, settings)
             got = q.read_related(ctx, entity.name, entity_id, nav_name, options)
-        doc = _page_doc(request, got, options) if isinstance(got, q.Page) else got
+        doc = page_doc(request, got, options) if isinstance(got, q.Page) else got
         return OGCJSONResponse(doc)
 
     what = f"The {nav_name} of a {entity.singular}" if many else f"A {entity.singular}'s {nav_name}"
@@ -220,3 +133,4 @@ def _add_nav_route(entity: EntitySet, nav_name: str, target: EntitySet, many: bo
 
 for _entity in ENTITY_SETS.values():
     _add_routes(_entity)
+sta_paths.add_nested_route(router)  # after every other: it matches any path

@@ -70,15 +70,20 @@ def realtime(
         float, typer.Option(min=1.0, help="Seconds between polls (without --once).")
     ] = 30.0,
 ) -> None:
-    """Fetch GTFS-realtime FeedMessages and keep them. With --once a corrupt source exits
-    non-zero; polling, it is logged and the previous state stays."""
+    """Fetch GTFS-realtime FeedMessages and keep them; then store each stop's next departure
+    where it changed (metrics next_departure, next_departure_delay), so a stop device's latest
+    state is its next bus. With --once a corrupt source exits non-zero; polling, it is logged
+    and the previous state stays."""
+    from sensors_bridge.gtfs.live import record_next_departures
     from sensors_bridge.gtfs.realtime import fetch, record
+    from sensors_bridge.store import BatchWriter
     from twin.runtime import Runtime
 
     with user_errors():
         s = settings()
         with Runtime(s) as rt:
             rt.check()
+            writer = BatchWriter(rt.engine, "gtfs")
             while True:
                 for source in sources:
                     try:
@@ -89,6 +94,13 @@ def realtime(
                         LOGGER.warning("%s", exc)
                         continue
                     out.print(summary.line(), highlight=False)
+                try:
+                    live = record_next_departures(rt.engine, feed, writer)
+                    out.print(live.line(feed), highlight=False)
+                except Exception as exc:
+                    if once or not _recoverable(exc):
+                        raise
+                    LOGGER.warning("%s", exc)
                 if once:
                     break
                 time.sleep(interval)

@@ -21,7 +21,14 @@ INTEGRATION = "simulator"
 
 def simulate(
     rate: Annotated[
-        float, typer.Option(min=0.001, help="Observations per second, all protocols together.")
+        float,
+        typer.Option(
+            min=0.001,
+            help="Observations per second over mqtt, http, tts and chirpstack together. GTFS is "
+            "not counted: the buses' FeedMessage is a file rewritten every second whatever the "
+            "rate, which `twin gtfs rt` polls at its own interval; the observations it gives "
+            "(each stop's next departure, when it changes) are the poller's, not sent here.",
+        ),
     ] = 20.0,
     duration: Annotated[
         float, typer.Option(min=0, help="Seconds to run; 0: until Ctrl-C or SIGTERM.")
