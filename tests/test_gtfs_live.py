@@ -151,3 +151,27 @@ def test_the_poller_stores_them_and_says_so(
     with engine.connect() as conn:
         unit = conn.execute(text("SELECT unit FROM metrics WHERE name = :n"), {"n": DEPARTURE})
         assert unit.scalar_one() == "s"
+
+
+def test_a_moved_stop_has_a_location_history(
+    runner: CliRunner, engine: Engine, tmp_path: Path
+) -> None:
+    """Re-importing the feed keeps one history row per stop; a stop that moved gets a second
+    (the trigger on ``devices`` sees the import's upsert like any other write)."""
+    from tests.gtfs_data import FILES
+
+    same = runner.invoke(
+        app, ["gtfs", "import", str(write_feed(tmp_path / "g.zip")), "--feed", "syn"]
+    )
+    assert same.exit_code == 0, same.output
+    moved_stops = FILES["stops.txt"].replace(
+        "S1,Rautatientori,60.1707,", "S1,Rautatientori,60.1717,"
+    )
+    path = write_feed(tmp_path / "h.zip", stops_txt=moved_stops)
+    moved = runner.invoke(app, ["gtfs", "import", str(path), "--feed", "syn"])
+    assert moved.exit_code == 0, moved.output
+    with engine.connect() as conn:
+        counts = dict(
+            conn.execute(text("SELECT device_id, count(*) FROM device_locations GROUP BY 1")).all()
+        )
+    assert counts == {"gtfs-syn-S1": 2, "gtfs-syn-S2": 1, "gtfs-syn-S3": 1, "gtfs-syn-S4": 1}

@@ -119,6 +119,10 @@ def test_role_matrix(world: Any, who: str) -> None:
         urls += [f"/Datastreams({i})" for i in mine] + [
             f"/Datastreams({i})/Observations" for i in mine
         ]
+        # nested paths: the device hides them wherever it lies on the path
+        urls += [f"/Things({thing})/Datastreams({i})/Observations/$ref" for i in mine]
+        urls += [f"/Datastreams({i})/Thing/Datastreams" for i in mine]
+        urls += [f"/Datastreams({i})/Sensor/name/$value" for i in mine]
         for url in urls:
             got = client.get(f"{ROOT}{url}", headers=h)
             if got.status_code != want:

@@ -7,7 +7,9 @@ template literally, and the OpenAPI document lists each path as it is. Who may s
 the devices' rule (:func:`geodata.access.device_visible`, as SQL in
 ``sensors_bridge.sta.entities.visibility_params``); an entity the caller may not know of is a
 404, like one that does not exist. Links are absolute and built from the request's base URL,
-which :mod:`twin.forwarded` has already made the public one behind a trusted proxy.
+which :mod:`twin.forwarded` has already made the public one behind a trusted proxy. What
+lies below an entity (``$ref``, properties, ``$value``, deeper paths) is
+:mod:`twin.api.sta_paths`.
 """
 
 from typing import Annotated, Any
@@ -35,8 +37,8 @@ router = APIRouter(prefix=PREFIX, tags=["OGC SensorThings API"])
 
 #: what is true of this service, and only that: the whole data model (HistoricalLocations
 #: included; MultiDatastreams are an extension of their own, not declared), every resource
-#: path of the Sensing part (sets, entities, navigation, property, ``$value``, ``$ref``) and
-#: the request options. Not: create/update/delete, batch, data arrays, MQTT.
+#: path of the Sensing part (sets, entities, properties, ``$value``, navigation, ``$ref``,
+#: nested paths) and the request options. Not: create/update/delete, batch, data arrays, MQTT.
 CONFORMANCE = [
     "http://www.opengis.net/spec/iot_sensing/1.1/req/datamodel",
     "http://www.opengis.net/spec/iot_sensing/1.1/req/resource-path/resource-path-to-entities",
