@@ -1,0 +1,127 @@
+"""``twin import`` without pandas: an import of Arrow batches never needs it.
+
+Three places load pandas (about a third of a second and 50 MB of a ``twin import``) without
+an import using it: pyogrio's package start-up imports geopandas only to note the installed
+versions for its data-frame functions; pyarrow's Python layer imports pandas the first time
+it turns a Python value into Arrow, to ask whether it is a pandas object; and Arrow's C++
+conversions to and from numpy import it to learn pandas' missing-value types. The OGR
+reader hands Arrow batches on and the mapping works in Arrow
+(:mod:`geodata.importers.mapping`), so none of the answers matter to an import.
+
+:func:`without_pandas` hides pandas and geopandas (a module finder that says they are not
+installed) for the ``with`` block, when they are not loaded already: the command wraps an
+import in it. Whatever needs pandas in the block calls :func:`with_pandas` first (the frames
+adapter, the CityJSON reader, a plug-in reader's module), which ends the hiding and lets
+pyarrow find pandas again. :func:`pyogrio` starts pyogrio and sets its version flags from the
+installed packages' metadata, so ``read_dataframe`` and geopandas' ``read_file``/``to_file``
+work later in the process.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib import metadata
+from importlib.machinery import ModuleSpec, PathFinder
+from types import ModuleType
+from typing import Any
+
+_HIDDEN = ("pandas", "geopandas")
+
+
+class _Hidden:
+    """A module finder that says the named packages are not installed."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = set(names)
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
+        if name.partition(".")[0] in self.names:
+            raise ImportError(
+                f"{name} is hidden while an import reads Arrow batches: call "
+                "geodata.importers.lean.with_pandas() before importing it"
+            )
+        return None
+
+
+#: the finder in place while an import runs without pandas
+_ACTIVE: list[_Hidden] = []
+
+
+@contextmanager
+def without_pandas() -> Iterator[None]:
+    """Hide pandas and geopandas for the block, unless one is loaded already."""
+    if "pandas" in sys.modules or "geopandas" in sys.modules or _ACTIVE:
+        yield
+        return
+    finder = _Hidden(_HIDDEN)
+    sys.meta_path.insert(0, finder)
+    _ACTIVE.append(finder)
+    try:
+        import pyarrow.lib
+
+        pyarrow.lib._pandas_api.have_pandas  # noqa: B018 - asked once, now: "no"
+        yield
+    finally:
+        _stop_hiding()
+
+
+def with_pandas() -> None:
+    """End the hiding (if on) and let pyarrow use pandas again: a frame is on its way."""
+    if not _ACTIVE:
+        return
+    _stop_hiding()
+    import pyarrow.lib
+
+    pyarrow.lib._pandas_api.pd  # noqa: B018 - tries the import again, for real
+
+
+def _stop_hiding() -> None:
+    while _ACTIVE:
+        finder = _ACTIVE.pop()
+        if finder in sys.meta_path:
+            sys.meta_path.remove(finder)
+
+
+def pyogrio() -> ModuleType:
+    """The pyogrio module, started without pandas when that is not loaded already."""
+    if "pyogrio" in sys.modules:
+        return sys.modules["pyogrio"]
+    import pyogrio as module
+
+    if _ACTIVE:  # it started without (geo)pandas: its flags say they are missing
+        _restore_flags()
+    loaded: ModuleType = module
+    return loaded
+
+
+def _restore_flags() -> None:
+    """pyogrio's HAS_GEOPANDAS and PANDAS_GE_xy as its own start-up would have set them."""
+    from packaging.version import Version
+
+    compat = sys.modules["pyogrio._compat"]
+    frames = sys.modules.get("pyogrio.geopandas")
+    pandas = _version("pandas")
+    # the path finder, not the import system: geopandas is hidden from that
+    installed = PathFinder.find_spec("geopandas") is not None
+    flags: dict[str, bool] = {"HAS_GEOPANDAS": installed}
+    for name in vars(compat):
+        found = re.fullmatch(r"PANDAS_GE_(\d)(\d+)", name)
+        if found:
+            floor = Version(f"{found[1]}.{found[2]}.0dev")
+            flags[name] = pandas is not None and Version(pandas) >= floor
+    for module in (compat, frames):
+        if module is None:
+            continue
+        for name, value in flags.items():
+            if hasattr(module, name):
+                setattr(module, name, value)
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
