@@ -81,7 +81,7 @@ def with_pandas() -> None:
 def _stop_hiding() -> None:
     while _ACTIVE:
         finder = _ACTIVE.pop()
-        if finder in sys.meta_path:
+        if sys.meta_path is not None and finder in sys.meta_path:  # None: at shutdown
             sys.meta_path.remove(finder)
 
 
