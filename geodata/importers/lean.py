@@ -12,7 +12,8 @@ reader hands Arrow batches on and the mapping works in Arrow
 installed) for the ``with`` block, when they are not loaded already: the command wraps an
 import in it. Whatever needs pandas in the block calls :func:`with_pandas` first (the frames
 adapter, the CityJSON reader, a plug-in reader's module), which ends the hiding and lets
-pyarrow find pandas again. :func:`pyogrio` starts pyogrio and sets its version flags from the
+pyarrow find pandas again; after the block, pyarrow's pandas support comes back by itself
+when pandas is first imported. :func:`pyogrio` starts pyogrio and sets its version flags from the
 installed packages' metadata, so ``read_dataframe`` and geopandas' ``read_file``/``to_file``
 work later in the process.
 """
@@ -24,6 +25,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import metadata
+from importlib.abc import Loader
 from importlib.machinery import ModuleSpec, PathFinder
 from types import ModuleType
 from typing import Any
@@ -72,17 +74,55 @@ def with_pandas() -> None:
     """End the hiding (if on) and let pyarrow use pandas again: a frame is on its way."""
     if not _ACTIVE:
         return
-    _stop_hiding()
+    _stop_hiding(later=False)
     import pyarrow.lib
 
     pyarrow.lib._pandas_api.pd  # noqa: B018 - tries the import again, for real
 
 
-def _stop_hiding() -> None:
+def _stop_hiding(*, later: bool = True) -> None:
+    """End the hiding; ``later``: have pyarrow's pandas support come back with pandas."""
+    was_on = bool(_ACTIVE) and later
     while _ACTIVE:
         finder = _ACTIVE.pop()
         if sys.meta_path is not None and finder in sys.meta_path:  # None: at shutdown
             sys.meta_path.remove(finder)
+    if was_on and sys.meta_path is not None and "pandas" not in sys.modules:
+        sys.meta_path.insert(0, _Rearm())
+
+
+class _Rearm:
+    """Finds pandas the first time it is imported after the hiding, so that pyarrow's pandas
+    support is switched back on as soon as pandas has loaded (pyarrow asked once, during the
+    hiding, and would otherwise keep its "no")."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
+        if name != "pandas":
+            return None
+        sys.meta_path.remove(self)
+        spec = PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _ThenRearm(spec.loader)
+        return spec
+
+
+class _ThenRearm(Loader):
+    """pandas' own loader, then :func:`with_pandas`'s re-arming of pyarrow."""
+
+    def __init__(self, loader: Loader) -> None:
+        self.loader = loader
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self.loader.exec_module(module)
+        import pyarrow.lib
+
+        pyarrow.lib._pandas_api.pd  # noqa: B018 - tries the import again: it is there now
+
+    def __getattr__(self, name: str) -> Any:  # resource readers and the like
+        return getattr(self.loader, name)
 
 
 def pyogrio() -> ModuleType:
