@@ -58,10 +58,6 @@ def flat(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return values
 
 
-def nulls(n: int, type_: pa.DataType = _FLOAT) -> pa.Array:
-    return pa.nulls(n, type_)
-
-
 def from_numpy(values: NDArray[Any]) -> pa.Array:
     """Floats with NaN as unknown -> an Arrow float64 array with nulls."""
     v = np.asarray(values, dtype=float)
