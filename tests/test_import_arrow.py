@@ -107,6 +107,12 @@ def test_pandas_and_geopandas_work_after_an_import_without_them(
         "assert pa.array(s).type == pa.int64() and pa.table({'a': [1]}).to_pandas().a[0] == 1\n"
         f"g = gpd.read_file({str(path)!r}); g.to_file({str(tmp_path / 'back.gpkg')!r})\n"
         f"assert len(pyogrio.read_dataframe({str(tmp_path / 'back.gpkg')!r})) == 1\n"
+        "import pyogrio._compat as c, pyogrio.geopandas as g\n"
+        "from packaging.version import Version as V\n"
+        "v = V(pd.__version__)\n"
+        "assert c.HAS_GEOPANDAS and g.HAS_GEOPANDAS\n"
+        "assert c.PANDAS_GE_22 == g.PANDAS_GE_22 == (v >= V('2.2.0'))\n"
+        "assert c.PANDAS_GE_30 == g.PANDAS_GE_30 == (v >= V('3.0.0dev'))\n"
         "print('frames fine')\n"
     )
     code = SCRIPT.replace("sys.exit(code)\n", after + "sys.exit(code)\n")

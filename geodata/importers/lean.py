@@ -139,19 +139,16 @@ def pyogrio() -> ModuleType:
 
 def _restore_flags() -> None:
     """pyogrio's HAS_GEOPANDAS and PANDAS_GE_xy as its own start-up would have set them."""
-    from packaging.version import Version
-
     compat = sys.modules["pyogrio._compat"]
     frames = sys.modules.get("pyogrio.geopandas")
-    pandas = _version("pandas")
+    pandas = _major_minor("pandas")
     # the path finder, not the import system: geopandas is hidden from that
     installed = PathFinder.find_spec("geopandas") is not None
     flags: dict[str, bool] = {"HAS_GEOPANDAS": installed}
     for name in vars(compat):
         found = re.fullmatch(r"PANDAS_GE_(\d)(\d+)", name)
-        if found:
-            floor = Version(f"{found[1]}.{found[2]}.0dev")
-            flags[name] = pandas is not None and Version(pandas) >= floor
+        if found:  # pyogrio compares with "X.Y.0" or "X.Y.0dev": a release X.Y passes both
+            flags[name] = pandas is not None and pandas >= (int(found[1]), int(found[2]))
     for module in (compat, frames):
         if module is None:
             continue
@@ -160,8 +157,10 @@ def _restore_flags() -> None:
                 setattr(module, name, value)
 
 
-def _version(dist: str) -> str | None:
+def _major_minor(dist: str) -> tuple[int, int] | None:
+    """The installed distribution's (major, minor) version, from its metadata (no import)."""
     try:
-        return metadata.version(dist)
+        numbers = re.findall(r"\d+", metadata.version(dist))
     except metadata.PackageNotFoundError:
         return None
+    return (int(numbers[0]), int(numbers[1])) if len(numbers) >= 2 else None
