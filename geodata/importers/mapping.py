@@ -19,17 +19,13 @@ Values are converted and held to their column's type and range by
 
 from __future__ import annotations
 
-import json
-import tomllib
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from geodata.errors import ImportFailed
 from geodata.importers.attrs import attrs_json, merge_attrs
@@ -38,50 +34,27 @@ from geodata.importers.schemes import ID_CANDIDATES
 
 if TYPE_CHECKING:
     from geodata.importers.import_layer import ImportLayer
+    from geodata.importers.mapping_file import MappingFile
 
 
-class MappingFile(BaseModel):
-    """A user's mapping from their scheme to the twin's columns."""
+@dataclass(frozen=True)
+class NoMapping:
+    """An import without a mapping file: the schemes alone (pydantic's model of a mapping
+    file, :class:`~geodata.importers.mapping_file.MappingFile`, loads only for one)."""
 
-    model_config = ConfigDict(extra="forbid")
-    fields: dict[str, str] = {}
-    constants: dict[str, Any] = {}
-    values: dict[str, dict[str, Any]] = {}
-    id: dict[str, str] = {}
+    fields: dict[str, str] = field(default_factory=dict)
+    constants: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    id: dict[str, str] = field(default_factory=dict)
 
-    @classmethod
-    def load(cls, path: Path, layer: ImportLayer) -> MappingFile:
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise ImportFailed(f"{path}: cannot read the mapping file ({exc.strerror})") from None
-        try:
-            data = tomllib.loads(raw.decode()) if path.suffix == ".toml" else json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ImportFailed(
-                f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'JSON'}: {exc}"
-            ) from None
-        try:
-            mapping = cls.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in exc.errors()
-            )
-            raise ImportFailed(
-                f"{path}: bad mapping file ({problems}); expected sections "
-                "[fields], [constants], [values.<column>], [id]"
-            ) from None
-        known = set(layer.fields)
-        for section in ("fields", "constants", "values"):
-            unknown = set(getattr(mapping, section)) - known
-            if unknown:
-                raise ImportFailed(
-                    f"{path}: [{section}] names {', '.join(sorted(unknown))}, not columns of "
-                    f"layer {layer.name}; its columns are {', '.join(sorted(known))}"
-                )
-        if set(mapping.id) - {"field"}:
-            raise ImportFailed(f'{path}: [id] takes only field = "<attribute>"')
-        return mapping
+
+def __getattr__(name: str) -> Any:
+    """``MappingFile`` is importable from here, loaded on first use."""
+    if name == "MappingFile":
+        from geodata.importers.mapping_file import MappingFile
+
+        return MappingFile
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 #: a batch's twin columns by name, each an Arrow array of the batch's length (layers may
@@ -110,7 +83,7 @@ class Mapper:
     def __init__(self, layer: ImportLayer, mapping: MappingFile | None, where_file: str) -> None:
         self.layer = layer
         self.fields = layer.fields
-        self.mapping = mapping or MappingFile()
+        self.mapping: MappingFile | NoMapping = mapping or NoMapping()
         self.where_file = where_file
         #: the batch being mapped: lower-case attribute name -> name, and the attributes used
         self.lookup: dict[str, str] = {}

@@ -32,13 +32,15 @@ from geodata.importers.coerce import flat
 from geodata.importers.frames import as_table
 from geodata.importers.geometry import check_batch, check_coordinates
 from geodata.importers.layers import IMPORT_LAYERS, ImportLayer, Rows
-from geodata.importers.mapping import Mapper, MappingFile
+from geodata.importers.mapping import Mapper
 from geodata.importers.readers import reader_for
 from geodata.importers.report import ImportReport
 from geodata.importers.writer import StageWriter, raw_connection
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
+
+    from geodata.importers.mapping_file import MappingFile
 
 LOGGER = logging.getLogger(__name__)
 
@@ -118,6 +120,8 @@ def import_reader(
         source = source or Path(file).name.split(".")[0]
         report = ImportReport(file, layer, source, reader.name, source_crs=src_crs)
         if isinstance(mapping, Path):
+            from geodata.importers.mapping_file import MappingFile
+
             mapping = MappingFile.load(mapping, target)
         mapper = Mapper(target, mapping, file)
         total = reader.count()
