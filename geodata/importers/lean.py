@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from importlib import metadata
 from importlib.abc import Loader
 from importlib.machinery import ModuleSpec, PathFinder
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -158,9 +159,21 @@ def _restore_flags() -> None:
 
 
 def _major_minor(dist: str) -> tuple[int, int] | None:
-    """The installed distribution's (major, minor) version, from its metadata (no import)."""
-    try:
-        numbers = re.findall(r"\d+", metadata.version(dist))
-    except metadata.PackageNotFoundError:
+    """The installed package's (major, minor) version, without importing it: from the name
+    of its ``dist-info`` folder beside it (one folder listing), else its metadata (a scan of
+    every installed package, ~40 ms)."""
+    spec = PathFinder.find_spec(dist)
+    if spec is None:
         return None
+    version = None
+    if spec.origin:
+        site = Path(spec.origin).parent.parent
+        found = sorted(site.glob(f"{dist}-*.dist-info"))
+        version = found[0].name[len(dist) + 1 : -len(".dist-info")] if len(found) == 1 else None
+    if version is None:
+        try:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+    numbers = re.findall(r"\d+", version)
     return (int(numbers[0]), int(numbers[1])) if len(numbers) >= 2 else None
