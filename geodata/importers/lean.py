@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from importlib import metadata
 from importlib.abc import Loader
 from importlib.machinery import ModuleSpec, PathFinder
@@ -76,9 +76,15 @@ def with_pandas() -> None:
     if not _ACTIVE:
         return
     _stop_hiding(later=False)
+    _rearm_pyarrow()
+
+
+def _rearm_pyarrow() -> None:
+    """pyarrow tries pandas again; one it refuses (too old) leaves it without, as before."""
     import pyarrow.lib
 
-    pyarrow.lib._pandas_api.pd  # noqa: B018 - tries the import again, for real
+    with suppress(ImportError):
+        pyarrow.lib._pandas_api.pd  # noqa: B018 - the property imports pandas for real
 
 
 def _stop_hiding(*, later: bool = True) -> None:
@@ -118,9 +124,7 @@ class _ThenRearm(Loader):
 
     def exec_module(self, module: ModuleType) -> None:
         self.loader.exec_module(module)
-        import pyarrow.lib
-
-        pyarrow.lib._pandas_api.pd  # noqa: B018 - tries the import again: it is there now
+        _rearm_pyarrow()
 
     def __getattr__(self, name: str) -> Any:  # resource readers and the like
         return getattr(self.loader, name)
