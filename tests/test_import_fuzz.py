@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from geodata.errors import TwinError
 from geodata.importers import run_import
+from geodata.importers.import_layer import numbers
 from geodata.importers.layers import IMPORT_LAYERS
 from geodata.importers.mapping import Mapper, MappingFile
 from geodata.importers.osm_tags import RULES
@@ -370,10 +371,10 @@ def test_the_mapper_maps_any_attributes(layer: str, columns: dict[str, list[Any]
         mapper.check_vocabulary(mapped.columns, np.array([f"feature {i}" for i in range(n)]))
     except TwinError:
         return
-    assert len(mapped.columns) == n and len(mapped.attrs) == n
-    for attrs in mapped.attrs:
+    assert len(mapped) == n and all(len(c) == n for c in mapped.columns.values())
+    for attrs in mapped.attrs.to_pylist():
         json.loads(attrs)
     for col, sql_type in target.columns.items():
         if col in mapped.columns and sql_type == "int":
-            values = pd.to_numeric(mapped.columns[col], errors="coerce").dropna()
+            values = pd.to_numeric(pd.Series(numbers(mapped.columns[col]))).dropna()
             assert ((values >= -(2**31)) & (values < 2**31)).all(), col

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, text
 from geodata.demo.frames import write_frame
 from geodata.demo.names import PROJECT, SOURCE
 from geodata.importers.base import ImportOptions
+from geodata.importers.frames import as_table
 from geodata.importers.geometry import reproject
 from geodata.importers.osm import OsmReader
 from geodata.importers.osm_tags import LayerRule
@@ -61,13 +62,13 @@ def create_project(
         ids += list(batch.ids)
         sites = reproject(shapely.from_wkb(batch.geoms), src, srid)
         wkb += list(shapely.to_wkb(sites, hex=True))
-        landuse = batch.props.get("landuse")
-        names += [
-            "a construction site"
-            if landuse is not None and landuse.iloc[i] == "construction"
-            else "a car park"
-            for i in range(len(batch))
-        ]
+        props = as_table(batch.props)
+        landuse = (
+            props.column("landuse").to_pylist()
+            if "landuse" in props.column_names
+            else [None] * len(batch)
+        )
+        names += ["a construction site" if u == "construction" else "a car park" for u in landuse]
     if not ids:
         return None
     # the largest site no building stands on

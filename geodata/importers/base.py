@@ -1,7 +1,8 @@
 """The reader contract shared by every import format.
 
-A reader turns a file into :class:`SourceBatch` es: shapely geometries in the source CRS plus
-a columnar table of attributes (pandas), so mapping and validation run vectorised, never
+A reader turns a file into :class:`SourceBatch` es: WKB geometries in the source CRS plus a
+columnar table of attributes (an Arrow table; a pandas frame is taken too, through the one
+adapter :mod:`geodata.importers.frames`), so mapping and validation run vectorised, never
 feature by feature. Readers stream: ``batches`` yields bounded chunks and memory stays flat
 in the file size.
 """
@@ -18,6 +19,7 @@ from numpy.typing import NDArray
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 #: column a reader may add with a height measured from 3D geometry (CityJSON LoD)
 LOD_HEIGHT = "__lod_height"
@@ -29,7 +31,9 @@ class SourceBatch:
 
     :param geoms: WKB ``bytes`` per feature (object array), ``None`` for a missing geometry;
         geometry checks parse them vectorised and reuse the bytes of valid ones.
-    :param props: one row per feature; columns are the source's attribute names.
+    :param props: one row per feature; columns are the source's attribute names: a
+        ``pyarrow.Table`` (what the mapping works on), or a pandas frame, which the pipeline
+        turns into one (:func:`geodata.importers.frames.as_table`).
     :param ids: the feature's id in the source (stable across re-imports), as strings.
     :param where: how to name each feature in an error message ("feature 12", "line 40").
     :param lod2: optional 3D surfaces (MultiPolygon Z) kept beside the footprint (CityJSON).
@@ -39,7 +43,7 @@ class SourceBatch:
     """
 
     geoms: NDArray[Any]
-    props: pd.DataFrame
+    props: pa.Table | pd.DataFrame
     ids: NDArray[Any]
     where: NDArray[Any]
     lod2: NDArray[Any] | None = None

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import shapely
 from numpy.typing import NDArray
 
@@ -179,6 +178,13 @@ class Collector:
         lod_height = np.full(n, np.nan)
         if self.ring_len:
             self._geometry(footprints, lod2, lod_height)
+        # CityJSON attributes mix JSON types (a number here, text or a list there): a frame
+        # holds them as they are, the pipeline's adapter types them (geodata.importers.frames)
+        from geodata.importers.lean import with_pandas
+
+        with_pandas()
+        import pandas as pd
+
         props = pd.DataFrame(self.props, index=pd.RangeIndex(n))
         props[LOD_HEIGHT] = lod_height
         return SourceBatch(

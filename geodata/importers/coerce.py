@@ -1,31 +1,35 @@
 """Source values to the twin's column values, column by column (vectorised), and the ranges
 they must fall in.
 
-Converters turn a pandas Series of raw values into clean ones (NaN/None = unknown).
-:func:`settle` then holds a converted column to its type and range: the one place for range
-checks of integer columns (PostgreSQL's limits, plausible storeys and years) and for
-non-finite numbers. A value that cannot be used is stored as unknown and *counted* with its
-reason (:class:`ValueIssues`, shown in the import summary), never silently dropped and never
-an exception; a fractional whole number is rounded and counted as repaired.
+Converters turn an Arrow array of raw values into clean ones (null = unknown), with Arrow's
+compute kernels (C++, no Python per value; the regexes are RE2's). :func:`settle` then holds a
+converted column to its type and range: the one place for range checks of integer columns
+(PostgreSQL's limits, plausible storeys and years) and for non-finite numbers. A value that
+cannot be used is stored as unknown and *counted* with its reason (:class:`ValueIssues`, shown
+in the import summary), never silently dropped and never an exception; a fractional whole
+number is rounded and counted as repaired.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from geodata.vocab import NETWORKS
 
-_NUMBER = re.compile(r"([-+]?\d+(?:[.,]\d+)?(?:[eE][-+]?\d+)?)")
-_YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
-_PLAIN = r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
+#: a number in text ('12', '12.5 m', '12,5', '1e3'); RE2 wants a named group to extract
+_NUMBER = r"(?P<n>[-+]?\d+(?:[.,]\d+)?(?:[eE][-+]?\d+)?)"
+#: a four-digit year not part of a longer number (RE2 has no look-behind: the neighbours are
+#: matched instead, which finds the same first year)
+_YEAR = r"(?:^|[^0-9])(?P<y>[0-9]{4})(?:[^0-9]|$)"
+_PLAIN = r"^[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?$"
 
 #: plausible values of integer columns (inclusive); the tallest building has 163 storeys, and
 #: install years are the network table's own constraint
@@ -42,64 +46,123 @@ INT_LIMITS: dict[str, tuple[int, int]] = {
     "int8": (-(2**63), 2**63 - 1024),
 }
 
+_FLOAT = pa.float64()
+_TRUE_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
-#: text columns are held by Arrow: its string kernels run in C++, not once per value in
-#: Python (the regex converters keep pandas's own strings: Arrow's RE2 has no look-behind)
-TEXT = pd.StringDtype("pyarrow")
+
+# -- Arrow helpers -------------------------------------------------------------------------------
+def flat(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One contiguous array (a table's column can come in chunks)."""
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    return values
+
+
+def from_numpy(values: NDArray[Any]) -> pa.Array:
+    """Floats with NaN as unknown -> an Arrow float64 array with nulls."""
+    v = np.asarray(values, dtype=float)
+    return pa.array(v, _FLOAT, mask=np.isnan(v))
+
+
+def floats(values: pa.Array) -> NDArray[np.float64]:
+    """A numeric Arrow array as float64 with NaN for unknown."""
+    out: NDArray[np.float64] = np.array(
+        flat(values).cast(_FLOAT, safe=False).fill_null(np.nan).to_numpy(zero_copy_only=False),
+        dtype=float,
+    )
+    return out
+
+
+def mask(values: pa.Array) -> NDArray[np.bool_]:
+    """A boolean Arrow array as numpy, unknown = False."""
+    out: NDArray[np.bool_] = np.array(
+        flat(values).fill_null(False).to_numpy(zero_copy_only=False), dtype=bool
+    )
+    return out
+
+
+def as_text(values: pa.Array) -> pa.Array:
+    """Any array as strings (numbers as Arrow writes them); what has no text form is null."""
+    values = flat(values)
+    if pa.types.is_string(values.type):
+        return values
+    if pa.types.is_large_string(values.type) or pa.types.is_dictionary(values.type):
+        return values.cast(pa.string())
+    if pa.types.is_floating(values.type):
+        # as Python (and so pandas, and earlier imports' source ids) writes them: 12.0, not 12
+        text = values.cast(pa.string())
+        whole = pc.match_substring_regex(text, r"^-?[0-9]+$")
+        return pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
+    try:
+        return values.cast(pa.string())
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        return pa.array([None if v is None else str(v) for v in values.to_pylist()], pa.string())
+
+
+def _numeric(t: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
+
+
+def lookup(values: pa.Array, table: Mapping[str, Any], type_: pa.DataType) -> pa.Array:
+    """Each string translated through ``table`` (absent: null), one lookup per distinct
+    value rather than per row."""
+    enc = pc.dictionary_encode(flat(values))
+    mapped = pa.array([table.get(v) for v in enc.dictionary.to_pylist()], type_)
+    return mapped.take(enc.indices)
 
 
 # -- converters ----------------------------------------------------------------------------------
-def to_float(s: pd.Series) -> pd.Series:
+def to_float(s: pa.Array) -> pa.Array:
     """Numbers, or strings such as '12', '12.5 m', '12,5', '1e3' (OSM and French sources)."""
-    if pd.api.types.is_bool_dtype(s):
-        return s.astype("float64")
-    if pd.api.types.is_numeric_dtype(s):
-        return pd.to_numeric(s, errors="coerce").astype("float64")
-    txt = s.astype("string").str.extract(_NUMBER, expand=False).str.replace(",", ".")
-    return pd.to_numeric(txt, errors="coerce").astype("float64")
+    s = flat(s)
+    if pa.types.is_floating(s.type):  # NaN says nothing either
+        return pc.if_else(pc.is_nan(s), pa.scalar(None, _FLOAT), s.cast(_FLOAT, safe=False))
+    if pa.types.is_boolean(s.type) or _numeric(s.type) or pa.types.is_null(s.type):
+        return s.cast(_FLOAT, safe=False)
+    found = pc.struct_field(pc.extract_regex(as_text(s), _NUMBER), [0])
+    return pc.replace_substring(found, ",", ".").cast(_FLOAT, safe=False)
 
 
-def to_year(s: pd.Series) -> pd.Series:
+def to_year(s: pa.Array) -> pa.Array:
     """Years from numbers, dates or text holding a four-digit year ('1930-05-01', 'c. 1930')."""
-    if pd.api.types.is_datetime64_any_dtype(s):
-        return pd.Series(s.dt.year.astype("float64"))
-    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+    s = flat(s)
+    if pa.types.is_timestamp(s.type) or pa.types.is_date(s.type):
+        return pc.year(s).cast(_FLOAT, safe=False)
+    if _numeric(s.type) or pa.types.is_null(s.type):
         return to_float(s)
-    text = s.astype("string").str.strip()
-    year = pd.to_numeric(text.str.extract(_YEAR, expand=False), errors="coerce")
-    year = year.astype("float64")
+    text = pc.utf8_trim_whitespace(as_text(s))
+    year = pc.struct_field(pc.extract_regex(text, _YEAR), [0]).cast(_FLOAT, safe=False)
     # a plain number with no four-digit year in it (a mixed column read as text: "1e+30",
-    # "850") is the year itself; only those rows pay for the second parse
-    rest = (year.isna() & text.notna()).to_numpy(dtype=bool)
-    if rest.any():
-        other = text[rest]
-        number = pd.to_numeric(other.where(other.str.fullmatch(_PLAIN)), errors="coerce")
-        year[rest] = number.astype("float64").to_numpy()
-    return pd.Series(year, index=s.index)
+    # "850") is the year itself
+    plain = pc.and_(pc.is_null(year), pc.match_substring_regex(text, _PLAIN))
+    if pc.any(plain).as_py():
+        number = pc.if_else(plain, text, pa.scalar(None, pa.string())).cast(_FLOAT, safe=False)
+        year = pc.coalesce(year, number)
+    return year
 
 
-def to_bool(s: pd.Series) -> pd.Series:
+def to_bool(s: pa.Array) -> pa.Array:
     """Booleans, numbers (0/1) or words (true/false, yes/no)."""
-    if pd.api.types.is_bool_dtype(s):
-        return s.astype("boolean")
-    if pd.api.types.is_numeric_dtype(s):
-        v = pd.to_numeric(s, errors="coerce")
-        return v.where(v.isin([0, 1])).astype("boolean")
-    words = s.astype("string").str.strip().str.lower()
-    return words.map(
-        {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-    ).astype("boolean")
+    s = flat(s)
+    if pa.types.is_boolean(s.type) or pa.types.is_null(s.type):
+        return s.cast(pa.bool_())
+    if _numeric(s.type):
+        v = s.cast(_FLOAT, safe=False)
+        return pc.if_else(pc.is_in(v, pa.array([0.0, 1.0])), pc.not_equal(v, 0.0), None)
+    words = pc.utf8_lower(pc.utf8_trim_whitespace(as_text(s)))
+    return lookup(words, _TRUE_WORDS, pa.bool_())
 
 
-def to_text(s: pd.Series) -> pd.Series:
-    out = s.astype(TEXT).str.strip()
-    return out.where(out.str.len() > 0)
+def to_text(s: pa.Array) -> pa.Array:
+    out = pc.utf8_trim_whitespace(as_text(s))
+    return pc.if_else(pc.greater(pc.utf8_length(out), 0), out, pa.scalar(None, pa.string()))
 
 
-def usage(s: pd.Series) -> pd.Series:
+def usage(s: pa.Array) -> pa.Array:
     """Text, except OSM's bare "yes" (building=yes, historic=yes), which says nothing."""
     out = to_text(s)
-    return out.where(~out.str.lower().isin(["yes", "true", "1"]))
+    bare = pc.is_in(pc.utf8_lower(out), pa.array(["yes", "true", "1"]))
+    return pc.if_else(bare, pa.scalar(None, pa.string()), out)
 
 
 NETWORK_SYNONYMS = {
@@ -140,11 +203,12 @@ NETWORK_SYNONYMS = {
 }
 
 
-def network(s: pd.Series) -> pd.Series:
+def network(s: pa.Array) -> pa.Array:
     """A network name (synonyms translated); an unknown one is kept as ``?name`` so the
     vocabulary check can name it."""
-    key = to_text(s).str.lower().str.replace(r"[\s-]+", "_", regex=True)
-    return key.map(lambda v: NETWORK_SYNONYMS.get(v, f"?{v}") if isinstance(v, str) else None)
+    key = pc.replace_substring_regex(pc.utf8_lower(to_text(s)), r"[\s-]+", "_")
+    known = {v: NETWORK_SYNONYMS.get(v, f"?{v}") for v in pc.unique(key).drop_null().to_pylist()}
+    return lookup(key, known, pa.string())
 
 
 @dataclass(frozen=True)
@@ -152,7 +216,7 @@ class Field:
     """How source attributes feed one twin column: the converter, the attribute names tried
     (first match wins) and what a value must be ("a number"; None for text, never refused)."""
 
-    convert: Callable[[pd.Series], pd.Series]
+    convert: Callable[[pa.Array], pa.Array]
     candidates: tuple[str, ...]
     what: str | None = "a number"
 
@@ -167,12 +231,12 @@ class ValueIssues:
     repaired: Counter[str] = field(default_factory=Counter)
     examples: dict[str, str] = field(default_factory=dict)
 
-    def add(self, kind: str, reason: str, raw: pd.Series, mask: NDArray[np.bool_]) -> None:
-        n = int(mask.sum())
+    def add(self, kind: str, reason: str, raw: pa.Array, where: NDArray[np.bool_]) -> None:
+        n = int(where.sum())
         if not n:
             return
         (self.skipped if kind == "skipped" else self.repaired)[reason] += n
-        self.examples.setdefault(reason, _example(raw[mask].iloc[0]))
+        self.examples.setdefault(reason, _example(raw[int(np.argmax(where))].as_py()))
 
     def lines(self) -> list[str]:
         out = [
@@ -196,30 +260,32 @@ def settle(
     column: str,
     sql_type: str,
     spec: Field,
-    converted: pd.Series,
-    raw: pd.Series,
+    converted: pa.Array,
+    raw: pa.Array,
     source: str,
     issues: ValueIssues,
-) -> pd.Series:
+) -> pa.Array:
     """``converted`` (from the source attribute ``source``, raw values ``raw``) held to the
-    column's type and range; what cannot be used becomes unknown and is counted in
+    column's type and range; what cannot be used becomes unknown (null) and is counted in
     ``issues``."""
     name = column if source == column else f"{source} ({column})"
+    converted, raw = flat(converted), flat(raw)
     if spec.what is not None:
-        lost = raw.notna().to_numpy(dtype=bool) & converted.isna().to_numpy(dtype=bool)
-        if lost.any() and (raw.dtype == object or isinstance(raw.dtype, pd.StringDtype)):
-            blank = (raw[lost].astype("string").str.strip().str.len() == 0).fillna(True)
-            lost[np.flatnonzero(lost)[blank.to_numpy(dtype=bool)]] = False  # "" says nothing
+        lost = mask(pc.and_(pc.is_valid(raw), pc.is_null(converted, nan_is_null=True)))
+        if lost.any() and pa.types.is_string(raw.type):
+            # "" says nothing: not counted as a value lost
+            blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(raw)), 0)
+            lost &= ~mask(blank)
         issues.add("skipped", f"{name}: not {spec.what}", raw, lost)
     if sql_type == "float8":
-        v = converted.to_numpy(dtype=float, na_value=np.nan)
+        v = floats(converted)
         bad = np.isinf(v)
         issues.add("skipped", f"{name}: not a finite number", raw, bad)
-        return pd.Series(np.where(bad, np.nan, v), index=converted.index)
+        return from_numpy(np.where(bad, np.nan, v))
     if sql_type not in INT_LIMITS:
         return converted
     lo, hi = RANGES.get(column, INT_LIMITS[sql_type])
-    v = converted.to_numpy(dtype=float, na_value=np.nan)
+    v = floats(converted)
     known = ~np.isnan(v)
     with np.errstate(invalid="ignore"):
         out = known & ~((v >= lo) & (v <= hi))
@@ -228,4 +294,5 @@ def settle(
     whole = np.round(v)
     fractional = ~np.isnan(v) & (whole != v)
     issues.add("repaired", f"{name}: rounded to a whole number", raw, fractional)
-    return pd.Series(whole, index=converted.index).astype("Int64")
+    unknown = np.isnan(whole)
+    return pa.array(np.where(unknown, 0, whole).astype(np.int64), pa.int64(), mask=unknown)

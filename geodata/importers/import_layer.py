@@ -22,17 +22,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from numpy.typing import NDArray
 from shapely import GeometryType
 
+from geodata.importers.coerce import flat
 from geodata.importers.geometry import check_coordinates, check_size, check_stored
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from geodata.importers.base import ImportOptions
     from geodata.importers.coerce import Field
-    from geodata.importers.mapping import Mapper
+    from geodata.importers.mapping import Columns, Mapper
 
 
 @dataclass
@@ -45,10 +46,10 @@ class Rows:
     ids: NDArray[Any]
     geoms: NDArray[Any]
     wkb: NDArray[Any]
-    columns: pd.DataFrame
-    attrs: NDArray[Any]
+    columns: Columns
+    attrs: pa.Array
     lod2: NDArray[Any] | None = None
-    lod_height: pd.Series | None = None
+    lod_height: pa.Array | None = None
 
 
 @dataclass
@@ -57,8 +58,8 @@ class Stored:
 
     ids: NDArray[Any]
     geom: NDArray[Any]
-    columns: pd.DataFrame
-    attrs: NDArray[Any]
+    columns: Columns
+    attrs: pa.Array
     lod2: NDArray[Any] | None = None
     #: per-batch facts for the report (height sources)
     heights: Counter[str] = field(default_factory=Counter)
@@ -82,7 +83,7 @@ class ImportLayer(ABC):
     #: a MultiPoint of one point is taken as that point (point layers)
     single_points: ClassVar[bool] = False
 
-    def derive(self, out: pd.DataFrame, props: pd.DataFrame, mapper: Mapper) -> None:  # noqa: B027
+    def derive(self, out: Columns, props: pa.Table, mapper: Mapper) -> None:  # noqa: B027
         """Rules that need several source attributes at once (mapped columns in ``out``)."""
 
     def store(
@@ -117,17 +118,31 @@ class ImportLayer(ABC):
         """The batch as stored: reprojected from EPSG ``src`` to ``dst``, defaults applied."""
 
 
-def numbers(values: pd.Series) -> NDArray[Any]:
-    import pandas as pd
+def numbers(values: pa.Array | NDArray[Any]) -> NDArray[Any]:
+    """A column as float64, unknown = NaN."""
+    if isinstance(values, np.ndarray):
+        return values.astype(float)
+    values = flat(values)
+    if not (pa.types.is_floating(values.type) or pa.types.is_integer(values.type)):
+        from geodata.importers.coerce import to_float
 
-    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        values = to_float(values)
+    return np.array(
+        values.cast(pa.float64(), safe=False).fill_null(np.nan).to_numpy(zero_copy_only=False),
+        dtype=float,
+    )
 
 
-def flags(values: pd.Series) -> NDArray[Any]:
+def flags(values: pa.Array | NDArray[Any]) -> NDArray[Any]:
     """Booleans, unknown = False."""
-    return values.astype("boolean").fillna(False).to_numpy(dtype=bool)
+    if isinstance(values, np.ndarray):
+        return values.astype(bool)
+    values = flat(values)
+    if not pa.types.is_boolean(values.type):
+        values = pc.not_equal(values.cast(pa.float64(), safe=False), 0.0)
+    return np.array(values.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def positive(values: pd.Series) -> NDArray[Any]:
+def positive(values: pa.Array | NDArray[Any]) -> NDArray[Any]:
     v = numbers(values)
     return np.where(v > 0, v, np.nan)

@@ -7,11 +7,13 @@ from collections import Counter
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from shapely import GeometryType
 
 from geodata.importers import schemes as m
-from geodata.importers.coerce import to_float, to_text
+from geodata.importers.coerce import from_numpy, to_float, to_text
 from geodata.importers.geometry import (
     ewkb,
     multi_polygon_ewkb,
@@ -22,10 +24,8 @@ from geodata.importers.geometry import (
 from geodata.importers.import_layer import ImportLayer, Rows, Stored, numbers
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from geodata.importers.base import ImportOptions
-    from geodata.importers.mapping import Mapper
+    from geodata.importers.mapping import Columns, Mapper
 
 _P, _MP = GeometryType.POLYGON, GeometryType.MULTIPOLYGON
 
@@ -50,19 +50,20 @@ class Buildings(ImportLayer):
     }
     fields = m.BUILDING_FIELDS
 
-    def derive(self, out: pd.DataFrame, props: pd.DataFrame, mapper: Mapper) -> None:
+    def derive(self, out: Columns, props: pa.Table, mapper: Mapper) -> None:
         zmin, zmax = mapper.lookup.get("z_min_sol"), mapper.lookup.get("z_max_toit")
         if zmin and zmax and "height" not in mapper.mapping.fields:
-            diff = to_float(props[zmax]) - to_float(props[zmin])
-            out["height"] = out["height"].fillna(diff.where(diff > 0))
+            diff = numbers(to_float(props.column(zmax))) - numbers(to_float(props.column(zmin)))
+            out["height"] = pc.coalesce(out["height"], from_numpy(np.where(diff > 0, diff, np.nan)))
             mapper.used.add(zmax)
         street, number = mapper.lookup.get("addr:street"), mapper.lookup.get("addr:housenumber")
         if street:
-            addr = to_text(props[street])
+            addr = to_text(props.column(street))
             if number:
-                addr = (to_text(props[number]).fillna("") + " " + addr).str.strip()
+                house = pc.fill_null(to_text(props.column(number)), "")
+                addr = pc.utf8_trim_whitespace(pc.binary_join_element_wise(house, addr, " "))
                 mapper.used.add(number)
-            out["address"] = out["address"].fillna(addr)
+            out["address"] = pc.coalesce(out["address"], addr)
             mapper.used.add(street)
 
     def to_stored(self, rows: Rows, src: int, dst: int, options: ImportOptions) -> Stored:
@@ -87,9 +88,7 @@ class Buildings(ImportLayer):
         return Stored(rows.ids, footprint, cols, rows.attrs, lod2, heights)
 
 
-def _heights(
-    cols: pd.DataFrame, lod_height: pd.Series | None, options: ImportOptions
-) -> Counter[str]:
+def _heights(cols: Columns, lod_height: pa.Array | None, options: ImportOptions) -> Counter[str]:
     """Measured height, else LoD geometry, else levels x storey height, else the default."""
     measured = numbers(cols["height"])
     height = np.where((measured > 0) & (measured < 1000), measured, np.nan)

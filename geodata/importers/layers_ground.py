@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from numpy.typing import NDArray
 from shapely import GeometryType
@@ -19,10 +21,8 @@ from geodata.importers.import_layer import ImportLayer, Rows, Stored, positive
 from geodata.vocab import FURNITURE_KINDS, GROUND_KINDS
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from geodata.importers.base import ImportOptions
-    from geodata.importers.mapping import Mapper
+    from geodata.importers.mapping import Columns, Mapper
 
 _P, _MP = GeometryType.POLYGON, GeometryType.MULTIPOLYGON
 _L, _ML = GeometryType.LINESTRING, GeometryType.MULTILINESTRING
@@ -47,9 +47,9 @@ class Furniture(ImportLayer):
     fields = m.FURNITURE_FIELDS
     vocabulary: ClassVar[dict[str, tuple[str, ...]]] = {"kind": FURNITURE_KINDS}
 
-    def derive(self, out: pd.DataFrame, props: pd.DataFrame, mapper: Mapper) -> None:
+    def derive(self, out: Columns, props: pa.Table, mapper: Mapper) -> None:
         if "kind" not in mapper.mapping.constants:
-            out["kind"] = out["kind"].fillna(m.osm_kind(props, m.OSM_FURNITURE))
+            out["kind"] = pc.coalesce(out["kind"], m.osm_kind(props, m.OSM_FURNITURE))
 
     def to_stored(self, rows: Rows, src: int, dst: int, options: ImportOptions) -> Stored:
         rows.columns["height"] = positive(rows.columns["height"])
@@ -66,7 +66,7 @@ class Pois(ImportLayer):
     fields = m.POI_FIELDS
 
     def to_stored(self, rows: Rows, src: int, dst: int, options: ImportOptions) -> Stored:
-        rows.columns["kind"] = rows.columns["kind"].fillna("poi")
+        rows.columns["kind"] = pc.fill_null(rows.columns["kind"], "poi")
         geom = ewkb(_on_ground(rows.geoms, src, dst), dst)
         return Stored(rows.ids, geom, rows.columns, rows.attrs)
 
@@ -81,9 +81,9 @@ class Ground(ImportLayer):
     fields = m.GROUND_FIELDS
     vocabulary: ClassVar[dict[str, tuple[str, ...]]] = {"kind": GROUND_KINDS}
 
-    def derive(self, out: pd.DataFrame, props: pd.DataFrame, mapper: Mapper) -> None:
+    def derive(self, out: Columns, props: pa.Table, mapper: Mapper) -> None:
         if "kind" not in mapper.mapping.constants:
-            out["kind"] = out["kind"].fillna(m.osm_kind(props, m.OSM_GROUND))
+            out["kind"] = pc.coalesce(out["kind"], m.osm_kind(props, m.OSM_GROUND))
 
     def to_stored(self, rows: Rows, src: int, dst: int, options: ImportOptions) -> Stored:
         geom = ewkb(shapely.force_2d(reproject(rows.geoms, src, dst)), dst)

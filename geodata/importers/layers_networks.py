@@ -6,11 +6,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from numpy.typing import NDArray
 from shapely import GeometryType
 
 from geodata.importers import schemes as m
+from geodata.importers.coerce import as_text, flat, from_numpy, lookup
 from geodata.importers.geometry import (
     ewkb,
     reproject,
@@ -19,10 +22,8 @@ from geodata.importers.import_layer import ImportLayer, Rows, Stored, flags, num
 from geodata.vocab import NETWORKS, NODE_KINDS
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from geodata.importers.base import ImportOptions
-    from geodata.importers.mapping import Mapper
+    from geodata.importers.mapping import Columns, Mapper
 
 _L, _ML = GeometryType.LINESTRING, GeometryType.MULTILINESTRING
 _PT, _MPT = GeometryType.POINT, GeometryType.MULTIPOINT
@@ -42,18 +43,20 @@ DEFAULT_DEPTH = {
 }
 
 
-def _with_depth(cols: pd.DataFrame, attrs: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
+def _with_depth(cols: Columns, attrs: pa.Array) -> tuple[NDArray[Any], pa.Array]:
     """Cover depth: the mapped one, else the network's usual one (said so in ``attrs``)."""
     depth = numbers(cols["depth_m"])
     assumed = np.isnan(depth)
     if assumed.any():
-        nets = cols["network"].to_numpy(dtype=object)
-        depth[assumed] = [DEFAULT_DEPTH.get(n, 0.0) for n in nets[assumed]]
-        attrs = attrs.copy()
-        attrs[assumed] = [
-            (a[:-1] + ("," if a != "{}" else "") + '"depth_source":"assumed"}')
-            for a in attrs[assumed]
-        ]
+        usual = numbers(lookup(cols["network"], DEFAULT_DEPTH, pa.float64()))
+        depth[assumed] = np.nan_to_num(usual[assumed])
+        said = pc.if_else(
+            pc.equal(attrs, "{}"),
+            pa.scalar("{", pa.string()),
+            pc.binary_join_element_wise(pc.utf8_slice_codeunits(attrs, 0, -1), ",", ""),
+        )
+        said = pc.binary_join_element_wise(said, '"depth_source":"assumed"}', "")
+        attrs = pc.if_else(pa.array(assumed), said, attrs)
     cols["depth_m"] = depth
     return depth, attrs
 
@@ -83,9 +86,9 @@ class Networks(ImportLayer):
     fields = m.NETWORK_FIELDS
     vocabulary: ClassVar[dict[str, tuple[str, ...]]] = {"network": NETWORKS}
 
-    def derive(self, out: pd.DataFrame, props: pd.DataFrame, mapper: Mapper) -> None:
-        if out["network"].isna().any():
-            out["network"] = out["network"].fillna(m.osm_kind(props, m.OSM_NETWORK))
+    def derive(self, out: Columns, props: pa.Table, mapper: Mapper) -> None:
+        if out["network"].null_count:
+            out["network"] = pc.coalesce(out["network"], m.osm_kind(props, m.OSM_NETWORK))
 
     def to_stored(self, rows: Rows, src: int, dst: int, options: ImportOptions) -> Stored:
         parts, index = shapely.get_parts(rows.geoms, return_index=True)
@@ -99,14 +102,14 @@ class Networks(ImportLayer):
                 f"{i}#{k}"
                 for i, k in zip(ids[many], (np.arange(len(index)) - first + 1)[many], strict=True)
             ]
-            attrs = attrs[index]
-            cols = cols.iloc[index].reset_index(drop=True)
+            attrs = attrs.take(index)
+            cols = {c: _take(v, index) for c, v in cols.items()}
         depth, attrs = _with_depth(cols, attrs)
         geom = ewkb(_buried(parts, depth, src, dst), dst)
         cols["diameter_mm"] = positive(cols["diameter_mm"])
         year = numbers(cols["install_year"])
         cols["install_year"] = np.where((year >= 1700) & (year <= 2100), year, np.nan)
-        cols["status"] = cols["status"].fillna("in_service")
+        cols["status"] = pc.fill_null(cols["status"], "in_service")
         cols["synthetic"] = flags(cols["synthetic"])
         return Stored(ids, geom, cols, attrs)
 
@@ -127,23 +130,34 @@ class NetworkNodes(ImportLayer):
     fields = m.NODE_FIELDS
     vocabulary: ClassVar[dict[str, tuple[str, ...]]] = {"network": NETWORKS, "kind": NODE_KINDS}
 
-    def derive(self, out: pd.DataFrame, props: pd.DataFrame, mapper: Mapper) -> None:
+    def derive(self, out: Columns, props: pa.Table, mapper: Mapper) -> None:
         if "kind" not in mapper.mapping.constants:
-            out["kind"] = out["kind"].fillna(m.osm_kind(props, m.OSM_NODES))
-        hydrant = (out["kind"] == "hydrant").fillna(False).to_numpy(dtype=bool)
-        out.loc[hydrant, "network"] = out.loc[hydrant, "network"].fillna("water")
-        if "manhole" in props.columns:
-            out["network"] = out["network"].fillna(props["manhole"].map(m.OSM_MANHOLE_NETWORK))
-        if "fire_hydrant:type" in props.columns:
+            out["kind"] = pc.coalesce(out["kind"], m.osm_kind(props, m.OSM_NODES))
+        hydrant = pc.fill_null(pc.equal(out["kind"], "hydrant"), False)
+        water = pc.if_else(hydrant, pa.scalar("water"), pa.scalar(None, pa.string()))
+        out["network"] = pc.coalesce(out["network"], water)
+        names = props.column_names
+        if "manhole" in names:
+            manhole = as_text(flat(props.column("manhole")))
+            out["network"] = pc.coalesce(
+                out["network"], lookup(manhole, m.OSM_MANHOLE_NETWORK, pa.string())
+            )
+        if "fire_hydrant:type" in names:
             # an underground hydrant's outlet sits under a cover; a pillar stands on the street
-            pillar = (props["fire_hydrant:type"] == "pillar").fillna(False).to_numpy(dtype=bool)
+            kind = as_text(flat(props.column("fire_hydrant:type")))
+            pillar = np.asarray(pc.fill_null(pc.equal(kind, "pillar"), False), dtype=bool)
             depth = numbers(out["depth_m"])
-            missing = hydrant & np.isnan(depth)
+            missing = np.asarray(hydrant, dtype=bool) & np.isnan(depth)
             depth[missing] = np.where(pillar[missing], 0.0, 0.3)
-            out["depth_m"] = depth
+            out["depth_m"] = from_numpy(depth)
 
     def to_stored(self, rows: Rows, src: int, dst: int, options: ImportOptions) -> Stored:
         depth, attrs = _with_depth(rows.columns, rows.attrs)
         geom = ewkb(_buried(rows.geoms, depth, src, dst), dst)
         rows.columns["synthetic"] = flags(rows.columns["synthetic"])
         return Stored(rows.ids, geom, rows.columns, attrs)
+
+
+def _take(values: Any, index: NDArray[Any]) -> Any:
+    """Rows ``index`` of a column (Arrow or numpy)."""
+    return values[index] if isinstance(values, np.ndarray) else flat(values).take(index)

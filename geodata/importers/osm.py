@@ -30,7 +30,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 import shapely
 
 from geodata.errors import ImportFailed
@@ -122,11 +122,7 @@ class _Batch:
         if self.area_points and areas.any():
             geoms[areas] = shapely.to_wkb(shapely.point_on_surface(shapely.from_wkb(geoms[areas])))
         tags = [self.tags[i] for i in members]
-        props = pd.DataFrame.from_records(tags) if tags else pd.DataFrame()
-        # a tag named like an id attribute would otherwise be taken as the feature's id
-        clash = {c: f"osm:{c}" for c in props.columns if c.lower() in ID_CANDIDATES}
-        if clash:
-            props = props.rename(columns=clash)
+        props = _tag_table(tags)
         return SourceBatch(
             geoms=geoms,
             props=props,
@@ -386,3 +382,15 @@ def _line(wkb: osmium.geom.WKBFactory, way: osmium.osm.Way, acc: _Batch) -> str 
     acc.notes["line clipped at the extract's edge"] += 1
     geom = shapely.LineString(parts[0]) if len(parts) == 1 else shapely.MultiLineString(parts)
     return str(shapely.to_wkb(geom, hex=True))
+
+
+def _tag_table(tags: list[dict[str, str]]) -> pa.Table:
+    """The features' tags as an Arrow table of text columns (a tag a feature lacks: null);
+    a tag named like an id attribute is renamed ``osm:<key>``, or it would be taken as the
+    feature's id."""
+    keys = list(dict.fromkeys(k for t in tags for k in t))
+    names = [f"osm:{k}" if k.lower() in ID_CANDIDATES else k for k in keys]
+    columns = [pa.array([t.get(k) for t in tags], pa.string()) for k in keys]
+    if not columns:
+        return pa.table({"n": pa.nulls(len(tags))}).drop_columns(["n"])
+    return pa.Table.from_arrays(columns, names=names)

@@ -8,7 +8,7 @@ array's data buffer is the COPY data as is.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -16,9 +16,6 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from geodata.errors import ImportFailed
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
 COPY_TRAILER = b"\xff\xff"
@@ -28,22 +25,34 @@ _NOTHING = pa.scalar(b"", pa.binary())
 Field = list[pa.Array | pa.Scalar]
 
 
-def column(values: pd.Series | NDArray[Any], sql_type: str) -> pa.Array:
-    """A stored column as an Arrow array of the SQL type (unparsable -> null)."""
-    import pandas as pd
+_ARROW_TYPES = {"text": pa.string(), "bool": pa.bool_(), "int": pa.int64(), "int8": pa.int64()}
 
-    values = pd.Series(values) if isinstance(values, np.ndarray) else values
+
+def column(values: pa.Array | pa.ChunkedArray | NDArray[Any], sql_type: str) -> pa.Array:
+    """A stored column (Arrow, or numpy from a layer's rules; NaN and None unknown) as an
+    Arrow array of the SQL type."""
+    if isinstance(values, np.ndarray):
+        if values.dtype == object:
+            values = pa.array(values.tolist(), _ARROW_TYPES.get(sql_type, pa.float64()))
+        else:
+            values = pa.array(values, from_pandas=True)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
     if sql_type == "text":
-        if not isinstance(values.dtype, pd.StringDtype):
-            values = values.astype("string")
-        return pa.array(values, pa.string(), from_pandas=True)
+        if not pa.types.is_string(values.type):
+            from geodata.importers.coerce import as_text
+
+            values = as_text(values)
+        return values
     if sql_type == "bool":
-        return pa.array(values.astype("boolean"), pa.bool_(), from_pandas=True)
-    numbers = pd.to_numeric(values, errors="coerce")
+        if not pa.types.is_boolean(values.type):
+            values = pc.not_equal(values.cast(pa.float64(), safe=False), 0.0)
+        return values
     if sql_type in ("int", "int8"):
-        numbers = numbers.astype("Float64").round().astype("Int64")
-        return pa.array(numbers, pa.int64(), from_pandas=True)
-    return pa.array(numbers.astype("float64"), pa.float64(), from_pandas=True)
+        if not pa.types.is_integer(values.type):
+            values = pc.round(values.cast(pa.float64(), safe=False)).cast(pa.int64())
+        return values.cast(pa.int64())
+    return values.cast(pa.float64(), safe=False)
 
 
 def _big_endian(values: NDArray[Any], dtype: str) -> pa.Array:

@@ -21,21 +21,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
 import shapely
 
 from geodata.access import check_known
 from geodata.crs import is_geographic, parse_crs, transformer, utm_for
 from geodata.errors import ImportFailed, InputError
 from geodata.importers.base import LOD_HEIGHT, ImportOptions, Reader, SourceBatch
+from geodata.importers.coerce import flat
+from geodata.importers.frames import as_table
 from geodata.importers.geometry import check_batch, check_coordinates
 from geodata.importers.layers import IMPORT_LAYERS, ImportLayer, Rows
-from geodata.importers.mapping import Mapper, MappingFile
+from geodata.importers.mapping import Mapper
 from geodata.importers.readers import reader_for
 from geodata.importers.report import ImportReport
 from geodata.importers.writer import StageWriter, raw_connection
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
+
+    from geodata.importers.mapping_file import MappingFile
 
 LOGGER = logging.getLogger(__name__)
 
@@ -115,6 +120,8 @@ def import_reader(
         source = source or Path(file).name.split(".")[0]
         report = ImportReport(file, layer, source, reader.name, source_crs=src_crs)
         if isinstance(mapping, Path):
+            from geodata.importers.mapping_file import MappingFile
+
             mapping = MappingFile.load(mapping, target)
         mapper = Mapper(target, mapping, file)
         total = reader.count()
@@ -218,22 +225,26 @@ def _write_batch(
     if len(batch) == 0:
         return
     file = mapper.where_file
-    if not len(batch.props) == len(batch.ids) == len(batch.where) == len(batch):
+    props = as_table(batch.props)
+    if not props.num_rows == len(batch.ids) == len(batch.where) == len(batch):
         raise ImportFailed(
             f"{file}: the {report.reader} reader gave a batch of {len(batch)} geometries but "
-            f"{len(batch.props)} attribute rows and {len(batch.ids)} ids: a bug of that reader"
+            f"{props.num_rows} attribute rows and {len(batch.ids)} ids: a bug of that reader"
         )
     report.read += len(batch)
     wkb, repaired, geoms = check_batch(batch.geoms, mapper.layer, batch.where, file)
     report.repaired += repaired
-    lod_height = batch.props.pop(LOD_HEIGHT) if LOD_HEIGHT in batch.props else None
-    mapped = mapper.apply(batch.props, batch.attrs)
+    lod_height = None
+    if LOD_HEIGHT in props.column_names:
+        lod_height = flat(props.column(LOD_HEIGHT))
+        props = props.drop_columns([LOD_HEIGHT])
+    mapped = mapper.apply(props, batch.attrs)
     cols = mapped.columns
     mapper.check_vocabulary(cols, batch.where)
     if options.scenario_id is None and "replaces_id" in cols:
-        cols["replaces_id"] = None  # only a scenario's row replaces one
-    ids = mapper.source_ids(batch.props, batch.ids)
-    unique = type(reader).unique_ids and mapper.id_column(batch.props) is None
+        cols["replaces_id"] = pa.nulls(len(batch), pa.int64())  # only a scenario's row replaces one
+    ids = mapper.source_ids(props, batch.ids)
+    unique = type(reader).unique_ids and mapper.id_column(props) is None
     rows = Rows(ids, geoms, wkb, cols, mapped.attrs, batch.lod2, lod_height)
     assert report.source_crs is not None and report.working_crs is not None
     stored = mapper.layer.store(

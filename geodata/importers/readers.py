@@ -41,6 +41,10 @@ def load_reader(name: str) -> type[Reader]:
             f"unknown reader {name!r}: choose one of {', '.join(READERS)} or give a dotted "
             "path such as package.module:ReaderClass"
         )
+    if name not in READERS:  # a plug-in may build its batches with pandas
+        from geodata.importers.lean import with_pandas
+
+        with_pandas()
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

@@ -8,10 +8,13 @@ Each import layer (:mod:`geodata.importers.layers`) takes its table of fields; a
 
 from __future__ import annotations
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from geodata.importers.coerce import (
     Field,
+    as_text,
+    flat,
     network,
     to_bool,
     to_float,
@@ -101,16 +104,18 @@ OSM_NODES = {
 OSM_MANHOLE_NETWORK = {"sewer": "wastewater", "drain": "stormwater", "telecom": "telecom"}
 
 
-def osm_kind(props: pd.DataFrame, table: dict[tuple[str, str], str]) -> pd.Series:
+def osm_kind(props: pa.Table, table: dict[tuple[str, str], str]) -> pa.Array:
     """Kind from OSM tags: the first (key, value) pair of ``table`` a feature carries."""
-    out = pd.Series([None] * len(props), index=props.index, dtype="object")
+    out = pa.nulls(props.num_rows, pa.string())
+    names = set(props.column_names)
     for (key, value), kind in table.items():
-        if key in props.columns:
-            hit = out.isna() & (props[key].astype("string") == value).fillna(False)
-            out[hit.to_numpy(dtype=bool)] = kind
-    if "traffic_sign" in props.columns:
-        out[out.isna() & props["traffic_sign"].notna()] = "sign"
-    return out
+        if key in names:
+            hit = pc.equal(as_text(flat(props.column(key))), value)
+            out = pc.if_else(pc.and_(pc.is_null(out), pc.fill_null(hit, False)), kind, out)
+    if "traffic_sign" in names:
+        sign = pc.and_(pc.is_null(out), pc.is_valid(props.column("traffic_sign")))
+        out = pc.if_else(sign, "sign", out)
+    return flat(out)
 
 
 # twin column -> converter and the source attribute names that feed it, first match wins; each

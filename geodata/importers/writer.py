@@ -205,8 +205,8 @@ class StageWriter(AbstractContextManager["StageWriter"]):
             if not (unique or self._defer_repeats):
                 keep = self._first_seen(ids)
             if keep is not None:
-                ids, geom, attrs = ids[keep], geom[keep], attrs[keep]
-                columns = columns[keep].reset_index(drop=True)
+                ids, geom, attrs = ids[keep], geom[keep], attrs.filter(pa.array(keep))
+                columns = {c: _keep(v, keep) for c, v in columns.items()}
                 lod2 = lod2[keep] if lod2 is not None else None
                 n = len(ids)
             lead = var_field(pa.array([self.direct] * n, pa.string()))
@@ -224,7 +224,7 @@ class StageWriter(AbstractContextManager["StageWriter"]):
                 if lod2 is not None
                 else null_field()
             )
-        fields.append(var_field(pa.array(attrs.tolist(), pa.string()), b"\x01"))
+        fields.append(var_field(attrs, b"\x01"))
         for c, sql_type in self.cols.items():
             fields.append(
                 field(column(columns[c], sql_type), sql_type, c, self.file)
@@ -358,3 +358,10 @@ class Written:
     unchanged: int
     duplicates: int
     deleted: int
+
+
+def _keep(values: Any, keep: NDArray[Any]) -> Any:
+    """The kept rows of a column (Arrow or numpy)."""
+    if isinstance(values, np.ndarray):
+        return values[keep]
+    return values.filter(pa.array(keep))

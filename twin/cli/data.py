@@ -87,6 +87,24 @@ def import_(
     ] = None,
 ) -> None:
     """Import a file into a layer: streamed, reprojected, all-or-nothing, idempotent."""
+    from geodata.importers.lean import without_pandas
+
+    with without_pandas():  # Arrow batches all the way (a reader of frames ends this)
+        _import(path, layer, crs, mapping, source, visibility, licence, attribution, reader)
+    allow_quick_exit()  # committed, reader closed, connections returned: nothing is left
+
+
+def _import(
+    path: Path,
+    layer: str,
+    crs: str | None,
+    mapping: Path | None,
+    source: str | None,
+    visibility: str | None,
+    licence: str | None,
+    attribution: str | None,
+    reader: str | None,
+) -> None:
     from geodata.importers import ImportOptions, run_import
     from twin.runtime import Runtime
 
@@ -112,7 +130,6 @@ def import_(
             audit_import(rt, report)
         for line in report.lines():
             out.print(line, highlight=False)
-    allow_quick_exit()  # committed, reader closed, connections returned: nothing is left
 
 
 def audit_import(rt: Runtime, report: ImportReport) -> None:
