@@ -9,10 +9,6 @@ before the commit means redelivery, never loss, and the idempotency key turns a 
 observation into a counted duplicate. Messages received on an earlier connection are not
 acknowledged on a later one (packet ids are per connection): the broker resends them.
 Bad payloads become dead letters and are acknowledged; no message stops the bridge.
-Three threads: paho's network thread decodes and queues, the main thread collects batches,
-and a committer thread stores each batch and then acknowledges it, so the next batch fills
-while one commits; one committer, batch after batch, keeps the acknowledgements in message
-order.
 
 Which topics it listens to, and which adapter decodes each, are the topic mappings
 (:mod:`sensors_bridge.topics`, ``TWIN_MQTT_TOPICS``): by default the twin's own
@@ -112,11 +108,6 @@ class MQTTBridge:
     def __post_init__(self) -> None:
         self.stop = threading.Event()
         self._inbox: queue.Queue[_Held] = queue.Queue()
-        # the batch collected and waiting for the committer thread (None: the slot is free),
-        # and whether the collector has stopped handing batches over
-        self._slot = threading.Condition()
-        self._ready: list[_Held] | None = None
-        self._closed = False
         self._generation = 0
         # held by the network thread while it turns the generation over, and by the main
         # thread while it acknowledges: no PUBACK of one connection goes out on the next
@@ -156,20 +147,12 @@ class MQTTBridge:
         props.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
         self.client.connect_async(self.host, self.port, clean_start=False, properties=props)
         self.client.loop_start()
-        committer = threading.Thread(
-            target=self._commit_loop, name=f"twin-bridge-{self.instance}-commit", daemon=True
-        )
-        committer.start()
         try:
             while not self.stop.is_set():
                 batch = self._collect()
                 if batch:
-                    self._hand_over(batch)
+                    self._store(batch)
         finally:
-            with self._slot:
-                self._closed = True
-                self._slot.notify_all()
-            committer.join()
             self.client.disconnect()
             self.client.loop_stop()
         return self.stats
@@ -246,38 +229,6 @@ class MQTTBridge:
             except queue.Empty:
                 break
         return batch
-
-    def _hand_over(self, batch: list[_Held]) -> None:
-        """Give a collected batch to the committer thread. While it is still committing the
-        previous one, the batch waiting for it grows (up to ``batch_size``) rather than a
-        queue of small batches forming: fewer, larger commits when the database is slow,
-        and never more than two batches held in memory beside the inbox."""
-        with self._slot:
-            while self._ready is not None and len(self._ready) + len(batch) > self.batch_size:
-                if self.stop.is_set():
-                    return  # unacknowledged: the broker redelivers them to the next run
-                self._slot.wait(0.2)
-            self._ready = batch if self._ready is None else self._ready + batch
-            self._slot.notify_all()
-
-    def _commit_loop(self) -> None:
-        """The committer thread: store and acknowledge each handed-over batch in turn, so
-        the next batch fills while this one commits and acknowledgements keep message
-        order (one thread sends them all, batch after batch)."""
-        while True:
-            with self._slot:
-                while self._ready is None and not self._closed:
-                    self._slot.wait()
-                batch, self._ready = self._ready, None
-                self._slot.notify_all()
-            if batch is None:
-                return
-            try:
-                self._store(batch)
-            except Exception:  # a bug: say so and stop, rather than hold messages forever
-                LOGGER.exception("the bridge's committer failed: stopping the bridge")
-                self.stop.set()
-                return
 
     def _store(self, batch: list[_Held]) -> None:
         """Commit the batch, then acknowledge it; while that fails, keep it unacknowledged
