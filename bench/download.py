@@ -43,7 +43,7 @@ def _drain(chunks: object) -> int:
 
 def naive_geojson(engine: Engine, plan: export.DownloadPlan) -> int:
     """The peer: every feature in memory, then one document."""
-    sql = f"{select_sql(plan.layer, ' WHERE ' + plan.where)} ORDER BY id"
+    sql = f"{select_sql(plan.layer, ' WHERE ' + plan.where, plan.srid)} ORDER BY id"
     with engine.connect() as conn:
         rows = conn.execute(text(sql), {"source": plan.dataset.source}).all()
     doc = {
