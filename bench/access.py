@@ -20,12 +20,14 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -48,8 +50,73 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def cluster_cpu(pg: EmbeddedPostgres) -> float:
+    """CPU seconds used so far by the cluster: the postmaster, its live children (backends,
+    WAL writer...) and its exited children (a finished connection's backend)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        master = int((pg.data / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid == master:
+            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        elif ppid == master:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+@dataclass(frozen=True)
+class PrivatePostGIS:
+    """A bench's own cluster: ``url`` (SQLAlchemy, psycopg) and ``engine`` reach its ``twin``
+    database; ``work`` is the bench's scratch folder (the cluster lives in ``work/pg``)."""
+
+    pg: EmbeddedPostgres
+    work: Path
+    url: str
+    engine: Engine
+
+
+@contextmanager
+def private_postgis(
+    name: str, *, migrated: bool = True, keep: bool = False, work: Path | None = None
+) -> Iterator[PrivatePostGIS]:
+    """Start a private PostGIS cluster (never a system one: a temp folder and
+    ``TWIN_PG_PORT`` or a free port), migrate its ``twin`` database unless ``migrated`` is
+    off, and stop and remove it all afterwards (``keep``: leave the folder; ``work``: a
+    folder the caller owns, which is never removed).
+
+    Every bench starts its cluster here, so they all measure the same configuration."""
+    own = work is None
+    if work is None:
+        work = Path(tempfile.mkdtemp(prefix=f"twin-bench-{name}-"))
+    work.mkdir(parents=True, exist_ok=True)
+    os.chmod(work, 0o755)
+    pg = EmbeddedPostgres(work / "pg", int(os.environ.get("TWIN_PG_PORT") or free_port()))
+    try:
+        pg.start()
+        url = pg.url.replace("postgresql://", "postgresql+psycopg://", 1)
+        if migrated:
+            migrate(url)
+        engine = make_engine(url)
+        try:
+            yield PrivatePostGIS(pg, work, url, engine)
+        finally:
+            engine.dispose()
+    finally:
+        pg.stop()
+        if own and not keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def seed(url: str, n: int) -> None:
-    engine = make_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = make_engine(url)
     with engine.begin() as conn:
         set_working_crs(conn, 3067)
         side = int(n**0.5) + 1
@@ -99,15 +166,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--explain", action="store_true", help="print the bbox count plans")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="twin-bench-access-"))
-    os.chmod(work, 0o755)
-    pg = EmbeddedPostgres(work / "pg", free_port())
-    try:
-        pg.start()
-        migrate(pg.url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with private_postgis("access") as db:
         console.print(f"seeding {args.buildings:,} buildings from {SOURCES} sources ...")
-        seed(pg.url, args.buildings)
-        engine = make_engine(pg.url.replace("postgresql://", "postgresql+psycopg://", 1))
+        seed(db.url, args.buildings)
+        engine = db.engine
         layer = LAYERS["buildings"]
         box = feature_params.parse_bbox("24.92,60.16,24.98,60.19")
         reads: dict[str, Callable[[Principal], Callable[[], object]]] = {
@@ -141,10 +203,6 @@ def main() -> None:
             ours = best(make(ANONYMOUS), args.repeat)
             table.add_row(name, f"{peer:.4f}", f"{ours:.4f}", f"{ours / peer:.2f}")
         console.print(table)
-        engine.dispose()
-    finally:
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _explain(engine: object, layer: object, box: object) -> None:

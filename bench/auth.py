@@ -16,12 +16,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import shutil
-import socket
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,20 +29,13 @@ from sqlalchemy import Engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from geodata.db import make_engine, migrate  # noqa: E402
+from bench.access import private_postgis  # noqa: E402
 from geodata.errors import TwinError  # noqa: E402
 from twin.accounts import HASHER, create_user  # noqa: E402
 from twin.auth import TokenVerifier, _split  # noqa: E402
-from twin.services.postgres import EmbeddedPostgres  # noqa: E402
 from twin.settings import Settings  # noqa: E402
 
 console = Console()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def check_before(engine: Engine, token: str) -> bool:
@@ -79,14 +68,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="twin-bench-auth-"))
-    os.chmod(work, 0o755)
-    pg = EmbeddedPostgres(work / "pg", int(os.environ.get("TWIN_PG_PORT") or free_port()))
-    try:
-        pg.start()
-        url = pg.url.replace("postgresql://", "postgresql+psycopg://", 1)
-        migrate(url)
-        engine = make_engine(url)
+    with private_postgis("auth") as db:
+        work, url, engine = db.work, db.url, db.engine
         settings = Settings(
             database_url=url,
             data_dir=work,
@@ -116,10 +99,6 @@ def main() -> None:
         console.print(
             f"known-bad / unknown id: before {kb / ub:.1f}x, after {ka / ua:.2f}x (target < 3x)"
         )
-        engine.dispose()
-    finally:
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

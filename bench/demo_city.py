@@ -18,7 +18,6 @@ import importlib.util
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,10 +29,10 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.access import private_postgis  # noqa: E402
 from geodata.db import make_engine  # noqa: E402
 from geodata.demo import load_demo  # noqa: E402
 from geodata.demo.synthetic_city import generate, plan_city  # noqa: E402
-from twin.services.postgres import EmbeddedPostgres  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("bench_import", ROOT / "bench" / "import.py")
 assert _spec is not None and _spec.loader is not None
@@ -84,15 +83,12 @@ def main() -> None:
     if not shutil.which("ogr2ogr"):
         console.print("[red]ogr2ogr not found: install gdal-bin[/]")
         raise SystemExit(1)
-    work = Path(tempfile.mkdtemp(prefix="twin-bench-city-"))
-    os.chmod(work, 0o755)
-    pg = EmbeddedPostgres(work / "pg", bench_import.free_port())
     table = Table(title="synthetic city: generate + import vs ogr2ogr of the same buildings")
     for col in ("N", "twin s", "ogr2ogr s", "ratio", "twin CPU s", "ogr CPU s", "twin RSS MB",
                 "ogr RSS MB", "re-run s"):  # fmt: skip
         table.add_column(col, justify="right")
-    try:
-        pg.start()
+    with private_postgis("city", migrated=False) as db:
+        pg, work = db.pg, db.work
         bench_import.warm_up(work)
         for n in sizes:
             url = bench_import.fresh_db(pg, f"city_{n}", twin=True)
@@ -134,9 +130,6 @@ def main() -> None:
                 f"{rerun:.2f}",
             )
         console.print(table)
-    finally:
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -13,11 +13,9 @@ A private PostGIS cluster (temp dir, free port) is started and removed.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,14 +27,12 @@ from sqlalchemy import Engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.access import best, free_port, peak_mb  # noqa: E402
+from bench.access import best, peak_mb, private_postgis  # noqa: E402
 from geodata import export  # noqa: E402
 from geodata.access import ANONYMOUS  # noqa: E402
-from geodata.db import make_engine, migrate  # noqa: E402
 from geodata.features import feature_from_row, select_sql  # noqa: E402
 from geodata.working_crs import set_working_crs  # noqa: E402
 from tiles import synthetic  # noqa: E402
-from twin.services.postgres import EmbeddedPostgres  # noqa: E402
 
 console = Console()
 
@@ -47,7 +43,7 @@ def _drain(chunks: object) -> int:
 
 def naive_geojson(engine: Engine, plan: export.DownloadPlan) -> int:
     """The peer: every feature in memory, then one document."""
-    sql = f"{select_sql(plan.layer, ' WHERE ' + plan.where)} ORDER BY id"
+    sql = f"{select_sql(plan.layer, ' WHERE ' + plan.where, plan.srid)} ORDER BY id"
     with engine.connect() as conn:
         rows = conn.execute(text(sql), {"source": plan.dataset.source}).all()
     doc = {
@@ -80,14 +76,8 @@ def main() -> None:
     parser.add_argument("--buildings", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="twin-bench-download-"))
-    os.chmod(work, 0o755)
-    pg = EmbeddedPostgres(work / "pg", free_port())
-    try:
-        pg.start()
-        url = pg.url.replace("postgresql://", "postgresql+psycopg://", 1)
-        migrate(url)
-        engine = make_engine(url)
+    with private_postgis("download") as db:
+        pg, work, engine = db.pg, db.work, db.engine
         console.print(f"seeding {args.buildings:,} buildings ...")
         with engine.begin() as conn:
             set_working_crs(conn, 3067)
@@ -167,10 +157,6 @@ def main() -> None:
                 "-",
             )
         console.print(table)
-        engine.dispose()
-    finally:
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

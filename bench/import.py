@@ -24,10 +24,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +38,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.access import cluster_cpu, private_postgis  # noqa: E402
 from geodata.db import migrate  # noqa: E402
 from twin.services.postgres import EmbeddedPostgres  # noqa: E402
 
@@ -68,12 +67,6 @@ class Run:
     #: CPU seconds of the command plus the database cluster's while it ran: less sensitive
     #: than wall time to other work on a shared machine
     cpu: float = float("nan")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -143,28 +136,6 @@ def make_gpkg(path: Path, n: int) -> None:
 
 
 # -- running ------------------------------------------------------------------------------------
-def cluster_cpu(pg: EmbeddedPostgres) -> float:
-    """CPU seconds used so far by the cluster: the postmaster, its live children (backends,
-    WAL writer...) and its exited children (a finished connection's backend)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    try:
-        master = int((pg.data / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return float("nan")
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid, ppid = int(stat.parent.name), int(fields[1])
-        if pid == master:
-            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-        elif ppid == master:
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
-
-
 def timed(
     argv: list[str], env: dict[str, str], workdir: Path, pg: EmbeddedPostgres
 ) -> tuple[float, float, float]:
@@ -299,13 +270,10 @@ def main() -> None:
         console.print("[red]ogr2ogr not found: install gdal-bin (make setup does)[/]")
         raise SystemExit(1)
 
-    work = Path(tempfile.mkdtemp(prefix="twin-bench-"))
-    os.chmod(work, 0o755)
-    pg = EmbeddedPostgres(work / "pg", free_port())
     results: list[tuple[int, Run, Run]] = []
-    try:
-        console.print(f"starting a private PostGIS cluster in {work / 'pg'} ...")
-        pg.start()
+    with private_postgis("import", migrated=False, keep=args.keep) as db:
+        pg, work = db.pg, db.work
+        console.print(f"a private PostGIS cluster runs in {work / 'pg'}")
         warm_up(work)
         for n in sizes:
             gpkg = work / f"buildings_{n}.gpkg"
@@ -328,10 +296,6 @@ def main() -> None:
                 prof = work / f"twin_{n}.prof"
                 run_twin(gpkg, fresh_db(pg, f"twin_{n}_prof", twin=True), work, pg, prof)
                 show_profile(prof)
-    finally:
-        pg.stop()
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
 
     table = Table(
         title=f"twin import vs ogr2ogr (GeoPackage, EPSG:{EPSG}, best of {max(1, args.repeat)})"

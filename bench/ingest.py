@@ -4,9 +4,12 @@ idempotency key, no latest_state, no validation), in the same process on the sam
 
 The writer's figure counts committed rows (observations and latest_state) after each batch's
 transaction; the HTTP figure goes through the real app (FastAPI's TestClient in process,
-with an integration token) in JSON-array bodies of ``--batch`` observations. Each figure is
-the best of ``--repeat`` runs on fresh device/time keys. A private PostGIS cluster (temp
-dir, TWIN_PG_PORT or a free port) is started and removed.
+with an integration token) in JSON-array bodies of ``--batch`` observations; "a no-op
+listener" is the writer with one listener that does nothing (what the live layer's hook
+costs by itself). Each rate is the best of ``--repeat`` runs on fresh device/time keys;
+beside it, the median CPU per observation of this process and of the whole cluster (on a
+shared machine the CPU moves far less than the clock). A private PostGIS cluster
+(bench.access.private_postgis) is started and removed.
 
     .venv/bin/python bench/ingest.py [--rows 50000] [--batch 1000] [--repeat 3] [--mqtt N]
 
@@ -17,37 +20,30 @@ subscribe (bench/mqtt_ingest.py).
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import socket
+import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from geodata.db import make_engine, migrate  # noqa: E402
+from bench.access import PrivatePostGIS, cluster_cpu, free_port, private_postgis  # noqa: E402
+from sensors_bridge.listeners import BatchListener, Stored  # noqa: E402
 from sensors_bridge.model import Observation  # noqa: E402
 from sensors_bridge.store import BatchWriter  # noqa: E402
 from twin.services.postgres import EmbeddedPostgres  # noqa: E402
 
-console = Console()
+console = Console(width=130)
 DEVICES = 200
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rows_for(run: int, n: int, now: datetime) -> list[tuple[str, str, datetime, float]]:
@@ -76,8 +72,29 @@ def peer(engine: Engine, rows: list[tuple[str, str, datetime, float]], batch: in
     return time.perf_counter() - t0
 
 
-def writer(engine: Engine, rows: list[tuple[str, str, datetime, float]], batch: int) -> float:
-    w = BatchWriter(engine, "bench")
+class NoOp:
+    """A listener that does nothing: what hanging the live layer on the writer costs by
+    itself (the merge returns the stored rows, two calls per batch)."""
+
+    name = "no-op"
+
+    def in_transaction(self, conn: Connection, stored: Sequence[Stored], now: datetime) -> None:
+        pass
+
+    def after_commit(self, stored: Sequence[Stored]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def writer(
+    engine: Engine,
+    rows: list[tuple[str, str, datetime, float]],
+    batch: int,
+    listeners: Sequence[BatchListener] = (),
+) -> float:
+    w = BatchWriter(engine, "bench", listeners)
     obs = [Observation(d, m, v, at) for d, m, at, v in rows]
     t0 = time.perf_counter()
     for i in range(0, len(obs), batch):
@@ -106,8 +123,25 @@ def http(
     return time.perf_counter() - t0
 
 
-def best(repeat: int, run: Callable[[int], float]) -> float:
-    return min(run(k) for k in range(repeat))
+@dataclass
+class Figure:
+    """A path's best time of its runs, and its CPU per observation (this process and the
+    whole cluster), median of the runs: on a shared machine the CPU moves far less than
+    the clock."""
+
+    seconds: float
+    client_us: float
+    server_us: float
+
+
+def measure(pg: EmbeddedPostgres, repeat: int, n: int, run: Callable[[int], float]) -> Figure:
+    times, client, server = [], [], []
+    for k in range(repeat):
+        c0, s0 = time.process_time(), cluster_cpu(pg)
+        times.append(run(k))
+        client.append((time.process_time() - c0) / n * 1e6)
+        server.append((cluster_cpu(pg) - s0) / n * 1e6)
+    return Figure(min(times), statistics.median(client), statistics.median(server))
 
 
 def main() -> None:
@@ -119,13 +153,8 @@ def main() -> None:
         "--mqtt", type=int, default=0, metavar="N", help="also N MQTT messages (mqtt_ingest.py)"
     )
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="twin-bench-ingest-"))
-    pg = EmbeddedPostgres(work / "pg", int(os.environ.get("TWIN_PG_PORT") or free_port()))
-    pg.start()
-    try:
-        url = f"postgresql+psycopg://twin@127.0.0.1:{pg.port}/postgres"
-        migrate(url)
-        engine = make_engine(url)
+    with private_postgis("ingest") as db:
+        engine = db.engine
         with engine.begin() as conn:
             conn.execute(
                 text(
@@ -141,32 +170,47 @@ def main() -> None:
                 {"n": DEVICES - 1},
             )
         now = datetime.now(UTC)
-        n, b = args.rows, args.batch
+        n, b, r = args.rows, args.batch, args.repeat
         runs = iter(range(10_000))
-        t_peer = best(args.repeat, lambda k: peer(engine, rows_for(next(runs), n, now), b))
-        t_writer = best(args.repeat, lambda k: writer(engine, rows_for(next(runs), n, now), b))
-        t_http = _http_run(engine, work, args.repeat, n, b, now, runs)
-        table = Table("path", "observations/s", "ratio to raw COPY")
-        for name, t in (
-            ("raw COPY (peer)", t_peer),
-            ("batch writer", t_writer),
-            ("POST /api/ingest", t_http),
-        ):
-            table.add_row(name, f"{n / t:,.0f}", f"{t_peer / t:.2f}")
-        console.print(f"{n} observations, batches of {b}, best of {args.repeat}")
+
+        def fresh() -> list[tuple[str, str, datetime, float]]:
+            return rows_for(next(runs), n, now)
+
+        figures = {
+            "raw COPY (peer)": measure(db.pg, r, n, lambda k: peer(engine, fresh(), b)),
+            "batch writer": measure(db.pg, r, n, lambda k: writer(engine, fresh(), b)),
+            "batch writer, a no-op listener": measure(
+                db.pg, r, n, lambda k: writer(engine, fresh(), b, [NoOp()])
+            ),
+            "POST /api/ingest": _http_run(db, r, n, b, fresh),
+        }
+        t_peer = figures["raw COPY (peer)"].seconds
+        table = Table(
+            "path", "observations/s", "ratio to raw COPY", "CPU µs/obs here", "CPU µs/obs cluster"
+        )
+        for name, f in figures.items():
+            table.add_row(
+                name,
+                f"{n / f.seconds:,.0f}",
+                f"{t_peer / f.seconds:.2f}",
+                f"{f.client_us:.1f}",
+                f"{f.server_us:.1f}",
+            )
+        console.print(f"{n} observations, batches of {b}, best of {r}")
         console.print(table)
         if args.mqtt:
             from mqtt_ingest import run as mqtt_run
 
-            mqtt_run(engine, work, free_port(), args.mqtt)
-    finally:
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
+            mqtt_run(engine, db.work, free_port(), args.mqtt)
 
 
 def _http_run(
-    engine: Engine, work: Path, repeat: int, n: int, b: int, now: datetime, runs: object
-) -> float:
+    db: PrivatePostGIS,
+    repeat: int,
+    n: int,
+    b: int,
+    fresh: Callable[[], list[tuple[str, str, datetime, float]]],
+) -> Figure:
     from fastapi.testclient import TestClient
 
     from twin.accounts import create_user
@@ -174,8 +218,8 @@ def _http_run(
     from twin.settings import Settings
 
     settings = Settings(
-        database_url=engine.url.render_as_string(hide_password=False),
-        data_dir=work / "var",
+        database_url=db.url,
+        data_dir=db.work / "var",
         max_body_bytes=64 * 1024 * 1024,
         # the throughput is what is measured: the per-token limits (5,000/s by default)
         # would answer 429 long before the route's ceiling
@@ -183,9 +227,9 @@ def _http_run(
         ingest_observations_per_token="100000000/second",
         _env_file=None,
     )
-    token = create_user(engine, "bench", "citizen", kind="integration")
-    with TestClient(create_app(settings, engine=engine)) as client:
-        return best(repeat, lambda k: http(client, token, rows_for(next(runs), n, now), b))  # type: ignore[call-overload]
+    token = create_user(db.engine, "bench", "citizen", kind="integration")
+    with TestClient(create_app(settings, engine=db.engine)) as client:
+        return measure(db.pg, repeat, n, lambda k: http(client, token, fresh(), b))
 
 
 if __name__ == "__main__":

@@ -18,12 +18,9 @@ started and removed.
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -36,12 +33,11 @@ from sqlalchemy import Connection, Engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.access import private_postgis  # noqa: E402
 from geodata.access import Principal  # noqa: E402
-from geodata.db import make_engine, migrate  # noqa: E402
 from sensors_bridge import history as hist  # noqa: E402
 from sensors_bridge.partitions import ensure_months, existing  # noqa: E402
 from sensors_bridge.registry import get_device  # noqa: E402
-from twin.services.postgres import EmbeddedPostgres  # noqa: E402
 
 console = Console(width=150)
 ADMIN = Principal("bench", "admin")
@@ -137,13 +133,8 @@ def main() -> None:
     ap.add_argument("--step", type=int, default=30, help="seconds between a device's readings")
     ap.add_argument("--queries", type=int, default=200)
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="twin-bench-live-"))
-    pg = EmbeddedPostgres(work / "pg", int(os.environ.get("TWIN_PG_PORT") or _free_port()))
-    pg.start()
-    try:
-        url = f"postgresql+psycopg://twin@127.0.0.1:{pg.port}/postgres"
-        migrate(url)
-        engine = make_engine(url)
+    with private_postgis("live") as db:
+        engine = db.engine
         now = datetime.now(UTC).replace(microsecond=0)
         t0 = time.perf_counter()
         generate(engine, args.rows, args.devices, args.step, now)
@@ -221,9 +212,6 @@ def main() -> None:
             f"{len(existing_parts(engine))} partitions; peer: one plain table, same rows"
         )
         console.print(table)
-    finally:
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def existing_parts(engine: Engine) -> set[str]:
@@ -233,14 +221,6 @@ def existing_parts(engine: Engine) -> set[str]:
 
 def _p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[18]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ acknowledges after the commit). Throughput is messages from the first publish to
 received (peer) or committed (twin: the count of rows in ``observations``); latency per
 message is receipt (peer) or end of the commit (twin) minus the publish time the payload
 carries, p50 and p99. A flood measures throughput; ``--paced RATE`` then publishes at RATE
-messages/s for each ``--flush`` value and reports the twin's publish -> committed latency.
-Called by ``bench/ingest.py --mqtt N``, or alone:
+messages/s for each ``--flush`` value and reports the twin's publish -> committed latency
+beside raw publish -> subscribe at the same rate, run just before it (the peer, as loaded
+as the machine is at that moment). Called by ``bench/ingest.py --mqtt N``, or alone:
 
     .venv/bin/python bench/mqtt_ingest.py [--messages 100000] [--publishers 2] [--bridges 2]
         [--paced 5000] [--paced-seconds 10] [--flush 0.25,0.1,0.05]
@@ -44,12 +45,18 @@ from twin.services.mosquitto import EmbeddedMosquitto  # noqa: E402
 
 console = Console(width=150)
 DEVICES_PER_PUBLISHER = 100
+#: the peer's topics: the same shape as the twin's, under a root no bridge subscribes to
+PEER_ROOT = "peer"
 #: spawned, not forked: a forked child would share the parent's database connections
 MP = mp.get_context("spawn")
 
 
-def _publisher(port: int, k: int, n: int, rate: float, ready: Any, go: Any, run: int) -> None:
-    """Publish n QoS 1 messages (as fast as possible, or at ``rate``/s) once ``go`` is set."""
+def _publisher(
+    port: int, k: int, n: int, rate: float, ready: Any, go: Any, run: int, root: str
+) -> None:
+    """Publish n QoS 1 messages (as fast as possible, or at ``rate``/s) once ``go`` is set,
+    on ``root/...`` topics (the peer's own root: the bridges' persistent sessions would
+    queue the peer's messages on ``twin/`` and store them on their next run)."""
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     pub.max_queued_messages_set(0)
     pub.max_inflight_messages_set(1000)
@@ -67,7 +74,7 @@ def _publisher(port: int, k: int, n: int, rate: float, ready: Any, go: Any, run:
         at = max(time.time(), last + 1e-6)  # strictly increasing: each key is unique
         last = at
         body = orjson.dumps({"value": i, "at": datetime.fromtimestamp(at, UTC).isoformat()})
-        topic = f"twin/r{run}p{k}d{i % DEVICES_PER_PUBLISHER}/temperature"
+        topic = f"{root}/r{run}p{k}d{i % DEVICES_PER_PUBLISHER}/temperature"
         infos.append(pub.publish(topic, body, qos=1))
     for info in infos:
         info.wait_for_publish(timeout=300)
@@ -93,7 +100,7 @@ def _subscriber(port: int, k: int, ready: Any, stop: Any, got: Any, out: Any) ->
     sub.on_message = on_message
     sub.on_subscribe = lambda *_: subscribed.set()
     sub.connect("127.0.0.1", port)
-    sub.subscribe("$share/raw/twin/+/+", qos=1)
+    sub.subscribe(f"$share/raw/{PEER_ROOT}/+/+", qos=1)
     sub.loop_start()
     subscribed.wait(20)
     cpu = time.process_time()
@@ -170,6 +177,7 @@ def _drive(
     publishers: int,
     rate: float,
     run: int,
+    root: str = "twin",
 ) -> Result:
     """Start the consumers, publish, wait until ``done()``; the elapsed time and latencies."""
     for c in consumers:
@@ -180,7 +188,8 @@ def _drive(
     share = [n // publishers + (k < n % publishers) for k in range(publishers)]
     pubs = [
         MP.Process(
-            target=_publisher, args=(port, k, share[k], rate / publishers, connected, go, run)
+            target=_publisher,
+            args=(port, k, share[k], rate / publishers, connected, go, run, root),
         )
         for k in range(publishers)
     ]
@@ -207,14 +216,14 @@ def _drive(
     return Result(elapsed, latencies, cpu)
 
 
-def raw(port: int, n: int, publishers: int, consumers: int, run: int) -> Result:
+def raw(port: int, n: int, publishers: int, consumers: int, run: int, *, rate: float = 0) -> Result:
     ctx = (MP.Semaphore(0), MP.Event(), MP.Queue())
     got = MP.Value("q", 0)
     subs = [
         MP.Process(target=_subscriber, args=(port, k, *ctx[:2], got, ctx[2]))
         for k in range(consumers)
     ]
-    return _drive(subs, *ctx, lambda: got.value >= n, port, n, publishers, 0, run)
+    return _drive(subs, *ctx, lambda: got.value >= n, port, n, publishers, rate, run, PEER_ROOT)
 
 
 def twin(
@@ -261,26 +270,14 @@ def run(
     try:
         r_raw = raw(port, n, publishers, bridges, 0)
         r_twin = twin(engine, port, n, publishers, bridges, 1)
-        paced_runs = (
-            [
-                (
-                    f,
-                    twin(
-                        engine,
-                        port,
-                        int(paced * paced_seconds),
-                        publishers,
-                        bridges,
-                        2 + i,
-                        rate=paced,
-                        flush=f,
-                    ),
-                )
-                for i, f in enumerate(flushes)
-            ]
-            if paced
-            else []
-        )
+        paced_runs = []
+        m = int(paced * paced_seconds)
+        for i, f in enumerate(flushes if paced else ()):
+            # the peer at the same rate just before: the broker's own latency on the
+            # machine as loaded at that moment
+            r_peer = raw(port, m, publishers, bridges, 100 + i, rate=paced)
+            r = twin(engine, port, m, publishers, bridges, 2 + i, rate=paced, flush=f)
+            paced_runs.append((f, r_peer, r))
     finally:
         broker.stop()
     table = Table(
@@ -301,29 +298,36 @@ def run(
     )
     console.print(table)
     if paced_runs:
-        table = Table("batch timeout s", "offered/s", "p50 ms", "p99 ms", "max ms")
-        for f, r in paced_runs:
+        table = Table(
+            "batch timeout s",
+            "offered/s",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "raw p50 ms (peer)",
+            "raw p99 ms (peer)",
+        )
+        for f, r_peer, r in paced_runs:
             table.add_row(
                 f"{f:g}",
                 f"{paced:,.0f}",
                 f"{r.pct(50):.1f}",
                 f"{r.pct(99):.1f}",
                 f"{max(r.latencies) * 1000:.1f}",
+                f"{r_peer.pct(50):.1f}",
+                f"{r_peer.pct(99):.1f}",
             )
-        console.print(f"paced: {paced:,.0f} messages/s for {paced_seconds:g} s, publish->committed")
+        console.print(
+            f"paced: {paced:,.0f} messages/s for {paced_seconds:g} s, publish->committed, "
+            "beside raw publish->subscribe at the same rate just before"
+        )
         console.print(table)
 
 
 def main() -> None:
     import argparse
-    import os
-    import shutil
-    import tempfile
 
-    from ingest import free_port
-
-    from geodata.db import make_engine, migrate
-    from twin.services.postgres import EmbeddedPostgres
+    from bench.access import free_port, private_postgis
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=100_000)
@@ -333,15 +337,10 @@ def main() -> None:
     parser.add_argument("--paced-seconds", type=float, default=10)
     parser.add_argument("--flush", default="0.25,0.1,0.05", help="batch timeouts to try")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="twin-bench-mqtt-"))
-    pg = EmbeddedPostgres(work / "pg", int(os.environ.get("TWIN_PG_PORT") or free_port()))
-    pg.start()
-    try:
-        url = f"postgresql+psycopg://twin@127.0.0.1:{pg.port}/postgres"
-        migrate(url)
+    with private_postgis("mqtt") as db:
         run(
-            make_engine(url),
-            work,
+            db.engine,
+            db.work,
             free_port(),
             args.messages,
             publishers=args.publishers,
@@ -350,9 +349,6 @@ def main() -> None:
             paced_seconds=args.paced_seconds,
             flushes=tuple(float(f) for f in args.flush.split(",")),
         )
-    finally:
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,8 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -36,14 +33,12 @@ from sqlalchemy import Engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.access import free_port, peak_mb  # noqa: E402
+from bench.access import peak_mb, private_postgis  # noqa: E402
 from geodata.access import ANONYMOUS  # noqa: E402
-from geodata.db import make_engine, migrate  # noqa: E402
 from geodata.working_crs import set_working_crs  # noqa: E402
 from sensors_bridge.opendata import export as live_export  # noqa: E402
 from sensors_bridge.opendata.release import Declaration, declare, release_closed  # noqa: E402
 from sensors_bridge.partitions import ensure_months, existing, month_start  # noqa: E402
-from twin.services.postgres import EmbeddedPostgres  # noqa: E402
 
 console = Console()
 X0, Y0 = 385_000.0, 6_672_000.0
@@ -137,14 +132,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--epsilon", type=float, default=None, help="also noise (OpenDP)")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="twin-bench-opendata-"))
-    os.chmod(work, 0o755)
-    pg = EmbeddedPostgres(work / "pg", free_port())
-    try:
-        pg.start()
-        url = pg.url.replace("postgresql://", "postgresql+psycopg://", 1)
-        migrate(url)
-        engine = make_engine(url)
+    with private_postgis("opendata") as db:
+        engine = db.engine
         now = datetime.now(UTC)
         console.print(f"seeding {args.devices} devices × {args.days} days every 15 min ...")
         n = seed(engine, args.devices, args.days, now)
@@ -186,10 +175,6 @@ def main() -> None:
                 label, f"{t_peer:.2f}", f"{t:.2f}", f"{t / t_peer:.2f}", f"{m_peer:.1f}", f"{m:.1f}"
             )
         console.print(table)
-        engine.dispose()
-    finally:
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def release_spec_until(conn: Any, dataset_id: int, now: datetime) -> datetime:

@@ -137,28 +137,14 @@ def run(engine: Engine, work: Path, port: int, n: int) -> None:
 
 def main() -> None:
     import argparse
-    import os
-    import shutil
-    import tempfile
 
-    from ingest import free_port
-
-    from geodata.db import make_engine, migrate
-    from twin.services.postgres import EmbeddedPostgres
+    from bench.access import free_port, private_postgis
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=5_000)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="twin-bench-sim-"))
-    pg = EmbeddedPostgres(work / "pg", int(os.environ.get("TWIN_PG_PORT") or free_port()))
-    pg.start()
-    try:
-        url = f"postgresql+psycopg://twin@127.0.0.1:{pg.port}/postgres"
-        migrate(url)
-        run(make_engine(url), work, free_port(), args.messages)
-    finally:
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    with private_postgis("sim") as db:
+        run(db.engine, db.work, free_port(), args.messages)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,8 @@ removed.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import socket
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -34,21 +30,15 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from geodata.db import make_engine, migrate  # noqa: E402
+from bench.access import private_postgis  # noqa: E402
+from geodata.db import make_engine  # noqa: E402
 from sensors_bridge.partitions import ensure_month, month_start, next_month  # noqa: E402
 from twin.app import create_app  # noqa: E402
-from twin.services.postgres import EmbeddedPostgres  # noqa: E402
 from twin.settings import Settings  # noqa: E402
 
 console = Console()
 DEVICES, METRICS = 20, ("temperature", "humidity")
 START = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def median_ms(fn: Callable[[], object], repeat: int) -> float:
@@ -103,16 +93,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-sta-"))
-    pg = EmbeddedPostgres(work / "pg", int(os.environ.get("TWIN_PG_PORT") or free_port()))
-    pg.start()
-    try:
-        url = f"postgresql+psycopg://twin@127.0.0.1:{pg.port}/postgres"
-        migrate(url)
+    with private_postgis("sta") as db:
+        work, url = db.work, db.url
         t0 = time.perf_counter()
         seed(url, args.rows)
         console.print(f"{args.rows:,} observations seeded in {time.perf_counter() - t0:.1f} s")
-        engine = make_engine(url)
+        engine = db.engine
         settings = Settings(database_url=url, data_dir=work / "var", _env_file=None)
         with engine.connect() as conn:
             ds = conn.execute(
@@ -168,9 +154,6 @@ def main() -> None:
             )
         console.print(table)
         engine.dispose()
-    finally:
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -266,17 +266,12 @@ def twin_with_buildings(work: Path, n: int) -> Iterator[tuple[Any, str, Any, flo
     synthetic buildings: yields (cluster, URL, engine, seconds taken to generate)."""
     from sqlalchemy import text
 
-    from geodata.db import make_engine, migrate
+    from bench.access import private_postgis
     from geodata.working_crs import set_working_crs
     from tiles import synthetic
-    from twin.services.postgres import EmbeddedPostgres
 
-    pg = EmbeddedPostgres(work / f"pg{n}", free_port())
-    pg.start()
-    try:
-        url = f"postgresql+psycopg://twin@127.0.0.1:{pg.port}/twin"
-        migrate(url)
-        engine = make_engine(url)
+    with private_postgis("tiles", work=work / f"cluster{n}") as db:
+        pg, url, engine = db.pg, db.url, db.engine
         t0 = time.perf_counter()
         with engine.begin() as conn:
             set_working_crs(conn, 3067)
@@ -284,9 +279,6 @@ def twin_with_buildings(work: Path, n: int) -> Iterator[tuple[Any, str, Any, flo
         with engine.begin() as conn:
             conn.execute(text("ANALYZE buildings"))
         yield pg, url, engine, time.perf_counter() - t0
-        engine.dispose()
-    finally:
-        pg.stop()
 
 
 def bench_size(n: int, work: Path, *, skip_peer: bool, workers: int | None) -> dict:

@@ -29,12 +29,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -86,21 +84,15 @@ def served_twin(keep: bool = False, buildings: int | None = None) -> Iterator[tu
     tiles; yields its base URL and the buildings tileset's bytes."""
     import uvicorn
 
-    from geodata.db import make_engine, migrate
+    from bench.access import private_postgis
     from geodata.demo import load_demo
     from tiles.build import build_all, build_tileset
     from twin.app import create_app
-    from twin.services.postgres import EmbeddedPostgres
     from twin.settings import Settings
 
-    tmp = Path(tempfile.mkdtemp(prefix="twin-bench-viewer-"))
-    pg = EmbeddedPostgres(tmp / "pg", free_port())
-    pg.start()
-    try:
-        url = pg.url.replace("postgresql://", "postgresql+psycopg://")
-        migrate(url)
-        settings = Settings(database_url=url, data_dir=tmp / "var", _env_file=None)
-        engine = make_engine(settings.sqlalchemy_url)
+    with private_postgis("viewer", keep=keep) as db:
+        settings = Settings(database_url=db.url, data_dir=db.work / "var", _env_file=None)
+        engine = db.engine
         if buildings:
             with console.status(f"generating {buildings:,} buildings and building their tiles"):
                 _load_synthetic(engine, buildings)
@@ -129,11 +121,6 @@ def served_twin(keep: bool = False, buildings: int | None = None) -> Iterator[tu
         finally:
             server.should_exit = True
             thread.join(timeout=15)
-            engine.dispose()
-    finally:
-        pg.stop()
-        if not keep:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def ensure_viewer(peer: bool) -> None:

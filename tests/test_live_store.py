@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, text
 
+from geodata.db import make_engine
 from sensors_bridge.model import Observation
 from sensors_bridge.store import BatchWriter
 
@@ -107,6 +108,39 @@ def test_invalid_observations_become_dead_letters(
         rows = conn.execute(text("SELECT adapter, reason, raw FROM dead_letters")).all()
     assert [(a, r) for a, r, _ in rows] == [("http", reason)]
     assert b"t1" in bytes(rows[0][2])
+
+
+def test_a_batch_after_a_failed_one_on_the_same_connection_is_stored(
+    writer: BatchWriter, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stage table is made once per pooled connection; a transaction that fails after
+    making it rolls it back, so the writer must make it again on that connection."""
+    from sensors_bridge import store
+
+    url = engine.url.render_as_string(hide_password=False)
+    one = make_engine(url, pool_size=1, max_overflow=0)  # every batch on the same connection
+    single = BatchWriter(one, "http")
+    single._ensure_partitions([obs("t1", 20.0, 3)], NOW)  # no second connection needed later
+
+    def refused(*_a: object) -> int:
+        raise RuntimeError("the merge failed")
+
+    with monkeypatch.context() as m:
+        m.setattr(store, "_merge", refused)
+        with pytest.raises(RuntimeError):
+            single.write([obs("t1", 20.0, 3)], now=NOW)
+    got = single.write([obs("t1", 20.0, 3), obs("t1", 21.0, 2)], now=NOW)
+    assert (got.accepted, got.duplicate) == (2, 0)
+    one.dispose()
+
+
+def test_ranges_are_read_with_each_batch(writer: BatchWriter, engine: Engine) -> None:
+    """A range an operator narrows applies from the next batch (read in its transaction)."""
+    assert writer.write([obs("t1", 30.0, 5)], now=NOW).accepted == 1
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE metrics SET max_value = 25 WHERE name = 'temperature'"))
+    got = writer.write([obs("t1", 30.0, 4)], now=NOW)
+    assert (got.accepted, [r.reason for r in got.rejected]) == (0, ["out_of_range"])
 
 
 def test_four_minutes_ahead_is_accepted(writer: BatchWriter) -> None:
