@@ -34,6 +34,7 @@ class Evaluator:
 
     def observe(self, conn: Connection, stored: Sequence[Stored]) -> int:
         """Evaluate a batch's new observations; how many messages were queued."""
+        outbox.discard(conn)
         rules = self.cache.refresh(conn)
         if not rules:
             return 0
@@ -59,14 +60,17 @@ class Evaluator:
                 for tr in evaluate.observe(lr.rule, st, s.metric, s.value, s.at):
                     queued += perform(conn, lr, devs[s.device_id], st, tr)
         store.save_states(conn, states)
+        outbox.flush(conn)
         return queued
 
     def sweep(self, conn: Connection, now: datetime) -> int:
         """Advance the no-data rules to ``now``; how many transitions happened."""
+        outbox.discard(conn)
         moved = 0
         for lr in self.cache.refresh(conn):
             if lr.rule.has_no_data():
                 moved += self._sweep_rule(conn, lr, now)
+        outbox.flush(conn)
         return moved
 
     def _sweep_rule(self, conn: Connection, lr: Loaded, now: datetime) -> int:

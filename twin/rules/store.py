@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -224,30 +225,34 @@ def lock_states(conn: Connection, keys: Sequence[tuple[int, str]]) -> dict[tuple
 
 
 _SAVE = text(
-    "UPDATE rule_states SET state = :state, since = :since, last_at = :last_at, "
-    "memory = :memory, alert_id = :alert_id, changed_at = :changed_at "
-    "WHERE rule_id = :rule_id AND device_id = :device_id"
-).bindparams(bindparam("memory", type_=JSONB))
+    "UPDATE rule_states s SET state = u.state, since = u.since, last_at = u.last_at, "
+    "memory = u.memory::jsonb, alert_id = u.alert_id, changed_at = u.changed_at FROM unnest("
+    "CAST(:rule_id AS integer[]), CAST(:device_id AS text[]), CAST(:state AS text[]), "
+    "CAST(:since AS timestamptz[]), CAST(:last_at AS timestamptz[]), CAST(:memory AS text[]), "
+    "CAST(:alert_id AS bigint[]), CAST(:changed_at AS timestamptz[])) "
+    "AS u(rule_id, device_id, state, since, last_at, memory, alert_id, changed_at) "
+    "WHERE s.rule_id = u.rule_id AND s.device_id = u.device_id"
+)
 
 
 def save_states(conn: Connection, states: dict[tuple[int, str], State]) -> int:
-    rows = [
-        {
-            "rule_id": rid,
-            "device_id": did,
-            "state": st.state,
-            "since": st.since,
-            "last_at": st.last_at,
-            "memory": st.memory,
-            "alert_id": st.alert_id,
-            "changed_at": st.changed_at,
-        }
-        for (rid, did), st in states.items()
-        if st.dirty
-    ]
-    if rows:
-        conn.execute(_SAVE, rows)
-    return len(rows)
+    """Write back what changed, in one statement (arrays, not one UPDATE a row)."""
+    changed = [(key, st) for key, st in states.items() if st.dirty]
+    if changed:
+        conn.execute(
+            _SAVE,
+            {
+                "rule_id": [k[0] for k, _ in changed],
+                "device_id": [k[1] for k, _ in changed],
+                "state": [st.state for _, st in changed],
+                "since": [st.since for _, st in changed],
+                "last_at": [st.last_at for _, st in changed],
+                "memory": [orjson.dumps(st.memory).decode() for _, st in changed],
+                "alert_id": [st.alert_id for _, st in changed],
+                "changed_at": [st.changed_at for _, st in changed],
+            },
+        )
+    return len(changed)
 
 
 def state_rows(conn: Connection, rule_id: int | None = None) -> list[dict[str, Any]]:
