@@ -31,6 +31,7 @@ class Evaluator:
 
     def __init__(self) -> None:
         self.cache = RuleCache()
+        self.devices = store.DeviceCache()
 
     def observe(self, conn: Connection, stored: Sequence[Stored]) -> int:
         """Evaluate a batch's new observations; how many messages were queued."""
@@ -42,12 +43,13 @@ class Evaluator:
         if not relevant:
             return 0
         by_metric = self.cache.by_metric
-        devs = store.devices(conn, {s.device_id for s in relevant})
+        pairs = {(s.device_id, s.metric) for s in relevant}
+        devs = self.devices.get(conn, {d for d, _ in pairs})
         keys = {
-            (lr.id, s.device_id)
-            for s in relevant
-            if (dev := devs.get(s.device_id)) is not None
-            for lr in by_metric.get(s.metric, ())
+            (lr.id, device_id)
+            for device_id, metric in pairs
+            if (dev := devs.get(device_id)) is not None
+            for lr in by_metric.get(metric, ())
             if store.in_scope(lr.rule, dev)
         }
         states = store.lock_states(conn, sorted(keys))

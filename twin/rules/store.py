@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -188,34 +189,63 @@ def devices(conn: Connection, ids: Iterable[str]) -> dict[str, DeviceInfo]:
     return out
 
 
+class DeviceCache:
+    """What scopes need of devices, kept ``ttl`` seconds: a batch of known devices costs no
+    query. A device adopted or retyped is seen by the rules within ``ttl``."""
+
+    def __init__(self, ttl: float = 30.0) -> None:
+        self.ttl = ttl
+        self._known: dict[str, tuple[float, DeviceInfo | None]] = {}
+
+    def get(self, conn: Connection, ids: Iterable[str]) -> dict[str, DeviceInfo]:
+        now = time.monotonic()
+        wanted = set(ids)
+        stale = {i for i in wanted if (hit := self._known.get(i)) is None or hit[0] < now}
+        if stale:
+            fresh = devices(conn, stale)
+            if len(self._known) > 100_000:  # bounded: forget everything now and then
+                self._known.clear()
+            for i in stale:
+                self._known[i] = (now + self.ttl, fresh.get(i))
+        return {i: info for i in wanted if (info := self._known[i][1]) is not None}
+
+
 def in_scope(rule: Rule, dev: DeviceInfo) -> bool:
     return rule.where.matches(dev.id, dev.type, dev.layer, dev.tags)
 
 
+_LOCK = text(
+    "SELECT rule_id, device_id, state, since, last_at, memory, alert_id, changed_at "
+    "FROM rule_states WHERE (rule_id, device_id) IN "
+    "(SELECT * FROM unnest(CAST(:r AS integer[]), CAST(:d AS text[]))) "
+    "ORDER BY rule_id, device_id FOR UPDATE"
+)
+
+
 def lock_states(conn: Connection, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], State]:
     """The states of ``keys`` (rule id, device id), created ``ok`` when missing, locked
-    until the transaction ends."""
+    until the transaction ends. Existing rows are locked first (one statement once every
+    state exists); the missing ones are then inserted (their insert locks them) and read."""
     ordered = sorted(set(keys))
     if not ordered:
         return {}
-    params = {"r": [k[0] for k in ordered], "d": [k[1] for k in ordered]}
-    conn.execute(
-        text(
-            "INSERT INTO rule_states (rule_id, device_id) "
-            "SELECT * FROM unnest(CAST(:r AS integer[]), CAST(:d AS text[])) "
-            "ON CONFLICT DO NOTHING"
-        ),
-        params,
-    )
-    rows = conn.execute(
-        text(
-            "SELECT rule_id, device_id, state, since, last_at, memory, alert_id, changed_at "
-            "FROM rule_states WHERE (rule_id, device_id) IN "
-            "(SELECT * FROM unnest(CAST(:r AS integer[]), CAST(:d AS text[]))) "
-            "ORDER BY rule_id, device_id FOR UPDATE"
-        ),
-        params,
-    )
+    found = _locked(conn, ordered)
+    missing = [k for k in ordered if k not in found]
+    if missing:
+        conn.execute(
+            text(
+                "INSERT INTO rule_states (rule_id, device_id) "
+                "SELECT * FROM unnest(CAST(:r AS integer[]), CAST(:d AS text[])) "
+                "ON CONFLICT DO NOTHING"
+            ),
+            {"r": [k[0] for k in missing], "d": [k[1] for k in missing]},
+        )
+        found |= _locked(conn, missing)
+    return found
+
+
+def _locked(conn: Connection, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], State]:
+    rows = conn.execute(_LOCK, {"r": [k[0] for k in keys], "d": [k[1] for k in keys]})
     return {
         (r.rule_id, r.device_id): State(
             r.state, r.since, r.last_at, dict(r.memory or {}), r.alert_id, r.changed_at
