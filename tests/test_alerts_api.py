@@ -82,13 +82,15 @@ def test_ack_then_resolve_are_audited(
     with engine.connect() as conn:
         log = conn.execute(
             text(
-                "SELECT actor, detail->>'change', at FROM audit_log WHERE kind = 'alert' ORDER BY id"
+                "SELECT actor, detail->>'change', at FROM audit_log WHERE kind = 'alert' "
+                "ORDER BY id"
             )
         ).all()
         queued = (
             conn.execute(
                 text(
-                    "SELECT payload->>'state' FROM rule_outbox WHERE target = 'twin/live/alert/c1' ORDER BY id"
+                    "SELECT payload->>'state' FROM rule_outbox "
+                    "WHERE target = 'twin/live/alert/c1' ORDER BY id"
                 )
             )
             .scalars()
