@@ -12,6 +12,15 @@ shared machine the CPU moves far less than the clock). A private PostGIS cluster
 (bench.access.private_postgis) is started and removed.
 
     .venv/bin/python bench/ingest.py [--rows 50000] [--batch 1000] [--repeat 3] [--mqtt N]
+                                     [--rules]
+
+``--rules`` measures the rules' cost on the batch writer: the same CO2 rows of classroom
+sensors stored by the writer alone, with the rules listener and no rule, and with the
+shipped example rules (``twin rules examples``: every observation is evaluated by the
+classroom CO2 rule), once with values between its clear and raise levels (no transition:
+the cost of evaluation itself) and once crossing them (an alert opened and resolved every
+28 readings of a sensor: the cost of alerts and their announcements), each as the ratio to
+the writer alone.
 
 ``--mqtt N`` adds N MQTT messages through the bridge beside raw Mosquitto publish ->
 subscribe (bench/mqtt_ingest.py).
@@ -152,6 +161,7 @@ def main() -> None:
     ap.add_argument(
         "--mqtt", type=int, default=0, metavar="N", help="also N MQTT messages (mqtt_ingest.py)"
     )
+    ap.add_argument("--rules", action="store_true", help="also the rules' cost on the writer")
     args = ap.parse_args()
     with private_postgis("ingest") as db:
         engine = db.engine
@@ -198,6 +208,8 @@ def main() -> None:
             )
         console.print(f"{n} observations, batches of {b}, best of {r}")
         console.print(table)
+        if args.rules:
+            _rules_run(engine, work, args.repeat, n, b, now, runs)
         if args.mqtt:
             from mqtt_ingest import run as mqtt_run
 
@@ -230,6 +242,90 @@ def _http_run(
     token = create_user(db.engine, "bench", "citizen", kind="integration")
     with TestClient(create_app(settings, engine=db.engine)) as client:
         return measure(db.pg, repeat, n, lambda k: http(client, token, fresh(), b))
+
+
+def co2_rows(
+    run: int, n: int, now: datetime, *, quiet: bool = False
+) -> list[tuple[str, str, datetime, float]]:
+    """n CO2 readings of classroom sensors, one a second (each sensor every 200 s), later
+    runs later in time (rules ignore what is older than they saw), crossing 1000 and 800 ppm
+    often enough that the classroom rule's 10 minutes are met, opening and resolving alerts."""
+    start = now - timedelta(seconds=(n + 600) * 13) + timedelta(seconds=(n + 600) * run)
+    return [
+        (
+            f"r{i % DEVICES}",
+            "co2",
+            start + timedelta(seconds=i),
+            # quiet: between the clear and raise levels, evaluated but never a transition
+            900.0 + i % 7 if quiet else 600.0 + (i // 1400 % 4) * 200,
+        )
+        for i in range(n)
+    ]
+
+
+def _rules_run(
+    engine: Engine, work: Path, repeat: int, n: int, b: int, now: datetime, runs: object
+) -> None:
+    import logging
+
+    from twin.rules.examples import load_examples
+    from twin.rules.listener import RulesListener
+    from twin.settings import Settings
+
+    logging.getLogger("twin.rules").setLevel(logging.CRITICAL)  # no broker here: alerts wait
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO devices (id, protocol, type) "
+                "SELECT 'r' || g, 'http', 'co2' FROM generate_series(0, :n) g"
+            ),
+            {"n": DEVICES - 1},
+        )
+    settings = Settings(
+        database_url=engine.url.render_as_string(hide_password=False),
+        data_dir=work / "var",
+        mqtt_url=f"mqtt://127.0.0.1:{free_port()}",
+        rules_sweep_seconds=3600,
+        _env_file=None,
+    )
+    import itertools
+
+    nxt = itertools.count().__next__  # this part's own runs, forward in time
+
+    def timed(listeners: list[object], quiet: bool = False) -> float:
+        def run(_k: int) -> float:
+            w = BatchWriter(engine, "bench", listeners)  # type: ignore[arg-type]
+            rows = co2_rows(nxt(), n, now, quiet=quiet)
+            obs = [Observation(d, m, v, at) for d, m, at, v in rows]
+            t0 = time.perf_counter()
+            for i in range(0, len(obs), b):
+                got = w.write(obs[i : i + b])
+                assert got.accepted == len(obs[i : i + b]), got.as_dict()["rejected"][:3]
+            return time.perf_counter() - t0
+
+        return best(repeat, run)
+
+    listener = RulesListener(settings, engine)
+    try:
+        alone = timed([])
+        no_rules = timed([listener])
+        load_examples(engine, "bench")
+        quiet = timed([listener], quiet=True)
+        with_rules = timed([listener])
+    finally:
+        listener.close()
+    with engine.connect() as conn:
+        opened = conn.execute(text("SELECT count(*) FROM alerts")).scalar_one()
+    table = Table("batch writer, CO2 rows", "observations/s", "ratio to the writer alone")
+    for name, t in (
+        ("writer alone (peer)", alone),
+        ("+ rules listener, no rule", no_rules),
+        ("+ example rules, no transition", quiet),
+        ("+ example rules, alerts opening", with_rules),
+    ):
+        table.add_row(name, f"{n / t:,.0f}", f"{alone / t:.2f}")
+    console.print(f"rules: {opened} alerts opened over the runs")
+    console.print(table)
 
 
 if __name__ == "__main__":
