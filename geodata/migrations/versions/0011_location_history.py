@@ -15,14 +15,14 @@ geometry column has no SRID until the working CRS is fixed (``geodata.vocab
 .GEOMETRY_COLUMNS`` lists it); a twin that has one already gets it typed here.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-01 19:00:00
 """
 
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
