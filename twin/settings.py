@@ -112,6 +112,13 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="app worker processes `twin serve` starts on one port (each its own "
+        "live hub, all fed by the broker)",
+    )
     forwarded_allow_ips: str = Field(
         "127.0.0.1",
         description="proxies whose X-Forwarded-Proto/Host/Port/For are believed: addresses "
