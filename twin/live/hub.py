@@ -92,9 +92,9 @@ class Hub:
         self._index(session)
         session.want_snapshot()
 
-    def snapshot(self, session: Session) -> list[dict[str, Any]]:
+    def snapshot(self, session: Session) -> list[bytes]:
         return [
-            v.item
+            v.raw
             for d in sorted(session.devices)
             for _, v in sorted(self.latest.get(d, {}).items())
         ]
@@ -159,7 +159,7 @@ class Hub:
         value = dev.value_item(doc, meta, at)
         metrics[metric] = value
         for session in self.watchers.get(device, ()):
-            session.offer((device, metric), value.item)
+            session.offer((device, metric), value.raw)
 
     def _park(self, device: str, metric: str, doc: dict[str, Any], at: datetime) -> None:
         parked = self._parked
@@ -204,9 +204,8 @@ class Hub:
         for d in old.keys() - devices.keys():
             self.latest.pop(d, None)
         for d in changed & devices.keys():  # new tags (layer, location) on what is kept
-            tags = devices[d].tags()
             for metric, v in self.latest.get(d, {}).items():
-                self.latest[d][metric] = LatestValue(v.at, {**v.item, **tags})
+                self.latest[d][metric] = v.retagged(devices[d])
         if changed:
             for session in list(self.sessions):
                 before = set(session.devices)
@@ -215,18 +214,18 @@ class Hub:
                     session.want_snapshot()
         for source in (loaded, self._parked or {}):
             for d, metrics in source.items():
-                meta = devices.get(d)
-                if meta is None:
+                found = devices.get(d)
+                if found is None:
                     continue
                 mine = self.latest.setdefault(d, {})
                 for metric, v in metrics.items():
                     seen = mine.get(metric)
                     if seen is not None and seen.at >= v.at:
                         continue
-                    value = LatestValue(v.at, {**v.item, **meta.tags()})
+                    value = v.retagged(found)
                     mine[metric] = value
                     for session in self.watchers.get(d, ()):  # what the broker did not say
-                        session.offer((d, metric), value.item)
+                        session.offer((d, metric), value.raw)
 
     def _candidates(self, session: Session, changed: set[str]) -> set[str]:
         sub = session.sub

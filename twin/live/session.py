@@ -17,10 +17,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from geodata.access import Principal
 from twin.live.subscription import Subscription, as_doc
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+#: sends one encoded JSON message as a text frame
+Send = Callable[[bytes], Awaitable[None]]
 #: control messages (errors) one client may have waiting; older ones are dropped
 MAX_CONTROL = 8
 
@@ -46,7 +49,8 @@ class Session:
     sub: Subscription | None = None
     #: the devices of the hub's index this session watches (asked and allowed)
     devices: set[str] = field(default_factory=set)
-    pending: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    #: the latest encoded value per device and metric, not yet sent
+    pending: dict[tuple[str, str], bytes] = field(default_factory=dict)
     alerts: deque[dict[str, Any]] = field(default_factory=deque)
     control: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_CONTROL))
     snapshot_due: bool = False
@@ -55,7 +59,7 @@ class Session:
     stats: SessionStats = field(default_factory=SessionStats)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def offer(self, key: tuple[str, str], item: dict[str, Any]) -> None:
+    def offer(self, key: tuple[str, str], item: bytes) -> None:
         """A new latest value for a watched device (called by the hub, never blocks)."""
         if self.resync or self.snapshot_due:
             return  # the snapshot to come holds it
@@ -94,30 +98,29 @@ class Session:
         self.control.append(doc)
         self.wake.set()
 
-    async def pump(self, send: Send, snapshot: Callable[[Session], list[dict[str, Any]]]) -> None:
+    async def pump(self, send: Send, snapshot: Callable[[Session], list[bytes]]) -> None:
         """Send what waits until the session closes; the only place that awaits the client."""
         last_delta = float("-inf")
         while not self.closed:
             await self.wake.wait()
             self.wake.clear()
             while self.control:
-                await send(self.control.popleft())
+                await send(orjson.dumps(self.control.popleft()))
             if self.resync or self.snapshot_due:
                 if self.resync:
-                    await send({"type": "resync"})
+                    await send(b'{"type":"resync"}')
                 self.resync = self.snapshot_due = False
                 self.pending.clear()
                 if self.sub is not None:
                     items = snapshot(self)
                     self.stats.snapshots += 1
-                    await send(
-                        {"type": "snapshot", "items": items, "subscription": as_doc(self.sub)}
-                    )
+                    sub = orjson.dumps(as_doc(self.sub))
+                    await send(_message(b"snapshot", items, b',"subscription":' + sub))
                 self.wake.set()  # what came in meanwhile
                 continue
             while self.alerts and not self.resync:
                 self.stats.alerts += 1
-                await send({"type": "alert", "alert": self.alerts.popleft()})
+                await send(orjson.dumps({"type": "alert", "alert": self.alerts.popleft()}))
             if self.pending and not self.resync:
                 delay = last_delta + self.coalesce_s - time.monotonic()
                 if delay > 0:
@@ -129,4 +132,9 @@ class Session:
                 last_delta = time.monotonic()
                 self.stats.deltas += 1
                 self.stats.items += len(items)
-                await send({"type": "delta", "items": items})
+                await send(_message(b"delta", items))
+
+
+def _message(kind: bytes, items: list[bytes], extra: bytes = b"") -> bytes:
+    """``{"type": kind, "items": [...]}`` from items encoded once by the hub."""
+    return b'{"type":"' + kind + b'","items":[' + b",".join(items) + b"]" + extra + b"}"
