@@ -153,8 +153,9 @@ class Settings(BaseSettings):
     live_client_queue: int = Field(
         10_000,
         ge=1,
-        description="/ws/live: device values one client may have waiting (the latest of each); "
-        "a client further behind gets a resync and a fresh snapshot",
+        description="/ws/live: the most values one delta may carry (the latest per device and "
+        "metric changed since the client's last one); a client further behind gets a resync "
+        "and a fresh snapshot",
     )
     live_client_alerts: int = Field(
         200, ge=1, description="/ws/live: alerts one client may have waiting before a resync"

@@ -93,7 +93,7 @@ async def live(websocket: WebSocket) -> None:
 
 async def _pump(session: Session, send: Any, hub: Hub) -> None:
     with suppress(WebSocketDisconnect, RuntimeError, OSError):
-        await session.pump(send, hub.snapshot)
+        await session.pump(send, hub)
 
 
 async def _handle(
