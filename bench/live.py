@@ -23,6 +23,7 @@ with observations paced at ``--soak-rate``, and prints the app worker's RSS over
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import sys
 import threading
@@ -43,6 +44,35 @@ from access import free_port  # noqa: E402
 from mqtt_ingest import DEVICES_PER_PUBLISHER, MP, _publisher, console, raw  # noqa: E402
 
 from twin.services.mosquitto import EmbeddedMosquitto  # noqa: E402
+
+
+class CPU:
+    """CPU seconds of processes (and their children): a figure the machine's other load
+    inflates far less than elapsed time, and which says what bounds the path."""
+
+    def __init__(self, **pids: list[int]) -> None:
+        self.pids = pids
+
+    def read(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, roots in self.pids.items():
+            total = 0.0
+            for pid in roots:
+                with contextlib.suppress(psutil.Error):
+                    root = psutil.Process(pid)
+                    for p in [root, *root.children(recursive=True)]:
+                        with contextlib.suppress(psutil.Error):
+                            t = p.cpu_times()
+                            total += t.user + t.system
+            out[name] = total
+        return out
+
+    def spent(self, before: dict[str, float]) -> dict[str, float]:
+        return {k: v - before[k] for k, v in self.read().items()}
+
+
+def _postmaster(work: Path) -> int:
+    return int((work / "pg" / "data" / "postmaster.pid").read_text().split()[0])
 
 
 def _settings(url: str, port: int, work: str) -> Any:
@@ -104,6 +134,7 @@ async def _follow(url: str, expected: dict[str, float], ready: Any, done: Any, o
     async with websockets.connect(url, max_size=None) as ws:
         await ws.send('{"subscribe": {}}')
         orjson.loads(await ws.recv())  # the snapshot (of earlier runs' values)
+        cpu = time.process_time()
         ready.release()
         missing = set(expected)
         async for raw_msg in ws:
@@ -121,7 +152,7 @@ async def _follow(url: str, expected: dict[str, float], ready: Any, done: Any, o
                 with done.get_lock():
                     done.value = max(done.value, now)
                 break
-    out.put((lat, items))
+    out.put((lat, items, time.process_time() - cpu))
 
 
 def _client(url: str, expected: dict[str, float], ready: Any, done: Any, out: Any) -> None:
@@ -155,8 +186,9 @@ def _register(url: str, publishers: int, runs: list[int]) -> None:
 
 def twin_run(
     ws_url: str, port: int, n: int, publishers: int, clients: int, run: int, rate: float
-) -> tuple[float, list[float], int]:
-    """(seconds until every client holds every last value, latencies, items delivered)."""
+) -> tuple[float, list[float], int, float]:
+    """(seconds until every client holds every last value, latencies, items delivered,
+    the clients' CPU seconds)."""
     expected = _expected(n, publishers, run)
     ready, done, out = MP.Semaphore(0), MP.Value("d", 0.0), MP.Queue()
     procs = [
@@ -183,13 +215,15 @@ def twin_run(
     go.set()
     lat: list[float] = []
     items = 0
+    cpu = 0.0
     for _ in procs:
-        got, k = out.get(timeout=600)
+        got, k, spent = out.get(timeout=600)
         lat += got
         items += k
+        cpu += spent
     for p in [*pubs, *procs]:
         p.join(60)
-    return done.value - t0, lat, items
+    return done.value - t0, lat, items, cpu
 
 
 def pct(values: list[float], q: int) -> float:
@@ -202,8 +236,12 @@ def bench(url: str, work: Path, args: Any) -> None:
     broker.start()
     stop, ready = MP.Event(), MP.Semaphore(0)
     procs: list[Any] = []
+    assert broker.proc is not None
+    cpu_raw = CPU(broker=[broker.proc.pid])
     try:
+        before = cpu_raw.read()
         r_raw = raw(port, args.messages, args.publishers, args.bridges, 0)
+        raw_cpu = {**cpu_raw.spent(before), "consumers": r_raw.cpu}
         _register(url, args.publishers, [1, 2])
         procs.append(MP.Process(target=_app, args=(url, port, str(work), http, ready, stop)))
         procs += [
@@ -215,7 +253,15 @@ def bench(url: str, work: Path, args: Any) -> None:
         for _ in procs:
             assert ready.acquire(timeout=120), "the app or a bridge did not start"
         ws_url = f"ws://127.0.0.1:{http}/ws/live"
+        cpu_twin = CPU(
+            broker=[broker.proc.pid],
+            postgres=[_postmaster(work)],
+            bridges=[p.pid for p in procs[1:]],
+            app=[procs[0].pid],
+        )
+        before = cpu_twin.read()
         flood = twin_run(ws_url, port, args.messages, args.publishers, args.clients, 1, 0)
+        twin_cpu = {**cpu_twin.spent(before), "clients": flood[3]}
         paced = None
         if args.paced:
             n = int(args.paced * args.paced_seconds)
@@ -235,7 +281,7 @@ def bench(url: str, work: Path, args: Any) -> None:
         f"{r_raw.pct(99):.1f}",
         f"{n:,}",
     )
-    seconds, lat, items = flood
+    seconds, lat, items, _ = flood
     table.add_row(
         "publish->stored->WebSocket",
         f"{n / seconds:,.0f}",
@@ -250,8 +296,26 @@ def bench(url: str, work: Path, args: Any) -> None:
         "devices"
     )
     console.print(table)
+    table = Table("CPU µs per observation (flood)", *raw_cpu, *twin_cpu, "total")
+    us = {k: v / n * 1e6 for k, v in raw_cpu.items()}
+    table.add_row(
+        "raw (peer)",
+        *(f"{v:.0f}" for v in us.values()),
+        *[""] * len(twin_cpu),
+        f"{sum(us.values()):.0f}",
+    )
+    us = {k: v / n * 1e6 for k, v in twin_cpu.items()}
+    table.add_row(
+        "twin", *[""] * len(raw_cpu), *(f"{v:.0f}" for v in us.values()), f"{sum(us.values()):.0f}"
+    )
+    console.print(table)
+    total = sum(us.values())
+    console.print(
+        f"the twin's path costs {total:.0f} µs of CPU per observation: at most "
+        f"{2e6 / total:,.0f} observations/s on 2 idle cores"
+    )
     if paced is not None:
-        seconds, lat, items = paced
+        seconds, lat, items, _ = paced
         table = Table("offered/s", "seconds", "p50 ms", "p99 ms", "max ms", "items delivered")
         table.add_row(
             f"{args.paced:,.0f}",
