@@ -13,7 +13,7 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from websockets.exceptions import ConnectionClosed
 
 from sensors_bridge.registry import adopt
@@ -288,3 +288,21 @@ def test_an_adopted_device_appears_a_quarantined_one_never(
                 assert [(i["device_id"], i["value"]) for i in doc["items"]] == [(QUARANTINED, 6.0)]
     finally:
         writer.close()
+
+
+def test_restricted_subscriptions_are_audited_public_ones_not(world: World) -> None:
+    engine = world.app.state.engine
+    query = text("SELECT actor, detail FROM audit_log WHERE target = 'live /ws/live' ORDER BY id")
+    world.app.state.audit.flush()
+    with engine.connect() as conn:
+        before = len(conn.execute(query).all())
+    with world.ws("citizen") as ws:
+        assert snapshot_of(ws, {})["type"] == "snapshot"
+    with world.ws("operator") as ws:
+        assert snapshot_of(ws, {"layers": ["cameras"]})["type"] == "snapshot"
+    world.app.state.audit.flush()
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()[before:]
+    assert [(r.actor, r.detail["visibility"], r.detail["layers"]) for r in rows] == [
+        ("live-operator", "agent", ["cameras"])
+    ]
