@@ -189,7 +189,7 @@ def test_a_device_publishes_only_under_its_own_id(sessions: dict[str, Session]) 
     bridge, bus1 = sessions["bridge"], sessions["bus-1"]
     assert not bridge.subscribe("$share/bridges/twin/#").is_failure
     assert bus1.publish("twin/bus-1/speed", "42") == 0
-    for forged in ("twin/bus-2/speed", "cmd/bus-2/stop", "state/bus-2"):
+    for forged in ("twin/bus-2/speed", "twin/bus-2/cmd/stop", "state/bus-2"):
         assert bus1.publish(forged, "0").getName() == "Not authorized"
     bridge.wait(lambda: bridge.messages)
     assert bridge.received("twin/bus-1/speed") == [b"42"]
@@ -198,22 +198,37 @@ def test_a_device_publishes_only_under_its_own_id(sessions: dict[str, Session]) 
     assert [t for t, _ in bridge.messages] == ["twin/bus-1/speed"] * 2
 
 
+def test_live_state_goes_from_bridge_and_app_to_every_app_worker(
+    sessions: dict[str, Session],
+) -> None:
+    bridge, app, bus1 = sessions["bridge"], sessions["app"], sessions["bus-1"]
+    assert not app.subscribe("twin/live/#").is_failure  # plain: every worker hears all
+    assert bridge.publish("twin/live/state/bus-1/speed", "{}") == 0
+    assert app.publish("twin/live/state/bus-2/speed", "{}") == 0  # the app's ingest routes
+    assert bus1.publish("twin/live/state/bus-1/speed", "0").getName() == "Not authorized"
+    app.wait(lambda: len(app.messages) == 2)
+    assert [t for t, _ in app.messages] == [
+        "twin/live/state/bus-1/speed",
+        "twin/live/state/bus-2/speed",
+    ]
+
+
 def test_the_app_commands_devices_which_read_only_their_own(
     sessions: dict[str, Session],
 ) -> None:
     app, bus1, bus2 = sessions["app"], sessions["bus-1"], sessions["bus-2"]
     # Mosquitto grants a wildcard and filters each message by the ACL when delivering it
-    assert not bus2.subscribe("cmd/#").is_failure
-    assert not bus1.subscribe("cmd/bus-1/#").is_failure
-    assert app.publish("cmd/bus-1/dim", "30") == 0
+    assert not bus2.subscribe("twin/+/cmd/#").is_failure
+    assert not bus1.subscribe("twin/bus-1/cmd/#").is_failure
+    assert app.publish("twin/bus-1/cmd/dim", "30") == 0
     assert app.publish("twin/bus-1/speed", "1").getName() == "Not authorized"  # no forging
     bus1.wait(lambda: bus1.messages)
-    assert bus1.received("cmd/bus-1/dim") == [b"30"]
+    assert bus1.received("twin/bus-1/cmd/dim") == [b"30"]
     # sent after bus-1's command by the same client: bus-2 gets this one and only this one
-    assert app.publish("cmd/bus-2/dim", "10") == 0
+    assert app.publish("twin/bus-2/cmd/dim", "10") == 0
     bus2.wait(lambda: bus2.messages)
-    assert bus2.messages == [("cmd/bus-2/dim", b"10")]
-    assert bus1.received("cmd/bus-2/dim") == []
+    assert bus2.messages == [("twin/bus-2/cmd/dim", b"10")]
+    assert bus1.received("twin/bus-2/cmd/dim") == []
 
 
 def test_a_queued_message_survives_a_broker_restart(tmp_path: Path) -> None:
@@ -254,12 +269,19 @@ def test_tls_listener_answers_with_the_generated_certificate(broker: Broker) -> 
 @pytest.mark.parametrize(
     ("devices", "message"),
     [
-        ("bus-1:pw,bridge:x", "TWIN_MQTT_DEVICES: 'bridge' is reserved for the twin's own account"),
+        (
+            "bus-1:pw,bridge:x",
+            "TWIN_MQTT_DEVICES: 'bridge' is reserved for the twin's own account or topics",
+        ),
         (
             "bus/1:pw",
             "TWIN_MQTT_DEVICES: device id 'bus/1' may use only letters, digits, '.', '_' and '-'",
         ),
         ("bus-1", "TWIN_MQTT_DEVICES: 'bus-1' has no password: write id:password"),
+        (
+            "live:pw",
+            "TWIN_MQTT_DEVICES: 'live' is reserved for the twin's own account or topics",
+        ),
     ],
 )
 def test_bad_device_lists_are_refused(tmp_path: Path, devices: str, message: str) -> None:

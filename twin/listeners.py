@@ -49,3 +49,4 @@ def close_all(listeners: tuple[BatchListener, ...]) -> None:
 
 
 register("rules", "twin.rules.listener:factory")
+register("live", "twin.live.publish:factory")
