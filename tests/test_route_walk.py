@@ -265,7 +265,12 @@ ROUTES: dict[str, Callable[[World], list[Target]]] = {
 
 
 #: routes that write, by hand: their method, and who may call them (the others: 401/403)
-WRITES = {"/api/ingest": "post", "/api/ingest/tts": "post", "/api/ingest/chirpstack": "post"}
+WRITES = {
+    "/api/ingest": "post",
+    "/api/ingest/tts": "post",
+    "/api/ingest/chirpstack": "post",
+    "/api/devices/{device_id}/adopt": "post",
+}
 #: and integration tokens, see test_live_ingest_http and test_lorawan_http
 WRITERS = {p: {"admin"} for p in WRITES}
 #: what each write route is asked with: a URL and a body it would accept
@@ -273,6 +278,8 @@ WRITE_BODIES = {
     "/api/ingest": ("/api/ingest", b'{"device": "walk-1", "metric": "temperature", "value": 1}'),
     "/api/ingest/tts": ("/api/ingest/tts", TTS_UPLINK),
     "/api/ingest/chirpstack": ("/api/ingest/chirpstack?event=up", CHIRPSTACK_UP),
+    # walk-1: quarantined by the admin's /api/ingest just before (an unknown id)
+    "/api/devices/{device_id}/adopt": ("/api/devices/walk-1/adopt", b""),
 }
 
 

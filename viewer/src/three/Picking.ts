@@ -12,6 +12,8 @@ export interface PickResult {
   feature: PickedFeature | null;
   layer: string | null;
   object: Object3D;
+  /** the instance hit in an instanced mesh (live markers) */
+  instanceId?: number;
 }
 
 export function pickAmong(
@@ -39,7 +41,7 @@ export function pickAmong(
       if (l && !l.style.isShown(feature.props)) continue; // filtered out
     }
     if (!feature && mat?.opacity === 0) continue;
-    return { point: hit.point.clone(), feature, layer, object: hit.object };
+    return { point: hit.point.clone(), feature, layer, object: hit.object, instanceId: hit.instanceId };
   }
   return null;
 }
