@@ -23,6 +23,7 @@ from twin.api import (
     errors,
     features,
     ingest,
+    live,
     lorawan,
     meta,
     openapi,
@@ -36,6 +37,7 @@ from twin.audit import AuditWriter
 from twin.auth import TokenVerifier, dummy_hash
 from twin.forwarded import ForwardedHeaders
 from twin.listeners import close_all, listeners_for
+from twin.live.service import LiveService
 from twin.settings import Settings
 from twin.throttle import RateLimits
 
@@ -62,13 +64,18 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     engine = engine or make_engine(settings.sqlalchemy_url)
     audit = AuditWriter(engine, settings.audit_flush_seconds)
     listeners = listeners_for(settings, engine)
+    live_service = LiveService(engine, settings) if settings.live else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         check_migrated(engine)
         dummy_hash()  # made now, so the first unknown token id costs what any other does
         audit.start()
+        if live_service is not None:
+            await live_service.start()
         yield
+        if live_service is not None:
+            await live_service.stop()
         audit.stop()
         close_all(listeners)
         if own_engine:
@@ -85,6 +92,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.audit = audit
+    app.state.live = live_service
+    app.state.hub = live_service.hub if live_service is not None else None
     app.state.verifier = TokenVerifier(engine, settings, audit)
     app.state.ingest_writer = BatchWriter(engine, "http", listeners)
     app.state.ingest_writers = {p: BatchWriter(engine, p, listeners) for p in ("tts", "chirpstack")}
@@ -119,6 +128,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(lorawan.router)
     app.include_router(devices.router)
     app.include_router(sta.router)
+    app.include_router(live.router)
     _mount_viewer(app)
     openapi.install(app)
     return app

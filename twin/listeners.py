@@ -46,3 +46,6 @@ def close_all(listeners: tuple[BatchListener, ...]) -> None:
     """Close every listener, the last built first."""
     for listener in reversed(listeners):
         listener.close()
+
+
+register("live", "twin.live.publish:factory")

@@ -134,6 +134,36 @@ class Settings(BaseSettings):
         description="origins whose pages may call the API from a browser (comma-separated); "
         "empty = none: CORS is closed by default",
     )
+    # -- the live layer (twin.live): state changes over the broker, the /ws/live hub
+    live: bool = Field(
+        True,
+        description="publish stored observations to twin/live/state/... and serve /ws/live "
+        "from what every app worker hears on twin/live/# (off: neither)",
+    )
+    live_coalesce_ms: int = Field(
+        200, ge=10, le=60_000, description="/ws/live: at most one update per device this often"
+    )
+    live_client_queue: int = Field(
+        10_000,
+        ge=1,
+        description="/ws/live: device values one client may have waiting (the latest of each); "
+        "a client further behind gets a resync and a fresh snapshot",
+    )
+    live_client_alerts: int = Field(
+        200, ge=1, description="/ws/live: alerts one client may have waiting before a resync"
+    )
+    live_devices_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="how often each app worker reloads the devices' layer, visibility, "
+        "status and location (a change reaches /ws/live within this time)",
+    )
+    live_publish_queue: int = Field(
+        200_000,
+        ge=1,
+        description="state changes waiting for the broker in one process; more are dropped "
+        "(the hub resyncs from the database when it reconnects)",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -1,0 +1,251 @@
+"""The hub of one app worker: the latest state, who watches which device, and the fan-out.
+
+Everything here runs on the worker's event loop (the MQTT feed hands messages over in
+batches), so no lock is needed and no client is ever waited for: a state change updates the
+latest value kept for its device and metric, then is offered to the sessions watching that
+device (an index from device to sessions, rebuilt for one session when its subscription
+changes and for the changed devices when the registry does). Memory is the registry's size
+(devices, their latest values) plus each session's bounded outbox.
+
+The latest values come from ``latest_state`` at start and on every (re)connection to the
+broker, merged with what the broker says by the observations' own time (newer wins), so a
+worker that missed messages while disconnected catches up and its clients get a resync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine
+
+from geodata.access import Principal
+from twin.live import devices as dev
+from twin.live.devices import DeviceMeta, LatestValue
+from twin.live.mqtt import ALERT_PREFIX, STATE_PREFIX
+from twin.live.session import Session
+from twin.live.subscription import Subscription, check_access, sees
+from twin.settings import Settings
+
+LOGGER = logging.getLogger(__name__)
+Latest = dict[str, dict[str, LatestValue]]
+#: state changes for devices the hub does not know yet, kept while the registry reloads
+MAX_PARKED = 100_000
+
+
+class Hub:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.devices: dict[str, DeviceMeta] = {}
+        self.latest: Latest = {}
+        self.sessions: set[Session] = set()
+        self.watchers: dict[str, set[Session]] = {}
+        self.bad_messages = 0
+        self.received = 0
+        self._parked: Latest | None = None
+        self._reload_lock = asyncio.Lock()
+
+    # -- sessions ---------------------------------------------------------------------------
+    def open(self, principal: Principal) -> Session:
+        s = self.settings
+        session = Session(
+            principal,
+            coalesce_s=s.live_coalesce_ms / 1000,
+            max_pending=s.live_client_queue,
+            max_alerts=s.live_client_alerts,
+        )
+        self.sessions.add(session)
+        return session
+
+    def close(self, session: Session) -> None:
+        session.closed = True
+        session.wake.set()
+        self._unindex(session)
+        self.sessions.discard(session)
+
+    def subscribe(self, session: Session, sub: Subscription) -> None:
+        """Make ``sub`` the session's subscription and send it a snapshot.
+
+        :raises TwinError: the subscription is refused (the previous one stays in effect).
+        """
+        check_access(session.principal, sub, self.devices)
+        session.sub = sub
+        self._index(session)
+        session.want_snapshot()
+
+    def sign_in(self, session: Session, principal: Principal) -> None:
+        """A token arrived: what the session watches follows the new role."""
+        session.principal = principal
+        if session.sub is None:
+            return
+        try:
+            check_access(principal, session.sub, self.devices)
+        except Exception:
+            session.sub = None
+            self._unindex(session)
+            raise
+        self._index(session)
+        session.want_snapshot()
+
+    def snapshot(self, session: Session) -> list[dict[str, Any]]:
+        return [
+            v.item
+            for d in sorted(session.devices)
+            for _, v in sorted(self.latest.get(d, {}).items())
+        ]
+
+    def _unindex(self, session: Session) -> None:
+        for d in session.devices:
+            watching = self.watchers.get(d)
+            if watching is not None:
+                watching.discard(session)
+                if not watching:
+                    del self.watchers[d]
+        session.devices = set()
+
+    def _index(self, session: Session) -> None:
+        self._unindex(session)
+        sub = session.sub
+        if sub is None:
+            return
+        pool: Iterable[DeviceMeta]
+        if sub.devices is not None:
+            pool = [m for d in sub.devices if (m := self.devices.get(d)) is not None]
+        else:
+            pool = self.devices.values()
+        for meta in pool:
+            if sees(session.principal, sub, meta):
+                session.devices.add(meta.id)
+                self.watchers.setdefault(meta.id, set()).add(session)
+
+    # -- what the broker says ---------------------------------------------------------------
+    def feed(self, batch: list[tuple[str, bytes]]) -> None:
+        """Messages of ``twin/live/#`` in arrival order; a bad one is counted and skipped."""
+        for topic, payload in batch:
+            self.received += 1
+            try:
+                doc = orjson.loads(payload)
+                if not isinstance(doc, dict):
+                    raise ValueError("not a JSON object")
+                if topic.startswith(STATE_PREFIX):
+                    self.apply_state(doc)
+                elif topic.startswith(ALERT_PREFIX):
+                    self.apply_alert(doc)
+            except (ValueError, TypeError, KeyError) as exc:
+                self.bad_messages += 1
+                if self.bad_messages % 1000 == 1:
+                    LOGGER.warning("live hub: skipped a bad message on %s (%s)", topic, exc)
+
+    def apply_state(self, doc: dict[str, Any]) -> None:
+        device, metric = doc["device_id"], doc["metric"]
+        if not isinstance(device, str) or not isinstance(metric, str):
+            raise TypeError("device_id and metric must be strings")
+        at = datetime.fromisoformat(doc["at"])
+        if at.tzinfo is None:
+            raise ValueError("at has no time zone")
+        meta = self.devices.get(device)
+        if meta is None:
+            self._park(device, metric, doc, at)
+            return
+        metrics = self.latest.setdefault(device, {})
+        seen = metrics.get(metric)
+        if seen is not None and seen.at > at:
+            return  # an older value arriving late changes nothing
+        value = dev.value_item(doc, meta, at)
+        metrics[metric] = value
+        for session in self.watchers.get(device, ()):
+            session.offer((device, metric), value.item)
+
+    def _park(self, device: str, metric: str, doc: dict[str, Any], at: datetime) -> None:
+        parked = self._parked
+        if parked is None or sum(len(m) for m in parked.values()) >= MAX_PARKED:
+            return
+        meta = DeviceMeta(device, "", None, "confidential", None, None)
+        parked.setdefault(device, {})[metric] = dev.value_item(doc, meta, at)
+
+    def apply_alert(self, doc: dict[str, Any]) -> None:
+        device = doc["device_id"]
+        meta = self.devices.get(device) if isinstance(device, str) else None
+        if meta is None:
+            return  # unknown, quarantined: nobody is shown it live
+        alert = {**doc, "layer": meta.layer, "lon": meta.lon, "lat": meta.lat}
+        for session in self.watchers.get(device, ()):
+            session.offer_alert(alert)
+
+    # -- the registry and the database ------------------------------------------------------
+    async def reload(self, *, everything: bool) -> None:
+        """Reload the devices, and the latest values of the new ones (``everything``: of all,
+        after a (re)connection to the broker, for what it may have missed). Sessions whose
+        set of devices changed get a fresh snapshot; values newer than the hub's go out as
+        deltas like any other."""
+        async with self._reload_lock:
+            await self._reload(everything=everything)
+
+    async def _reload(self, *, everything: bool) -> None:
+        self._parked = {}
+        try:
+            devices = await asyncio.to_thread(dev.reload, self.engine)
+            added = devices.keys() - self.devices.keys()
+            only = None if everything else added
+            loaded = await asyncio.to_thread(dev.load_latest, self.engine, devices, only)
+            self._apply_devices(devices, loaded)
+        finally:
+            self._parked = None
+
+    def _apply_devices(self, devices: dict[str, DeviceMeta], loaded: Latest) -> None:
+        old = self.devices
+        changed = {d for d in devices.keys() | old.keys() if devices.get(d) != old.get(d)}
+        self.devices = devices
+        for d in old.keys() - devices.keys():
+            self.latest.pop(d, None)
+        for d in changed & devices.keys():  # new tags (layer, location) on what is kept
+            tags = devices[d].tags()
+            for metric, v in self.latest.get(d, {}).items():
+                self.latest[d][metric] = LatestValue(v.at, {**v.item, **tags})
+        if changed:
+            for session in list(self.sessions):
+                before = set(session.devices)
+                if changed & (before | self._candidates(session, changed)):
+                    self._index(session)
+                    session.want_snapshot()
+        for source in (loaded, self._parked or {}):
+            for d, metrics in source.items():
+                meta = devices.get(d)
+                if meta is None:
+                    continue
+                mine = self.latest.setdefault(d, {})
+                for metric, v in metrics.items():
+                    seen = mine.get(metric)
+                    if seen is not None and seen.at >= v.at:
+                        continue
+                    value = LatestValue(v.at, {**v.item, **meta.tags()})
+                    mine[metric] = value
+                    for session in self.watchers.get(d, ()):  # what the broker did not say
+                        session.offer((d, metric), value.item)
+
+    def _candidates(self, session: Session, changed: set[str]) -> set[str]:
+        sub = session.sub
+        if sub is None:
+            return set()
+        return {
+            d
+            for d in changed
+            if (m := self.devices.get(d)) is not None and sees(session.principal, sub, m)
+        }
+
+    def stats(self) -> dict[str, Any]:
+        """Sizes, for tests and the bench: what the bounds are checked against."""
+        return {
+            "devices": len(self.devices),
+            "values": sum(len(m) for m in self.latest.values()),
+            "sessions": len(self.sessions),
+            "received": self.received,
+            "bad_messages": self.bad_messages,
+            "pending": [len(s.pending) for s in self.sessions],
+            "alerts": [len(s.alerts) for s in self.sessions],
+        }

@@ -1,0 +1,47 @@
+"""One way to make a paho-mqtt client of the live layer from the settings, as the bridge does.
+
+The publisher (in every process that stores observations) and the hub's feed (in every app
+worker) connect to the same broker with the same address, login and TLS as ``twin bridge``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from sensors_bridge.mqtt_bridge import _tls_context
+from twin.settings import Settings
+
+#: where the hub listens: every live topic (state and alerts), 4+ levels deep so the bridge's
+#: ``twin/+/+`` never matches them
+LIVE_FILTER = "twin/live/#"
+STATE_PREFIX = "twin/live/state/"
+ALERT_PREFIX = "twin/live/alert/"
+
+
+def state_topic(device_id: str, metric: str) -> str:
+    return f"{STATE_PREFIX}{device_id}/{metric}"
+
+
+def alert_topic(device_id: str) -> str:
+    return f"{ALERT_PREFIX}{device_id}"
+
+
+def live_client(settings: Settings, role: str) -> mqtt.Client:
+    """A connected-on-demand MQTT 5 client: a unique id per process (each worker hears every
+    message; nothing is shared), reconnecting by itself with backoff."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=f"twin-live-{role}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+        protocol=mqtt.MQTTv5,
+    )
+    client.reconnect_delay_set(min_delay=1, max_delay=10)
+    user, password = settings.mqtt_login
+    if user is not None:
+        client.username_pw_set(user, password)
+    if settings.mqtt_tls:
+        client.tls_set_context(_tls_context(settings.mqtt_ca_file))
+    return client
