@@ -41,7 +41,7 @@ async function waitLive(page) {
   await page.waitForSelector('[data-status=live]', { timeout: 20000 });
   // the snapshot came: devices in view have values
   await page.waitForFunction((f) => {
-    const feed = eval(f);
+    const feed = window.__twin.app.active.feed;
     return feed && [...feed.state.devices.values()].some((d) => d.metrics.size > 0);
   }, FEED, { timeout: 20000 });
 }
@@ -49,12 +49,11 @@ async function waitLive(page) {
 /** Screen point of a device's pin head (CSS pixels in the canvas), or null off screen. */
 async function pinOnScreen(page, id) {
   return page.evaluate(({ f, id }) => {
-    const feed = eval(f);
+    const feed = window.__twin.app.active.feed;
     const v = window.__twin.viewer;
-    const d = feed.device(id);
-    const p = feed.localOf(d);
+    const p = feed.markers.headOf(id);
     if (!p) return null;
-    p.y += d.layer === 'buildings' ? 4 : 6;
+    v.scene.updateMatrixWorld();
     const q = p.clone().project(v.camera);
     if (Math.abs(q.x) > 0.95 || Math.abs(q.y) > 0.95 || q.z > 1) return null;
     const c = v.renderer.domElement;
@@ -64,7 +63,7 @@ async function pinOnScreen(page, id) {
 
 async function flyToDevice(page, id) {
   await page.evaluate(({ f, id }) => {
-    const feed = eval(f);
+    const feed = window.__twin.app.active.feed;
     const v = window.__twin.viewer;
     const p = feed.localOf(feed.device(id));
     const Vec = p.constructor;
@@ -95,7 +94,7 @@ checks.live = async (browser) => {
 
   // a bay changes: the pin's colour and the summary follow, without a reload
   const bay = await page.evaluate((f) => {
-    const feed = eval(f);
+    const feed = window.__twin.app.active.feed;
     const d = feed.state.within(feed.footprint).find((x) => x.type === 'parking' && x.metrics.has('occupied'));
     return d && { id: d.id, occupied: d.metrics.get('occupied').value, color: feed.markers.colorOf(d.id) };
   }, FEED);
@@ -104,24 +103,34 @@ checks.live = async (browser) => {
   const pt = await pinOnScreen(page, bay.id);
   assert(pt, `the pin of ${bay.id} is off screen`);
   await clickAt(page, pt);
-  await page.waitForFunction((id) => document.querySelector('#info')?.dataset.deviceId === id, bay.id, { timeout: 5000 });
+  const opened = await page.waitForFunction((id) => document.querySelector('#info')?.dataset.deviceId === id, bay.id, { timeout: 5000 }).then(() => true, () => false);
+  if (!opened) {
+    const why = await page.evaluate(({ f, pt }) => {
+      const v = window.__twin.viewer;
+      const c = v.renderer.domElement;
+      const hit = v.pick({ x: (pt.x / c.clientWidth) * 2 - 1, y: -(pt.y / c.clientHeight) * 2 + 1 });
+      return { hit: hit && { layer: hit.layer, name: hit.object.name, type: hit.object.type, instance: hit.instanceId, device: window.__twin.app.active.feed.markers.deviceAt(hit.object, hit.instanceId) }, info: document.querySelector('#info')?.dataset.deviceId };
+    }, { f: FEED, pt });
+    throw new Error(`a click on the pin of ${bay.id} at ${JSON.stringify(pt)} opened nothing: ${JSON.stringify(why)}`);
+  }
   await page.waitForFunction(() => Number(document.querySelector('#device-chart')?.dataset.points) > 1, null, { timeout: 10000 });
   const flipped = bay.occupied >= 0.5 ? 0 : 1;
   await ingest(bay.id, 'occupied', flipped);
-  await page.waitForFunction(({ f, id, v }) => eval(f).device(id)?.metrics.get('occupied')?.value === v, { f: FEED, id: bay.id, v: flipped }, { timeout: 15000 });
-  const after = await page.evaluate(({ f, id }) => eval(f).markers.colorOf(id), { f: FEED, id: bay.id });
+  await page.waitForFunction(({ f, id, v }) => window.__twin.app.active.feed.device(id)?.metrics.get('occupied')?.value === v, { f: FEED, id: bay.id, v: flipped }, { timeout: 15000 });
+  const after = await page.evaluate(({ f, id }) => window.__twin.app.active.feed.markers.colorOf(id), { f: FEED, id: bay.id });
   assert(JSON.stringify(after) !== JSON.stringify(bay.color), `the pin of ${bay.id} kept its colour`);
   await page.waitForFunction((v) => document.querySelector('#device-state tr[data-key=occupied] td')?.textContent === String(v), flipped, { timeout: 5000 });
   const state = await page.textContent('#device-state .state-line');
   assert(state.includes(flipped ? 'taken' : 'free'), `the panel says ${state}`);
   await page.waitForTimeout(400);
+  await page.evaluate(() => document.querySelector('#info').scrollIntoView());
   await shot(page, 'live-device');
 
   // the subscription follows the camera: a moved view sends a new bbox
-  const before = await page.evaluate((f) => ({ n: eval(f).client.subscriptions, bbox: eval(f).footprint }), FEED);
+  const before = await page.evaluate((f) => ({ n: window.__twin.app.active.feed.client.subscriptions, bbox: window.__twin.app.active.feed.footprint }), FEED);
   await page.evaluate(() => window.__twin.ctx.base.home(false));
-  await page.waitForFunction(({ f, n }) => eval(f).client.subscriptions > n, { f: FEED, n: before.n }, { timeout: 5000 });
-  const moved = await page.evaluate((f) => eval(f).footprint, FEED);
+  await page.waitForFunction(({ f, n }) => window.__twin.app.active.feed.client.subscriptions > n, { f: FEED, n: before.n }, { timeout: 5000 });
+  const moved = await page.evaluate((f) => window.__twin.app.active.feed.footprint, FEED);
   assert(JSON.stringify(moved) !== JSON.stringify(before.bbox), 'the footprint did not change with the view');
 
   // an alert a rule opens appears, and the agent acknowledges it
@@ -138,7 +147,7 @@ checks.live = async (browser) => {
 
 /** Push the flood gauge over its rule's threshold; the alert the rule opened (the server's). */
 async function raiseAlert(page) {
-  const gauge = await page.evaluate((f) => [...eval(f).state.devices.values()].find((d) => d.type === 'flood_gauge')?.id, FEED);
+  const gauge = await page.evaluate((f) => [...window.__twin.app.active.feed.state.devices.values()].find((d) => d.type === 'flood_gauge')?.id, FEED);
   assert(gauge, 'the demo has no flood gauge');
   await ingest(gauge, 'stage_m', 2.4);
   const deadline = Date.now() + 20000;
@@ -194,7 +203,7 @@ checks.ops = async (browser) => {
   await page.waitForFunction((id) => document.querySelector('#info')?.dataset.deviceId === id, target.id, { timeout: 5000 });
   await page.waitForTimeout(900);
   const [near, t1] = await page.evaluate(({ f, id }) => {
-    const feed = eval(f);
+    const feed = window.__twin.app.active.feed;
     const p = feed.localOf(feed.device(id));
     const t = window.__twin.viewer.controls.target;
     return [Math.hypot(p.x - t.x, p.z - t.z), t.toArray()];

@@ -27,8 +27,10 @@ export class LiveFeed extends EventTarget {
   /** which device types are drawn (all when empty) */
   hiddenTypes = new Set<string>();
   private timer: ReturnType<typeof setInterval> | null = null;
+  private unhookFrame: (() => void) | null = null;
   private lastSubscribe = 0;
   private readonly surface = new Map<string, number>();
+  private readonly names = new Map<string, Promise<string | null>>();
 
   constructor(
     private readonly ctx: AppContext,
@@ -51,6 +53,9 @@ export class LiveFeed extends EventTarget {
   async start(): Promise<void> {
     const { viewer } = this.ctx;
     viewer.overlay.add(this.markers.group);
+    this.unhookFrame = viewer.onBeforeRender(() => {
+      if (this.markers.fitDistance(viewer.camera.position.distanceTo(viewer.controls.target))) viewer.invalidate();
+    });
     await Promise.all([this.loadRegistry(), this.loadAlerts()]);
     this.refreshPins(null);
     this.client.start(this.subscription());
@@ -95,6 +100,20 @@ export class LiveFeed extends EventTarget {
     this.refreshPins([after.device_id]);
     this.emit([after.device_id]);
     return after;
+  }
+
+  /** The name of the feature a device is bound to (a bus stop's), fetched once. */
+  featureName(d: DeviceState): Promise<string | null> {
+    let p = this.names.get(d.id);
+    if (!p) {
+      p = d.layer && d.featureId !== null
+        ? this.ctx.api
+            .json<{ properties?: { name?: string | null } }>(`/collections/${encodeURIComponent(d.layer)}/items/${d.featureId}`)
+            .then((f) => f.properties?.name ?? null, () => null)
+        : Promise.resolve(null);
+      this.names.set(d.id, p);
+    }
+    return p;
   }
 
   device(id: string): DeviceState | undefined {
@@ -144,6 +163,8 @@ export class LiveFeed extends EventTarget {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
     this.client.stop();
+    this.unhookFrame?.();
+    this.unhookFrame = null;
     this.markers.dispose();
   }
 

@@ -151,7 +151,8 @@ export class LiveMode implements TwinMode {
     const items = await Promise.all(
       stops.map(async (d) => {
         const s = busStop(d)!;
-        const title = h('button', { type: 'button', class: 'link', text: `Stop ${s.stop}` });
+        const name = await feed.featureName(d);
+        const title = h('button', { type: 'button', class: 'link', text: name ?? `Stop ${s.stop}` });
         title.addEventListener('click', () => this.pickDevice(ctx, d.id, true));
         try {
           const deps = await ctx.api.json<Parameters<typeof departureList>[0]>(`/api/stops/${encodeURIComponent(s.stop)}/next?feed=${encodeURIComponent(s.feed)}&limit=3`);

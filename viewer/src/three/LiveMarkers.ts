@@ -25,9 +25,12 @@ export class LiveMarkers {
   private ids: string[] = [];
   private readonly index = new Map<string, number>();
   private pins = new Map<string, Pin>();
+  /** how much pins are enlarged: they keep a readable size on screen from afar */
+  private scale = 1;
 
   constructor() {
     this.group.name = 'live-markers';
+    this.group.userData.pickable = true;
   }
 
   /** Replace the set of pins (rebuilds the meshes when the set of ids changed). */
@@ -48,6 +51,26 @@ export class LiveMarkers {
       this.place(p);
     }
     this.flush();
+  }
+
+  /**
+   * Grow the pins with the viewing distance (m to what the camera looks at), so a pin stays
+   * a few pixels wide in the district's overview and life-size in the street; true when
+   * they were re-placed (the view must be drawn again).
+   */
+  fitDistance(distance: number): boolean {
+    const s = Math.min(40, Math.max(1, distance / 90));
+    if (Math.abs(s - this.scale) / this.scale < 0.08) return false;
+    this.scale = s;
+    for (const p of this.pins.values()) this.place(p);
+    this.flush();
+    return true;
+  }
+
+  /** Where a pin's head is drawn (local frame), or null. */
+  headOf(id: string): Vector3 | null {
+    const p = this.pins.get(id);
+    return p ? new Vector3(p.at.x, p.at.y + p.height * this.scale, p.at.z) : null;
   }
 
   /** The device id of an instanced hit of these markers, or null. */
@@ -79,12 +102,13 @@ export class LiveMarkers {
   private place(p: Pin): void {
     const i = this.index.get(p.id);
     if (i === undefined || !this.heads || !this.stems) return;
-    const s = p.alert ? 1.7 : 1;
+    const k = this.scale;
+    const s = (p.alert ? 1.7 : 1) * k;
     const m = new Matrix4();
-    m.compose(new Vector3(p.at.x, p.at.y + p.height, p.at.z), new Quaternion(), new Vector3(s, s, s));
+    m.compose(new Vector3(p.at.x, p.at.y + p.height * k, p.at.z), new Quaternion(), new Vector3(s, s, s));
     this.heads.setMatrixAt(i, m);
     this.heads.setColorAt(i, new Color(p.color[0], p.color[1], p.color[2]));
-    m.compose(p.at, new Quaternion(), new Vector3(1, p.height, 1));
+    m.compose(p.at, new Quaternion(), new Vector3(k, p.height * k, k));
     this.stems.setMatrixAt(i, m);
   }
 
