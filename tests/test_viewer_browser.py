@@ -74,6 +74,7 @@ def viewer_server(pg_cluster, template_db, tmp_path_factory) -> Iterator[Server]
         oidc_audience=issuer.audience,
         oidc_jwks_url=f"{issuer.url}/jwks.json",
         oidc_client_id=OIDC_CLIENT,
+        live=False,  # no broker here: test_viewer_live.py checks the live modes
         _env_file=None,
     )
     engine = make_engine(settings.sqlalchemy_url)

@@ -115,8 +115,10 @@ checks.live = async (browser) => {
   }
   await page.waitForFunction(() => Number(document.querySelector('#device-chart')?.dataset.points) > 1, null, { timeout: 10000 });
   const flipped = bay.occupied >= 0.5 ? 0 : 1;
+  const sent = Date.now();
   await ingest(bay.id, 'occupied', flipped);
   await page.waitForFunction(({ f, id, v }) => window.__twin.app.active.feed.device(id)?.metrics.get('occupied')?.value === v, { f: FEED, id: bay.id, v: flipped }, { timeout: 15000 });
+  const latency = Date.now() - sent; // POST to the pin's new state in the page (polled every frame)
   const after = await page.evaluate(({ f, id }) => window.__twin.app.active.feed.markers.colorOf(id), { f: FEED, id: bay.id });
   assert(JSON.stringify(after) !== JSON.stringify(bay.color), `the pin of ${bay.id} kept its colour`);
   await page.waitForFunction((v) => document.querySelector('#device-state tr[data-key=occupied] td')?.textContent === String(v), flipped, { timeout: 5000 });
@@ -142,7 +144,7 @@ checks.live = async (browser) => {
   assert(stored?.acknowledged_by === 'live-agent', `the server has ${JSON.stringify(stored)}`);
   await shot(page, 'live-alert');
   assertNoErrors(errors, 'live');
-  return { devices_in_view: inView, bay: bay.id, alert: alert.id };
+  return { devices_in_view: inView, bay: bay.id, ingest_to_pin_ms: latency, alert: alert.id };
 };
 
 /** Push the flood gauge over its rule's threshold; the alert the rule opened (the server's). */
