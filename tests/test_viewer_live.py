@@ -23,7 +23,7 @@ from tests.conftest import _drop_db, _fresh_db, free_port
 from tests.viewer_support import VIEWER, require_browser_tools, run_check, serve
 
 RUNNER = VIEWER / "tests" / "live.mjs"
-CHECKS = ["live", "live_phone", "ops", "ops_admin", "ops_denied"]
+CHECKS = ["live", "alerts", "live_phone", "ops", "ops_admin", "ops_denied"]
 
 
 @dataclass

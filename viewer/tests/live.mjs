@@ -135,16 +135,8 @@ checks.live = async (browser) => {
   const moved = await page.evaluate((f) => window.__twin.app.active.feed.footprint, FEED);
   assert(JSON.stringify(moved) !== JSON.stringify(before.bbox), 'the footprint did not change with the view');
 
-  // an alert a rule opens appears, and the agent acknowledges it
-  const alert = await raiseAlert(page);
-  await page.waitForSelector(`#live-alerts li[data-alert="${alert.id}"]`, { timeout: 15000 });
-  await page.click(`#live-alerts li[data-alert="${alert.id}"] button[data-action=ack]`);
-  await page.waitForSelector(`#live-alerts li[data-alert="${alert.id}"][data-state=acknowledged]`, { timeout: 10000 });
-  const stored = (await api(`/api/alerts?device=${encodeURIComponent(alert.device_id)}`, TOKENS.operator)).find((a) => String(a.id) === String(alert.id));
-  assert(stored?.acknowledged_by === 'live-agent', `the server has ${JSON.stringify(stored)}`);
-  await shot(page, 'live-alert');
   assertNoErrors(errors, 'live');
-  return { devices_in_view: inView, bay: bay.id, ingest_to_pin_ms: latency, alert: alert.id };
+  return { devices_in_view: inView, bay: bay.id, ingest_to_pin_ms: latency };
 };
 
 /** Push the flood gauge over its rule's threshold; the alert the rule opened (the server's). */
@@ -160,6 +152,46 @@ async function raiseAlert(page) {
     await new Promise((r) => setTimeout(r, 300));
   }
 }
+
+checks.alerts = async (browser) => {
+  // Live, as an agent: a rule's alert appears in view and is acknowledged there
+  const { page, errors } = await openPage(browser, { token: TOKENS.agent });
+  await page.goto(`${BASE}/#/live`);
+  await waitReady(page);
+  await waitLive(page);
+  const alert = await raiseAlert(page);
+  await page.waitForSelector(`#live-alerts li[data-alert="${alert.id}"]`, { timeout: 15000 });
+  const pin = await page.evaluate(({ id }) => window.__twin.app.active.feed.markers.colorOf(id), { id: alert.device_id });
+  assert(pin && pin[0] > 0.7 && pin[1] < 0.3, `the alerting gauge's pin is ${pin}`);
+  await page.click(`#live-alerts li[data-alert="${alert.id}"] button[data-action=ack]`);
+  await page.waitForSelector(`#live-alerts li[data-alert="${alert.id}"][data-state=acknowledged]`, { timeout: 10000 });
+  const stored = (await api(`/api/alerts?device=${encodeURIComponent(alert.device_id)}`, TOKENS.operator)).find((a) => String(a.id) === String(alert.id));
+  assert(stored?.acknowledged_by === 'live-agent', `the server has ${JSON.stringify(stored)}`);
+  await shot(page, 'live-alert');
+  assertNoErrors(errors, 'alerts (live)');
+  await page.context().close();
+
+  // Operations, as an operator: the acknowledged alert, the rules, then resolved
+  const ops = await openPage(browser, { token: TOKENS.operator });
+  const p2 = ops.page;
+  await p2.goto(`${BASE}/#/ops`);
+  await waitReady(p2);
+  await p2.waitForFunction(() => document.body.dataset.ops === 'shown', null, { timeout: 20000 });
+  await p2.waitForSelector(`#ops-alerts li[data-alert="${alert.id}"][data-state=acknowledged]`, { timeout: 15000 });
+  const rules = await p2.$$eval('#ops-rules-table tbody tr', (r) => r.map((x) => ({ name: x.dataset.rule, firing: Number(x.dataset.firing) })));
+  assert(rules.some((r) => r.firing > 0), `no rule firing in ${JSON.stringify(rules)}`);
+  await p2.click(`#ops-alerts li[data-alert="${alert.id}"] button.link`);
+  await p2.waitForFunction((id) => document.querySelector('#info')?.dataset.deviceId === id, alert.device_id, { timeout: 5000 });
+  await p2.waitForTimeout(900);
+  await waitTilesIdle(p2);
+  await shot(p2, 'ops');
+  await p2.click(`#ops-alerts li[data-alert="${alert.id}"] button[data-action=resolve]`);
+  await p2.waitForFunction((id) => !document.querySelector(`#ops-alerts li[data-alert="${id}"]`), alert.id, { timeout: 10000 });
+  const after = (await api(`/api/alerts?device=${encodeURIComponent(alert.device_id)}`, TOKENS.operator)).find((a) => String(a.id) === String(alert.id));
+  assert(after?.state === 'resolved', `the alert is ${after?.state}`);
+  assertNoErrors(ops.errors, 'alerts (ops)');
+  return { alert: alert.id, rules: rules.map((r) => r.name) };
+};
 
 checks.live_phone = async (browser) => {
   const { page, errors } = await openPage(browser, { viewport: { width: 390, height: 800 }, touch: true });
@@ -211,29 +243,19 @@ checks.ops = async (browser) => {
     return [Math.hypot(p.x - t.x, p.z - t.z), t.toArray()];
   }, { f: FEED, id: target.id });
   assert(near < 2, `the view looks ${near.toFixed(1)} m from ${target.id} (target ${t0} -> ${t1})`);
-  // the open alert from the live check (or a new one) is resolved here
-  let open = (await api('/api/alerts?state=open', TOKENS.operator)).filter((a) => a.state !== 'resolved');
-  if (!open.length) open = [await raiseAlert(page)];
-  const alert = open[0];
-  await page.waitForSelector(`#ops-alerts li[data-alert="${alert.id}"]`, { timeout: 15000 });
-  const rules = await page.$$eval('#ops-rules-table tbody tr', (r) => r.map((x) => x.dataset.rule));
-  assert(rules.length > 0, 'no rule listed');
   await waitTilesIdle(page);
-  await shot(page, 'ops');
-  await page.click(`#ops-alerts li[data-alert="${alert.id}"] button[data-action=resolve]`);
-  await page.waitForFunction((id) => !document.querySelector(`#ops-alerts li[data-alert="${id}"]`), alert.id, { timeout: 10000 });
-  const after = (await api(`/api/alerts?device=${encodeURIComponent(alert.device_id)}`, TOKENS.operator)).find((a) => String(a.id) === String(alert.id));
-  assert(after?.state === 'resolved', `the alert is ${after?.state}`);
+  await shot(page, 'ops-devices');
   // the phone layout of the control tower
   await page.setViewportSize({ width: 390, height: 800 });
   await page.waitForTimeout(500);
   await page.click('#menu');
   await page.waitForTimeout(500);
-  const table = await page.locator('#ops-table').boundingBox();
-  assert(table && table.width <= 390 && table.y < 800, `on a phone the device table is at ${JSON.stringify(table)}`);
+  await page.evaluate(() => document.querySelector('#ops-filters').scrollIntoView());
+  const table = await page.locator('#ops-devices .table-wrap').boundingBox();
+  assert(table && table.width <= 390 && table.y >= 0 && table.y < 800, `on a phone the device table is at ${JSON.stringify(table)}`);
   await shot(page, 'ops-phone');
   assertNoErrors(errors, 'ops');
-  return { rows, rules, resolved: alert.id };
+  return { rows };
 };
 
 checks.ops_admin = async (browser) => {

@@ -77,6 +77,7 @@ export class DevicePanel {
       extra,
     );
     this.ctx.shell.info.dataset.deviceId = id;
+    this.ctx.shell.info.scrollIntoView({ block: 'start' }); // what was asked for, in sight
     this.renderState(d);
     this.renderAlerts();
     void this.loadChart();

@@ -183,7 +183,10 @@ export class OpsMode implements TwinMode {
       ),
     );
     const more = rows.length > ROWS_SHOWN ? h('p', { class: 'muted', text: `${rows.length - ROWS_SHOWN} more: narrow the filters.` }) : null;
-    this.els.devices.replaceChildren(h('p', { class: 'muted', id: 'ops-shown', text: `${rows.length} of ${all.length} devices` }), table, ...(more ? [more] : []));
+    const scroll = this.els.devices.querySelector('.table-wrap')?.scrollTop ?? 0;
+    const wrap = h('div', { class: 'table-wrap' }, table);
+    this.els.devices.replaceChildren(h('p', { class: 'muted', id: 'ops-shown', text: `${rows.length} of ${all.length} devices` }), wrap, ...(more ? [more] : []));
+    wrap.scrollTop = scroll; // a redraw on new values keeps the operator's place
   }
 
   private openDevice(id: string): void {
