@@ -9,6 +9,13 @@ the best of ``--repeat`` runs on fresh device/time keys. A private PostGIS clust
 dir, TWIN_PG_PORT or a free port) is started and removed.
 
     .venv/bin/python bench/ingest.py [--rows 50000] [--batch 1000] [--repeat 3] [--mqtt N]
+                                     [--rules]
+
+``--rules`` measures the rules' cost on the batch writer: the same CO2 rows of classroom
+sensors stored by the writer alone, with the rules listener and no rule, and with the
+shipped example rules (``twin rules examples``: every observation is evaluated by the
+classroom CO2 rule, whose values cross its raise and clear levels, opening and resolving
+alerts), each as the ratio to the writer alone.
 
 ``--mqtt N`` adds N MQTT messages through the bridge beside raw Mosquitto publish ->
 subscribe (bench/mqtt_ingest.py).
@@ -118,6 +125,7 @@ def main() -> None:
     ap.add_argument(
         "--mqtt", type=int, default=0, metavar="N", help="also N MQTT messages (mqtt_ingest.py)"
     )
+    ap.add_argument("--rules", action="store_true", help="also the rules' cost on the writer")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="twin-bench-ingest-"))
     pg = EmbeddedPostgres(work / "pg", int(os.environ.get("TWIN_PG_PORT") or free_port()))
@@ -155,6 +163,8 @@ def main() -> None:
             table.add_row(name, f"{n / t:,.0f}", f"{t_peer / t:.2f}")
         console.print(f"{n} observations, batches of {b}, best of {args.repeat}")
         console.print(table)
+        if args.rules:
+            _rules_run(engine, work, args.repeat, n, b, now, runs)
         if args.mqtt:
             from mqtt_ingest import run as mqtt_run
 
@@ -186,6 +196,75 @@ def _http_run(
     token = create_user(engine, "bench", "citizen", kind="integration")
     with TestClient(create_app(settings, engine=engine)) as client:
         return best(repeat, lambda k: http(client, token, rows_for(next(runs), n, now), b))  # type: ignore[call-overload]
+
+
+def co2_rows(run: int, n: int, now: datetime) -> list[tuple[str, str, datetime, float]]:
+    """n CO2 readings of classroom sensors, crossing 1000 and 800 ppm every few readings."""
+    start = now - timedelta(hours=12) + timedelta(seconds=(n // 100 + 1) * run)
+    return [
+        (f"r{i % DEVICES}", "co2", start + timedelta(milliseconds=10 * i), 600 + (i // 7 % 9) * 90)
+        for i in range(n)
+    ]
+
+
+def _rules_run(
+    engine: Engine, work: Path, repeat: int, n: int, b: int, now: datetime, runs: object
+) -> None:
+    import logging
+
+    from twin.rules.examples import load_examples
+    from twin.rules.listener import RulesListener
+    from twin.settings import Settings
+
+    logging.getLogger("twin.rules").setLevel(logging.CRITICAL)  # no broker here: alerts wait
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO devices (id, protocol, type) "
+                "SELECT 'r' || g, 'http', 'co2' FROM generate_series(0, :n) g"
+            ),
+            {"n": DEVICES - 1},
+        )
+    settings = Settings(
+        database_url=engine.url.render_as_string(hide_password=False),
+        data_dir=work / "var",
+        mqtt_url=f"mqtt://127.0.0.1:{free_port()}",
+        rules_sweep_seconds=3600,
+        _env_file=None,
+    )
+    nxt = runs.__next__  # type: ignore[attr-defined]
+
+    def timed(listeners: list[object]) -> float:
+        def run(_k: int) -> float:
+            w = BatchWriter(engine, "bench", listeners)  # type: ignore[arg-type]
+            obs = [Observation(d, m, v, at) for d, m, at, v in co2_rows(nxt(), n, now)]
+            t0 = time.perf_counter()
+            for i in range(0, len(obs), b):
+                got = w.write(obs[i : i + b])
+                assert got.accepted == len(obs[i : i + b]), got.as_dict()["rejected"][:3]
+            return time.perf_counter() - t0
+
+        return best(repeat, run)
+
+    listener = RulesListener(settings, engine)
+    try:
+        alone = timed([])
+        no_rules = timed([listener])
+        load_examples(engine, "bench")
+        with_rules = timed([listener])
+    finally:
+        listener.close()
+    with engine.connect() as conn:
+        opened = conn.execute(text("SELECT count(*) FROM alerts")).scalar_one()
+    table = Table("batch writer, CO2 rows", "observations/s", "ratio to the writer alone")
+    for name, t in (
+        ("writer alone (peer)", alone),
+        ("+ rules listener, no rule", no_rules),
+        ("+ the shipped example rules", with_rules),
+    ):
+        table.add_row(name, f"{n / t:,.0f}", f"{alone / t:.2f}")
+    console.print(f"rules: {opened} alerts opened over the runs")
+    console.print(table)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,16 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from geodata.models import Base, _attrs, _geom, _updated
-from geodata.vocab import DEVICE_STATUSES, PROTOCOLS, QUALITIES, VISIBILITIES, sql_in
+from geodata.vocab import (
+    ALERT_STATES,
+    DEVICE_STATUSES,
+    PROTOCOLS,
+    QUALITIES,
+    RULE_STATES,
+    SEVERITIES,
+    VISIBILITIES,
+    sql_in,
+)
 
 
 class Device(Base):
@@ -171,6 +180,10 @@ class Rule(Base):
 
 
 class Alert(Base):
+    """An alert opened by a rule (``twin.rules``); at most one not resolved per rule and
+    device (a partial unique index, migration 0010). ``rule`` is the rule's name, kept when
+    the rule is deleted."""
+
     __tablename__ = "alerts"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     rule_id: Mapped[int | None] = mapped_column(ForeignKey("rules.id", ondelete="SET NULL"))
@@ -180,8 +193,72 @@ class Alert(Base):
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rule: Mapped[str | None] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(Text, server_default="warning")
+    metric: Mapped[str | None] = mapped_column(Text)
+    value: Mapped[float | None] = mapped_column(Double)
+    acknowledged_by: Mapped[str | None] = mapped_column(Text)
+    resolved_by: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (
-        CheckConstraint("state IN ('open', 'acknowledged', 'resolved')", name="state_known"),
+        CheckConstraint(f"state IN ({sql_in(ALERT_STATES)})", name="state_known"),
+        CheckConstraint(f"severity IN ({sql_in(SEVERITIES)})", name="alert_severity_known"),
+        Index(
+            "uq_alerts_one_open",
+            "rule",
+            "device_id",
+            unique=True,
+            postgresql_where=text("state <> 'resolved'"),
+        ),
+        Index("ix_alerts_state_opened", "state", "opened_at"),
+        Index("ix_alerts_device", "device_id"),
+    )
+
+
+class RuleState(Base):
+    """A rule's state for one device, locked while an observation is evaluated (0010)."""
+
+    __tablename__ = "rule_states"
+    rule_id: Mapped[int] = mapped_column(
+        ForeignKey("rules.id", ondelete="CASCADE"), primary_key=True
+    )
+    device_id: Mapped[str] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    state: Mapped[str] = mapped_column(Text, server_default="ok")
+    since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    memory: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    alert_id: Mapped[int | None] = mapped_column(BigInteger)
+    __table_args__ = (
+        CheckConstraint(f"state IN ({sql_in(RULE_STATES)})", name="rule_state_known"),
+    )
+
+
+class RuleOutbox(Base):
+    """An action decided in a batch's transaction, sent after its commit (0010)."""
+
+    __tablename__ = "rule_outbox"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    target: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    options: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    rule: Mapped[str | None] = mapped_column(Text)
+    device_id: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    next_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        CheckConstraint("kind IN ('mqtt', 'webhook')", name="outbox_kind_known"),
+        Index(
+            "ix_rule_outbox_due",
+            "next_at",
+            postgresql_where=text("sent_at IS NULL AND failed_at IS NULL"),
+        ),
     )
 
 

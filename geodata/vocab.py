@@ -49,8 +49,9 @@ HEIGHT_SOURCES = ("measured", "levels", "default", "lod")
 #: what the audit log records (twin.audit): a token accepted (once per cache period) or
 #: refused, an account created, rotated or revoked, a data import, an export (a page of
 #: features to a signed-in caller or of non-public data), a read of agent-only or
-#: confidential data (a collection, an item, a tileset file)
-AUDIT_KINDS = ("sign-in", "sign-in-failed", "account", "import", "export", "read")
+#: confidential data (a collection, an item, a tileset file), rules applied or deleted, an
+#: alert acknowledged or resolved by someone
+AUDIT_KINDS = ("sign-in", "sign-in-failed", "account", "import", "export", "read", "rule", "alert")
 
 
 #: (table, column, geometry type) of every geometry column of geodata.models, typed with the
@@ -97,3 +98,10 @@ LIVE_LAYER = "live"
 #: what ``ingest_counts`` counts besides network-server events (``event:<kind>``): requests
 #: refused by the ingest rate limit before their body was read are ``rate_limited``
 INGEST_OUTCOMES = ("accepted", "duplicate", "rate_limited")
+#: how grave an alert is (``twin.rules``), from the least
+SEVERITIES = ("info", "warning", "major", "critical")
+#: a rule's state for one device: condition false, true but not yet for long enough, true
+#: for long enough (actions fired), false again after firing
+RULE_STATES = ("ok", "pending", "firing", "resolved")
+#: an alert's life: opened by a rule, acknowledged by someone, resolved by its rule or someone
+ALERT_STATES = ("open", "acknowledged", "resolved")

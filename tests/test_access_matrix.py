@@ -96,6 +96,8 @@ class World:
     feeds: dict[str, str]
     #: device id -> who may know of it, as a visibility (a quarantined one: admins only)
     devices: dict[str, str]
+    #: alert id -> the visibility of its device (a quarantined one: confidential)
+    alerts: dict[int, str]
 
 
 def _seed_rows(engine: Engine) -> None:
@@ -250,7 +252,30 @@ def seed_world(engine: Engine, settings: Settings, client: TestClient) -> World:
     with engine.connect() as conn:  # each feed's stops are devices of the feed's visibility
         stops = conn.execute(text("SELECT id, visibility FROM devices WHERE protocol = 'gtfs'"))
         devices.update({row.id: row.visibility for row in stops})
-    return World(client, headers, fids, plain, datasets, tilesets, feeds, devices)
+    alerts = _seed_alerts(engine, devices)
+    return World(client, headers, fids, plain, datasets, tilesets, feeds, devices, alerts)
+
+
+def _seed_alerts(engine: Engine, devices: dict[str, str]) -> dict[int, str]:
+    """A rule, and an open alert of it on each device of the world."""
+    from twin.rules.parse import parse_rules
+    from twin.rules.store import apply_rules
+
+    rule = "- {name: matrix-rule, metric: t, raise: 10}"
+    out: dict[int, str] = {}
+    with engine.begin() as conn:
+        apply_rules(conn, parse_rules(rule), "test")
+        for device_id, vis in sorted(devices.items()):
+            alert_id = conn.execute(
+                text(
+                    "INSERT INTO alerts (rule_id, rule, device_id, message, value, opened_at) "
+                    "SELECT id, name, :d, 'matrix', 11, '2026-11-30T10:00:00Z' FROM rules "
+                    "WHERE name = 'matrix-rule' RETURNING id"
+                ),
+                {"d": device_id},
+            ).scalar_one()
+            out[alert_id] = vis
+    return out
 
 
 @pytest.fixture
@@ -405,3 +430,37 @@ def test_datasets_and_me_routes(world: World, principal: str) -> None:
     assert set(me["sees"]) == SEES[principal]
     assert me["anonymous"] == (principal == "anonymous")
     assert me["role"] == ("citizen" if principal == "anonymous" else principal)
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_alerts_routes(world: World, principal: str) -> None:
+    h = world.headers[principal]
+    listed = {a["id"] for a in world.client.get("/api/alerts", headers=h).json()}
+    assert listed == set(_allowed(principal, world.alerts))
+    for alert_id, vis in world.alerts.items():
+        r = world.client.get(f"/api/alerts/{alert_id}", headers=h)
+        assert r.status_code == (200 if vis in SEES[principal] else 404), alert_id
+    handlers = {"agent", "operator", "admin"}
+    for alert_id, vis in world.alerts.items():
+        r = world.client.post(f"/api/alerts/{alert_id}/ack", headers=h)
+        if principal not in handlers:
+            want = refused(principal)
+        else:
+            want = 200 if vis in SEES[principal] else 404
+        assert r.status_code == want, (alert_id, vis, r.text)
+        if want == 200:
+            assert r.json()["acknowledged_by"] == f"u-{principal}"
+            again = world.client.post(f"/api/alerts/{alert_id}/resolve", headers=h)
+            assert again.json()["state"] == "resolved"
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_rules_routes(world: World, principal: str) -> None:
+    h = world.headers[principal]
+    readers = {"operator", "admin"}
+    for url in ("/api/rules", "/api/rules/matrix-rule"):
+        r = world.client.get(url, headers=h)
+        assert r.status_code == (200 if principal in readers else refused(principal)), url
+    rule = b"- {name: matrix-2, metric: t, raise: 5}"
+    r = world.client.post("/api/rules", content=rule, headers=h)
+    assert r.status_code == (200 if principal == "admin" else refused(principal)), r.text

@@ -257,6 +257,14 @@ ROUTES: dict[str, Callable[[World], list[Target]]] = {
     "/api/devices/{device_id}": _devices(""),
     "/api/devices/{device_id}/latest": _devices("/latest"),
     "/api/devices/{device_id}/history": _devices("/history?metric=t&bucket=1h"),
+    "/api/alerts": lambda w: [Target("/api/alerts"), Target("/api/alerts?state=open")],
+    "/api/alerts/{alert_id}": lambda w: [
+        Target(f"/api/alerts/{i}", row=v) for i, v in w.alerts.items()
+    ],
+    "/api/rules": lambda w: [Target("/api/rules", roles=frozenset({"operator", "admin"}))],
+    "/api/rules/{name}": lambda w: [
+        Target("/api/rules/matrix-rule", roles=frozenset({"operator", "admin"}))
+    ],
     "/tiles": lambda w: [Target("/tiles")],
     "/tiles/{name}/{path}": _tile_files,
     "/sta/v1.1": lambda w: [Target("/sta/v1.1")],
@@ -270,16 +278,44 @@ WRITES = {
     "/api/ingest/tts": "post",
     "/api/ingest/chirpstack": "post",
     "/api/devices/{device_id}/adopt": "post",
+    "/api/rules": "post",
+    "/api/alerts/{alert_id}/ack": "post",
+    "/api/alerts/{alert_id}/resolve": "post",
 }
 #: and integration tokens, see test_live_ingest_http and test_lorawan_http
 WRITERS = {p: {"admin"} for p in WRITES}
+WRITERS["/api/alerts/{alert_id}/ack"] = WRITERS["/api/alerts/{alert_id}/resolve"] = {
+    "agent",
+    "operator",
+    "admin",
+}
 #: what each write route is asked with: a URL and a body it would accept
 WRITE_BODIES = {
     "/api/ingest": ("/api/ingest", b'{"device": "walk-1", "metric": "temperature", "value": 1}'),
     "/api/ingest/tts": ("/api/ingest/tts", TTS_UPLINK),
     "/api/ingest/chirpstack": ("/api/ingest/chirpstack?event=up", CHIRPSTACK_UP),
+    "/api/rules": ("/api/rules", b"- {name: walk, metric: t, raise: 1}"),
     # walk-1: quarantined by the admin's /api/ingest just before (an unknown id)
     "/api/devices/{device_id}/adopt": ("/api/devices/walk-1/adopt", b""),
+}
+
+
+def _fresh_alert(w: World, change: str) -> tuple[str, bytes]:
+    """A new open alert on the public device for each call (an acknowledged one is not
+    acknowledged again)."""
+    with w.client.app.state.engine.begin() as conn:  # type: ignore[attr-defined]
+        alert_id = conn.execute(
+            text(
+                "INSERT INTO alerts (rule, device_id, message) "
+                "VALUES ('walk-' || gen_random_uuid(), 'dev-public', 'walk') RETURNING id"
+            )
+        ).scalar_one()
+    return f"/api/alerts/{alert_id}/{change}", b""
+
+
+WRITE_MAKERS = {
+    "/api/alerts/{alert_id}/ack": lambda w: _fresh_alert(w, "ack"),
+    "/api/alerts/{alert_id}/resolve": lambda w: _fresh_alert(w, "resolve"),
 }
 
 
@@ -301,7 +337,8 @@ def test_every_route_and_collection_and_tileset_has_a_row(walk_world: World) -> 
     assert not missing, f"routes without an expected row in ROUTES: {missing}"
     assert not (set(ROUTES) | set(WRITES)) - set(methods), "rows for routes the API lacks"
     beyond_get = {p: m for p, m in methods.items() if m != {"get"}}
-    assert beyond_get == {p: {m} for p, m in WRITES.items()}, f"a method beyond GET: {methods}"
+    want = {p: {m} | ({"get"} if p in ROUTES else set()) for p, m in WRITES.items()}
+    assert beyond_get == want, f"a method beyond GET: {methods}"
     assert {lid: layer.visibility for lid, layer in LAYERS.items()} == COLLECTIONS
     assert walk_world.tilesets == TILESETS
 
@@ -333,7 +370,7 @@ def test_the_whole_route_matrix(walk_world: World, principal: str) -> None:
 def test_the_write_routes(walk_world: World, principal: str) -> None:
     """Every write route, asked by every principal with a body it would accept."""
     for path, method in WRITES.items():
-        url, body = WRITE_BODIES[path]
+        url, body = WRITE_MAKERS[path](walk_world) if path in WRITE_MAKERS else WRITE_BODIES[path]
         got = walk_world.client.request(
             method, url, content=body, headers=walk_world.headers[principal]
         )

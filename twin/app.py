@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 
 from geodata.db import check_migrated, make_engine
 from sensors_bridge.store import BatchWriter
+from twin.api import alerts as alerts_api
 from twin.api import audit as audit_api
 from twin.api import (
     datasets,
@@ -31,6 +32,7 @@ from twin.api import (
     sta,
     stops,
 )
+from twin.api import rules as rules_api
 from twin.api import tiles as tiles_api
 from twin.api.http import HTTPEdge, NegotiatedGZip, viewer_csp
 from twin.audit import AuditWriter
@@ -94,6 +96,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.audit = audit
     app.state.live = live_service
     app.state.hub = live_service.hub if live_service is not None else None
+    app.state.listeners = listeners
     app.state.verifier = TokenVerifier(engine, settings, audit)
     app.state.ingest_writer = BatchWriter(engine, "http", listeners)
     app.state.ingest_writers = {p: BatchWriter(engine, p, listeners) for p in ("tts", "chirpstack")}
@@ -127,6 +130,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(lorawan.router)
     app.include_router(devices.router)
+    app.include_router(alerts_api.router)
+    app.include_router(rules_api.router)
     app.include_router(sta.router)
     app.include_router(live.router)
     _mount_viewer(app)

@@ -48,4 +48,5 @@ def close_all(listeners: tuple[BatchListener, ...]) -> None:
         listener.close()
 
 
+register("rules", "twin.rules.listener:factory")
 register("live", "twin.live.publish:factory")

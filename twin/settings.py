@@ -110,6 +110,18 @@ class Settings(BaseSettings):
     audit_flush_seconds: float = Field(
         2.0, gt=0, description="reads and sign-ins are written to the audit log in batches"
     )
+    rules_enabled: bool = Field(
+        True, description="evaluate rules on every stored observation (twin rules apply)"
+    )
+    rules_sweep_seconds: float = Field(
+        15.0, gt=0, description="how often no-data rules are checked against the clock"
+    )
+    rules_retry_seconds: float = Field(
+        2.0, gt=0, description="first retry delay of a failed rule action (doubles each time)"
+    )
+    rules_max_attempts: int = Field(
+        8, ge=1, description="a rule action that failed this many times is marked failed"
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     forwarded_allow_ips: str = Field(

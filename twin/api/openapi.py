@@ -42,6 +42,7 @@ _WHY = {
     401: "No token where one is needed, or an unknown or revoked one.",
     403: "Your role may not see this resource.",
     404: "No such resource, or one you may not know of.",
+    409: "The resource is not in a state that allows this (an alert handled already).",
     413: "The request body is over the server's limit (TWIN_MAX_BODY_BYTES).",
     422: "Readable, but every observation in it was refused: `rejected` says why.",
     429: "Over this token's rate (TWIN_INGEST_*_PER_TOKEN): retry after `Retry-After` seconds.",

@@ -1,7 +1,7 @@
 """The ``twin`` command: one entry point for every operation on a twin.
 
 One module per command group (``db``, ``users`` with ``audit``, ``tokens``, ``data``,
-``serve``, ``tiles``, ``devices``, ``opendata``, ``gtfs``, ``broker`` with ``bridge``,
+``serve``, ``tiles``, ``devices``, ``rules``, ``opendata``, ``gtfs``, ``broker`` with ``bridge``,
 ``simulate``), each importing only Typer and rich at module level: what a command needs (the
 database, GDAL, the tiles, the server) loads when that command runs, so ``twin --help`` and
 ``twin import`` start without the tiles or FastAPI.
@@ -23,6 +23,7 @@ from twin.cli.db import db_app, init
 from twin.cli.devices import devices_app
 from twin.cli.gtfs import gtfs_app
 from twin.cli.opendata import opendata_app
+from twin.cli.rules import rules_app
 from twin.cli.serve import serve
 from twin.cli.simulate import simulate
 from twin.cli.tiles import tiles_app
@@ -39,6 +40,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(devices_app, name="devices")
 app.add_typer(opendata_app, name="opendata")
+app.add_typer(rules_app, name="rules")
 app.command()(init)
 app.command("import")(import_)
 app.command()(demo)

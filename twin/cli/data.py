@@ -159,6 +159,7 @@ def demo(
     from sensors_bridge.simulate.demo import load_live_demo
     from twin.cli.serve import serve_runtime
     from twin.cli.tiles import build_tiles
+    from twin.rules.examples import load_examples
     from twin.runtime import Runtime
 
     with user_errors():
@@ -175,6 +176,7 @@ def demo(
                 )
             options = ImportOptions.from_settings(s)
             summary += load_live_demo(rt.engine, s.data_dir, options, force=force)
+            summary += load_examples(rt.engine)
             for line in summary:
                 out.print(line, highlight=False)
             build_tiles(rt)
