@@ -1,6 +1,6 @@
 """Browser tests of the viewer's Live and Operations modes, against the real server, the real
 broker and the demo district with its live side (``load_live_demo``: parking bays, lamps, a
-flood gauge, air quality, classroom CO2, bus stops).
+flood gauge, air quality, classroom CO2, bus stops) and the shipped example rules.
 
 One module-scoped server: a fresh database, the demo and its devices, every tileset, a first
 value for every simulated device (the profiles' value at start, through the batch writer),
@@ -24,6 +24,9 @@ from tests.viewer_support import VIEWER, require_browser_tools, run_check, serve
 
 RUNNER = VIEWER / "tests" / "live.mjs"
 CHECKS = ["live", "alerts", "live_phone", "ops", "ops_admin", "ops_denied"]
+
+
+ROLES = ("citizen", "agent", "operator", "admin")
 
 
 @dataclass
@@ -65,6 +68,7 @@ def live_server(pg_cluster, template_db, mqtt_broker, tmp_path_factory) -> Itera
     from tiles.build import build_all
     from twin.accounts import create_user
     from twin.app import create_app
+    from twin.rules.examples import load_examples
     from twin.settings import Settings
 
     name = _fresh_db(pg_cluster, template_db)
@@ -80,6 +84,7 @@ def live_server(pg_cluster, template_db, mqtt_broker, tmp_path_factory) -> Itera
     load_live_demo(engine, settings.data_dir, ImportOptions.from_settings())
     build_all(engine, settings.tiles_dir)
     assert _seed_values(engine) > 1000
+    load_examples(engine)  # the shipped rules: the flood gauge's red level opens at once
     tokens = {role: create_user(engine, f"live-{role}", role) for role in ROLES}
     app = create_app(settings, engine)
     try:
@@ -88,9 +93,6 @@ def live_server(pg_cluster, template_db, mqtt_broker, tmp_path_factory) -> Itera
     finally:
         engine.dispose()
         _drop_db(pg_cluster, name)
-
-
-ROLES = ("citizen", "agent", "operator", "admin")
 
 
 @pytest.mark.parametrize("check", CHECKS)

@@ -250,7 +250,7 @@ checks.ops = async (browser) => {
   await page.waitForTimeout(500);
   await page.click('#menu');
   await page.waitForTimeout(500);
-  await page.evaluate(() => document.querySelector('#ops-filters').scrollIntoView());
+  await page.evaluate(() => document.querySelector('#ops-devices').scrollIntoView());
   const table = await page.locator('#ops-devices .table-wrap').boundingBox();
   assert(table && table.width <= 390 && table.y >= 0 && table.y < 800, `on a phone the device table is at ${JSON.stringify(table)}`);
   await shot(page, 'ops-phone');

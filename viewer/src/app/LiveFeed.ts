@@ -76,16 +76,16 @@ export class LiveFeed extends EventTarget {
     this.state.setRegistry(devices);
   }
 
+  /** The alerts not yet resolved: open and acknowledged ones (up to 1000 of each). */
   async loadAlerts(): Promise<void> {
-    if (!this.ctx.session.token) {
-      this.state.setAlerts([]);
-      return;
-    }
     try {
-      this.state.setAlerts(await this.ctx.api.json<Alert[]>('/api/alerts?state=open'));
+      const [open, acked] = await Promise.all(
+        ['open', 'acknowledged'].map((state) => this.ctx.api.json<Alert[]>(`/api/alerts?state=${state}&limit=1000`)),
+      );
+      this.state.setAlerts([...open, ...acked]);
       this.alertsAvailable = true;
     } catch (err) {
-      // citizens may not read alerts, and a twin without rules has no such route
+      // a twin without rules has no such route
       if (err instanceof ApiError && [401, 403, 404].includes(err.status)) {
         this.alertsAvailable = err.status !== 404;
         this.state.setAlerts([]);

@@ -185,7 +185,8 @@ function later(a: string | null, b: string | null): string | null {
   return Date.parse(b) > Date.parse(a) ? b : a;
 }
 
-const SEVERITIES = ['info', 'low', 'minor', 'warning', 'medium', 'major', 'high', 'critical'];
+/** geodata.vocab.SEVERITIES, least to most severe */
+const SEVERITIES = ['info', 'warning', 'major', 'critical'];
 export function severityRank(s: string): number {
   return SEVERITIES.indexOf(s);
 }
