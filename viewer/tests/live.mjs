@@ -114,6 +114,12 @@ checks.live = async (browser) => {
     throw new Error(`a click on the pin of ${bay.id} at ${JSON.stringify(pt)} opened nothing: ${JSON.stringify(why)}`);
   }
   await page.waitForFunction(() => Number(document.querySelector('#device-chart')?.dataset.points) > 1, null, { timeout: 10000 });
+  // and what it is bound to: the parking space it lies on, from the Features API
+  const { devices } = await api('/api/devices', TOKENS.agent);
+  const doc = devices.find((d) => d.id === bay.id);
+  await page.waitForSelector(`#device-feature[data-feature="${doc.layer}:${doc.feature_id}"]`, { timeout: 5000 });
+  const kind = await page.textContent('#device-feature tr[data-key=kind] td');
+  assert(kind === 'parking_space', `the bay's bound feature is a ${kind}`);
   const flipped = bay.occupied >= 0.5 ? 0 : 1;
   const sent = Date.now();
   await ingest(bay.id, 'occupied', flipped);
@@ -184,6 +190,7 @@ checks.alerts = async (browser) => {
   await p2.waitForFunction((id) => document.querySelector('#info')?.dataset.deviceId === id, alert.device_id, { timeout: 5000 });
   await p2.waitForTimeout(900);
   await waitTilesIdle(p2);
+  await p2.evaluate(() => (document.querySelector('#panel').scrollTop = 0)); // counts and alerts
   await shot(p2, 'ops');
   await p2.click(`#ops-alerts li[data-alert="${alert.id}"] button[data-action=resolve]`);
   await p2.waitForFunction((id) => !document.querySelector(`#ops-alerts li[data-alert="${id}"]`), alert.id, { timeout: 10000 });
@@ -248,11 +255,11 @@ checks.ops = async (browser) => {
   // the phone layout of the control tower
   await page.setViewportSize({ width: 390, height: 800 });
   await page.waitForTimeout(500);
-  await page.click('#menu');
+  if (!(await page.evaluate(() => document.querySelector('#app').classList.contains('panel-open')))) await page.click('#menu');
   await page.waitForTimeout(500);
   await page.evaluate(() => document.querySelector('#ops-devices').scrollIntoView());
   const table = await page.locator('#ops-devices .table-wrap').boundingBox();
-  assert(table && table.width <= 390 && table.y >= 0 && table.y < 800, `on a phone the device table is at ${JSON.stringify(table)}`);
+  assert(table && table.width <= 390 && table.y >= 0 && table.y + 120 < 800, `on a phone the device table is at ${JSON.stringify(table)}`);
   await shot(page, 'ops-phone');
   assertNoErrors(errors, 'ops');
   return { rows };

@@ -83,6 +83,9 @@ export const LEVEL_COLORS: Record<Level, [number, number, number]> = {
   unknown: [0.62, 0.65, 0.7],
 };
 
+/** bus stops are places, not states: their own colour (their departures are in the panel) */
+export const BUS_STOP_COLOR: [number, number, number] = [0.15, 0.42, 0.85];
+
 /** Open, or acknowledged but not resolved: still something to look at. */
 export function isOpen(a: Alert): boolean {
   return a.state !== 'resolved' && !a.resolved_at;
@@ -254,7 +257,7 @@ function presentValue(d: DeviceState): Presentation {
       return mk(`${v.toFixed(2)} bar`, v < 2 ? 'warn' : 'ok');
     }
     case 'bus_stop':
-      return mk('bus stop', 'ok');
+      return { label: 'bus stop', level: 'ok', color: BUS_STOP_COLOR };
     default: {
       const first = [...d.metrics.values()].sort((a, b) => a.metric.localeCompare(b.metric))[0];
       if (!first) return mk('no reading yet', 'unknown');

@@ -10,7 +10,7 @@ import { alertList, DevicePanel, departureList, typeTitle } from '../app/DeviceP
 import { LiveFeed } from '../app/LiveFeed';
 import { explain } from '../core/ApiClient';
 import type { LiveStatus } from '../core/LiveClient';
-import { busStop, type DeviceState, inBBox, LEVEL_COLORS, present } from '../core/LiveState';
+import { BUS_STOP_COLOR, busStop, type DeviceState, inBBox, LEVEL_COLORS, present } from '../core/LiveState';
 import type { PickResult } from '../three/TwinViewer';
 import { h } from '../ui/Shell';
 
@@ -65,6 +65,7 @@ export class LiveMode implements TwinMode {
       { label: 'alarm · taken · alert', color: LEVEL_COLORS.alarm },
       { label: 'off', color: LEVEL_COLORS.off },
       { label: 'no reading', color: LEVEL_COLORS.unknown },
+      { label: 'bus stop', color: BUS_STOP_COLOR },
     ]);
     feed.addEventListener('change', (e) => {
       const ids = (e as CustomEvent<string[] | null>).detail;

@@ -59,7 +59,7 @@ export class LiveMarkers {
    * they were re-placed (the view must be drawn again).
    */
   fitDistance(distance: number): boolean {
-    const s = Math.min(40, Math.max(1, distance / 90));
+    const s = Math.min(30, Math.max(1, distance / 150));
     if (Math.abs(s - this.scale) / this.scale < 0.08) return false;
     this.scale = s;
     for (const p of this.pins.values()) this.place(p);
