@@ -198,6 +198,21 @@ def test_a_device_publishes_only_under_its_own_id(sessions: dict[str, Session]) 
     assert [t for t, _ in bridge.messages] == ["twin/bus-1/speed"] * 2
 
 
+def test_live_state_goes_from_bridge_and_app_to_every_app_worker(
+    sessions: dict[str, Session],
+) -> None:
+    bridge, app, bus1 = sessions["bridge"], sessions["app"], sessions["bus-1"]
+    assert not app.subscribe("twin/live/#").is_failure  # plain: every worker hears all
+    assert bridge.publish("twin/live/state/bus-1/speed", "{}") == 0
+    assert app.publish("twin/live/state/bus-2/speed", "{}") == 0  # the app's ingest routes
+    assert bus1.publish("twin/live/state/bus-1/speed", "0").getName() == "Not authorized"
+    app.wait(lambda: len(app.messages) == 2)
+    assert [t for t, _ in app.messages] == [
+        "twin/live/state/bus-1/speed",
+        "twin/live/state/bus-2/speed",
+    ]
+
+
 def test_the_app_commands_devices_which_read_only_their_own(
     sessions: dict[str, Session],
 ) -> None:
@@ -254,12 +269,19 @@ def test_tls_listener_answers_with_the_generated_certificate(broker: Broker) -> 
 @pytest.mark.parametrize(
     ("devices", "message"),
     [
-        ("bus-1:pw,bridge:x", "TWIN_MQTT_DEVICES: 'bridge' is reserved for the twin's own account"),
+        (
+            "bus-1:pw,bridge:x",
+            "TWIN_MQTT_DEVICES: 'bridge' is reserved for the twin's own account or topics",
+        ),
         (
             "bus/1:pw",
             "TWIN_MQTT_DEVICES: device id 'bus/1' may use only letters, digits, '.', '_' and '-'",
         ),
         ("bus-1", "TWIN_MQTT_DEVICES: 'bus-1' has no password: write id:password"),
+        (
+            "live:pw",
+            "TWIN_MQTT_DEVICES: 'live' is reserved for the twin's own account or topics",
+        ),
     ],
 )
 def test_bad_device_lists_are_refused(tmp_path: Path, devices: str, message: str) -> None:

@@ -15,14 +15,17 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 import uvicorn
 from sqlalchemy import Engine
+from websockets.sync.client import connect
 
 from tests.conftest import free_port
 from tests.deploy_support import start, wait_port
@@ -88,6 +91,7 @@ def _env(root: Path, upstream: int, http: int, https: int) -> dict[str, str]:
         "TWIN_TLS_CERT": str(root / "tls" / "tls.crt"),
         "TWIN_TLS_KEY": str(root / "tls" / "tls.key"),
         "TWIN_NGINX_CACHE": str(root / "cache"),
+        "TWIN_NGINX_ACCESS_LOG": str(root / "access.log"),
     }
 
 
@@ -220,3 +224,22 @@ def test_bodies_over_16_mib_are_refused(front: Front) -> None:
         )
         status = tls.recv(64).split(b"\r\n", 1)[0]
     assert status == b"HTTP/1.1 413 Request Entity Too Large"
+
+
+def test_websockets_go_through_with_the_token_kept_out_of_the_log(
+    front: Front, tokens: dict[str, str]
+) -> None:
+    context = ssl.create_default_context(cafile=str(front.cert))
+    url = f"wss://127.0.0.1:{front.https}/ws/live?token={tokens['agent']}"
+    with connect(url, ssl=context, server_hostname="localhost", open_timeout=10) as ws:
+        ws.send('{"subscribe": {"layers": ["cameras"]}}')  # agent-only: the token came through
+        doc = orjson.loads(ws.recv(timeout=10))
+        assert doc["type"] == "snapshot", doc
+        assert doc["subscription"]["layers"] == ["cameras"]
+    deadline = time.monotonic() + 10
+    log = ""
+    while "/ws/live" not in log and time.monotonic() < deadline:
+        log = (front.root / "access.log").read_text()
+        time.sleep(0.1)
+    line = next(x for x in log.splitlines() if "/ws/live" in x)
+    assert '"GET /ws/live" 101' in line and tokens["agent"] not in log and "token" not in line

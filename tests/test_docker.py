@@ -58,6 +58,7 @@ def test_compose_config_is_valid() -> None:
     app = services["app"]["environment"]
     assert app["TWIN_DATABASE_URL"] == "postgresql://twin:s3cret@db:5432/twin"
     assert app["TWIN_MQTT_URL"] == "mqtt://app:a-secret@mqtt:1883"
+    assert app["TWIN_WORKERS"] == "2"  # `twin serve` starts that many, each its own hub
     bridge = services["bridge"]["environment"]
     assert bridge["TWIN_MQTT_URL"] == "mqtts://mqtt:8883"  # TLS, with its own account
     assert (bridge["TWIN_MQTT_USERNAME"], bridge["TWIN_MQTT_PASSWORD"]) == ("bridge", "b-secret")

@@ -1,7 +1,8 @@
-"""A client that stops reading costs the hub a bounded outbox, measured on the hub's own
-queues (never RSS): values keep one per device and metric up to the bound, then the client
-is marked behind (``resync``), and once it reads again it gets ``resync`` and a snapshot with
-every latest value. A client reading along on the same hub never falls behind."""
+"""A client that stops reading costs the hub nothing that grows, measured on the hub's own
+structures (never RSS): the change log holds one entry per device and metric at most, a
+session no queue of values at all. The stalled client's pump waits on its socket; once it
+reads again, more than the bound changed meanwhile, so it gets ``resync`` and a snapshot with
+every last value. A client reading along on the same hub never falls behind."""
 
 from __future__ import annotations
 
@@ -97,15 +98,20 @@ def test_a_client_that_never_reads_stays_bounded(
             wait_subscribed(app)
             hub = app.state.hub
             slow = NeverReading(url)
+            slow.send({"subscribe": {}})
             with open_ws(url) as fast:
-                slow.send({"subscribe": {}})
                 assert snapshot_of(fast, {})["type"] == "snapshot"
-                sizes: list[int] = []
+                deadline = time.monotonic() + 10
+                while len(hub.sessions) < 2 or any(s.sub is None for s in hub.sessions):
+                    assert time.monotonic() < deadline
+                    time.sleep(0.01)
+                sizes: list[tuple[int, int]] = []
                 stop = threading.Event()
 
-                def sample() -> None:
+                def sample() -> None:  # what the hub holds: its log, each session's alerts
                     while not stop.is_set():
-                        sizes.extend(len(s.pending) for s in list(hub.sessions))
+                        stats = hub.stats()
+                        sizes.append((stats["changes"], max(stats["alerts"], default=0)))
                         time.sleep(0.005)
 
                 sampler = threading.Thread(target=sample)
@@ -114,7 +120,9 @@ def test_a_client_that_never_reads_stays_bounded(
                 rounds = 0
                 t0 = time.monotonic()
                 sessions = list(hub.sessions)
-                while time.monotonic() - t0 < 60:
+                # session -> (the round its deltas stopped, its deltas then)
+                stalled_at: dict[int, tuple[int, int]] = {}
+                while time.monotonic() - t0 < 90:
                     rounds += 1
                     for d in _part(rounds):
                         info = pub.publish(f"twin/live/state/{d}/n", _state(d, rounds), qos=1)
@@ -123,15 +131,21 @@ def test_a_client_that_never_reads_stays_bounded(
                         doc = recv(fast)  # the reading client reads along
                         assert doc["type"] == "delta", doc
                         fast_values |= {i["device_id"]: i["value"] for i in doc["items"]}
-                    if any(s.stats.resyncs for s in sessions):
+                    for k, sess in enumerate(sessions):
+                        if stalled_at.get(k, (0, -1))[1] != sess.stats.deltas:
+                            stalled_at[k] = (rounds, sess.stats.deltas)
+                    # a session sending nothing for 12 rounds (300 changes > BOUND) is stuck
+                    if any(rounds - r >= 12 for r, _ in stalled_at.values()):
                         break
                 stop.set()
                 sampler.join()
-                slow_session = max(sessions, key=lambda s: s.stats.resyncs)
-                fast_session = min(sessions, key=lambda s: s.stats.resyncs)
-                assert slow_session.stats.resyncs >= 1, "the stalled client never fell behind"
+                slow_session = min(sessions, key=lambda s: s.stats.deltas)
+                fast_session = max(sessions, key=lambda s: s.stats.deltas)
+                assert rounds - stalled_at[sessions.index(slow_session)][0] >= 12, "never stuck"
+                # the hub held one entry per device at most, and nothing per session
+                assert max(c for c, _ in sizes) <= len(DEVICES)
+                assert max(a for _, a in sizes) == 0
                 assert fast_session.stats.resyncs == 0
-                assert max(sizes) <= BOUND and slow_session.stats.max_pending <= BOUND
                 assert fast_session.stats.max_pending <= ROUND
                 # the stalled client reads again: resync, then every latest value
                 last = _latest(rounds)
@@ -144,6 +158,8 @@ def test_a_client_that_never_reads_stays_bounded(
                 slow.close()
                 assert fast_values == last  # the reading client saw every last value too
                 assert got == last
+                assert slow_session.stats.resyncs == 1  # more than BOUND changed meanwhile
+                assert slow_session.stats.max_pending <= BOUND
     finally:
         pub.loop_stop()
         pub.disconnect()

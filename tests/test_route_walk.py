@@ -17,12 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urljoin
 
+import orjson
 import pytest
+from fastapi.routing import APIWebSocketRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
+from starlette.routing import WebSocketRoute
 
 from geodata.access import strictest
 from geodata.layers import LAYERS
@@ -376,3 +380,63 @@ def test_the_write_routes(walk_world: World, principal: str) -> None:
         )
         want = 200 if principal in WRITERS[path] else refused(principal)
         assert got.status_code == want, (path, got.text)
+
+
+#: every WebSocket route, by hand: they are not in the OpenAPI document, so walked here
+WEBSOCKETS = {"/ws/live"}
+
+
+def _ws_paths(routes: list[Any], prefix: str = "") -> set[str]:
+    """The WebSocket routes of an app, through included routers (FastAPI nests them)."""
+    found: set[str] = set()
+    for r in routes:
+        if isinstance(r, APIWebSocketRoute | WebSocketRoute):
+            found.add(prefix + r.path)
+        elif hasattr(r, "original_router"):  # an included router
+            found |= _ws_paths(r.original_router.routes, prefix + r.include_context.prefix)
+    return found
+
+
+def test_every_websocket_route_has_a_row(walk_world: World) -> None:
+    assert _ws_paths(walk_world.client.app.routes) == WEBSOCKETS  # type: ignore[attr-defined]
+
+
+def _live(w: World, principal: str, message: dict[str, Any]) -> dict[str, Any]:
+    token = w.headers[principal].get("Authorization", "").removeprefix("Bearer ")
+    with w.client.websocket_connect("/ws/live" + (f"?token={token}" if token else "")) as ws:
+        ws.send_text(orjson.dumps(message).decode())
+        doc: dict[str, Any] = ws.receive_json()
+        return doc
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_the_live_hub_matrix(walk_world: World, principal: str) -> None:
+    """/ws/live by the same rule: every device and every layer, subscribed by name."""
+    hub = walk_world.client.app.state.hub  # type: ignore[attr-defined]
+    walk_world.client.portal.call(partial(hub.reload, everything=True))  # the world is new
+    listed = walk_world.client.get(
+        "/api/devices?status=quarantined", headers=walk_world.headers["admin"]
+    ).json()["devices"]
+    quarantined = {d["id"] for d in listed}
+    assert "dev-quarantined" in quarantined
+    wrong: list[str] = []
+    for device, visibility in walk_world.devices.items():
+        doc = _live(walk_world, principal, {"subscribe": {"devices": [device]}})
+        ok = visibility in SEES[principal] and device not in quarantined
+        if doc["type"] != ("snapshot" if ok else "error"):
+            wrong.append(f"device {device}: {doc}")
+        elif not ok and f"no device {device!r}" not in doc["reason"]:
+            wrong.append(f"device {device}: reason {doc['reason']}")
+    for layer, visibility in COLLECTIONS.items():
+        doc = _live(walk_world, principal, {"subscribe": {"layers": [layer]}})
+        ok = visibility in SEES[principal]
+        if doc["type"] != ("snapshot" if ok else "error"):
+            wrong.append(f"layer {layer}: {doc}")
+    doc = _live(walk_world, principal, {"subscribe": {}})  # everything: what the rule lets see
+    seen = {i["device_id"] for i in doc["items"] if i["device_id"].startswith("dev-")}
+    want = {
+        d for d, v in walk_world.devices.items() if d.startswith("dev-") and v in SEES[principal]
+    }
+    if seen != want - quarantined:
+        wrong.append(f"everything: {sorted(seen)}, want {sorted(want - quarantined)}")
+    assert not wrong, f"{principal}: " + "\n".join(wrong[:20])

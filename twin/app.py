@@ -139,6 +139,14 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     return app
 
 
+def app_from_environment() -> FastAPI:
+    """The factory each ``twin serve --workers N`` process calls: the settings are read again
+    from the same environment, and each worker gets its own engine and live hub."""
+    from twin.settings import get_settings
+
+    return create_app(get_settings())
+
+
 def _mount_viewer(app: FastAPI) -> None:
     if (VIEWER_DIST / "index.html").exists():
         app.mount("/", StaticFiles(directory=VIEWER_DIST, html=True), name="viewer")

@@ -124,6 +124,13 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="app worker processes `twin serve` starts on one port (each its own "
+        "live hub, all fed by the broker)",
+    )
     forwarded_allow_ips: str = Field(
         "127.0.0.1",
         description="proxies whose X-Forwarded-Proto/Host/Port/For are believed: addresses "
@@ -158,8 +165,9 @@ class Settings(BaseSettings):
     live_client_queue: int = Field(
         10_000,
         ge=1,
-        description="/ws/live: device values one client may have waiting (the latest of each); "
-        "a client further behind gets a resync and a fresh snapshot",
+        description="/ws/live: the most values one delta may carry (the latest per device and "
+        "metric changed since the client's last one); a client further behind gets a resync "
+        "and a fresh snapshot",
     )
     live_client_alerts: int = Field(
         200, ge=1, description="/ws/live: alerts one client may have waiting before a resync"

@@ -8,8 +8,9 @@
 # private file, never passed on a command line.
 #
 # Topics (the ACL): a device publishes only under twin/{its id}/... and reads its commands on
-# cmd/{its id}/...; the bridge reads every twin/... and publishes normalised state on state/...;
-# the app reads state/... and publishes commands on cmd/....
+# cmd/{its id}/...; the bridge reads every twin/... and publishes normalised state on
+# twin/live/... (the id `live` is reserved, so no device can write there); the app reads and
+# writes twin/live/... and publishes commands on cmd/....
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 : "${TWIN_MQTT_CONF_DIR:=/mosquitto/config}"   # mosquitto.conf, passwd and acl go here
@@ -38,7 +39,7 @@ plain=$conf/passwd.plain
     id=${entry%%:*}
     case $entry in *:?*) ;; *) fail "TWIN_MQTT_DEVICES: '$id' has no password: write id:password" ;; esac
     case $id in
-      bridge | app) fail "TWIN_MQTT_DEVICES: '$id' is reserved for the twin's own account" ;;
+      bridge | app | live) fail "TWIN_MQTT_DEVICES: '$id' is reserved for the twin's own account or topics" ;;
       '' | *[!A-Za-z0-9_.-]*) fail "TWIN_MQTT_DEVICES: device id '$id' may use only letters, digits, '.', '_' and '-'" ;;
     esac
     printf '%s\n' "$entry"
@@ -48,14 +49,18 @@ mosquitto_passwd -U "$plain"
 mv "$plain" "$conf/passwd"
 
 cat >"$conf/acl" <<'ACL'
-# the bridge reads every device's readings and publishes the normalised state
+# the bridge reads every device's readings and publishes the normalised state (and the
+# alerts its rules open) on twin/live/... after each commit
 user bridge
 topic read twin/#
 topic write state/#
+topic write twin/live/#
 
-# the app reads the normalised state and sends commands to devices
+# the app publishes what its own ingest routes store, every worker reads all of twin/live/...
+# for its WebSocket clients, and it sends commands to devices
 user app
 topic read state/#
+topic readwrite twin/live/#
 topic write cmd/#
 
 # every device (user name = device id) writes only its own readings and reads its commands

@@ -14,8 +14,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 : "${TWIN_TLS_CERT:=/etc/nginx/tls/tls.crt}"
 : "${TWIN_TLS_KEY:=/etc/nginx/tls/tls.key}"
 : "${TWIN_NGINX_CACHE:=/var/cache/nginx/twin-tiles}"
+# where /ws/ connections are logged (the image's access log goes to stdout), path only: a
+# token sent as ?token= never reaches a log line
+: "${TWIN_NGINX_ACCESS_LOG:=/var/log/nginx/access.log}"
 export TWIN_UPSTREAM TWIN_HTTP_LISTEN TWIN_HTTPS_LISTEN TWIN_HTTPS_PORT TWIN_TLS_CERT \
-  TWIN_TLS_KEY TWIN_NGINX_CACHE
+  TWIN_TLS_KEY TWIN_NGINX_CACHE TWIN_NGINX_ACCESS_LOG
 
 case $TWIN_HTTPS_PORT in
   *[!0-9]* | '') echo "entrypoint: TWIN_HTTPS_PORT must be a port number, got '$TWIN_HTTPS_PORT'" >&2
@@ -26,7 +29,7 @@ selfsigned=$here/selfsigned.sh                          # beside it in the image
 sh "$selfsigned" "$TWIN_TLS_CERT" "$TWIN_TLS_KEY" "$TWIN_SERVER_NAME"
 mkdir -p "$(dirname "$TWIN_NGINX_CONF")"
 envsubst '${TWIN_UPSTREAM} ${TWIN_HTTP_LISTEN} ${TWIN_HTTPS_LISTEN} ${TWIN_HTTPS_PORT}
-  ${TWIN_TLS_CERT} ${TWIN_TLS_KEY} ${TWIN_NGINX_CACHE}' \
+  ${TWIN_TLS_CERT} ${TWIN_TLS_KEY} ${TWIN_NGINX_CACHE} ${TWIN_NGINX_ACCESS_LOG}' \
   <"$TWIN_NGINX_TEMPLATE" >"$TWIN_NGINX_CONF"
 [ $# -gt 0 ] || set -- nginx -g 'daemon off;'
 exec "$@"

@@ -66,8 +66,8 @@ async def live(websocket: WebSocket) -> None:
             return
     session = hub.open(principal)
 
-    async def send(doc: dict[str, Any]) -> None:
-        await websocket.send_text(orjson.dumps(doc).decode())
+    async def send(message: bytes) -> None:
+        await websocket.send_text(message.decode())
 
     pump = asyncio.create_task(_pump(session, send, hub))
     ending: str | None = None
@@ -87,13 +87,13 @@ async def live(websocket: WebSocket) -> None:
             await pump
     if ending is not None:
         with suppress(WebSocketDisconnect, RuntimeError, OSError):
-            await send(_error(ending))
+            await send(orjson.dumps(_error(ending)))
             await websocket.close(1008)
 
 
 async def _pump(session: Session, send: Any, hub: Hub) -> None:
     with suppress(WebSocketDisconnect, RuntimeError, OSError):
-        await session.pump(send, hub.snapshot)
+        await session.pump(send, hub)
 
 
 async def _handle(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, text
 
 from geodata.access import strictest
@@ -71,10 +72,17 @@ def load_devices(conn: Connection) -> dict[str, DeviceMeta]:
 
 @dataclass(frozen=True, slots=True)
 class LatestValue:
-    """One device's latest value of one metric as the hub keeps and sends it."""
+    """One device's latest value of one metric as the hub keeps and sends it: encoded once
+    (``raw``), however many clients it goes to; a delta is these joined."""
 
     at: datetime
     item: dict[str, Any]
+    raw: bytes
+
+    def retagged(self, meta: DeviceMeta) -> LatestValue:
+        """The same value with the device's current layer, type and location."""
+        item = {**self.item, **meta.tags()}
+        return LatestValue(self.at, item, orjson.dumps(item))
 
 
 def value_item(doc: Mapping[str, Any], meta: DeviceMeta, at: datetime) -> LatestValue:
@@ -88,7 +96,7 @@ def value_item(doc: Mapping[str, Any], meta: DeviceMeta, at: datetime) -> Latest
         "at": rfc3339(at),
         **meta.tags(),
     }
-    return LatestValue(at, item)
+    return LatestValue(at, item, orjson.dumps(item))
 
 
 def load_latest(

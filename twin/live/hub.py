@@ -2,10 +2,12 @@
 
 Everything here runs on the worker's event loop (the MQTT feed hands messages over in
 batches), so no lock is needed and no client is ever waited for: a state change updates the
-latest value kept for its device and metric, then is offered to the sessions watching that
-device (an index from device to sessions, rebuilt for one session when its subscription
+latest value kept for its device and metric (encoded once) and moves that key to the end of
+the change log; sessions read the log at their own pace, at most once per coalescing period
+(so the cost per message does not grow with the number of clients), keeping only the devices
+they watch (an index from device to sessions, rebuilt for one session when its subscription
 changes and for the changed devices when the registry does). Memory is the registry's size
-(devices, their latest values) plus each session's bounded outbox.
+(devices, their latest values, the log) plus each session's few alerts.
 
 The latest values come from ``latest_state`` at start and on every (re)connection to the
 broker, merged with what the broker says by the observations' own time (newer wins), so a
@@ -25,6 +27,7 @@ from sqlalchemy import Engine
 
 from geodata.access import Principal
 from twin.live import devices as dev
+from twin.live.changes import ChangeLog
 from twin.live.devices import DeviceMeta, LatestValue
 from twin.live.mqtt import ALERT_PREFIX, STATE_PREFIX
 from twin.live.session import Session
@@ -45,6 +48,8 @@ class Hub:
         self.latest: Latest = {}
         self.sessions: set[Session] = set()
         self.watchers: dict[str, set[Session]] = {}
+        self.log = ChangeLog()
+        self._idle: set[Session] = set()
         self.bad_messages = 0
         self.received = 0
         self._parked: Latest | None = None
@@ -67,6 +72,34 @@ class Hub:
         session.wake.set()
         self._unindex(session)
         self.sessions.discard(session)
+        self._idle.discard(session)
+
+    # -- what sessions read (twin.live.session.Source) ---------------------------------------
+    @property
+    def seq(self) -> int:
+        return self.log.seq
+
+    def idle(self, session: Session) -> None:
+        self._idle.add(session)
+
+    def changed(self, session: Session, limit: int) -> list[bytes] | None:
+        """The values of the session's devices changed since it last sent; None when more
+        than ``limit`` did (it gets a snapshot instead)."""
+        out: list[bytes] = []
+        watched = session.devices
+        for device, metric in self.log.since(session.seen):
+            if device in watched:
+                value = self.latest.get(device, {}).get(metric)
+                if value is not None:
+                    out.append(value.raw)
+                    if len(out) > limit:
+                        return None
+        return out
+
+    def _wake_idle(self) -> None:
+        idle, self._idle = self._idle, set()
+        for session in idle:
+            session.wake.set()
 
     def subscribe(self, session: Session, sub: Subscription) -> None:
         """Make ``sub`` the session's subscription and send it a snapshot.
@@ -92,9 +125,9 @@ class Hub:
         self._index(session)
         session.want_snapshot()
 
-    def snapshot(self, session: Session) -> list[dict[str, Any]]:
+    def snapshot(self, session: Session) -> list[bytes]:
         return [
-            v.item
+            v.raw
             for d in sorted(session.devices)
             for _, v in sorted(self.latest.get(d, {}).items())
         ]
@@ -125,7 +158,12 @@ class Hub:
 
     # -- what the broker says ---------------------------------------------------------------
     def feed(self, batch: list[tuple[str, bytes]]) -> None:
-        """Messages of ``twin/live/#`` in arrival order; a bad one is counted and skipped."""
+        """Messages of ``twin/live/#`` in arrival order; a bad one is counted and skipped.
+        Sessions waiting for news are woken once per batch, not once per message."""
+        self._feed(batch)
+        self._wake_idle()
+
+    def _feed(self, batch: list[tuple[str, bytes]]) -> None:
         for topic, payload in batch:
             self.received += 1
             try:
@@ -156,10 +194,8 @@ class Hub:
         seen = metrics.get(metric)
         if seen is not None and seen.at > at:
             return  # an older value arriving late changes nothing
-        value = dev.value_item(doc, meta, at)
-        metrics[metric] = value
-        for session in self.watchers.get(device, ()):
-            session.offer((device, metric), value.item)
+        metrics[metric] = dev.value_item(doc, meta, at)
+        self.log.touch((device, metric))
 
     def _park(self, device: str, metric: str, doc: dict[str, Any], at: datetime) -> None:
         parked = self._parked
@@ -201,12 +237,14 @@ class Hub:
         old = self.devices
         changed = {d for d in devices.keys() | old.keys() if devices.get(d) != old.get(d)}
         self.devices = devices
-        for d in old.keys() - devices.keys():
+        gone = old.keys() - devices.keys()
+        for d in gone:
             self.latest.pop(d, None)
+        if gone:
+            self.log.forget(gone)
         for d in changed & devices.keys():  # new tags (layer, location) on what is kept
-            tags = devices[d].tags()
             for metric, v in self.latest.get(d, {}).items():
-                self.latest[d][metric] = LatestValue(v.at, {**v.item, **tags})
+                self.latest[d][metric] = v.retagged(devices[d])
         if changed:
             for session in list(self.sessions):
                 before = set(session.devices)
@@ -215,18 +253,17 @@ class Hub:
                     session.want_snapshot()
         for source in (loaded, self._parked or {}):
             for d, metrics in source.items():
-                meta = devices.get(d)
-                if meta is None:
+                found = devices.get(d)
+                if found is None:
                     continue
                 mine = self.latest.setdefault(d, {})
                 for metric, v in metrics.items():
                     seen = mine.get(metric)
                     if seen is not None and seen.at >= v.at:
                         continue
-                    value = LatestValue(v.at, {**v.item, **meta.tags()})
-                    mine[metric] = value
-                    for session in self.watchers.get(d, ()):  # what the broker did not say
-                        session.offer((d, metric), value.item)
+                    mine[metric] = v.retagged(found)
+                    self.log.touch((d, metric))  # what the broker did not say
+        self._wake_idle()
 
     def _candidates(self, session: Session, changed: set[str]) -> set[str]:
         sub = session.sub
@@ -246,6 +283,6 @@ class Hub:
             "sessions": len(self.sessions),
             "received": self.received,
             "bad_messages": self.bad_messages,
-            "pending": [len(s.pending) for s in self.sessions],
+            "changes": len(self.log),
             "alerts": [len(s.alerts) for s in self.sessions],
         }

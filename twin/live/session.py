@@ -1,11 +1,13 @@
-"""One ``/ws/live`` client's outbox: bounded, coalescing, and the pump that drains it.
+"""One ``/ws/live`` client: what it watches, where it is in the change log, and the pump.
 
-Nothing here waits on the client but :meth:`Session.pump`, so a slow or stalled client costs
-the hub a bounded amount: ``pending`` keeps one value per device and metric (a newer one
-replaces the older), at most ``max_pending`` of them, and at most ``max_alerts`` alerts; past
-either bound everything waiting is dropped and the client gets ``resync`` and a fresh
-snapshot once it reads again. Deltas leave at most once per ``coalesce_s`` (200 ms), each
-device and metric at most once in a delta: at most one update per device per period.
+A session keeps no queue of values: the hub's :class:`~twin.live.changes.ChangeLog` says
+which device and metric changed since the session last sent, and the hub's latest values are
+what it sends. So a slow or stalled client costs a number, at most ``max_alerts`` alerts and
+what the socket buffers; once it reads again, it gets every value that changed meanwhile in
+one delta, or, when more than ``max_pending`` of them did, ``resync`` and a fresh snapshot.
+The pump (the only coroutine that waits on the client) looks at the log at most once per
+``coalesce_s`` (200 ms) and sends each device and metric at most once per look: at most one
+update per device per period.
 """
 
 from __future__ import annotations
@@ -15,14 +17,30 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+import orjson
 
 from geodata.access import Principal
 from twin.live.subscription import Subscription, as_doc
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+#: sends one encoded JSON message as a text frame
+Send = Callable[[bytes], Awaitable[None]]
 #: control messages (errors) one client may have waiting; older ones are dropped
 MAX_CONTROL = 8
+
+
+class Source(Protocol):
+    """What a session reads from its hub."""
+
+    @property
+    def seq(self) -> int: ...
+
+    def snapshot(self, session: Session) -> list[bytes]: ...
+
+    def changed(self, session: Session, limit: int) -> list[bytes] | None: ...
+
+    def idle(self, session: Session) -> None: ...
 
 
 @dataclass
@@ -32,7 +50,7 @@ class SessionStats:
     snapshots: int = 0
     resyncs: int = 0
     alerts: int = 0
-    #: the most values and alerts ever waiting at once (what the bound is checked against)
+    #: the most values one delta carried and the most alerts ever waiting (the bounds)
     max_pending: int = 0
     max_alerts: int = 0
 
@@ -46,7 +64,8 @@ class Session:
     sub: Subscription | None = None
     #: the devices of the hub's index this session watches (asked and allowed)
     devices: set[str] = field(default_factory=set)
-    pending: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    #: the change log's sequence number up to which this client has what it watches
+    seen: int = 0
     alerts: deque[dict[str, Any]] = field(default_factory=deque)
     control: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_CONTROL))
     snapshot_due: bool = False
@@ -54,17 +73,6 @@ class Session:
     closed: bool = False
     stats: SessionStats = field(default_factory=SessionStats)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def offer(self, key: tuple[str, str], item: dict[str, Any]) -> None:
-        """A new latest value for a watched device (called by the hub, never blocks)."""
-        if self.resync or self.snapshot_due:
-            return  # the snapshot to come holds it
-        if key not in self.pending and len(self.pending) >= self.max_pending:
-            self.fall_behind()
-            return
-        self.pending[key] = item
-        self.stats.max_pending = max(self.stats.max_pending, len(self.pending))
-        self.wake.set()
 
     def offer_alert(self, alert: dict[str, Any]) -> None:
         if self.resync:
@@ -78,14 +86,12 @@ class Session:
 
     def fall_behind(self) -> None:
         """Drop what waits; the client gets ``resync`` then a fresh snapshot."""
-        self.pending.clear()
         self.alerts.clear()
         self.resync = True
         self.stats.resyncs += 1
         self.wake.set()
 
     def want_snapshot(self) -> None:
-        self.pending.clear()
         self.snapshot_due = True
         self.wake.set()
 
@@ -94,39 +100,63 @@ class Session:
         self.control.append(doc)
         self.wake.set()
 
-    async def pump(self, send: Send, snapshot: Callable[[Session], list[dict[str, Any]]]) -> None:
-        """Send what waits until the session closes; the only place that awaits the client."""
-        last_delta = float("-inf")
+    def _busy(self, source: Source) -> bool:
+        return bool(
+            self.control
+            or self.alerts
+            or self.resync
+            or self.snapshot_due
+            or (self.sub is not None and source.seq > self.seen)
+        )
+
+    async def pump(self, send: Send, source: Source) -> None:
+        """Send what is due until the session closes."""
+        last_look = float("-inf")
         while not self.closed:
-            await self.wake.wait()
+            if not self._busy(source):
+                source.idle(self)  # the hub wakes it at the next change
+                await self.wake.wait()
             self.wake.clear()
             while self.control:
-                await send(self.control.popleft())
+                await send(orjson.dumps(self.control.popleft()))
             if self.resync or self.snapshot_due:
-                if self.resync:
-                    await send({"type": "resync"})
-                self.resync = self.snapshot_due = False
-                self.pending.clear()
-                if self.sub is not None:
-                    items = snapshot(self)
-                    self.stats.snapshots += 1
-                    await send(
-                        {"type": "snapshot", "items": items, "subscription": as_doc(self.sub)}
-                    )
-                self.wake.set()  # what came in meanwhile
+                await self._snapshot(send, source)
                 continue
             while self.alerts and not self.resync:
                 self.stats.alerts += 1
-                await send({"type": "alert", "alert": self.alerts.popleft()})
-            if self.pending and not self.resync:
-                delay = last_delta + self.coalesce_s - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)  # more values coalesce meanwhile
-                    if self.resync or self.snapshot_due or self.control or self.alerts:
-                        self.wake.set()
-                        continue
-                items, self.pending = list(self.pending.values()), {}
-                last_delta = time.monotonic()
+                await send(orjson.dumps({"type": "alert", "alert": self.alerts.popleft()}))
+            if self.sub is None or source.seq <= self.seen or self.resync:
+                continue
+            delay = last_look + self.coalesce_s - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)  # more changes coalesce meanwhile
+                if self.resync or self.snapshot_due or self.control or self.alerts:
+                    continue
+            last_look = time.monotonic()
+            seq = source.seq
+            items = source.changed(self, self.max_pending)
+            self.seen = seq
+            if items is None:
+                self.fall_behind()
+            elif items:
                 self.stats.deltas += 1
                 self.stats.items += len(items)
-                await send({"type": "delta", "items": items})
+                self.stats.max_pending = max(self.stats.max_pending, len(items))
+                await send(_message(b"delta", items))
+
+    async def _snapshot(self, send: Send, source: Source) -> None:
+        if self.resync:
+            await send(b'{"type":"resync"}')
+        self.resync = self.snapshot_due = False
+        if self.sub is None:
+            return
+        self.seen = source.seq
+        items = source.snapshot(self)
+        self.stats.snapshots += 1
+        sub = orjson.dumps(as_doc(self.sub))
+        await send(_message(b"snapshot", items, b',"subscription":' + sub))
+
+
+def _message(kind: bytes, items: list[bytes], extra: bytes = b"") -> bytes:
+    """``{"type": kind, "items": [...]}`` from items encoded once by the hub."""
+    return b'{"type":"' + kind + b'","items":[' + b",".join(items) + b"]" + extra + b"}"
