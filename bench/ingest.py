@@ -14,8 +14,10 @@ dir, TWIN_PG_PORT or a free port) is started and removed.
 ``--rules`` measures the rules' cost on the batch writer: the same CO2 rows of classroom
 sensors stored by the writer alone, with the rules listener and no rule, and with the
 shipped example rules (``twin rules examples``: every observation is evaluated by the
-classroom CO2 rule, whose values cross its raise and clear levels, opening and resolving
-alerts), each as the ratio to the writer alone.
+classroom CO2 rule), once with values between its clear and raise levels (no transition:
+the cost of evaluation itself) and once crossing them (an alert opened and resolved every
+28 readings of a sensor: the cost of alerts and their announcements), each as the ratio to
+the writer alone.
 
 ``--mqtt N`` adds N MQTT messages through the bridge beside raw Mosquitto publish ->
 subscribe (bench/mqtt_ingest.py).
@@ -198,11 +200,21 @@ def _http_run(
         return best(repeat, lambda k: http(client, token, rows_for(next(runs), n, now), b))  # type: ignore[call-overload]
 
 
-def co2_rows(run: int, n: int, now: datetime) -> list[tuple[str, str, datetime, float]]:
-    """n CO2 readings of classroom sensors, crossing 1000 and 800 ppm every few readings."""
-    start = now - timedelta(hours=12) + timedelta(seconds=(n // 100 + 1) * run)
+def co2_rows(
+    run: int, n: int, now: datetime, *, quiet: bool = False
+) -> list[tuple[str, str, datetime, float]]:
+    """n CO2 readings of classroom sensors, one a second (each sensor every 200 s), later
+    runs later in time (rules ignore what is older than they saw), crossing 1000 and 800 ppm
+    often enough that the classroom rule's 10 minutes are met, opening and resolving alerts."""
+    start = now - timedelta(seconds=(n + 600) * 13) + timedelta(seconds=(n + 600) * run)
     return [
-        (f"r{i % DEVICES}", "co2", start + timedelta(milliseconds=10 * i), 600 + (i // 7 % 9) * 90)
+        (
+            f"r{i % DEVICES}",
+            "co2",
+            start + timedelta(seconds=i),
+            # quiet: between the clear and raise levels, evaluated but never a transition
+            900.0 + i % 7 if quiet else 600.0 + (i // 1400 % 4) * 200,
+        )
         for i in range(n)
     ]
 
@@ -232,12 +244,15 @@ def _rules_run(
         rules_sweep_seconds=3600,
         _env_file=None,
     )
-    nxt = runs.__next__  # type: ignore[attr-defined]
+    import itertools
 
-    def timed(listeners: list[object]) -> float:
+    nxt = itertools.count().__next__  # this part's own runs, forward in time
+
+    def timed(listeners: list[object], quiet: bool = False) -> float:
         def run(_k: int) -> float:
             w = BatchWriter(engine, "bench", listeners)  # type: ignore[arg-type]
-            obs = [Observation(d, m, v, at) for d, m, at, v in co2_rows(nxt(), n, now)]
+            rows = co2_rows(nxt(), n, now, quiet=quiet)
+            obs = [Observation(d, m, v, at) for d, m, at, v in rows]
             t0 = time.perf_counter()
             for i in range(0, len(obs), b):
                 got = w.write(obs[i : i + b])
@@ -251,6 +266,7 @@ def _rules_run(
         alone = timed([])
         no_rules = timed([listener])
         load_examples(engine, "bench")
+        quiet = timed([listener], quiet=True)
         with_rules = timed([listener])
     finally:
         listener.close()
@@ -260,7 +276,8 @@ def _rules_run(
     for name, t in (
         ("writer alone (peer)", alone),
         ("+ rules listener, no rule", no_rules),
-        ("+ the shipped example rules", with_rules),
+        ("+ example rules, no transition", quiet),
+        ("+ example rules, alerts opening", with_rules),
     ):
         table.add_row(name, f"{n / t:,.0f}", f"{alone / t:.2f}")
     console.print(f"rules: {opened} alerts opened over the runs")

@@ -198,6 +198,7 @@ def handle(conn: Connection, principal: Principal, alert_id: int, change: str) -
     """``ack`` or ``resolve`` an alert by someone, in the caller's transaction: audited and
     announced. Acknowledging an acknowledged alert, or resolving a resolved one, is refused."""
     check_role(principal, *HANDLERS)
+    outbox.discard(conn)
     conn.execute(text("SELECT 1 FROM alerts WHERE id = :i FOR UPDATE"), {"i": alert_id})
     row = get_alert(conn, principal, alert_id)
     who = principal.name or "anonymous"
@@ -223,4 +224,5 @@ def handle(conn: Connection, principal: Principal, alert_id: int, change: str) -
         {"change": change, "rule": row["rule"], "device": row["device_id"]},
     )
     _announce(conn, row)
+    outbox.flush(conn)
     return public(principal, row)

@@ -64,8 +64,8 @@ def observe(rule: Rule, st: State, metric: str, value: float, at: datetime) -> l
     values: dict[str, list[float]] = mem.setdefault("v", {})
     previous = values.get(metric)
     values[metric] = [value, _ts(at)]
-    for key, leaf in rule.leaves():
-        if metric not in leaf.metrics():
+    for key, leaf in rule.leaf_list:
+        if metric not in leaf.metric_set:
             continue
         latched[key] = _leaf(leaf, latched.get(key, False), metric, value, at, previous, mem)
     return _advance(rule, st, _truth(rule, latched, ""), at, metric, value)
@@ -74,12 +74,12 @@ def observe(rule: Rule, st: State, metric: str, value: float, at: datetime) -> l
 def tick(rule: Rule, st: State, now: datetime) -> list[Transition]:
     """Advance the clock-driven leaves (no data) to ``now``; the transitions it caused."""
     if not rule.has_no_data():
-        return []
+        return []  # durations of the others advance with observations only
     mem = st.memory
     latched: dict[str, bool] = mem.setdefault("a", {})
     values: dict[str, list[float]] = mem.setdefault("v", {})
     changed = False
-    for key, leaf in rule.leaves():
+    for key, leaf in rule.leaf_list:
         if leaf.no_data is None or leaf.metric is None:
             continue
         seen = values.get(leaf.metric)

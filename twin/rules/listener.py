@@ -31,9 +31,11 @@ class Evaluator:
 
     def __init__(self) -> None:
         self.cache = RuleCache()
+        self.devices = store.DeviceCache()
 
     def observe(self, conn: Connection, stored: Sequence[Stored]) -> int:
         """Evaluate a batch's new observations; how many messages were queued."""
+        outbox.discard(conn)
         rules = self.cache.refresh(conn)
         if not rules:
             return 0
@@ -41,12 +43,13 @@ class Evaluator:
         if not relevant:
             return 0
         by_metric = self.cache.by_metric
-        devs = store.devices(conn, {s.device_id for s in relevant})
+        pairs = {(s.device_id, s.metric) for s in relevant}
+        devs = self.devices.get(conn, {d for d, _ in pairs})
         keys = {
-            (lr.id, s.device_id)
-            for s in relevant
-            if (dev := devs.get(s.device_id)) is not None
-            for lr in by_metric.get(s.metric, ())
+            (lr.id, device_id)
+            for device_id, metric in pairs
+            if (dev := devs.get(device_id)) is not None
+            for lr in by_metric.get(metric, ())
             if store.in_scope(lr.rule, dev)
         }
         states = store.lock_states(conn, sorted(keys))
@@ -59,14 +62,17 @@ class Evaluator:
                 for tr in evaluate.observe(lr.rule, st, s.metric, s.value, s.at):
                     queued += perform(conn, lr, devs[s.device_id], st, tr)
         store.save_states(conn, states)
+        outbox.flush(conn)
         return queued
 
     def sweep(self, conn: Connection, now: datetime) -> int:
         """Advance the no-data rules to ``now``; how many transitions happened."""
+        outbox.discard(conn)
         moved = 0
         for lr in self.cache.refresh(conn):
             if lr.rule.has_no_data():
                 moved += self._sweep_rule(conn, lr, now)
+        outbox.flush(conn)
         return moved
 
     def _sweep_rule(self, conn: Connection, lr: Loaded, now: datetime) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import string
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 import shapely
@@ -213,6 +214,16 @@ class Condition(_Frozen):
                 f"`raise` ({self.raise_:g}), or the rule would flap"
             )
         return self
+
+    @cached_property
+    def metric_set(self) -> frozenset[str]:
+        """:meth:`metrics`, computed once (the evaluator asks for every observation)."""
+        return self.metrics()
+
+    @cached_property
+    def leaf_list(self) -> tuple[tuple[str, Condition], ...]:
+        """:meth:`leaves`, computed once."""
+        return tuple(self.leaves())
 
     def metrics(self) -> frozenset[str]:
         """Every metric the condition reads."""

@@ -42,10 +42,27 @@ def add(
     rule: str | None = None,
     device: str | None = None,
 ) -> None:
-    """Queue one message (``mqtt`` topic or ``webhook`` URL) in the caller's transaction."""
-    conn.execute(
-        _ADD, {"k": kind, "t": target, "p": payload, "o": options or {}, "r": rule, "d": device}
-    )
+    """Queue one message (``mqtt`` topic or ``webhook`` URL) in the caller's transaction;
+    written by :func:`flush` (one round trip for a whole batch's messages)."""
+    row = {"k": kind, "t": target, "p": payload, "o": options or {}, "r": rule, "d": device}
+    conn.info.setdefault(_PENDING, []).append(row)
+
+
+def flush(conn: Connection) -> int:
+    """Write the messages :func:`add` queued on ``conn``; how many."""
+    rows = conn.info.pop(_PENDING, [])
+    if rows:
+        conn.execute(_ADD, rows)
+    return len(rows)
+
+
+def discard(conn: Connection) -> None:
+    """Forget what an earlier, failed transaction on this connection queued (``conn.info``
+    outlives transactions): called before deciding anything."""
+    conn.info.pop(_PENDING, None)
+
+
+_PENDING = "twin.rules.outbox"
 
 
 class Publisher(Protocol):

@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -187,34 +189,63 @@ def devices(conn: Connection, ids: Iterable[str]) -> dict[str, DeviceInfo]:
     return out
 
 
+class DeviceCache:
+    """What scopes need of devices, kept ``ttl`` seconds: a batch of known devices costs no
+    query. A device adopted or retyped is seen by the rules within ``ttl``."""
+
+    def __init__(self, ttl: float = 30.0) -> None:
+        self.ttl = ttl
+        self._known: dict[str, tuple[float, DeviceInfo | None]] = {}
+
+    def get(self, conn: Connection, ids: Iterable[str]) -> dict[str, DeviceInfo]:
+        now = time.monotonic()
+        wanted = set(ids)
+        stale = {i for i in wanted if (hit := self._known.get(i)) is None or hit[0] < now}
+        if stale:
+            fresh = devices(conn, stale)
+            if len(self._known) > 100_000:  # bounded: forget everything now and then
+                self._known.clear()
+            for i in stale:
+                self._known[i] = (now + self.ttl, fresh.get(i))
+        return {i: info for i in wanted if (info := self._known[i][1]) is not None}
+
+
 def in_scope(rule: Rule, dev: DeviceInfo) -> bool:
     return rule.where.matches(dev.id, dev.type, dev.layer, dev.tags)
 
 
+_LOCK = text(
+    "SELECT rule_id, device_id, state, since, last_at, memory, alert_id, changed_at "
+    "FROM rule_states WHERE (rule_id, device_id) IN "
+    "(SELECT * FROM unnest(CAST(:r AS integer[]), CAST(:d AS text[]))) "
+    "ORDER BY rule_id, device_id FOR UPDATE"
+)
+
+
 def lock_states(conn: Connection, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], State]:
     """The states of ``keys`` (rule id, device id), created ``ok`` when missing, locked
-    until the transaction ends."""
+    until the transaction ends. Existing rows are locked first (one statement once every
+    state exists); the missing ones are then inserted (their insert locks them) and read."""
     ordered = sorted(set(keys))
     if not ordered:
         return {}
-    params = {"r": [k[0] for k in ordered], "d": [k[1] for k in ordered]}
-    conn.execute(
-        text(
-            "INSERT INTO rule_states (rule_id, device_id) "
-            "SELECT * FROM unnest(CAST(:r AS integer[]), CAST(:d AS text[])) "
-            "ON CONFLICT DO NOTHING"
-        ),
-        params,
-    )
-    rows = conn.execute(
-        text(
-            "SELECT rule_id, device_id, state, since, last_at, memory, alert_id, changed_at "
-            "FROM rule_states WHERE (rule_id, device_id) IN "
-            "(SELECT * FROM unnest(CAST(:r AS integer[]), CAST(:d AS text[]))) "
-            "ORDER BY rule_id, device_id FOR UPDATE"
-        ),
-        params,
-    )
+    found = _locked(conn, ordered)
+    missing = [k for k in ordered if k not in found]
+    if missing:
+        conn.execute(
+            text(
+                "INSERT INTO rule_states (rule_id, device_id) "
+                "SELECT * FROM unnest(CAST(:r AS integer[]), CAST(:d AS text[])) "
+                "ON CONFLICT DO NOTHING"
+            ),
+            {"r": [k[0] for k in missing], "d": [k[1] for k in missing]},
+        )
+        found |= _locked(conn, missing)
+    return found
+
+
+def _locked(conn: Connection, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], State]:
+    rows = conn.execute(_LOCK, {"r": [k[0] for k in keys], "d": [k[1] for k in keys]})
     return {
         (r.rule_id, r.device_id): State(
             r.state, r.since, r.last_at, dict(r.memory or {}), r.alert_id, r.changed_at
@@ -224,30 +255,34 @@ def lock_states(conn: Connection, keys: Sequence[tuple[int, str]]) -> dict[tuple
 
 
 _SAVE = text(
-    "UPDATE rule_states SET state = :state, since = :since, last_at = :last_at, "
-    "memory = :memory, alert_id = :alert_id, changed_at = :changed_at "
-    "WHERE rule_id = :rule_id AND device_id = :device_id"
-).bindparams(bindparam("memory", type_=JSONB))
+    "UPDATE rule_states s SET state = u.state, since = u.since, last_at = u.last_at, "
+    "memory = u.memory::jsonb, alert_id = u.alert_id, changed_at = u.changed_at FROM unnest("
+    "CAST(:rule_id AS integer[]), CAST(:device_id AS text[]), CAST(:state AS text[]), "
+    "CAST(:since AS timestamptz[]), CAST(:last_at AS timestamptz[]), CAST(:memory AS text[]), "
+    "CAST(:alert_id AS bigint[]), CAST(:changed_at AS timestamptz[])) "
+    "AS u(rule_id, device_id, state, since, last_at, memory, alert_id, changed_at) "
+    "WHERE s.rule_id = u.rule_id AND s.device_id = u.device_id"
+)
 
 
 def save_states(conn: Connection, states: dict[tuple[int, str], State]) -> int:
-    rows = [
-        {
-            "rule_id": rid,
-            "device_id": did,
-            "state": st.state,
-            "since": st.since,
-            "last_at": st.last_at,
-            "memory": st.memory,
-            "alert_id": st.alert_id,
-            "changed_at": st.changed_at,
-        }
-        for (rid, did), st in states.items()
-        if st.dirty
-    ]
-    if rows:
-        conn.execute(_SAVE, rows)
-    return len(rows)
+    """Write back what changed, in one statement (arrays, not one UPDATE a row)."""
+    changed = [(key, st) for key, st in states.items() if st.dirty]
+    if changed:
+        conn.execute(
+            _SAVE,
+            {
+                "rule_id": [k[0] for k, _ in changed],
+                "device_id": [k[1] for k, _ in changed],
+                "state": [st.state for _, st in changed],
+                "since": [st.since for _, st in changed],
+                "last_at": [st.last_at for _, st in changed],
+                "memory": [orjson.dumps(st.memory).decode() for _, st in changed],
+                "alert_id": [st.alert_id for _, st in changed],
+                "changed_at": [st.changed_at for _, st in changed],
+            },
+        )
+    return len(changed)
 
 
 def state_rows(conn: Connection, rule_id: int | None = None) -> list[dict[str, Any]]:
