@@ -165,13 +165,13 @@ def send(ws: ClientConnection, doc: dict[str, Any]) -> None:
     ws.send(orjson.dumps(doc).decode())
 
 
-def recv(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:
+def recv(ws: ClientConnection, timeout: float = 30) -> dict[str, Any]:
     doc: dict[str, Any] = orjson.loads(ws.recv(timeout=timeout))
     return doc
 
 
 def until(
-    ws: ClientConnection, pred: Callable[[dict[str, Any]], bool], timeout: float = 10
+    ws: ClientConnection, pred: Callable[[dict[str, Any]], bool], timeout: float = 30
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Messages until one matches ``pred``: (that one, all of them)."""
     seen: list[dict[str, Any]] = []

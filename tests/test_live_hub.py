@@ -13,7 +13,7 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from websockets.exceptions import ConnectionClosed
 
 from sensors_bridge.registry import adopt
@@ -77,7 +77,7 @@ def test_the_role_matrix_snapshot_and_deltas(world: World, principal: str) -> No
         stamp = at(100 + PRINCIPALS.index(principal))
         world.writer.store(*[(d, "v", 7.0, stamp) for d in [*sees("admin"), QUARANTINED]])
         got: set[str] = set()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while got != sees(principal) and time.monotonic() < deadline:
             doc = recv(ws, deadline - time.monotonic())
             assert doc["type"] == "delta", doc
@@ -288,3 +288,21 @@ def test_an_adopted_device_appears_a_quarantined_one_never(
                 assert [(i["device_id"], i["value"]) for i in doc["items"]] == [(QUARANTINED, 6.0)]
     finally:
         writer.close()
+
+
+def test_restricted_subscriptions_are_audited_public_ones_not(world: World) -> None:
+    engine = world.app.state.engine
+    query = text("SELECT actor, detail FROM audit_log WHERE target = 'live /ws/live' ORDER BY id")
+    world.app.state.audit.flush()
+    with engine.connect() as conn:
+        before = len(conn.execute(query).all())
+    with world.ws("citizen") as ws:
+        assert snapshot_of(ws, {})["type"] == "snapshot"
+    with world.ws("operator") as ws:
+        assert snapshot_of(ws, {"layers": ["cameras"]})["type"] == "snapshot"
+    world.app.state.audit.flush()
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()[before:]
+    assert [(r.actor, r.detail["visibility"], r.detail["layers"]) for r in rows] == [
+        ("live-operator", "agent", ["cameras"])
+    ]

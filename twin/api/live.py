@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from geodata.access import ANONYMOUS, Principal
 from geodata.errors import TwinError
+from twin.audit import AuditWriter
 from twin.auth import TokenVerifier
 from twin.live.hub import Hub
 from twin.live.session import Session
@@ -129,7 +130,23 @@ async def _handle(
             session.tell(_error(f"subscription dropped: {exc}"))
     if "subscribe" in msg:
         try:
-            hub.subscribe(session, parse(msg["subscribe"]))
+            visibility = hub.subscribe(session, parse(msg["subscribe"]))
         except TwinError as exc:
             session.tell(_error(f"subscription refused: {exc}"))
+            return None
+        _audit(websocket, session, visibility, msg["subscribe"])
     return None
+
+
+def _audit(websocket: WebSocket, session: Session, visibility: str, sub: object) -> None:
+    """A subscription that shows non-public devices is a read of them, logged as the HTTP
+    routes log theirs (batched; never fails the connection)."""
+    if visibility == "public":
+        return
+    writer: AuditWriter = websocket.app.state.audit
+    actor = session.principal.name or "anonymous"
+    client = websocket.client.host if websocket.client else None
+    detail = {"visibility": visibility, "devices": len(session.devices)}
+    if isinstance(sub, dict) and sub.get("layers"):
+        detail["layers"] = sub["layers"]
+    writer.add("read", actor, "live /ws/live", detail, client)

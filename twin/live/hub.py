@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
-from geodata.access import Principal
+from geodata.access import Principal, strictest
 from twin.live import devices as dev
 from twin.live.changes import ChangeLog
 from twin.live.devices import DeviceMeta, LatestValue
@@ -101,8 +101,9 @@ class Hub:
         for session in idle:
             session.wake.set()
 
-    def subscribe(self, session: Session, sub: Subscription) -> None:
-        """Make ``sub`` the session's subscription and send it a snapshot.
+    def subscribe(self, session: Session, sub: Subscription) -> str:
+        """Make ``sub`` the session's subscription and send it a snapshot; the strictest
+        visibility among the devices it now watches (for the audit log).
 
         :raises TwinError: the subscription is refused (the previous one stays in effect).
         """
@@ -110,6 +111,7 @@ class Hub:
         session.sub = sub
         self._index(session)
         session.want_snapshot()
+        return strictest(*(self.devices[d].visibility for d in session.devices))
 
     def sign_in(self, session: Session, principal: Principal) -> None:
         """A token arrived: what the session watches follows the new role."""
