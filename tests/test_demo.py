@@ -336,9 +336,11 @@ def test_live_devices_are_registered_bound_and_flagged(demo: Demo, tmp_path: Pat
         )
     )
     assert by_kind == {
-        "parking": 24,
+        "parking": 22,
+        "parking_disabled": 2,
         "flood_gauge": 1,
-        "lamp": 40,
+        "lamp": 30,
+        "smart_lamp": 10,
         "air_quality": 2,
         "co2": 10,
         "camera": 8,
@@ -357,7 +359,13 @@ def test_live_devices_are_registered_bound_and_flagged(demo: Demo, tmp_path: Pat
         ("flood_gauge", "mqtt", "public", "gauge", "demo-synthetic-live", "true"),
         ("lamp", "mqtt", "public", "lamp", "osm-helsinki", None),
         ("parking", "tts", "public", "parking_space", "demo-synthetic-live", "true"),
+        ("parking_disabled", "tts", "public", "parking_space", "demo-synthetic-live", "true"),
+        ("smart_lamp", "mqtt", "public", "lamp", "osm-helsinki", None),
     ]
+    # what the shipped rules read: disabled bays are tagged, smart lamps are lamps
+    tagged = rows(e, "SELECT id, type FROM devices WHERE attrs->'tags' ? 'disabled' ORDER BY id")
+    assert tagged == [("parking-01", "parking"), ("parking-02", "parking")]
+    assert one(e, "SELECT count(*) FROM devices WHERE type = 'lamp'") == 40
     gauge = one(e, "SELECT attrs FROM devices WHERE id = 'flood-gauge-1'")
     assert gauge["zero_altitude_m"] == -0.25 and gauge["synthetic"] is True
     assert one(e, "SELECT count(*) FROM devices WHERE layer = 'buildings'") == 10  # school CO2

@@ -45,7 +45,13 @@ NOTE = "generated for the demo: the OpenStreetMap extract maps none"
 FEED = "demo-bus"
 BAYS = 24
 #: bump when what this module registers changes
-VERSION = "1"
+VERSION = "2"
+#: the first bays are reserved for disabled badge holders (tag ``disabled``), the first
+#: lamps have a presence sensor (what the shipped rules read: ``twin rules examples``)
+DISABLED_BAYS = 2
+SMART_LAMPS = 10
+#: the device type of a profile, when it is not the profile's own name
+TYPES = {"parking_disabled": "parking", "smart_lamp": "lamp"}
 
 
 def live_dir(data_dir: Path) -> Path:
@@ -222,19 +228,22 @@ def _devices(conn: Connection, generated: dict[str, int]) -> list[DeviceSpec]:
         visibility = extra.pop("visibility", "public")
         external = extra.pop("external_id", None)
         attrs = {"simulate": kind, **extra}
-        specs.append(DeviceSpec(id_, protocol, kind, external, visibility, feature, attrs))
+        type_ = TYPES.get(kind, kind)
+        specs.append(DeviceSpec(id_, protocol, type_, external, visibility, feature, attrs))
 
     for i in range(BAYS):
         fid = generated.get(f"bay-{i + 1:02d}")
         if fid is not None:
             eui = f"70B3D57ED00{i + 1:05X}"
+            disabled = i < DISABLED_BAYS
             add(
                 f"parking-{i + 1:02d}",
                 "tts",
-                "parking",
+                "parking_disabled" if disabled else "parking",
                 f"furniture:{fid}",
                 external_id=eui,
                 synthetic=True,
+                **({"tags": ["disabled"]} if disabled else {}),
             )
     if "flood-gauge-1" in generated:
         add(
@@ -248,8 +257,8 @@ def _devices(conn: Connection, generated: dict[str, int]) -> list[DeviceSpec]:
         )
     base = "SELECT id, source_id FROM furniture WHERE source = :s AND scenario_id IS NULL"
     lamps = _pick(conn, f"{base} AND kind = 'lamp' ORDER BY source_id", 40)
-    for fid, sid in lamps:
-        add(f"lamp-{sid}", "mqtt", "lamp", f"furniture:{fid}")
+    for n, (fid, sid) in enumerate(lamps):
+        add(f"lamp-{sid}", "mqtt", "smart_lamp" if n < SMART_LAMPS else "lamp", f"furniture:{fid}")
     for fid, sid in lamps[:: max(1, len(lamps) // 2)][:2]:  # air quality on two lamp posts
         add(f"air-{sid}", "http", "air_quality", f"furniture:{fid}")
     schools = _pick(

@@ -11,6 +11,12 @@ The daily profiles are those a city sees, in the district's local time (Helsinki
   days; a bay keeps its state for a quarter of an hour (cars park, they do not flicker).
 - ``lamp`` ``power`` (W): off while the sun is up (sunrise and sunset from the solar
   declination at the district's latitude), 36 W after dusk, dimmed to half from midnight to 5.
+- ``smart_lamp``: a lamp with a presence sensor, ``power`` as a lamp and ``presence``, the
+  passers-by it saw in the last minute (often someone by day, seldom at night), what the
+  lamp-dimming rule reads.
+- ``parking_disabled``: a bay reserved for disabled badge holders, ``occupied`` as a bay
+  and ``badge`` (1 while its reader sees a disabled badge in the car): most cars there have
+  one, some do not (what the disabled-bay rule alerts the agents of).
 - ``co2`` ``co2`` (ppm): outdoor air (about 420) when a school is empty; on school days from
   8:00 to 15:45 it rises through each 45-minute lesson and falls in the 15-minute break when
   the windows open.
@@ -40,7 +46,9 @@ SOLAR_NOON = 12 + (30 - 24.94) / 15
 #: kind -> its metrics and their UCUM units
 METRICS: dict[str, dict[str, str]] = {
     "parking": {"occupied": "1"},
+    "parking_disabled": {"occupied": "1", "badge": "1"},
     "lamp": {"power": "W"},
+    "smart_lamp": {"power": "W", "presence": "1"},
     "co2": {"co2": "ppm"},
     "flood_gauge": {"stage_m": "m"},
     "air_quality": {"pm2_5": "ug/m3", "no2": "ug/m3"},
@@ -57,6 +65,8 @@ RANGES: dict[str, tuple[float, float, str]] = {
     "no2": (0, 2000, "nitrogen dioxide"),
     "pressure_bar": (0, 16, "water main pressure"),
     "online": (0, 1, "the device answers (1) or not (0)"),
+    "badge": (0, 1, "a disabled badge is seen in the car on the bay (1) or not (0)"),
+    "presence": (0, 1000, "passers-by seen in the last minute"),
 }
 
 
@@ -87,10 +97,16 @@ def value(kind: str, metric: str, device: str, at: datetime, scenario: Scenario)
     def jitter(width: float, bucket: int = second) -> float:
         return (noise(scenario.seed, device, metric, bucket) - 0.5) * width
 
-    if kind == "parking":
+    if kind in ("parking", "parking_disabled"):
         quarter = second // 900
-        return float(noise(scenario.seed, device, metric, quarter) < occupancy(hour, workday))
-    if kind == "lamp":
+        taken = noise(scenario.seed, device, "occupied", quarter) < occupancy(hour, workday)
+        if metric == "badge":  # the same car all the quarter: most have a badge
+            return float(taken and noise(scenario.seed, device, "badge", quarter) < 0.7)
+        return float(taken)
+    if kind == "smart_lamp" and metric == "presence":
+        busy = 0.6 if 7 <= hour < 22 else 0.08
+        return float(noise(scenario.seed, device, metric, second // 60) < busy)
+    if kind in ("lamp", "smart_lamp"):
         if daylight(local):
             return 0.0
         full = 36.0 if not 0 <= hour < 5 else 18.0

@@ -374,4 +374,7 @@ class Rule(Condition):
         metrics = sorted(self.metrics())
         doc["metric"] = metrics[0] if len(metrics) == 1 else metrics
         doc["kind"] = self.kind
+        levels = self.raise_ is not None
+        doc["raise"] = self.raise_
+        doc["clear"] = self.clear_level if levels else None
         return doc
