@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine, text
 from websockets.exceptions import ConnectionClosed
 
+from sensors_bridge.model import Observation
 from sensors_bridge.registry import adopt
+from sensors_bridge.store import BatchWriter
+from tests.conftest import free_port
 from tests.live_support import (
     PRINCIPALS,
     QUARANTINED,
@@ -306,3 +310,31 @@ def test_restricted_subscriptions_are_audited_public_ones_not(world: World) -> N
     assert [(r.actor, r.detail["visibility"], r.detail["layers"]) for r in rows] == [
         ("live-operator", "agent", ["cameras"])
     ]
+
+
+def test_a_worker_that_lost_the_broker_catches_up_from_the_database(
+    engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    """Values stored while the worker could not hear the broker (here: by a writer that does
+    not publish at all) reach its clients once it is subscribed again."""
+    broker = EmbeddedMosquitto(tmp_path / "own-mqtt", free_port())
+    broker.start()
+    live = live_settings(settings, broker.port)
+    tokens = seed(engine)
+    silent = BatchWriter(engine, "mqtt")  # stores, never publishes
+    try:
+        with serve(live, engine) as (url, app), open_ws(url, tokens["citizen"]) as ws:
+            wait_subscribed(app)
+            assert snapshot_of(ws, {"devices": ["bay-1"]})["items"] == []
+            broker.stop()
+            deadline = time.monotonic() + 30
+            while app.state.live.feed.subscribed.is_set():
+                assert time.monotonic() < deadline, "the hub never noticed the broker left"
+                time.sleep(0.05)
+            now = at(0) + timedelta(hours=1)
+            silent.write([Observation("bay-1", "v", 42.0, at(5), protocol="mqtt")], now=now)
+            broker.start()
+            doc, _ = until(ws, lambda d: d["type"] == "delta", timeout=60)
+            assert [(i["device_id"], i["value"]) for i in doc["items"]] == [("bay-1", 42.0)]
+    finally:
+        broker.stop()
