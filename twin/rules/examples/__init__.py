@@ -21,7 +21,12 @@ def files() -> list[Path]:
 
 
 def example_text() -> str:
-    return "\n".join(f"# --- {p.name}\n{p.read_text(encoding='utf-8')}" for p in files())
+    """Every example as one rule file (``twin rules examples > rules.yaml`` applies as is)."""
+    parts = ["rules:"]
+    for path in files():
+        body = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln != "rules:"]
+        parts += [f"# --- {path.name}", *body]
+    return "\n".join(parts) + "\n"
 
 
 def example_rules() -> list[Rule]:
