@@ -393,6 +393,16 @@ def test_devices_routes(world: World, principal: str) -> None:
 
 
 @pytest.mark.parametrize("principal", PRINCIPALS)
+def test_adopt_route(world: World, principal: str) -> None:
+    """Adoption is for admins, checked before the device is looked up (so a refusal tells
+    nobody whether an id is quarantined); the admin's unknown id is a 404. The world's own
+    quarantined device is left alone (test_live_devices adopts one)."""
+    h = world.headers[principal]
+    got = world.client.post("/api/devices/dev-none/adopt", headers=h)
+    assert got.status_code == (404 if principal == "admin" else refused(principal)), got.text
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
 def test_ingest_routes(world: World, principal: str) -> None:
     h = world.headers[principal]
     body = b'{"device": "dev-public", "metric": "t", "value": 1}'

@@ -241,3 +241,27 @@ def test_quarantine_hides_even_a_public_device(api: TestClient, engine: Engine) 
         listed = api.get("/api/devices", headers=headers).json()["devices"]
         assert "ghost" not in [d["id"] for d in listed]
         assert api.get("/api/devices/ghost", headers=headers).status_code == 404
+
+
+def test_adopt_over_http_is_for_admins(api: TestClient, engine: Engine) -> None:
+    """The control tower's adopt button: admins only (quarantined devices are theirs to know
+    of), the device active afterwards with its kept observations; a second adoption, a bad
+    body or an unknown device answer with what is wrong."""
+    admin = {"Authorization": f"Bearer {create_user(engine, 'a2', 'admin')}"}
+    operator = {"Authorization": f"Bearer {create_user(engine, 'o2', 'operator')}"}
+    assert api.post("/api/devices/ghost/adopt").status_code == 401
+    refused = api.post("/api/devices/ghost/adopt", headers=operator)
+    assert refused.status_code == 403 and "admin" in refused.json()["description"]
+    bad = api.post("/api/devices/ghost/adopt?visibility=secret", headers=admin)
+    assert bad.status_code == 400 and "secret" in bad.json()["description"]
+    done = api.post("/api/devices/ghost/adopt?type=gauge&visibility=public", headers=admin)
+    assert done.status_code == 200, done.text
+    assert (done.json()["status"], done.json()["type"], done.json()["visibility"]) == (
+        "active",
+        "gauge",
+        "public",
+    )
+    assert api.get("/api/devices/ghost/latest").json()["latest"][0]["metric"] == "x"
+    again = api.post("/api/devices/ghost/adopt", headers=admin)
+    assert again.status_code == 404 and "no quarantined device" in again.json()["description"]
+    assert api.post("/api/devices/nobody/adopt", headers=admin).status_code == 404

@@ -366,6 +366,7 @@ WRITES = {
     "/api/ingest": "post",
     "/api/ingest/tts": "post",
     "/api/ingest/chirpstack": "post",
+    "/api/devices/{device_id}/adopt": "post",
     "/api/rules": "post",
     "/api/alerts/{alert_id}/ack": "post",
     "/api/alerts/{alert_id}/resolve": "post",
@@ -383,6 +384,8 @@ WRITE_BODIES = {
     "/api/ingest/tts": ("/api/ingest/tts", TTS_UPLINK),
     "/api/ingest/chirpstack": ("/api/ingest/chirpstack?event=up", CHIRPSTACK_UP),
     "/api/rules": ("/api/rules", b"- {name: walk, metric: t, raise: 1}"),
+    # walk-1: quarantined by the admin's /api/ingest just before (an unknown id)
+    "/api/devices/{device_id}/adopt": ("/api/devices/walk-1/adopt", b""),
 }
 
 

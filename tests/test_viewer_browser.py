@@ -12,12 +12,8 @@ README's pictures, through ``TWIN_SCREENSHOTS``).
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +22,9 @@ import pytest
 
 from tests.conftest import _drop_db, _fresh_db, free_port
 from tests.oidc_issuer import Issuer
+from tests.viewer_support import VIEWER, require_browser_tools, run_check, serve
 
-ROOT = Path(__file__).resolve().parent.parent
-VIEWER = ROOT / "viewer"
 RUNNER = VIEWER / "tests" / "run.mjs"
-SHOTS = Path(os.environ.get("TWIN_SCREENSHOTS") or ROOT / "tests" / ".artifacts" / "screenshots")
 CHECKS = [
     "explore",
     "unreachable",
@@ -49,27 +43,6 @@ OIDC_CLIENT = "twin-viewer"
 OIDC_TOKEN_SECONDS = 12
 
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-def _require_browser_tools() -> None:
-    if shutil.which("node") is None:
-        pytest.fail("node is not installed: run make setup (scripts/setup.sh installs Node.js)")
-    if _chromium() is None:
-        pytest.fail("Debian's chromium is not installed: run make setup")
-    if not (VIEWER / "node_modules" / "playwright-core").exists():
-        if shutil.which("npm") is None:
-            pytest.fail("npm is not installed: run make setup")
-        subprocess.run(["bash", str(ROOT / "scripts" / "build-viewer.sh")], check=True)
-    if not (VIEWER / "dist" / "index.html").exists():
-        subprocess.run(["bash", str(ROOT / "scripts" / "build-viewer.sh")], check=True)
-
-
 @dataclass
 class Server:
     url: str
@@ -78,8 +51,7 @@ class Server:
 
 @pytest.fixture(scope="module")
 def viewer_server(pg_cluster, template_db, tmp_path_factory) -> Iterator[Server]:  # type: ignore[no-untyped-def]
-    _require_browser_tools()
-    import uvicorn
+    require_browser_tools()
 
     from geodata.db import make_engine
     from geodata.demo import load_demo
@@ -102,6 +74,7 @@ def viewer_server(pg_cluster, template_db, tmp_path_factory) -> Iterator[Server]
         oidc_audience=issuer.audience,
         oidc_jwks_url=f"{issuer.url}/jwks.json",
         oidc_client_id=OIDC_CLIENT,
+        live=False,  # no broker here: test_viewer_live.py checks the live modes
         _env_file=None,
     )
     engine = make_engine(settings.sqlalchemy_url)
@@ -109,21 +82,10 @@ def viewer_server(pg_cluster, template_db, tmp_path_factory) -> Iterator[Server]
     build_all(engine, settings.tiles_dir)
     token = create_user(engine, "viewer-test-agent", "agent")
     app = create_app(settings, engine)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="viewer-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
     try:
-        yield Server(f"http://127.0.0.1:{port}", token)
+        with serve(app, port) as base:
+            yield Server(base, token)
     finally:
-        server.should_exit = True
-        thread.join(timeout=15)
         engine.dispose()
         issuer.close()
         _drop_db(pg_cluster, name)
@@ -132,28 +94,8 @@ def viewer_server(pg_cluster, template_db, tmp_path_factory) -> Iterator[Server]
 @pytest.mark.parametrize("check", CHECKS)
 def test_viewer(viewer_server: Server, check: str, tmp_path: Path) -> None:
     """One browser check (see viewer/tests/run.mjs): it fails with the runner's own message."""
-    results = tmp_path / "results.json"
-    env = {
-        **os.environ,
-        "TWIN_URL": viewer_server.url,
-        "TWIN_AGENT_TOKEN": viewer_server.token,
-        "TWIN_SCREENSHOTS": str(SHOTS),
-        "TWIN_RESULTS": str(results),
-        "CHROMIUM": _chromium() or "",
-    }
-    proc = subprocess.run(
-        ["node", str(RUNNER), f"--only={check}"],
-        cwd=VIEWER,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    out = proc.stdout + proc.stderr
-    assert results.exists(), f"the browser runner did not report:\n{out}"
-    result = json.loads(results.read_text())[check]
-    assert result["ok"], f"{check}: {result.get('error')}\n{out}"
-    assert proc.returncode == 0, out
+    env = {"TWIN_URL": viewer_server.url, "TWIN_AGENT_TOKEN": viewer_server.token}
+    run_check(RUNNER, check, env, tmp_path)
 
 
 def test_viewer_unit_and_types() -> None:

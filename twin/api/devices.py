@@ -1,4 +1,6 @@
-"""``/api/devices``: the device registry, each device's latest values and its history.
+"""``/api/devices``: the device registry, each device's latest values and its history, and
+``POST /api/devices/{id}/adopt?type=&visibility=`` (admins: the control tower's adopt button,
+what ``twin devices adopt`` does; query parameters like the command's options, so no body).
 
 Thin: who may know of a device is :func:`geodata.access.device_visible` (through
 :mod:`sensors_bridge.registry`); a device the caller may not know of answers 404, as if it
@@ -15,15 +17,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
+from geodata.access import check_role
 from geodata.errors import InputError
-from geodata.vocab import DEVICE_STATUSES
+from geodata.vocab import DEVICE_STATUSES, VISIBILITIES
 from sensors_bridge import history as hist
-from sensors_bridge.registry import get_device, list_devices
+from sensors_bridge.registry import adopt, get_device, list_devices
 from twin.api.deps import CurrentUser, EngineDep
 from twin.api.openapi import problems
 
 router = APIRouter(prefix="/api/devices", tags=["live"])
 
+NO_NUL = "^[^\\u0000]*$"  # PostgreSQL text cannot hold NUL
 DeviceId = Annotated[str, Path(description="A device id (see `/api/devices`).")]
 
 
@@ -96,3 +100,37 @@ def history(
     if format != "json":
         raise InputError(f"format {format!r}: choose json or csv")
     return {"device": device_id, "metric": metric, "bucket": bucket, "buckets": rows}
+
+
+@router.post(
+    "/{device_id}/adopt",
+    summary="Adopt a quarantined device (admins): it becomes active, its observations kept",
+    responses=problems(400, 401, 403, 404),
+)
+def adopt_device(
+    device_id: DeviceId,
+    user: CurrentUser,
+    engine: EngineDep,
+    type_: Annotated[
+        str | None,
+        Query(
+            alias="type",
+            min_length=1,
+            max_length=200,
+            pattern=NO_NUL,
+            description="Its type from now on (lamp, gauge...).",
+        ),
+    ] = None,
+    visibility: Annotated[
+        str | None,
+        Query(
+            description="Who may know of it from now on (kept when not given: a quarantined "
+            "device is confidential).",
+            json_schema_extra={"enum": list(VISIBILITIES)},
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    check_role(user, "admin")  # quarantined devices are known to admins only
+    adopt(engine, device_id, type_=type_, visibility=visibility)
+    with engine.connect() as conn:
+        return get_device(conn, user, device_id)

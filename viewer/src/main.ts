@@ -1,6 +1,8 @@
 import './style.css';
 import { App } from './app/App';
 import { ExploreMode } from './modes/ExploreMode';
+import { LiveMode } from './modes/LiveMode';
+import { OpsMode } from './modes/OpsMode';
 import { ProjectMode } from './modes/ProjectMode';
 import { UndergroundMode } from './modes/UndergroundMode';
 import { VrMode } from './modes/VrMode';
@@ -9,6 +11,8 @@ const app = new App(document.getElementById('root')!, [
   new ExploreMode(),
   new ProjectMode(),
   new UndergroundMode(),
+  new LiveMode(),
+  new OpsMode(),
   new VrMode(),
 ]);
 

@@ -73,6 +73,18 @@ export class ApiClient {
     return JSON.parse(text) as T;
   }
 
+  /** POST a JSON body (or none); the answer's JSON. */
+  async post<T = unknown>(path: string, body?: unknown): Promise<T> {
+    const init: RequestInit = { method: 'POST', headers: { Accept: 'application/json' } };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers = { ...init.headers, 'Content-Type': 'application/json' };
+    }
+    const res = await this.fetch(path, init);
+    const text = await res.text();
+    return (text ? JSON.parse(text) : null) as T;
+  }
+
   me(): Promise<Principal> {
     return this.json<Principal>('/api/me');
   }

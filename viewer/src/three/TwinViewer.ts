@@ -1,14 +1,13 @@
 /**
- * The three.js / WebXR binding: renderer, camera rig, controls, tilesets, ground, picking and
- * the render loop. Everything is drawn in a local y-up metric frame (x east, y up, z south)
- * centred on the district, so float32 geometry is precise and WebXR's floor is the street.
+ * The three.js / WebXR binding: renderer, camera rig, tilesets and the render loop, which draws
+ * only when something changed. Everything is drawn in a local y-up metric frame (x east, y up,
+ * z south) centred on the district, so float32 geometry is precise and WebXR's floor is the
+ * street. Its parts live beside it: picking (Picking), comparison drawing (CompareRender),
+ * motion-dependent detail (MotionDetail), XR tile cameras (XrTiles), camera flights
+ * (CameraFlight), lights and controls (SceneSetup).
  */
 import {
-  AmbientLight,
-  Color,
-  DirectionalLight,
   Group,
-  HemisphereLight,
   Matrix4,
   type Object3D,
   PerspectiveCamera,
@@ -19,28 +18,21 @@ import {
   Vector3,
   WebGLRenderer,
 } from 'three';
-import { MapControls } from 'three/examples/jsm/controls/MapControls.js';
+import type { MapControls } from 'three/examples/jsm/controls/MapControls.js';
 import { ecefToGeodetic, LocalFrame, type Vec3 } from '../core/Geodesy';
-import { adaptDetailScale, adaptPixelRatio, cacheLimits, motionErrorTarget } from '../core/StreamingPolicy';
-import { featureAt, type PickedFeature } from './FeatureData';
+import { adaptPixelRatio, cacheLimits } from '../core/StreamingPolicy';
+import { CameraFlight } from './CameraFlight';
+import { type CompareState, renderCompare } from './CompareRender';
+import { isSoftwareGL } from './gl';
+import { atRest, MotionDetail } from './MotionDetail';
+import { addSkyAndLights, mapControls } from './SceneSetup';
+import { layerOf, pickAmong, type PickResult } from './Picking';
 import { TilesetLayer, type TilesetLayerOptions } from './TilesetLayer';
+import { updateTiles } from './XrTiles';
 
-export interface PickResult {
-  point: Vector3; // local frame
-  feature: PickedFeature | null;
-  layer: string | null;
-  object: Object3D;
-}
-
-export type CompareMode = 'off' | 'swipe' | 'side';
-
-export interface CompareState {
-  mode: CompareMode;
-  /** 0..1 position of the swipe line or the split */
-  split: number;
-  left: string[];
-  right: string[];
-}
+export type { CompareMode, CompareState } from './CompareRender';
+export { isSoftwareGL } from './gl';
+export type { PickResult } from './Picking';
 
 export class TwinViewer extends EventTarget {
   readonly renderer: WebGLRenderer;
@@ -77,12 +69,9 @@ export class TwinViewer extends EventTarget {
   private readonly resizeObserver: ResizeObserver;
   private readonly beforeRender = new Set<(dt: number) => void>();
   private last = performance.now();
-  /** smoothed camera speed (m/s in the local frame): raises the error target while moving */
-  private speed = 0;
-  private readonly lastEye = new Vector3();
-  /** frame-time feedback on the error target while moving (StreamingPolicy.adaptDetailScale) */
-  detailScale = 1;
-  private animation: { from: Vector3; to: Vector3; tFrom: Vector3; tTo: Vector3; t0: number; ms: number } | null = null;
+  /** raises the error target while the view slides fast (see MotionDetail) */
+  private readonly motion = new MotionDetail();
+  private flight: CameraFlight | null = null;
 
   constructor(readonly container: HTMLElement) {
     super();
@@ -99,27 +88,14 @@ export class TwinViewer extends EventTarget {
     this.renderer.domElement.classList.add('twin-canvas');
     this.renderer.domElement.tabIndex = 0;
 
-    this.scene.background = new Color('#cfe3f3');
+    addSkyAndLights(this.scene);
     this.camera = new PerspectiveCamera(55, 1, 0.1, 30000);
     this.camera.position.set(0, 300, 400);
     this.rig.add(this.camera);
     this.scene.add(this.rig, this.ecefRoot, this.overlay);
     this.ecefRoot.matrixAutoUpdate = false;
 
-    const hemi = new HemisphereLight('#ffffff', '#8d8a80', 1.6);
-    const sun = new DirectionalLight('#fff6e5', 1.8);
-    sun.position.set(-300, 600, 200);
-    this.scene.add(hemi, sun, new AmbientLight('#ffffff', 0.25));
-
-    this.controls = new MapControls(this.camera, this.renderer.domElement);
-    this.controls.enableDamping = true;
-    this.controls.dampingFactor = 0.12;
-    this.controls.screenSpacePanning = false;
-    this.controls.maxDistance = 8000;
-    this.controls.minDistance = 2;
-    this.controls.maxPolarAngle = Math.PI * 0.92; // may look up from below (underground)
-    this.controls.listenToKeyEvents(this.renderer.domElement as unknown as HTMLElement); // keys when the view has focus, not while typing
-    this.controls.keyPanSpeed = 25;
+    this.controls = mapControls(this.camera, this.renderer.domElement);
     this.controls.addEventListener('change', () => this.invalidate(true));
 
     this.resizeObserver = new ResizeObserver(() => this.resize());
@@ -244,23 +220,19 @@ export class TwinViewer extends EventTarget {
    * as a fast flight and the first view loads and completes at a raised error target.
    */
   cut(): void {
-    this.camera.getWorldPosition(this.lastEye);
-    this.speed = 0;
-    this.detailScale = 1;
+    this.motion.cut(this.camera.getWorldPosition(new Vector3()));
+  }
+
+  /** frame-time feedback on the error target while moving (StreamingPolicy.adaptDetailScale) */
+  get detailScale(): number {
+    return this.motion.detailScale;
   }
 
   lookAt(position: Vector3, target: Vector3, animate = false): void {
     if (animate) {
-      this.animation = {
-        from: this.camera.position.clone(),
-        to: position.clone(),
-        tFrom: this.controls.target.clone(),
-        tTo: target.clone(),
-        t0: performance.now(),
-        ms: 700,
-      };
+      this.flight = new CameraFlight(this.camera.position.clone(), position.clone(), this.controls.target.clone(), target.clone());
     } else {
-      this.animation = null;
+      this.flight = null;
       this.camera.position.copy(position);
       this.controls.target.copy(target);
       this.controls.update();
@@ -285,37 +257,11 @@ export class TwinViewer extends EventTarget {
   }
 
   pickRay(raycaster: Raycaster, filter?: (o: Object3D) => boolean): PickResult | null {
-    raycaster.params.Line = { threshold: 0.6 };
-    this.scene.updateMatrixWorld();
-    const targets: Object3D[] = [];
-    for (const l of this.layers.values()) if (l.tiles.group.visible) targets.push(l.tiles.group);
-    for (const c of this.overlay.children) if (c.visible && c.userData.pickable) targets.push(c);
-    const hits = raycaster.intersectObjects(targets, true);
-    for (const hit of hits) {
-      if (filter && !filter(hit.object)) continue;
-      if (!isVisible(hit.object)) continue;
-      const feature = featureAt(hit);
-      // a translucent ground lets the ray through to what lies below (underground mode)
-      const mat = (hit.object as { material?: { transparent?: boolean; opacity?: number } }).material;
-      if (!feature && mat?.transparent && (mat.opacity ?? 1) < 0.99 && hit !== hits[hits.length - 1]) continue;
-      const layer = this.layerOf(hit.object);
-      if (feature && layer) {
-        const l = this.layers.get(layer);
-        if (l && !l.style.isShown(feature.props)) continue; // filtered out
-      }
-      if (!feature && (hit.object as { material?: { opacity?: number } }).material?.opacity === 0) continue;
-      return { point: hit.point.clone(), feature, layer, object: hit.object };
-    }
-    return null;
+    return pickAmong(raycaster, this.scene, this.layers, this.overlay, filter);
   }
 
   layerOf(o: Object3D): string | null {
-    let cur: Object3D | null = o;
-    while (cur) {
-      if (cur.name.startsWith('tileset:')) return cur.name.slice('tileset:'.length);
-      cur = cur.parent;
-    }
-    return null;
+    return layerOf(o);
   }
 
   /** Ellipsoidal height of the camera (the viewer's eye in XR). */
@@ -360,23 +306,19 @@ export class TwinViewer extends EventTarget {
     if (this.frames > 0) this.frameMs = 0.8 * this.frameMs + 0.2 * Math.min(1000, t - this.last);
     this.last = t;
     const xr = this.renderer.xr.isPresenting;
-    if (this.animation) {
-      const a = this.animation;
-      const k = Math.min(1, (performance.now() - a.t0) / a.ms);
-      const e = k < 0.5 ? 2 * k * k : 1 - (-2 * k + 2) ** 2 / 2;
-      this.camera.position.lerpVectors(a.from, a.to, e);
-      this.controls.target.lerpVectors(a.tFrom, a.tTo, e);
-      if (k >= 1) this.animation = null;
+    if (this.flight) {
+      if (this.flight.step(this.camera.position, this.controls.target)) this.flight = null;
       this.invalidate(true);
     }
     for (const fn of this.beforeRender) fn(dt);
     if (!xr && this.controls.enabled) this.controls.update(dt);
     const loading = [...this.layers.values()].some((l) => l.tiles.loadProgress < 1 && !l.failed);
     if (!xr) this.adaptResolution(performance.now());
-    this.adaptErrorTargets(dt, xr);
+    const eye = this.camera.getWorldPosition(new Vector3());
+    if (this.motion.update(eye, dt, this.frames === 0, xr, this.frameMs, this.layers.values())) this.dirty = true;
     if (!this.dirty && !xr && !loading && this.frames > 0) return;
     this.scene.updateMatrixWorld();
-    this.updateTiles(xr);
+    updateTiles(this.renderer, this.camera, this.layers.values(), xr, (name) => this.compareUses(name));
     // while tiles stream in and nothing moves, draw a few times a second only: on a slow
     // GPU (or a software one) drawing every frame would starve parsing
     const now = performance.now();
@@ -393,50 +335,8 @@ export class TwinViewer extends EventTarget {
     }
     // complete: every tile of the view drawn at the resting error target (a view completed
     // while the target was raised would refine once more when the camera settles)
-    if (this.firstFrameAt !== null && this.completeAt === null && !loading && this.atRest()) this.completeAt = performance.now();
+    if (this.firstFrameAt !== null && this.completeAt === null && !loading && atRest(this.layers.values())) this.completeAt = performance.now();
     this.dispatchEvent(new Event('frame'));
-  }
-
-  /** Less detail while the view slides fast (StreamingPolicy.motionErrorTarget). */
-  private adaptErrorTargets(dt: number, xr: boolean): void {
-    const eye = this.camera.getWorldPosition(new Vector3());
-    const moved = this.frames > 0 && dt > 0 ? eye.distanceTo(this.lastEye) / dt : 0;
-    this.lastEye.copy(eye);
-    this.speed = xr ? 0 : 0.7 * this.speed + 0.3 * moved;
-    if (this.speed < 0.5) this.speed = 0;
-    this.detailScale = adaptDetailScale(this.detailScale, this.frameMs, this.speed > 0);
-    for (const l of this.layers.values()) {
-      const target = motionErrorTarget(l.restErrorTarget, this.speed, eye.y) * this.detailScale;
-      if (target !== l.tiles.errorTarget) l.tiles.errorTarget = target;
-      if (target !== l.restErrorTarget) this.dirty = true; // keep going until back at rest
-    }
-  }
-
-  /** Every layer at its resting error target (nothing raised for motion or slow frames). */
-  private atRest(): boolean {
-    for (const l of this.layers.values()) if (l.tiles.errorTarget !== l.restErrorTarget) return false;
-    return true;
-  }
-
-  private updateTiles(xr: boolean): void {
-    const xrCam = this.renderer.xr.getCamera();
-    if (xr) this.renderer.xr.updateCamera(this.camera);
-    for (const l of this.layers.values()) {
-      const t = l.tiles;
-      if (xr) {
-        if (!t.hasCamera(xrCam)) {
-          t.deleteCamera(this.camera);
-          t.setCamera(xrCam);
-        }
-        const left = xrCam.cameras[0];
-        if (left) t.setResolution(xrCam, left.viewport.z, left.viewport.w);
-      } else if (!t.hasCamera(this.camera)) {
-        t.deleteCamera(xrCam);
-        t.setCamera(this.camera);
-        t.setResolutionFromRenderer(this.camera, this.renderer);
-      }
-      if (t.group.visible || this.compareUses(l.name)) t.update();
-    }
   }
 
   private compareUses(name: string): boolean {
@@ -469,36 +369,7 @@ export class TwinViewer extends EventTarget {
       r.render(this.scene, this.camera);
       return;
     }
-    const size = r.getSize(new Vector2());
-    const split = Math.round(size.x * c.split);
-    const saved = new Map([...this.layers].map(([n, l]) => [n, l.tiles.group.visible]));
-    const show = (names: string[], other: string[]) => {
-      for (const n of other) this.layers.get(n)?.setVisible(false);
-      for (const n of names) this.layers.get(n)?.setVisible(true);
-    };
-    r.setScissorTest(true);
-    if (c.mode === 'swipe') {
-      show(c.left, c.right);
-      r.setViewport(0, 0, size.x, size.y);
-      r.setScissor(0, 0, split, size.y);
-      r.render(this.scene, this.camera);
-      show(c.right, c.left);
-      r.setScissor(split, 0, size.x - split, size.y);
-      r.render(this.scene, this.camera);
-    } else {
-      const half = Math.floor(size.x / 2);
-      show(c.left, c.right);
-      r.setViewport(0, 0, half, size.y);
-      r.setScissor(0, 0, half, size.y);
-      r.render(this.scene, this.camera);
-      show(c.right, c.left);
-      r.setViewport(half, 0, size.x - half, size.y);
-      r.setScissor(half, 0, size.x - half, size.y);
-      r.render(this.scene, this.camera);
-      r.setViewport(0, 0, size.x, size.y);
-    }
-    r.setScissorTest(false);
-    for (const [n, v] of saved) this.layers.get(n)?.setVisible(v);
+    renderCompare(r, this.scene, this.camera, this.layers, c);
   }
 
   /** What the last frame drew (the bench reads it; draw calls are what SwiftShader pays for). */
@@ -520,29 +391,6 @@ export class TwinViewer extends EventTarget {
     this.controls.dispose();
     this.renderer.dispose();
   }
-}
-
-/** True when WebGL runs on a software rasteriser (SwiftShader, llvmpipe). */
-export function isSoftwareGL(): boolean {
-  try {
-    const gl = document.createElement('canvas').getContext('webgl2');
-    if (!gl) return true;
-    const ext = gl.getExtension('WEBGL_debug_renderer_info');
-    const name = String(ext ? gl.getParameter(ext.UNMASKED_RENDERER_WEBGL) : gl.getParameter(gl.RENDERER));
-    gl.getExtension('WEBGL_lose_context')?.loseContext();
-    return /swiftshader|llvmpipe|softpipe|software/i.test(name);
-  } catch {
-    return false;
-  }
-}
-
-function isVisible(o: Object3D): boolean {
-  let cur: Object3D | null = o;
-  while (cur) {
-    if (!cur.visible) return false;
-    cur = cur.parent;
-  }
-  return true;
 }
 
 export const IDENTITY = new Matrix4();

@@ -195,6 +195,15 @@ export class Shell {
     this.root.classList.add('panel-open');
   }
 
+  /** The attribute panel with content a mode builds (a device, its chart, its alerts). */
+  showDetail(title: string, ...children: Array<Node | null>): void {
+    const close = h('button', { type: 'button', class: 'ghost close', 'aria-label': 'Close', text: '×' });
+    close.addEventListener('click', () => this.showAttributes('', null));
+    this.info.replaceChildren(h('div', { class: 'row' }, h('h2', { text: title }), close), ...children.filter((c): c is Node => c !== null));
+    this.info.hidden = false;
+    this.root.classList.add('panel-open');
+  }
+
   setLegend(title: string | null, entries: LegendEntry[] = []): void {
     if (!title) {
       this.legend.hidden = true;
