@@ -204,7 +204,8 @@ def twin_run(
     share = [n // publishers + (k < n % publishers) for k in range(publishers)]
     pubs = [
         MP.Process(
-            target=_publisher, args=(port, k, share[k], rate / publishers, connected, go, run)
+            target=_publisher,
+            args=(port, k, share[k], rate / publishers, connected, go, run, "twin"),
         )
         for k in range(publishers)
     ]
@@ -332,12 +333,8 @@ def bench(url: str, work: Path, args: Any) -> None:
 
 def main() -> None:
     import argparse
-    import os
-    import shutil
-    import tempfile
 
-    from geodata.db import migrate
-    from twin.services.postgres import EmbeddedPostgres
+    from access import private_postgis
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=100_000)
@@ -352,21 +349,14 @@ def main() -> None:
     parser.add_argument("--soak-slow", type=int, default=50)
     parser.add_argument("--soak-every", type=float, default=30, help="seconds between samples")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="twin-bench-live-"))
-    pg = EmbeddedPostgres(work / "pg", int(os.environ.get("TWIN_PG_PORT") or free_port()))
-    pg.start()
-    try:
-        url = f"postgresql+psycopg://twin@127.0.0.1:{pg.port}/postgres"
-        migrate(url)
+    with private_postgis("live") as db:
+        db.engine.dispose()  # the bench's processes make their own
         if args.soak:
             from live_soak import soak
 
-            soak(url, work, args)
+            soak(db.url, db.work, args)
         else:
-            bench(url, work, args)
-    finally:
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
+            bench(db.url, db.work, args)
 
 
 if __name__ == "__main__":

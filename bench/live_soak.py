@@ -111,7 +111,16 @@ def soak(url: str, work: Path, args: Any) -> None:
         pubs = [
             MP.Process(
                 target=_publisher,
-                args=(port, k, share[k], args.soak_rate / args.publishers, connected, go, 9),
+                args=(
+                    port,
+                    k,
+                    share[k],
+                    args.soak_rate / args.publishers,
+                    connected,
+                    go,
+                    9,
+                    "twin",
+                ),
             )
             for k in range(args.publishers)
         ]
