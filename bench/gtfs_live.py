@@ -16,12 +16,8 @@ TWIN_PG_PORT or a free port) is started and removed.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import socket
 import statistics
 import sys
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable
@@ -37,26 +33,19 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from geodata.db import make_engine, migrate  # noqa: E402
+from bench.access import private_postgis  # noqa: E402
 from sensors_bridge.gtfs.live import record_next_departures  # noqa: E402
 from sensors_bridge.gtfs.realtime import record  # noqa: E402
 from sensors_bridge.gtfs.store import import_feed  # noqa: E402
 from sensors_bridge.gtfs.times import service_day_origin, zone  # noqa: E402
 from sensors_bridge.store import BatchWriter  # noqa: E402
 from twin.app import create_app  # noqa: E402
-from twin.services.postgres import EmbeddedPostgres  # noqa: E402
 from twin.settings import Settings  # noqa: E402
 
 console = Console()
 STOPS_PER_LINE = 25
 DAY = date(2026, 6, 16)
 NOON = service_day_origin(DAY, zone("Europe/Helsinki")) + 12 * 3600
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def median_s(fn: Callable[[], object], repeat: int) -> float:
@@ -127,13 +116,8 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-gtfs-live-"))
-    pg = EmbeddedPostgres(work / "pg", int(os.environ.get("TWIN_PG_PORT") or free_port()))
-    pg.start()
-    try:
-        url = f"postgresql+psycopg://twin@127.0.0.1:{pg.port}/postgres"
-        migrate(url)
-        engine = make_engine(url)
+    with private_postgis("gtfs-live") as db:
+        url, engine, work = db.url, db.engine, db.work
         running = write_feed(work / "feed.zip", args.lines)
         import_feed(engine, work / "feed.zip", feed="bench")
         settings = Settings(database_url=url, data_dir=work / "var", _env_file=None)
@@ -195,10 +179,6 @@ def main() -> None:
                 f"{moved.accepted} ({moved.changed} stops)",
             )
         console.print(table)
-        engine.dispose()
-    finally:
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

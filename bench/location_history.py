@@ -13,12 +13,8 @@ the trigger enabled and disabled in turn, ``VACUUM`` before each. A private Post
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import socket
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,16 +24,9 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from geodata.db import make_engine, migrate
-from twin.services.postgres import EmbeddedPostgres
+from bench.access import private_postgis
 
 console = Console()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main() -> None:
@@ -45,13 +34,8 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=12)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-history-"))
-    pg = EmbeddedPostgres(work / "pg", int(os.environ.get("TWIN_PG_PORT") or free_port()))
-    pg.start()
-    try:
-        url = f"postgresql+psycopg://twin@127.0.0.1:{pg.port}/postgres"
-        migrate(url)
-        engine = make_engine(url)
+    with private_postgis("history") as db:
+        engine = db.engine
         with engine.begin() as conn:
             conn.execute(
                 text(
@@ -85,10 +69,6 @@ def main() -> None:
             f"{ours / peer:.2f}",
         )
         console.print(table)
-        engine.dispose()
-    finally:
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
