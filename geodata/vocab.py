@@ -51,7 +51,17 @@ HEIGHT_SOURCES = ("measured", "levels", "default", "lod")
 #: features to a signed-in caller or of non-public data), a read of agent-only or
 #: confidential data (a collection, an item, a tileset file), rules applied or deleted, an
 #: alert acknowledged or resolved by someone
-AUDIT_KINDS = ("sign-in", "sign-in-failed", "account", "import", "export", "read", "rule", "alert")
+AUDIT_KINDS = (
+    "sign-in",
+    "sign-in-failed",
+    "account",
+    "import",
+    "export",
+    "read",
+    "rule",
+    "alert",
+    "device",
+)
 
 
 #: (table, column, geometry type) of every geometry column of geodata.models, typed with the

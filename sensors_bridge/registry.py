@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -220,12 +220,18 @@ def get_device(conn: Connection, principal: Principal, device_id: str) -> dict[s
 
 
 def adopt(
-    engine: Engine, device_id: str, *, type_: str | None = None, visibility: str | None = None
+    engine: Engine,
+    device_id: str,
+    *,
+    type_: str | None = None,
+    visibility: str | None = None,
+    audit: Callable[[Connection], None] | None = None,
 ) -> None:
     """Make a quarantined device active (its observations were kept all along).
 
     A quarantined device is confidential (nobody vouched for it); adoption keeps that unless
-    a ``visibility`` is given."""
+    a ``visibility`` is given. ``audit`` writes the caller's audit entry in the same
+    transaction (the twin's audit log is not this package's business)."""
     if visibility is not None:
         check_known(visibility)
     with engine.begin() as conn:
@@ -237,6 +243,8 @@ def adopt(
             ),
             {"i": device_id, "t": type_, "v": visibility},
         ).first()
+        if row is not None and audit is not None:
+            audit(conn)
     if row is None:
         raise NotFound(
             f"no quarantined device {device_id!r}: `twin devices list --quarantined` lists them"

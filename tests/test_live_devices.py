@@ -159,6 +159,9 @@ def test_quarantine_list_and_adopt(twin: CliRunner, engine: Engine) -> None:
     assert "chirpstack-AABB" in run(twin, "devices", "list", "--json")[1]
     code, _, err = run(twin, "devices", "adopt", "chirpstack-AABB")
     assert code == 1 and "no quarantined device" in err
+    with engine.connect() as conn:  # the adoption is audited, the refused one is not
+        logged = conn.execute(text("SELECT target FROM audit_log WHERE kind = 'device'")).all()
+    assert [r[0] for r in logged] == ["chirpstack-AABB"]
 
 
 @pytest.fixture
@@ -262,6 +265,13 @@ def test_adopt_over_http_is_for_admins(api: TestClient, engine: Engine) -> None:
         "public",
     )
     assert api.get("/api/devices/ghost/latest").json()["latest"][0]["metric"] == "x"
+    with engine.connect() as conn:
+        logged = conn.execute(
+            text("SELECT actor, target, detail FROM audit_log WHERE kind = 'device'")
+        ).all()
+    assert [tuple(r) for r in logged] == [
+        ("a2", "ghost", {"change": "adopt", "type": "gauge", "visibility": "public"})
+    ]
     again = api.post("/api/devices/ghost/adopt", headers=admin)
     assert again.status_code == 404 and "no quarantined device" in again.json()["description"]
     assert api.post("/api/devices/nobody/adopt", headers=admin).status_code == 404

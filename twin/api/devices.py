@@ -24,6 +24,7 @@ from sensors_bridge import history as hist
 from sensors_bridge.registry import adopt, get_device, list_devices
 from twin.api.deps import CurrentUser, EngineDep
 from twin.api.openapi import problems
+from twin.audit import record
 
 router = APIRouter(prefix="/api/devices", tags=["live"])
 
@@ -131,6 +132,13 @@ def adopt_device(
     ] = None,
 ) -> dict[str, Any]:
     check_role(user, "admin")  # quarantined devices are known to admins only
-    adopt(engine, device_id, type_=type_, visibility=visibility)
+    detail = {"change": "adopt", "type": type_, "visibility": visibility}
+    adopt(
+        engine,
+        device_id,
+        type_=type_,
+        visibility=visibility,
+        audit=lambda conn: record(conn, "device", user.name or "", device_id, detail),
+    )
     with engine.connect() as conn:
         return get_device(conn, user, device_id)

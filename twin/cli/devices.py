@@ -110,9 +110,18 @@ def devices_adopt(
 ) -> None:
     """Make a quarantined device active; its observations were kept all along."""
     from sensors_bridge.registry import adopt
+    from twin.audit import record
+    from twin.cli.users import cli_actor
     from twin.runtime import Runtime
 
+    detail = {"change": "adopt", "type": type_, "visibility": visibility}
     with user_errors(), Runtime(settings()) as rt:
         rt.check()
-        adopt(rt.engine, device_id, type_=type_, visibility=visibility)
+        adopt(
+            rt.engine,
+            device_id,
+            type_=type_,
+            visibility=visibility,
+            audit=lambda conn: record(conn, "device", cli_actor(), device_id, detail),
+        )
         console.print(f"device {device_id!r} adopted")

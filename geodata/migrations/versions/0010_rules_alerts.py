@@ -23,7 +23,7 @@ branch_labels = None
 depends_on = None
 
 KINDS = "'sign-in', 'sign-in-failed', 'account', 'import', 'export', 'read'"
-NEW_KINDS = KINDS + ", 'rule', 'alert'"
+NEW_KINDS = KINDS + ", 'rule', 'alert', 'device'"
 
 
 def upgrade() -> None:
@@ -107,7 +107,7 @@ def downgrade() -> None:
         ALTER TABLE alerts DROP COLUMN resolved_by, DROP COLUMN acknowledged_by,
             DROP COLUMN value, DROP COLUMN metric, DROP COLUMN severity, DROP COLUMN rule;
         DROP TABLE rule_states;
-        DELETE FROM audit_log WHERE kind IN ('rule', 'alert');
+        DELETE FROM audit_log WHERE kind IN ('rule', 'alert', 'device');
         ALTER TABLE audit_log DROP CONSTRAINT audit_kind_known,
             ADD CONSTRAINT audit_kind_known CHECK (kind IN ({KINDS}));
         """
