@@ -6,50 +6,21 @@ stored state is what ``GET /api/stops/{id}/next`` answers. Real FeedMessages
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from sensors_bridge.gtfs.live import DELAY, DEPARTURE, record_next_departures
-from sensors_bridge.gtfs.times import service_day_origin, zone
 from sensors_bridge.store import BatchWriter
-from tests.gtfs_data import cli_runner, message, trip_update, write_feed
-from twin.app import create_app
+from tests.gtfs_data import message, trip_update, write_feed
+from tests.test_gtfs_realtime import client, hms, runner
+from tests.test_gtfs_realtime import record as _rt
 from twin.cli import app
-from twin.settings import Settings
 
-DAY = service_day_origin(date(2026, 6, 16), zone("Europe/Helsinki"))  # a Tuesday
-
-
-def hms(h: int, m: int) -> int:
-    return DAY + h * 3600 + m * 60
-
-
-@pytest.fixture
-def runner(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    r = cli_runner(db_url, tmp_path, monkeypatch)
-    result = r.invoke(app, ["gtfs", "import", str(write_feed(tmp_path / "f.zip")), "--feed", "syn"])
-    assert result.exit_code == 0, result.output
-    return r
-
-
-@pytest.fixture
-def client(runner: CliRunner, settings: Settings, engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, engine=engine)) as c:
-        yield c
-
-
-def _rt(runner: CliRunner, path: Path, data: bytes) -> str:
-    path.write_bytes(data)
-    result = runner.invoke(app, ["gtfs", "rt", str(path), "--feed", "syn", "--once"])
-    assert result.exit_code == 0, result.output
-    return result.stdout
+__all__ = ["client", "runner"]  # fixtures used here
 
 
 def _state(engine: Engine) -> dict[str, tuple[int, str, int | None]]:
