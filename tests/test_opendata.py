@@ -40,9 +40,17 @@ DOWNLOADS = {
     "agent": {"agent", "planner", "operator", "admin"},
 }
 HOUR = timedelta(hours=1)
-NOW = datetime.now(UTC)
-W1 = NOW.replace(minute=0, second=0, microsecond=0) - 3 * HOUR  # two closed windows
-W2 = W1 + HOUR
+
+
+def _clock() -> tuple[datetime, datetime, datetime]:
+    """Now, and the starts of two closed windows; read when a test's world is made, not at
+    collection (a run started late in an hour would otherwise see its open window close)."""
+    now = datetime.now(UTC)
+    w1 = now.replace(minute=0, second=0, microsecond=0) - 3 * HOUR
+    return now, w1, w1 + HOUR
+
+
+NOW, W1, W2 = _clock()
 #: device -> (cell x offset, visibility, status, value in W1, value in W2)
 SENSORS = {
     **{f"a-pub-{i}": (0, "public", "active", 1.0, float(i % 2)) for i in range(4)},
@@ -71,6 +79,8 @@ def _sensor(conn: Any, device: str, dx: float, visibility: str, status: str) -> 
 
 @pytest.fixture
 def world(helsinki: Engine) -> Engine:
+    global NOW, W1, W2
+    NOW, W1, W2 = _clock()
     with helsinki.begin() as conn:
         for device, (dx, visibility, status, _, _) in SENSORS.items():
             _sensor(conn, device, dx, visibility, status)
@@ -80,7 +90,7 @@ def world(helsinki: Engine) -> Engine:
             (device, v1, W1 + timedelta(minutes=10)),
             (device, 1.0 - v1, W1 + timedelta(minutes=40)),  # each device's own mean first
             (device, v2, W2 + timedelta(minutes=30)),
-            (device, 1.0, NOW - timedelta(minutes=1)),  # an open window
+            (device, 1.0, NOW.replace(minute=0, second=0, microsecond=0)),  # the open window
         ]
     _feed(helsinki, *feed)
     return helsinki
