@@ -30,8 +30,10 @@ from starlette.routing import WebSocketRoute
 
 from geodata.access import strictest
 from geodata.layers import LAYERS
+from tests.analysis_support import registered
 from tests.lorawan_examples import CHIRPSTACK_UP, TTS_UPLINK
 from tests.test_access_matrix import PRINCIPALS, SEES, World, refused, seed_world
+from twin.analysis.registry import get_analysis, names
 from twin.app import create_app
 from twin.settings import Settings
 
@@ -316,8 +318,35 @@ def _sta_nested(w: World) -> list[Target]:
     ]
 
 
+def _analysis_gate(name: str) -> str:
+    return strictest(*(LAYERS[layer].visibility for layer in get_analysis(name).layers))
+
+
+def _analysis_outputs(w: World, kind: str) -> list[Target]:
+    """Each analysis' example asked by the admin: its job (for slow ones) and its files, each
+    closed as the analysis is."""
+    admin = w.headers["admin"]
+    found: list[Target] = []
+    for name in names():
+        got = w.client.post(f"/api/analysis/{name}", json=get_analysis(name).example, headers=admin)
+        doc = got.json()
+        if got.status_code == 202:
+            found += [Target(doc["href"], _analysis_gate(name))] if kind == "jobs" else []
+            for _ in range(400):
+                doc = w.client.get(doc["href"], headers=admin).json()
+                if doc["status"] in ("done", "failed"):
+                    break
+            doc = doc.get("result", {})
+        if kind == "files" and got.status_code in (200, 202):
+            found += [Target(url, _analysis_gate(name)) for url in doc.get("files", {}).values()]
+    return found
+
+
 #: every route of the API and the URLs that exercise it
 ROUTES: dict[str, Callable[[World], list[Target]]] = {
+    "/api/analysis": lambda w: [Target("/api/analysis")],
+    "/api/analysis/jobs/{job_id}": partial(_analysis_outputs, kind="jobs"),
+    "/api/analysis/results/{key}/{filename}": partial(_analysis_outputs, kind="files"),
     "/": lambda w: [Target("/")],
     "/conformance": lambda w: [Target("/conformance")],
     "/collections": lambda w: [Target("/collections")],
@@ -415,18 +444,21 @@ def walk_world(module_engine: Engine, tmp_path_factory: pytest.TempPathFactory) 
         data_dir=tmp_path_factory.mktemp("walk") / "var",
         _env_file=None,
     )
-    with TestClient(create_app(settings, engine=module_engine)) as client:
+    with registered(), TestClient(create_app(settings, engine=module_engine)) as client:
         yield seed_world(module_engine, settings, client)
 
 
 def test_every_route_and_collection_and_tileset_has_a_row(walk_world: World) -> None:
     doc = walk_world.client.get("/openapi.json").json()
     methods = {path: set(ops) for path, ops in doc["paths"].items()}
-    missing = sorted(set(methods) - set(ROUTES) - set(WRITES))
+    analyses = {f"/api/analysis/{name}": name for name in names()}
+    missing = sorted(set(methods) - set(ROUTES) - set(WRITES) - set(analyses))
     assert not missing, f"routes without an expected row in ROUTES: {missing}"
     assert not (set(ROUTES) | set(WRITES)) - set(methods), "rows for routes the API lacks"
     beyond_get = {p: m for p, m in methods.items() if m != {"get"}}
     want = {p: {m} | ({"get"} if p in ROUTES else set()) for p, m in WRITES.items()}
+    for path, name in analyses.items():  # analyses read: POST carries their parameters
+        want[path] = {"post", "get"} if get_analysis(name).get else {"post"}
     assert beyond_get == want, f"a method beyond GET: {methods}"
     assert {lid: layer.visibility for lid, layer in LAYERS.items()} == COLLECTIONS
     assert walk_world.tilesets == TILESETS
@@ -465,6 +497,35 @@ def test_the_write_routes(walk_world: World, principal: str) -> None:
         )
         want = 200 if principal in WRITERS[path] else refused(principal)
         assert got.status_code == want, (path, got.text)
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_every_analysis(walk_world: World, principal: str) -> None:
+    """Every analysis of the registry, asked its example by every principal: refused exactly
+    when the principal may not see what it reads; otherwise answered (a result, a job, or a
+    problem naming bad input on this small world: never a 401/403, never a 500)."""
+    headers = walk_world.headers[principal]
+    wrong = []
+    for name in names():
+        analysis = get_analysis(name)
+        gate = _analysis_gate(name)
+        asks = [
+            walk_world.client.post(f"/api/analysis/{name}", json=analysis.example, headers=headers)
+        ]
+        if analysis.get:
+            asks.append(
+                walk_world.client.get(
+                    f"/api/analysis/{name}", params=analysis.example, headers=headers
+                )
+            )
+        for got in asks:
+            if gate not in SEES[principal]:
+                ok = got.status_code == refused(principal)
+            else:
+                ok = got.status_code in (200, 202, 400, 404, 409)
+            if not ok:
+                wrong.append(f"{got.request.method} {name}: {got.status_code} {got.text[:200]}")
+    assert not wrong, "\n".join(wrong)
 
 
 #: every WebSocket route, by hand: they are not in the OpenAPI document, so walked here

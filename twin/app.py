@@ -16,7 +16,9 @@ from starlette.types import ASGIApp
 
 from geodata.db import check_migrated, make_engine
 from sensors_bridge.store import BatchWriter
+from twin.analysis.jobs import JobRunner
 from twin.api import alerts as alerts_api
+from twin.api import analysis as analysis_api
 from twin.api import audit as audit_api
 from twin.api import (
     datasets,
@@ -67,6 +69,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     audit = AuditWriter(engine, settings.audit_flush_seconds)
     listeners = listeners_for(settings, engine)
     live_service = LiveService(engine, settings) if settings.live else None
+    analysis_jobs = JobRunner(settings.analysis_dir / "jobs", settings.analysis_jobs)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,6 +81,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         yield
         if live_service is not None:
             await live_service.stop()
+        analysis_jobs.close()
         audit.stop()
         close_all(listeners)
         if own_engine:
@@ -96,6 +100,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.audit = audit
     app.state.listeners = listeners
     app.state.live = live_service
+    app.state.analysis_jobs = analysis_jobs
     app.state.hub = live_service.hub if live_service is not None else None
     app.state.verifier = TokenVerifier(engine, settings, audit)
     app.state.ingest_writer = BatchWriter(engine, "http", listeners)
@@ -134,6 +139,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(rules_api.router)
     app.include_router(sta.router)
     app.include_router(live.router)
+    app.include_router(analysis_api.build_router())
     _mount_viewer(app)
     openapi.install(app)
     return app

@@ -63,6 +63,18 @@ class Settings(BaseSettings):
     crs: str | None = Field(None, description="working CRS, e.g. EPSG:3067; projected, metres")
     storey_height: float = Field(3.0, gt=0, description="metres per storey for height fallback")
     default_height: float = Field(9.0, gt=0, description="height when nothing else is known")
+    # -- analyses (twin/analysis/)
+    timezone: str | None = Field(
+        None,
+        description="IANA time zone of naive times given to the analyses (e.g. Europe/Paris); "
+        "unset = naive times are refused",
+    )
+    analysis_processes: int = Field(
+        0, ge=0, description="processes casting rays (Embree holds the GIL); 0 = one per core"
+    )
+    analysis_jobs: int = Field(
+        2, ge=1, description="slow analyses (jobs) run at once by each app worker"
+    )
     max_vertices: int = Field(
         500_000, ge=4, description="the most coordinates one imported feature may have"
     )
@@ -249,6 +261,21 @@ class Settings(BaseSettings):
         except CRSError as exc:
             raise ValueError(str(exc)) from None
 
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {v!r}: give an IANA name such as Europe/Paris"
+            ) from None
+        return v
+
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _check_forwarded(cls, v: str) -> str:
@@ -347,6 +374,12 @@ class Settings(BaseSettings):
     @cached_property
     def tiles_dir(self) -> Path:
         return self.data_dir / "tiles"
+
+    @cached_property
+    def analysis_dir(self) -> Path:
+        """Cached analysis results (by their inputs' key) and job states: files, so that any
+        app worker can answer for a job another one runs."""
+        return self.data_dir / "analysis"
 
     @property
     def mqtt_tls(self) -> bool:

@@ -2,9 +2,9 @@
 
 One module per command group (``db``, ``users`` with ``audit``, ``tokens``, ``data``,
 ``serve``, ``tiles``, ``devices``, ``rules``, ``opendata``, ``gtfs``, ``broker`` with ``bridge``,
-``simulate``), each importing only Typer and rich at module level: what a command needs (the
-database, GDAL, the tiles, the server) loads when that command runs, so ``twin --help`` and
-``twin import`` start without the tiles or FastAPI.
+``simulate``, ``analyse`` with a module per analysis), each importing only Typer and rich at
+module level: what a command needs (the database, GDAL, the tiles, the server) loads when
+that command runs, so ``twin --help`` and ``twin import`` start without the tiles or FastAPI.
 Shared pieces (consoles, error boundary, progress bar) are in :mod:`twin.cli.common`.
 """
 
@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from twin.cli.analyse import analyse_app
 from twin.cli.bridge import bridge, broker_app
 from twin.cli.common import console, hard_exit, quick_exit_allowed
 from twin.cli.data import demo, import_
@@ -41,6 +42,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(devices_app, name="devices")
 app.add_typer(opendata_app, name="opendata")
 app.add_typer(rules_app, name="rules")
+app.add_typer(analyse_app, name="analyse")
 app.command()(init)
 app.command("import")(import_)
 app.command()(demo)
