@@ -311,3 +311,32 @@ def faces(
             )
         )
     return Mesh.concat(out)
+
+
+def building_mesh(
+    frame: Frame,
+    footprints: Sequence[bytes | shapely.Geometry],
+    base_z: NDArray[np.float64],
+    height: NDArray[np.float64],
+    lod2: Sequence[bytes | shapely.Geometry | None],
+) -> Mesh:
+    """Buildings as the twin draws them everywhere (tiles and the analyses' scene): LoD2 faces
+    where stored and usable, else the LoD1 extrusion; feature index = position in the lists.
+
+    A LoD2 geometry whose faces give no triangle (degenerate) falls back to LoD1: every
+    building must be drawn, and must block rays where it stands.
+    """
+    n = len(footprints)
+    has_lod2 = np.fromiter((g is not None for g in lod2), dtype=bool, count=n)
+    idx = np.arange(n)
+    parts: list[Mesh] = []
+    if has_lod2.any():
+        sel = idx[has_lod2]
+        lod2_mesh = faces(frame, [lod2[i] for i in sel.tolist()], sel)
+        parts.append(lod2_mesh)
+        has_lod2[sel[~np.isin(sel, lod2_mesh.features)]] = False
+    lod1 = idx[~has_lod2]
+    if len(lod1):
+        fps = [footprints[i] for i in lod1.tolist()]
+        parts.append(extrude(frame, fps, base_z[lod1], height[lod1], lod1))
+    return Mesh.concat(parts)

@@ -33,6 +33,16 @@ def _to_lonlat(epsg: int) -> Transformer:
     return Transformer.from_crs(f"EPSG:{epsg}", "EPSG:4326", always_xy=True)
 
 
+@lru_cache(maxsize=4)
+def _ecef_to_geodetic() -> Transformer:
+    return Transformer.from_crs("EPSG:4978", "EPSG:4979", always_xy=True)
+
+
+@lru_cache(maxsize=16)
+def _from_lonlat(epsg: int) -> Transformer:
+    return Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True)
+
+
 def lonlat(epsg: int, x: F64, y: F64) -> tuple[F64, F64]:
     """Longitude and latitude in degrees of working-CRS points (vectorised)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
@@ -134,6 +144,19 @@ class Frame:
         """Working-CRS points (x, y, z) -> this frame (n, 3), float64."""
         lon, lat = lonlat(self.epsg, x, y)
         return self.local_from_lonlat(lon, lat, np.asarray(z, float))
+
+    def to_working(self, local: F64) -> F64:
+        """This frame (n, 3) -> working-CRS points (n, 3) with ellipsoidal heights: the
+        inverse of :meth:`local`, so a point found in the frame (a ray's hit) is reported
+        where the twin stores things."""
+        ecef = np.asarray(local, float).reshape(-1, 3) @ self.rotation.T + self.origin
+        if len(ecef) == 1:  # pyproj wants scalars, not one-element arrays
+            lo, la, h1 = _ecef_to_geodetic().transform(*ecef[0].tolist())
+            x1, y1 = _from_lonlat(self.epsg).transform(lo, la)
+            return np.array([[x1, y1, h1]], dtype=float)
+        lon, lat, h = _ecef_to_geodetic().transform(ecef[:, 0], ecef[:, 1], ecef[:, 2])
+        x, y = _from_lonlat(self.epsg).transform(lon, lat)
+        return np.stack([np.asarray(x, float), np.asarray(y, float), np.asarray(h, float)], axis=1)
 
     def up_in_frame(self, lon: F64, lat: F64) -> F64:
         """The ellipsoid normal at each point, expressed in this frame (n, 3)."""

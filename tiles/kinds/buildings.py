@@ -9,7 +9,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from tiles import metadata, style
-from tiles.extrude import extrude, faces
+from tiles.extrude import building_mesh
 from tiles.frames import Frame
 from tiles.gltf import GltfBuilder, read_accessor, read_glb
 from tiles.kinds.base import (
@@ -130,25 +130,14 @@ class BuildingsKind(TilesetKind[BuildingRow, BuildingOptions]):
 
 
 def _mesh(frame: Frame, rows: Sequence[BuildingRow]) -> Mesh:
-    """LoD2 faces where stored and usable, else the LoD1 extrusion; feature index = row."""
-    n = len(rows)
-    base = np.fromiter((r.base_z for r in rows), dtype=np.float64, count=n)
-    height = np.fromiter((r.height for r in rows), dtype=np.float64, count=n)
-    has_lod2 = np.fromiter((r.lod2 is not None for r in rows), dtype=bool, count=n)
-    idx = np.arange(n)
-    parts: list[Mesh] = []
-    if has_lod2.any():
-        sel = idx[has_lod2]
-        lod2_mesh = faces(frame, [rows[i].lod2 for i in sel.tolist()], sel)
-        parts.append(lod2_mesh)
-        # a LoD2 geometry whose faces give no triangle (degenerate) falls back to LoD1:
-        # every building in the property table must be drawn
-        has_lod2[sel[~np.isin(sel, lod2_mesh.features)]] = False
-    lod1 = idx[~has_lod2]
-    if len(lod1):
-        fps = [rows[i].footprint for i in lod1.tolist()]
-        parts.append(extrude(frame, fps, base[lod1], height[lod1], lod1))
-    return Mesh.concat(parts)
+    """The buildings of a tile; feature index = row."""
+    return building_mesh(
+        frame,
+        [r.footprint for r in rows],
+        np.fromiter((r.base_z for r in rows), dtype=np.float64, count=len(rows)),
+        np.fromiter((r.height for r in rows), dtype=np.float64, count=len(rows)),
+        [r.lod2 for r in rows],
+    )
 
 
 def _columns(rows: Sequence[BuildingRow], layer: str) -> dict[str, list[Any]]:

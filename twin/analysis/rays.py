@@ -1,0 +1,207 @@
+"""Rays cast at a :class:`~twin.analysis.scene.Scene` with Embree, through embreex called
+directly (trimesh's wrappers reach only 20–50% of it), in several processes: embreex holds
+the GIL, so threads would gain nothing.
+
+The worker processes are started once (spawn: safe beside the app's threads) and kept. A
+scene reaches them as a memory-mapped file of its triangles, named by its key, which each
+worker loads once and keeps; rays and answers travel the same way (a file in RAM-backed
+``/dev/shm`` where there is one), so a million rays cost no pickling.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import multiprocessing as mp
+import os
+import shutil
+import tempfile
+import threading
+from collections import OrderedDict
+from multiprocessing.pool import Pool
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from twin.analysis.scene import Scene
+
+#: below this many rays, the calling process casts them itself (a pool round trip costs more)
+IN_PROCESS_BELOW = 65_536
+_pool: Pool | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def _scratch_root() -> Path:
+    shm = Path("/dev/shm")
+    return shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+
+
+def _embree(soup: NDArray[np.float32]) -> Any:
+    from embreex import rtcore_scene as rtcs
+    from embreex.mesh_construction import TriangleMesh
+
+    scene = rtcs.EmbreeScene()
+    TriangleMesh(scene, soup)
+    return scene
+
+
+def _cast(
+    embree: Any,
+    origins: NDArray[np.float32],
+    dirs: NDArray[np.float32],
+    tmax: NDArray[np.float32] | None,
+    occluded: bool,
+) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+    """Answers of one batch: the triangle hit (-1: none) and its distance (inf: none);
+    for occlusion, the first array is 1 where blocked."""
+    kw: dict[str, Any] = {} if tmax is None else {"dists": tmax}
+    if occluded:
+        hit = embree.run(origins, dirs, query="OCCLUDED", **kw)
+        return (np.asarray(hit) >= 0).astype(np.int32), np.zeros(0, np.float32)
+    out = embree.run(origins, dirs, output=1, **kw)
+    prim = np.asarray(out["primID"], dtype=np.int32)
+    t = np.where(prim >= 0, np.asarray(out["tfar"], np.float32), np.float32(np.inf))
+    return prim, t.astype(np.float32)
+
+
+# -- worker side ----------------------------------------------------------------------------
+_scenes: OrderedDict[str, Any] = OrderedDict()
+
+
+def _worker_scene(key: str, path: str) -> Any:
+    if key not in _scenes:
+        _scenes[key] = _embree(np.load(path, mmap_mode="r").copy())
+        while len(_scenes) > 2:
+            _scenes.popitem(last=False)
+    _scenes.move_to_end(key)
+    return _scenes[key]
+
+
+def _work(task: tuple[str, str, str, int, int, int, bool, bool]) -> None:
+    key, scene_path, rays_path, n, start, stop, occluded, has_tmax = task
+    rays = np.memmap(rays_path, mode="r+", dtype=np.float32, shape=(n, 9))
+    o = np.ascontiguousarray(rays[start:stop, 0:3])
+    d = np.ascontiguousarray(rays[start:stop, 3:6])
+    tmax = np.ascontiguousarray(rays[start:stop, 6]) if has_tmax else None
+    prim, t = _cast(_worker_scene(key, scene_path), o, d, tmax, occluded)
+    rays[start:stop, 7] = prim.astype(np.float32)
+    if not occluded:
+        rays[start:stop, 8] = t
+    rays.flush()
+
+
+# -- caller side ----------------------------------------------------------------------------
+def _get_pool(processes: int) -> Pool:
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size != processes:
+            if _pool is not None:
+                _pool.terminate()
+            _pool = mp.get_context("spawn").Pool(processes)
+            _pool_size = processes
+        return _pool
+
+
+@atexit.register
+def _close_pool() -> None:
+    global _pool
+    if _pool is not None:
+        _pool.terminate()
+        _pool = None
+
+
+def processes_for(setting: int) -> int:
+    """TWIN_ANALYSIS_PROCESSES, 0 meaning one per core."""
+    return setting if setting > 0 else max(1, os.cpu_count() or 1)
+
+
+class RayCaster:
+    """Casts batches of rays at one scene. ``processes`` 1 casts in the calling process."""
+
+    def __init__(self, scene: Scene, processes: int = 1) -> None:
+        self.scene = scene
+        self.processes = max(1, processes)
+        self._key = scene.key
+        self._embree: Any = None
+        self._dir: Path | None = None
+        self._scene_path: str | None = None
+
+    def _local(self) -> Any:
+        if self._embree is None:
+            self._embree = _embree(self.scene.soup())
+        return self._embree
+
+    def _shared_scene(self) -> str:
+        if self._scene_path is None:
+            self._dir = Path(tempfile.mkdtemp(prefix="twin-rays-", dir=_scratch_root()))
+            path = self._dir / f"{self._key}.npy"
+            np.save(path, self.scene.soup())
+            self._scene_path = str(path)
+        return self._scene_path
+
+    def _run(
+        self,
+        origins: NDArray[Any],
+        dirs: NDArray[Any],
+        tmax: NDArray[Any] | None,
+        occluded: bool,
+    ) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+        o = np.ascontiguousarray(origins, dtype=np.float32).reshape(-1, 3)
+        d = np.ascontiguousarray(dirs, dtype=np.float32).reshape(-1, 3)
+        if d.shape[0] == 1 and o.shape[0] > 1:
+            d = np.ascontiguousarray(np.broadcast_to(d, o.shape))
+        if o.shape[0] == 1 and d.shape[0] > 1:
+            o = np.ascontiguousarray(np.broadcast_to(o, d.shape))
+        n = o.shape[0]
+        tm = None if tmax is None else np.ascontiguousarray(np.broadcast_to(tmax, (n,)), np.float32)
+        if self.processes == 1 or n < IN_PROCESS_BELOW:
+            return _cast(self._local(), o, d, tm, occluded)
+        scene_path = self._shared_scene()
+        assert self._dir is not None
+        rays_path = self._dir / f"rays-{threading.get_ident()}.f32"
+        rays = np.memmap(rays_path, mode="w+", dtype=np.float32, shape=(n, 9))
+        rays[:, 0:3], rays[:, 3:6] = o, d
+        if tm is not None:
+            rays[:, 6] = tm
+        rays.flush()
+        chunks = np.linspace(0, n, self.processes * 4 + 1).astype(int)
+        tasks = [
+            (self._key, scene_path, str(rays_path), n, int(a), int(b), occluded, tm is not None)
+            for a, b in itertools.pairwise(chunks)
+            if b > a
+        ]
+        try:
+            _get_pool(self.processes).map(_work, tasks, chunksize=1)
+            prim = np.asarray(rays[:, 7]).astype(np.int32)
+            t = np.zeros(0, np.float32) if occluded else np.array(rays[:, 8], dtype=np.float32)
+        finally:
+            del rays
+            rays_path.unlink(missing_ok=True)
+        return prim, t
+
+    def intersect(
+        self, origins: NDArray[Any], dirs: NDArray[Any], tmax: NDArray[Any] | None = None
+    ) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+        """The first triangle each ray hits (-1: none, the sky) and the distance to it."""
+        return self._run(origins, dirs, tmax, occluded=False)
+
+    def occluded(
+        self, origins: NDArray[Any], dirs: NDArray[Any], tmax: NDArray[Any] | None = None
+    ) -> NDArray[np.bool_]:
+        """Whether something lies on each ray (before ``tmax``): Embree's cheaper query."""
+        return self._run(origins, dirs, tmax, occluded=True)[0].astype(bool)
+
+    def close(self) -> None:
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+            self._scene_path = None
+
+    def __enter__(self) -> RayCaster:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
