@@ -57,18 +57,19 @@ def _northing_first(epsg: int) -> bool:
     return bool(axes) and axes[0].direction.lower() in ("north", "south")
 
 
-def _bbox_srid(crs: str | None) -> tuple[int, bool]:
-    """EPSG code of ``bbox-crs`` and whether its coordinates come northing first."""
+def request_crs(crs: str | None, param: str = "bbox-crs") -> tuple[int, bool]:
+    """EPSG code of a CRS parameter (``bbox-crs``, ``filter-crs``, ``crs``) and whether its
+    coordinates come northing first (EPSG:4326 by its EPSG URI does; CRS84 does not)."""
     if crs is None or crs.strip() in _CRS84_NAMES:
         return 4326, False
     try:
         epsg = parse_crs(crs.strip())
     except CRSError:
         raise InputError(
-            f"unknown bbox-crs {crs!r}: leave it out for lon,lat (CRS84) or give "
+            f"unknown {param} {crs!r}: leave it out for lon,lat (CRS84) or give "
             f"{CRS84_URI} or an EPSG URI such as http://www.opengis.net/def/crs/EPSG/0/3067"
         ) from None
-    check_horizontal(epsg, "bbox-crs")
+    check_horizontal(epsg, param)
     return epsg, _northing_first(epsg)
 
 
@@ -101,7 +102,7 @@ def parse_bbox(value: str | Sequence[float] | None, *, crs: str | None = None) -
         numbers.append(n)
     if len(numbers) == 6:
         numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
-    srid, swap = _bbox_srid(crs)
+    srid, swap = request_crs(crs)
     a1, b1, a2, b2 = numbers
     minx, miny, maxx, maxy = (b1, a1, b2, a2) if swap else (a1, b1, a2, b2)
     order = "lat,lon" if swap else ("lon,lat" if srid == 4326 else "x,y")

@@ -38,12 +38,15 @@ from geodata.crs import (
 from geodata.datasets import hidden_rows_clause
 from geodata.errors import InputError, NotFound
 from geodata.feature_params import BBox, check_paging
+from geodata.feature_query import ItemQuery, OutputCrs
 from geodata.layers import Layer
 from geodata.vocab import sql_in
 from geodata.working_crs import get_working_crs
 
 #: GeoJSON coordinates: 9 decimals of a degree is 0.1 mm, far below survey accuracy
 _DIGITS = 9
+#: projected coordinates: a millimetre
+_PROJECTED_DIGITS = 3
 #: orjson writes documents up to this depth; a deeper attrs document is served as its text
 _MAX_DEPTH = 254
 #: an envelope edge is cut into this many pieces before reprojection so curved edges count
@@ -74,10 +77,17 @@ class ItemPage:
 
 # -- SQL --------------------------------------------------------------------------------------
 def _where(
-    layer: Layer, viewer: Principal, bbox: BBox | None, srid: int
+    layer: Layer,
+    viewer: Principal,
+    bbox: BBox | None,
+    srid: int,
+    query: ItemQuery | None = None,
 ) -> tuple[str, dict[str, Any]]:
     clauses: list[str] = []
     params: dict[str, Any] = {}
+    if query is not None and query.filter is not None:  # parameterised by geodata.cql
+        clauses.append(query.filter.sql)
+        params.update(query.filter.params)
     if layer.where:
         clauses.append(f"({layer.where})")
     if layer.scenario_aware:
@@ -127,18 +137,25 @@ def _servable(geom: str, srid: int, *, heights: bool = True) -> str:
     return "(" + " AND ".join(tests) + ")"
 
 
-def select_sql(layer: Layer, where: str, srid: int) -> str:
+def select_sql(layer: Layer, where: str, srid: int, out: OutputCrs | None = None) -> str:
     """The SELECT that :func:`feature_from_row` reads: one feature shape for the Features API
-    and the GeoJSON download (:mod:`geodata.export`)."""
+    and the GeoJSON download (:mod:`geodata.export`); geometry in CRS84 unless ``out`` asks
+    for another CRS (in its own axis order)."""
+    out = out or OutputCrs()
     columns = "".join(f", {c}" for c in layer.properties)
     attrs = ", attrs::text AS attrs_" if layer.has_attrs else ""
-    # a row no reprojection can place (see _servable) is served with a null geometry: one odd
-    # row must not fail the page
     geom = layer.output_geom
-    return (
-        f"SELECT id, CASE WHEN {_servable(geom, srid)} THEN ST_AsGeoJSON(ST_Transform({geom}, "
-        f"4326), {_DIGITS}) END AS geom_{attrs}{columns} FROM {layer.table}{where}"
-    )
+    if out.srid == srid:  # the storage CRS: nothing to reproject, every row placed
+        placed = f"ST_FlipCoordinates({geom})" if out.flip else geom
+        encoded = f"ST_AsGeoJSON({placed}, {_PROJECTED_DIGITS})"
+    else:
+        # a row no reprojection can place (see _servable) is served with a null geometry:
+        # one odd row must not fail the page
+        moved = f"ST_Transform({geom}, {int(out.srid)})"
+        placed = f"ST_FlipCoordinates({moved})" if out.flip else moved
+        digits = _DIGITS if out.srid in (4326, 4979) else _PROJECTED_DIGITS
+        encoded = f"CASE WHEN {_servable(geom, srid)} THEN ST_AsGeoJSON({placed}, {digits}) END"
+    return f"SELECT id, {encoded} AS geom_{attrs}{columns} FROM {layer.table}{where}"
 
 
 def feature_from_row(layer: Layer, row: Any) -> dict[str, Any]:
@@ -212,15 +229,20 @@ def _check_bbox_srid(conn: Connection, bbox: BBox | None, working: int) -> None:
 
 
 def count_items(
-    *, conn: Connection, layer: Layer, viewer: Principal, bbox: BBox | None = None
+    *,
+    conn: Connection,
+    layer: Layer,
+    viewer: Principal,
+    bbox: BBox | None = None,
+    query: ItemQuery | None = None,
 ) -> int:
-    """How many baseline features of ``layer`` ``viewer`` may see match ``bbox``
-    (``numberMatched``)."""
+    """How many baseline features of ``layer`` ``viewer`` may see match ``bbox`` and the
+    filter (``numberMatched``)."""
     srid = get_working_crs(conn)
     if srid is None:
         return 0
     _check_bbox_srid(conn, bbox, srid)
-    where, params = _where(layer, viewer, bbox, srid)
+    where, params = _where(layer, viewer, bbox, srid, query)
     return int(
         conn.execute(text(f"SELECT count(*) FROM {layer.table}{where}"), params).scalar_one()
     )
@@ -234,30 +256,46 @@ def query_items(
     bbox: BBox | None = None,
     limit: int | None = None,
     offset: int | None = None,
+    query: ItemQuery | None = None,
 ) -> ItemPage:
-    """One page of features ordered by id, geometry in CRS84 with heights kept.
+    """One page of features ordered by ``sortby`` then id, geometry in CRS84 (or the asked
+    CRS) with heights kept.
 
     :raises InputError: bad ``limit``/``offset`` (see :func:`geodata.feature_params.check_paging`).
     """
     limit, offset = check_paging(limit=limit, offset=offset)
+    query = query or ItemQuery()
     srid = get_working_crs(conn)
     if srid is None:
         return ItemPage([], 0, limit, offset)
-    matched = count_items(conn=conn, layer=layer, viewer=viewer, bbox=bbox)
+    matched = count_items(conn=conn, layer=layer, viewer=viewer, bbox=bbox, query=query)
     if offset >= matched:
         return ItemPage([], matched, limit, offset)
-    where, params = _where(layer, viewer, bbox, srid)
+    where, params = _where(layer, viewer, bbox, srid, query)
+    # sort keys are queryables' columns (ours, never the client's text), then the id
+    order = "".join(f"{c} {'DESC' if d else 'ASC'} NULLS LAST, " for c, d in query.sortby)
+    order += "id"
     # page the ids first: PostgreSQL would otherwise reproject and encode every skipped row
-    page = f"id IN (SELECT id FROM {layer.table}{where} ORDER BY id LIMIT :limit OFFSET :offset)"
+    page = (
+        f"id IN (SELECT id FROM {layer.table}{where} ORDER BY {order} LIMIT :limit OFFSET :offset)"
+    )
     rows = conn.execute(
-        text(f"{select_sql(layer, ' WHERE ' + page, srid)} ORDER BY id"),
+        text(f"{select_sql(layer, ' WHERE ' + page, srid, query.crs)} ORDER BY {order}"),
         {**params, "limit": limit, "offset": offset},
     )
-    return ItemPage([feature_from_row(layer, r) for r in rows], matched, limit, offset)
+    found = [feature_from_row(layer, r) for r in rows]
+    for f in found:
+        f["properties"] = query.select(f["properties"])
+    return ItemPage(found, matched, limit, offset)
 
 
 def get_item(
-    *, conn: Connection, layer: Layer, viewer: Principal, feature_id: str | int
+    *,
+    conn: Connection,
+    layer: Layer,
+    viewer: Principal,
+    feature_id: str | int,
+    crs: OutputCrs | None = None,
 ) -> dict[str, Any]:
     """One baseline feature of ``layer`` by its id.
 
@@ -277,7 +315,7 @@ def get_item(
         raise missing
     where, params = _where(layer, viewer, None, srid)
     where = f"{where} AND id = :fid" if where else " WHERE id = :fid"
-    row = conn.execute(text(select_sql(layer, where, srid)), {**params, "fid": fid}).first()
+    row = conn.execute(text(select_sql(layer, where, srid, crs)), {**params, "fid": fid}).first()
     if row is None:
         raise missing
     return feature_from_row(layer, row)

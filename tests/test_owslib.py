@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import uvicorn
 from owslib.ogcapi.features import Features
+from pyproj import Transformer
 from sqlalchemy import Engine
 
 from tests.conftest import free_port
@@ -69,3 +74,55 @@ def test_owslib_is_refused_agent_collections(server_url: str) -> None:
     api = Features(server_url)
     with pytest.raises(RuntimeError, match="visible to"):
         api.collection_items("networks", limit=1)
+
+
+def test_owslib_sends_a_cql2_filter(server_url: str, seeded: dict[str, list[int]]) -> None:
+    api = Features(server_url)
+    assert "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text" in api.conformance()["conformsTo"]
+    tall = api.collection_items("buildings", filter="height > 10", limit=10)
+    heights = sorted(f["properties"]["height"] for f in tall["features"])
+    assert heights and all(h > 10 for h in heights)
+    everything = api.collection_items("buildings", limit=10)["features"]
+    assert tall["numberMatched"] == sum(f["properties"]["height"] > 10 for f in everything)
+    assert "height" in api.collection_queryables("buildings")["properties"]
+
+
+_GDAL_READ = """
+import json, sys
+import pyogrio
+url, crs = sys.argv[1], sys.argv[2] or None
+frame = pyogrio.read_dataframe(url, **({"CRS": crs} if crs else {}))
+print(json.dumps({"epsg": frame.crs.to_epsg(), "wkb": [g.wkb_hex for g in frame.geometry]}))
+"""
+
+
+def _gdal_read(url: str, crs: str = "") -> dict[str, Any]:
+    """GDAL in a child process: its HTTP reads hold the GIL, which the server thread needs."""
+    done = subprocess.run(
+        [sys.executable, "-c", _GDAL_READ, url, crs],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    doc: dict[str, Any] = json.loads(done.stdout)
+    return doc
+
+
+def test_gdal_reads_the_collection_in_crs84_and_in_the_working_crs(server_url: str) -> None:
+    """GDAL's OAPIF driver (through pyogrio) reads the same buildings in CRS84 and in the
+    working CRS: the working-CRS coordinates are the CRS84 ones reprojected."""
+    import numpy as np
+    import shapely
+
+    url = f"OAPIF:{server_url}collections/buildings"
+    crs84, native = _gdal_read(url, "OGC:CRS84"), _gdal_read(url, "EPSG:3067")
+    assert len(crs84["wkb"]) == len(native["wkb"]) == 3
+    assert native["epsg"] == 3067
+    # without a CRS, GDAL reads the collection's storageCrs, as Part 2 lets a client do
+    assert _gdal_read(url)["epsg"] == 3067
+    there = Transformer.from_crs(4326, 3067, always_xy=True)
+    for a, b in zip(crs84["wkb"], native["wkb"], strict=True):
+        ga, gb = shapely.from_wkb(bytes.fromhex(a)), shapely.from_wkb(bytes.fromhex(b))
+        moved = shapely.transform(ga, lambda c: np.column_stack(there.transform(c[:, 0], c[:, 1])))
+        assert moved.equals_exact(gb, tolerance=0.01)

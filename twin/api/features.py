@@ -21,9 +21,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import Mount
 
 from geodata import feature_params, features
-from geodata.crs import CRS84_URI, CRS84H_URI
+from geodata.crs import CRS84_URI
 from geodata.errors import InputError
+from geodata.feature_query import crs_list, parse_output_crs
 from geodata.layers import LAYERS, Layer
+from geodata.queryables import schema_document
+from geodata.working_crs import get_working_crs
+from twin.api import feature_query as fq
 from twin.api.deps import CurrentUser, EngineDep, ExportedLayer, VisibleLayer
 from twin.api.openapi import problems
 
@@ -38,7 +42,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
 ]
-_ITEMS_PARAMS = frozenset({"bbox", "bbox-crs", "datetime", "f", "limit", "offset"})
+_ITEMS_PARAMS = frozenset({"bbox", "bbox-crs", "datetime", "f", "limit", "offset"}) | fq.PARAMS
 
 FormatParam = Annotated[
     Literal["json"] | None, Query(description="Output format: `json` (the only one served).")
@@ -161,21 +165,30 @@ def landing(request: Request, f: LandingFormatParam = None) -> Response:
 
 @router.get("/conformance", response_class=OGCJSONResponse, summary="Conformance classes")
 def conformance(f: FormatParam = None) -> Response:
-    return OGCJSONResponse({"conformsTo": CONFORMANCE})
+    return OGCJSONResponse({"conformsTo": CONFORMANCE + fq.CONFORMANCE})
 
 
 # -- collections ------------------------------------------------------------------------------
-def _collection_doc(base: str, layer: Layer, extent: list[float] | None) -> dict[str, Any]:
+def _collection_doc(
+    base: str, layer: Layer, extent: list[float] | None, working: int | None
+) -> dict[str, Any]:
     url = f"{base}/collections/{layer.id}"
     doc: dict[str, Any] = {
         "id": layer.id,
         "title": layer.title,
         "description": layer.description,
         "itemType": "feature",
-        "crs": [CRS84_URI, CRS84H_URI],
+        "crs": crs_list(working),
+        "storageCrs": f"http://www.opengis.net/def/crs/EPSG/0/{working}" if working else CRS84_URI,
         "links": [
             _link(url, "self", JSON, layer.title),
             _link(f"{url}/items", "items", GEOJSON, f"{layer.title} as GeoJSON"),
+            _link(
+                f"{url}/queryables",
+                "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                "application/schema+json",
+                "Queryables",
+            ),
         ],
     }
     if extent is not None:
@@ -191,9 +204,13 @@ def collections(
     base = _base(request)
     visible = [layer for layer in LAYERS.values() if user.may_see(layer.visibility)]
     with engine.connect() as conn:
+        working = get_working_crs(conn)
         docs = [
             _collection_doc(
-                base, layer, features.collection_extent(conn=conn, layer=layer, viewer=user)
+                base,
+                layer,
+                features.collection_extent(conn=conn, layer=layer, viewer=user),
+                working,
             )
             for layer in visible
         ]
@@ -217,7 +234,18 @@ def collection(
 ) -> Response:
     with engine.connect() as conn:
         extent = features.collection_extent(conn=conn, layer=layer, viewer=user)
-    return OGCJSONResponse(_collection_doc(_base(request), layer, extent))
+        working = get_working_crs(conn)
+    return OGCJSONResponse(_collection_doc(_base(request), layer, extent, working))
+
+
+@router.get(
+    "/collections/{collection_id}/queryables",
+    summary="What the collection's items may be filtered and sorted on (JSON Schema)",
+    responses=_COLLECTION,
+)
+def queryables(request: Request, layer: VisibleLayer, f: FormatParam = None) -> Response:
+    url = f"{_base(request)}/collections/{layer.id}/queryables"
+    return Response(orjson.dumps(schema_document(layer, url)), media_type="application/schema+json")
 
 
 @router.get(
@@ -267,6 +295,12 @@ def items(
         str | None,
         Query(alias="datetime", description="Accepted; collections have no time dimension"),
     ] = None,
+    filter_: fq.FilterParam = None,
+    filter_lang: fq.FilterLangParam = None,
+    filter_crs: fq.FilterCrsParam = None,
+    crs: fq.CrsParam = None,
+    sortby: fq.SortbyParam = None,
+    properties: fq.PropertiesParam = None,
     f: FeatureFormatParam = None,
 ) -> Response:
     unknown = sorted(set(request.query_params) - _ITEMS_PARAMS)
@@ -277,8 +311,18 @@ def items(
         )
     box = feature_params.parse_bbox(bbox, crs=bbox_crs)
     with engine.connect() as conn:
+        query = fq.item_query(
+            layer,
+            get_working_crs(conn),
+            filter_=filter_,
+            filter_lang=filter_lang,
+            filter_crs=filter_crs,
+            crs=crs,
+            sortby=sortby,
+            properties=properties,
+        )
         page = features.query_items(
-            conn=conn, layer=layer, viewer=user, bbox=box, limit=limit, offset=offset
+            conn=conn, layer=layer, viewer=user, bbox=box, limit=limit, offset=offset, query=query
         )
     base = _base(request)
     links = [
@@ -301,7 +345,8 @@ def items(
             "numberReturned": page.number_returned,
             "timeStamp": _now(),
             "links": links,
-        }
+        },
+        headers={"Content-Crs": f"<{query.crs.uri}>"},
     )
 
 
@@ -317,13 +362,17 @@ def item(
     user: CurrentUser,
     engine: EngineDep,
     feature_id: str,
+    crs: fq.CrsParam = None,
     f: FeatureFormatParam = None,
 ) -> Response:
     with engine.connect() as conn:
-        feature = features.get_item(conn=conn, layer=layer, viewer=user, feature_id=feature_id)
+        out = parse_output_crs(crs, get_working_crs(conn))
+        feature = features.get_item(
+            conn=conn, layer=layer, viewer=user, feature_id=feature_id, crs=out
+        )
     url = f"{_base(request)}/collections/{layer.id}"
     feature["links"] = [
         _link(f"{url}/items/{feature['id']}", "self", GEOJSON, "This feature"),
         _link(url, "collection", JSON, layer.title),
     ]
-    return GeoJSONResponse(feature)
+    return GeoJSONResponse(feature, headers={"Content-Crs": f"<{out.uri}>"})

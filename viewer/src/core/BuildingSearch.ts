@@ -1,9 +1,9 @@
 /**
  * Find buildings by id, name, address or source id through the Features API.
  *
- * The API has no text filter yet, so words are matched in the browser over the buildings
- * collection, read once per session in pages (fine for a district; a city needs a server-side
- * filter, see the viewer's notes).
+ * The words go to the server as a CQL2 filter (OGC API - Features Part 3): every word must
+ * appear, case-insensitively, in one of the text fields. Nothing is loaded into the browser
+ * beyond the matches, so it works for a city as for a district.
  */
 import { type ApiClient, ApiError } from './ApiClient';
 
@@ -14,12 +14,21 @@ export interface BuildingFeature {
   properties: Record<string, unknown>;
 }
 
-const PAGE = 5000;
 const TEXT_FIELDS = ['name', 'address', 'source_id', 'usage'];
 
-export class BuildingSearch {
-  private all: Promise<BuildingFeature[]> | null = null;
+/** Words of a query: quotes and LIKE's wildcards separate words, so a literal needs no escape. */
+export function searchWords(query: string): string[] {
+  return query.toLowerCase().split(/[\s'"%_\\]+/).filter((w) => w.length > 0);
+}
 
+/** The CQL2 text filter: each word in some text field (CASEI: case-insensitive). */
+export function wordsFilter(words: string[]): string {
+  return words
+    .map((w) => `(${TEXT_FIELDS.map((f) => `CASEI(${f}) LIKE '%${w}%'`).join(' OR ')})`)
+    .join(' AND ');
+}
+
+export class BuildingSearch {
   constructor(private readonly api: ApiClient) {}
 
   async byId(id: string | number): Promise<BuildingFeature | null> {
@@ -31,24 +40,6 @@ export class BuildingSearch {
     }
   }
 
-  private loadAll(): Promise<BuildingFeature[]> {
-    this.all ??= (async () => {
-      const out: BuildingFeature[] = [];
-      for (let offset = 0; ; offset += PAGE) {
-        const page = await this.api.json<{ features: BuildingFeature[] }>(
-          `/collections/buildings/items?limit=${PAGE}&offset=${offset}`,
-        );
-        out.push(...page.features);
-        if (page.features.length < PAGE) break;
-      }
-      return out;
-    })().catch((err) => {
-      this.all = null;
-      throw err;
-    });
-    return this.all;
-  }
-
   /** Up to `limit` matches: an exact id first, then features whose text fields contain the words. */
   async search(query: string, limit = 12): Promise<BuildingFeature[]> {
     const q = query.trim();
@@ -58,12 +49,13 @@ export class BuildingSearch {
       const f = await this.byId(q);
       if (f) out.push(f);
     }
-    const words = q.toLowerCase().split(/\s+/);
-    for (const f of await this.loadAll()) {
+    const words = searchWords(q);
+    if (!words.length) return out;
+    const params = new URLSearchParams({ filter: wordsFilter(words), limit: String(limit), sortby: 'name' });
+    const page = await this.api.json<{ features: BuildingFeature[] }>(`/collections/buildings/items?${params}`);
+    for (const f of page.features) {
       if (out.length >= limit) break;
-      if (out.some((o) => String(o.id) === String(f.id))) continue;
-      const text = TEXT_FIELDS.map((k) => String(f.properties[k] ?? '')).join(' ').toLowerCase();
-      if (words.every((w) => text.includes(w))) out.push(f);
+      if (!out.some((o) => String(o.id) === String(f.id))) out.push(f);
     }
     return out;
   }
