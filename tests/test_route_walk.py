@@ -352,6 +352,7 @@ ROUTES: dict[str, Callable[[World], list[Target]]] = {
     "/collections": lambda w: [Target("/collections")],
     "/collections/{collection_id}": _collections(""),
     "/collections/{collection_id}/items": _collections("/items"),
+    "/collections/{collection_id}/queryables": _collections("/queryables"),
     "/collections/{collection_id}/items/{feature_id}": _features,
     "/api/health": lambda w: [Target("/api/health")],
     "/api/me": lambda w: [Target("/api/me")],
