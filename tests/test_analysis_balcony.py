@@ -119,9 +119,8 @@ def test_panorama_files_are_2_to_1_heading_centred(engine: Engine, settings: Set
         sid = add_scenario(conn, "east-block")
         add_box(conn, X0 + 30, Y0 - 10, 20, 20, 40, name="project", scenario_id=sid)
     analysis = get_analysis("balcony")
-    params = parse_params(
-        analysis, {"x": X0, "y": Y0, "z": 1.5, "heading": 90.0, "width": 256, "scenario": "east-block"}
-    )
+    raw = {"x": X0, "y": Y0, "z": 1.5, "heading": 90.0, "width": 256, "scenario": "east-block"}
+    params = parse_params(analysis, raw)
     result = BalconyView().run(ctx_for(engine, settings), params)  # type: ignore[arg-type]
     assert set(result.files) == {"before.png", "after.png", "compare.png"}
     after = np.asarray(Image.open(io.BytesIO(result.files["after.png"])))
@@ -214,3 +213,47 @@ def test_cli_writes_the_panoramas(
         assert (tmp_path / "out" / name).stat().st_size > 100
     bad = CliRunner().invoke(cli_app, [*args[:-5], "--scenario", "nope", "--json"])
     assert bad.exit_code != 0 and "east-block" in bad.output
+
+
+def test_api_open_to_citizens_but_a_restricted_project_is_not(
+    engine: Engine, settings: Settings
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from twin.accounts import create_user
+    from twin.app import create_app
+
+    working_crs(engine)
+    with engine.begin() as conn:
+        sid = add_scenario(conn, "east-block")
+        add_box(conn, X0 + 30, Y0 - 10, 20, 20, 40, name="project", scenario_id=sid)
+        pid = conn.execute(
+            text(
+                "INSERT INTO projects (slug, name, visibility) VALUES ('secret', 'S', 'agent') "
+                "RETURNING id"
+            )
+        ).scalar_one()
+        hidden = add_scenario(conn, "secret-block")
+        conn.execute(
+            text("UPDATE scenarios SET project_id = :p WHERE id = :s"), {"p": pid, "s": hidden}
+        )
+    citizen = {"Authorization": f"Bearer {create_user(engine, 'u-citizen', 'citizen')}"}
+    agent = {"Authorization": f"Bearer {create_user(engine, 'u-agent', 'agent')}"}
+    body = {"x": X0, "y": Y0, "z": 1.5, "heading": 90.0, "width": 128}
+    with TestClient(create_app(settings, engine=engine)) as c:
+        for headers in ({}, citizen):
+            got = c.post("/api/analysis/balcony", json={**body, "scenario": "east-block"},
+                         headers=headers)  # fmt: skip
+            assert got.status_code == 200, got.text
+            doc = got.json()
+            assert doc["blocked_hemisphere_share"] > 0.05
+            png = c.get(doc["files"]["after.png"], headers=headers)
+            assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+        secret = {**body, "scenario": "secret-block"}
+        assert c.post("/api/analysis/balcony", json=secret).status_code == 401
+        assert c.post("/api/analysis/balcony", json=secret, headers=citizen).status_code == 403
+        assert c.post("/api/analysis/balcony", json=secret, headers=agent).status_code == 200
+        got = c.post("/api/analysis/balcony", json={**body, "scenario": "nope"})
+        assert got.status_code == 404 and "east-block" in got.text
+        got = c.post("/api/analysis/balcony", json={**body, "heading": 400})
+        assert got.status_code == 400 and "heading" in got.text
