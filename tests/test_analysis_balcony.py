@@ -123,8 +123,8 @@ def test_panorama_files_are_2_to_1_heading_centred(engine: Engine, settings: Set
     params = parse_params(analysis, raw)
     result = BalconyView().run(ctx_for(engine, settings), params)  # type: ignore[arg-type]
     assert set(result.files) == {"before.png", "after.png", "compare.png"}
-    after = np.asarray(Image.open(io.BytesIO(result.files["after.png"])))
-    before = np.asarray(Image.open(io.BytesIO(result.files["before.png"])))
+    after = np.asarray(Image.open(io.BytesIO(result.files["after.png"])).convert("RGB"))
+    before = np.asarray(Image.open(io.BytesIO(result.files["before.png"])).convert("RGB"))
     assert after.shape == (128, 256, 3) and before.shape == (128, 256, 3)
     # the project is due east, the heading: the centre column just above the horizon is
     # orange after, sky before; the left edge (the back, west) is sky in both
@@ -257,3 +257,24 @@ def test_api_open_to_citizens_but_a_restricted_project_is_not(
         assert got.status_code == 404 and "east-block" in got.text
         got = c.post("/api/analysis/balcony", json={**body, "heading": 400})
         assert got.status_code == 400 and "heading" in got.text
+
+
+def test_panorama_rays_made_in_the_workers_give_the_same_answers(engine: Engine) -> None:
+    from twin.analysis.panorama import directions
+    from twin.analysis.rays import IN_PROCESS_BELOW, RayCaster
+    from twin.analysis.scene import build_scene
+
+    working_crs(engine)
+    with engine.begin() as conn:
+        add_box(conn, X0 - 10, Y0 + 20, 20, 30, 15, name="north")
+        add_box(conn, X0 + 30, Y0 - 10, 10, 20, 30, name="east")
+    scene = build_scene(engine, X0, Y0, radius=200)
+    eye = scene.local(X0, Y0, 1.6)[0]
+    width = 512
+    assert width * width // 2 > IN_PROCESS_BELOW  # the pool's path
+    with RayCaster(scene, processes=1) as one, RayCaster(scene, processes=2) as two:
+        p1, t1 = one.intersect(eye, directions(width, 33.0))
+        p2, t2 = two.panorama(eye, width, 33.0)
+        p3, _ = one.panorama(eye, width, 33.0)
+    assert (p1 == p2).all() and (p1 == p3).all() and np.allclose(t1, t2)
+    assert 0.3 < (p1 >= 0).mean() < 0.9

@@ -24,7 +24,7 @@ from geodata.errors import InputError
 from geodata.layers import get_layer
 from twin.analysis.base import Analysis, AnalysisContext, Params, Result
 from twin.analysis.eye import building_eye, refuse_inside
-from twin.analysis.panorama import PROJECT, SKY, Panorama, compare_png, directions
+from twin.analysis.panorama import PROJECT, SKY, Panorama, compare_png
 from twin.analysis.place import resolve_place, working_epsg
 from twin.analysis.rays import RayCaster, processes_for
 from twin.analysis.scene import ScenarioRef, Scene, build_scene, find_scenario
@@ -109,8 +109,7 @@ def locate(ctx: AnalysisContext, p: BalconyParams, scenario: ScenarioRef | None)
 
 def render(caster: RayCaster, eye: Any, width: int, heading: float) -> Panorama:
     """The panorama seen from ``eye`` (a point of the caster's scene frame)."""
-    origin = np.asarray(eye, np.float32).reshape(1, 3)
-    prim, t = caster.intersect(origin, directions(width, heading))
+    prim, t = caster.panorama(np.asarray(eye, np.float32), width, heading)
     kind = np.where(prim >= 0, caster.scene.kind[np.maximum(prim, 0)], SKY).astype(np.uint8)
     shape = (width // 2, width)
     return Panorama(kind.reshape(shape), t.reshape(shape), heading)
