@@ -144,13 +144,18 @@ def main() -> None:
                 render(caster, origin, args.width, where["heading"])
                 ours.append(time.perf_counter() - t0)
             # end to end: one panorama from nothing (scene from PostGIS, cast, PNG)
-            e2e = []
+            e2e, parts = [], []
             for _ in range(args.repeat):
                 t0 = time.perf_counter()
                 s = build_scene(db.engine, eye.x, eye.y)
+                t1 = time.perf_counter()
                 with RayCaster(s, processes=args.processes) as c2:
-                    render(c2, s.local(eye.x, eye.y, eye.z)[0], args.width, where["heading"]).png()
-                e2e.append(time.perf_counter() - t0)
+                    pano = render(c2, s.local(eye.x, eye.y, eye.z)[0], args.width, where["heading"])
+                t2 = time.perf_counter()
+                pano.png()
+                t3 = time.perf_counter()
+                e2e.append(t3 - t0)
+                parts.append((t1 - t0, t2 - t1, t3 - t2))
         whole = []
         for _ in range(args.repeat):
             t0 = time.perf_counter()
@@ -174,7 +179,10 @@ def main() -> None:
     )
     console.print(
         f"[bench] one {args.width} x {args.width // 2} panorama end to end (scene from PostGIS, "
-        f"cast, PNG): {statistics.median(e2e):.3f} s (target < 1 s)"
+        f"cast, PNG): {statistics.median(e2e):.3f} s (target < 1 s): scene "
+        f"{statistics.median(p[0] for p in parts):.3f} s, rays "
+        f"{statistics.median(p[1] for p in parts):.3f} s, PNG "
+        f"{statistics.median(p[2] for p in parts):.3f} s"
     )
     console.print(
         f"[bench] the balcony analysis (before + after + POIs + 3 PNGs): "
