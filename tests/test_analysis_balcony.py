@@ -278,3 +278,40 @@ def test_panorama_rays_made_in_the_workers_give_the_same_answers(engine: Engine)
         p3, _ = one.panorama(eye, width, 33.0)
     assert (p1 == p2).all() and (p1 == p3).all() and np.allclose(t1, t2)
     assert 0.3 < (p1 >= 0).mean() < 0.9
+
+
+def test_view_change_for_the_scenarios_compare(engine: Engine, settings: Settings) -> None:
+    from twin.analysis.balcony import view_change
+
+    working_crs(engine)
+    with engine.begin() as conn:
+        sid = add_scenario(conn, "ring")
+        add_ring(conn, X0, Y0, 20.0, 21.0, 20.0 + EYE, name="ring", scenario_id=sid)
+    got = view_change(
+        ctx_for(engine, settings),
+        find_scenario(engine, "ring"),
+        [(X0, Y0, EYE, 0.0), (X0 + 200, Y0, 1.5, 270.0)],
+        width=512,
+    )
+    assert len(got) == 2
+    inside, far = got
+    assert inside["blocked_hemisphere_share"] == pytest.approx(math.sqrt(2) / 2, abs=0.01)
+    assert inside["before"]["svf_cos"] == pytest.approx(1.0, abs=0.001)
+    assert inside["after"]["svf_cos"] == pytest.approx(0.5, abs=0.01)
+    # 200 m east, looking west at the ring: a sliver of the hemisphere, more of the view
+    assert 0 < far["blocked_hemisphere_share"] < far["blocked_view_share"] < 0.05
+    assert far["x"] == X0 + 200 and far["heading"] == 270.0
+
+
+def test_a_shared_wall_moves_the_balcony_along_the_facade(
+    engine: Engine, settings: Settings
+) -> None:
+    working_crs(engine)
+    with engine.begin() as conn:
+        home = add_box(conn, X0 - 10, Y0 - 10, 20, 20, 15, name="home", levels=5)
+        add_box(conn, X0 - 10, Y0 - 30, 20, 20, 15, name="neighbour", levels=5)  # south, shared
+    doc = run(ctx_for(engine, settings), building=home, floor=2, heading=180.0, width=64)
+    # the south wall is shared: the free wall facing most south (west: the grid heading is
+    # 181.79°), at its southern end, a step out square to it
+    assert doc["eye"]["x"] == pytest.approx(X0 - 10 - FACADE_STEP_M, abs=0.01)
+    assert Y0 - 10 < doc["eye"]["y"] < Y0 - 8

@@ -16,8 +16,10 @@ z), so the panoramas are taken from exactly where it stands.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import shapely
@@ -58,23 +60,56 @@ def floor_eye_z(
     return base_z + floor * s.storey + EYE_HEIGHT_M
 
 
-def facade_point(footprint: shapely.Geometry, grid_heading: float) -> tuple[float, float]:
+def facade_point(
+    footprint: shapely.Geometry, grid_heading: float, taken: shapely.Geometry | None = None
+) -> tuple[float, float]:
     """A step outside the wall that faces ``grid_heading`` (degrees clockwise from the
     working CRS's grid north), in the working CRS: where a line from the footprint's centre
-    along the heading last leaves the footprint (else, for a line that misses it, the
-    footprint's furthest point along the heading)."""
+    along the heading last leaves the footprint. When that step lands in ``taken`` (the
+    neighbours at the eye's height: a terraced house's shared wall), the free facade point
+    furthest along the heading, stepping out square to its wall."""
     d = np.array([math.sin(math.radians(grid_heading)), math.cos(math.radians(grid_heading))])
     c = np.array([footprint.centroid.x, footprint.centroid.y])
     reach = 2.0 * math.sqrt(max(footprint.envelope.area, 1.0)) + 10.0
     line = shapely.LineString([c, c + reach * d])
     crossings = shapely.get_coordinates(line.intersection(footprint.boundary))
     if len(crossings):
-        p = crossings[int(np.argmax((crossings - c) @ d))]
-    else:
-        pts = shapely.get_coordinates(footprint)
-        p = pts[int(np.argmax(pts @ d))]
-    x, y = p + FACADE_STEP_M * d
+        x, y = crossings[int(np.argmax((crossings - c) @ d))] + FACADE_STEP_M * d
+        if taken is None or not shapely.contains_xy(taken, x, y):
+            return float(x), float(y)
+    pts, steps, normals = _wall_samples(footprint)
+    free = ~shapely.contains_xy(footprint, steps[:, 0], steps[:, 1])
+    if taken is not None:
+        free &= ~shapely.contains_xy(taken, steps[:, 0], steps[:, 1])
+    if not free.any():
+        raise InputError(
+            "every wall of this building touches another building at that floor: give the "
+            "balcony as a point outside the walls, --x X --y Y --z Z"
+        )
+    facing = free & (normals @ d > 0)
+    pick = facing if facing.any() else free
+    score = np.where(pick, (pts - c) @ d, -np.inf)
+    x, y = steps[int(np.argmax(score))]
     return float(x), float(y)
+
+
+def _wall_samples(footprint: shapely.Geometry) -> tuple[Any, Any, Any]:
+    """Points every metre along the outer walls, each stepped out square to its wall, and
+    the walls' outward normals."""
+    pts, steps, normals = [], [], []
+    for poly in getattr(footprint, "geoms", [footprint]):
+        ring = np.asarray(shapely.orient_polygons(poly).exterior.coords)[:, :2]  # CCW outside
+        for a, b in itertools.pairwise(ring):
+            length = float(np.hypot(*(b - a)))
+            if length < 1e-6:
+                continue
+            n = np.array([(b - a)[1], -(b - a)[0]]) / length
+            t = (np.arange(0.5, max(length, 1.0)) / max(length, 1.0))[:, None]
+            p = a + t * (b - a)
+            pts.append(p)
+            steps.append(p + FACADE_STEP_M * n)
+            normals.append(np.repeat(n[None, :], len(p), axis=0))
+    return np.concatenate(pts), np.concatenate(steps), np.concatenate(normals)
 
 
 @dataclass(frozen=True)
@@ -111,8 +146,24 @@ def building_eye(
     footprint = shapely.from_wkb(bytes(row[0]))
     centre = footprint.centroid
     place = resolve_place(epsg, x=float(centre.x), y=float(centre.y))
-    x, y = facade_point(footprint, place.grid_azimuth(heading))
+    x, y = facade_point(footprint, place.grid_azimuth(heading), _neighbours(engine, building, z))
     return BuildingEye(x, y, z, s.storey, s.floors)
+
+
+def _neighbours(engine: Engine, building: int, z: float) -> shapely.Geometry | None:
+    """The other existing buildings beside this one that stand at height ``z``."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT ST_AsBinary(o.footprint) FROM buildings b JOIN buildings o ON "
+                "o.id <> b.id AND o.scenario_id IS NULL AND ST_DWithin(o.footprint, b.footprint, "
+                "5) AND :z BETWEEN o.base_z AND o.base_z + o.height WHERE b.id = :id"
+            ),
+            {"id": building, "z": z},
+        ).all()
+    if not rows:
+        return None
+    return shapely.union_all([shapely.from_wkb(bytes(r[0])) for r in rows])
 
 
 def refuse_inside(

@@ -3,8 +3,10 @@
  * and after side by side over the 3D view, the sky-view factor in both definitions and the
  * share of the sky and of the view the project blocks, for where the balcony camera stands.
  *
- * The camera's own place is sent (lon, lat, eye height) with its heading (degrees clockwise
- * from true north), so the server looks from exactly where the viewer stands.
+ * The camera's building, floor and heading (degrees clockwise from true north) are sent: the
+ * server places the eye by the same rule (twin/analysis/eye.py), stepping along the facade
+ * when the wall facing the project is shared with a neighbour, and answers with where it
+ * stood, so the mode moves the camera there and the 3D view matches the panoramas.
  */
 import { type ApiClient, explain } from '../core/ApiClient';
 import { h } from '../ui/Shell';
@@ -21,14 +23,15 @@ export interface BalconyResult {
   blocked_hemisphere_share: number;
   blocked_view_share: number;
   eye_z: number;
+  eye: { lon: number; lat: number; z: number };
   view_field: { horizontal_deg: number; vertical_deg: number };
   files: Record<string, string>;
 }
 
+/** A building's floor and the heading (degrees clockwise from true north). */
 export interface BalconyAsk {
-  lon: number;
-  lat: number;
-  z: number;
+  building: number;
+  floor: number;
   heading: number;
   scenario?: string;
 }

@@ -270,7 +270,13 @@ export class ProjectMode implements TwinMode {
     // the server's panoramas, sky-view factor and blocked shares from where the camera stands
     const summary = document.getElementById('balcony-summary');
     const heading = bearing([ground[0], ground[1]], [look[0], look[1]]);
-    if (summary && this.view) await this.view.show({ lon: ground[0], lat: ground[1], z: eye, heading, scenario: this.slug ?? undefined }, summary);
+    if (!summary || !this.view) return;
+    const res = await this.view.show({ building: Number(f.id), floor, heading, scenario: this.slug ?? undefined }, summary);
+    if (res) {
+      // stand where the server looked from (the same rule; a shared wall moves it along)
+      const at = v.local(res.eye.lon, res.eye.lat, res.eye_z);
+      v.lookAt(at, at.clone().add(lookAt.clone().sub(pos)), false);
+    }
   }
 
   onPick(ctx: AppContext, hit: PickResult | null): boolean {
