@@ -256,11 +256,12 @@ class BalconyView(Analysis[BalconyParams]):
     Params = BalconyParams
     layers: ClassVar[tuple[str, ...]] = ("buildings", "pois")
     tables: ClassVar[tuple[str, ...]] = ("buildings", "pois", "scenarios", "scenario_removals")
+    #: a window of the demo district 6 storeys up, looking at the demo project's site
     example: ClassVar[dict[str, Any]] = {
-        "lon": 24.9384,
-        "lat": 60.1699,
-        "z": 12.0,
-        "heading": 180.0,
+        "lon": 24.939043,
+        "lat": 60.173748,
+        "z": 15.5,
+        "heading": 286.7,
         "scenario": "new-block",
         "width": 256,
     }
