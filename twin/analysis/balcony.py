@@ -36,17 +36,25 @@ ROWS = "elevation from +90° (top) to −90° (bottom)"
 
 
 class BalconyParams(Params):
-    x: float | None = Field(None, description="working-CRS easting of the eye (m)")
-    y: float | None = Field(None, description="working-CRS northing of the eye (m)")
-    lon: float | None = Field(None, description="longitude of the eye (degrees, WGS 84)")
-    lat: float | None = Field(None, description="latitude of the eye (degrees, WGS 84)")
-    z: float | None = Field(None, description="height of the eye (m, as buildings' base_z)")
-    building: int | None = Field(None, description="an existing building's id (with floor)")
-    floor: int | None = Field(None, ge=0, description="the floor, 0 = ground floor")
+    x: float | None = Field(None, ge=-1e8, le=1e8, description="working-CRS easting of the eye (m)")
+    y: float | None = Field(
+        None, ge=-1e8, le=1e8, description="working-CRS northing of the eye (m)"
+    )
+    lon: float | None = Field(None, ge=-180, le=180, description="longitude of the eye (°, WGS 84)")
+    lat: float | None = Field(None, ge=-90, le=90, description="latitude of the eye (°, WGS 84)")
+    z: float | None = Field(
+        None, ge=-1000, le=10000, description="height of the eye (m, as buildings' base_z)"
+    )
+    building: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="an existing building's id (with floor)"
+    )
+    floor: int | None = Field(None, ge=0, le=500, description="the floor, 0 = ground floor")
     heading: float = Field(
         ge=0, lt=360, description="where the eye looks: degrees clockwise from TRUE north"
     )
-    scenario: str | None = Field(None, description="the scenario's slug (none: after = before)")
+    scenario: str | None = Field(
+        None, max_length=200, description="the scenario's slug (none: after = before)"
+    )
     width: int = Field(1024, ge=64, le=4096, description="panorama width (px); height = width/2")
     radius: float = Field(500.0, ge=50, le=3000, description="buildings and POIs within (m)")
     fov_horizontal: float = Field(120.0, gt=0, le=360, description="field of view's width (°)")
