@@ -263,7 +263,13 @@ class BalconyView(Analysis[BalconyParams]):
     )
     Params = BalconyParams
     layers: ClassVar[tuple[str, ...]] = ("buildings", "pois")
-    tables: ClassVar[tuple[str, ...]] = ("buildings", "pois", "scenarios", "scenario_removals")
+    tables: ClassVar[tuple[str, ...]] = (
+        "buildings",
+        "pois",
+        "scenarios",
+        "scenario_removals",
+        "projects",
+    )
     #: a window of the demo district 6 storeys up, looking at the demo project's site
     example: ClassVar[dict[str, Any]] = {
         "lon": 24.939043,
