@@ -185,6 +185,10 @@ def test_bad_input_names_the_fix_and_writes_nothing(engine: Engine, settings: Se
         run(ctx, x=X0 + 50, y=Y0, z=1.0, building=box, floor=0, heading=0.0)
     with pytest.raises(InputError, match="even width"):
         run(ctx, x=X0 + 50, y=Y0, z=1.0, heading=0.0, width=101)
+    with pytest.raises(InputError, match="outside what EPSG:3067"):
+        run(ctx, x=1e8, y=1e8, z=1.0, heading=0.0)
+    with pytest.raises(InputError, match="x"):
+        run(ctx, x=1e9, y=Y0, z=1.0, heading=0.0)
     assert not results.exists() or not any(results.rglob("*.png"))
 
 

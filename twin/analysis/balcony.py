@@ -12,6 +12,7 @@ interest seen before and after.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -111,6 +112,11 @@ def locate(ctx: AnalysisContext, p: BalconyParams, scenario: ScenarioRef | None)
         place = resolve_place(epsg, x=p.x, y=p.y, lon=p.lon, lat=p.lat)
         assert p.z is not None
         eye = Eye(place.x, place.y, p.z, place.lon, place.lat, place.convergence)
+    if not all(math.isfinite(v) for v in (eye.lon, eye.lat, eye.convergence)):
+        raise InputError(
+            f"the point ({eye.x:.6g}, {eye.y:.6g}) is outside what EPSG:{epsg} (the working "
+            "CRS) can place on the Earth: give a point of the twin's district"
+        )
     refuse_inside(ctx.engine, eye.x, eye.y, eye.z, epsg, scenario.id if scenario else None)
     return eye
 
