@@ -70,3 +70,33 @@ def remove(conn: Any, scenario_id: int, building_id: int) -> None:
 def working_crs(engine: Engine) -> None:
     with engine.begin() as conn:
         set_working_crs(conn, 3067)
+
+
+def add_ring(
+    conn: Any,
+    x: float,
+    y: float,
+    inner: float,
+    outer: float,
+    h: float,
+    *,
+    name: str,
+    scenario_id: int | None = None,
+) -> int:
+    """A round wall (an annulus of 256 sides) of height h centred on (x, y): from its
+    centre, its top stands at the same elevation all round."""
+    import shapely
+
+    ring = shapely.Point(x, y).buffer(outer, quad_segs=64) - shapely.Point(x, y).buffer(
+        inner, quad_segs=64
+    )
+    return int(
+        conn.execute(
+            text(
+                "INSERT INTO buildings (source, source_id, footprint, base_z, height, name, "
+                "scenario_id) VALUES ('test', :sid, ST_Multi(ST_GeomFromText(:wkt, 3067)), 0, "
+                ":h, :name, :s) RETURNING id"
+            ),
+            {"sid": name, "wkt": ring.wkt, "h": h, "name": name, "s": scenario_id},
+        ).scalar_one()
+    )

@@ -93,6 +93,21 @@ def _work(task: tuple[str, str, str, int, int, int, bool, bool]) -> None:
     rays.flush()
 
 
+def _work_panorama(task: tuple[str, str, str, int, float, tuple[float, ...], int, int]) -> None:
+    """A band of rows of an equirectangular panorama: its rays made here, not shipped."""
+    from twin.analysis.panorama import directions
+
+    key, scene_path, out_path, width, heading, origin, start, stop = task
+    d = directions(width, heading, (start, stop))
+    o = np.empty_like(d)
+    o[:] = np.asarray(origin, np.float32)
+    prim, t = _cast(_worker_scene(key, scene_path), o, d, None, False)
+    out = np.memmap(out_path, mode="r+", dtype=np.int32, shape=(width * (width // 2), 2))
+    out[start * width : stop * width, 0] = prim
+    out[start * width : stop * width, 1] = t.view(np.int32)
+    out.flush()
+
+
 # -- caller side ----------------------------------------------------------------------------
 def _get_pool(processes: int) -> Pool:
     global _pool, _pool_size
@@ -193,6 +208,40 @@ class RayCaster:
     ) -> NDArray[np.bool_]:
         """Whether something lies on each ray (before ``tmax``): Embree's cheaper query."""
         return self._run(origins, dirs, tmax, occluded=True)[0].astype(bool)
+
+    def panorama(
+        self, origin: NDArray[Any], width: int, heading: float
+    ) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+        """:meth:`intersect` of an equirectangular panorama's rays from ``origin``
+        (:func:`twin.analysis.panorama.directions`), row by row from the top. In the worker
+        processes each band's rays are made where they are cast: only the answers travel."""
+        from twin.analysis.panorama import directions
+
+        height = width // 2
+        o = np.asarray(origin, np.float32).reshape(3)
+        if self.processes == 1 or width * height < IN_PROCESS_BELOW:
+            d = directions(width, heading)
+            return _cast(self._local(), np.ascontiguousarray(np.broadcast_to(o, d.shape)), d,
+                         None, False)  # fmt: skip
+        scene_path = self._shared_scene()
+        assert self._dir is not None
+        out_path = self._dir / f"panorama-{threading.get_ident()}.i32"
+        out = np.memmap(out_path, mode="w+", dtype=np.int32, shape=(width * height, 2))
+        bands = np.linspace(0, height, self.processes * 4 + 1).astype(int)
+        origin_t = tuple(float(v) for v in o)
+        tasks = [
+            (self._key, scene_path, str(out_path), width, float(heading), origin_t, int(a), int(b))
+            for a, b in itertools.pairwise(bands)
+            if b > a
+        ]
+        try:
+            _get_pool(self.processes).map(_work_panorama, tasks, chunksize=1)
+            prim = np.array(out[:, 0], dtype=np.int32)
+            t = np.array(out[:, 1], dtype=np.int32).view(np.float32)
+        finally:
+            del out
+            out_path.unlink(missing_ok=True)
+        return prim, t
 
     def close(self) -> None:
         if self._dir is not None:

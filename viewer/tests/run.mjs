@@ -341,13 +341,30 @@ checks.project = async (browser) => {
   const expected = bf.properties.base_z + (floor * bf.properties.height) / bf.properties.levels + 1.5;
   const [, , camH] = await page.evaluate(() => window.__twin.viewer.cameraGeodetic());
   assert(Math.abs(camH - expected) < 0.05, `balcony camera at ${camH.toFixed(3)} m, expected ${expected.toFixed(3)} m`);
+  // the server's panoramas before and after, side by side, for where the camera stands
+  await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.balconyView), null, { timeout: 120000 });
+  const view = await page.evaluate(() => ({
+    state: document.body.dataset.balconyView,
+    eye: Number(document.body.dataset.balconyEye),
+    text: document.getElementById('balcony-summary')?.textContent ?? '',
+    imgs: [...document.querySelectorAll('#balcony-panoramas img')].map((i) => {
+      const r = i.getBoundingClientRect();
+      return { id: i.id, w: i.naturalWidth, h: i.naturalHeight, left: r.left, right: r.right, top: r.top, shown: r.width > 50 };
+    }),
+  }));
+  assert(view.state === 'ready', `the balcony view failed: ${view.text}`);
+  assert(view.imgs.length === 2 && view.imgs.every((i) => i.w === 1024 && i.h === 512 && i.shown), `panoramas not shown: ${JSON.stringify(view.imgs)}`);
+  const [pb, pa] = view.imgs;
+  assert(pb.id === 'balcony-before' && pa.id === 'balcony-after' && pb.right <= pa.left && Math.abs(pb.top - pa.top) < 2, `panoramas not side by side: ${JSON.stringify(view.imgs)}`);
+  assert(Math.abs(view.eye - expected) < 0.05, `the server looked from ${view.eye} m, the camera stands at ${expected.toFixed(3)} m`);
+  assert(/Sky-view factor/.test(view.text) && /of the view/.test(view.text), `no sky-view factor or blocked share shown: ${view.text}`);
   await assertRendered(page, 'balcony');
   await shot(page, 'balcony-after');
   await page.click('#compare-before');
   await waitTilesIdle(page);
   await shot(page, 'balcony-before');
   assertNoErrors(errors, 'project');
-  return { project: slug, pixels_differ: diff, balcony_building: bf.id, floor, camera_height: camH, expected_height: expected };
+  return { project: slug, pixels_differ: diff, balcony_building: bf.id, floor, camera_height: camH, expected_height: expected, balcony_view: view.text };
 };
 
 checks.vr = async (browser) => {

@@ -16,6 +16,7 @@ import { BUILDING_STYLES, hex, UniformStyle } from '../core/Styling';
 import type { TilesetLayer } from '../three/TilesetLayer';
 import type { PickResult } from '../three/TwinViewer';
 import { h } from '../ui/Shell';
+import { BalconyView, bearing } from './BalconyView';
 
 export type CompareChoice = 'before' | 'after' | 'swipe' | 'side';
 /** eye height above the floor, metres */
@@ -53,6 +54,8 @@ export class ProjectMode implements TwinMode {
   private building: BuildingFeature | null = null;
   private ctx: AppContext | null = null;
   private divider: HTMLElement | null = null;
+  private view: BalconyView | null = null;
+  private slug: string | null = null;
 
   async enter(ctx: AppContext, params: Record<string, string>): Promise<void> {
     this.ctx = ctx;
@@ -69,6 +72,9 @@ export class ProjectMode implements TwinMode {
     const slug = slugOf(project);
     if (params.slug !== slug) history.replaceState(null, '', `#/project/${encodeURIComponent(slug)}`);
     document.body.dataset.project = slug;
+    this.slug = slug;
+    this.view?.dispose();
+    this.view = new BalconyView(api, shell.view);
 
     const list = h(
       'ul',
@@ -91,7 +97,8 @@ export class ProjectMode implements TwinMode {
     const floorSel = h('select', { id: 'balcony-floor', 'aria-label': 'Floor' }, h('option', { value: '0', text: 'Ground floor' }));
     const go = h('button', { id: 'balcony-go', type: 'submit', text: 'Stand on my balcony' });
     const out = h('output', { id: 'balcony-result' });
-    const form = h('form', { id: 'balcony' }, h('label', { class: 'field' }, 'Building ', bInput), h('label', { class: 'field' }, 'Floor ', floorSel), go, out);
+    const summary = h('div', { id: 'balcony-summary', 'aria-live': 'polite' });
+    const form = h('form', { id: 'balcony' }, h('label', { class: 'field' }, 'Building ', bInput), h('label', { class: 'field' }, 'Floor ', floorSel), go, out, summary);
     bInput.addEventListener('change', () => void this.chooseBuilding(bInput.value, floorSel));
     form.addEventListener('submit', (e) => {
       e.preventDefault();
@@ -260,6 +267,16 @@ export class ProjectMode implements TwinMode {
     out.textContent = `Floor ${floor} of building ${f.id}: eye at ${eye.toFixed(1)} m (storey ${storey.toFixed(2)} m). Use Before / After to compare the view.`;
     out.dataset.eye = eye.toFixed(3);
     document.body.dataset.balcony = eye.toFixed(3);
+    // the server's panoramas, sky-view factor and blocked shares from where the camera stands
+    const summary = document.getElementById('balcony-summary');
+    const heading = bearing([ground[0], ground[1]], [look[0], look[1]]);
+    if (!summary || !this.view) return;
+    const res = await this.view.show({ building: Number(f.id), floor, heading, scenario: this.slug ?? undefined }, summary);
+    if (res) {
+      // stand where the server looked from (the same rule; a shared wall moves it along)
+      const at = v.local(res.eye.lon, res.eye.lat, res.eye_z);
+      v.lookAt(at, at.clone().add(lookAt.clone().sub(pos)), false);
+    }
   }
 
   onPick(ctx: AppContext, hit: PickResult | null): boolean {
@@ -280,6 +297,8 @@ export class ProjectMode implements TwinMode {
     ctx.viewer.setCompare({ mode: 'off' });
     this.divider?.remove();
     this.divider = null;
+    this.view?.dispose();
+    this.view = null;
     if (this.after) ctx.viewer.removeTileset(this.after.name);
     if (this.afterBase) ctx.viewer.removeTileset(this.afterBase.name);
     this.after = null;
