@@ -15,6 +15,7 @@ if it did not exist.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -331,11 +332,13 @@ def _analysis_outputs(w: World, kind: str) -> list[Target]:
         got = w.client.post(f"/api/analysis/{name}", json=get_analysis(name).example, headers=admin)
         doc = got.json()
         if got.status_code == 202:
-            found += [Target(doc["href"], _analysis_gate(name))] if kind == "jobs" else []
+            href = doc["href"]
+            found += [Target(href, _analysis_gate(name))] if kind == "jobs" else []
             for _ in range(400):
-                doc = w.client.get(doc["href"], headers=admin).json()
+                doc = w.client.get(href, headers=admin).json()
                 if doc["status"] in ("done", "failed"):
                     break
+                time.sleep(0.05)
             doc = doc.get("result", {})
         if kind == "files" and got.status_code in (200, 202):
             found += [Target(url, _analysis_gate(name)) for url in doc.get("files", {}).values()]

@@ -241,7 +241,11 @@ def collection(
 @router.get(
     "/collections/{collection_id}/queryables",
     summary="What the collection's items may be filtered and sorted on (JSON Schema)",
-    responses=_COLLECTION,
+    response_class=Response,
+    responses={
+        200: {"content": {"application/schema+json": {"schema": {"type": "object"}}}},
+        **_COLLECTION,
+    },
 )
 def queryables(request: Request, layer: VisibleLayer, f: FormatParam = None) -> Response:
     url = f"{_base(request)}/collections/{layer.id}/queryables"

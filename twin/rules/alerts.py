@@ -16,8 +16,10 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, text
 
 from geodata.access import Principal, check_role, device_visible, strictest
+from geodata.crs import box_in
 from geodata.errors import Conflict, InputError, NotFound
 from geodata.layers import LAYERS
+from geodata.working_crs import get_working_crs
 from twin import audit
 from twin.rules import outbox
 
@@ -172,10 +174,17 @@ def list_alerts(conn: Connection, principal: Principal, f: Filters) -> list[dict
             where.append(f"{column} = :{key}")
             params[key] = value
     if f.bbox is not None:
-        where.append(
-            "d.geom && ST_Transform(ST_MakeEnvelope(:w, :s, :e, :n, 4326), ST_SRID(d.geom))"
-        )
-        params |= dict(zip("wsen", f.bbox, strict=True))
+        # the box reprojected in Python, cut to what the working CRS can hold: PostGIS would
+        # fail the whole query on a corner outside the projection's domain
+        import shapely
+
+        srid = get_working_crs(conn)
+        shape = box_in(f.bbox, 4326, srid) if srid is not None else None
+        if shape is None:
+            where.append("FALSE")
+        else:
+            where.append(f"d.geom && ST_GeomFromWKB(:box, {srid})")
+            params["box"] = shapely.to_wkb(shape)
     sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
     sql += " ORDER BY a.opened_at DESC, a.id DESC"
     out: list[dict[str, Any]] = []
