@@ -65,7 +65,8 @@ class Dem:
 
 
 _lock = threading.Lock()
-_cached: tuple[str, Dem | None] | None = None
+#: per database (engine URL): the data version decoded and its DEM
+_cached: dict[str, tuple[str, Dem | None]] = {}
 
 
 def _version(engine: Engine) -> str:
@@ -84,14 +85,15 @@ def _version(engine: Engine) -> str:
 def load_dem(engine: Engine) -> Dem | None:
     """The newest DEM of the twin, or None when it has none. Decoded once per process and
     data version: the next call after an import decodes the new one."""
-    global _cached
     version = _version(engine)
+    where = engine.url.render_as_string(hide_password=True)
     with _lock:
-        if _cached is not None and _cached[0] == version:
-            return _cached[1]
+        seen = _cached.get(where)
+        if seen is not None and seen[0] == version:
+            return seen[1]
     dem = _read(engine)
     with _lock:
-        _cached = (version, dem)
+        _cached[where] = (version, dem)
     return dem
 
 
