@@ -83,8 +83,9 @@ def _version(engine: Engine) -> str:
 
 
 def load_dem(engine: Engine) -> Dem | None:
-    """The newest DEM of the twin, or None when it has none. Decoded once per process and
-    data version: the next call after an import decodes the new one."""
+    """The twin's DEM: the newest real one, else the newest synthetic one (the demo's), or
+    None when it has none. Decoded once per process and data version: the next call after
+    an import decodes the new one."""
     version = _version(engine)
     where = engine.url.render_as_string(hide_password=True)
     with _lock:
@@ -104,7 +105,7 @@ def _read(engine: Engine) -> Dem | None:
         row = conn.execute(
             text(
                 "SELECT tiff, epsg, nodata, vertical_datum, source, synthetic FROM terrain "
-                "ORDER BY updated_at DESC, id DESC LIMIT 1"
+                "ORDER BY synthetic, updated_at DESC, id DESC LIMIT 1"
             )
         ).first()
     if row is None:

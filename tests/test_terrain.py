@@ -147,3 +147,31 @@ def test_migration_down_and_up(db_url: str, engine: Engine, tmp_path: Path) -> N
     command.upgrade(alembic_config(db_url), "head")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM terrain")).scalar_one() == 0
+
+
+def test_the_demo_terrain_passes_through_the_osm_spot_heights(engine: Engine) -> None:
+    from geodata.crs import transformer
+    from geodata.demo.district import helsinki_pbf
+    from geodata.demo.terrain import TERRAIN_SOURCE, _read_osm, load_terrain
+    from geodata.working_crs import set_working_crs
+
+    with helsinki_pbf() as pbf, engine.begin() as conn:
+        set_working_crs(conn, 3067)
+        result = load_terrain(conn, pbf, 3067)
+        spots, coast = _read_osm(pbf)
+    assert result.spot_heights == len(spots) >= 80 and coast
+    dem = load_dem(engine)
+    assert dem is not None and dem.synthetic and dem.source == TERRAIN_SOURCE
+    assert "N2000" in dem.vertical_datum and dem.resolution == (2.0, 2.0)
+    x, y = transformer(4326, 3067).transform([s[0] for s in spots], [s[1] for s in spots])
+    got = heights_at(engine, np.column_stack([x, y]))
+    assert got is not None
+    inside = np.isfinite(got)  # a way's centre may fall outside the extract's box
+    assert inside.mean() > 0.95
+    got, ele = got[inside], np.array([s[2] for s in spots])[inside]
+    # linear interpolation passes through its data points (a cell's bilinear sample of them
+    # is within a few decimetres); spots in the sea band are set to the sea's 0 m
+    on_land = got > 0
+    assert on_land.mean() > 0.8
+    assert np.median(np.abs(got[on_land] - ele[on_land])) < 0.5
+    assert float(np.nanmin(dem.z)) == 0.0  # the sea
