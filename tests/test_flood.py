@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from typer.testing import CliRunner
 from geodata.access import Principal
 from geodata.errors import InputError, NotFound
 from geodata.importers.dem import import_dem
-from tests.flood_support import X0, Y0, cell_centre, pyramid_bowl, write_tif
+from tests.flood_support import X0, Y0, add_gauge, bowl_scene, cell_centre, pyramid_bowl, write_tif
 from twin.accounts import create_user
 from twin.analysis.base import AnalysisContext
 from twin.analysis.flood import fill
@@ -73,45 +72,7 @@ def test_nodata_never_floods_and_a_dry_source_floods_nothing() -> None:
 
 @pytest.fixture
 def bowl(engine: Engine, tmp_path: Path) -> Engine:
-    """The 41 x 41 bowl as the twin's DEM, with a building, a street and networks: a house
-    on the bowl's floor, one on its rim (dry at level 5), a street across the bowl, a water
-    main and a valve in it."""
-    import_dem(engine, write_tif(tmp_path / "bowl.tif", pyramid_bowl(41)), source="bowl")
-    cx, cy = cell_centre(20, 20)
-    with engine.begin() as conn:
-        for sid, x, y in (("floor", cx - 1.5, cy - 1.5), ("rim", cx + 15, cy + 15)):
-            conn.execute(
-                text(
-                    "INSERT INTO buildings (source, source_id, footprint, height) VALUES ('t', "
-                    ":i, ST_Multi(ST_SetSRID(ST_MakeEnvelope(:x, :y, :x + 3, :y + 3), 3067)), 9)"
-                ),
-                {"i": sid, "x": x, "y": y},
-            )
-        conn.execute(
-            text(
-                "INSERT INTO ground (source, source_id, kind, geom, attrs) VALUES ('t', 'street', "
-                "'road', ST_SetSRID(ST_MakeLine(ST_MakePoint(:x0, :y), ST_MakePoint(:x1, :y)), "
-                "3067), '{\"highway\": \"residential\"}')"
-            ),
-            {"x0": X0, "x1": X0 + 41, "y": cy},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO network_segments (source, source_id, network, geom, depth_m) VALUES "
-                "('t', 'main', 'water', ST_SetSRID(ST_MakeLine(ST_MakePoint(:x, :y0, -1), "
-                "ST_MakePoint(:x, :y1, -1)), 3067), 1)"
-            ),
-            {"x": cx, "y0": Y0, "y1": Y0 - 41},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO network_nodes (source, source_id, network, kind, geom, depth_m) "
-                "VALUES ('t', 'valve', 'water', 'valve', ST_SetSRID(ST_MakePoint(:x, :y, -1), "
-                "3067), 1)"
-            ),
-            {"x": cx, "y": cy},
-        )
-    return engine
+    return bowl_scene(engine, tmp_path)
 
 
 def _run(settings: Settings, engine: Engine, role: str, **raw: object) -> dict[str, object]:
@@ -156,28 +117,8 @@ def test_threshold_is_labelled_a_comparison(settings: Settings, engine: Engine, 
     assert naive["flooded_area_m2"] == 290.0 and naive["comparison_only"]
 
 
-def _gauge(engine: Engine, device: str, stage: float | None, **attrs: object) -> None:
-    x, y = cell_centre(20, 20)
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO devices (id, protocol, type, attrs, geom) VALUES (:i, 'mqtt', "
-                "'flood_gauge', CAST(:a AS jsonb), ST_SetSRID(ST_MakePoint(:x, :y, 0), 3067))"
-            ),
-            {"i": device, "a": json.dumps(attrs), "x": x, "y": y},
-        )
-        if stage is not None:
-            conn.execute(
-                text(
-                    "INSERT INTO latest_state (device_id, metric, at, value) "
-                    "VALUES (:i, 'stage_m', :at, :v)"
-                ),
-                {"i": device, "at": datetime(2026, 12, 1, 12, tzinfo=UTC), "v": stage},
-            )
-
-
 def test_a_gauge_floods_to_its_zero_plus_its_stage(settings: Settings, bowl: Engine) -> None:
-    _gauge(bowl, "g1", 2.5, zero_altitude_m=1.5)
+    add_gauge(bowl, "g1", 2.5, zero_altitude_m=1.5)
     doc = _run(settings, bowl, "operator", gauge="g1")
     assert doc["level_m"] == 4.0 and doc["flooded_area_m2"] == 81.0
     assert doc["gauge"]["stage_m"] == 2.5  # type: ignore[index]
@@ -187,7 +128,7 @@ def test_a_gauge_floods_to_its_zero_plus_its_stage(settings: Settings, bowl: Eng
 
 
 def test_a_gauge_without_zero_altitude_is_refused(settings: Settings, bowl: Engine) -> None:
-    _gauge(bowl, "g2", 1.0)
+    add_gauge(bowl, "g2", 1.0)
     with pytest.raises(InputError, match="zero_altitude_m"):
         _run(settings, bowl, "operator", gauge="g2")
     with pytest.raises(NotFound, match="no device"):
