@@ -89,3 +89,33 @@ def test_a_firing_gauge_publishes_its_flood_extent(
     floods = [r for r in outbox_rows(engine) if r["target"].startswith("twin/live/flood/")]
     assert len(floods) == 2 and all(r["sent_at"] is not None for r in floods)
     assert all(r["attempts"] == 1 for r in floods)
+
+
+def test_the_live_hub_streams_a_flood_to_the_gauges_watchers(
+    settings: Settings, engine: Engine, mqtt_broker: EmbeddedMosquitto
+) -> None:
+    """A published flood reaches a session watching the device, not one that may not see it."""
+    from tests.live_support import live_settings, open_ws, seed, serve, snapshot_of, until
+    from tests.live_support import wait_subscribed as subscribed
+
+    tokens = seed(engine)
+    live = live_settings(settings, mqtt_broker.port)
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    pub.connect("127.0.0.1", mqtt_broker.port)
+    pub.loop_start()
+    extent = {"type": "FeatureCollection", "features": []}
+    try:
+        with serve(live, engine) as (url, app):
+            subscribed(app)
+            with open_ws(url, tokens.get("citizen")) as citizen:
+                snapshot_of(citizen, {})
+                for n, device in enumerate(["bay-conf", "bay-1"]):
+                    doc = {"device_id": device, "level_m": float(n), "extent": extent}
+                    pub.publish(f"twin/live/flood/{device}", orjson.dumps(doc), qos=1
+                                ).wait_for_publish(5)  # fmt: skip
+                got, seen = until(citizen, lambda d: d["type"] == "flood")
+    finally:
+        pub.loop_stop()
+    assert got["flood"]["device_id"] == "bay-1" and got["flood"]["extent"] == extent
+    assert got["flood"]["layer"] == "furniture"
+    assert not [d for d in seen if d["type"] == "flood" and d["flood"]["device_id"] != "bay-1"]
