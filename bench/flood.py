@@ -4,8 +4,8 @@ The peer is ``scipy.ndimage.label`` of the cells below the level (the mask preco
 the peer does strictly less); the project's fill (twin.analysis.flood.fill.connected_flood)
 compares the DEM with the level, labels, and keeps the source's component. Both run on the
 same synthetic terrain in one run, 8- and 4-connected; each figure is the best of
-``--repeat`` runs taken turn about. Target: fill / label at most 1.5. The extent polygons (rasterio shapes) and
-the depth raster are timed too, for information (no peer).
+``--repeat`` runs taken turn about. Target: fill / label at most 1.5. The depth raster is
+timed too, for information (no peer).
 
     .venv/bin/python bench/flood.py [--size 4000] [--repeat 5]
 """
@@ -52,7 +52,9 @@ def best(fn: Callable[[], object], repeat: int) -> float:
     return min(times)
 
 
-def interleaved(a: Callable[[], object], b: Callable[[], object], repeat: int) -> tuple[float, float]:
+def interleaved(
+    a: Callable[[], object], b: Callable[[], object], repeat: int
+) -> tuple[float, float]:
     """Best times of ``a`` and ``b`` run turn about, so a busy machine slows both alike."""
     ta, tb = [], []
     for _ in range(repeat):
@@ -86,8 +88,9 @@ def main() -> None:
             args.repeat,
         )
         worst = max(worst, ours / peer)
-        table.add_row(str(conn), f"{int(wet.sum()):,}", f"{ours:.3f}", f"{peer:.3f}",
-                      f"{ours / peer:.2f}x")  # fmt: skip
+        table.add_row(
+            str(conn), f"{int(wet.sum()):,}", f"{ours:.3f}", f"{peer:.3f}", f"{ours / peer:.2f}x"
+        )
     console.print(table)
     wet = fill.connected_flood(z, level, src, 8)
     depth_s = best(lambda: fill.depths(z, level, wet), args.repeat)

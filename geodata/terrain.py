@@ -111,8 +111,9 @@ def _read(engine: Engine) -> Dem | None:
     if row is None:
         return None
     with MemoryFile(bytes(row.tiff)) as mem, mem.open() as src:
-        band = src.read(1, masked=True)
-        z = np.ma.filled(band.astype(np.float64), np.nan)
+        z = src.read(1).astype(np.float64)
+        if src.nodata is not None:
+            z[z == src.nodata] = np.nan
         transform = src.transform
     return Dem(
         z=z,

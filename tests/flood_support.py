@@ -79,7 +79,7 @@ def bowl_scene(engine: Engine, tmp_path: Path) -> Engine:
             text(
                 "INSERT INTO ground (source, source_id, kind, geom, attrs) VALUES ('t', 'street', "
                 "'road', ST_SetSRID(ST_MakeLine(ST_MakePoint(:x0, :y), ST_MakePoint(:x1, :y)), "
-                "3067), '{\"highway\": \"residential\"}')"
+                '3067), \'{"highway": "residential"}\')'
             ),
             {"x0": X0, "x1": X0 + 41, "y": cy},
         )

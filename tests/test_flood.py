@@ -106,7 +106,9 @@ def test_citizens_get_no_assets(settings: Settings, bowl: Engine) -> None:
     assert "assets" not in doc and doc["flooded_area_m2"] == 121.0
 
 
-def test_threshold_is_labelled_a_comparison(settings: Settings, engine: Engine, tmp_path: Path) -> None:
+def test_threshold_is_labelled_a_comparison(
+    settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
     z = np.zeros((10, 30))
     z[:, 15] = 5.0
     import_dem(engine, write_tif(tmp_path / "ridge.tif", z))

@@ -111,8 +111,9 @@ def test_the_live_hub_streams_a_flood_to_the_gauges_watchers(
                 snapshot_of(citizen, {})
                 for n, device in enumerate(["bay-conf", "bay-1"]):
                     doc = {"device_id": device, "level_m": float(n), "extent": extent}
-                    pub.publish(f"twin/live/flood/{device}", orjson.dumps(doc), qos=1
-                                ).wait_for_publish(5)  # fmt: skip
+                    pub.publish(
+                        f"twin/live/flood/{device}", orjson.dumps(doc), qos=1
+                    ).wait_for_publish(5)
                 got, seen = until(citizen, lambda d: d["type"] == "flood")
     finally:
         pub.loop_stop()

@@ -76,9 +76,14 @@ def test_another_crs_is_reprojected_and_its_vertical_datum_stated(
     z = np.full((40, 40), 7.0)
     z[:, :5] = NODATA
     path = write_tif(
-        tmp_path / "ll.tif", z, crs="EPSG:4326+3900", nodata=NODATA, x0=24.93, y0=60.175,
+        tmp_path / "ll.tif",
+        z,
+        crs="EPSG:4326+3900",
+        nodata=NODATA,
+        x0=24.93,
+        y0=60.175,
         cell=0.0005,
-    )  # fmt: skip
+    )
     report = import_dem(engine, path)
     assert report.epsg == 3067 and report.source_crs == "EPSG:4326"
     assert report.vertical_datum == "N2000 height (EPSG:3900)"
@@ -122,7 +127,9 @@ def test_twin_import_layer_dem(
     monkeypatch.setenv("COLUMNS", "300")
     path = write_tif(tmp_path / "ramp.tif", _ramp(), nodata=NODATA)
     runner = CliRunner()
-    got = runner.invoke(cli_app, ["import", str(path), "--layer", "dem", "--vertical-datum", "N2000"])
+    got = runner.invoke(
+        cli_app, ["import", str(path), "--layer", "dem", "--vertical-datum", "N2000"]
+    )
     assert got.exit_code == 0, got.output
     assert "8 x 6 cells" in got.output and "vertical datum: N2000" in got.output
     again = runner.invoke(cli_app, ["import", str(path), "--layer", "dem"])

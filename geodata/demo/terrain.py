@@ -41,7 +41,9 @@ class TerrainResult:
     max_z: float
 
 
-def _read_osm(pbf: Path) -> tuple[list[tuple[float, float, float]], list[list[tuple[float, float]]]]:
+def _read_osm(
+    pbf: Path,
+) -> tuple[list[tuple[float, float, float]], list[list[tuple[float, float]]]]:
     """Spot heights (lon, lat, ele) and the coastline's parts inside the extract (lon, lat)."""
     import osmium
 
@@ -57,7 +59,7 @@ def _read_osm(pbf: Path) -> tuple[list[tuple[float, float, float]], list[list[tu
         except ValueError:
             return None
 
-    class Handler(osmium.SimpleHandler):  # type: ignore[misc]
+    class Handler(osmium.SimpleHandler):
         def node(self, n: osmium.osm.Node) -> None:
             z = ele(n.tags)
             if z is not None and n.location.valid():
@@ -67,8 +69,9 @@ def _read_osm(pbf: Path) -> tuple[list[tuple[float, float, float]], list[list[tu
             z = ele(w.tags)
             pts = [(n.location.lon, n.location.lat) for n in w.nodes if n.location.valid()]
             if z is not None and pts:
-                spots.append((float(np.mean([p[0] for p in pts])),
-                              float(np.mean([p[1] for p in pts])), z))  # fmt: skip
+                spots.append(
+                    (float(np.mean([p[0] for p in pts])), float(np.mean([p[1] for p in pts])), z)
+                )
             if w.tags.get("natural") == "coastline":
                 part: list[tuple[float, float]] = []
                 for n in w.nodes:
@@ -125,15 +128,27 @@ def load_terrain(conn: Connection, pbf: Path, srid: int) -> TerrainResult:
         sea = shapely.union_all(
             [shapely.buffer(line, -SEA_BAND_M, single_sided=True) for line in lines]
         )
-        wet = features.rasterize([sea], out_shape=(h, w), transform=transform, fill=0,
-                                 default_value=1, dtype="uint8").astype(bool)  # fmt: skip
+        wet = features.rasterize(
+            [sea], out_shape=(h, w), transform=transform, fill=0, default_value=1, dtype="uint8"
+        ).astype(bool)
         z[wet] = 0.0
     z32 = z.astype(np.float32)
     report = store_dem(
-        conn, pbf.name, TERRAIN_SOURCE, z32, transform, srid, None, DATUM, None,
-        "", True,
-    )  # fmt: skip
-    LOGGER.info("demo terrain: %d spot heights, %d coast points", len(spots), len(points) - len(spots))
+        conn,
+        pbf.name,
+        TERRAIN_SOURCE,
+        z32,
+        transform,
+        srid,
+        None,
+        DATUM,
+        None,
+        "",
+        True,
+    )
+    LOGGER.info(
+        "demo terrain: %d spot heights, %d coast points", len(spots), len(points) - len(spots)
+    )
     return TerrainResult(
         len(spots), len(points) - len(spots), w, h, report.min_z or 0.0, report.max_z or 0.0
     )

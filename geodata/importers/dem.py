@@ -101,9 +101,12 @@ def _horizontal_epsg(crs_wkt: str) -> int | None:
 
 
 def _working_crs(
-    conn: Connection, src_wkt: str, src_epsg: int | None, centre: tuple[float, float],
+    conn: Connection,
+    src_wkt: str,
+    src_epsg: int | None,
+    centre: tuple[float, float],
     wanted: str | None,
-) -> int:  # fmt: skip
+) -> int:
     """The twin's working CRS, fixed now from the settings, the DEM's own projected CRS or
     the UTM zone of its centre when this is the twin's first data."""
     from geodata.crs import is_geographic, parse_crs, utm_for
@@ -204,10 +207,22 @@ def import_dem(
         name = source or path.name.split(".")[0]
         with engine.begin() as conn:
             epsg = _working_crs(conn, src_wkt, src_epsg, (cx, cy), working_crs)
-            z, transform, nodata = _to_working(band, src_transform, src_wkt, src_epsg,
-                                               src_nodata, epsg)  # fmt: skip
-            return store_dem(conn, path.name, name, z, transform, epsg, nodata, datum, src_epsg,
-                          src_wkt, synthetic)  # fmt: skip
+            z, transform, nodata = _to_working(
+                band, src_transform, src_wkt, src_epsg, src_nodata, epsg
+            )
+            return store_dem(
+                conn,
+                path.name,
+                name,
+                z,
+                transform,
+                epsg,
+                nodata,
+                datum,
+                src_epsg,
+                src_wkt,
+                synthetic,
+            )
 
 
 def _to_working(
@@ -235,9 +250,15 @@ def _to_working(
     src_crs = CRS.from_wkt(src_wkt)
     dst_crs = CRS.from_epsg(epsg)
     dst_transform, dw, dh = calculate_default_transform(
-        src_crs, dst_crs, w, h, left=min(left, right), bottom=min(top, bottom),
-        right=max(left, right), top=max(top, bottom),
-    )  # fmt: skip
+        src_crs,
+        dst_crs,
+        w,
+        h,
+        left=min(left, right),
+        bottom=min(top, bottom),
+        right=max(left, right),
+        top=max(top, bottom),
+    )
     assert dw is not None and dh is not None
     out = np.full((dh, dw), nodata, dtype=np.float32)
     reproject(
@@ -278,9 +299,10 @@ def store_dem(
     resolution = float(max(abs(transform.a), abs(transform.e)))
     tiff = encode_geotiff(z, transform, epsg, nodata)
     h, w = z.shape
-    replaced = conn.execute(
-        text("SELECT 1 FROM terrain WHERE source = :s"), {"s": source}
-    ).first() is not None  # fmt: skip
+    replaced = (
+        conn.execute(text("SELECT 1 FROM terrain WHERE source = :s"), {"s": source}).first()
+        is not None
+    )
     conn.execute(
         text(
             "INSERT INTO terrain (source, epsg, transform, width, height, resolution, nodata, "

@@ -110,8 +110,13 @@ def _queue(
     elif action.flood is not None:
         from twin.analysis.flood.live import FLOOD_TOPIC
 
-        payload = {"gauge": dev.id, "connectivity": action.flood.connectivity,
-                   "rule": rule.name, "at": tr.at.isoformat(), "value": tr.value}  # fmt: skip
+        payload = {
+            "gauge": dev.id,
+            "connectivity": action.flood.connectivity,
+            "rule": rule.name,
+            "at": tr.at.isoformat(),
+            "value": tr.value,
+        }
         # built when sent (after the commit, so the flood reads the reading that fired)
         topic = FLOOD_TOPIC.format(device_id=dev.id)
         outbox.add(conn, "mqtt", topic, payload, {"build": "flood"}, rule=rule.name, device=dev.id)

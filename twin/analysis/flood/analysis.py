@@ -107,8 +107,12 @@ class Flood(Analysis[FloodParams]):
     Params = FloodParams
     layers: ClassVar[tuple[str, ...]] = ("buildings", "ground")
     tables: ClassVar[tuple[str, ...]] = (
-        "terrain", "buildings", "ground", "network_segments", "network_nodes",
-    )  # fmt: skip
+        "terrain",
+        "buildings",
+        "ground",
+        "network_segments",
+        "network_nodes",
+    )
     example: ClassVar[dict[str, Any]] = {"gauge": "flood-gauge-1"}
 
     def visibility(self, ctx: AnalysisContext, params: FloodParams) -> str:
@@ -162,8 +166,13 @@ class Flood(Analysis[FloodParams]):
             "comparison_only": params.method == "threshold",
             "level_m": level,
             "vertical_datum": dem.vertical_datum,
-            "source": {"x": xy[0], "y": xy[1], "row": cell[0], "col": cell[1],
-                       "ground_m": _float(dem.z[cell])},  # fmt: skip
+            "source": {
+                "x": xy[0],
+                "y": xy[1],
+                "row": cell[0],
+                "col": cell[1],
+                "ground_m": _float(dem.z[cell]),
+            },
             "source_above_level": bool(dem.z[cell] > level),
             "connectivity": params.connectivity,
             "flooded_cells": n,
@@ -173,12 +182,20 @@ class Flood(Analysis[FloodParams]):
             "extent": exposure.to_geojson(extent, dem.epsg),
             "buildings": buildings,
             "roads_cut": roads,
-            "terrain": {"source": dem.source, "synthetic": dem.synthetic, "epsg": dem.epsg,
-                        "resolution_m": dem.resolution[0]},  # fmt: skip
+            "terrain": {
+                "source": dem.source,
+                "synthetic": dem.synthetic,
+                "epsg": dem.epsg,
+                "resolution_m": dem.resolution[0],
+            },
         }
         if gauge is not None:
-            doc["gauge"] = {"device_id": gauge.id, ZERO_ATTR: gauge.zero,
-                            STAGE_METRIC: gauge.stage, "at": gauge.at.isoformat()}  # fmt: skip
+            doc["gauge"] = {
+                "device_id": gauge.id,
+                ZERO_ATTR: gauge.zero,
+                STAGE_METRIC: gauge.stage,
+                "at": gauge.at.isoformat(),
+            }
         if assets is not None:
             doc["assets"] = assets
         files = {"depth.tif": _depth_tiff(dem, depth)} if params.tif else {}

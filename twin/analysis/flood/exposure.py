@@ -34,10 +34,12 @@ def extent_polygons(dem: Dem, flooded: NDArray[np.bool_], connectivity: int) -> 
     polys = [
         shapely.geometry.shape(geom)
         for geom, _ in features.shapes(
-            flooded.astype(np.uint8), mask=flooded, connectivity=connectivity,
+            flooded.astype(np.uint8),
+            mask=flooded,
+            connectivity=connectivity,
             transform=dem.transform,
         )
-    ]  # fmt: skip
+    ]
     return shapely.union_all(polys)
 
 
@@ -115,11 +117,16 @@ def roads_cut(conn: Connection, epsg: int, extent: BaseGeometry) -> list[dict[st
         {"e": shapely.to_wkb(extent), "s": epsg, "k": list(ROAD_KINDS)},
     ).all()
     return [
-        {"source_id": r.source_id, "kind": r.kind, "highway": r.highway, "name": r.name,
-         "length_m": round(float(r.len), 2)}
+        {
+            "source_id": r.source_id,
+            "kind": r.kind,
+            "highway": r.highway,
+            "name": r.name,
+            "length_m": round(float(r.len), 2),
+        }
         for r in rows
         if r.len > 0
-    ]  # fmt: skip
+    ]
 
 
 def assets_in(conn: Connection, epsg: int, extent: BaseGeometry) -> list[dict[str, Any]]:
@@ -147,11 +154,17 @@ def assets_in(conn: Connection, epsg: int, extent: BaseGeometry) -> list[dict[st
         params,
     ).all()
     out: list[dict[str, Any]] = [
-        {"type": "segment", "source_id": r.source_id, "network": r.network,
-         "depth_m": r.depth_m, "diameter_mm": r.diameter_mm, "material": r.material,
-         "length_m": round(float(r.len), 2)}
+        {
+            "type": "segment",
+            "source_id": r.source_id,
+            "network": r.network,
+            "depth_m": r.depth_m,
+            "diameter_mm": r.diameter_mm,
+            "material": r.material,
+            "length_m": round(float(r.len), 2),
+        }
         for r in segs
-    ]  # fmt: skip
+    ]
     out += [
         {"type": "node", "source_id": r.source_id, "network": r.network, "kind": r.kind}
         for r in nodes

@@ -26,7 +26,9 @@ def _xy(value: str | None) -> list[float] | None:
 def flood(
     level: Annotated[
         float | None,
-        typer.Option("--level", help="Water level (m, in the DEM's vertical datum); with --source."),
+        typer.Option(
+            "--level", help="Water level (m, in the DEM's vertical datum); with --source."
+        ),
     ] = None,
     source: Annotated[
         str | None,
