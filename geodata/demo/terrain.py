@@ -3,10 +3,13 @@ heights and its coastline, flagged synthetic (it is not a survey: OSM's few doze
 and a coastline at 0 m make a plausible ground, not a measured one).
 
 How: every node (or way, at its nodes' centre) tagged ``ele`` gives a height; the
-coastline's nodes give 0 m, densified every 10 m; ``scipy.interpolate.griddata`` (linear
-inside their hull, nearest outside) fills a 2 m grid over the extract; the sea, a band on
-the coastline's right-hand side (OSM draws coastlines with the land on the left), is set to
-0 m. Heights are above mean sea level as OSM maps them (N2000 in Finland, assumed).
+coastline's nodes and the edges of the district's water areas (the ``ground`` layer's
+``water``: harbour basins, the Töölönlahti bay) give 0 m, densified every 10 m;
+``scipy.interpolate.griddata`` (linear inside their hull, nearest outside) fills a 2 m grid
+over the extract; the sea, a band on the coastline's right-hand side (OSM draws coastlines
+with the land on the left), and the water areas are set to 0 m (the extract cuts most of the
+coastline, so the water areas carry the sea). Heights are above mean sea level as OSM maps
+them (N2000 in Finland, assumed).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import shapely
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from geodata.crs import transformer
 
@@ -87,6 +90,22 @@ def _read_osm(
     return spots, [p for p in coast if len(p) >= 2]
 
 
+def _water_areas(conn: Connection, srid: int) -> list[shapely.Geometry]:
+    """The district's water polygons (already imported: the terrain step follows the OSM
+    layers), in the working CRS."""
+    from geodata.demo.names import SOURCE
+
+    rows = conn.execute(
+        text(
+            "SELECT ST_AsBinary(geom) FROM ground WHERE source = :s AND kind = 'water' "
+            "AND scenario_id IS NULL AND GeometryType(geom) IN ('POLYGON', 'MULTIPOLYGON') "
+            "ORDER BY source_id"
+        ),
+        {"s": SOURCE},
+    ).scalars()
+    return [shapely.from_wkb(bytes(r)) for r in rows]
+
+
 def load_terrain(conn: Connection, pbf: Path, srid: int) -> TerrainResult:
     """Build the demo DEM and store it (replacing the last one) in the caller's transaction."""
     import osmium
@@ -117,6 +136,11 @@ def load_terrain(conn: Connection, pbf: Path, srid: int) -> TerrainResult:
         xy = shapely.get_coordinates(dense)
         pts.append(xy)
         vals.append(np.zeros(len(xy)))
+    waters = _water_areas(conn, srid)
+    for area in waters:
+        xy = shapely.get_coordinates(shapely.segmentize(shapely.boundary(area), 10.0))
+        pts.append(xy)
+        vals.append(np.zeros(len(xy)))
     points, values = np.concatenate(pts), np.concatenate(vals)
     cols, rows = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
     gx, gy = left + cols * RESOLUTION_M, top - rows * RESOLUTION_M
@@ -124,12 +148,18 @@ def load_terrain(conn: Connection, pbf: Path, srid: int) -> TerrainResult:
     near = griddata(points, values, (gx, gy), method="nearest")
     z = np.where(np.isnan(z), near, z)
     z = np.maximum(z, 0.0)
-    if lines:
-        sea = shapely.union_all(
-            [shapely.buffer(line, -SEA_BAND_M, single_sided=True) for line in lines]
-        )
+    wet_areas = [shapely.buffer(line, -SEA_BAND_M, single_sided=True) for line in lines]
+    wet_areas += waters
+    if wet_areas:
+        sea = shapely.union_all(wet_areas)
         wet = features.rasterize(
-            [sea], out_shape=(h, w), transform=transform, fill=0, default_value=1, dtype="uint8"
+            [sea],
+            out_shape=(h, w),
+            transform=transform,
+            fill=0,
+            default_value=1,
+            dtype="uint8",
+            all_touched=True,
         ).astype(bool)
         z[wet] = 0.0
     z32 = z.astype(np.float32)
