@@ -332,8 +332,9 @@ def _analysis_outputs(w: World, kind: str) -> list[Target]:
         doc = got.json()
         if got.status_code == 202:
             found += [Target(doc["href"], _analysis_gate(name))] if kind == "jobs" else []
+            href = doc["href"]  # the job's state has no href of its own
             for _ in range(400):
-                doc = w.client.get(doc["href"], headers=admin).json()
+                doc = w.client.get(href, headers=admin).json()
                 if doc["status"] in ("done", "failed"):
                     break
             doc = doc.get("result", {})

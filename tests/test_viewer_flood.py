@@ -19,7 +19,7 @@ RUNNER = VIEWER / "tests" / "flood.mjs"
 @pytest.fixture(scope="module")
 def flood_server(
     pg_cluster, template_db, mqtt_broker, tmp_path_factory
-) -> Iterator[tuple[str, dict[str, str]]]:  # type: ignore[no-untyped-def]  # noqa: E501
+) -> Iterator[tuple[str, dict[str, str]]]:  # type: ignore[no-untyped-def]
     require_browser_tools()
 
     from geodata.db import make_engine

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, FiniteFloat, model_validator
 from sqlalchemy import Connection, text
 
 from geodata.access import strictest
@@ -33,7 +33,7 @@ class FloodParams(Params):
     level: float | None = Field(
         None, ge=-500, le=9000, description="water level (m, in the DEM's vertical datum)"
     )
-    source: tuple[float, float] | None = Field(
+    source: tuple[FiniteFloat, FiniteFloat] | None = Field(
         None, description="where the water comes from: working-CRS x, y (m); with level"
     )
     gauge: str | None = Field(
