@@ -38,7 +38,7 @@ def connected_flood(
     if not wet[source]:
         return np.zeros_like(wet)
     labels, _ = ndimage.label(wet, structure=_STRUCTURES[connectivity])
-    return np.asarray(labels == labels[source])
+    return np.equal(labels, labels[source], out=wet)  # the mask's buffer, reused
 
 
 def threshold_flood(z: NDArray[np.float64], level: float) -> NDArray[np.bool_]:
