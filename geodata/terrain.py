@@ -111,9 +111,10 @@ def _read(engine: Engine) -> Dem | None:
     if row is None:
         return None
     with MemoryFile(bytes(row.tiff)) as mem, mem.open() as src:
-        z = src.read(1).astype(np.float64)
-        if src.nodata is not None:
-            z[z == src.nodata] = np.nan
+        band = src.read(1)
+        z = band.astype(np.float64)
+        if src.nodata is not None:  # compared in the band's own type (float32 rounding)
+            z[band == np.asarray(src.nodata).astype(band.dtype)] = np.nan
         transform = src.transform
     return Dem(
         z=z,

@@ -182,3 +182,14 @@ def test_the_demo_terrain_passes_through_the_osm_spot_heights(engine: Engine) ->
     assert on_land.mean() > 0.8
     assert np.median(np.abs(got[on_land] - ele[on_land])) < 0.5
     assert float(np.nanmin(dem.z)) == 0.0  # the sea
+
+
+def test_float32_lowest_nodata_is_nodata(engine: Engine, tmp_path: Path) -> None:
+    """GDAL's usual float nodata, the lowest float32, survives the float32 round trip."""
+    low = float(np.finfo(np.float32).min)
+    z = np.ones((3, 3))
+    z[0, 0] = low
+    report = import_dem(engine, write_tif(tmp_path / "low.tif", z, nodata=low))
+    assert report.nodata_cells == 1 and report.min_z == 1.0
+    dem = load_dem(engine)
+    assert dem is not None and np.isnan(dem.z[0, 0]) and np.nansum(dem.z) == 8.0
