@@ -25,7 +25,7 @@ test: setup viewer
 
 # the README's pictures: the browser tests, saving their screenshots into docs/
 screenshots: setup viewer
-	TWIN_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PYTEST) -q tests/test_viewer_browser.py tests/test_viewer_live.py
+	TWIN_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PYTEST) -q tests/test_viewer_browser.py tests/test_viewer_live.py tests/test_viewer_flood.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

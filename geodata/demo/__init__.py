@@ -36,6 +36,7 @@ from geodata.demo.project import create_project
 from geodata.demo.route import create_route
 from geodata.demo.state import fingerprint, last_run, record, unchanged_summary
 from geodata.demo.synthetic_city import check_count, load_synthetic_city
+from geodata.demo.terrain import load_terrain
 from geodata.importers.base import ImportOptions
 from geodata.importers.pipeline import run_import
 from geodata.importers.report import ImportReport
@@ -46,8 +47,8 @@ __all__ = ["PROJECT", "SOURCE", "STEPS", "SYNTHETIC", "SYNTHETIC_CITY", "load_de
 LOGGER = logging.getLogger(__name__)
 
 Progress = Callable[[int, int | None], None]
-#: the OSM layers, then networks, project, route, synthetic city, catalogue
-STEPS = len(IMPORT_LAYERS) + 5
+#: the OSM layers, then networks, terrain, project, route, synthetic city, catalogue
+STEPS = len(IMPORT_LAYERS) + 6
 
 
 def load_demo(
@@ -128,6 +129,9 @@ def load_demo(
             nets = generate_networks(conn, srid, options)
         step(what="synthetic networks")
         with engine.begin() as conn:
+            terrain = load_terrain(conn, pbf, srid)
+        step(what="terrain")
+        with engine.begin() as conn:
             project = create_project(conn, pbf, srid, options)
         step(what="project")
     with engine.begin() as conn:
@@ -137,6 +141,11 @@ def load_demo(
         city = load_synthetic_city(conn, city, srid, options)
     step(what="synthetic city")
     lines = summary(reports, nets, project, route, city, srid, options)
+    lines.append(
+        f"terrain: a {terrain.width} x {terrain.height} DEM at 2 m ({terrain.min_z:.1f} to "
+        f"{terrain.max_z:.1f} m) interpolated from {terrain.spot_heights} OSM spot heights and "
+        "the coastline at 0 m (synthetic: not a survey)"
+    )
     with engine.begin() as conn:
         catalogue(conn, reports["network-nodes"].imported, nets, city)
         record(conn, key, lines, city)

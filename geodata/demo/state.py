@@ -49,6 +49,7 @@ def signature(conn: Connection) -> dict[str, Any]:
         "city": ("buildings", "source = :city AND scenario_id IS NULL"),
         "projects": ("projects", "slug = 'new-block'"),
         "routes": ("routes", "slug = 'centre-walk'"),
+        "terrain": ("terrain", "source = 'demo-terrain'"),
     }
     sql = " UNION ALL ".join(
         f"SELECT '{k}', count(*), coalesce(max(updated_at)::text, '') FROM {t} WHERE {w}"

@@ -162,7 +162,8 @@ def import_layer(name: str) -> ImportLayer:
         return IMPORT_LAYERS[name]
     except KeyError:
         raise InputError(
-            f"unknown layer {name!r}: choose one of {', '.join(IMPORT_LAYERS)}"
+            f"unknown layer {name!r}: choose one of {', '.join(IMPORT_LAYERS)} "
+            "(or dem for a terrain raster)"
         ) from None
 
 

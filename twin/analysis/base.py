@@ -95,6 +95,11 @@ class Analysis(ABC, Generic[P]):
         parameters add sources (a scenario of a restricted project)."""
         return strictest(*(get_layer(layer).visibility for layer in self.layers))
 
+    def live_inputs(self, ctx: AnalysisContext, params: P) -> str | None:
+        """What else a cacheable result depends on beyond its parameters and tables (e.g. a
+        gauge's latest reading): it joins the cache key. None = do not cache this one."""
+        return ""
+
     def check(self, ctx: AnalysisContext, params: P) -> str:
         """Refuse (401/403) a caller who may not see the result; its visibility otherwise."""
         visibility = self.visibility(ctx, params)

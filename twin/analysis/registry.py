@@ -17,6 +17,7 @@ from twin.analysis.base import Analysis
 _DOTTED: dict[str, str] = {
     "sun": "twin.analysis.sun:SunPosition",
     "balcony": "twin.analysis.balcony:BalconyView",
+    "flood": "twin.analysis.flood:Flood",
 }
 
 

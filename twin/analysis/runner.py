@@ -44,7 +44,10 @@ def key_for(analysis: Analysis[Any], ctx: AnalysisContext, params: Params) -> st
     """The cache key of this question now, or None for an analysis that is never cached."""
     if not analysis.cacheable:
         return None
-    version = data_version(ctx.engine, analysis.tables)
+    live = analysis.live_inputs(ctx, params)
+    if live is None:
+        return None
+    version = data_version(ctx.engine, analysis.tables) + (f"+{live}" if live else "")
     return cache_key(analysis.name, params.model_dump_json(), ctx.principal.sees, version)
 
 

@@ -34,7 +34,7 @@ def _layer_names() -> list[str]:
     """``--layer`` completes to the import layers' registry (a wrong name gets the list too)."""
     from geodata.importers.layers import IMPORT_LAYERS
 
-    return list(IMPORT_LAYERS)
+    return [*IMPORT_LAYERS, "dem"]
 
 
 def import_(
@@ -42,14 +42,15 @@ def import_(
         Path,
         typer.Argument(
             help="GeoJSON, GeoPackage, Shapefile (.shp/.zip), "
-            "CityJSON (.city.json/.jsonl) or OSM PBF file."
+            "CityJSON (.city.json/.jsonl) or OSM PBF file; with --layer dem, a raster DEM "
+            "(GeoTIFF or any GDAL raster, heights in metres)."
         ),
     ],
     layer: Annotated[
         str,
         typer.Option(
-            help="Layer to import into (buildings, networks, network-nodes, furniture...); "
-            "a wrong name lists them all.",
+            help="Layer to import into (buildings, networks, network-nodes, furniture..., "
+            "or dem for a terrain raster); a wrong name lists them all.",
             autocompletion=_layer_names,
         ),
     ],
@@ -85,10 +86,22 @@ def import_(
             "(default: chosen by the file name)."
         ),
     ] = None,
+    vertical_datum: Annotated[
+        str | None,
+        typer.Option(
+            "--vertical-datum",
+            help="With --layer dem: the heights' vertical datum when the file's CRS does not "
+            "state it (e.g. 'NGF-IGN69 (EPSG:5720)'); else the summary says 'unknown'.",
+        ),
+    ] = None,
 ) -> None:
     """Import a file into a layer: streamed, reprojected, all-or-nothing, idempotent."""
     from geodata.importers.lean import without_pandas
 
+    if layer == "dem":
+        _import_dem(path, crs, source, vertical_datum)
+        allow_quick_exit()
+        return
     with without_pandas():  # Arrow batches all the way (a reader of frames ends this)
         _import(path, layer, crs, mapping, source, visibility, licence, attribution, reader)
     allow_quick_exit()  # committed, reader closed, connections returned: nothing is left
@@ -128,6 +141,37 @@ def _import(
                     reader=reader,
                 )
             audit_import(rt, report)
+        for line in report.lines():
+            out.print(line, highlight=False)
+
+
+def _import_dem(
+    path: Path, crs: str | None, source: str | None, vertical_datum: str | None
+) -> None:
+    """A raster DEM into the terrain table (:mod:`geodata.importers.dem`)."""
+    from geodata.importers.dem import import_dem
+    from twin.audit import record
+    from twin.runtime import Runtime
+
+    with user_errors():
+        s = settings()
+        with Runtime(s) as rt:
+            rt.check()
+            with console.status(f"importing {path.name} (DEM)"):
+                report = import_dem(
+                    rt.engine,
+                    path,
+                    crs=crs,
+                    vertical_datum=vertical_datum,
+                    source=source,
+                    working_crs=s.crs,
+                )
+            try:
+                with rt.engine.begin() as conn:
+                    detail = {"layer": "dem", "source": report.source, "epsg": report.epsg}
+                    record(conn, "import", cli_actor(), path.name, detail)
+            except Exception as exc:
+                logging.getLogger(__name__).warning("the import is not in the audit log: %s", exc)
         for line in report.lines():
             out.print(line, highlight=False)
 

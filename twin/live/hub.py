@@ -29,7 +29,7 @@ from geodata.access import Principal, strictest
 from twin.live import devices as dev
 from twin.live.changes import ChangeLog
 from twin.live.devices import DeviceMeta, LatestValue
-from twin.live.mqtt import ALERT_PREFIX, STATE_PREFIX
+from twin.live.mqtt import ALERT_PREFIX, FLOOD_PREFIX, STATE_PREFIX
 from twin.live.session import Session
 from twin.live.subscription import Subscription, check_access, sees
 from twin.settings import Settings
@@ -176,6 +176,8 @@ class Hub:
                     self.apply_state(doc)
                 elif topic.startswith(ALERT_PREFIX):
                     self.apply_alert(doc)
+                elif topic.startswith(FLOOD_PREFIX):
+                    self.apply_flood(doc)
             except (ValueError, TypeError, KeyError) as exc:
                 self.bad_messages += 1
                 if self.bad_messages % 1000 == 1:
@@ -214,6 +216,15 @@ class Hub:
         alert = {**doc, "layer": meta.layer, "lon": meta.lon, "lat": meta.lat}
         for session in self.watchers.get(device, ()):
             session.offer_alert(alert)
+
+    def apply_flood(self, doc: dict[str, Any]) -> None:
+        """A gauge's flood extent: to the sessions watching the gauge, as ``flood``."""
+        device = doc["device_id"]
+        meta = self.devices.get(device) if isinstance(device, str) else None
+        if meta is None:
+            return
+        for session in self.watchers.get(device, ()):
+            session.tell({"type": "flood", "flood": {**doc, "layer": meta.layer}})
 
     # -- the registry and the database ------------------------------------------------------
     async def reload(self, *, everything: bool) -> None:

@@ -20,6 +20,8 @@ from twin.settings import Settings
 LIVE_FILTER = "twin/live/#"
 STATE_PREFIX = "twin/live/state/"
 ALERT_PREFIX = "twin/live/alert/"
+#: a gauge's flood extent (twin.analysis.flood.live), streamed like its alerts
+FLOOD_PREFIX = "twin/live/flood/"
 
 
 def state_topic(device_id: str, metric: str) -> str:

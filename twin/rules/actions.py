@@ -1,5 +1,9 @@
-"""What a transition does: open or resolve its alert, queue its commands, downlinks and
-webhooks in the outbox (all in the batch's transaction; sent after the commit).
+"""What a transition does: open or resolve its alert, queue its commands, downlinks,
+webhooks and flood runs in the outbox (all in the batch's transaction; sent after the commit).
+
+A ``flood`` action queues an MQTT message whose body is built when it is sent (outbox
+``options.build``): the flood analysis for the gauge, run after the commit on the reading that
+fired, its extent published on ``twin/live/flood/{device}`` for the live hub to stream.
 
 Topics: an MQTT command is ``twin/{device}/cmd/{name}`` with the action's JSON payload; a
 LoRaWAN downlink goes through the network server's MQTT integration, ChirpStack v4's
@@ -103,6 +107,19 @@ def _queue(
     elif action.downlink is not None:
         topic, body = downlink(action.downlink, dev)
         outbox.add(conn, "mqtt", topic, body, rule=rule.name, device=dev.id)
+    elif action.flood is not None:
+        from twin.analysis.flood.live import FLOOD_TOPIC
+
+        payload = {
+            "gauge": dev.id,
+            "connectivity": action.flood.connectivity,
+            "rule": rule.name,
+            "at": tr.at.isoformat(),
+            "value": tr.value,
+        }
+        # built when sent (after the commit, so the flood reads the reading that fired)
+        topic = FLOOD_TOPIC.format(device_id=dev.id)
+        outbox.add(conn, "mqtt", topic, payload, {"build": "flood"}, rule=rule.name, device=dev.id)
     elif action.webhook is not None:
         hook = action.webhook
         options = {"headers": dict(hook.headers), "timeout": hook.timeout}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, text
 
@@ -129,6 +129,7 @@ class RulesListener:
         self.evaluator = Evaluator()
         self.publisher = MQTTPublisher(settings)
         self.poster = outbox.HTTPPoster()
+        self.builders = builders(settings, engine)
         self.queued = False
         self.worker = outbox.Worker(
             self.send,
@@ -148,6 +149,7 @@ class RulesListener:
             self.poster,
             retry_seconds=self._retry,
             max_attempts=self._attempts,
+            builders=self.builders,
         )
 
     def in_transaction(self, conn: Connection, stored: Sequence[Stored], now: datetime) -> None:
@@ -169,6 +171,17 @@ class RulesListener:
         self.worker.stop()
         self.publisher.close()
         self.poster.close()
+
+
+def builders(settings: Settings, engine: Engine) -> dict[str, outbox.Builder]:
+    """Messages built when sent: the flood action's extent (twin.analysis.flood.live)."""
+
+    def flood(payload: dict[str, Any]) -> dict[str, Any]:
+        from twin.analysis.flood.live import flood_message
+
+        return flood_message(settings, engine, payload)
+
+    return {"flood": flood}
 
 
 def _has_work(engine: Engine) -> bool:

@@ -284,37 +284,48 @@ class WebhookSpec(_Frozen):
     timeout: float = Field(5.0, gt=0, le=60)
 
 
+#: what an action may be (exactly one of them)
+ACTION_KINDS = ("alert", "command", "downlink", "webhook", "flood")
+
+
+class FloodSpec(_Frozen):
+    """Run the flood analysis for the gauge the rule fired for and stream its extent on
+    ``twin/live/flood/{device}`` (twin.analysis.flood.live)."""
+
+    connectivity: Literal[4, 8] = 8
+
+
 class Action(_Frozen):
-    """One of ``alert``, ``command``, ``downlink``, ``webhook``; ``on`` firing or resolved
-    (an alert opens on firing and resolves by itself)."""
+    """One of ``alert``, ``command``, ``downlink``, ``webhook``, ``flood``; ``on`` firing or
+    resolved (an alert opens on firing and resolves by itself)."""
 
     alert: AlertSpec | None = None
     command: CommandSpec | None = None
     downlink: DownlinkSpec | None = None
     webhook: WebhookSpec | None = None
+    flood: FloodSpec | None = None
     on: Literal["firing", "resolved"] = "firing"
 
     @model_validator(mode="before")
     @classmethod
     def _bare_alert(cls, value: Any) -> Any:
-        if value == "alert":
-            return {"alert": {}}
-        if isinstance(value, dict) and value.get("alert") in (True, None) and "alert" in value:
-            return {**value, "alert": {}}
+        for bare in ("alert", "flood"):  # `- alert`, `- flood`, `- flood:` take the defaults
+            if value == bare:
+                return {bare: {}}
+            if isinstance(value, dict) and bare in value and value.get(bare) in (True, None):
+                return {**value, bare: {}}
         return value
 
     @model_validator(mode="after")
     def _one(self) -> Action:
-        given = [k for k in ("alert", "command", "downlink", "webhook") if getattr(self, k)]
-        if self.alert is not None and "alert" not in given:
-            given.append("alert")
+        given = [k for k in ACTION_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("an action is one of alert, command, downlink or webhook")
+            raise ValueError("an action is one of alert, command, downlink, webhook or flood")
         return self
 
     @property
     def kind(self) -> str:
-        for k in ("alert", "command", "downlink", "webhook"):
+        for k in ACTION_KINDS:
             if getattr(self, k) is not None:
                 return k
         raise AssertionError("validated")

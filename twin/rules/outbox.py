@@ -65,6 +65,10 @@ def discard(conn: Connection) -> None:
 _PENDING = "twin.rules.outbox"
 
 
+#: builds an MQTT message's body when it is sent, from the row's payload (``options.build``)
+Builder = Callable[[dict[str, Any]], dict[str, Any]]
+
+
 class Publisher(Protocol):
     def publish(self, topic: str, payload: bytes, delivery: int) -> None:
         """Publish with QoS 1 and return once the broker has it; raise otherwise."""
@@ -85,9 +89,11 @@ def send_due(
     retry_seconds: float = 2.0,
     max_attempts: int = 8,
     limit: int = 200,
+    builders: dict[str, Builder] | None = None,
 ) -> int:
     """Send what is due now; the number of rows sent. Each row is claimed, sent and marked
-    in one transaction, so another sender skips it meanwhile."""
+    in one transaction, so another sender skips it meanwhile. An MQTT row whose options name
+    a ``build`` gets its body from ``builders`` then (the flood action's extent)."""
     sent = 0
     while True:
         with engine.begin() as conn:
@@ -102,6 +108,11 @@ def send_due(
                 return sent
             body = orjson.dumps(row.payload)
             try:
+                build = (row.options or {}).get("build")
+                if build is not None:
+                    if builders is None or build not in builders:
+                        raise RuntimeError(f"this process cannot build {build!r} messages")
+                    body = orjson.dumps(builders[build](row.payload))
                 if row.kind == "mqtt":
                     if publisher is None:
                         raise RuntimeError("no MQTT broker configured for rule actions")

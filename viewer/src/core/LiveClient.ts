@@ -5,7 +5,8 @@
  * so a restarted server or a dropped phone connection only greys the picture for a moment.
  *
  * Events: `status` (detail: 'connecting' | 'live' | 'closed' | 'refused'), `snapshot` and
- * `delta` (detail: LiveItem[]), `alert` (detail: Alert), `error` (detail: the reason).
+ * `delta` (detail: LiveItem[]), `alert` (detail: Alert), `flood` (detail: a gauge's flood
+ * extent, app/FloodView), `error` (detail: the reason).
  */
 import type { Alert, BBox, LiveItem } from './LiveState';
 
@@ -109,7 +110,7 @@ export class LiveClient extends EventTarget {
   }
 
   private onMessage(data: unknown): void {
-    let msg: { type?: string; items?: LiveItem[]; alert?: Alert; reason?: string };
+    let msg: { type?: string; items?: LiveItem[]; alert?: Alert; flood?: unknown; reason?: string };
     try {
       msg = JSON.parse(String(data));
     } catch {
@@ -123,6 +124,9 @@ export class LiveClient extends EventTarget {
         break;
       case 'alert':
         if (msg.alert) this.emit('alert', msg.alert);
+        break;
+      case 'flood':
+        if (msg.flood) this.emit('flood', msg.flood);
         break;
       case 'resync':
         break; // a fresh snapshot follows

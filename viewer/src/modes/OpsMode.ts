@@ -7,6 +7,7 @@
  */
 import type { AppContext, TwinMode } from '../app/AppContext';
 import { alertList, DevicePanel, typeTitle } from '../app/DevicePanel';
+import { FloodView } from '../app/FloodView';
 import { LiveFeed } from '../app/LiveFeed';
 import { ApiError, explain } from '../core/ApiClient';
 import type { LiveStatus } from '../core/LiveClient';
@@ -31,6 +32,7 @@ export class OpsMode implements TwinMode {
   readonly route = '/ops';
   private feed: LiveFeed | null = null;
   private panel: DevicePanel | null = null;
+  private flood: FloodView | null = null;
   private filters = { text: '', layer: '', level: '', alerting: false };
   private els: Record<string, HTMLElement> = {};
   private renderQueued = false;
@@ -53,6 +55,7 @@ export class OpsMode implements TwinMode {
     const feed = new LiveFeed(ctx, 'all');
     this.feed = feed;
     this.panel = new DevicePanel(ctx, feed);
+    this.flood = new FloodView(ctx, feed);
     this.els = {
       status: h('p', { id: 'ops-status', class: 'muted', text: 'Connecting to the live feed…' }),
       counts: h('div', { id: 'ops-counts' }),
@@ -66,6 +69,7 @@ export class OpsMode implements TwinMode {
       this.els.status,
       this.els.counts,
       this.els.alerts,
+      this.flood.el,
       this.els.quarantine,
       this.filterBar(ctx),
       this.els.devices,
@@ -86,6 +90,7 @@ export class OpsMode implements TwinMode {
       shell.message(explain(err), 'error');
     }
     this.render(ctx);
+    this.flood.refresh();
     await Promise.all([this.loadQuarantine(ctx), this.loadRules(ctx)]);
     document.body.dataset.ops = 'shown';
   }
@@ -280,6 +285,8 @@ export class OpsMode implements TwinMode {
 
   exit(_ctx: AppContext): void {
     this.panel?.close();
+    this.flood?.dispose();
+    this.flood = null;
     this.feed?.stop();
     this.feed = null;
     this.panel = null;

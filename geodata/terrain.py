@@ -1,0 +1,162 @@
+"""The twin's terrain: the digital elevation model the analyses read (floods, slopes, the
+ground under a balcony).
+
+A DEM lives in the ``terrain`` table (migration 0013) as a compressed GeoTIFF in the working
+CRS; :func:`load_dem` decodes the newest one once per process and data version (the change
+log says when it changed), so a flood, a walk's slopes and a scene share one array.
+:func:`heights_at` samples it bilinearly at working-CRS points.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import Engine, text
+
+if TYPE_CHECKING:
+    from affine import Affine
+
+
+@dataclass(frozen=True)
+class Dem:
+    """A DEM in the working CRS: heights (float64, NaN where the file said nodata), the
+    affine transform of its cells' corners, and what the file said about it."""
+
+    z: NDArray[np.float64]
+    transform: Affine
+    epsg: int
+    nodata: float | None
+    vertical_datum: str
+    source: str
+    synthetic: bool
+
+    @property
+    def resolution(self) -> tuple[float, float]:
+        """Cell size (x, y) in metres, both positive."""
+        return abs(self.transform.a), abs(self.transform.e)
+
+    @property
+    def cell_area(self) -> float:
+        rx, ry = self.resolution
+        return rx * ry
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(min x, min y, max x, max y) of the raster's outer edges."""
+        h, w = self.z.shape
+        xs = [self.transform.c, self.transform.c + w * self.transform.a]
+        ys = [self.transform.f, self.transform.f + h * self.transform.e]
+        return min(xs), min(ys), max(xs), max(ys)
+
+    def cell_of(self, x: float, y: float) -> tuple[int, int] | None:
+        """(row, col) of the cell holding (x, y), or None outside the raster."""
+        inv = ~self.transform
+        col = inv.a * x + inv.b * y + inv.c
+        row = inv.d * x + inv.e * y + inv.f
+        r, c = int(np.floor(row)), int(np.floor(col))
+        h, w = self.z.shape
+        if 0 <= r < h and 0 <= c < w:
+            return r, c
+        return None
+
+
+_lock = threading.Lock()
+#: per database (engine URL): the data version decoded and its DEM
+_cached: dict[str, tuple[str, Dem | None]] = {}
+
+
+def _version(engine: Engine) -> str:
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT coalesce(max(txid)::text, '0'), count(*), "
+                "(SELECT pruned_below::text FROM tile_log), "
+                "(SELECT coalesce(max(id)::text, '') || max(updated_at)::text FROM terrain) "
+                "FROM tile_changes WHERE tbl = 'terrain'"
+            )
+        ).one()
+    return ".".join(str(v) for v in row)
+
+
+def load_dem(engine: Engine) -> Dem | None:
+    """The twin's DEM: the newest real one, else the newest synthetic one (the demo's), or
+    None when it has none. Decoded once per process and data version: the next call after
+    an import decodes the new one."""
+    version = _version(engine)
+    where = engine.url.render_as_string(hide_password=True)
+    with _lock:
+        seen = _cached.get(where)
+        if seen is not None and seen[0] == version:
+            return seen[1]
+    dem = _read(engine)
+    with _lock:
+        _cached[where] = (version, dem)
+    return dem
+
+
+def _read(engine: Engine) -> Dem | None:
+    from rasterio.io import MemoryFile
+
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT tiff, epsg, nodata, vertical_datum, source, synthetic FROM terrain "
+                "ORDER BY synthetic, updated_at DESC, id DESC LIMIT 1"
+            )
+        ).first()
+    if row is None:
+        return None
+    with MemoryFile(bytes(row.tiff)) as mem, mem.open() as src:
+        band = src.read(1)
+        z = band.astype(np.float64)
+        if src.nodata is not None:  # compared in the band's own type (float32 rounding)
+            z[band == np.asarray(src.nodata).astype(band.dtype)] = np.nan
+        transform = src.transform
+    return Dem(
+        z=z,
+        transform=transform,
+        epsg=int(row.epsg),
+        nodata=row.nodata,
+        vertical_datum=row.vertical_datum,
+        source=row.source,
+        synthetic=bool(row.synthetic),
+    )
+
+
+def sample_bilinear(dem: Dem, xy: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Heights at working-CRS points ``xy`` (shape (n, 2)), interpolated bilinearly between
+    cell centres; NaN outside the raster or where a neighbouring cell is nodata."""
+    pts = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    inv = ~dem.transform
+    cols = inv.a * pts[:, 0] + inv.b * pts[:, 1] + inv.c - 0.5
+    rows = inv.d * pts[:, 0] + inv.e * pts[:, 1] + inv.f - 0.5
+    h, w = dem.z.shape
+    out = np.full(len(pts), np.nan)
+    # points within half a cell of the outer edge take the edge cells' value (clamped)
+    inside = (cols >= -0.5) & (cols <= w - 0.5) & (rows >= -0.5) & (rows <= h - 0.5)
+    c = np.clip(cols[inside], 0.0, w - 1.0)
+    r = np.clip(rows[inside], 0.0, h - 1.0)
+    c0 = np.minimum(np.floor(c).astype(np.intp), max(w - 2, 0))
+    r0 = np.minimum(np.floor(r).astype(np.intp), max(h - 2, 0))
+    c1 = np.minimum(c0 + 1, w - 1)
+    r1 = np.minimum(r0 + 1, h - 1)
+    fc = c - c0
+    fr = r - r0
+    z = dem.z
+    top = z[r0, c0] * (1 - fc) + z[r0, c1] * fc
+    bottom = z[r1, c0] * (1 - fc) + z[r1, c1] * fc
+    out[inside] = top * (1 - fr) + bottom * fr
+    return out
+
+
+def heights_at(engine: Engine, xy: NDArray[np.float64]) -> NDArray[np.float64] | None:
+    """Terrain heights (m, in the DEM's vertical datum) at working-CRS points ``xy`` (n, 2),
+    bilinear; NaN outside the DEM or on nodata; None when the twin has no DEM."""
+    dem = load_dem(engine)
+    if dem is None:
+        return None
+    return sample_bilinear(dem, xy)
