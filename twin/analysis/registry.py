@@ -16,6 +16,8 @@ from twin.analysis.base import Analysis
 
 _DOTTED: dict[str, str] = {
     "sun": "twin.analysis.sun:SunPosition",
+    "dig": "twin.analysis.dig:DigSafety",
+    "ageing": "twin.analysis.ageing:NetworkAgeing",
 }
 
 

@@ -34,7 +34,7 @@ def _layer_names() -> list[str]:
     """``--layer`` completes to the import layers' registry (a wrong name gets the list too)."""
     from geodata.importers.layers import IMPORT_LAYERS
 
-    return list(IMPORT_LAYERS)
+    return [*IMPORT_LAYERS, "events"]
 
 
 def import_(
@@ -48,7 +48,8 @@ def import_(
     layer: Annotated[
         str,
         typer.Option(
-            help="Layer to import into (buildings, networks, network-nodes, furniture...); "
+            help="Layer to import into (buildings, networks, network-nodes, furniture..., "
+            "events: breaks and repairs of segments, CSV or GeoJSON with segment, kind, date); "
             "a wrong name lists them all.",
             autocompletion=_layer_names,
         ),
@@ -174,6 +175,7 @@ def demo(
     from geodata.demo import load_demo
     from geodata.importers.base import ImportOptions
     from sensors_bridge.simulate.demo import load_live_demo
+    from twin.analysis.ageing.demo import load_demo_ageing
     from twin.cli.serve import serve_runtime
     from twin.cli.tiles import build_tiles
     from twin.rules.examples import load_examples
@@ -191,6 +193,7 @@ def demo(
                     force=force,
                     synthetic_city=synthetic_city,
                 )
+            summary += load_demo_ageing(rt.engine)
             options = ImportOptions.from_settings(s)
             summary += load_live_demo(rt.engine, s.data_dir, options, force=force)
             summary += load_examples(rt.engine)
