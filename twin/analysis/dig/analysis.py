@@ -9,6 +9,7 @@ import json
 from typing import Any, ClassVar
 
 import shapely
+from shapely.validation import explain_validity
 from pydantic import Field
 from sqlalchemy import Connection, text
 
@@ -116,7 +117,7 @@ def dig_polygon(geometry: dict[str, Any], epsg: int) -> Any:
         )
     if not shape.is_valid:
         raise InputError(
-            f"polygon: invalid ({shapely.validation.explain_validity(shape)}); a dig outline "
+            f"polygon: invalid ({explain_validity(shape)}); a dig outline "
             "must not cross itself: redraw it or split it into polygons"
         )
     out = shapely.transform(shape, lambda xy: _project(xy, epsg))
