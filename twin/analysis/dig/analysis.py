@@ -9,8 +9,8 @@ import json
 from typing import Any, ClassVar
 
 import shapely
-from shapely.validation import explain_validity
 from pydantic import Field
+from shapely.validation import explain_validity
 from sqlalchemy import Connection, text
 
 from geodata.crs import transformer
