@@ -192,7 +192,7 @@ def test_ageing_scores_and_stores(
     analysis = get_analysis("ageing")
     agent = AnalysisContext(engine, settings, Principal("a", "agent"))
     admin = AnalysisContext(engine, settings, Principal("b", "admin"))
-    with pytest.raises(InputError, match="twin import events.csv"):
+    with pytest.raises(InputError, match=r"twin import events\.csv"):
         run_analysis(analysis, admin, parse_params(analysis, {}))
     run_import(engine, _events_csv(tmp_path / "events.csv", specs), layer="events")
     params = {"as_of": "2025-12-31", "records_start": "2005-01-01", "horizon": 10}
