@@ -141,6 +141,7 @@ export class DigPanel {
       color: NETWORK_COLORS[c.network] ?? ([1, 1, 1] as [number, number, number]),
     }));
     this.outline.showConflicts(items);
+    this.el.dataset.highlighted = String(items.length);
     this.ctx.viewer.invalidate();
   }
 

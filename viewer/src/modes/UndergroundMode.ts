@@ -21,8 +21,12 @@ export class UndergroundMode implements TwinMode {
   readonly route = '/underground';
   private overlay: NetworkOverlay | null = null;
   private dig: DigPanel | null = null;
+  /** bumped by every enter and exit: an enter overtaken while it waited stops there */
+  private generation = 0;
 
   async enter(ctx: AppContext): Promise<void> {
+    this.teardown(); // entered again without an exit (a session change): start clean
+    const generation = ++this.generation;
     const { shell, session } = ctx;
     if (!session.isAgent) {
       const signIn = h('button', { id: 'underground-signin', type: 'button', text: 'Sign in as an agent' });
@@ -38,13 +42,16 @@ export class UndergroundMode implements TwinMode {
     }
     document.body.dataset.underground = 'loading';
     shell.setTools(h('h2', { text: 'Underground networks' }), h('p', { class: 'muted', text: 'Loading networks…' }));
-    this.overlay = new NetworkOverlay(ctx);
+    const overlay = new NetworkOverlay(ctx);
+    this.overlay = overlay;
     let nets: string[] = [];
     try {
-      nets = await this.overlay.show();
+      nets = await overlay.show();
     } catch (err) {
       shell.message(explain(err), 'error');
     }
+    // the account changed (or the mode was left) meanwhile: a newer enter owns the page
+    if (generation !== this.generation) return;
     const filters = h('fieldset', { id: 'network-filter' }, h('legend', { text: 'Networks' }));
     for (const n of nets) {
       const cb = h('input', { type: 'checkbox', checked: true, 'data-network': n, id: `net-${n}` });
@@ -99,6 +106,11 @@ export class UndergroundMode implements TwinMode {
   }
 
   exit(_ctx: AppContext): void {
+    this.teardown();
+  }
+
+  private teardown(): void {
+    this.generation++;
     this.overlay?.hide();
     this.overlay = null;
     this.dig?.dispose();
