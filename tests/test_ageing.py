@@ -233,3 +233,31 @@ def test_ageing_scores_and_stores(
             conn.execute(text("SELECT source_id, renewal_score FROM network_segments")).all()
         )
     assert stored == {it["source_id"]: it["renewal_score"] for it in items}
+
+
+def test_migration_0013_goes_down_and_up(engine: Engine, db_url: str, tmp_path: Path) -> None:
+    from alembic import command
+
+    from geodata.db import alembic_config
+
+    path, specs = _network(tmp_path)
+    run_import(engine, path, layer="networks")
+    run_import(engine, _events_csv(tmp_path / "events.csv", specs), layer="events")
+    engine.dispose()
+    command.downgrade(alembic_config(db_url), "0012")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT to_regclass('network_events')")).scalar() is None
+        cols = conn.execute(
+            text(
+                "SELECT count(*) FROM information_schema.columns WHERE table_name = "
+                "'network_segments' AND column_name IN ('location_class', 'renewal_score')"
+            )
+        ).scalar_one()
+        assert cols == 0
+        assert conn.execute(text("SELECT count(*) FROM network_segments")).scalar_one() > 0
+    command.upgrade(alembic_config(db_url), "head")
+    with engine.connect() as conn:
+        assert conn.execute(
+            text("SELECT count(*) FROM network_segments WHERE location_class = 'C'")
+        ).scalar_one() == len(specs)
+    run_import(engine, _events_csv(tmp_path / "events.csv", specs), layer="events")

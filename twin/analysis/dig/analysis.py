@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
+import numpy as np
 import shapely
 from pydantic import Field
+from pyproj import CRS
 from shapely.validation import explain_validity
 from sqlalchemy import Connection, text
 
@@ -97,7 +99,8 @@ def dig_polygon(geometry: dict[str, Any], epsg: int) -> Any:
     non-empty Polygon or MultiPolygon of lon/lat."""
     kind = geometry.get("type") if isinstance(geometry, dict) else None
     if kind == "Feature":
-        geometry = geometry.get("geometry") or {}
+        inner = geometry.get("geometry")
+        geometry = inner if isinstance(inner, dict) else {}
         kind = geometry.get("type")
     if kind not in ("Polygon", "MultiPolygon"):
         raise InputError(
@@ -120,15 +123,26 @@ def dig_polygon(geometry: dict[str, Any], epsg: int) -> Any:
             f"polygon: invalid ({explain_validity(shape)}); a dig outline "
             "must not cross itself: redraw it or split it into polygons"
         )
+    area = CRS.from_epsg(epsg).area_of_use
+    if area is not None and not (
+        area.west - 1 <= lon.min() and lon.max() <= area.east + 1
+        and area.south - 1 <= lat.min() and lat.max() <= area.north + 1
+    ):  # fmt: skip
+        raise InputError(
+            f"polygon: it lies outside the area EPSG:{epsg} (the twin's working CRS) covers "
+            f"({area.name}); is it a dig of this city, in lon/lat order?"
+        )
     out = shapely.transform(shape, lambda xy: _project(xy, epsg))
-    if out.area <= 0:
+    if not np.isfinite(shapely.get_coordinates(out)).all():
+        raise InputError(
+            f"polygon: it lies outside the area EPSG:{epsg} (the twin's working CRS) covers"
+        )
+    if not out.area > 0:
         raise InputError("polygon: it has no area; give at least three distinct corners")
     return out
 
 
 def _project(xy: Any, epsg: int) -> Any:
-    import numpy as np
-
     x, y = transformer(4326, epsg).transform(xy[:, 0], xy[:, 1])
     return np.column_stack([x, y])
 
