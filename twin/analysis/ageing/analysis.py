@@ -46,6 +46,8 @@ class NetworkAgeing(Analysis[AgeingParams]):
     Params = AgeingParams
     layers: ClassVar[tuple[str, ...]] = ("networks",)
     tables: ClassVar[tuple[str, ...]] = ("network_segments", "network_events")
+    #: a city's mains (thousands of segments) take seconds to fit: a job, with progress
+    slow: ClassVar[bool] = True
     example: ClassVar[dict[str, Any]] = {"network": "water", "horizon": 10}
 
     def run(self, ctx: AnalysisContext, params: AgeingParams) -> Result:
