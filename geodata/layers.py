@@ -49,6 +49,8 @@ _SEGMENT_PROPS = (
     "synthetic",
     "source",
     "source_id",
+    "location_class",
+    "renewal_score",
 )
 
 LAYERS: dict[str, Layer] = {
@@ -105,7 +107,7 @@ LAYERS: dict[str, Layer] = {
             "geom",
             "agent",
             "Valves, manholes, hydrants, junctions and meters of the buried networks.",
-            ("network", "kind", "depth_m", "synthetic", "source", "source_id"),
+            ("network", "kind", "depth_m", "synthetic", "source", "source_id", "location_class"),
         ),
         Layer(
             "furniture",

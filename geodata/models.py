@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Double,
     ForeignKey,
@@ -30,9 +31,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from geodata.vocab import (
     AUDIT_KINDS,
+    EVENT_KINDS,
     FURNITURE_KINDS,
     GROUND_KINDS,
     HEIGHT_SOURCES,
+    LOCATION_CLASSES,
     NETWORKS,
     NODE_KINDS,
     ROLES,
@@ -183,9 +186,16 @@ class NetworkSegment(_Sourced, Base):
     synthetic: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     scenario_id: Mapped[int | None] = _scenario_col()
     replaces_id: Mapped[int | None] = mapped_column(BigInteger)
+    location_class: Mapped[str] = mapped_column(String, nullable=False, server_default="C")
+    #: 0-100, written by the ageing analysis (twin.analysis.ageing), carried by the tiles
+    renewal_score: Mapped[float | None] = mapped_column(Double)
     __table_args__ = (
         _valid("geom"),
         CheckConstraint(f"network IN ({sql_in(NETWORKS)})", name="network_known"),
+        CheckConstraint(
+            f"location_class IN ({sql_in(LOCATION_CLASSES)})", name="location_class_known"
+        ),
+        CheckConstraint("renewal_score BETWEEN 0 AND 100", name="renewal_score_range"),
         CheckConstraint("depth_m >= 0 AND depth_m < 100", name="depth_sane"),
         CheckConstraint("diameter_mm IS NULL OR diameter_mm > 0", name="diameter_positive"),
         CheckConstraint(
@@ -206,12 +216,36 @@ class NetworkNode(_Sourced, Base):
     depth_m: Mapped[float] = mapped_column(Double, nullable=False, server_default="0")
     synthetic: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     scenario_id: Mapped[int | None] = _scenario_col()
+    location_class: Mapped[str] = mapped_column(String, nullable=False, server_default="C")
     __table_args__ = (
         CheckConstraint(f"network IN ({sql_in(NETWORKS)})", name="network_known"),
         CheckConstraint(f"kind IN ({sql_in(NODE_KINDS)})", name="kind_known"),
+        CheckConstraint(
+            f"location_class IN ({sql_in(LOCATION_CLASSES)})", name="location_class_known"
+        ),
         CheckConstraint("NOT ST_IsEmpty(geom)", name="geom_not_empty"),
         _source_unique("network_nodes"),
         _gist("network_nodes", "geom"),
+    )
+
+
+class NetworkEvent(Base):
+    """A break or repair of a segment (``twin import events.csv --layer events``)."""
+
+    __tablename__ = "network_events"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    segment_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("network_segments.id", ondelete="CASCADE"), nullable=False
+    )
+    kind: Mapped[str] = mapped_column(String, nullable=False)
+    date: Mapped[Any] = mapped_column(Date, nullable=False)
+    source: Mapped[str] = mapped_column(String, nullable=False)
+    synthetic: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    attrs: Mapped[dict[str, Any]] = _attrs()
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({sql_in(EVENT_KINDS)})", name="event_kind_known"),
+        Index("ix_network_events_segment", "segment_id", "date"),
+        Index("ix_network_events_source", "source"),
     )
 
 

@@ -15,6 +15,64 @@ NETWORKS = (
     "lighting",
 )
 NODE_KINDS = ("valve", "manhole", "hydrant", "junction", "meter", "chamber", "substation")
+#: how precisely a buried segment or node is located (the French DT-DICT classes): A within
+#: 0.40 m (rigid) or 0.50 m (flexible), B within 1.5 m, C worse or not known (the default)
+LOCATION_CLASSES = ("A", "B", "C")
+#: pipe and cable materials by how they bend: a rigid network's class-A band is 0.40 m, a
+#: flexible one's 0.50 m; an unknown material counts as flexible, the wider (stricter) band
+RIGID_MATERIALS = (
+    "steel",
+    "cast iron",
+    "grey cast iron",
+    "ductile iron",
+    "concrete",
+    "reinforced concrete",
+    "asbestos cement",
+    "fibre cement",
+    "stoneware",
+    "vitrified clay",
+    "clay",
+    "masonry",
+    "brick",
+    "stainless steel",
+    "galvanised steel",
+)
+FLEXIBLE_MATERIALS = (
+    "pe",
+    "hdpe",
+    "mdpe",
+    "polyethylene",
+    "pvc",
+    "pp",
+    "polypropylene",
+    "grp",
+    "copper",
+    "copper cable",
+    "aluminium cable",
+    "fibre",
+    "fibre optic",
+    "optical fibre",
+    "lead",
+)
+#: the networks DT-DICT calls sensitive: in class B or C they need complementary
+#: investigations (locating them on site) before digging
+SENSITIVE_NETWORKS = ("gas", "district_heating", "electricity", "lighting")
+#: what ``network_events`` records about a segment
+EVENT_KINDS = ("break", "repair")
+
+
+def material_rigidity(material: str | None) -> str:
+    """``rigid`` or ``flexible`` from a material's name: rigid when it names a rigid material
+    ("cast-iron", "steel in concrete duct", "pre-insulated steel"; case, hyphens ignored),
+    else flexible, which an unknown material also is (its class-A band is the wider)."""
+    if not material:
+        return "flexible"
+    m = " ".join(material.lower().replace("-", " ").replace("_", " ").split())
+    if any(r in m for r in (*RIGID_MATERIALS, "iron", "fonte", "acier", "beton", "béton")):
+        return "rigid"
+    return "flexible"
+
+
 FURNITURE_KINDS = (
     "lamp",
     "bench",

@@ -104,6 +104,13 @@ CLASSES: dict[str, tuple[Prop, ...]] = {
             description="true when generated (not surveyed): never dig on it",
         ),
         _s("source_id", "identifier in the source dataset"),
+        _s("location_class", "DT-DICT location precision class: A, B or C"),
+        _num(
+            "renewal_score",
+            "FLOAT32",
+            "0-100 renewal priority from twin analyse ageing (failure risk)",
+            no_data=-1.0,
+        ),
     ),
     "network_node": (
         _num("id", "INT64", "network_nodes.id", required=True),
@@ -113,6 +120,7 @@ CLASSES: dict[str, tuple[Prop, ...]] = {
         _num("depth_m", "FLOAT32", "depth in metres", required=True),
         Prop("synthetic", "BOOLEAN", required=True, description="true when generated"),
         _s("source_id", "identifier in the source dataset"),
+        _s("location_class", "DT-DICT location precision class: A, B or C"),
     ),
     "furniture": (
         _num("id", "INT64", "furniture.id", required=True),

@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     analysis_processes: int = Field(
         0, ge=0, description="processes casting rays (Embree holds the GIL); 0 = one per core"
     )
+    dig_class_c_radius: float = Field(
+        3.0,
+        gt=0,
+        le=50,
+        description="uncertainty band (m) of a class-C (imprecise or unknown) network segment "
+        "or node around a dig (twin analyse dig --class-c-radius overrides it)",
+    )
     analysis_jobs: int = Field(
         2, ge=1, description="slow analyses (jobs) run at once by each app worker"
     )

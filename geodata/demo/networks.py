@@ -210,6 +210,10 @@ def _lay_network(
             "material": material[e],
             "install_year": year[e].astype(int),
             "operator": spec.operator,
+            # surveyed recently = class A, in the 1990s-2000s = B, older = C (synthetic)
+            "location_class": np.where(
+                year[e] >= 2012, "A", np.where(year[e] >= 1990, "B", "C")
+            ).astype(object),
             "attrs": [_segment_attrs(streets, spec, j, bool(main[j])) for j in e],
         }
     )

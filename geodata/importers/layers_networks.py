@@ -12,6 +12,7 @@ import shapely
 from numpy.typing import NDArray
 from shapely import GeometryType
 
+from geodata.errors import ImportFailed
 from geodata.importers import schemes as m
 from geodata.importers.coerce import as_text, flat, from_numpy, lookup
 from geodata.importers.geometry import (
@@ -19,7 +20,7 @@ from geodata.importers.geometry import (
     reproject,
 )
 from geodata.importers.import_layer import ImportLayer, Rows, Stored, flags, numbers, positive
-from geodata.vocab import NETWORKS, NODE_KINDS
+from geodata.vocab import LOCATION_CLASSES, NETWORKS, NODE_KINDS
 
 if TYPE_CHECKING:
     from geodata.importers.base import ImportOptions
@@ -61,6 +62,22 @@ def _with_depth(cols: Columns, attrs: pa.Array) -> tuple[NDArray[Any], pa.Array]
     return depth, attrs
 
 
+def _location_class(values: Any, ids: NDArray[Any]) -> pa.Array:
+    """DT-DICT's class: A, B or C (case and spaces ignored, "classe B" too); none = C, the
+    least precise; anything else is refused, naming the feature and the accepted values."""
+    text = pc.utf8_upper(pc.utf8_trim_whitespace(as_text(flat(values))))
+    text = pc.replace_substring_regex(text, r"^CLASSE?\s*", "")
+    text = pc.fill_null(pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text), "C")
+    bad = ~np.asarray(pc.is_in(text, pa.array(LOCATION_CLASSES)), dtype=bool)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ImportFailed(
+            f"feature {ids[i]}: unknown location_class {text[i].as_py()!r} ({int(bad.sum())} "
+            f"features); accepted: {', '.join(LOCATION_CLASSES)} (leave it empty for C)"
+        )
+    return text
+
+
 def _buried(geoms: NDArray[Any], depth: NDArray[Any], src: int, dst: int) -> NDArray[Any]:
     """Reprojected, and 3D: a 2D geometry lies at z = -depth, a 3D one keeps its Z."""
     return np.asarray(shapely.force_3d(reproject(geoms, src, dst), -depth))
@@ -82,6 +99,7 @@ class Networks(ImportLayer):
         "operator": "text",
         "synthetic": "bool",
         "replaces_id": "int8",
+        "location_class": "text",
     }
     fields = m.NETWORK_FIELDS
     vocabulary: ClassVar[dict[str, tuple[str, ...]]] = {"network": NETWORKS}
@@ -111,6 +129,7 @@ class Networks(ImportLayer):
         cols["install_year"] = np.where((year >= 1700) & (year <= 2100), year, np.nan)
         cols["status"] = pc.fill_null(cols["status"], "in_service")
         cols["synthetic"] = flags(cols["synthetic"])
+        cols["location_class"] = _location_class(cols["location_class"], ids)
         return Stored(ids, geom, cols, attrs)
 
 
@@ -126,6 +145,7 @@ class NetworkNodes(ImportLayer):
         "kind": "text",
         "depth_m": "float8",
         "synthetic": "bool",
+        "location_class": "text",
     }
     fields = m.NODE_FIELDS
     vocabulary: ClassVar[dict[str, tuple[str, ...]]] = {"network": NETWORKS, "kind": NODE_KINDS}
@@ -155,6 +175,7 @@ class NetworkNodes(ImportLayer):
         depth, attrs = _with_depth(rows.columns, rows.attrs)
         geom = ewkb(_buried(rows.geoms, depth, src, dst), dst)
         rows.columns["synthetic"] = flags(rows.columns["synthetic"])
+        rows.columns["location_class"] = _location_class(rows.columns["location_class"], rows.ids)
         return Stored(rows.ids, geom, rows.columns, attrs)
 
 

@@ -65,6 +65,10 @@ def run_import(
     :param reader: a reader, or the name or dotted path of one (default: chosen by the file
         name, :func:`geodata.importers.readers.reader_for`)
     """
+    from geodata.importers.events import EVENTS_LAYER, import_events
+
+    if layer == EVENTS_LAYER:  # breaks and repairs: rows of a table, no geometry
+        return import_events(engine, path, source=source)
     import_layer(layer)
     path = Path(path)
     if not path.exists():
@@ -162,7 +166,7 @@ def import_layer(name: str) -> ImportLayer:
         return IMPORT_LAYERS[name]
     except KeyError:
         raise InputError(
-            f"unknown layer {name!r}: choose one of {', '.join(IMPORT_LAYERS)} "
+            f"unknown layer {name!r}: choose one of {', '.join(IMPORT_LAYERS)}, events "
             "(or dem for a terrain raster)"
         ) from None
 

@@ -122,6 +122,10 @@ def osm_kind(props: pa.Table, table: dict[tuple[str, str], str]) -> pa.Array:
 # import layer (geodata.importers.layers) takes its table
 _SYNTHETIC = Field(to_bool, ("synthetic",), "true or false")
 _REPLACES = Field(to_float, ("replaces_id",))
+#: DT-DICT's location precision class (A, B or C; checked by the network layers)
+_LOCATION_CLASS = Field(
+    to_text, ("location_class", "classe_precision", "classe_localisation", "precision_class"), None
+)
 BUILDING_FIELDS: dict[str, Field] = {
     "height": Field(
         to_float, ("height", "hauteur", "measuredheight", "measured_height", "building:height")
@@ -168,12 +172,14 @@ NETWORK_FIELDS: dict[str, Field] = {
     "operator": Field(to_text, ("operator", "exploitant", "gestionnaire"), None),
     "synthetic": _SYNTHETIC,
     "replaces_id": _REPLACES,
+    "location_class": _LOCATION_CLASS,
 }
 NODE_FIELDS: dict[str, Field] = {
     "network": NETWORK_FIELDS["network"],
     "kind": Field(to_text, ("kind", "type_noeud", "node_kind"), None),
     "depth_m": NETWORK_FIELDS["depth_m"],
     "synthetic": _SYNTHETIC,
+    "location_class": _LOCATION_CLASS,
 }
 FURNITURE_FIELDS: dict[str, Field] = {
     "kind": Field(to_text, ("kind", "type_mobilier"), None),

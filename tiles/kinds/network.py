@@ -44,6 +44,8 @@ class NetworkRow(NamedTuple):
     synthetic: bool
     source_id: str | None
     node_kind: str | None
+    location_class: str | None = None
+    renewal_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -91,10 +93,11 @@ class NetworkKind(TilesetKind[NetworkRow, NetworkOptions]):
         return (
             "SELECT a.tile, 0 AS src, s.id, ST_AsBinary(s.geom), s.depth_m, s.diameter_mm, "
             "s.material, s.install_year, s.operator, s.status, s.synthetic, s.source_id, "
-            "NULL::text AS kind FROM tile_assign a JOIN network_segments s "
-            "ON a.src = 0 AND s.id = a.id "
+            "NULL::text AS kind, s.location_class, s.renewal_score FROM tile_assign a "
+            "JOIN network_segments s ON a.src = 0 AND s.id = a.id "
             "UNION ALL SELECT a.tile, 1, n.id, ST_AsBinary(n.geom), n.depth_m, NULL, NULL, "
-            "NULL, NULL, NULL, n.synthetic, n.source_id, n.kind FROM tile_assign a "
+            "NULL, NULL, NULL, n.synthetic, n.source_id, n.kind, n.location_class, NULL "
+            "FROM tile_assign a "
             "JOIN network_nodes n ON a.src = 1 AND n.id = a.id ORDER BY 1, 2, 3"
         )
 
@@ -181,6 +184,8 @@ def _segment_table(
             "status": [r.status for r in segs],
             "synthetic": [r.synthetic for r in segs],
             "source_id": [r.source_id for r in segs],
+            "location_class": [r.location_class for r in segs],
+            "renewal_score": [r.renewal_score for r in segs],
         },
         n,
     )
@@ -201,6 +206,7 @@ def _node_table(
             "depth_m": [r.depth_m for r in nodes],
             "synthetic": [r.synthetic for r in nodes],
             "source_id": [r.source_id for r in nodes],
+            "location_class": [r.location_class for r in nodes],
         },
         n,
     )

@@ -18,6 +18,8 @@ _DOTTED: dict[str, str] = {
     "sun": "twin.analysis.sun:SunPosition",
     "balcony": "twin.analysis.balcony:BalconyView",
     "flood": "twin.analysis.flood:Flood",
+    "dig": "twin.analysis.dig:DigSafety",
+    "ageing": "twin.analysis.ageing:NetworkAgeing",
 }
 
 

@@ -34,7 +34,7 @@ def _layer_names() -> list[str]:
     """``--layer`` completes to the import layers' registry (a wrong name gets the list too)."""
     from geodata.importers.layers import IMPORT_LAYERS
 
-    return [*IMPORT_LAYERS, "dem"]
+    return [*IMPORT_LAYERS, "dem", "events"]
 
 
 def import_(
@@ -50,7 +50,8 @@ def import_(
         str,
         typer.Option(
             help="Layer to import into (buildings, networks, network-nodes, furniture..., "
-            "or dem for a terrain raster); a wrong name lists them all.",
+            "dem for a terrain raster, events: breaks and repairs of segments, CSV or GeoJSON "
+            "with segment, kind, date); a wrong name lists them all.",
             autocompletion=_layer_names,
         ),
     ],
@@ -218,6 +219,7 @@ def demo(
     from geodata.demo import load_demo
     from geodata.importers.base import ImportOptions
     from sensors_bridge.simulate.demo import load_live_demo
+    from twin.analysis.ageing.demo import load_demo_ageing
     from twin.cli.serve import serve_runtime
     from twin.cli.tiles import build_tiles
     from twin.rules.examples import load_examples
@@ -235,6 +237,7 @@ def demo(
                     force=force,
                     synthetic_city=synthetic_city,
                 )
+            summary += load_demo_ageing(rt.engine)
             options = ImportOptions.from_settings(s)
             summary += load_live_demo(rt.engine, s.data_dir, options, force=force)
             summary += load_examples(rt.engine)

@@ -12,6 +12,8 @@ COMMANDS = (
     "sun",
     "balcony",
     "flood",
+    "dig",
+    "ageing",
 )
 
 for _module in COMMANDS:

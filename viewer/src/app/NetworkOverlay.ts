@@ -3,7 +3,7 @@
  * and buildings made translucent so the pipes show at their real depth. Nothing is
  * requested unless the account may see agent layers.
  */
-import { NETWORK_COLORS, NETWORK_STYLE } from '../core/Styling';
+import { type FeatureStyle, NETWORK_COLORS, NETWORK_STYLE } from '../core/Styling';
 import type { TilesetLayer } from '../three/TilesetLayer';
 import type { AppContext } from './AppContext';
 
@@ -55,6 +55,12 @@ export class NetworkOverlay {
 
   setNetworkVisible(network: string, visible: boolean): void {
     this.layers.get(network)?.setVisible(visible);
+    this.ctx.viewer.invalidate();
+  }
+
+  /** colour every network by this style (the network's own colours: NETWORK_STYLE) */
+  setStyle(style: FeatureStyle): void {
+    for (const l of this.layers.values()) l.style.setStyle(style);
     this.ctx.viewer.invalidate();
   }
 

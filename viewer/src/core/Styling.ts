@@ -151,3 +151,12 @@ export const NETWORK_COLORS: Record<string, RGB> = {
 
 /** networks: the selected pipe turns white, a colour no network uses */
 export const NETWORK_STYLE = new CategoryStyle('network', 'Network', 'network', NETWORK_COLORS, NO_DATA, hex('#ffffff'));
+
+/** networks by renewal score (twin analyse ageing): 0 = no hurry, 100 = renew first */
+export const RENEWAL_STYLE = new RampStyle(
+  'renewal',
+  'Renewal score',
+  'renewal_score',
+  [20, 40, 60, 80],
+  ['#1a9641', '#a6d96a', '#ffffbf', '#fdae61', '#d7191c'].map(hex),
+);
