@@ -244,7 +244,7 @@ def test_migration_0013_goes_down_and_up(engine: Engine, db_url: str, tmp_path: 
     run_import(engine, path, layer="networks")
     run_import(engine, _events_csv(tmp_path / "events.csv", specs), layer="events")
     engine.dispose()
-    command.downgrade(alembic_config(db_url), "0012")
+    command.downgrade(alembic_config(db_url), "0013")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT to_regclass('network_events')")).scalar() is None
         cols = conn.execute(

@@ -12,15 +12,15 @@ they were imported from: re-importing a source replaces its events. The change l
 ``network_events`` (``tile_log_track``, 0012) so a cached ageing result goes stale when
 events change.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-01 22:45:00
 """
 
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
