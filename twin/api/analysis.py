@@ -73,7 +73,12 @@ def _answer(analysis: Analysis[Any], request: Request, user: Any, params: Any) -
 
 def _add_routes(router: APIRouter, analysis: Analysis[Any]) -> None:
     model = analysis.Params
-    codes = problems(400, 401, 403, 404)
+    codes: dict[int | str, dict[str, Any]] = {
+        **problems(400, 401, 403, 404),
+        200: {"description": "The result (from the cache when X-Analysis-Cache says hit)"},
+    }
+    if analysis.slow:
+        codes[202] = {"description": "A job: poll the Location header's address for its result"}
     doc = (analysis.__class__.__doc__ or analysis.title).strip()
 
     body = Body(openapi_examples={"example": {"value": analysis.example}})
