@@ -299,3 +299,21 @@ def test_tiles_of_an_imported_lod2_building_show_its_faces(engine: Engine, tmp_p
     # box 10 x 8 x 6 plus a gable prism 10 x 8 x 3 / 2 (an extruded block would be 10 x 8 x 9.5)
     assert mesh.volume == pytest.approx(10 * 8 * 6 + 10 * 8 * 3 / 2, rel=2e-3)
     assert len(np.unique(np.round(world, 2), axis=0)) >= 10  # the ridge's vertices
+
+
+def test_citygml_streams_in_batches_with_every_note(tmp_path: Path) -> None:
+    from collections import Counter
+
+    from geodata.importers.citygml import CityGMLReader
+
+    path = write_citygml(tmp_path / "delft.gml", delft() + delft()[:1], trees=3)
+    for size, sizes in ((2, [2, 2, 1]), (100, [5])):
+        reader = CityGMLReader(path, "buildings")
+        reader.open()
+        batches = list(reader.batches(size))
+        assert [len(b) for b in batches if len(b)] == sizes
+        notes: Counter[str] = Counter()
+        for b in batches:
+            notes.update(b.notes)
+        assert notes["not a building: SolitaryVegetationObject"] == 3
+        assert notes["terrain intersection curve (not imported)"] == 2

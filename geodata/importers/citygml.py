@@ -23,11 +23,12 @@ from __future__ import annotations
 import gzip
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 from lxml import etree
@@ -36,7 +37,7 @@ from shapely.errors import GEOSException
 from geodata.crs import horizontal_epsg
 from geodata.errors import CRSError, ImportFailed
 from geodata.importers.base import Reader, SourceBatch
-from geodata.importers.citygml_building import BuildingReader, gml_id, local
+from geodata.importers.citygml_building import APPEARANCE, BuildingReader, gml_id, local
 from geodata.importers.cityjson_geometry import Collector, Context
 
 #: CityGML versions by core namespace
@@ -191,50 +192,46 @@ class CityGMLReader(Reader):
     def batches(self, size: int) -> Iterator[SourceBatch]:
         ctx = Context(np.ones(3), np.zeros(3), [], np.zeros((0, 3)))
         out = Collector(ctx, str(self.path))
+        others: Counter[str] = Counter()  # what the members held besides buildings
         for member in self._members:
             with self._stream(member) as (stream, where):
-                for item in self._buildings(stream, where, member, out):
-                    if item is not None:
-                        oid, objects, verts, line = item
-                        with _malformed(where, line):
-                            out.add_building(objects, oid, verts, line)
+                reader = BuildingReader(where, self._check_srs)
+                for el, line in self._buildings(stream, where, member, others):
+                    reader.read(el, line, out)
                     if len(out) >= size:
+                        out.notes.update(others)
+                        others.clear()
                         with _malformed(where, "a batch of buildings"):
                             batch = out.build()
                         yield batch
                         out = Collector(ctx, str(self.path))
+        out.notes.update(others)
         if len(out) or out.notes:
             with _malformed(str(self.path), "a batch of buildings"):
                 batch = out.build()
             yield batch
 
     def _buildings(
-        self, stream: IO[bytes], where: str, member: str | None, out: Collector
-    ) -> Iterator[tuple[str, dict[str, Any], Any, str] | None]:
-        """(id, city objects, vertices, where) per Building; None after a member of the city
-        model (the kinds of other city objects counted in ``out.notes``)."""
+        self, stream: IO[bytes], where: str, member: str | None, notes: Counter[str]
+    ) -> Iterator[tuple[etree._Element, str]]:
+        """Each Building element and how to name it, freed once the caller has read it; the
+        kinds of other city objects counted in ``notes``."""
         prefix = "" if member is None else f"{member}, "
-        reader = BuildingReader(where, self._check_srs)
         tags = (*_BUILDING, *_MEMBERS)
         with _xml_errors(where):
             for _, el in etree.iterparse(stream, events=("end",), tag=tags, huge_tree=True):
                 if el.tag in _BUILDING:
-                    line = f"{prefix}line {el.sourceline} (Building {gml_id(el)!r})"
-                    oid, objects, verts, notes = reader.read(el, line)
-                    out.notes.update(notes)
+                    yield el, f"{prefix}line {el.sourceline} (Building {gml_id(el)!r})"
                     el.clear()
-                    yield oid, objects, verts, line
                     continue
-                name = local(el.tag)
-                if name == "appearanceMember":
-                    out.notes["appearance: texture or colour (not imported)"] += 1
+                if local(el.tag) == "appearanceMember":
+                    notes[APPEARANCE] += 1
                 else:
                     for child in el:
                         kind = local(child.tag)
                         if kind and kind != "Building":
-                            out.notes[f"not a building: {kind}"] += 1
+                            notes[f"not a building: {kind}"] += 1
                 _free(el)
-                yield None
 
     def _check_srs(self, srs: str, line: int | None) -> None:
         """A geometry naming a CRS other than the file's stops the import."""

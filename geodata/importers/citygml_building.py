@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 from lxml import etree
-from numpy.typing import NDArray
 
 from geodata.errors import ImportFailed
+from geodata.importers.cityjson_geometry import Collector, FlatGeometry
 
 GML_NS = ("http://www.opengis.net/gml", "http://www.opengis.net/gml/3.2")
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
@@ -101,82 +101,74 @@ class BuildingReader:
         self.file = file
         self.check_srs = check_srs
 
-    def read(
-        self, el: etree._Element, where: str
-    ) -> tuple[str, dict[str, Any], NDArray[Any], Counter[str]]:
-        """(Building id, city objects, vertices, notes) of the Building element ``el``."""
+    def read(self, el: etree._Element, where: str, out: Collector) -> None:
+        """Add the Building element ``el`` (with its parts) to the batch ``out``."""
         self.where = where
+        self.notes = out.notes
+        self.parts: list[list[FlatGeometry]] = []
         self.tokens: list[str] = []
-        self.notes: Counter[str] = Counter()
-        self.objects: dict[str, Any] = {}
+        props: dict[str, Any] = {}
         oid = gml_id(el) or f"line-{el.sourceline}"
-        self._object(el, "Building", oid)
+        self._object(el, oid, props)
         try:
-            verts = np.array(self.tokens, dtype=np.float64).reshape(-1, 3)
+            coords = np.array(self.tokens, dtype=np.float64).reshape(-1, 3)
         except ValueError:
             bad = next(t for t in self.tokens if not _is_number(t))
             raise ImportFailed(
                 f"{self.file}, {where}: coordinate {bad[:40]!r} is not a number: the file is "
                 "corrupt; export it again"
             ) from None
-        return oid, self.objects, verts, self.notes
+        out.add_flat(oid, where, props, self.parts, coords)
 
     # -- objects ----------------------------------------------------------------------------
-    def _object(self, el: etree._Element, kind: str, oid: str) -> None:
-        attributes: dict[str, Any] = {}
+    def _object(self, el: etree._Element, oid: str, props: dict[str, Any]) -> None:
+        """A Building or BuildingPart: attributes into ``props`` (the Building's first, as
+        CityJSON's parts are merged), geometries as one part of the building."""
         geoms: dict[int, _Geometry] = {}
-        children: list[str] = []
-        self.objects[oid] = {"type": kind}  # placed first: the Building before its parts
+        parts: list[etree._Element] = []
         for child in el:
-            name = local(child.tag)
-            if not name:
-                continue
-            ns = child.tag[1 : child.tag.index("}")] if child.tag[0] == "{" else ""
-            lod = _LOD.match(name)
-            if name in _PARTS:
-                for part in child:
-                    if local(part.tag) == "BuildingPart":
-                        pid = gml_id(part) or f"{oid}-part-{len(children) + 1}"
-                        children.append(pid)
-                        self._object(part, "BuildingPart", pid)
-            elif name in _BOUNDARIES and ns not in GML_NS:
+            role, name, lod = _role(child.tag)
+            if role == _GEOMETRY:
+                self._lod_property(child, lod, name, None, geoms)
+            elif role == _BOUNDARY:
                 for surface in child:
-                    kind_name = local(surface.tag)
-                    if kind_name:
-                        self._surface(surface, kind_name, geoms)
-            elif lod:
-                self._lod_property(child, int(lod[1]), lod[2], None, geoms)
-            elif name == "appearance":
+                    surface_kind = _role(surface.tag)[1]
+                    if surface_kind:
+                        self._surface(surface, surface_kind, geoms)
+            elif role == _LEAF:
+                if len(child) == 0:
+                    value = _leaf(child, name)
+                    if value is not None:
+                        props.setdefault(name, value)
+            elif role == _PART:
+                parts.extend(p for p in child if _role(p.tag)[1] == "BuildingPart")
+            elif role == _APPEARANCE:
                 self.notes[APPEARANCE] += 1
-            elif name == "address":
-                attributes.setdefault("address", _address(child))
-            elif name in ("height", "heightAboveGround") and "construction" in ns:
-                _height(child, attributes)
-            elif name == "genericAttribute":
+            elif role == _ADDRESS:
+                props.setdefault("address", _address(child))
+            elif role == _HEIGHT:
+                _height(child, props)
+            elif role == _GENERIC_LIST:
                 for attr in child:
-                    _generic(attr, attributes)
-            elif "generics" in ns:
-                _generic(child, attributes)
-            elif name in _SKIP:
-                continue
-            elif len(child) == 0:
-                value = _leaf(child, name)
-                if value is not None:
-                    attributes.setdefault(name, value)
-        obj = self.objects[oid]
-        obj["attributes"] = attributes
-        obj["geometry"] = [g.as_cityjson(lod) for lod, g in sorted(geoms.items()) if g.values]
-        if children:
-            obj["children"] = children
-            for pid in children:
-                self.objects[pid]["parents"] = [oid]
+                    _generic(attr, props)
+            elif role == _GENERIC:
+                _generic(child, props)
+        flat = []
+        for lod in sorted(geoms):
+            geom = geoms[lod]
+            if geom.ring_len:
+                self.tokens.extend(geom.finish())
+                flat.append(FlatGeometry(lod, geom.sem, geom.ring_poly, geom.ring_len))
+        self.parts.append(flat)
+        for k, part in enumerate(parts):
+            self._object(part, gml_id(part) or f"{oid}-part-{k + 1}", props)
 
     def _surface(self, surface: etree._Element, kind: str, geoms: dict[int, _Geometry]) -> None:
         """A boundary surface (RoofSurface...): its LoD geometries, typed by ``kind``."""
         for prop in surface:
-            lod = _LOD.match(local(prop.tag))
-            if lod:
-                self._lod_property(prop, int(lod[1]), lod[2], kind, geoms)
+            role, name, lod = _role(prop.tag)
+            if role == _GEOMETRY:
+                self._lod_property(prop, lod, name, kind, geoms)
 
     def _lod_property(
         self,
@@ -197,12 +189,14 @@ class BuildingReader:
         geom = geoms.get(lod)
         if geom is None:
             geom = geoms[lod] = _Geometry()
-        root = next((c for c in prop if local(c.tag)), None)
-        if root is not None:
-            srs = root.get("srsName")
-            if srs is not None:
-                self.check_srs(srs, root.sourceline)
-        dim = int(root.get("srsDimension", "3")) if root is not None else 3
+        dim = 3
+        for root in prop:
+            if isinstance(root.tag, str):
+                srs = root.get("srsName")
+                if srs is not None:
+                    self.check_srs(srs, root.sourceline)
+                dim = int(root.get("srsDimension", 3))
+                break
         found = False
         for poly in prop.iter(*_POLYGONS):
             found = True
@@ -211,89 +205,117 @@ class BuildingReader:
             for member in prop.iter(*_MEMBERS):  # a boundary surface naming a solid's polygons
                 href = member.get(XLINK_HREF)
                 if href:
-                    geom.refer(href.lstrip("#"), kind)
+                    geom.refs.append((href.lstrip("#"), kind))
 
-    def _polygon(
-        self, poly: etree._Element, kind: str | None, geom: _Geometry, dim: int
-    ) -> None:
-        surface: list[list[int]] = []
-        for ring in poly.iter(*_RINGS):
-            indices = self._ring(ring, dim)
-            if indices:
-                surface.append(indices)
-        if surface:
-            geom.add(surface, kind, gml_id(poly))
-
-    def _ring(self, ring: etree._Element, dim: int) -> list[int] | None:
-        """The ring's vertices appended to the building's; their indices (closing one off)."""
-        pos_list = next(iter(ring.iterchildren(*_POS_LIST)), None)
-        if pos_list is not None:
+    def _polygon(self, poly: etree._Element, kind: str | None, geom: _Geometry, dim: int) -> None:
+        rings = 0
+        p = len(geom.sem)
+        found = False
+        for pos_list in poly.iter(*_POS_LIST):  # exterior first, then the interiors
+            found = True
             parts = (pos_list.text or "").split()
-            dim = int(pos_list.get("srsDimension", dim))
-        else:
-            pos = list(ring.iterchildren(*_POS))
-            if pos:
-                parts = " ".join(p.text or "" for p in pos).split()
-                dim = int(pos[0].get("srsDimension", dim)) if dim == 3 else dim
-            else:
-                coords = next(iter(ring.iterchildren(*_COORDS)), None)
-                parts = (coords.text or "").replace(",", " ").split() if coords is not None else []
+            rings += self._ring(parts, int(pos_list.get("srsDimension", dim)), pos_list, geom, p)
+        if not found:  # rings of gml:pos, or the old gml:coordinates
+            for ring in poly.iter(*_RINGS):
+                rings += self._ring(*_ring_parts(ring, dim), ring, geom, p)
+        if rings:
+            pid = gml_id(poly)
+            if pid is not None:
+                geom.ids[pid] = p
+            geom.sem.append(kind)
+
+    def _ring(
+        self, parts: list[str], dim: int, el: etree._Element, geom: _Geometry, p: int
+    ) -> int:
+        """Queue one ring of polygon ``p`` (its closing vertex kept); 1, or 0 when it has
+        fewer than three corners."""
         if dim not in (2, 3) or len(parts) % dim:
             raise ImportFailed(
-                f"{self.file}, {self.where}, line {ring.sourceline}: a ring has {len(parts)} "
+                f"{self.file}, {self.where}, line {el.sourceline}: a ring has {len(parts)} "
                 f"numbers, not a multiple of its dimension {dim}: the file is corrupt; export "
                 "it again"
             )
         if dim == 2:  # a flat ring: z = 0
             parts = [v for k in range(0, len(parts), 2) for v in (parts[k], parts[k + 1], "0")]
         n = len(parts) // 3
-        if n > 1 and parts[:3] == parts[-3:]:
-            n -= 1
-            del parts[-3:]
-        if n < 3:
-            return None
-        start = len(self.tokens) // 3
-        self.tokens.extend(parts)
-        return list(range(start, start + n))
+        if n < 3 or n == 3 and parts[:3] == parts[-3:]:
+            return 0
+        geom.tokens.extend(parts)
+        geom.ring_len.append(n)
+        geom.ring_poly.append(p)
+        return 1
 
 
 class _Geometry:
-    """The polygons of one object at one LoD, as a CityJSON MultiSurface with semantics."""
+    """The rings of one object at one LoD while it is read (:class:`FlatGeometry` after)."""
+
+    __slots__ = ("ids", "refs", "ring_len", "ring_poly", "sem", "tokens")
 
     def __init__(self) -> None:
-        self.boundaries: list[list[list[int]]] = []
-        self.values: list[int | None] = []
-        self.kinds: list[str] = []
+        self.sem: list[str | None] = []
+        self.ring_poly: list[int] = []
+        self.ring_len: list[int] = []
+        self.tokens: list[str] = []
         self.ids: dict[str, int] = {}
         self.refs: list[tuple[str, str]] = []
 
-    def add(self, surface: list[list[int]], kind: str | None, pid: str | None) -> None:
-        if pid is not None:
-            self.ids[pid] = len(self.values)
-        self.boundaries.append(surface)
-        self.values.append(self._kind(kind))
-
-    def refer(self, pid: str, kind: str) -> None:
-        self.refs.append((pid, kind))
-
-    def _kind(self, kind: str | None) -> int | None:
-        if kind is None:
-            return None
-        if kind not in self.kinds:
-            self.kinds.append(kind)
-        return self.kinds.index(kind)
-
-    def as_cityjson(self, lod: int) -> dict[str, Any]:
+    def finish(self) -> list[str]:
+        """Give the polygons a solid refers to the type of the surface naming them; the
+        coordinates."""
         for pid, kind in self.refs:
             k = self.ids.get(pid)
-            if k is not None and self.values[k] is None:
-                self.values[k] = self._kind(kind)
-        return {
-            "type": "MultiSurface",
-            "lod": lod,
-            "boundaries": self.boundaries,
-            "semantics": {"surfaces": [{"type": k} for k in self.kinds], "values": self.values},
-        }
+            if k is not None and self.sem[k] is None:
+                self.sem[k] = kind
+        return self.tokens
+
+
+def _ring_parts(ring: etree._Element, dim: int) -> tuple[list[str], int]:
+    pos = list(ring.iterchildren(*_POS))
+    if pos:
+        return " ".join(p.text or "" for p in pos).split(), int(pos[0].get("srsDimension", dim))
+    coords = next(iter(ring.iterchildren(*_COORDS)), None)
+    return ((coords.text or "").replace(",", " ").split() if coords is not None else []), dim
+
+
+# -- what each element of a building is, by tag (memoised: a file has few distinct tags) --------
+_GEOMETRY, _BOUNDARY, _LEAF, _PART, _APPEARANCE, _ADDRESS, _HEIGHT = range(7)
+_GENERIC_LIST, _GENERIC, _SKIPPED = 7, 8, 9
+_ROLES: dict[Any, tuple[int, str, int]] = {}
+
+
+def _role(tag: Any) -> tuple[int, str, int]:
+    """(role, local name, LoD) of a child element of a Building, BuildingPart or surface."""
+    known = _ROLES.get(tag)
+    if known is not None:
+        return known
+    name = local(tag)
+    ns = tag[1 : tag.index("}")] if name and tag[0] == "{" else ""
+    lod = _LOD.match(name)
+    role = _SKIPPED
+    if not name or name in _SKIP and not (name == "boundedBy" and ns not in GML_NS):
+        role = _SKIPPED
+    elif lod:
+        role = _GEOMETRY
+    elif name in _PARTS:
+        role = _PART
+    elif name in _BOUNDARIES:
+        role = _BOUNDARY
+    elif name == "appearance":
+        role = _APPEARANCE
+    elif name == "address":
+        role = _ADDRESS
+    elif name in ("height", "heightAboveGround") and "construction" in ns:
+        role = _HEIGHT
+    elif name == "genericAttribute":
+        role = _GENERIC_LIST
+    elif "generics" in ns:
+        role = _GENERIC
+    else:
+        role = _LEAF
+    out = (role, lod[2] if lod else name, int(lod[1]) if lod else 0)
+    if isinstance(tag, str) and len(_ROLES) < 10_000:
+        _ROLES[tag] = out
+    return out
 
 
 # -- attributes ---------------------------------------------------------------------------------
