@@ -106,7 +106,13 @@ class CityGMLWriter:
     def generic(self, attrs: dict[str, Any]) -> str:
         out = []
         for key, value in attrs.items():
-            kind = "int" if isinstance(value, int) else "double" if isinstance(value, float) else "string"
+            kind = (
+                "int"
+                if isinstance(value, int)
+                else "double"
+                if isinstance(value, float)
+                else "string"
+            )
             if self.version == "2.0":
                 out.append(
                     f"<gen:{kind}Attribute name={quoteattr(key)}><gen:value>"
@@ -124,7 +130,9 @@ class CityGMLWriter:
     def srs_attr(self, geometry_srs: bool) -> str:
         return f" srsName={quoteattr(self.srs)}" if geometry_srs and self.srs else ""
 
-    def lod1_solid(self, x: float, y: float, z: float, w: float, d: float, h: float, srs: bool) -> str:
+    def lod1_solid(
+        self, x: float, y: float, z: float, w: float, d: float, h: float, srs: bool
+    ) -> str:
         v, b = block(x, y, z, w, d, h)
         faces = "".join(
             f"<gml:surfaceMember>{polygon(v, face[0])}</gml:surfaceMember>" for face in b[0]
@@ -158,7 +166,9 @@ class CityGMLWriter:
         return solid + "".join(surfaces)
 
     def terrain(self, x: float, y: float, z: float) -> str:
-        name = "lod2TerrainIntersection" if self.version == "2.0" else "lod2TerrainIntersectionCurve"
+        name = (
+            "lod2TerrainIntersection" if self.version == "2.0" else "lod2TerrainIntersectionCurve"
+        )
         ns = self.geom_ns
         return (
             f"<{ns}:{name}><gml:MultiCurve><gml:curveMember><gml:LineString><gml:posList>"
@@ -168,9 +178,7 @@ class CityGMLWriter:
 
     def appearance(self) -> str:
         prop = "app:appearance" if self.version == "2.0" else "core:appearance"
-        return (
-            f"<{prop}><app:Appearance><app:theme>rgb</app:theme></app:Appearance></{prop}>"
-        )
+        return f"<{prop}><app:Appearance><app:theme>rgb</app:theme></app:Appearance></{prop}>"
 
     # -- buildings -----------------------------------------------------------------------------
     def building(

@@ -126,10 +126,15 @@ def test_citygml_buildings_lod1_lod2_parts_and_attributes(
 def test_citygml_reimport_is_idempotent(engine: Engine, tmp_path: Path) -> None:
     path = write_citygml(tmp_path / "delft.gml", delft(), version="3.0")
     run_import(engine, path, layer="buildings")
-    before = rows(engine, "SELECT id, source_id, ST_AsEWKB(lod2), height FROM buildings ORDER BY id")
+    before = rows(
+        engine, "SELECT id, source_id, ST_AsEWKB(lod2), height FROM buildings ORDER BY id"
+    )
     again = run_import(engine, path, layer="buildings")
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 4)
-    assert rows(engine, "SELECT id, source_id, ST_AsEWKB(lod2), height FROM buildings ORDER BY id") == before
+    assert (
+        rows(engine, "SELECT id, source_id, ST_AsEWKB(lod2), height FROM buildings ORDER BY id")
+        == before
+    )
 
 
 MUNICH_LONLAT = (11.5755, 48.1372)
@@ -233,7 +238,9 @@ def test_truncated_citygml_writes_nothing(
     path.write_text(data[: data.index('gml:id="NL.4"') + 200])
     lines = path.read_text().count("\n") + 1
     before = snapshot(engine)
-    with pytest.raises(ImportFailed, match=rf"cut\.gml, line {lines}: not well-formed XML .*truncated"):
+    with pytest.raises(
+        ImportFailed, match=rf"cut\.gml, line {lines}: not well-formed XML .*truncated"
+    ):
         run_import(engine, path, layer="buildings")
     assert snapshot(engine) == before
 
@@ -268,13 +275,17 @@ def test_a_coordinate_that_is_not_a_number_names_its_building(
     data = path.read_text()
     k = data.index('gml:id="NL.2"')
     path.write_text(data[:k] + data[k:].replace("85020.000", "85O20.000", 1))
-    with pytest.raises(ImportFailed, match=r"nan\.gml, line \d+ \(Building 'NL\.2'\): coordinate '85O20"):
+    with pytest.raises(
+        ImportFailed, match=r"nan\.gml, line \d+ \(Building 'NL\.2'\): coordinate '85O20"
+    ):
         run_import(engine, path, layer="buildings")
 
 
 def test_not_citygml_is_refused(engine: Engine, tmp_path: Path) -> None:
     path = tmp_path / "plain.gml"
-    path.write_text('<?xml version="1.0"?><gml:FeatureCollection xmlns:gml="http://www.opengis.net/gml"/>')
+    path.write_text(
+        '<?xml version="1.0"?><gml:FeatureCollection xmlns:gml="http://www.opengis.net/gml"/>'
+    )
     with pytest.raises(ImportFailed, match=r"plain\.gml: not a CityGML file"):
         run_import(engine, path, layer="buildings")
     good = write_citygml(tmp_path / "good.gml", delft())

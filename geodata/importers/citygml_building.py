@@ -28,7 +28,6 @@ What is read, for CityGML 1.0, 2.0 and 3.0 alike (elements are matched by local 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -85,7 +84,7 @@ def gml_id(el: etree._Element) -> str | None:
     for key in _GML_ID:
         value = el.get(key)
         if value is not None:
-            return value
+            return str(value)
     return None
 
 
@@ -224,9 +223,7 @@ class BuildingReader:
                 geom.ids[pid] = p
             geom.sem.append(kind)
 
-    def _ring(
-        self, parts: list[str], dim: int, el: etree._Element, geom: _Geometry, p: int
-    ) -> int:
+    def _ring(self, parts: list[str], dim: int, el: etree._Element, geom: _Geometry, p: int) -> int:
         """Queue one ring of polygon ``p`` (its closing vertex kept); 1, or 0 when it has
         fewer than three corners."""
         if dim not in (2, 3) or len(parts) % dim:
@@ -238,7 +235,7 @@ class BuildingReader:
         if dim == 2:  # a flat ring: z = 0
             parts = [v for k in range(0, len(parts), 2) for v in (parts[k], parts[k + 1], "0")]
         n = len(parts) // 3
-        if n < 3 or n == 3 and parts[:3] == parts[-3:]:
+        if n < 3 or (n == 3 and parts[:3] == parts[-3:]):
             return 0
         geom.tokens.extend(parts)
         geom.ring_len.append(n)
@@ -292,7 +289,7 @@ def _role(tag: Any) -> tuple[int, str, int]:
     ns = tag[1 : tag.index("}")] if name and tag[0] == "{" else ""
     lod = _LOD.match(name)
     role = _SKIPPED
-    if not name or name in _SKIP and not (name == "boundedBy" and ns not in GML_NS):
+    if not name or (name in _SKIP and not (name == "boundedBy" and ns not in GML_NS)):
         role = _SKIPPED
     elif lod:
         role = _GEOMETRY
@@ -329,7 +326,7 @@ def _leaf(el: etree._Element, name: str) -> Any:
 
 
 def _metres(text: str, uom: str | None) -> Any:
-    """A length in metres (CityGML says its unit in ``uom``: m, or feet as ft / #ft / urn:...:ft)."""
+    """A length in metres (its unit is ``uom``: m, or feet as ft, #ft, urn:...:ft)."""
     try:
         value = float(text)
     except ValueError:
@@ -350,7 +347,9 @@ def _height(prop: etree._Element, attributes: dict[str, Any]) -> None:
             continue
         metres = _metres(value.text.strip(), value.get("uom"))
         high = (values["highReference"].text or "") if "highReference" in values else ""
-        high = high or ((values["heightReference"].text or "") if "heightReference" in values else "")
+        high = high or (
+            (values["heightReference"].text or "") if "heightReference" in values else ""
+        )
         low = (values["lowReference"].text or "") if "lowReference" in values else ""
         full = high.strip() in ("highestRoofEdge", "") and low.strip() in ("lowestGroundPoint", "")
         if full:
