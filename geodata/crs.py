@@ -104,7 +104,7 @@ def horizontal_epsg(reference: str) -> int:
         try:
             crs = _crs(f"EPSG:{code}")
         except CRSError:
-            raise CRSError(f"CRS {text!r}: EPSG:{code} is not a known CRS: {fix}") from None
+            raise CRSError(f"{text!r} names an unknown CRS, EPSG:{code}: {fix}") from None
         if crs.is_compound:
             crs = crs.sub_crs_list[0]
         elif crs.is_geographic and len(crs.axis_info) == 3:

@@ -102,6 +102,7 @@ class CityGMLReader(Reader):
         self._crs: int | None = None
         self._crs_problem: str | None = None
         self.version: str | None = None
+        self._gml = _GML_NS[0]
 
     # -- metadata -------------------------------------------------------------------------
     def open(self) -> None:
@@ -180,6 +181,7 @@ class CityGMLReader(Reader):
                             f"{el.tag!r}, not a CityGML 1.0, 2.0 or 3.0 core:CityModel"
                         )
                     self.version = CORE_NS[ns]
+                    self._gml = _GML_NS[1] if self.version == "3.0" else _GML_NS[0]
                 if event == "start":
                     srs = el.get("srsName")
                     if srs:
@@ -195,7 +197,7 @@ class CityGMLReader(Reader):
         others: Counter[str] = Counter()  # what the members held besides buildings
         for member in self._members:
             with self._stream(member) as (stream, where):
-                reader = BuildingReader(where, self._check_srs)
+                reader = BuildingReader(where, self._check_srs, self._gml)
                 for el, line in self._buildings(stream, where, member, others):
                     reader.read(el, line, out)
                     if len(out) >= size:

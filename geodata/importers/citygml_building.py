@@ -38,9 +38,7 @@ from geodata.importers.cityjson_geometry import Collector, FlatGeometry
 
 GML_NS = ("http://www.opengis.net/gml", "http://www.opengis.net/gml/3.2")
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
-_POLYGONS = tuple(f"{{{ns}}}{name}" for ns in GML_NS for name in ("Polygon", "Triangle"))
 _RINGS = tuple(f"{{{ns}}}LinearRing" for ns in GML_NS)
-_POS_LIST = tuple(f"{{{ns}}}posList" for ns in GML_NS)
 _POS = tuple(f"{{{ns}}}pos" for ns in GML_NS)
 _COORDS = tuple(f"{{{ns}}}coordinates" for ns in GML_NS)
 _MEMBERS = tuple(f"{{{ns}}}surfaceMember" for ns in GML_NS)
@@ -96,9 +94,14 @@ class BuildingReader:
         reader can refuse a file mixing CRSs
     """
 
-    def __init__(self, file: str, check_srs: Any) -> None:
+    def __init__(self, file: str, check_srs: Any, gml: str = GML_NS[0]) -> None:
         self.file = file
         self.check_srs = check_srs
+        # the tags of the file's GML (3.1.1 in CityGML 1.0 and 2.0, 3.2 in 3.0): one tag per
+        # lxml iteration is the fastest it goes
+        self._polygons = (f"{{{gml}}}Polygon", f"{{{gml}}}Triangle")
+        self._pos_list = f"{{{gml}}}posList"
+        self._id = f"{{{gml}}}id"
 
     def read(self, el: etree._Element, where: str, out: Collector) -> None:
         """Add the Building element ``el`` (with its parts) to the batch ``out``."""
@@ -128,7 +131,7 @@ class BuildingReader:
         for child in el:
             role, name, lod = _role(child.tag)
             if role == _GEOMETRY:
-                self._lod_property(child, lod, name, None, geoms)
+                self._lod_property(child, lod, None, geoms)
             elif role == _BOUNDARY:
                 for surface in child:
                     surface_kind = _role(surface.tag)[1]
@@ -143,6 +146,10 @@ class BuildingReader:
                 parts.extend(p for p in child if _role(p.tag)[1] == "BuildingPart")
             elif role == _APPEARANCE:
                 self.notes[APPEARANCE] += 1
+            elif role == _TERRAIN:
+                self.notes[TERRAIN] += 1
+            elif role == _IMPLICIT:
+                self.notes[IMPLICIT] += 1
             elif role == _ADDRESS:
                 props.setdefault("address", _address(child))
             elif role == _HEIGHT:
@@ -165,26 +172,17 @@ class BuildingReader:
     def _surface(self, surface: etree._Element, kind: str, geoms: dict[int, _Geometry]) -> None:
         """A boundary surface (RoofSurface...): its LoD geometries, typed by ``kind``."""
         for prop in surface:
-            role, name, lod = _role(prop.tag)
+            role, _, lod = _role(prop.tag)
             if role == _GEOMETRY:
-                self._lod_property(prop, lod, name, kind, geoms)
+                self._lod_property(prop, lod, kind, geoms)
 
     def _lod_property(
         self,
         prop: etree._Element,
         lod: int,
-        what: str,
         kind: str | None,
         geoms: dict[int, _Geometry],
     ) -> None:
-        if what.startswith("TerrainIntersection"):
-            self.notes[TERRAIN] += 1
-            return
-        if what.startswith("ImplicitRepresentation"):
-            self.notes[IMPLICIT] += 1
-            return
-        if "Curve" in what:
-            return  # lines draw nothing
         geom = geoms.get(lod)
         if geom is None:
             geom = geoms[lod] = _Geometry()
@@ -197,7 +195,7 @@ class BuildingReader:
                 dim = int(root.get("srsDimension", 3))
                 break
         found = False
-        for poly in prop.iter(*_POLYGONS):
+        for poly in prop.iter(*self._polygons):
             found = True
             self._polygon(poly, kind, geom, dim)
         if not found and kind is not None:
@@ -210,7 +208,7 @@ class BuildingReader:
         rings = 0
         p = len(geom.sem)
         found = False
-        for pos_list in poly.iter(*_POS_LIST):  # exterior first, then the interiors
+        for pos_list in poly.iter(self._pos_list):  # exterior first, then the interiors
             found = True
             parts = (pos_list.text or "").split()
             rings += self._ring(parts, int(pos_list.get("srsDimension", dim)), pos_list, geom, p)
@@ -218,7 +216,7 @@ class BuildingReader:
             for ring in poly.iter(*_RINGS):
                 rings += self._ring(*_ring_parts(ring, dim), ring, geom, p)
         if rings:
-            pid = gml_id(poly)
+            pid = poly.get(self._id)
             if pid is not None:
                 geom.ids[pid] = p
             geom.sem.append(kind)
@@ -276,7 +274,7 @@ def _ring_parts(ring: etree._Element, dim: int) -> tuple[list[str], int]:
 
 # -- what each element of a building is, by tag (memoised: a file has few distinct tags) --------
 _GEOMETRY, _BOUNDARY, _LEAF, _PART, _APPEARANCE, _ADDRESS, _HEIGHT = range(7)
-_GENERIC_LIST, _GENERIC, _SKIPPED = 7, 8, 9
+_GENERIC_LIST, _GENERIC, _SKIPPED, _TERRAIN, _IMPLICIT = 7, 8, 9, 10, 11
 _ROLES: dict[Any, tuple[int, str, int]] = {}
 
 
@@ -291,6 +289,12 @@ def _role(tag: Any) -> tuple[int, str, int]:
     role = _SKIPPED
     if not name or (name in _SKIP and not (name == "boundedBy" and ns not in GML_NS)):
         role = _SKIPPED
+    elif lod and lod[2].startswith("TerrainIntersection"):
+        role = _TERRAIN
+    elif lod and lod[2].startswith("ImplicitRepresentation"):
+        role = _IMPLICIT
+    elif lod and "Curve" in lod[2]:
+        role = _SKIPPED  # lines draw nothing
     elif lod:
         role = _GEOMETRY
     elif name in _PARTS:
