@@ -328,3 +328,45 @@ def test_citygml_streams_in_batches_with_every_note(tmp_path: Path) -> None:
             notes.update(b.notes)
         assert notes["not a building: SolitaryVegetationObject"] == 3
         assert notes["terrain intersection curve (not imported)"] == 2
+
+
+# -- the command line -------------------------------------------------------------------------
+def test_twin_import_of_citygml_without_srsname(
+    db_url: str, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`twin import city.gml --layer buildings`: refused naming --crs, then done with it."""
+    from typer.testing import CliRunner
+
+    from twin.cli import app
+
+    monkeypatch.setenv("TWIN_DATABASE_URL", db_url)
+    monkeypatch.setenv("TWIN_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("TWIN_CRS", raising=False)
+    monkeypatch.setenv("COLUMNS", "500")
+    monkeypatch.chdir(tmp_path)
+    path = write_citygml(tmp_path / "city.gml", delft(), version="3.0", srs=None, trees=1)
+    runner = CliRunner()
+    before = snapshot(engine)
+    result = runner.invoke(app, ["import", str(path), "--layer", "buildings"])
+    assert result.exit_code == 1
+    assert "no srsName" in result.output and "--crs EPSG:XXXX" in result.output
+    assert snapshot(engine) == before
+
+    args = ["import", str(path), "--layer", "buildings", "--crs", "EPSG:28992", "--source", "c"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "city.gml -> buildings (source 'c', citygml reader, EPSG:28992 -> EPSG:28992)" in (
+        result.stdout
+    )
+    assert "skipped 1: terrain intersection curve (not imported)" in result.stdout
+    assert rows(engine, "SELECT count(*) FROM buildings WHERE source = 'c'") == [(4,)]
+
+
+def test_a_reference_with_only_heights_is_refused() -> None:
+    from geodata.crs import horizontal_epsg
+    from geodata.errors import CRSError
+
+    with pytest.raises(CRSError, match=r"'urn:ogc:def:crs:EPSG::5783' has no horizontal part"):
+        horizontal_epsg("urn:ogc:def:crs:EPSG::5783")
+    with pytest.raises(CRSError, match=r"names no EPSG code"):
+        horizontal_epsg("local-grid")
