@@ -370,3 +370,33 @@ def test_a_reference_with_only_heights_is_refused() -> None:
         horizontal_epsg("urn:ogc:def:crs:EPSG::5783")
     with pytest.raises(CRSError, match=r"names no EPSG code"):
         horizontal_epsg("local-grid")
+
+
+def test_citygml_in_another_crs_is_reprojected_with_its_z_kept(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A CC46 model (EPSG:3946) into a Lambert-93 twin: x/y as pyproj says, z untouched."""
+    from pyproj import Transformer
+
+    from geodata.working_crs import set_working_crs
+
+    with engine.begin() as conn:
+        set_working_crs(conn, 2154)
+    x, y = project(*LYON_LONLAT, 3946)
+    houses = [dict(oid="lyon-1", x=x, y=y, z=172.0)]
+    path = write_citygml(tmp_path / "lyon.gml", houses, srs="urn:ogc:def:crs:EPSG::3946")
+    report = run_import(engine, path, layer="buildings")
+    assert (report.source_crs, report.working_crs) == (3946, 2154)
+    ((fp, lod2, base, height),) = rows(
+        engine, "SELECT ST_AsBinary(footprint), ST_AsBinary(lod2), base_z, height FROM buildings"
+    )
+    to93 = Transformer.from_crs(3946, 2154, always_xy=True)
+    want = shapely.transform(
+        shapely.box(x, y, x + 10, y + 8),
+        lambda c: np.column_stack(to93.transform(c[:, 0], c[:, 1])),
+    )
+    got = shapely.from_wkb(bytes(fp))
+    assert got.normalize().equals_exact(shapely.MultiPolygon([want]).normalize(), 0.01)
+    coords = shapely.get_coordinates(shapely.from_wkb(bytes(lod2)), include_z=True)
+    assert coords[:, 2].min() == pytest.approx(172.0) and coords[:, 2].max() == pytest.approx(181.0)
+    assert (base, height) == (pytest.approx(172.0), pytest.approx(9.0))
