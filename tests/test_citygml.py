@@ -400,3 +400,17 @@ def test_citygml_in_another_crs_is_reprojected_with_its_z_kept(
     coords = shapely.get_coordinates(shapely.from_wkb(bytes(lod2)), include_z=True)
     assert coords[:, 2].min() == pytest.approx(172.0) and coords[:, 2].max() == pytest.approx(181.0)
     assert (base, height) == (pytest.approx(172.0), pytest.approx(9.0))
+
+
+def test_a_zip_member_in_another_crs_is_refused(engine: Engine, tmp_path: Path) -> None:
+    houses = delft()
+    a = write_citygml(tmp_path / "a.gml", houses[:2])
+    b = write_citygml(tmp_path / "b.gml", houses[2:], srs="EPSG:2154")
+    archive = tmp_path / "mixed.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.write(a, "0001.gml")
+        z.write(b, "0002.gml")
+    before = snapshot(engine)
+    with pytest.raises(ImportFailed, match=r"mixed\.zip, 0002\.gml, line 3: srsName 'EPSG:2154'"):
+        run_import(engine, archive, layer="buildings")
+    assert snapshot(engine) == before

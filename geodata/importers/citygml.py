@@ -26,7 +26,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import IO
 
@@ -63,6 +63,8 @@ _MEMBERS = (
     *(f"{{{ns}}}appearanceMember" for ns in (*CORE_NS, *_APP_NS)),
     *(f"{{{ns}}}featureMember" for ns in _GML_NS),
 )
+#: envelopes name a CRS too: one in a later member of a zip must agree with the first
+_ENVELOPES = tuple(f"{{{ns}}}Envelope" for ns in _GML_NS)
 _SUFFIXES = (".gml", ".gml.gz", ".citygml")
 #: how many parse events the CRS scan of ``open`` reads at most before the first building
 _SCAN_EVENTS = 200_000
@@ -197,7 +199,9 @@ class CityGMLReader(Reader):
         others: Counter[str] = Counter()  # what the members held besides buildings
         for member in self._members:
             with self._stream(member) as (stream, where):
-                reader = BuildingReader(where, self._check_srs, self._gml)
+                prefix = "" if member is None else f"{member}, "
+                check = partial(self._check_srs, prefix=prefix)
+                reader = BuildingReader(where, check, self._gml)
                 for el, line in self._buildings(stream, where, member, others):
                     reader.read(el, line, out)
                     if len(out) >= size:
@@ -219,12 +223,17 @@ class CityGMLReader(Reader):
         """Each Building element and how to name it, freed once the caller has read it; the
         kinds of other city objects counted in ``notes``."""
         prefix = "" if member is None else f"{member}, "
-        tags = (*_BUILDING, *_MEMBERS)
+        tags = (*_BUILDING, *_MEMBERS, *_ENVELOPES)
         with _xml_errors(where):
             for _, el in etree.iterparse(stream, events=("end",), tag=tags, huge_tree=True):
                 if el.tag in _BUILDING:
                     yield el, f"{prefix}line {el.sourceline} (Building {gml_id(el)!r})"
                     el.clear()
+                    continue
+                if el.tag in _ENVELOPES:
+                    srs = el.get("srsName")
+                    if srs:
+                        self._check_srs(srs, el.sourceline, prefix)
                     continue
                 if local(el.tag) == "appearanceMember":
                     notes[APPEARANCE] += 1
@@ -235,8 +244,9 @@ class CityGMLReader(Reader):
                             notes[f"not a building: {kind}"] += 1
                 _free(el)
 
-    def _check_srs(self, srs: str, line: int | None) -> None:
-        """A geometry naming a CRS other than the file's stops the import."""
+    def _check_srs(self, srs: str, line: int | None, prefix: str = "") -> None:
+        """A geometry (or envelope) naming a CRS other than the file's stops the import;
+        ``prefix`` names the zip member."""
         srs = srs.strip()
         if srs == self._srs:
             return
@@ -249,7 +259,7 @@ class CityGMLReader(Reader):
             return
         if not same:
             raise ImportFailed(
-                f"{self.path}, line {line}: srsName {srs!r} differs from the file's "
+                f"{self.path}, {prefix}line {line}: srsName {srs!r} differs from the file's "
                 f"{self._srs!r}: one import holds one CRS; split the file by CRS and import "
                 "each part with its own --crs"
             )
