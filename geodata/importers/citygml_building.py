@@ -192,7 +192,7 @@ class BuildingReader:
                 srs = root.get("srsName")
                 if srs is not None:
                     self.check_srs(srs, root.sourceline)
-                dim = int(root.get("srsDimension", 3))
+                dim = _dimension(root, 3)
                 break
         found = False
         for poly in prop.iter(*self._polygons):
@@ -211,7 +211,7 @@ class BuildingReader:
         for pos_list in poly.iter(self._pos_list):  # exterior first, then the interiors
             found = True
             parts = (pos_list.text or "").split()
-            rings += self._ring(parts, int(pos_list.get("srsDimension", dim)), pos_list, geom, p)
+            rings += self._ring(parts, _dimension(pos_list, dim), pos_list, geom, p)
         if not found:  # rings of gml:pos, or the old gml:coordinates
             for ring in poly.iter(*_RINGS):
                 rings += self._ring(*_ring_parts(ring, dim), ring, geom, p)
@@ -264,10 +264,22 @@ class _Geometry:
         return self.tokens
 
 
+def _dimension(el: etree._Element, default: int) -> int:
+    """``srsDimension`` of ``el`` (default: its geometry's); not a number is -1, which
+    the ring check refuses naming the line."""
+    value = el.get("srsDimension")
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        return -1
+
+
 def _ring_parts(ring: etree._Element, dim: int) -> tuple[list[str], int]:
     pos = list(ring.iterchildren(*_POS))
     if pos:
-        return " ".join(p.text or "" for p in pos).split(), int(pos[0].get("srsDimension", dim))
+        return " ".join(p.text or "" for p in pos).split(), _dimension(pos[0], dim)
     coords = next(iter(ring.iterchildren(*_COORDS)), None)
     return ((coords.text or "").replace(",", " ").split() if coords is not None else []), dim
 
