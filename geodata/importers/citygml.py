@@ -37,7 +37,8 @@ from shapely.errors import GEOSException
 from geodata.crs import horizontal_epsg
 from geodata.errors import CRSError, ImportFailed
 from geodata.importers.base import Reader, SourceBatch
-from geodata.importers.citygml_building import APPEARANCE, BuildingReader, gml_id, local
+from geodata.importers.citygml_attrs import local
+from geodata.importers.citygml_building import APPEARANCE, BuildingReader, gml_id
 from geodata.importers.cityjson_geometry import Collector, Context
 
 #: CityGML versions by core namespace

@@ -34,6 +34,7 @@ import numpy as np
 from lxml import etree
 
 from geodata.errors import ImportFailed
+from geodata.importers.citygml_attrs import address, generic, height, leaf, local
 from geodata.importers.cityjson_geometry import Collector, FlatGeometry
 
 GML_NS = ("http://www.opengis.net/gml", "http://www.opengis.net/gml/3.2")
@@ -70,12 +71,6 @@ _SKIP = frozenset(
 TERRAIN = "terrain intersection curve (not imported)"
 APPEARANCE = "appearance: texture or colour (not imported)"
 IMPLICIT = "implicit (template) geometry (not imported)"
-_FEET = 0.3048
-
-
-def local(tag: Any) -> str:
-    """The local name of an element tag (``{ns}Building`` -> ``Building``); "" for comments."""
-    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
 def gml_id(el: etree._Element) -> str | None:
@@ -139,7 +134,7 @@ class BuildingReader:
                         self._surface(surface, surface_kind, geoms)
             elif role == _LEAF:
                 if len(child) == 0:
-                    value = _leaf(child, name)
+                    value = leaf(child, name)
                     if value is not None:
                         props.setdefault(name, value)
             elif role == _PART:
@@ -151,14 +146,14 @@ class BuildingReader:
             elif role == _IMPLICIT:
                 self.notes[IMPLICIT] += 1
             elif role == _ADDRESS:
-                props.setdefault("address", _address(child))
+                props.setdefault("address", address(child))
             elif role == _HEIGHT:
-                _height(child, props)
+                height(child, props)
             elif role == _GENERIC_LIST:
                 for attr in child:
-                    _generic(attr, props)
+                    generic(attr, props)
             elif role == _GENERIC:
-                _generic(child, props)
+                generic(child, props)
         flat = []
         for lod in sorted(geoms):
             geom = geoms[lod]
@@ -329,117 +324,6 @@ def _role(tag: Any) -> tuple[int, str, int]:
     if isinstance(tag, str) and len(_ROLES) < 10_000:
         _ROLES[tag] = out
     return out
-
-
-# -- attributes ---------------------------------------------------------------------------------
-def _leaf(el: etree._Element, name: str) -> Any:
-    text = (el.text or "").strip()
-    if not text:
-        return None
-    if name == "measuredHeight":
-        return _metres(text, el.get("uom"))
-    return text
-
-
-def _metres(text: str, uom: str | None) -> Any:
-    """A length in metres (its unit is ``uom``: m, or feet as ft, #ft, urn:...:ft)."""
-    try:
-        value = float(text)
-    except ValueError:
-        return text  # the attribute rules report a value that is not a number
-    if uom and re.search(r"(^|[#:/])(ft|foot|feet)$", uom.strip(), re.IGNORECASE):
-        return value * _FEET
-    return value
-
-
-def _height(prop: etree._Element, attributes: dict[str, Any]) -> None:
-    """3.0 ``con:height``: the building's height above ground, measured from its lowest ground
-    point to its highest roof edge when it says so; another pair of references is kept only
-    when no such height comes."""
-    for height in prop:
-        values = {local(c.tag): c for c in height}
-        value = values.get("value")
-        if value is None or not (value.text or "").strip():
-            continue
-        metres = _metres(value.text.strip(), value.get("uom"))
-        high = (values["highReference"].text or "") if "highReference" in values else ""
-        high = high or (
-            (values["heightReference"].text or "") if "heightReference" in values else ""
-        )
-        low = (values["lowReference"].text or "") if "lowReference" in values else ""
-        full = high.strip() in ("highestRoofEdge", "") and low.strip() in ("lowestGroundPoint", "")
-        if full:
-            attributes["measuredHeight"] = metres
-        else:
-            attributes.setdefault("measuredHeight", metres)
-
-
-_GEN_NUMBER = {"intattribute": int, "doubleattribute": float, "measureattribute": float}
-
-
-def _generic(el: etree._Element, attributes: dict[str, Any]) -> None:
-    """A generic attribute (2.0 ``gen:stringAttribute name=..``, 3.0 ``gen:StringAttribute``
-    with ``gen:name``), by its name; a set as a nested object."""
-    kind = local(el.tag).lower()
-    if not kind.endswith("attribute") and kind != "genericattributeset":
-        return
-    name = el.get("name")
-    value_el = None
-    members: list[etree._Element] = []
-    for child in el:
-        child_name = local(child.tag)
-        if child_name == "name" and name is None:
-            name = (child.text or "").strip()
-        elif child_name == "value":
-            value_el = child
-            members.extend(c for c in child if local(c.tag))
-        elif child_name.lower().endswith("attribute"):
-            members.append(child)
-    if not name:
-        return
-    if kind == "genericattributeset":
-        nested: dict[str, Any] = {}
-        for member in members:
-            _generic(member, nested)
-        attributes.setdefault(name, nested)
-        return
-    text = (value_el.text or "").strip() if value_el is not None else ""
-    cast = _GEN_NUMBER.get(kind)
-    value: Any = text
-    if cast is not None:
-        try:
-            value = cast(text)
-        except ValueError:
-            value = text
-    attributes.setdefault(name, value)
-
-
-_ADDRESS_PARTS = (
-    ("ThoroughfareNumber", "ThoroughfareName"),
-    ("PostalCodeNumber", "LocalityName"),
-)
-#: xAL 3 (CityGML 3.0) names by (parent, element), as xAL 2's
-_XAL3 = {
-    ("Thoroughfare", "NameElement"): "ThoroughfareName",
-    ("Thoroughfare", "Number"): "ThoroughfareNumber",
-    ("Locality", "NameElement"): "LocalityName",
-    ("PostCode", "Identifier"): "PostalCodeNumber",
-}
-
-
-def _address(el: etree._Element) -> str | None:
-    """The first xAL address as "12 Main Street, 1234 Town" (xAL 2 and 3 element names)."""
-    found: dict[str, str] = {}
-    for sub in el.iter():
-        name = local(sub.tag)
-        text = (sub.text or "").strip()
-        if not name or not text or len(sub):
-            continue
-        parent = sub.getparent()
-        name = _XAL3.get((local(parent.tag) if parent is not None else "", name), name)
-        found.setdefault(name, text)
-    lines = [" ".join(found[k] for k in keys if k in found) for keys in _ADDRESS_PARTS]
-    return ", ".join(line for line in lines if line) or None
 
 
 def _is_number(text: str) -> bool:
