@@ -414,3 +414,12 @@ def test_a_zip_member_in_another_crs_is_refused(engine: Engine, tmp_path: Path) 
     with pytest.raises(ImportFailed, match=r"mixed\.zip, 0002\.gml, line 3: srsName 'EPSG:2154'"):
         run_import(engine, archive, layer="buildings")
     assert snapshot(engine) == before
+
+
+def test_citygml_1_0_reads_as_2_0(engine: Engine, tmp_path: Path) -> None:
+    """CityGML 1.0 differs from 2.0 in its namespaces only, for what the twin reads."""
+    path = write_citygml(tmp_path / "old.gml", delft(), version="2.0")
+    path.write_text(path.read_text().replace("/2.0", "/1.0"))
+    assert "http://www.opengis.net/citygml/building/1.0" in path.read_text()
+    report = run_import(engine, path, layer="buildings")
+    assert (report.inserted, report.height_sources) == (4, {"measured": 1, "lod": 3})
