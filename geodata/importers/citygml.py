@@ -204,7 +204,8 @@ class CityGMLReader(Reader):
                 check = partial(self._check_srs, prefix=prefix)
                 reader = BuildingReader(where, check, self._gml)
                 for el, line in self._buildings(stream, where, member, others):
-                    reader.read(el, line, out)
+                    with _malformed(where, line):
+                        reader.read(el, line, out)
                     if len(out) >= size:
                         out.notes.update(others)
                         others.clear()

@@ -1,11 +1,11 @@
-"""One CityGML ``bldg:Building`` element to the city objects the CityJSON collector builds from.
+"""One CityGML ``bldg:Building`` element into a batch of the CityJSON reader's collector.
 
-The CityGML reader (:mod:`geodata.importers.citygml`) hands each parsed Building here; what
-comes back is what :class:`geodata.importers.cityjson_geometry.Collector` takes from a CityJSON
-file: city objects (the Building and its ``BuildingPart`` s, parents naming their children)
-with attributes and ``MultiSurface`` geometries per LoD carrying semantic surface types, plus
-one vertex array. The footprint, base, LoD height and LoD2 rules are then the CityJSON ones,
-in one place, for both formats.
+The CityGML reader (:mod:`geodata.importers.citygml`) hands each parsed Building here; its
+attributes and geometries go into :class:`geodata.importers.cityjson_geometry.Collector` as
+flat lists (:meth:`~geodata.importers.cityjson_geometry.Collector.add_flat`): per part (the
+Building, then its ``BuildingPart`` s), one geometry per LoD whose polygons carry their
+semantic surface type, and the vertices of all their rings. The footprint, base, LoD height
+and LoD2 rules are then the CityJSON ones, in one place, for both formats.
 
 What is read, for CityGML 1.0, 2.0 and 3.0 alike (elements are matched by local name, so the
 2.0 ``bldg:boundedBy`` / ``bldg:lod2MultiSurface`` and the 3.0 ``core:boundary`` /
