@@ -423,3 +423,20 @@ def test_citygml_1_0_reads_as_2_0(engine: Engine, tmp_path: Path) -> None:
     assert "http://www.opengis.net/citygml/building/1.0" in path.read_text()
     report = run_import(engine, path, layer="buildings")
     assert (report.inserted, report.height_sources) == (4, {"measured": 1, "lod": 3})
+
+
+def test_external_entities_are_not_read(engine: Engine, tmp_path: Path) -> None:
+    """A file naming a local file as an entity (XXE) does not get it into the twin."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET")
+    path = write_citygml(tmp_path / "xxe.gml", delft()[:1])
+    data = path.read_text()
+    doctype = f'<!DOCTYPE core:CityModel [<!ENTITY leak SYSTEM "file://{secret}">]>\n'
+    data = data.replace("?>\n", "?>\n" + doctype, 1)
+    path.write_text(data.replace("<gml:name>Huis</gml:name>", "<gml:name>&leak;</gml:name>"))
+    try:
+        run_import(engine, path, layer="buildings")
+    except ImportFailed:
+        pass  # refusing the file is fine too
+    dump = str(rows(engine, "SELECT name, attrs FROM buildings"))
+    assert "TOPSECRET" not in dump

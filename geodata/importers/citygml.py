@@ -174,7 +174,9 @@ class CityGMLReader(Reader):
         """Check the root is a CityModel; find the first srsName (before or in the first
         building)."""
         with _xml_errors(where):
-            events = etree.iterparse(stream, events=("start", "end"), huge_tree=True)
+            events = etree.iterparse(
+                stream, events=("start", "end"), huge_tree=True, resolve_entities=False
+            )
             for k, (event, el) in enumerate(events):
                 if k == 0:
                     ns = el.tag[1 : el.tag.index("}")] if el.tag.startswith("{") else ""
@@ -227,7 +229,9 @@ class CityGMLReader(Reader):
         prefix = "" if member is None else f"{member}, "
         tags = (*_BUILDING, *_MEMBERS, *_ENVELOPES)
         with _xml_errors(where):
-            for _, el in etree.iterparse(stream, events=("end",), tag=tags, huge_tree=True):
+            for _, el in etree.iterparse(
+                stream, events=("end",), tag=tags, huge_tree=True, resolve_entities=False
+            ):
                 if el.tag in _BUILDING:
                     yield el, f"{prefix}line {el.sourceline} (Building {gml_id(el)!r})"
                     el.clear()
