@@ -7,6 +7,7 @@ Lyon and Munich)."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import zipfile
 from pathlib import Path
@@ -434,9 +435,7 @@ def test_external_entities_are_not_read(engine: Engine, tmp_path: Path) -> None:
     doctype = f'<!DOCTYPE core:CityModel [<!ENTITY leak SYSTEM "file://{secret}">]>\n'
     data = data.replace("?>\n", "?>\n" + doctype, 1)
     path.write_text(data.replace("<gml:name>Huis</gml:name>", "<gml:name>&leak;</gml:name>"))
-    try:
+    with contextlib.suppress(ImportFailed):  # refusing the file is fine too
         run_import(engine, path, layer="buildings")
-    except ImportFailed:
-        pass  # refusing the file is fine too
     dump = str(rows(engine, "SELECT name, attrs FROM buildings"))
     assert "TOPSECRET" not in dump
