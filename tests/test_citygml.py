@@ -439,3 +439,41 @@ def test_external_entities_are_not_read(engine: Engine, tmp_path: Path) -> None:
         run_import(engine, path, layer="buildings")
     dump = str(rows(engine, "SELECT name, attrs FROM buildings"))
     assert "TOPSECRET" not in dump
+
+
+def test_rings_of_gml_pos_holes_and_degenerate_polygons(tmp_path: Path) -> None:
+    """A LoD0 footprint whose exterior is written as gml:pos points and whose hole is a
+    posList, beside a polygon whose exterior has two points (dropped, with its hole)."""
+    from geodata.importers.citygml import CityGMLReader
+
+    def pos(*pts: tuple[float, float]) -> str:
+        return "".join(f"<gml:pos>{x} {y} 5</gml:pos>" for x, y in pts)
+
+    def pos_list(*pts: tuple[float, float]) -> str:
+        return "<gml:posList>" + " ".join(f"{x} {y} 5" for x, y in pts) + "</gml:posList>"
+
+    outer = pos((X, Y), (X + 10, Y), (X + 10, Y + 10), (X, Y + 10), (X, Y))
+    hole = pos_list((X + 2, Y + 2), (X + 2, Y + 4), (X + 4, Y + 4), (X + 4, Y + 2), (X + 2, Y + 2))
+    flat = pos_list((X + 20, Y), (X + 30, Y), (X + 20, Y))
+    ns = (
+        'xmlns:core="http://www.opengis.net/citygml/2.0" xmlns:gml="http://www.opengis.net/gml" '
+        'xmlns:bldg="http://www.opengis.net/citygml/building/2.0"'
+    )
+    path = tmp_path / "pos.gml"
+    path.write_text(
+        f'<core:CityModel {ns}><core:cityObjectMember><bldg:Building gml:id="b">'
+        '<bldg:lod0FootPrint><gml:MultiSurface srsName="EPSG:28992"><gml:surfaceMember>'
+        f"<gml:Polygon><gml:exterior><gml:LinearRing>{outer}</gml:LinearRing></gml:exterior>"
+        f"<gml:interior><gml:LinearRing>{hole}</gml:LinearRing></gml:interior></gml:Polygon>"
+        "</gml:surfaceMember><gml:surfaceMember><gml:Polygon><gml:exterior><gml:LinearRing>"
+        f"{flat}</gml:LinearRing></gml:exterior><gml:interior><gml:LinearRing>{hole}"
+        "</gml:LinearRing></gml:interior></gml:Polygon></gml:surfaceMember>"
+        "</gml:MultiSurface></bldg:lod0FootPrint></bldg:Building></core:cityObjectMember>"
+        "</core:CityModel>"
+    )
+    reader = CityGMLReader(path, "buildings")
+    reader.open()
+    (batch,) = list(reader.batches(10))
+    footprint = shapely.from_wkb(batch.geoms[0])
+    assert footprint.area == pytest.approx(96.0)
+    assert footprint.bounds == (X, Y, X + 10, Y + 10)

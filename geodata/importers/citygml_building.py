@@ -96,6 +96,7 @@ class BuildingReader:
         # lxml iteration is the fastest it goes
         self._polygons = (f"{{{gml}}}Polygon", f"{{{gml}}}Triangle")
         self._pos_list = f"{{{gml}}}posList"
+        self._other_rings = (f"{{{gml}}}pos", f"{{{gml}}}coordinates")
         self._id = f"{{{gml}}}id"
 
     def read(self, el: etree._Element, where: str, out: Collector) -> None:
@@ -189,28 +190,78 @@ class BuildingReader:
                     self.check_srs(srs, root.sourceline)
                 dim = _dimension(root, 3)
                 break
-        found = False
-        for poly in prop.iter(*self._polygons):
-            found = True
-            self._polygon(poly, kind, geom, dim)
-        if not found and kind is not None:
+        # one pass over the polygons and their rings (exterior first, then the interiors),
+        # in document order: the hot loop of the reader, so the common case (posList) is
+        # inline; a polygon with a ring of gml:pos or gml:coordinates is read again by
+        # :meth:`_slow_polygon`
+        poly: etree._Element | None = None
+        p = rings = 0
+        marks = (0, 0)
+        slow = False
+        sem, ring_len, ring_poly, tokens = geom.sem, geom.ring_len, geom.ring_poly, geom.tokens
+        for el in prop.iter(*self._polygons, self._pos_list, *self._other_rings):
+            tag = el.tag
+            if tag in self._polygons:
+                if poly is not None:
+                    self._close(poly, rings, kind, geom, dim, marks if slow else None)
+                poly, p, rings, slow = el, len(sem), 0, False
+                marks = (len(ring_len), len(tokens))
+                continue
+            if poly is None:
+                continue  # not in a polygon: a line draws nothing
+            if tag != self._pos_list:
+                slow = True
+                continue
+            if rings < 0:
+                continue  # in a dropped polygon
+            parts = (el.text or "").split()
+            n = len(parts) // 3
+            if len(parts) % 3 or el.get("srsDimension", dim) not in (3, "3"):
+                ok = self._ring(parts, _dimension(el, dim), el, geom, p)
+            elif n > 3 or (n == 3 and parts[:3] != parts[-3:]):
+                tokens.extend(parts)
+                ring_len.append(n)
+                ring_poly.append(p)
+                ok = 1
+            else:
+                ok = 0
+            if ok:
+                rings += 1
+            elif rings == 0:
+                rings = -1  # a degenerate exterior: the polygon is dropped, its holes too
+        if poly is not None:
+            self._close(poly, rings, kind, geom, dim, marks if slow else None)
+        elif kind is not None:
             for member in prop.iter(*_MEMBERS):  # a boundary surface naming a solid's polygons
                 href = member.get(XLINK_HREF)
                 if href:
                     geom.refs.append((href.lstrip("#"), kind))
 
-    def _polygon(self, poly: etree._Element, kind: str | None, geom: _Geometry, dim: int) -> None:
-        rings = 0
+    def _close(
+        self,
+        poly: etree._Element,
+        rings: int,
+        kind: str | None,
+        geom: _Geometry,
+        dim: int,
+        redo: tuple[int, int] | None,
+    ) -> None:
+        """The end of a polygon: registered when it has rings. ``redo``: the polygon has rings
+        of gml:pos or gml:coordinates, so what the fast path read of it (from these ring and
+        token counts on) is dropped and every ring read again, in order."""
         p = len(geom.sem)
-        found = False
-        for pos_list in poly.iter(self._pos_list):  # exterior first, then the interiors
-            found = True
-            parts = (pos_list.text or "").split()
-            rings += self._ring(parts, _dimension(pos_list, dim), pos_list, geom, p)
-        if not found:  # rings of gml:pos, or the old gml:coordinates
+        if redo is not None:
+            del geom.ring_len[redo[0] :], geom.ring_poly[redo[0] :], geom.tokens[redo[1] :]
+            rings = 0
             for ring in poly.iter(*_RINGS):
-                rings += self._ring(*_ring_parts(ring, dim), ring, geom, p)
-        if rings:
+                pos_list = ring.find(self._pos_list)
+                if pos_list is not None:
+                    got = (pos_list.text or "").split(), _dimension(pos_list, dim)
+                else:
+                    got = _ring_parts(ring, dim)
+                ok = self._ring(*got, ring, geom, p) if rings >= 0 else 0
+                rings = rings + 1 if ok else (-1 if rings == 0 else rings)
+        if rings > 0:
             pid = poly.get(self._id)
             if pid is not None:
                 geom.ids[pid] = p
