@@ -17,6 +17,14 @@ into a fresh database, because shared machines are noisy. Targets: twin no slowe
 ogr2ogr, and peak RSS flat as N grows (twin streams; ogr2ogr does too).
 
     .venv/bin/python bench/import.py [--sizes 10000,100000] [--repeat 3] [--profile] [--keep]
+
+With ``--citygml`` it runs the CityGML case instead: the same N LoD2 gabled houses (synthetic,
+on a grid in Delft, EPSG:28992, with measured height, storeys and a generic attribute) written
+as CityGML 2.0 and as CityJSON 2.0 (one document, and CityJSONSeq), each imported with
+``twin import`` into a fresh database; it prints the CityGML rate as a share of each CityJSON
+rate (target: at least 50 %).
+
+    .venv/bin/python bench/import.py --citygml [--sizes 10000,50000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -195,7 +203,8 @@ def warm_up(work: Path) -> None:
     """Compile and cache the byte-code of everything ``twin import`` loads."""
     code = (
         "import twin.cli, twin.runtime, geodata.importers, geodata.importers.ogr, "
-        "geodata.importers.pipeline, geodata.db, alembic.command, rich.progress"
+        "geodata.importers.pipeline, geodata.importers.citygml, geodata.importers.cityjson, "
+        "geodata.db, alembic.command, rich.progress"
     )
     subprocess.run(
         [sys.executable, "-c", code], env=twin_env("postgresql://x/y", work), check=True, cwd=ROOT
@@ -245,6 +254,111 @@ def show_profile(path: Path) -> None:
     console.print(buf.getvalue(), highlight=False, markup=False)
 
 
+# -- the CityGML case: the same buildings as CityGML and as CityJSON ---------------------------
+CITY_EPSG = 28992
+
+
+def make_city_files(work: Path, n: int) -> dict[str, Path]:
+    """``n`` LoD2 houses as CityGML 2.0, CityJSON 2.0 and CityJSONSeq (synthetic data)."""
+    from tests.citygml_data import CityGMLWriter
+    from tests.import_data import DELFT_RD, CityModel
+
+    x0, y0 = DELFT_RD
+    rng = np.random.default_rng(42)
+    side = int(np.ceil(np.sqrt(n)))
+    xs = x0 + (np.arange(n) % side) * 15.0
+    ys = y0 + (np.arange(n) // side) * 12.0
+    zs = np.round(rng.uniform(0, 3, n), 2)
+    ridges = np.round(rng.uniform(7, 14, n), 2)
+    storeys = rng.integers(1, 5, n)
+    model = CityModel(scale=0.001, translate=(x0, y0, 0.0))
+    gml = work / f"city_{n}.gml"
+    with gml.open("w", encoding="utf-8") as f:
+        w = CityGMLWriter(f, "2.0", f"EPSG:{CITY_EPSG}")
+        w.start((x0, y0, 0, float(xs.max()) + 10, float(ys.max()) + 8, 20))
+        for k in range(n):
+            attrs = {"measuredHeight": float(ridges[k]), "storeysAboveGround": int(storeys[k])}
+            generic = {"district": f"D{k % 20}"}
+            x, y, z, ridge = float(xs[k]), float(ys[k]), float(zs[k]), float(ridges[k])
+            w.building(f"B{k:07d}", x, y, z, ridge=ridge, attrs=attrs, generic=generic)
+            model.house(
+                f"B{k:07d}",
+                x,
+                y,
+                z,
+                ridge=ridge,
+                lod0=False,
+                lod1=False,
+                attributes={**attrs, **generic},
+            )
+        w.end()
+    crs = f"https://www.opengis.net/def/crs/EPSG/0/{CITY_EPSG}"
+    return {
+        "CityGML": gml,
+        "CityJSON": model.write(work / f"city_{n}.city.json", crs=crs),
+        "CityJSONSeq": model.write_seq(work / f"city_{n}.city.jsonl", crs=crs),
+    }
+
+
+def run_city_case(args: argparse.Namespace, sizes: list[int]) -> None:
+    formats = ("CityGML", "CityJSON", "CityJSONSeq")
+    results: list[tuple[int, dict[str, Run]]] = []
+    with private_postgis("import-city", migrated=False, keep=args.keep) as db:
+        pg, work = db.pg, db.work
+        warm_up(work)
+        for n in sizes:
+            console.print(f"generating {n:,} LoD2 houses as CityGML and CityJSON ...")
+            files = make_city_files(work, n)
+            runs: dict[str, list[Run]] = {f: [] for f in formats}
+            for k in range(max(1, args.repeat)):
+                for fmt in formats:
+                    url = fresh_db(pg, f"{fmt.lower()}_{n}_{k}", twin=True)
+                    runs[fmt].append(run_twin(files[fmt], url, work, pg, None))
+                console.print(
+                    f"  {n:,} run {k + 1}: "
+                    + ", ".join(
+                        f"{f} {runs[f][-1].seconds:.2f} s (CPU {runs[f][-1].cpu:.2f} s)"
+                        for f in formats
+                    )
+                )
+            results.append((n, {f: best(r) for f, r in runs.items()}))
+    table = Table(title=f"twin import: CityGML vs CityJSON, same LoD2 houses (EPSG:{CITY_EPSG})")
+    # CityGML's rate as a share of each CityJSON one: CityJSON seconds / CityGML seconds, in
+    # wall time and in CPU (command and cluster: less sensitive to a shared machine's load)
+    for col in (
+        "buildings",
+        "CityGML s",
+        "CityJSON s",
+        "CJSeq s",
+        "vs CityJSON",
+        "vs CJSeq",
+        "CPU vs CityJSON",
+        "CPU vs CJSeq",
+        "GML RSS MB",
+        "rows",
+    ):
+        table.add_column(col, justify="right")
+
+    def share(value: float) -> str:
+        return f"[{'green' if value >= 0.5 else 'red'}]{value:.0%}[/]"
+
+    for n, r in results:
+        gml = r["CityGML"]
+        table.add_row(
+            f"{n:,}",
+            *(f"{r[f].seconds:.2f}" for f in formats),
+            *(share(r[f].seconds / gml.seconds) for f in ("CityJSON", "CityJSONSeq")),
+            *(share(r[f].cpu / gml.cpu) for f in ("CityJSON", "CityJSONSeq")),
+            f"{gml.peak_rss_mb:.0f}",
+            " / ".join(sorted({f"{r[f].rows:,}" for f in formats})),
+        )
+    Console(width=170).print(table)
+    console.print(
+        "CityGML rate as a share of the CityJSON rate (CityJSON seconds / CityGML seconds); "
+        "target >= 50 %"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -264,8 +378,16 @@ def main() -> None:
         help="run twin import under cProfile and print the top functions",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp folder")
+    parser.add_argument(
+        "--citygml",
+        action="store_true",
+        help="the CityGML case: the same LoD2 houses as CityGML and CityJSON, twin only",
+    )
     args = parser.parse_args()
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    if args.citygml:
+        run_city_case(args, sizes)
+        return
     if not shutil.which("ogr2ogr"):
         console.print("[red]ogr2ogr not found: install gdal-bin (make setup does)[/]")
         raise SystemExit(1)

@@ -60,6 +60,63 @@ def parse_crs(value: str | int, *, require_projected: bool = False) -> int:
     return code
 
 
+#: EPSG codes inside a CRS reference: ``EPSG:2154``, ``urn:ogc:def:crs:EPSG::3946`` (or with a
+#: version, ``EPSG:6.12:3946``), ``http://www.opengis.net/def/crs/EPSG/0/25832``, and each part of
+#: a compound one (``urn:ogc:def:crs,crs:EPSG::25832,crs:EPSG::5783``, ``EPSG:25832+5783``,
+#: ``.../def/crs-compound?1=.../EPSG/0/25832&2=.../EPSG/0/5783``)
+_EPSG_IN_REF = re.compile(r"EPSG(?:/[^/]*/|:[^:/,+]*:|:)(\d+)((?:\+\d+)*)", re.IGNORECASE)
+#: the German surveying authorities' (AdV) names for their horizontal CRSs, as many German
+#: CityGML files give them (``urn:adv:crs:ETRS89_UTM32*DE_DHHN2016_NH``)
+_ADV_CRS = {
+    "ETRS89_UTM32": 25832,
+    "ETRS89_UTM33": 25833,
+    "DE_DHDN_3GK2": 31466,
+    "DE_DHDN_3GK3": 31467,
+    "DE_DHDN_3GK4": 31468,
+    "DE_DHDN_3GK5": 31469,
+}
+
+
+def horizontal_epsg(reference: str) -> int:
+    """The EPSG code of the horizontal part of a CRS reference in any usual spelling: a file's
+    ``srsName`` (GML, CityGML) or ``referenceSystem`` (CityJSON). A compound CRS (a projected
+    one plus a height system) gives its horizontal part, a 3D geographic CRS its 2D one:
+    heights are kept as the file stores them.
+
+    :raises CRSError: no EPSG code in the reference, an unknown code, or no horizontal part;
+        the message names the reference.
+    """
+    text = str(reference).strip()
+    fix = "give the file's CRS with --crs EPSG:XXXX"
+    codes: list[int] = []
+    for match in _EPSG_IN_REF.finditer(text):
+        codes.append(int(match[1]))
+        codes += [int(c) for c in match[2].split("+") if c]
+    if not codes:
+        adv = text.rsplit(":", 1)[-1].split("*")[0].upper()
+        if text.lower().startswith("urn:adv:crs:") and adv in _ADV_CRS:
+            return _ADV_CRS[adv]
+        if text.isdigit():
+            codes = [int(text)]
+        else:
+            raise CRSError(f"CRS {text!r} names no EPSG code: {fix}")
+    for code in codes:
+        try:
+            crs = _crs(f"EPSG:{code}")
+        except CRSError:
+            raise CRSError(f"{text!r} names an unknown CRS, EPSG:{code}: {fix}") from None
+        if crs.is_compound:
+            crs = crs.sub_crs_list[0]
+        elif crs.is_geographic and len(crs.axis_info) == 3:
+            crs = crs.to_2d()
+        if crs.is_projected or crs.is_geographic:
+            epsg = crs.to_epsg(min_confidence=70)
+            if epsg is None:
+                raise CRSError(f"CRS {text!r}: its horizontal part has no EPSG code: {fix}")
+            return epsg
+    raise CRSError(f"CRS {text!r} has no horizontal part (only heights?): {fix}")
+
+
 def check_projected(epsg: int) -> None:
     """A working CRS must be projected in metres: heights and depths are metres too."""
     crs = _crs(f"EPSG:{epsg}")

@@ -31,11 +31,10 @@ from typing import Any
 import numpy as np
 import orjson
 from numpy.typing import NDArray
-from pyproj import CRS
-from pyproj.exceptions import CRSError as ProjCRSError
 from shapely.errors import GEOSException
 
-from geodata.errors import ImportFailed
+from geodata.crs import horizontal_epsg
+from geodata.errors import CRSError, ImportFailed
 from geodata.importers.base import Reader, SourceBatch
 from geodata.importers.cityjson_geometry import (
     Collector,
@@ -46,7 +45,6 @@ from geodata.importers.cityjson_geometry import (
 
 #: CityJSON versions whose geometry model this reader understands (major.minor)
 VERSIONS = ("1.0", "1.1", "2.0")
-_EPSG = re.compile(r"EPSG(?:/[^/]*/|:[^:/]*:|:)(\d+)", re.IGNORECASE)
 _SEQ_SUFFIXES = (".jsonl", ".city.jsonl", ".cityjsonseq")
 _UPGRADE = "upgrade it with cjio (`cjio in.city.json upgrade save out.city.json`)"
 
@@ -371,23 +369,12 @@ def _short(value: Any) -> str:
 
 
 def _epsg_of(ref: str, path: Path) -> tuple[int | None, str | None]:
-    """EPSG code of the horizontal part of a CityJSON ``referenceSystem``, or the problem."""
-    match = _EPSG.search(str(ref))
-    fix = "give the right one with --crs EPSG:XXXX"
-    if not match:
-        return None, f"{path}: metadata.referenceSystem {ref!r} names no EPSG code: {fix}"
+    """EPSG code of the horizontal part of a CityJSON ``referenceSystem``, or the problem
+    (the spellings are :func:`geodata.crs.horizontal_epsg`'s, shared with CityGML)."""
     try:
-        crs = CRS.from_epsg(int(match[1]))
-    except ProjCRSError:
-        return None, f"{path}: metadata.referenceSystem {ref!r} is an unknown CRS: {fix}"
-    if crs.is_compound:
-        crs = crs.sub_crs_list[0]  # horizontal part; z is kept as stored
-    elif len(crs.axis_info) == 3:
-        crs = crs.to_2d()
-    code = crs.to_epsg()
-    if code is None:
-        return None, f"{path}: the horizontal CRS of {ref!r} has no EPSG code: {fix}"
-    return code, None
+        return horizontal_epsg(str(ref)), None
+    except CRSError as exc:
+        return None, f"{path}: metadata.referenceSystem {ref!r}: {exc}"
 
 
 def _line_of(lineno: int, oid: str) -> str:

@@ -42,6 +42,18 @@ class Context:
     template_vertices: NDArray[Any]
 
 
+@dataclass
+class FlatGeometry:
+    """One geometry of a building as flat lists (:meth:`Collector.add_flat`): its LoD, the
+    semantic surface type of each polygon (None: none), the polygon (0-based, in this
+    geometry) of each ring and each ring's number of vertices."""
+
+    lod: float
+    sem: list[str | None]
+    ring_poly: list[int]
+    ring_len: list[int]
+
+
 # -- batches: gather in flat lists, build with a few vectorised calls --------------------------
 class Collector:
     """The buildings of one batch, with every surface of every geometry in flat lists.
@@ -102,6 +114,40 @@ class Collector:
         self.where.append(where)
         self.props.append(props)
         self.parts.append(parts)
+
+    def add_flat(
+        self,
+        oid: str,
+        where: str,
+        props: dict[str, Any],
+        parts: list[list[FlatGeometry]],
+        coords: NDArray[Any],
+    ) -> None:
+        """A building whose geometries a reader of another format has already flattened
+        (CityGML: :mod:`geodata.importers.citygml_building`), built by the same rules as a
+        CityJSON one: per part, its geometries; ``coords`` holds the vertices of every ring of
+        them, in order. Not to be mixed with :meth:`add_building` in one batch."""
+        owned: list[list[int]] = []
+        for geoms in parts:
+            ids: list[int] = []
+            for geom in geoms:
+                if not geom.ring_len:
+                    continue
+                g = len(self.geom_lod)
+                first = len(self.poly_sem)
+                self.geom_lod.append(float(geom.lod))
+                self.poly_sem.extend(geom.sem)
+                self.poly_geom.extend([g] * len(geom.sem))
+                self.ring_poly.extend([first + p for p in geom.ring_poly])
+                self.ring_len.extend(geom.ring_len)
+                ids.append(g)
+            owned.append(ids)
+        if len(coords):
+            self.coords.append(coords)
+        self.ids.append(oid)
+        self.where.append(where)
+        self.props.append(props)
+        self.parts.append(owned)
 
     def _use(self, verts: NDArray[Any]) -> None:
         if verts is not self._pool:

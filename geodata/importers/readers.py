@@ -20,12 +20,14 @@ from geodata.importers.base import Reader
 READERS: dict[str, str] = {
     "cityjson": "geodata.importers.cityjson:CityJSONReader",
     "osm": "geodata.importers.osm:OsmReader",
+    # before ogr: a .zip of .gml files is CityGML's (a tie of endings goes to the first)
+    "citygml": "geodata.importers.citygml:CityGMLReader",
     "ogr": "geodata.importers.ogr:OgrReader",
 }
 #: what a reader file name ending must say in the error about an unknown file type
 _SUPPORTED = (
     "GeoJSON, GeoPackage, Shapefile (.shp or .zip), FlatGeobuf, CityJSON (.city.json, .jsonl), "
-    "OSM PBF (.osm.pbf)"
+    "OSM PBF (.osm.pbf), CityGML (.gml, .gml.gz, .zip)"
 )
 _HEAD = 4096
 
