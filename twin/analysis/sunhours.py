@@ -8,8 +8,9 @@ rays are the scene's (:mod:`twin.analysis.scene`, :class:`twin.analysis.rays.Ray
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import datetime, time
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,7 +42,7 @@ class SunHoursParams(Params):
     )
     spacing: float = Field(2.0, ge=0.25, le=100, description="grid and roof spacing (m)")
     facade_spacing: float = Field(3.0, ge=0.25, le=100, description="along walls (m)")
-    date: date | None = Field(None, description="the day (YYYY-MM-DD, in TWIN_TIMEZONE)")
+    date: dt.date | None = Field(None, description="the day (YYYY-MM-DD, in TWIN_TIMEZONE)")
     start: str | None = Field(None, description="ISO 8601 start, or HH:MM on --date")
     end: str | None = Field(None, description="ISO 8601 end, or HH:MM on --date")
     step: float = Field(10.0, ge=1, le=120, description="time step (minutes)")
