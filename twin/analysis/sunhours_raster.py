@@ -23,7 +23,8 @@ DELTA_RAMP = np.array([[178, 24, 43], [244, 165, 130], [247, 247, 247], [146, 19
 
 
 def _colour(values: NDArray[np.float64], lo: float, hi: float, ramp: NDArray[Any]) -> NDArray[Any]:
-    share = np.clip((values - lo) / (hi - lo if hi > lo else 1.0), 0, 1) * (len(ramp) - 1)
+    scaled = np.nan_to_num((values - lo) / (hi - lo if hi > lo else 1.0))
+    share = np.clip(scaled, 0, 1) * (len(ramp) - 1)
     i = np.minimum(share.astype(int), len(ramp) - 2)
     f = (share - i)[..., None]
     rgb = ramp[i] * (1 - f) + ramp[i + 1] * f

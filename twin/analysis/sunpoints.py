@@ -70,7 +70,7 @@ def _land(
 ) -> tuple[NDArray[np.bool_], F64, F64, NDArray[np.int32]]:
     """Where rays from ``starts`` along ``dirs`` land: hit mask, origins 5 cm off the surface
     (on the side the ray came from), the surface normals (that side) and the triangles."""
-    prim, t = rays.intersect(starts, dirs, tmax=np.array([tmax], np.float32))
+    prim, t = rays.intersect(starts, dirs, tmax=np.full(len(starts), tmax, np.float32))
     hit = prim >= 0
     normals = triangle_normals(scene)[np.where(hit, prim, 0)]
     flip = np.einsum("ij,ij->i", normals, dirs) > 0
