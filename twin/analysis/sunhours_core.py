@@ -81,15 +81,20 @@ def sunlit(
     if n_points == 0 or n_steps == 0:
         return lit
     per_call = max(1, RAYS_PER_CALL // n_points)
-    o32 = origins.astype(np.float32)
+    o32 = np.ascontiguousarray(origins, dtype=np.float32)
+    d32 = np.ascontiguousarray(dirs, dtype=np.float32)
     for first in range(0, n_steps, per_call):
         last = min(n_steps, first + per_call)
         block = lit[:, first:last]
-        p_idx, t_idx = np.nonzero(block.T)[::-1]  # step-major: rays of a step together
-        if len(p_idx):
-            blocked = rays.occluded(o32[p_idx], dirs[first + t_idx].astype(np.float32))
-            block[p_idx[blocked], t_idx[blocked]] = False
-            lit[:, first:last] = block
+        if block.all():  # every point faces the sun (a ground grid): no gathering
+            k = last - first
+            blocked = rays.occluded(np.tile(o32, (k, 1)), np.repeat(d32[first:last], n_points, 0))
+            lit[:, first:last] = ~blocked.reshape(k, n_points).T
+        else:
+            p_idx, t_idx = np.nonzero(block.T)[::-1]  # step-major: rays of a step together
+            if len(p_idx):
+                hit = rays.occluded(o32[p_idx], d32[first + t_idx])
+                block[p_idx[hit], t_idx[hit]] = False
         if progress is not None:
             a, b = share
             progress(a + (b - a) * last / n_steps, f"sun rays, step {last} of {n_steps}")
