@@ -331,9 +331,10 @@ def _analysis_outputs(w: World, kind: str) -> list[Target]:
         got = w.client.post(f"/api/analysis/{name}", json=get_analysis(name).example, headers=admin)
         doc = got.json()
         if got.status_code == 202:
-            found += [Target(doc["href"], _analysis_gate(name))] if kind == "jobs" else []
-            for _ in range(400):
-                doc = w.client.get(doc["href"], headers=admin).json()
+            href = doc["href"]
+            found += [Target(href, _analysis_gate(name))] if kind == "jobs" else []
+            for _ in range(400):  # a job seldom ends by the first poll: keep its address
+                doc = w.client.get(href, headers=admin).json()
                 if doc["status"] in ("done", "failed"):
                     break
             doc = doc.get("result", {})

@@ -35,6 +35,8 @@ from twin.analysis.times import parse_instant
 
 #: the default area: this far around (x, y)
 DEFAULT_RADIUS_M = 300.0
+#: below this elevation (degrees) shadows run past any area (57 times the height at 1°)
+MIN_ELEVATION = 1.0
 
 
 def shadow_vector(grid_azimuth: float, elevation: float) -> tuple[float, float]:
@@ -84,8 +86,12 @@ class ShadowParams(Params):
     )
     at: str | None = Field(None, description="ISO 8601 time (instead of sun angles)")
     scenario: str | None = Field(None, description="a scenario's slug: its shadows too")
-    x: float | None = Field(None, description="working-CRS easting of the area's centre (m)")
-    y: float | None = Field(None, description="working-CRS northing of the area's centre (m)")
+    x: float | None = Field(
+        None, allow_inf_nan=False, description="working-CRS easting of the area's centre (m)"
+    )
+    y: float | None = Field(
+        None, allow_inf_nan=False, description="working-CRS northing of the area's centre (m)"
+    )
     radius: float = Field(
         DEFAULT_RADIUS_M, gt=0, le=5000, description="buildings within this distance (m)"
     )
@@ -176,6 +182,8 @@ class Shadows(Analysis[ShadowParams]):
             epsg = require_working_crs(conn)
         x, y = _centre(ctx.engine, params)
         place = resolve_place(epsg, x=x, y=y)
+        if not (math.isfinite(place.lat) and math.isfinite(place.convergence)):
+            raise InputError(f"({x}, {y}) is not a place EPSG:{epsg} can put on the earth")
         sun = _sun(ctx, params, place.lat, place.lon)
         scenario = scenario_ref(ctx.engine, params.scenario)
         grid_az = place.grid_azimuth(sun["azimuth"])
@@ -193,6 +201,12 @@ class Shadows(Analysis[ShadowParams]):
         }
         if not doc["sun_up"]:
             doc["note"] = "the sun is below the horizon: no shadows of buildings, only night"
+            return Result(doc)
+        if sun["elevation"] < MIN_ELEVATION:
+            doc["note"] = (
+                f"the sun is less than {MIN_ELEVATION:g}° above the horizon: shadows run more "
+                "than 57 times the buildings' heights, past any area; none are drawn"
+            )
             return Result(doc)
         ux, uy = shadow_vector(grid_az, sun["elevation"])
         length = math.hypot(ux, uy)
