@@ -223,11 +223,22 @@ def read_points(doc: dict[str, Any] | str, epsg: int) -> list[dict[str, Any]]:
         raise InputError("--points: give a GeoJSON FeatureCollection of Point features")
     src = _crs_of(doc)
     out = []
-    for i, feat in enumerate(doc.get("features") or []):
-        geom = (feat or {}).get("geometry") or {}
-        if geom.get("type") != "Point" or len(geom.get("coordinates") or []) < 2:
+    features = doc.get("features")
+    if not isinstance(features, list):
+        raise InputError('--points: the collection\'s "features" must be a list')
+    for i, feat in enumerate(features):
+        geom = feat.get("geometry") if isinstance(feat, dict) else None
+        coords = geom.get("coordinates") if isinstance(geom, dict) else None
+        if (
+            not isinstance(geom, dict)
+            or geom.get("type") != "Point"
+            or not isinstance(coords, list)
+            or not 2 <= len(coords) <= 3
+            or not all(isinstance(v, int | float) and np.isfinite(v) for v in coords)
+        ):
             raise InputError(f"--points: feature {i} is not a Point (Point features only)")
-        c = [float(v) for v in geom["coordinates"]]
+        assert isinstance(feat, dict)
+        c = [float(v) for v in coords]
         if src == 4326 and not (-180 <= c[0] <= 180 and -90 <= c[1] <= 90):
             raise InputError(
                 f"--points: feature {i} at {c[0]}, {c[1]} is not lon/lat (RFC 7946): write "
@@ -236,6 +247,8 @@ def read_points(doc: dict[str, Any] | str, epsg: int) -> list[dict[str, Any]]:
             )
         x, y = transformer(src, epsg).transform(c[0], c[1]) if src != epsg else (c[0], c[1])
         props = feat.get("properties") or {}
+        if not isinstance(props, dict):
+            raise InputError(f"--points: feature {i}'s properties must be an object")
         label: dict[str, Any] = {"kind": "point", "x": float(x), "y": float(y)}
         if feat.get("id", props.get("id")) is not None:
             label["id"] = feat.get("id", props.get("id"))
@@ -246,6 +259,8 @@ def read_points(doc: dict[str, Any] | str, epsg: int) -> list[dict[str, Any]]:
         if len(c) > 2:
             label["z"] = c[2]
         if props.get("facing") is not None:
+            if not isinstance(props["facing"], int | float) or not np.isfinite(props["facing"]):
+                raise InputError(f"--points: feature {i}'s facing is degrees from true north")
             label["facing"] = float(props["facing"]) % 360.0
         out.append(label)
     if not out:
