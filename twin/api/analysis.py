@@ -74,6 +74,14 @@ def _answer(analysis: Analysis[Any], request: Request, user: Any, params: Any) -
 def _add_routes(router: APIRouter, analysis: Analysis[Any]) -> None:
     model = analysis.Params
     codes = problems(400, 401, 403, 404)
+    if analysis.slow:  # uncached: a job to poll (the OpenAPI document must say so)
+        codes[202] = {
+            "description": "Accepted: a job; poll `href` (also in `Location`) for its progress "
+            "and result",
+            "headers": {
+                "Location": {"description": "the job's address", "schema": {"type": "string"}}
+            },
+        }
     doc = (analysis.__class__.__doc__ or analysis.title).strip()
 
     body = Body(openapi_examples={"example": {"value": analysis.example}})
