@@ -334,7 +334,7 @@ def _analysis_outputs(w: World, kind: str) -> list[Target]:
         if got.status_code == 202:
             href = doc["href"]
             found += [Target(href, _analysis_gate(name))] if kind == "jobs" else []
-            for _ in range(400):
+            for _ in range(400):  # a job seldom ends by the first poll: keep its address
                 doc = w.client.get(href, headers=admin).json()
                 if doc["status"] in ("done", "failed"):
                     break

@@ -171,7 +171,8 @@ class RayCaster:
         if o.shape[0] == 1 and d.shape[0] > 1:
             o = np.ascontiguousarray(np.broadcast_to(o, d.shape))
         n = o.shape[0]
-        tm = None if tmax is None else np.ascontiguousarray(np.broadcast_to(tmax, (n,)), np.float32)
+        # a copy: Embree writes the hit distance into it (a broadcast view is read-only)
+        tm = None if tmax is None else np.array(np.broadcast_to(tmax, (n,)), np.float32)
         if self.processes == 1 or n < IN_PROCESS_BELOW:
             return _cast(self._local(), o, d, tm, occluded)
         scene_path = self._shared_scene()

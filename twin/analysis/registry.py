@@ -16,6 +16,8 @@ from twin.analysis.base import Analysis
 
 _DOTTED: dict[str, str] = {
     "sun": "twin.analysis.sun:SunPosition",
+    "shadows": "twin.analysis.shadows:Shadows",
+    "sunhours": "twin.analysis.sunhours:SunHours",
     "balcony": "twin.analysis.balcony:BalconyView",
     "flood": "twin.analysis.flood:Flood",
     "dig": "twin.analysis.dig:DigSafety",

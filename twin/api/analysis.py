@@ -77,8 +77,14 @@ def _add_routes(router: APIRouter, analysis: Analysis[Any]) -> None:
         **problems(400, 401, 403, 404),
         200: {"description": "The result (from the cache when X-Analysis-Cache says hit)"},
     }
-    if analysis.slow:
-        codes[202] = {"description": "A job: poll the Location header's address for its result"}
+    if analysis.slow:  # uncached: a job to poll (the OpenAPI document must say so)
+        codes[202] = {
+            "description": "Accepted: a job; poll `href` (also in `Location`) for its progress "
+            "and result",
+            "headers": {
+                "Location": {"description": "the job's address", "schema": {"type": "string"}}
+            },
+        }
     doc = (analysis.__class__.__doc__ or analysis.title).strip()
 
     body = Body(openapi_examples={"example": {"value": analysis.example}})

@@ -10,6 +10,8 @@ from twin.cli.analyse.common import analyse_app
 #: command modules, each importing only Typer at module level
 COMMANDS = (
     "sun",
+    "shadows",
+    "sunhours",
     "balcony",
     "flood",
     "dig",
