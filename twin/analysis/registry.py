@@ -16,6 +16,8 @@ from twin.analysis.base import Analysis
 
 _DOTTED: dict[str, str] = {
     "sun": "twin.analysis.sun:SunPosition",
+    "route": "twin.analysis.walks.route:WalkRoute",
+    "circuit": "twin.analysis.walks.circuit:WalkCircuit",
 }
 
 
