@@ -16,7 +16,7 @@ twin has no DEM), sampled every 10 m along each way.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -73,14 +73,15 @@ class WalkNetwork:
     source_id: NDArray[Any]
     highway: NDArray[Any]
     surface: NDArray[Any]
+    #: per edge, its line (from node ``ends[eid, 0]`` to ``ends[eid, 1]``), and their index
+    lines: NDArray[Any] = field(default_factory=lambda: np.zeros(0, dtype=object))
+    tree: shapely.STRtree | None = None
 
     def __len__(self) -> int:
         return len(self.length)
 
     def midpoint(self, eid: int) -> tuple[float, float]:
-        u, v = self.ends[eid]
-        coords = self.graph.graph[int(u)][int(v)]["coords"]
-        mid = shapely.line_interpolate_point(shapely.linestrings(coords), 0.5, normalized=True)
+        mid = shapely.line_interpolate_point(self.lines[eid], 0.5, normalized=True)
         x, y = shapely.get_coordinates(mid)[0]
         return float(x), float(y)
 
@@ -115,7 +116,8 @@ def build_network(
 
     net = WalkNetwork(
         graph=graph,
-        ends=np.array([(u, v) for u, v, _ in edges], dtype=np.int64).reshape(n, 2),
+        # coords run from the smaller node id to the larger (WalkGraph's rule)
+        ends=np.array([(min(u, v), max(u, v)) for u, v, _ in edges], dtype=np.int64).reshape(n, 2),
         length=column("length", np.float64, 0.0),
         steps=column("steps", bool, False),
         incline_pct=column("incline_pct", np.float64, np.nan),
@@ -140,7 +142,8 @@ def build_network(
     )
     net.incline_source[~np.isnan(net.incline_pct)] = TAGGED
     if n:
-        lines_of = shapely.linestrings([d["coords"] for _, _, d in edges])
+        lines_of = np.array([shapely.LineString(d["coords"]) for _, _, d in edges], dtype=object)
+        net.lines, net.tree = lines_of, shapely.STRtree(lines_of)
         _put_kerbs(net, lines_of, points, point_tags)
         if heights is not None:
             _slopes_from_terrain(net, lines_of, heights)

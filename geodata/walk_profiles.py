@@ -72,7 +72,6 @@ class Profile:
     def limits(self) -> dict[str, object]:
         """What the profile applies, for the result document."""
         return {
-            "profile": self.name,
             "speed_m_s": self.speed_m_s,
             "steps": "allowed" if self.steps else "forbidden",
             "max_incline_percent": self.max_incline_pct,

@@ -22,8 +22,11 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
+import shapely
+import shapely.ops
 from numpy.typing import NDArray
 
+from geodata.errors import NotFound
 from geodata.walk_network import FROM_TERRAIN, WalkNetwork
 from geodata.walk_profiles import PROFILES, Judgement, Profile, judge, reasons
 from geodata.walking import Walk
@@ -32,12 +35,169 @@ from geodata.walking import Walk
 EXACT_UP_TO = 8
 
 
+#: a point joins the nearest way its profile may use, if that is at most this much further
+#: than the nearest way of all (m); else the nearest way (and the route is blocked there)
+ALLOWED_DETOUR_M = 15.0
+
+
 @dataclass
 class Route:
     walk: Walk
-    #: the network edges it uses, in order
+    #: the network edges it uses (partly, for the first and last), in order
     eids: list[int]
     cost: float
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Where a point joins the network: at ``s`` metres along edge ``eid`` (from its first
+    node, ``ends[eid, 0]``), at ``on`` (the point's projection)."""
+
+    xy: NDArray[np.float64]
+    eid: int
+    s: float
+    on: NDArray[np.float64]
+
+
+def anchor(net: WalkNetwork, j: Judgement, xy: Sequence[float] | NDArray[Any]) -> Anchor:
+    """Join ``xy`` to the nearest way the profile may use (see :data:`ALLOWED_DETOUR_M`)."""
+    if net.tree is None:
+        raise NotFound(
+            "the walking graph is empty: no footways or streets were found; import the "
+            "ground layer (`twin import FILE --layer ground`) first"
+        )
+    p = np.asarray(xy, dtype=np.float64)[:2]
+    pt = shapely.points(p)
+    nearest, dist = net.tree.query_nearest(pt, return_distance=True, all_matches=False)
+    eid = int(nearest[0])
+    near = net.tree.query(pt, predicate="dwithin", distance=float(dist[0]) + ALLOWED_DETOUR_M)
+    ok = near[~np.isinf(j.cost[near])]
+    if len(ok):
+        d = shapely.distance(net.lines[ok], pt)
+        eid = int(ok[int(np.argmin(d))])
+    line = net.lines[eid]
+    s = float(shapely.line_locate_point(line, pt))
+    on = shapely.get_coordinates(shapely.line_interpolate_point(line, s))[0]
+    return Anchor(p, eid, s, on)
+
+
+def distance_to_network(net: WalkNetwork, xy: Sequence[float]) -> float:
+    """How far ``xy`` is from the nearest way (m)."""
+    assert net.tree is not None
+    _, dist = net.tree.query_nearest(shapely.points(*xy[:2]), return_distance=True)
+    return float(dist[0])
+
+
+@dataclass
+class Solved:
+    """Dijkstra from some anchors over the network plus one node per anchor."""
+
+    anchors: list[Anchor]
+    #: (sources, n + k) costs and predecessors; anchor i is node n + i
+    dist: NDArray[np.float64]
+    pred: NDArray[np.int32]
+    n: int
+    #: the anchors the rows start from
+    sources: list[int]
+
+
+def solve(net: WalkNetwork, j: Judgement, anchors: list[Anchor], sources: list[int]) -> Solved:
+    """scipy csgraph Dijkstra from the anchors ``sources`` (indices into ``anchors``), each
+    anchor a node joined to its edge's two ends by the shares of that edge's cost."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    n, k = len(net.graph.nodes), len(anchors)
+    ok = ~np.isinf(j.cost)
+    rows, cols, w = [net.ends[ok, 0]], [net.ends[ok, 1]], [j.cost[ok]]
+    extra_r, extra_c, extra_w = [], [], []
+    for i, a in enumerate(anchors):
+        c, length = j.cost[a.eid], net.length[a.eid]
+        if np.isinf(c) or length <= 0:
+            continue
+        u, v = net.ends[a.eid]
+        share = a.s / length
+        extra_r += [n + i, n + i]
+        extra_c += [int(u), int(v)]
+        extra_w += [share * c, (1 - share) * c]
+        for m in range(i + 1, k):  # two anchors on one edge: straight along it
+            b = anchors[m]
+            if b.eid == a.eid:
+                extra_r.append(n + i)
+                extra_c.append(n + m)
+                extra_w.append(abs(a.s - b.s) / length * c)
+    rows.append(np.array(extra_r, dtype=np.int64))
+    cols.append(np.array(extra_c, dtype=np.int64))
+    # csgraph reads an explicit zero as no edge: an anchor on a node costs a nanometre
+    w.append(np.maximum(np.array(extra_w, dtype=np.float64), 1e-9))
+    matrix = csr_matrix(
+        (np.concatenate(w), (np.concatenate(rows), np.concatenate(cols))), shape=(n + k, n + k)
+    )
+    dist, pred = dijkstra(
+        matrix, directed=False, indices=[n + i for i in sources], return_predecessors=True
+    )
+    return Solved(anchors, np.atleast_2d(dist), np.atleast_2d(pred), n, list(sources))
+
+
+def walk_of(net: WalkNetwork, solved: Solved, source: int, target: int) -> Route | None:
+    """The walk from anchor ``source`` (an index of the solved sources) to anchor
+    ``target``, or None when unreachable."""
+    n = solved.n
+    src_row = source
+    src_node = n + solved.sources[source]
+    dst_node = n + target
+    cost = float(solved.dist[src_row, dst_node])
+    if cost == math.inf:
+        return None
+    path = [dst_node]
+    while path[-1] != src_node:
+        path.append(int(solved.pred[src_row, path[-1]]))
+    path.reverse()
+    g = net.graph.graph
+    a, b = solved.anchors[path[0] - n], solved.anchors[path[-1] - n]
+    parts: list[NDArray[np.float64]] = [a.xy[None, :]]
+    eids: list[int] = []
+    for p, q in itertools.pairwise(path):
+        if p < n and q < n:
+            d = g[p][q]
+            parts.append(d["coords"] if p < q else d["coords"][::-1])
+            eids.append(int(d["eid"]))
+        elif p >= n and q >= n:  # along one edge between two anchors
+            x, y = solved.anchors[p - n], solved.anchors[q - n]
+            parts.append(_piece(net, x.eid, x.s, y.s))
+            eids.append(x.eid)
+        elif p >= n:
+            x = solved.anchors[p - n]
+            parts.append(_piece(net, x.eid, x.s, 0.0 if q == net.ends[x.eid, 0] else None))
+            eids.append(x.eid)
+        else:
+            y = solved.anchors[q - n]
+            to = 0.0 if p == net.ends[y.eid, 0] else None
+            parts.append(_piece(net, y.eid, y.s, to)[::-1])
+            eids.append(y.eid)
+    parts.append(b.xy[None, :])
+    line = np.vstack(parts)
+    line = line[np.r_[True, np.abs(np.diff(line, axis=0)).sum(axis=1) > 0.01]]
+    length = float(np.hypot(*np.diff(line, axis=0).T).sum()) if len(line) > 1 else 0.0
+    nodes = [p for p in path if p < n]
+    return Route(Walk(line, length, nodes), eids, cost)
+
+
+def _piece(net: WalkNetwork, eid: int, s0: float, s1: float | None) -> NDArray[np.float64]:
+    """Edge ``eid`` from ``s0`` to ``s1`` metres along it (None: its end)."""
+    line = net.lines[eid]
+    end = float(net.length[eid]) if s1 is None else s1
+    piece = shapely.ops.substring(line, min(s0, end), max(s0, end))
+    coords: NDArray[np.float64] = shapely.get_coordinates(piece)
+    return coords if s0 <= end else coords[::-1]
+
+
+def route(
+    net: WalkNetwork, j: Judgement, a: Sequence[float] | NDArray[Any], b: Sequence[float]
+) -> Route | None:
+    """The cheapest walk from ``a`` to ``b`` under the judgement's costs, or None."""
+    anchors = [anchor(net, j, a), anchor(net, j, b)]
+    return walk_of(net, solve(net, j, anchors, [0]), 0, 1)
 
 
 @dataclass
@@ -47,28 +207,6 @@ class Blocked:
 
     foot_length_m: float | None
     blockers: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _eids(net: WalkNetwork, nodes: list[int]) -> list[int]:
-    g = net.graph.graph
-    return [int(g[u][v]["eid"]) for u, v in itertools.pairwise(nodes)]
-
-
-def route(
-    net: WalkNetwork, j: Judgement, a: Sequence[float] | NDArray[Any], b: Sequence[float]
-) -> Route | None:
-    """The cheapest walk from ``a`` to ``b`` under the judgement's costs, or None."""
-    cost = j.cost
-
-    def weight(d: dict[str, Any]) -> float | None:
-        c = float(cost[d["eid"]])
-        return None if c == math.inf else c
-
-    walk = net.graph.shortest_path(a, b, cost=weight)
-    if walk is None:
-        return None
-    eids = _eids(net, walk.nodes)
-    return Route(walk, eids, float(cost[eids].sum()) if eids else 0.0)
 
 
 def why_blocked(
@@ -98,13 +236,14 @@ def why_blocked(
 def describe(net: WalkNetwork, j: Judgement, eids: Sequence[int]) -> dict[str, Any]:
     """What a route meets: steps, steepest slope, narrowest width, highest kerb, and the
     length of it whose limited properties are unknown (by property)."""
-    e = np.asarray(eids, dtype=np.int64)
+    e = np.unique(np.asarray(eids, dtype=np.int64))
     if len(e) == 0:
         return {"steps": 0, "step_free": True, "unknown": {}}
     incline = net.incline_pct[e]
     width = net.width_m[e]
     kerb = net.kerb_m[e]
-    steps = int(net.steps[e].sum())
+    # staircases, not edges: a way may be cut in two where another joins the same ends
+    steps = len({str(s) for s in net.source_id[e][net.steps[e]]})
     unknown = {}
     for key, mask in j.unknown.items():
         m = mask[e]
@@ -144,36 +283,16 @@ def _nanmin(a: NDArray[np.float64]) -> float | None:
 
 
 # -- circuits -------------------------------------------------------------------------------
-@dataclass
-class Legs:
-    """Every stop's cheapest way to every other (costs, lengths, predecessors)."""
-
-    nodes: list[int]
-    cost: NDArray[np.float64]  # (k, k), inf when unreachable
-    predecessors: NDArray[np.int32]  # (k, n)
+def legs_between(net: WalkNetwork, j: Judgement, points: NDArray[np.float64]) -> Solved:
+    """Every stop's cheapest way to every other: one Dijkstra per stop (scipy csgraph)."""
+    anchors = [anchor(net, j, p) for p in points]
+    return solve(net, j, anchors, list(range(len(anchors))))
 
 
-def legs_between(net: WalkNetwork, j: Judgement, points: NDArray[np.float64]) -> Legs:
-    """One Dijkstra from each stop (scipy csgraph) over the allowed edges."""
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import dijkstra
-
-    nodes = [net.graph.nearest_node(p) for p in points]
-    ok = ~np.isinf(j.cost)
-    n = len(net.graph.nodes)
-    u, v = net.ends[ok, 0], net.ends[ok, 1]
-    matrix = csr_matrix((j.cost[ok], (u, v)), shape=(n, n))
-    dist, pred = dijkstra(matrix, directed=False, indices=nodes, return_predecessors=True)
-    return Legs(nodes, dist[:, nodes], pred)
-
-
-def leg_path(legs: Legs, i: int, k: int) -> list[int]:
-    """The graph nodes from stop ``i`` to stop ``k``."""
-    target, pred = legs.nodes[k], legs.predecessors[i]
-    path = [target]
-    while path[-1] != legs.nodes[i]:
-        path.append(int(pred[path[-1]]))
-    return path[::-1]
+def leg_costs(solved: Solved) -> NDArray[np.float64]:
+    """(k, k) costs between the stops, inf when unreachable."""
+    k = len(solved.anchors)
+    return solved.dist[:, solved.n : solved.n + k]
 
 
 def best_order(cost: NDArray[np.float64], *, loop: bool) -> tuple[list[int], str]:

@@ -3,7 +3,6 @@ its legs, distance and duration, the bus stops near it, and a GPX track."""
 
 from __future__ import annotations
 
-import itertools
 from typing import Any, ClassVar
 
 import numpy as np
@@ -12,7 +11,14 @@ from sqlalchemy import text
 
 from geodata.errors import InputError, NotFound
 from geodata.walk_profiles import judge
-from geodata.walk_routing import best_order, describe, leg_path, legs_between, why_blocked
+from geodata.walk_routing import (
+    best_order,
+    describe,
+    leg_costs,
+    legs_between,
+    walk_of,
+    why_blocked,
+)
 from twin.analysis.base import Analysis, AnalysisContext, Result
 from twin.analysis.place import working_epsg
 from twin.analysis.walks.common import (
@@ -113,8 +119,9 @@ class WalkCircuit(Analysis[CircuitParams]):
         j = judge(net, profile)
         xy = np.array([pois[i][2:] for i in ids])
         legs = legs_between(net, j, xy)
-        if np.isinf(legs.cost).any():
-            a, b = (int(k) for k in np.argwhere(np.isinf(legs.cost))[0])
+        cost = leg_costs(legs)
+        if np.isinf(cost).any():
+            a, b = (int(k) for k in np.argwhere(np.isinf(cost))[0])
             blocked = why_blocked(net, profile, j, xy[a], xy[b])
             names = f"{ids[a]} ({pois[ids[a]][0]}) and {ids[b]} ({pois[ids[b]][0]})"
             if blocked.foot_length_m is None:
@@ -126,7 +133,7 @@ class WalkCircuit(Analysis[CircuitParams]):
                 + blocked_message(profile.name, blocked.blockers, blocked.foot_length_m)
             )
         if params.optimise:
-            order, method = best_order(legs.cost, loop=params.loop)
+            order, method = best_order(cost, loop=params.loop)
         else:
             order, method = list(range(len(ids))), "as given"
         visits = [*order, order[0]] if params.loop else order
@@ -137,13 +144,11 @@ class WalkCircuit(Analysis[CircuitParams]):
         for n, k in enumerate(visits):
             leg_m = 0.0
             if n:
-                i = visits[n - 1]
-                path = leg_path(legs, i, k)
-                walk = net.graph.walk_along(path, xy[i], xy[k])
-                g = net.graph.graph
-                eids += [int(g[u][v]["eid"]) for u, v in itertools.pairwise(path)]
-                parts.append(walk.coords if not parts else walk.coords[1:])
-                leg_m = walk.length_m
+                leg = walk_of(net, legs, visits[n - 1], k)
+                assert leg is not None  # every cost is finite
+                eids += leg.eids
+                parts.append(leg.walk.coords if not parts else leg.walk.coords[1:])
+                leg_m = leg.walk.length_m
                 along += leg_m
             if n < len(order):
                 name, kind, x, y = pois[ids[k]]
@@ -166,7 +171,8 @@ class WalkCircuit(Analysis[CircuitParams]):
             "order": method,
             "stops": stops,
             "bus_stops": bus_stops_near(ctx.engine, coords, params.bus_stop_radius, epsg),
-            **profile.limits(),
+            "profile": profile.name,
+            "limits": profile.limits(),
             **describe(net, j, eids),
         }
         gpx = gpx_document(

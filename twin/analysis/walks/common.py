@@ -25,6 +25,7 @@ from sqlalchemy import Engine, text
 from geodata.errors import InputError, NotFound
 from geodata.walk_network import Heights, WalkNetwork, walk_network
 from geodata.walk_profiles import PROFILES, TREATMENTS, Profile
+from geodata.walk_routing import distance_to_network
 from twin.analysis.base import Params
 from twin.analysis.cache import data_version
 
@@ -107,6 +108,8 @@ class WalkParams(Params):
 
 def parse_xy(value: Any, what: str) -> tuple[float, float]:
     """``"X,Y"`` or ``[X, Y]`` (working CRS, metres) as two floats."""
+    if isinstance(value, list | tuple) and len(value) == 1:  # ?from=X,Y in a query string
+        value = value[0]
     if isinstance(value, str):
         parts = value.replace(";", ",").split(",")
     elif isinstance(value, list | tuple):
@@ -132,8 +135,7 @@ def xy_validator(*fields: str) -> Any:
 
 def check_near(net: WalkNetwork, xy: tuple[float, float], what: str, limit_m: float) -> None:
     """Refuse a point further than ``limit_m`` from every way: it is not in the district."""
-    node = net.graph.nearest_node(xy)
-    d = float(np.hypot(*(net.graph.nodes[node] - np.asarray(xy))))
+    d = distance_to_network(net, xy)
     if d > limit_m:
         raise InputError(
             f"{what} {xy[0]:.1f},{xy[1]:.1f} is {d:.0f} m from the nearest footway or street "

@@ -62,6 +62,7 @@ class WalkRoute(Analysis[RouteParams]):
     Params = RouteParams
     layers: ClassVar[tuple[str, ...]] = ("ground",)
     tables: ClassVar[tuple[str, ...]] = NETWORK_TABLES
+    get: ClassVar[bool] = True
     example: ClassVar[dict[str, Any]] = {
         "from": [385660.0, 6671850.0],
         "to": [386250.0, 6672180.0],
@@ -93,7 +94,8 @@ class WalkRoute(Analysis[RouteParams]):
             "duration_s": round(duration, 1),
             "geometry": line_geojson(walk.coords),
             "crs": f"EPSG:{epsg}",
-            **profile.limits(),
+            "profile": profile.name,
+            "limits": profile.limits(),
             **describe(net, j, found.eids),
         }
         gpx = gpx_document(
