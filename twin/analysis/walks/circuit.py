@@ -26,6 +26,8 @@ from twin.analysis.walks.common import (
     WalkParams,
     bus_stops_near,
     line_geojson,
+    lonlat,
+    lonlat_geojson,
     network_for,
 )
 from twin.analysis.walks.gpx import gpx_document
@@ -154,7 +156,8 @@ class WalkCircuit(Analysis[CircuitParams]):
                 name, kind, x, y = pois[ids[k]]
                 stops.append(
                     {"id": ids[k], "name": name, "kind": kind, "x": round(x, 2),
-                     "y": round(y, 2), "leg_m": round(leg_m, 1), "along_m": round(along, 1),
+                     "y": round(y, 2), "lonlat": lonlat(x, y, epsg), "leg_m": round(leg_m, 1),
+                     "along_m": round(along, 1),
                      "arrival_s": round(along / profile.speed_m_s, 1)}
                 )  # fmt: skip
         coords = np.vstack(parts)
@@ -167,6 +170,7 @@ class WalkCircuit(Analysis[CircuitParams]):
             "duration_s": round(duration, 1),
             "geometry": line_geojson(coords),
             "crs": f"EPSG:{epsg}",
+            "geometry_lonlat": lonlat_geojson(coords, epsg),
             "loop": params.loop,
             "order": method,
             "stops": stops,

@@ -166,6 +166,7 @@ def bus_stops_near(
         for r in rows:
             stop: dict[str, Any] = {
                 "id": int(r[0]),
+                "lonlat": lonlat(float(r[4]), float(r[5]), epsg),
                 "name": r[1],
                 "source_id": r[3],
                 "x": round(float(r[4]), 2),
@@ -204,3 +205,19 @@ def _next_departures(conn: Any, feed: str, stop_id: str, limit: int) -> list[dic
 
 def line_geojson(coords: NDArray[np.float64]) -> dict[str, Any]:
     return {"type": "LineString", "coordinates": np.round(coords, 2).tolist()}
+
+
+def lonlat_geojson(coords: NDArray[np.float64], epsg: int) -> dict[str, Any]:
+    """The line in WGS 84 longitudes and latitudes (RFC 7946), for web maps and the viewer."""
+    from geodata.crs import transformer
+
+    lon, lat = transformer(epsg, 4326).transform(coords[:, 0], coords[:, 1])
+    pts = np.column_stack([np.atleast_1d(lon), np.atleast_1d(lat)])
+    return {"type": "LineString", "coordinates": np.round(pts, 7).tolist()}
+
+
+def lonlat(x: float, y: float, epsg: int) -> tuple[float, float]:
+    from geodata.crs import transformer
+
+    lon, lat = transformer(epsg, 4326).transform(x, y)
+    return round(float(lon), 7), round(float(lat), 7)

@@ -17,6 +17,7 @@ from twin.analysis.walks.common import (
     WalkParams,
     check_near,
     line_geojson,
+    lonlat_geojson,
     network_for,
     xy_validator,
 )
@@ -64,8 +65,8 @@ class WalkRoute(Analysis[RouteParams]):
     tables: ClassVar[tuple[str, ...]] = NETWORK_TABLES
     get: ClassVar[bool] = True
     example: ClassVar[dict[str, Any]] = {
-        "from": [385660.0, 6671850.0],
-        "to": [386250.0, 6672180.0],
+        "from": [385781.6, 6672235.7],
+        "to": [386391.4, 6672027.2],
         "profile": "wheelchair",
     }
 
@@ -94,6 +95,7 @@ class WalkRoute(Analysis[RouteParams]):
             "duration_s": round(duration, 1),
             "geometry": line_geojson(walk.coords),
             "crs": f"EPSG:{epsg}",
+            "geometry_lonlat": lonlat_geojson(walk.coords, epsg),
             "profile": profile.name,
             "limits": profile.limits(),
             **describe(net, j, found.eids),
