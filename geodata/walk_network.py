@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import networkx as nx
 import numpy as np
 import shapely
 from numpy.typing import NDArray
@@ -76,6 +77,8 @@ class WalkNetwork:
     #: per edge, its line (from node ``ends[eid, 0]`` to ``ends[eid, 1]``), and their index
     lines: NDArray[Any] = field(default_factory=lambda: np.zeros(0, dtype=object))
     tree: shapely.STRtree | None = None
+    #: per edge, how many nodes its connected part of the network has
+    part_size: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.length)
@@ -144,6 +147,10 @@ def build_network(
     if n:
         lines_of = np.array([shapely.LineString(d["coords"]) for _, _, d in edges], dtype=object)
         net.lines, net.tree = lines_of, shapely.STRtree(lines_of)
+        size = np.zeros(len(graph.nodes), dtype=np.int64)
+        for part in nx.connected_components(graph.graph):
+            size[list(part)] = len(part)
+        net.part_size = size[net.ends[:, 0]]
         _put_kerbs(net, lines_of, points, point_tags)
         if heights is not None:
             _slopes_from_terrain(net, lines_of, heights)

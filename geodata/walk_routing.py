@@ -38,6 +38,10 @@ EXACT_UP_TO = 8
 #: a point joins the nearest way its profile may use, if that is at most this much further
 #: than the nearest way of all (m); else the nearest way (and the route is blocked there)
 ALLOWED_DETOUR_M = 15.0
+#: ... and the main network (a part with at least MAIN_SHARE of the nodes) rather than an
+#: isolated fragment (a footway in a courtyard, a platform), if that is within this much (m)
+MAIN_DETOUR_M = 60.0
+MAIN_SHARE = 0.1
 
 
 @dataclass
@@ -60,7 +64,8 @@ class Anchor:
 
 
 def anchor(net: WalkNetwork, j: Judgement, xy: Sequence[float] | NDArray[Any]) -> Anchor:
-    """Join ``xy`` to the nearest way the profile may use (see :data:`ALLOWED_DETOUR_M`)."""
+    """Join ``xy`` to the nearest way the profile may use, of the main network if one is
+    near enough (see :data:`ALLOWED_DETOUR_M`, :data:`MAIN_DETOUR_M`)."""
     if net.tree is None:
         raise NotFound(
             "the walking graph is empty: no footways or streets were found; import the "
@@ -69,12 +74,20 @@ def anchor(net: WalkNetwork, j: Judgement, xy: Sequence[float] | NDArray[Any]) -
     p = np.asarray(xy, dtype=np.float64)[:2]
     pt = shapely.points(p)
     nearest, dist = net.tree.query_nearest(pt, return_distance=True, all_matches=False)
-    eid = int(nearest[0])
-    near = net.tree.query(pt, predicate="dwithin", distance=float(dist[0]) + ALLOWED_DETOUR_M)
-    ok = near[~np.isinf(j.cost[near])]
-    if len(ok):
-        d = shapely.distance(net.lines[ok], pt)
-        eid = int(ok[int(np.argmin(d))])
+    eid, d0 = int(nearest[0]), float(dist[0])
+    near = net.tree.query(pt, predicate="dwithin", distance=d0 + MAIN_DETOUR_M)
+    near = near[~np.isinf(j.cost[near])]
+    if len(near):
+        d = shapely.distance(net.lines[near], pt)
+        main = net.part_size[near] >= MAIN_SHARE * len(net.graph.nodes)
+        close = d <= d0 + ALLOWED_DETOUR_M
+        # further than ALLOWED_DETOUR_M only to leave a fragment for the main network
+        in_main = net.part_size[eid] >= MAIN_SHARE * len(net.graph.nodes)
+        picks = (main & close, close) if in_main else (main & close, main, close)
+        for pick in picks:
+            if pick.any():
+                eid = int(near[pick][int(np.argmin(d[pick]))])
+                break
     line = net.lines[eid]
     s = float(shapely.line_locate_point(line, pt))
     on = shapely.get_coordinates(shapely.line_interpolate_point(line, s))[0]

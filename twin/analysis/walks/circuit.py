@@ -3,7 +3,7 @@ its legs, distance and duration, the bus stops near it, and a GPX track."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -38,8 +38,9 @@ MAX_STOPS = 30
 
 
 class CircuitParams(WalkParams):
-    pois: tuple[int, ...] = Field(
-        description="the points of interest's ids (the pois collection), in order"
+    pois: tuple[Annotated[int, Field(ge=1, le=2**63 - 1)], ...] = Field(
+        max_length=MAX_STOPS,
+        description="the points of interest's ids (the pois collection), in order",
     )
     optimise: bool = Field(False, description="visit them in the shortest order instead")
     loop: bool = Field(False, description="come back to the first stop (a closed line)")
