@@ -220,16 +220,20 @@ def walk_network(
     *,
     sources: Collection[str] | None = None,
     heights: Heights | None = None,
+    where: str | None = None,
 ) -> WalkNetwork | None:
     """The walking network of the baseline ground (footways, streets, their kerb and crossing
-    nodes), steps included; None when the twin has no walkable lines."""
+    nodes), steps included; None when the twin has no walkable lines. ``where``: trusted SQL
+    on ``ground`` (the rows of datasets a caller may not see left out,
+    :func:`geodata.datasets.hidden_rows_clause`)."""
     rows = conn.execute(
         text(
             "SELECT ST_AsBinary(geom), attrs, width_m, source_id, GeometryType(geom) FROM ground "
             "WHERE scenario_id IS NULL AND kind = ANY(CAST(:kinds AS text[])) "
             "AND (CAST(:sources AS text[]) IS NULL OR source = ANY(CAST(:sources AS text[]))) "
             "AND GeometryType(geom) IN ('LINESTRING', 'MULTILINESTRING', 'POINT') "
-            "ORDER BY source, source_id"
+            + (f"AND {where} " if where else "")
+            + "ORDER BY source, source_id"
         ),
         {
             "kinds": [*WALKABLE_KINDS, *POINT_KINDS],

@@ -222,3 +222,39 @@ def test_migration_0013_down_and_up(engine: Engine, db_url: str) -> None:
     with engine.begin() as conn:
         _ground(conn, "k", "POINT(1 0)", "kerb", {"kerb": "raised"})
         assert conn.execute(text("SELECT count(*) FROM ground")).scalar_one() == 2
+
+
+def test_ways_of_restricted_datasets_are_walked_only_by_who_may_see_them(
+    settings: Settings, engine: Engine, world: dict[str, int]
+) -> None:
+    from twin.accounts import create_user
+
+    # an agent-only dataset adds a shortcut over the steps: (40,0)-(60,0) on a ramp
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO ground (source, source_id, kind, geom, attrs) VALUES ('works', 'r', "
+                "'footway', ST_SetSRID(ST_GeomFromText(:wkt), 3067), CAST(:a AS jsonb))"
+            ),
+            {"wkt": f"LINESTRING({X0 + 40} {Y0}, {X0 + 50} {Y0 - 5}, {X0 + 60} {Y0})",
+             "a": json.dumps(GOOD)},
+        )  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO datasets (source, layer, title, licence, visibility) VALUES "
+                "('works', 'ground', 'site works', 'internal', 'agent')"
+            )
+        )
+    agent = create_user(engine, "walk-agent", "agent")
+    body = {"from": [X0, Y0], "to": [X0 + 100, Y0], "profile": "wheelchair"}
+    with TestClient(create_app(settings, engine=engine)) as c:
+        citizen = c.post("/api/analysis/route", json=body)
+        seen = c.post(
+            "/api/analysis/route", json=body, headers={"Authorization": f"Bearer {agent}"}
+        )
+        # the agent's walk used an agent-only way: its track is not public
+        assert c.get(seen.json()["files"]["route.gpx"]).status_code == 401
+        assert c.get(citizen.json()["files"]["route.gpx"]).status_code == 200
+    assert citizen.status_code == 200 and citizen.json()["length_m"] == pytest.approx(160.0)
+    assert seen.status_code == 200
+    assert seen.json()["length_m"] == pytest.approx(80 + 2 * (10**2 + 5**2) ** 0.5)

@@ -9,6 +9,8 @@ import numpy as np
 from pydantic import Field, field_validator
 from sqlalchemy import text
 
+from geodata.access import strictest
+from geodata.datasets import hidden_rows_clause
 from geodata.errors import InputError, NotFound
 from geodata.walk_profiles import judge
 from geodata.walk_routing import (
@@ -29,6 +31,7 @@ from twin.analysis.walks.common import (
     lonlat,
     lonlat_geojson,
     network_for,
+    seen_visibility,
 )
 from twin.analysis.walks.gpx import gpx_document
 from twin.analysis.walks.route import blocked_message
@@ -63,11 +66,14 @@ Poi = tuple[str | None, str, float, float]
 
 
 def _pois(ctx: AnalysisContext, ids: tuple[int, ...]) -> dict[int, Poi]:
+    """The points of interest asked for, of the datasets the caller may see."""
+    clause = hidden_rows_clause("pois", ctx.principal)
+    hidden = f" AND {clause}" if clause else ""
     with ctx.engine.connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT id, name, kind, ST_X(geom), ST_Y(geom) FROM pois "
-                "WHERE id = ANY(:ids) AND scenario_id IS NULL"
+                "WHERE id = ANY(:ids) AND scenario_id IS NULL" + hidden
             ),
             {"ids": list(ids)},
         ).all()
@@ -76,11 +82,14 @@ def _pois(ctx: AnalysisContext, ids: tuple[int, ...]) -> dict[int, Poi]:
         if missing:
             known = conn.execute(
                 text(
-                    "SELECT id, name FROM pois WHERE scenario_id IS NULL "
-                    "ORDER BY name IS NULL, id LIMIT 40"
+                    "SELECT id, name FROM pois WHERE scenario_id IS NULL"
+                    + hidden
+                    + " ORDER BY name IS NULL, id LIMIT 40"
                 )
             ).all()
-            total = conn.execute(text("SELECT count(*) FROM pois WHERE scenario_id IS NULL"))
+            total = conn.execute(
+                text("SELECT count(*) FROM pois WHERE scenario_id IS NULL" + hidden)
+            )
             n = int(total.scalar() or 0)
             listed = ", ".join(f"{r[0]} ({r[1] or 'unnamed'})" for r in known)
             raise NotFound(
@@ -107,6 +116,13 @@ class WalkCircuit(Analysis[CircuitParams]):
     cacheable: ClassVar[bool] = False
     example: ClassVar[dict[str, Any]] = {"pois": [1, 2, 3], "optimise": True}
 
+    def visibility(self, ctx: AnalysisContext, params: Any) -> str:
+        """The layers' visibility, or stricter when the caller sees restricted datasets."""
+        return strictest(
+            super().visibility(ctx, params),
+            seen_visibility(ctx.engine, ctx.principal, ("ground", "pois", "furniture")),
+        )
+
     def run(self, ctx: AnalysisContext, params: CircuitParams) -> Result:
         ids = params.pois
         if len(ids) < 2:
@@ -117,7 +133,7 @@ class WalkCircuit(Analysis[CircuitParams]):
             raise InputError("--pois: each point of interest once (use --loop to come back)")
         pois = _pois(ctx, ids)
         epsg = working_epsg(ctx.engine)
-        net = network_for(ctx.engine)
+        net = network_for(ctx.engine, ctx.principal)
         profile = params.walking_profile()
         j = judge(net, profile)
         xy = np.array([pois[i][2:] for i in ids])
@@ -175,7 +191,9 @@ class WalkCircuit(Analysis[CircuitParams]):
             "loop": params.loop,
             "order": method,
             "stops": stops,
-            "bus_stops": bus_stops_near(ctx.engine, coords, params.bus_stop_radius, epsg),
+            "bus_stops": bus_stops_near(
+                ctx.engine, ctx.principal, coords, params.bus_stop_radius, epsg
+            ),
             "profile": profile.name,
             "limits": profile.limits(),
             **describe(net, j, eids),

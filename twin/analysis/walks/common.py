@@ -22,6 +22,8 @@ from numpy.typing import NDArray
 from pydantic import Field, field_validator
 from sqlalchemy import Engine, text
 
+from geodata.access import Principal
+from geodata.datasets import hidden_rows_clause
 from geodata.errors import InputError, NotFound
 from geodata.walk_network import Heights, WalkNetwork, walk_network
 from geodata.walk_profiles import PROFILES, TREATMENTS, Profile
@@ -55,20 +57,28 @@ def terrain_heights(engine: Engine) -> Heights | None:
     return heights
 
 
-def network_for(engine: Engine) -> WalkNetwork:
-    """The walking network of the twin's ground now (built once per data version)."""
-    key = (str(engine.url), data_version(engine, NETWORK_TABLES))
+def network_for(engine: Engine, principal: Principal) -> WalkNetwork:
+    """The walking network of the twin's ground now, of the datasets ``principal`` may see
+    (built once per data version and per set of visibilities seen)."""
+    sees = ",".join(sorted(principal.sees))
+    key = (str(engine.url), f"{data_version(engine, NETWORK_TABLES)}/{sees}")
     with _lock:
         net = _networks.get(key)
         if net is None:
             with engine.connect() as conn:
-                net = walk_network(conn, heights=terrain_heights(engine))
+                net = walk_network(
+                    conn,
+                    heights=terrain_heights(engine),
+                    where=hidden_rows_clause("ground", principal),
+                )
             if net is None:
                 raise NotFound(
                     "the twin has no footways or streets to walk: import the ground layer "
                     "(`twin import FILE --layer ground`, or `twin demo`)"
                 )
-            for old in [k for k in _networks if k[0] == key[0]]:
+            # one version per database is kept (for every set of visibilities asked)
+            version = key[1].split("/")[0]
+            for old in [k for k in _networks if k[0] == key[0] and k[1].split("/")[0] != version]:
                 del _networks[old]
             _networks[key] = net
     return net
@@ -144,7 +154,12 @@ def check_near(net: WalkNetwork, xy: tuple[float, float], what: str, limit_m: fl
 
 
 def bus_stops_near(
-    engine: Engine, coords: NDArray[np.float64], radius_m: float, epsg: int, limit: int = 3
+    engine: Engine,
+    principal: Principal,
+    coords: NDArray[np.float64],
+    radius_m: float,
+    epsg: int,
+    limit: int = 3,
 ) -> list[dict[str, Any]]:
     """``bus_stop`` furniture within ``radius_m`` of the walk, nearest first, with each GTFS
     stop's next departures (``sensors_bridge.gtfs.departures``, the logic of
@@ -157,7 +172,13 @@ def bus_stops_near(
                 "ST_Distance(f.geom, w.g), ST_LineLocatePoint(w.g, f.geom) "
                 "FROM furniture f, (SELECT ST_SetSRID(ST_GeomFromWKB(:g), :srid) AS g) w "
                 "WHERE f.kind = 'bus_stop' AND f.scenario_id IS NULL "
-                "AND ST_DWithin(f.geom, w.g, :r) ORDER BY 8, 1"
+                "AND ST_DWithin(f.geom, w.g, :r) "
+                + (
+                    f"AND {hidden} "
+                    if (hidden := hidden_rows_clause("furniture", principal, "f"))
+                    else ""
+                )
+                + "ORDER BY 8, 1"
             ),
             {"g": line, "srid": epsg, "r": radius_m},
         ).all()
@@ -221,3 +242,16 @@ def lonlat(x: float, y: float, epsg: int) -> tuple[float, float]:
 
     lon, lat = transformer(epsg, 4326).transform(x, y)
     return round(float(lon), 7), round(float(lat), 7)
+
+
+def seen_visibility(engine: Engine, principal: Principal, tables: tuple[str, ...]) -> str:
+    """The strictest visibility of the datasets of ``tables`` the caller may see: a walk is
+    computed over all of them, so its result is as restricted as the strictest (a citizen's
+    walk is public; an agent's may use an agent-only dataset's footway)."""
+    from geodata.access import strictest
+    from geodata.datasets import sources_visibility
+
+    with engine.connect() as conn:
+        return strictest(
+            *(sources_visibility(conn, t, hidden_rows_clause(t, principal)) for t in tables)
+        )

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field
 
+from geodata.access import strictest
 from geodata.errors import InputError, NotFound
 from geodata.walk_profiles import judge
 from geodata.walk_routing import describe, route, why_blocked
@@ -19,6 +20,7 @@ from twin.analysis.walks.common import (
     line_geojson,
     lonlat_geojson,
     network_for,
+    seen_visibility,
     xy_validator,
 )
 from twin.analysis.walks.gpx import gpx_document
@@ -70,9 +72,16 @@ class WalkRoute(Analysis[RouteParams]):
         "profile": "wheelchair",
     }
 
+    def visibility(self, ctx: AnalysisContext, params: Any) -> str:
+        """The layers' visibility, or stricter when the caller sees restricted datasets."""
+        return strictest(
+            super().visibility(ctx, params),
+            seen_visibility(ctx.engine, ctx.principal, ("ground",)),
+        )
+
     def run(self, ctx: AnalysisContext, params: RouteParams) -> Result:
         epsg = working_epsg(ctx.engine)
-        net = network_for(ctx.engine)
+        net = network_for(ctx.engine, ctx.principal)
         a, b = params.from_, params.to
         check_near(net, a, "--from", SNAP_LIMIT_M)
         check_near(net, b, "--to", SNAP_LIMIT_M)
