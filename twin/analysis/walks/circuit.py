@@ -41,8 +41,10 @@ MAX_STOPS = 30
 
 
 class CircuitParams(WalkParams):
-    pois: tuple[Annotated[int, Field(ge=1, le=2**63 - 1)], ...] = Field(
+    pois: tuple[Annotated[int, Field(ge=1, le=2**53 - 1)], ...] = Field(
+        min_length=2,
         max_length=MAX_STOPS,
+        json_schema_extra={"uniqueItems": True},
         description="the points of interest's ids (the pois collection), in order",
     )
     optimise: bool = Field(False, description="visit them in the shortest order instead")
@@ -144,7 +146,7 @@ class WalkCircuit(Analysis[CircuitParams]):
             blocked = why_blocked(net, profile, j, xy[a], xy[b])
             names = f"{ids[a]} ({pois[ids[a]][0]}) and {ids[b]} ({pois[ids[b]][0]})"
             if blocked.foot_length_m is None:
-                raise InputError(
+                raise NotFound(
                     f"points of interest {names} are not joined by any footway or street"
                 )
             raise NotFound(

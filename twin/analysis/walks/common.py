@@ -24,7 +24,7 @@ from sqlalchemy import Engine, text
 
 from geodata.access import Principal
 from geodata.datasets import hidden_rows_clause
-from geodata.errors import InputError, NotFound
+from geodata.errors import NotFound
 from geodata.walk_network import Heights, WalkNetwork, walk_network
 from geodata.walk_profiles import PROFILES, TREATMENTS, Profile
 from geodata.walk_routing import distance_to_network
@@ -146,8 +146,8 @@ def xy_validator(*fields: str) -> Any:
 def check_near(net: WalkNetwork, xy: tuple[float, float], what: str, limit_m: float) -> None:
     """Refuse a point further than ``limit_m`` from every way: it is not in the district."""
     d = distance_to_network(net, xy)
-    if d > limit_m:
-        raise InputError(
+    if d > limit_m:  # 404: a well-formed point where the twin has no way
+        raise NotFound(
             f"{what} {xy[0]:.1f},{xy[1]:.1f} is {d:.0f} m from the nearest footway or street "
             f"(at most {limit_m:g} m): give a point of the twin's district in the working CRS"
         )
@@ -253,5 +253,5 @@ def seen_visibility(engine: Engine, principal: Principal, tables: tuple[str, ...
 
     with engine.connect() as conn:
         return strictest(
-            *(sources_visibility(conn, t, hidden_rows_clause(t, principal)) for t in tables)
+            *(sources_visibility(conn, t, hidden_rows_clause(t, principal, "t")) for t in tables)
         )

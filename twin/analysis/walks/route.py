@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field
 
 from geodata.access import strictest
-from geodata.errors import InputError, NotFound
+from geodata.errors import NotFound
 from geodata.walk_profiles import judge
 from geodata.walk_routing import describe, route, why_blocked
 from twin.analysis.base import Analysis, AnalysisContext, Result
@@ -58,7 +58,7 @@ class WalkRoute(Analysis[RouteParams]):
     (GeoJSON, working CRS), what it meets (steps, steepest slope, narrowest width, highest
     kerb, unknown properties), and a GPX track (``route.gpx``). With no route under the
     profile, a 404 naming the steps, kerbs, slopes and widths that block the foot route;
-    points not joined by any way, a 400."""
+    points not joined by any way or far from every way, a 404 too (saying so)."""
 
     name = "route"
     title = "A walking route (foot or wheelchair) with its length, duration and GPX track"
@@ -90,8 +90,8 @@ class WalkRoute(Analysis[RouteParams]):
         found = route(net, j, a, b)
         if found is None:
             blocked = why_blocked(net, profile, j, a, b)
-            if blocked.foot_length_m is None:
-                raise InputError(
+            if blocked.foot_length_m is None:  # 404: no route; the request itself was fine
+                raise NotFound(
                     f"{a[0]:.1f},{a[1]:.1f} and {b[0]:.1f},{b[1]:.1f} are not joined by any "
                     "footway or street of the twin (they are on separate parts of the "
                     "network): pick points on connected ways"
