@@ -100,6 +100,8 @@ GROUND_KINDS = (
     "water",
     "railway",
     "parking",
+    "kerb",
+    "crossing",
 )
 ROLES = ("citizen", "agent", "planner", "operator", "admin")
 VISIBILITIES = ("public", "agent", "confidential")

@@ -134,6 +134,12 @@ class WalkGraph:
             path: list[int] = nx.bidirectional_dijkstra(self.graph, src, dst, weight=weight)[1]
         except (nx.NetworkXNoPath, nx.NodeNotFound):
             return None
+        return self.walk_along(path, a, b)
+
+    def walk_along(
+        self, path: list[int], a: Sequence[float] | NDArray[Any], b: Sequence[float] | NDArray[Any]
+    ) -> Walk:
+        """The walk from ``a`` through the graph nodes ``path`` to ``b``."""
         parts = [np.asarray(a, dtype=float)[None, :2]]
         for u, v in itertools.pairwise(path):
             c = self.graph[u][v]["coords"]

@@ -283,6 +283,13 @@ def test_project_scenario_differs_from_baseline(demo: Demo) -> None:
     )
     stops, length, known = route[0]
     assert stops >= 3 and known == stops and 500 < length < 10_000
+    # the circuit says whether it is step-free, and what it is for a wheelchair
+    ((accessible, step_free, wheelchair, unknown),) = rows(
+        e,
+        "SELECT accessible, (attrs->>'step_free')::boolean, (attrs->>'wheelchair')::boolean, "
+        "attrs->'wheelchair_unknown_m' FROM routes WHERE slug = 'centre-walk'",
+    )
+    assert accessible is step_free and isinstance(wheelchair, bool) and isinstance(unknown, dict)
 
 
 def test_rerun_is_fast_and_idempotent(demo: Demo) -> None:

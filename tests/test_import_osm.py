@@ -168,6 +168,9 @@ def test_ground_and_pois(engine: Engine) -> None:
         "<> 'yes' AND source_id NOT LIKE 'r%'",
     ) == [(0,)]
     assert set(shapes["park"]) <= {"POLYGON", "MULTIPOLYGON"}
+    # the crossings of the extract (highway=crossing nodes) are kept as points, for the
+    # walking network's kerbs
+    assert kinds["crossing"] >= 600 and shapes["crossing"] == ["POINT"]
     assert "POLYGON" in shapes["pedestrian"] or "MULTIPOLYGON" in shapes["pedestrian"]
     report = _import(engine, HELSINKI, "pois")
     pois = dict(rows(engine, "SELECT kind, count(*) FROM pois GROUP BY kind"))

@@ -32,6 +32,7 @@ CHECKS = [
     "underground_anonymous",
     "underground_agent",
     "project",
+    "tour",
     "vr",
     "oidc_signin",
     "oidc_expiry",

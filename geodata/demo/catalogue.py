@@ -116,7 +116,8 @@ def summary(
     if route:
         lines.append(
             f"route {route.slug}: {len(route.stops)} stops, {route.length_m / 1000:.1f} "
-            f"km{' step-free' if route.step_free else ''} ({' > '.join(route.stops)})"
+            f"km{' step-free' if route.step_free else ''}"
+            f"{', wheelchair-accessible' if route.wheelchair else ''} ({' > '.join(route.stops)})"
         )
     if city:
         lines.append(

@@ -1,10 +1,13 @@
-"""The walking circuit: named sights chained nearest-first, walked along footways."""
+"""The walking circuit: named sights chained nearest-first, walked along footways without
+steps, and what it is for a wheelchair (the French rule's profile, :mod:`geodata.walk_profiles`):
+accessible or not, and how much of it the data does not describe (no width, slope, kerb or
+surface given)."""
 
 from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -13,7 +16,12 @@ from numpy.typing import NDArray
 from sqlalchemy import Connection, text
 
 from geodata.demo.names import SOURCE
-from geodata.walking import walk_graph
+from geodata.walk_network import walk_network
+from geodata.walk_profiles import PROFILES, judge
+from geodata.walk_routing import describe, route
+
+#: the circuit's own profile: on foot, no steps
+STEP_FREE = replace(PROFILES["foot"], name="step-free", steps=False)
 
 _STOP_KINDS = (
     "attraction",
@@ -36,6 +44,8 @@ class RouteResult:
     stops: list[str]
     length_m: float
     step_free: bool
+    #: every way of it passes the wheelchair profile's limits where they are known
+    wheelchair: bool = False
 
 
 def create_route(conn: Connection, srid: int, max_stops: int = 7) -> RouteResult | None:
@@ -69,16 +79,22 @@ def create_route(conn: Connection, srid: int, max_stops: int = 7) -> RouteResult
             break
         current = min(ok, key=lambda i: (dist[i] * (1.0 if i in sights else 1.5), i))
         stops.append(current)
-    graph = walk_graph(conn, sources=(SOURCE,))
+    net = walk_network(conn, sources=(SOURCE,))
+    j = judge(net, STEP_FREE) if net else None
+    wheel = judge(net, PROFILES["wheelchair"]) if net else None
     coords: list[NDArray[Any]] = []
-    step_free = True
+    eids: list[int] = []
+    step_free = net is not None
     for a, b in itertools.pairwise(stops):
-        walk = graph.shortest_path(xy[a], xy[b]) if graph else None
-        if walk is None:
-            leg, step_free = np.array([xy[a], xy[b]]), False
+        leg = route(net, j, xy[a], xy[b]) if net and j else None
+        if leg is None:
+            line_ab, step_free = np.array([xy[a], xy[b]]), False
         else:
-            leg = walk.coords
-        coords.append(leg if not coords else leg[1:])
+            line_ab = leg.walk.coords
+            eids += leg.eids
+        coords.append(line_ab if not coords else line_ab[1:])
+    wheelchair = bool(step_free and wheel is not None and not wheel.forbidden()[eids].any())
+    unknown = describe(net, wheel, eids)["unknown"] if net and wheel else {}
     line = np.vstack(coords)
     line = line[np.r_[True, np.abs(np.diff(line, axis=0)).sum(axis=1) > 0.01]]
     geom = shapely.linestrings(np.column_stack([line, np.zeros(len(line))]))
@@ -104,10 +120,12 @@ def create_route(conn: Connection, srid: int, max_stops: int = 7) -> RouteResult
                     "minutes": round(length / 75.0),
                     "stop_names": names,
                     "step_free": step_free,
+                    "wheelchair": wheelchair,
+                    "wheelchair_unknown_m": {k: v["length_m"] for k, v in unknown.items()},
                     "generated": "nearest sights along OpenStreetMap footways",
                 },
                 ensure_ascii=False,
             ),
         },
     )
-    return RouteResult("centre-walk", names, length, step_free)
+    return RouteResult("centre-walk", names, length, step_free, wheelchair)

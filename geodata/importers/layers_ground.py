@@ -72,11 +72,12 @@ class Pois(ImportLayer):
 
 
 class Ground(ImportLayer):
-    """Streets, footways, parks, water: flat context, stored 2D."""
+    """Streets, footways, parks, water: flat context, stored 2D; kerb and crossing nodes as
+    points (the walking network reads their kerb heights)."""
 
     name = "ground"
     table = "ground"
-    accepted = (_P, _MP, _L, _ML)
+    accepted = (_P, _MP, _L, _ML, _PT)
     columns: ClassVar[dict[str, str]] = {"kind": "text", "name": "text", "width_m": "float8"}
     fields = m.GROUND_FIELDS
     vocabulary: ClassVar[dict[str, tuple[str, ...]]] = {"kind": GROUND_KINDS}

@@ -13,7 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from geodata.importers.coerce import NETWORK_SYNONYMS
-from geodata.importers.schemes import OSM_FURNITURE, OSM_GROUND, OSM_MANHOLE_NETWORK
+from geodata.importers.schemes import (
+    OSM_FURNITURE,
+    OSM_GROUND,
+    OSM_GROUND_POINTS,
+    OSM_MANHOLE_NETWORK,
+)
 
 Tags = dict[str, str]
 #: a rule's answer for one object: True keep, False not this layer's (silently), or a reason
@@ -58,6 +63,7 @@ def _building(kind: str, tags: Tags) -> Verdict:
 #: keys whose ways are lines (a street), unless tagged area=yes (a square)
 _LINEAR_KEYS = frozenset({"highway", "railway"})
 #: parking that is not a surface you could see or build on
+_GROUND_POINT_PAIRS = frozenset(OSM_GROUND_POINTS)
 _HIDDEN_PARKING = frozenset({"underground", "multi-storey", "rooftop"})
 
 
@@ -71,8 +77,11 @@ def _ground_key(tags: Tags) -> str | None:
 
 def _ground(kind: str, tags: Tags) -> Verdict:
     if kind == "node":
-        return False
+        # kerbs and crossings: the walking network reads their kerb heights
+        return any(p in _GROUND_POINT_PAIRS for p in tags.items())
     key = _ground_key(tags)
+    if key is not None and (key, tags[key]) in _GROUND_POINT_PAIRS:
+        return False  # a kerb or crossing mapped as a way: no street, no area
     if key is None:
         if kind == "line" and "highway" in tags and tags.get("area") != "yes":
             return f"highway={tags['highway']}: no ground kind for it"
@@ -213,7 +222,9 @@ def _node(kind: str, tags: Tags) -> Verdict:
 
 RULES: dict[str, LayerRule] = {
     "buildings": LayerRule(("building",), _building, nodes=True, areas=True),
-    "ground": LayerRule(tuple(sorted({k for k, _ in OSM_GROUND})), _ground, lines=True, areas=True),
+    "ground": LayerRule(
+        tuple(sorted({k for k, _ in OSM_GROUND})), _ground, nodes=True, lines=True, areas=True
+    ),
     "furniture": LayerRule(
         tuple(sorted({k for k, _ in OSM_FURNITURE} | {"traffic_sign"})),
         _furniture,

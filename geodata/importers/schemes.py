@@ -83,6 +83,18 @@ OSM_GROUND = {
     ("railway", "tram"): "railway",
     ("amenity", "parking"): "parking",
 }
+#: OSM nodes of the ground: what a walk passes on its way (kerbs and crossings, read by the
+#: walking network for kerb heights); only nodes (a kerb mapped as a way is not a ground area)
+OSM_GROUND_POINTS = {
+    ("highway", "crossing"): "crossing",
+    ("railway", "crossing"): "crossing",
+    ("barrier", "kerb"): "kerb",
+    **{
+        ("kerb", v): "kerb"
+        for v in ("lowered", "raised", "flush", "rolled", "no", "yes", "regular")
+    },
+}
+OSM_GROUND.update(OSM_GROUND_POINTS)
 
 
 #: OSM tags of lines that say their network without a substance

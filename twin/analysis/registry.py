@@ -22,6 +22,8 @@ _DOTTED: dict[str, str] = {
     "flood": "twin.analysis.flood:Flood",
     "dig": "twin.analysis.dig:DigSafety",
     "ageing": "twin.analysis.ageing:NetworkAgeing",
+    "route": "twin.analysis.walks.route:WalkRoute",
+    "circuit": "twin.analysis.walks.circuit:WalkCircuit",
 }
 
 

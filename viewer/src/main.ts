@@ -4,6 +4,7 @@ import { ExploreMode } from './modes/ExploreMode';
 import { LiveMode } from './modes/LiveMode';
 import { OpsMode } from './modes/OpsMode';
 import { ProjectMode } from './modes/ProjectMode';
+import { TourMode } from './modes/TourMode';
 import { UndergroundMode } from './modes/UndergroundMode';
 import { VrMode } from './modes/VrMode';
 
@@ -13,6 +14,7 @@ const app = new App(document.getElementById('root')!, [
   new UndergroundMode(),
   new LiveMode(),
   new OpsMode(),
+  new TourMode(),
   new VrMode(),
 ]);
 

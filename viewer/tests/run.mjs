@@ -367,6 +367,66 @@ checks.project = async (browser) => {
   return { project: slug, pixels_differ: diff, balcony_building: bf.id, floor, camera_height: camH, expected_height: expected, balcony_view: view.text };
 };
 
+/** Length (m) of a lon/lat line, by the haversine (GPX points back to metres). */
+function haversineLength(points) {
+  const R = 6371008.8;
+  let total = 0;
+  for (let i = 1; i < points.length; i++) {
+    const [lo1, la1] = points[i - 1].map((d) => (d * Math.PI) / 180);
+    const [lo2, la2] = points[i].map((d) => (d * Math.PI) / 180);
+    const a = Math.sin((la2 - la1) / 2) ** 2 + Math.cos(la1) * Math.cos(la2) * Math.sin((lo2 - lo1) / 2) ** 2;
+    total += 2 * R * Math.asin(Math.sqrt(a));
+  }
+  return total;
+}
+
+checks.tour = async (browser) => {
+  const { page, errors } = await openPage(browser);
+  const routes = await api('/collections/routes/items?limit=10');
+  assert(routes.features.length > 0, 'the demo has no walking circuit');
+  const circuit = routes.features[0];
+  const slug = circuit.properties.slug;
+  const stops = typeof circuit.properties.stops === 'string' ? JSON.parse(circuit.properties.stops) : circuit.properties.stops;
+  await page.goto(`${BASE}/#/tour/${slug}`);
+  await waitReady(page);
+  await page.waitForFunction(() => ['shown', 'blocked', 'error', 'empty'].includes(document.body.dataset.tour), null, { timeout: 60000 });
+  const state = await page.evaluate(() => document.body.dataset.tour);
+  assert(state === 'shown', `the tour did not show its circuit (${state}): ${await page.textContent('#tour-summary')}`);
+  const drawn = await page.evaluate(() => {
+    const g = window.__twin.viewer.overlay.getObjectByName('tour-route');
+    return g ? { points: g.userData.points, pins: g.children.filter((c) => c.userData.poi !== undefined).length } : null;
+  });
+  assert(drawn && drawn.points > 2, `no route drawn on the ground (${JSON.stringify(drawn)})`);
+  assert(drawn.pins === stops.length, `${drawn.pins} stop pins for ${stops.length} stops`);
+  const cards = await page.$$eval('#tour-stops li.card', (li) => li.map((l) => Number(l.dataset.poi)));
+  assert(cards.length === stops.length && cards.every((id) => stops.includes(id)), `stop cards ${cards} for stops ${stops}`);
+  await waitTilesIdle(page);
+  await assertRendered(page, 'tour');
+  await shot(page, 'tour');
+  // the GPX download: a GPX 1.1 track as long as the walk the server planned
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#tour-gpx')]);
+  const file = await download.path();
+  const { readFileSync } = await import('node:fs');
+  const gpx = readFileSync(file, 'utf8');
+  assert(gpx.includes('<gpx') && gpx.includes('version="1.1"'), 'the download is not a GPX 1.1 file');
+  const pts = [...gpx.matchAll(/<trkpt lat="([-0-9.]+)" lon="([-0-9.]+)"/g)].map((m) => [Number(m[2]), Number(m[1])]);
+  const res = await fetch(`${BASE}/api/analysis/circuit`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ pois: stops }) });
+  const planned = await res.json();
+  const gpxLength = haversineLength(pts);
+  assert(pts.length === planned.geometry_lonlat.coordinates.length, `GPX has ${pts.length} points, the walk ${planned.geometry_lonlat.coordinates.length}`);
+  assert(close(gpxLength, planned.length_m, 0.01), `GPX track ${gpxLength.toFixed(0)} m, walk ${planned.length_m} m`);
+  // the accessible toggle plans again with the wheelchair profile: drawn, or the blockers named
+  await page.check('#tour-accessible');
+  await page.waitForFunction(() => ['shown', 'blocked'].includes(document.body.dataset.tour), null, { timeout: 60000 });
+  const accessible = await page.evaluate(() => document.body.dataset.tour);
+  const summary = await page.textContent('#tour-summary');
+  if (accessible === 'blocked') assert(/steps|kerb|slope|width|surface|unknown/.test(summary), `blocked without a reason: ${summary}`);
+  await shot(page, 'tour-accessible');
+  // a blocked accessible walk is the server's 404 naming the blockers: the one expected error
+  assertNoErrors(errors.filter((e) => !(accessible === 'blocked' && /404/.test(e))), 'tour');
+  return { slug, stops: stops.length, points: drawn.points, gpx_points: pts.length, gpx_m: Math.round(gpxLength), accessible, summary };
+};
+
 checks.vr = async (browser) => {
   assert(TOKEN, 'TWIN_AGENT_TOKEN is not set');
   const t0 = Date.now();

@@ -16,6 +16,7 @@ COMMANDS = (
     "flood",
     "dig",
     "ageing",
+    "walks",
 )
 
 for _module in COMMANDS:
