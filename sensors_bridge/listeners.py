@@ -13,7 +13,7 @@ such as publishing live deltas). Listeners never stop ingestion: their errors ar
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -30,6 +30,10 @@ class Stored:
     value: float
     unit: str | None
     quality: str
+    #: whether it became its device and metric's ``latest_state`` and its device is active:
+    #: what the live layer shows; the batch writer's merge says so (one statement less per
+    #: batch for the live publisher), None where a writer did not; not part of equality
+    live: bool | None = field(default=None, compare=False)
 
 
 @runtime_checkable

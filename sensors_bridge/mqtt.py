@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -51,21 +52,26 @@ class TopicPattern:
         """The MQTT subscription filter matching it (each placeholder becomes ``+``)."""
         return _PLACEHOLDER.sub("+", self.pattern)
 
+    @cached_property
+    def _layout(self) -> tuple[int, int, int, tuple[tuple[int, str], ...]]:
+        """(levels, device's level, metric's level, the literal levels): read once, since
+        every message of a busy bridge is matched against it."""
+        wanted = self.pattern.split("/")
+        slots = {m.group(1): i for i, w in enumerate(wanted) if (m := _PLACEHOLDER.fullmatch(w))}
+        literals = tuple((i, w) for i, w in enumerate(wanted) if i not in slots.values())
+        return len(wanted), slots["device_id"], slots["metric"], literals
+
     def match(self, topic: str) -> tuple[str, str] | None:
         """(device_id, metric) when ``topic`` has this layout, else None."""
-        levels, wanted = topic.split("/"), self.pattern.split("/")
-        if len(levels) != len(wanted):
+        size, device_at, metric_at, literals = self._layout
+        levels = topic.split("/")
+        if len(levels) != size:
             return None
-        got: dict[str, str] = {}
-        for level, want in zip(levels, wanted, strict=True):
-            name = _PLACEHOLDER.fullmatch(want)
-            if name:
-                if not level:
-                    return None
-                got[name.group(1)] = level
-            elif level != want:
+        for i, literal in literals:
+            if levels[i] != literal:
                 return None
-        return got["device_id"], got["metric"]
+        device, metric = levels[device_at], levels[metric_at]
+        return (device, metric) if device and metric else None
 
 
 DEFAULT_PATTERN = TopicPattern("twin/{device_id}/{metric}")

@@ -158,7 +158,7 @@ class BatchWriter:
         if self._partitions is None:
             return True
         this = month_start(now)
-        months = {this, next_month(this), *(month_start(o.time) for o in valid)}
+        months = {this, next_month(this), *_months(valid)}
         return any(partition_name(m) not in self._partitions for m in months)
 
     def _ensure_partitions(self, valid: Sequence[Observation], now: datetime) -> None:
@@ -170,6 +170,13 @@ class BatchWriter:
             this = month_start(now)
             ensure_months(conn, [this, next_month(this), *(o.time for o in valid)], known)
         self._partitions = known  # once committed: a rolled-back month is not remembered
+
+
+def _months(valid: Sequence[Observation]) -> set[datetime]:
+    """The months of the batch's times: two when its earliest and latest share a month (a
+    batch of live data almost always), else one per observation."""
+    first, last = month_start(min(o.time for o in valid)), month_start(max(o.time for o in valid))
+    return {first} if first == last else {month_start(o.time) for o in valid}
 
 
 def _durable_ranges(conn: Connection) -> dict[str, Range]:
@@ -304,6 +311,7 @@ WITH ins AS (
         at = EXCLUDED.at, value = EXCLUDED.value, unit = EXCLUDED.unit,
         quality = EXCLUDED.quality, received_at = EXCLUDED.received_at
     WHERE l.at < EXCLUDED.at
+    RETURNING l.device_id, l.metric, l.at
 ), seen AS (
     UPDATE devices d SET last_seen = :now
     WHERE d.id IN (SELECT DISTINCT device_id FROM ingest_stage)
@@ -319,7 +327,16 @@ _COUNTED = """, counted AS (
 )
 """
 _COUNT = "SELECT count(*) FROM ins"
-_ROWS = "SELECT device_id, metric, at, value, unit, quality FROM ins ORDER BY device_id, metric, at"
+#: the rows for the listeners, each saying whether it is now the latest value of an active
+#: device (``Stored.live``): what the live publisher would otherwise ask in a second query
+_ROWS = """SELECT i.device_id, i.metric, i.at, i.value, i.unit, i.quality,
+       (l.device_id IS NOT NULL AND d.status = 'active')
+FROM ins i JOIN devices d ON d.id = i.device_id
+LEFT JOIN latest l ON (l.device_id, l.metric, l.at) = (i.device_id, i.metric, i.at)
+ORDER BY i.device_id, i.metric, i.at"""
+#: the same statement in psycopg's placeholders: its rows are read by the driver itself
+#: (SQLAlchemy's row objects cost more than the rows' decoding, once per observation)
+_MERGE_ROWS = re.sub(r"(?<!:):(\w+)", r"%(\1)s", _MERGE + _COUNTED + _ROWS)
 
 
 def _merge(conn: Connection, now: datetime, adapter: str, staged: int) -> int:
@@ -331,4 +348,7 @@ def _merge(conn: Connection, now: datetime, adapter: str, staged: int) -> int:
 def _merge_returning(conn: Connection, now: datetime, adapter: str, staged: int) -> list[Stored]:
     """Merge the stage and count; the observations newly stored, for the listeners."""
     params = {"now": now, "adapter": adapter, "staged": staged}
-    return [Stored(*row) for row in conn.execute(text(_MERGE + _COUNTED + _ROWS), params)]
+    dbapi: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
+    with dbapi.cursor() as cur:
+        rows = cur.execute(_MERGE_ROWS, params).fetchall()
+    return [Stored(*row) for row in rows]

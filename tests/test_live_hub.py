@@ -338,3 +338,50 @@ def test_a_worker_that_lost_the_broker_catches_up_from_the_database(
             assert [(i["device_id"], i["value"]) for i in doc["items"]] == [("bay-1", 42.0)]
     finally:
         broker.stop()
+
+
+def test_snapshots_carry_the_open_alerts_of_what_they_show(
+    world: World, module_engine: Engine, mqtt_broker: EmbeddedMosquitto
+) -> None:
+    """A snapshot (the first, and the one after ``resync``) holds the alerts not resolved of
+    the devices it shows, by the same rule as their values: read from the database at each
+    reload, then kept up to date by the alert messages."""
+    insert = text(
+        "INSERT INTO alerts (device_id, state, message, rule, severity) "
+        "VALUES (:d, :s, 'm', :r, 'warning') RETURNING id"
+    )
+    with module_engine.begin() as conn:
+        a = conn.execute(insert, {"d": "bay-1", "s": "open", "r": "snap-a"}).scalar_one()
+        b = conn.execute(insert, {"d": "bay-conf", "s": "acknowledged", "r": "snap-b"}).scalar_one()
+        conn.execute(insert, {"d": "bay-2", "s": "resolved", "r": "snap-c"})
+
+    def alert_ids(ws: Any, sub: dict[str, Any], want: list[int]) -> list[int]:
+        deadline = time.monotonic() + 15
+        while True:  # the hub reads the database at its next reload (0.5 s here)
+            got = [x["id"] for x in snapshot_of(ws, sub)["alerts"]]
+            if got == want or time.monotonic() > deadline:
+                return got
+            time.sleep(0.2)
+
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    pub.connect("127.0.0.1", mqtt_broker.port)
+    pub.loop_start()
+    try:
+        with world.ws("citizen") as citizen, world.ws("admin") as admin:
+            assert alert_ids(citizen, {}, [a]) == [a]  # bay-conf is not the citizen's
+            mine = {"devices": ["bay-conf", "bay-1"]}
+            assert alert_ids(admin, mine, [a, b]) == [a, b]
+            snap = snapshot_of(admin, {"devices": ["bay-1"]})
+            assert snap["alerts"][0]["layer"] == "furniture" and snap["alerts"][0]["lon"]
+            # resolved by the rules: the database, then the announcement
+            with module_engine.begin() as conn:
+                conn.execute(text("UPDATE alerts SET state = 'resolved' WHERE id = :i"), {"i": a})
+            doc = {"id": a, "rule": "snap-a", "device_id": "bay-1", "state": "resolved"}
+            pub.publish("twin/live/alert/bay-1", orjson.dumps(doc), qos=1).wait_for_publish(5)
+            assert alert_ids(admin, mine, [b]) == [b]
+            assert alert_ids(citizen, {}, []) == []
+    finally:
+        pub.loop_stop()
+        pub.disconnect()
+        with module_engine.begin() as conn:
+            conn.execute(text("DELETE FROM alerts WHERE rule LIKE 'snap-%'"))

@@ -110,3 +110,58 @@ def test_the_registry_builds_what_is_switched_on(settings: object, probe: Engine
 
 def dotted_factory(_s: object, _e: Engine) -> Recorder:
     return Recorder("dotted")
+
+
+@dataclass
+class LiveProbe:
+    """Inside the transaction, what the merge's ``Stored.live`` says and what the live
+    publisher's own query (``became_latest``, the path of a writer that does not say) finds."""
+
+    name: str = "live-probe"
+    said: list[list[Stored]] = field(default_factory=list)
+    asked: list[list[Stored]] = field(default_factory=list)
+
+    def in_transaction(self, conn: Connection, stored: Sequence[Stored], now: datetime) -> None:
+        from dataclasses import replace
+
+        from twin.live.publish import became_latest, newest
+
+        assert all(s.live is not None for s in stored)
+        self.said.append(sorted(newest([s for s in stored if s.live]).values(), key=_key))
+        unsaid = [replace(s, live=None) for s in stored]
+        self.asked.append(sorted(became_latest(conn, unsaid), key=_key))
+
+    def after_commit(self, stored: Sequence[Stored]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _key(s: Stored) -> tuple[str, str]:
+    return s.device_id, s.metric
+
+
+def test_the_merges_live_flags_are_what_the_publishers_query_finds(probe: Engine) -> None:
+    """Newest per device and metric, only when newer than latest_state, only active devices:
+    the flag from the merge and the separate query agree on every batch."""
+    with probe.begin() as conn:
+        conn.execute(text("INSERT INTO devices (id, protocol, type) VALUES ('c2', 'http', 'co2')"))
+    live = LiveProbe()
+    writer = BatchWriter(probe, "http", [live])
+    batches = [
+        [obs("c1", 900, 5), obs("c1", 950, 4), obs("c2", 400, 5)],  # both devices new
+        [obs("c1", 800, 10), obs("c2", 410, 1)],  # c1 back-dated: stored, not latest
+        [obs("stranger", 1, 1), obs("c1", 990, 0)],  # an unknown device: quarantined
+        [Observation("c1", "temp", 20.5, NOW), obs("c2", 420, 0.5), obs("c2", 415, 3)],
+    ]
+    for batch in batches:
+        writer.write(batch, now=NOW)
+    assert live.said == live.asked
+    shown = [[(s.device_id, s.metric, s.value) for s in said] for said in live.said]
+    assert shown == [
+        [("c1", "co2", 950.0), ("c2", "co2", 400.0)],
+        [("c2", "co2", 410.0)],
+        [("c1", "co2", 990.0)],
+        [("c1", "temp", 20.5), ("c2", "co2", 420.0)],
+    ]

@@ -118,3 +118,22 @@ def load_latest(
 def reload(engine: Engine) -> dict[str, DeviceMeta]:
     with engine.connect() as conn:
         return load_devices(conn)
+
+
+_OPEN_ALERTS = text(
+    "SELECT id, rule, device_id, state, severity, message, value, opened_at, acknowledged_at,"
+    " acknowledged_by, resolved_at, resolved_by FROM alerts"
+    " WHERE state <> 'resolved' AND device_id IS NOT NULL"
+)
+
+
+def load_open_alerts(engine: Engine) -> dict[str, dict[Any, dict[str, Any]]]:
+    """The alerts not resolved, by device and id, shaped as the rules announce them on
+    ``twin/live/alert/{device}`` (at most one open per rule and device: a small read)."""
+    from twin.rules.alerts import payload
+
+    out: dict[str, dict[Any, dict[str, Any]]] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(_OPEN_ALERTS).mappings():
+            out.setdefault(row["device_id"], {})[row["id"]] = payload(row)
+    return out

@@ -44,6 +44,7 @@ class Feed:
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
+        self.client.on_packet = self._on_packet
         self.client.on_disconnect = self._on_disconnect
         self._lock = threading.Lock()
         self._inbox: list[tuple[str, bytes]] = []
@@ -79,12 +80,19 @@ class Feed:
             LOGGER.warning("live hub: lost the broker (%s); reconnecting", rc)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        """paho's path: a message with MQTT 5 properties (the others come to _on_packet)."""
+        self._take(msg._topic.decode("utf-8", "replace"), bytes(msg.payload))
+
+    def _on_packet(self, topic: bytes, payload: bytes, _mid: int, _qos: int, _dup: bool) -> None:
+        self._take(topic.decode("utf-8", "replace"), payload)
+
+    def _take(self, topic: str, payload: bytes) -> None:
         with self._lock:
             if len(self._inbox) >= MAX_INBOX:
                 self._inbox.clear()
                 self.overflows += 1
                 self._call(self.on_subscribed)  # reload: the database has it all
-            self._inbox.append((msg.topic, bytes(msg.payload)))
+            self._inbox.append((topic, payload))
             if self._scheduled:
                 return
             self._scheduled = True

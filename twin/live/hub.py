@@ -53,6 +53,11 @@ class Hub:
         self.bad_messages = 0
         self.received = 0
         self._parked: Latest | None = None
+        #: the alerts not resolved, per device and id, as the rules announced them: what a
+        #: snapshot carries (the database's at each reload, then what the broker says)
+        self.open_alerts: dict[str, dict[Any, dict[str, Any]]] = {}
+        #: (device, alert id) the broker spoke of while a reload read the database
+        self._alerts_heard: set[tuple[str, Any]] | None = None
         self._reload_lock = asyncio.Lock()
 
     # -- sessions ---------------------------------------------------------------------------
@@ -134,6 +139,17 @@ class Hub:
             for _, v in sorted(self.latest.get(d, {}).items())
         ]
 
+    def alerts_of(self, session: Session) -> list[dict[str, Any]]:
+        """The open and acknowledged alerts of the devices ``session`` watches, each as an
+        ``alert`` message carries it (with the device's layer and location)."""
+        out: list[dict[str, Any]] = []
+        for d in sorted(session.devices & self.open_alerts.keys()):
+            meta = self.devices.get(d)
+            if meta is not None:
+                for _, doc in sorted(self.open_alerts[d].items(), key=lambda kv: str(kv[0])):
+                    out.append({**doc, "layer": meta.layer, "lon": meta.lon, "lat": meta.lat})
+        return out
+
     def _unindex(self, session: Session) -> None:
         for d in session.devices:
             watching = self.watchers.get(d)
@@ -210,6 +226,8 @@ class Hub:
 
     def apply_alert(self, doc: dict[str, Any]) -> None:
         device = doc["device_id"]
+        if isinstance(device, str):
+            self._keep_alert(device, doc)
         meta = self.devices.get(device) if isinstance(device, str) else None
         if meta is None:
             return  # unknown, quarantined: nobody is shown it live
@@ -225,6 +243,27 @@ class Hub:
             return
         for session in self.watchers.get(device, ()):
             session.tell({"type": "flood", "flood": {**doc, "layer": meta.layer}})
+    def _keep_alert(self, device: str, doc: dict[str, Any]) -> None:
+        key = doc.get("id")
+        if self._alerts_heard is not None:
+            self._alerts_heard.add((device, key))
+        if doc.get("state") == "resolved":
+            kept = self.open_alerts.get(device, {})
+            kept.pop(key, None)
+            if not kept:
+                self.open_alerts.pop(device, None)
+        else:
+            self.open_alerts.setdefault(device, {})[key] = doc
+
+    def _apply_alerts(self, loaded: dict[str, dict[Any, dict[str, Any]]]) -> None:
+        """The database's open alerts, except where the broker spoke since it was read."""
+        for device, key in self._alerts_heard or ():
+            doc = self.open_alerts.get(device, {}).get(key)
+            if doc is None:
+                loaded.get(device, {}).pop(key, None)
+            else:
+                loaded.setdefault(device, {})[key] = doc
+        self.open_alerts = {d: kept for d, kept in loaded.items() if kept}
 
     # -- the registry and the database ------------------------------------------------------
     async def reload(self, *, everything: bool) -> None:
@@ -237,14 +276,18 @@ class Hub:
 
     async def _reload(self, *, everything: bool) -> None:
         self._parked = {}
+        self._alerts_heard = set()
         try:
             devices = await asyncio.to_thread(dev.reload, self.engine)
             added = devices.keys() - self.devices.keys()
             only = None if everything else added
             loaded = await asyncio.to_thread(dev.load_latest, self.engine, devices, only)
+            alerts = await asyncio.to_thread(dev.load_open_alerts, self.engine)
+            self._apply_alerts(alerts)
             self._apply_devices(devices, loaded)
         finally:
             self._parked = None
+            self._alerts_heard = None
 
     def _apply_devices(self, devices: dict[str, DeviceMeta], loaded: Latest) -> None:
         old = self.devices

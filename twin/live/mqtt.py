@@ -13,6 +13,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from sensors_bridge.mqtt_bridge import _tls_context
+from sensors_bridge.mqtt_client import LeanClient
 from twin.settings import Settings
 
 #: where the hub listens: every live topic (state and alerts), 4+ levels deep so the bridge's
@@ -32,10 +33,12 @@ def alert_topic(device_id: str) -> str:
     return f"{ALERT_PREFIX}{device_id}"
 
 
-def live_client(settings: Settings, role: str) -> mqtt.Client:
+def live_client(settings: Settings, role: str) -> LeanClient:
     """A connected-on-demand MQTT 5 client: a unique id per process (each worker hears every
-    message; nothing is shared), reconnecting by itself with backoff."""
-    client = mqtt.Client(
+    message; nothing is shared), reconnecting by itself with backoff. The bridge's
+    :class:`~sensors_bridge.mqtt_client.LeanClient`: the publisher's PUBACKs and the hub's
+    state messages come by thousands a second."""
+    client = LeanClient(
         CallbackAPIVersion.VERSION2,
         client_id=f"twin-live-{role}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
         protocol=mqtt.MQTTv5,

@@ -114,8 +114,12 @@ class LivePublisher:
             return self._client
 
     def in_transaction(self, conn: Connection, stored: Sequence[Stored], now: datetime) -> None:
-        # one batch per thread at a time: what to publish waits here for its commit
-        self._pending.items = became_latest(conn, stored)
+        # one batch per thread at a time: what to publish waits here for its commit; the
+        # batch writer's merge already said what became live (Stored.live), else ask
+        if all(s.live is not None for s in stored):
+            self._pending.items = list(newest([s for s in stored if s.live]).values())
+        else:
+            self._pending.items = became_latest(conn, stored)
 
     def after_commit(self, stored: Sequence[Stored]) -> None:
         items: list[Stored] = getattr(self._pending, "items", [])

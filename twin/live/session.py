@@ -38,6 +38,8 @@ class Source(Protocol):
 
     def snapshot(self, session: Session) -> list[bytes]: ...
 
+    def alerts_of(self, session: Session) -> list[dict[str, Any]]: ...
+
     def changed(self, session: Session, limit: int) -> list[bytes] | None: ...
 
     def idle(self, session: Session) -> None: ...
@@ -154,7 +156,8 @@ class Session:
         items = source.snapshot(self)
         self.stats.snapshots += 1
         sub = orjson.dumps(as_doc(self.sub))
-        await send(_message(b"snapshot", items, b',"subscription":' + sub))
+        alerts = orjson.dumps(source.alerts_of(self))
+        await send(_message(b"snapshot", items, b',"subscription":' + sub + b',"alerts":' + alerts))
 
 
 def _message(kind: bytes, items: list[bytes], extra: bytes = b"") -> bytes:
