@@ -243,6 +243,7 @@ class Hub:
             return
         for session in self.watchers.get(device, ()):
             session.tell({"type": "flood", "flood": {**doc, "layer": meta.layer}})
+
     def _keep_alert(self, device: str, doc: dict[str, Any]) -> None:
         key = doc.get("id")
         if self._alerts_heard is not None:
