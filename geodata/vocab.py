@@ -61,6 +61,7 @@ AUDIT_KINDS = (
     "rule",
     "alert",
     "device",
+    "scenario",
 )
 
 

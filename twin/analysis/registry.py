@@ -16,6 +16,7 @@ from twin.analysis.base import Analysis
 
 _DOTTED: dict[str, str] = {
     "sun": "twin.analysis.sun:SunPosition",
+    "scenario": "twin.analysis.scenario:ScenarioComparison",
 }
 
 

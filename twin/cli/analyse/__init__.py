@@ -8,7 +8,7 @@ from importlib import import_module
 from twin.cli.analyse.common import analyse_app
 
 #: command modules, each importing only Typer at module level
-COMMANDS = ("sun",)
+COMMANDS = ("sun", "scenario")
 
 for _module in COMMANDS:
     import_module(f"twin.cli.analyse.{_module}")
