@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ from sqlalchemy import Connection, Engine
 
 from geodata import scenarios as data
 from geodata.access import Principal, check_role, check_visibility
+from geodata.errors import Conflict
 from geodata.importers.base import ImportOptions
 from twin import audit
 from twin.settings import Settings
@@ -107,9 +109,7 @@ class ScenarioEditor:
 
         try:
             with _BUILD_LOCK:
-                r = build_tileset(
-                    self.engine, tileset_name(slug), self.settings.tiles_dir, scenario=slug
-                )
+                r = self._build_when_free(build_tileset, slug)
         except Exception as exc:  # the edit is committed: say the build failed, never hide it
             LOGGER.exception("rebuilding tileset %s failed", tileset_name(slug))
             return {"name": tileset_name(slug), "error": f"{type(exc).__name__}: {exc}"}
@@ -123,6 +123,20 @@ class ScenarioEditor:
             "empty": r.empty,
             "seconds": round(r.seconds, 3),
         }
+
+    def _build_when_free(self, build: Callable[..., Any], slug: str) -> Any:
+        """Build; another process building the same tileset (tiles.build's file lock: a
+        Conflict) is waited for, up to a minute, rather than failing the edit's rebuild."""
+        for attempt in range(120):
+            try:
+                return build(
+                    self.engine, tileset_name(slug), self.settings.tiles_dir, scenario=slug
+                )
+            except Conflict:
+                if attempt == 119:
+                    raise
+                time.sleep(0.5)
+        raise AssertionError("unreachable")
 
     def _options(self) -> ImportOptions:
         return ImportOptions.from_settings(self.settings)

@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Body, Depends, Path, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from geodata.crs import parse_crs
 from geodata.errors import InputError
@@ -53,8 +53,13 @@ class Remove(_Body):
 
 
 def _editor(request: Request, user: CurrentUser) -> ScenarioEditor:
+    """The caller as an editor: a dependency, so that a caller who may not edit is refused
+    (401/403) before the body is read."""
     app = request.app.state
     return ScenarioEditor(app.engine, app.settings, user, client_address(request))
+
+
+Editor = Annotated[ScenarioEditor, Depends(_editor)]
 
 
 @router.get("", summary="The scenarios you may see, with how many buildings each changes")
@@ -65,8 +70,8 @@ def list_all(user: CurrentUser, engine: EngineDep) -> list[dict[str, Any]]:
 @router.post(
     "", summary="Create a scenario (planners, admins)", responses=problems(400, 401, 403, 409)
 )
-def create(body: NewScenario, request: Request, user: CurrentUser) -> dict[str, Any]:
-    return _editor(request, user).create(body.slug, body.name, body.description)
+def create(editor: Editor, body: NewScenario) -> dict[str, Any]:
+    return editor.create(body.slug, body.name, body.description)
 
 
 @router.get(
@@ -81,8 +86,8 @@ def one(slug: Slug, user: CurrentUser, engine: EngineDep) -> dict[str, Any]:
 @router.delete(
     "/{slug}", summary="Delete a scenario (planners, admins)", responses=problems(401, 403, 404)
 )
-def delete(slug: Slug, request: Request, user: CurrentUser) -> dict[str, Any]:
-    return _editor(request, user).delete(slug)
+def delete(slug: Slug, editor: Editor) -> dict[str, Any]:
+    return editor.delete(slug)
 
 
 _UPLOADS = {"FeatureCollection": ".geojson", "Feature": ".geojson", "CityJSON": ".city.json"}
@@ -95,8 +100,7 @@ _UPLOADS = {"FeatureCollection": ".geojson", "Feature": ".geojson", "CityJSON": 
 )
 def add(
     slug: Slug,
-    request: Request,
-    user: CurrentUser,
+    editor: Editor,
     settings: SettingsDep,
     body: Annotated[
         dict[str, Any],
@@ -107,7 +111,6 @@ def add(
         ),
     ],
 ) -> dict[str, Any]:
-    editor = _editor(request, user)
     kind = body.get("type")
     if kind in _UPLOADS:
         with tempfile.TemporaryDirectory(dir=settings.data_dir, prefix="upload-") as tmp:
@@ -127,7 +130,12 @@ def add(
         )
     import shapely.geometry
 
-    fp = Footprint.model_validate(body)
+    try:
+        fp = Footprint.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "the body"
+        raise InputError(f"{where}: {first['msg']} (see the route's schema)") from None
     try:
         geom = shapely.geometry.shape(fp.footprint)
     except Exception as exc:
@@ -148,8 +156,8 @@ def add(
     summary="Give a building a new height in the scenario",
     responses=problems(400, 401, 403, 404, 409),
 )
-def raise_(slug: Slug, body: Raise, request: Request, user: CurrentUser) -> dict[str, Any]:
-    return _editor(request, user).raise_building(slug, body.building_id, body.height, body.levels)
+def raise_(slug: Slug, editor: Editor, body: Raise) -> dict[str, Any]:
+    return editor.raise_building(slug, body.building_id, body.height, body.levels)
 
 
 @router.post(
@@ -157,5 +165,5 @@ def raise_(slug: Slug, body: Raise, request: Request, user: CurrentUser) -> dict
     summary="Remove a building in the scenario",
     responses=problems(400, 401, 403, 404),
 )
-def remove(slug: Slug, body: Remove, request: Request, user: CurrentUser) -> dict[str, Any]:
-    return _editor(request, user).remove_building(slug, body.building_id)
+def remove(slug: Slug, editor: Editor, body: Remove) -> dict[str, Any]:
+    return editor.remove_building(slug, body.building_id)

@@ -31,6 +31,8 @@ export interface SunPosition {
 }
 
 export class ScenarioApi {
+  private names: Promise<Set<string>> | null = null;
+
   constructor(private readonly api: ApiClient) {}
 
   list(): Promise<ScenarioSummary[]> {
@@ -72,8 +74,21 @@ export class ScenarioApi {
     return this.api.json<SunPosition>(`/api/analysis/sun?${q}`);
   }
 
+  /** The analyses this server offers (GET /api/analysis), asked once. */
+  offered(): Promise<Set<string>> {
+    this.names ??= this.api
+      .json<Array<{ name: string }>>('/api/analysis')
+      .then((list) => new Set(list.map((a) => a.name)))
+      .catch((err) => {
+        this.names = null;
+        throw err;
+      });
+    return this.names;
+  }
+
   /** Run an analysis; its result, or null when the server has no such analysis. */
   async analysis<T = Record<string, unknown>>(name: string, params: Record<string, unknown>): Promise<T | null> {
+    if (!(await this.offered()).has(name)) return null;
     let doc: Record<string, unknown>;
     try {
       doc = await this.api.post<Record<string, unknown>>(`/api/analysis/${name}`, params);
@@ -81,13 +96,14 @@ export class ScenarioApi {
       if (err instanceof ApiError && err.status === 404 && /no analysis/.test(err.message)) return null;
       throw err;
     }
-    for (let i = 0; doc.href && doc.status !== 'done' && i < 600; i++) {
+    const job = doc.href ? String(doc.href) : null; // a slow analysis: poll its job
+    for (let i = 0; job && doc.status !== 'done' && i < 600; i++) {
       if (doc.status === 'failed') throw new Error(String(doc.error ?? `the ${name} analysis failed`));
       await new Promise((r) => setTimeout(r, i < 10 ? 100 : 500));
-      doc = await this.api.json<Record<string, unknown>>(String(doc.href));
+      doc = await this.api.json<Record<string, unknown>>(job);
     }
-    if (doc.href && doc.status !== 'done') throw new Error(`the ${name} analysis did not finish in time`);
-    return (doc.href ? doc.result : doc) as T;
+    if (job && doc.status !== 'done') throw new Error(`the ${name} analysis did not finish in time`);
+    return (job ? doc.result : doc) as T;
   }
 }
 

@@ -62,7 +62,7 @@ export class PlannerMode implements TwinMode {
     const list = h('ul', { id: 'scenario-list', class: 'results' },
       ...scenarios.map((s) => h('li', {}, h('a', { href: `#/planner/${encodeURIComponent(s.slug)}`, 'aria-current': s.slug === this.slug ? 'true' : undefined, text: `${s.name} (${s.added} added, ${s.raised} raised, ${s.removed} removed)` }))),
     ); // prettier-ignore
-    const slugIn = h('input', { id: 'scenario-slug', type: 'text', placeholder: 'new-scenario', 'aria-label': 'New scenario slug', pattern: '[a-z0-9][a-z0-9-]*' });
+    const slugIn = h('input', { id: 'scenario-slug', type: 'text', placeholder: 'new-scenario', 'aria-label': 'New scenario slug', pattern: '[a-z0-9][a-z0-9\\-]*' });
     const nameIn = h('input', { id: 'scenario-name', type: 'text', placeholder: 'Name', 'aria-label': 'New scenario name' });
     const create = h('form', { id: 'scenario-create' }, slugIn, nameIn, h('button', { type: 'submit', text: 'Create scenario' }));
     create.addEventListener('submit', (e) => {
@@ -150,13 +150,17 @@ export class PlannerMode implements TwinMode {
     this.version++;
     if (this.layer) ctx.viewer.removeTileset(this.layer.name);
     if (this.baseline) ctx.viewer.removeTileset(this.baseline.name);
-    this.layer = ctx.viewer.addTileset({ name, url: `${ctx.base.tilesetUrl(name)}?v=${Date.now()}`, style: PROPOSED, headers: () => ctx.api.headers() });
-    try {
-      await this.layer.ready;
-    } catch (err) {
-      ctx.shell.message(`The scenario's buildings did not load: ${explain(err)}`, 'warning');
+    this.layer = null;
+    // an empty scenario has no tileset yet (the catalog lists the built ones)
+    if ((await ctx.base.refreshCatalog()).some((e) => e.name === name)) {
+      this.layer = ctx.viewer.addTileset({ name, url: `${ctx.base.tilesetUrl(name)}?v=${Date.now()}`, style: PROPOSED, headers: () => ctx.api.headers() });
+      try {
+        await this.layer.ready;
+      } catch (err) {
+        ctx.shell.message(`The scenario's buildings did not load: ${explain(err)}`, 'warning');
+      }
     }
-    const extras = (this.layer.tiles.rootTileset as { extras?: { hides?: { ids?: number[] } } } | null)?.extras;
+    const extras = (this.layer?.tiles.rootTileset as { extras?: { hides?: { ids?: number[] } } } | null)?.extras;
     const hidden = new Set((extras?.hides?.ids ?? []).map(Number));
     this.baseline = ctx.viewer.addTileset({ name: AFTER_BASE, url: ctx.base.tilesetUrl(BUILDINGS), style: BUILDING_STYLES[0], headers: () => ctx.api.headers() });
     this.baseline.style.setFilter((p) => !hidden.has(Number(p.id)));
