@@ -463,11 +463,17 @@ def _fresh_scenario(w: World) -> tuple[str, bytes]:
     return f"/api/scenarios/{_walk_scenario(w, 'walk-' + uuid.uuid4().hex[:8])}", b""
 
 
-def _a_building(w: World) -> int:
+def _a_building(w: World, nth: int = 0) -> int:
+    """A baseline building: the first is raised, the second removed (a removed one cannot be
+    raised by the next principal)."""
     with w.client.app.state.engine.connect() as conn:  # type: ignore[attr-defined]
         return int(
             conn.execute(
-                text("SELECT id FROM buildings WHERE scenario_id IS NULL ORDER BY id LIMIT 1")
+                text(
+                    "SELECT id FROM buildings WHERE scenario_id IS NULL ORDER BY id "
+                    "LIMIT 1 OFFSET :n"
+                ),
+                {"n": nth},
             ).scalar_one()
         )
 
@@ -484,7 +490,7 @@ def _raise(w: World) -> tuple[str, bytes]:
 
 
 def _remove(w: World) -> tuple[str, bytes]:
-    body = {"building_id": _a_building(w)}
+    body = {"building_id": _a_building(w, 1)}
     return f"/api/scenarios/{_walk_scenario(w, 'walk')}/remove", orjson.dumps(body)
 
 

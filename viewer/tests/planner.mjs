@@ -82,11 +82,14 @@ checks.sun = async (browser) => {
     const v = window.__twin.viewer;
     const l = v.scene.getObjectByName('planner-sun');
     const d = l.position.clone().sub(l.target.position).normalize();
-    return { x: d.x, y: d.y, z: d.z, castShadow: l.castShadow, shadows: v.renderer.shadowMap.enabled };
+    let casters = 0;
+    v.scene.traverse((o) => { if (o.isMesh && o.castShadow && o.receiveShadow) casters++; });
+    // the shadow pass ran: its depth map exists and was drawn this frame
+    return { x: d.x, y: d.y, z: d.z, castShadow: l.castShadow, shadows: v.renderer.shadowMap.enabled, map: !!l.shadow.map, casters };
   });
   const az = (Math.atan2(light.x, -light.z) * 180) / Math.PI;
   const el = (Math.asin(light.y) * 180) / Math.PI;
-  assert(light.castShadow && light.shadows, 'the planner sun casts no shadows');
+  assert(light.castShadow && light.shadows && light.map && light.casters > 10, `the planner sun casts no shadows: ${JSON.stringify(light)}`);
   assert(angleDiff(az, Number(e.sunAzimuth)) < 0.01 && Math.abs(el - Number(e.sunElevation)) < 0.01, `the light points to azimuth ${az.toFixed(2)}, elevation ${el.toFixed(2)}; the API says ${e.sunAzimuth}, ${e.sunElevation}`);
   // the shadow camera covers every ground point the view reaches, from two different views
   const covered = [];

@@ -43,7 +43,7 @@ export class ShadowSun {
   private readonly offFrame: () => void;
 
   constructor(private readonly viewer: TwinViewer) {
-    const light = new DirectionalLight('#fff3dc', 2.4);
+    const light = new DirectionalLight('#fff3dc', 2.8);
     light.castShadow = true;
     light.shadow.mapSize.set(2048, 2048);
     light.shadow.bias = -0.0004;
@@ -53,12 +53,13 @@ export class ShadowSun {
     this.light = light;
     viewer.renderer.shadowMap.enabled = true;
     viewer.renderer.shadowMap.type = PCFSoftShadowMap;
-    // the scene's fixed sun casts no shadow: dim it while this one shines
+    // the scene's fixed sun casts no shadow: dim it while this one shines, and the sky's
+    // light too, or the shadows would be too faint to read
     viewer.scene.traverse((o: Object3D) => {
-      if ((o as DirectionalLight).isDirectionalLight) {
-        const l = o as DirectionalLight;
+      const l = o as Light & { isDirectionalLight?: boolean; isHemisphereLight?: boolean };
+      if (l.isDirectionalLight || l.isHemisphereLight) {
         this.dimmed.push([l, l.intensity]);
-        l.intensity = 0.15;
+        l.intensity = l.isDirectionalLight ? 0.1 : l.intensity * 0.55;
       }
     });
     viewer.scene.add(light, light.target);
