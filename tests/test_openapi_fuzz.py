@@ -95,6 +95,10 @@ for _entity in ENTITY_SETS.values():
 NETWORK_SERVER_ROUTES = frozenset({"/api/ingest/tts", "/api/ingest/chirpstack"})
 #: a rule file is YAML text: its grammar (tests/test_rules_parse.py) is no JSON Schema
 TEXT_BODY_ROUTES = frozenset({"/api/rules"})
+#: a scenario's new buildings: a footprint, a GeoJSON document or a CityJSON one, whose
+#: geometry rules (a valid polygon, a height or levels) JSON Schema does not state;
+#: tests/test_scenarios.py tests their validation
+GEOMETRY_BODY_ROUTES = frozenset({"/api/scenarios/{slug}/buildings"})
 #: an analysis' parameters hold rules across fields and against the data (a place is x, y or
 #: lat, lon; a building must exist; a time needs a zone) that JSON Schema does not state; each
 #: analysis tests its validation, the route walk its access; here, statuses, response shapes
@@ -144,11 +148,14 @@ def test_the_server_answers_what_its_openapi_document_says(case: Case, fuzz_worl
     # at least one number among values of any kind; Protobuf bytes): for those routes the
     # statuses, responses and server errors are checked, and their decoders are fuzzed
     # directly (tests/test_lorawan_decode.py)
-    beyond_schema = case.path in NETWORK_SERVER_ROUTES | TEXT_BODY_ROUTES or (
-        case.path.startswith(ANALYSIS_PREFIX)
-        and case.method.upper() in ("GET", "POST")
-        and not case.path.startswith(ANALYSIS_PREFIX + "jobs/")
-        and not case.path.startswith(ANALYSIS_PREFIX + "results/")
+    beyond_schema = (
+        case.path in NETWORK_SERVER_ROUTES | TEXT_BODY_ROUTES | GEOMETRY_BODY_ROUTES
+        or (
+            case.path.startswith(ANALYSIS_PREFIX)
+            and case.method.upper() in ("GET", "POST")
+            and not case.path.startswith(ANALYSIS_PREFIX + "jobs/")
+            and not case.path.startswith(ANALYSIS_PREFIX + "results/")
+        )
     )
     excluded = DATA_CHECKS if beyond_schema else None
     for principal in ("anonymous", "admin"):

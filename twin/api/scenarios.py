@@ -28,7 +28,12 @@ class _Body(BaseModel):
 
 
 class NewScenario(_Body):
-    slug: str = Field(description="lower-case letters, digits and hyphens (e.g. 'tower-b')")
+    # the rules are stated in the schema and checked by geodata.scenarios (whose message
+    # says how to fix a slug, a height), not by pydantic's generic one
+    slug: str = Field(
+        description="lower-case letters, digits and hyphens (e.g. 'tower-b')",
+        json_schema_extra={"pattern": "^[a-z0-9][a-z0-9-]{0,62}$"},
+    )
     name: str | None = Field(None, description="a title (default: the slug)")
     description: str = ""
 
@@ -44,8 +49,15 @@ class Footprint(_Body):
 
 class Raise(_Body):
     building_id: int = Field(description="a baseline building's id, or one the scenario added")
-    height: float = Field(description="its new height (m)")
-    levels: int | None = Field(None, description="its new number of storeys, if known")
+    height: float = Field(
+        description="its new height (m)",
+        json_schema_extra={"exclusiveMinimum": 0, "exclusiveMaximum": 1000},
+    )
+    levels: int | None = Field(
+        None,
+        description="its new number of storeys, if known",
+        json_schema_extra={"minimum": 1, "maximum": 299},
+    )
 
 
 class Remove(_Body):
