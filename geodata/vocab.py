@@ -121,6 +121,7 @@ AUDIT_KINDS = (
     "rule",
     "alert",
     "device",
+    "scenario",
 )
 
 

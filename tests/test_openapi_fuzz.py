@@ -95,6 +95,10 @@ for _entity in ENTITY_SETS.values():
 NETWORK_SERVER_ROUTES = frozenset({"/api/ingest/tts", "/api/ingest/chirpstack"})
 #: a rule file is YAML text: its grammar (tests/test_rules_parse.py) is no JSON Schema
 TEXT_BODY_ROUTES = frozenset({"/api/rules"})
+#: a scenario's new buildings: a footprint, a GeoJSON document or a CityJSON one, whose
+#: geometry rules (a valid polygon, a height or levels) JSON Schema does not state;
+#: tests/test_scenarios.py tests their validation
+GEOMETRY_BODY_ROUTES = frozenset({"/api/scenarios/{slug}/buildings"})
 #: an analysis' own route (not its jobs, results or the list): not fuzzed, see ``api``
 ANALYSIS_RUNS = r"^/api/analysis/(?!jobs/|results/)[^/]+$"
 #: a CQL2 filter's language is a second parameter (a JSON filter with filter-lang=cql2-text is
@@ -153,7 +157,7 @@ def test_the_server_answers_what_its_openapi_document_says(case: Case, fuzz_worl
     # at least one number among values of any kind; Protobuf bytes): for those routes the
     # statuses, responses and server errors are checked, and their decoders are fuzzed
     # directly (tests/test_lorawan_decode.py)
-    beyond_schema = case.path in NETWORK_SERVER_ROUTES | TEXT_BODY_ROUTES
+    beyond_schema = case.path in NETWORK_SERVER_ROUTES | TEXT_BODY_ROUTES | GEOMETRY_BODY_ROUTES
     excluded = (
         DATA_CHECKS
         if beyond_schema

@@ -16,6 +16,7 @@ if it did not exist.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -386,6 +387,12 @@ ROUTES: dict[str, Callable[[World], list[Target]]] = {
     "/api/rules/{name}": lambda w: [
         Target("/api/rules/matrix-rule", roles=frozenset({"operator", "admin"}))
     ],
+    "/api/scenarios": lambda w: [Target("/api/scenarios")],
+    # a scenario of each project visibility: as closed as its project
+    "/api/scenarios/{slug}": lambda w: [
+        Target(f"/api/scenarios/{_walk_scenario(w, f'view-{vis}', f'p-{vis}')}", vis)
+        for vis in ("public", "agent", "confidential")
+    ],
     "/tiles": lambda w: [Target("/tiles")],
     "/tiles/{name}/{path}": _tile_files,
     "/sta/v1.1": lambda w: [Target("/sta/v1.1")],
@@ -403,6 +410,11 @@ WRITES = {
     "/api/rules": "post",
     "/api/alerts/{alert_id}/ack": "post",
     "/api/alerts/{alert_id}/resolve": "post",
+    "/api/scenarios": "post",
+    "/api/scenarios/{slug}": "delete",
+    "/api/scenarios/{slug}/buildings": "post",
+    "/api/scenarios/{slug}/raise": "post",
+    "/api/scenarios/{slug}/remove": "post",
 }
 #: and integration tokens, see test_live_ingest_http and test_lorawan_http
 WRITERS = {p: {"admin"} for p in WRITES}
@@ -411,6 +423,8 @@ WRITERS["/api/alerts/{alert_id}/ack"] = WRITERS["/api/alerts/{alert_id}/resolve"
     "operator",
     "admin",
 }
+for _path in [p for p in WRITES if p.startswith("/api/scenarios")]:
+    WRITERS[_path] = {"planner", "admin"}
 #: what each write route is asked with: a URL and a body it would accept
 WRITE_BODIES = {
     "/api/ingest": ("/api/ingest", b'{"device": "walk-1", "metric": "temperature", "value": 1}'),
@@ -435,9 +449,65 @@ def _fresh_alert(w: World, change: str) -> tuple[str, bytes]:
     return f"/api/alerts/{alert_id}/{change}", b""
 
 
+def _walk_scenario(w: World, slug: str, project: str | None = None) -> str:
+    """A scenario for the walk (of the project of that visibility's slug), made once."""
+    with w.client.app.state.engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(
+            text(
+                "INSERT INTO scenarios (slug, name, project_id) SELECT :s, :s, "
+                "(SELECT id FROM projects WHERE slug = :p) ON CONFLICT (slug) DO NOTHING"
+            ),
+            {"s": slug, "p": project},
+        )
+    return slug
+
+
+def _fresh_scenario(w: World) -> tuple[str, bytes]:
+    return f"/api/scenarios/{_walk_scenario(w, 'walk-' + uuid.uuid4().hex[:8])}", b""
+
+
+def _a_building(w: World, nth: int = 0) -> int:
+    """A baseline building: the first is raised, the second removed (a removed one cannot be
+    raised by the next principal)."""
+    with w.client.app.state.engine.connect() as conn:  # type: ignore[attr-defined]
+        return int(
+            conn.execute(
+                text(
+                    "SELECT id FROM buildings WHERE scenario_id IS NULL ORDER BY id "
+                    "LIMIT 1 OFFSET :n"
+                ),
+                {"n": nth},
+            ).scalar_one()
+        )
+
+
+def _footprint(w: World) -> tuple[str, bytes]:
+    ring = [[24.9, 60.2], [24.9002, 60.2], [24.9002, 60.2002], [24.9, 60.2002], [24.9, 60.2]]
+    body = {"footprint": {"type": "Polygon", "coordinates": [ring]}, "height": 12}
+    return f"/api/scenarios/{_walk_scenario(w, 'walk')}/buildings", orjson.dumps(body)
+
+
+def _raise(w: World) -> tuple[str, bytes]:
+    body = {"building_id": _a_building(w), "height": 20}
+    return f"/api/scenarios/{_walk_scenario(w, 'walk')}/raise", orjson.dumps(body)
+
+
+def _remove(w: World) -> tuple[str, bytes]:
+    body = {"building_id": _a_building(w, 1)}
+    return f"/api/scenarios/{_walk_scenario(w, 'walk')}/remove", orjson.dumps(body)
+
+
 WRITE_MAKERS = {
     "/api/alerts/{alert_id}/ack": lambda w: _fresh_alert(w, "ack"),
     "/api/alerts/{alert_id}/resolve": lambda w: _fresh_alert(w, "resolve"),
+    "/api/scenarios": lambda w: (
+        "/api/scenarios",
+        orjson.dumps({"slug": f"walk-{uuid.uuid4().hex[:8]}"}),
+    ),
+    "/api/scenarios/{slug}": _fresh_scenario,
+    "/api/scenarios/{slug}/buildings": _footprint,
+    "/api/scenarios/{slug}/raise": _raise,
+    "/api/scenarios/{slug}/remove": _remove,
 }
 
 
@@ -496,9 +566,10 @@ def test_the_write_routes(walk_world: World, principal: str) -> None:
     """Every write route, asked by every principal with a body it would accept."""
     for path, method in WRITES.items():
         url, body = WRITE_MAKERS[path](walk_world) if path in WRITE_MAKERS else WRITE_BODIES[path]
-        got = walk_world.client.request(
-            method, url, content=body, headers=walk_world.headers[principal]
-        )
+        headers = dict(walk_world.headers[principal])
+        if body.startswith(b"{"):  # a JSON document, said so (FastAPI reads models from JSON)
+            headers["Content-Type"] = "application/json"
+        got = walk_world.client.request(method, url, content=body, headers=headers)
         want = 200 if principal in WRITERS[path] else refused(principal)
         assert got.status_code == want, (path, got.text)
 

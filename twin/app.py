@@ -35,6 +35,7 @@ from twin.api import (
     stops,
 )
 from twin.api import rules as rules_api
+from twin.api import scenarios as scenarios_api
 from twin.api import tiles as tiles_api
 from twin.api.http import HTTPEdge, NegotiatedGZip, viewer_csp
 from twin.audit import AuditWriter
@@ -137,6 +138,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(devices.router)
     app.include_router(alerts_api.router)
     app.include_router(rules_api.router)
+    app.include_router(scenarios_api.router)
     app.include_router(sta.router)
     app.include_router(live.router)
     app.include_router(analysis_api.build_router())

@@ -69,6 +69,17 @@ class Settings(BaseSettings):
         description="IANA time zone of naive times given to the analyses (e.g. Europe/Paris); "
         "unset = naive times are refused",
     )
+    # scenario comparison (twin/analysis/scenario.py): the dwellings estimate's parameters
+    dwelling_size: float = Field(
+        80.0, gt=0, le=1000, description="gross floor area of one dwelling (m²), for the estimate"
+    )
+    residential_share: float = Field(
+        0.85,
+        gt=0,
+        le=1,
+        description="share of a residential building's floor area that is dwellings (the rest: "
+        "walls, stairs, corridors)",
+    )
     analysis_processes: int = Field(
         0, ge=0, description="processes casting rays (Embree holds the GIL); 0 = one per core"
     )

@@ -24,6 +24,7 @@ _DOTTED: dict[str, str] = {
     "ageing": "twin.analysis.ageing:NetworkAgeing",
     "route": "twin.analysis.walks.route:WalkRoute",
     "circuit": "twin.analysis.walks.circuit:WalkCircuit",
+    "scenario": "twin.analysis.scenario:ScenarioComparison",
 }
 
 

@@ -25,6 +25,7 @@ from twin.cli.devices import devices_app
 from twin.cli.gtfs import gtfs_app
 from twin.cli.opendata import opendata_app
 from twin.cli.rules import rules_app
+from twin.cli.scenarios import scenarios_app
 from twin.cli.serve import serve
 from twin.cli.simulate import simulate
 from twin.cli.tiles import tiles_app
@@ -42,6 +43,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(devices_app, name="devices")
 app.add_typer(opendata_app, name="opendata")
 app.add_typer(rules_app, name="rules")
+app.add_typer(scenarios_app, name="scenarios")
 app.add_typer(analyse_app, name="analyse")
 app.command()(init)
 app.command("import")(import_)

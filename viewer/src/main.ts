@@ -3,6 +3,7 @@ import { App } from './app/App';
 import { ExploreMode } from './modes/ExploreMode';
 import { LiveMode } from './modes/LiveMode';
 import { OpsMode } from './modes/OpsMode';
+import { PlannerMode } from './modes/PlannerMode';
 import { ProjectMode } from './modes/ProjectMode';
 import { TourMode } from './modes/TourMode';
 import { UndergroundMode } from './modes/UndergroundMode';
@@ -11,6 +12,7 @@ import { VrMode } from './modes/VrMode';
 const app = new App(document.getElementById('root')!, [
   new ExploreMode(),
   new ProjectMode(),
+  new PlannerMode(),
   new UndergroundMode(),
   new LiveMode(),
   new OpsMode(),

@@ -13,6 +13,7 @@ COMMANDS = (
     "shadows",
     "sunhours",
     "balcony",
+    "scenario",
     "flood",
     "dig",
     "ageing",
