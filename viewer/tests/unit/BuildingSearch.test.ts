@@ -18,7 +18,17 @@ function server() {
       const f = FEATURES.find((x) => String(x.id) === byId[1]);
       return new Response(JSON.stringify(f ?? { detail: 'not found' }), { status: f ? 200 : 404 });
     }
-    return new Response(JSON.stringify({ type: 'FeatureCollection', features: FEATURES }), { status: 200 });
+    // the server's CQL2 filter, as the twin evaluates it: every word in some text field
+    const filter = u.searchParams.get('filter') ?? '';
+    const words = [...new Set([...filter.matchAll(/LIKE '%([^%']*)%'/g)].map((m) => m[1]))];
+    const hits = FEATURES.filter((f) => {
+      const text = ['name', 'address', 'source_id', 'usage']
+        .map((k) => String((f.properties as Record<string, unknown>)[k] ?? ''))
+        .join(' ')
+        .toLowerCase();
+      return words.every((w) => text.includes(w));
+    });
+    return new Response(JSON.stringify({ type: 'FeatureCollection', features: hits }), { status: 200 });
   });
   return calls;
 }
@@ -26,15 +36,17 @@ function server() {
 afterEach(() => vi.unstubAllGlobals());
 
 describe('BuildingSearch', () => {
-  it('finds by id first, then by words in name, address or usage', async () => {
+  it('finds by id first, then by words in name, address or usage, filtered on the server', async () => {
     const calls = server();
     const s = new BuildingSearch(new ApiClient('http://twin.test/', () => 'twin_a_b'));
-    expect((await s.search('12')).map((f) => f.id)).toEqual([12]);
+    expect((await s.search('12')).map((f) => f.id)).toEqual([12]); // by id, then "12" in an address
     expect((await s.search('yrjönkatu')).map((f) => f.id)).toEqual([1, 12]);
     expect((await s.search('torni hotel')).map((f) => f.id)).toEqual([1]);
     expect(await s.search('nowhere')).toEqual([]);
-    // the collection is read once per session
-    expect(calls.filter((c) => c.includes('/items?')).length).toBe(1);
+    // every search is one filtered page: the collection is never read whole
+    const pages = calls.filter((c) => c.includes('/items?'));
+    expect(pages.length).toBe(4);
+    expect(pages.every((c) => new URL(c).searchParams.get('filter')?.includes('CASEI(name) LIKE'))).toBe(true);
   });
 
   it('answers null for an unknown id', async () => {
