@@ -41,6 +41,7 @@ bench: setup
 	$(VENV)/bin/python bench/ingest.py
 	$(VENV)/bin/python bench/lorawan.py
 	$(VENV)/bin/python bench/simulate.py
+	$(VENV)/bin/python bench/export.py
 
 clean:
 	-$(TWIN) db stop

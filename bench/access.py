@@ -206,11 +206,11 @@ def main() -> None:
 
 
 def _explain(engine: object, layer: object, box: object) -> None:
-    from geodata.features import _where
+    from geodata.features import where_clause
 
     with engine.connect() as conn:  # type: ignore[attr-defined]
         for who in (ADMIN, ANONYMOUS):
-            where, params = _where(layer, who, box, 3067)  # type: ignore[arg-type]
+            where, params = where_clause(layer, who, box, 3067)  # type: ignore[arg-type]
             sql = f"EXPLAIN ANALYZE SELECT count(*) FROM buildings{where}"
             plan = conn.execute(text(sql), params).scalars().all()
             console.print(f"[bold]{who.role}[/]\n" + "\n".join(plan), highlight=False)

@@ -41,11 +41,11 @@ def _drain(chunks: object) -> int:
     return sum(len(c) for c in chunks)  # type: ignore[attr-defined]
 
 
-def naive_geojson(engine: Engine, plan: export.DownloadPlan) -> int:
+def naive_geojson(engine: Engine, plan: export.ExportPlan) -> int:
     """The peer: every feature in memory, then one document."""
     sql = f"{select_sql(plan.layer, ' WHERE ' + plan.where, plan.srid)} ORDER BY id"
     with engine.connect() as conn:
-        rows = conn.execute(text(sql), {"source": plan.dataset.source}).all()
+        rows = conn.execute(text(sql), dict(plan.params)).all()
     doc = {
         "type": "FeatureCollection",
         **plan.terms,
@@ -54,7 +54,7 @@ def naive_geojson(engine: Engine, plan: export.DownloadPlan) -> int:
     return len(orjson.dumps(doc))
 
 
-def naive_csv(engine: Engine, plan: export.DownloadPlan) -> int:
+def naive_csv(engine: Engine, plan: export.ExportPlan) -> int:
     """The peer: the same CSV, rows fetched all at once, then one string."""
     import csv
     import io
@@ -63,7 +63,7 @@ def naive_csv(engine: Engine, plan: export.DownloadPlan) -> int:
         plan, "ST_AsText(ST_Transform(" + plan.layer.output_geom + ", 4326), 9)"
     )
     with engine.connect() as conn:
-        rows = conn.execute(text(sql), {"source": plan.dataset.source}).all()
+        rows = conn.execute(text(sql), dict(plan.params)).all()
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -90,7 +90,8 @@ def main() -> None:
             ).scalar_one()
         with engine.connect() as conn:
             plans = {
-                f: export.plan_download(conn, ANONYMOUS, dataset_id, f) for f in export.FORMATS
+                f: export.plan_download(conn, ANONYMOUS, dataset_id, f)
+                for f in export.DATASET_FORMATS
             }
         table = Table(
             "format",
@@ -106,10 +107,10 @@ def main() -> None:
         for fmt, peer in streamed.items():
             plan = plans[fmt]
 
-            def ours(plan: export.DownloadPlan = plan, fmt: str = fmt) -> int:
+            def ours(plan: export.ExportPlan = plan, fmt: str = fmt) -> int:
                 return _drain(export.CHUNKS[fmt](engine, plan))
 
-            def theirs(plan: export.DownloadPlan = plan, peer: Callable = peer) -> int:  # type: ignore[type-arg]
+            def theirs(plan: export.ExportPlan = plan, peer: Callable = peer) -> int:  # type: ignore[type-arg]
                 return int(peer(engine, plan))
 
             t_peer, t_ours = best(theirs, args.repeat), best(ours, args.repeat)

@@ -193,9 +193,17 @@ def device_visible(principal: Principal, visibility: str, status: str) -> bool:
     return principal.may_see(visibility)
 
 
-def hidden_from(principal: Principal) -> tuple[str, ...]:
-    """The visibilities the caller may not see, in vocabulary order (for SQL filters)."""
-    return tuple(v for v in VISIBILITIES if v not in principal.sees)
+def hidden_from(principal: Principal, *, exporting: bool = False) -> tuple[str, ...]:
+    """The visibilities the caller may not see, in vocabulary order (for SQL filters); when
+    ``exporting``, also those that never leave the twin as a file (:data:`EXPORTABLE`)."""
+    return tuple(
+        v for v in VISIBILITIES if v not in principal.sees or (exporting and v not in EXPORTABLE)
+    )
+
+
+def exportable_seen(principal: Principal) -> frozenset[str]:
+    """The visibilities whose rows the caller may take away as a file."""
+    return principal.sees & EXPORTABLE
 
 
 #: what may leave the twin as a file (downloads, exports): confidential data never does

@@ -86,15 +86,18 @@ def get_dataset(conn: Connection, viewer: Principal, dataset_id: int) -> Dataset
     return dataset
 
 
-def hidden_rows_clause(table: str, viewer: Principal, alias: str | None = None) -> str | None:
+def hidden_rows_clause(
+    table: str, viewer: Principal, alias: str | None = None, *, exporting: bool = False
+) -> str | None:
     """SQL keeping out the rows of ``table`` whose dataset ``viewer`` may not see, or None
-    when nothing is hidden from them (an admin). No bound parameters: the values are the
-    twin's own vocabulary, so the clause drops into any statement.
+    when nothing is hidden from them (an admin). ``exporting``: the rows of a file taken away,
+    where confidential datasets stay out whoever asks. No bound parameters: the values are
+    the twin's own vocabulary, so the clause drops into any statement.
 
     One ``NOT EXISTS`` that PostgreSQL runs as a hash anti-join against the (small)
     catalogue, not a lookup per row.
     """
-    hidden = hidden_from(viewer)
+    hidden = hidden_from(viewer, exporting=exporting)
     layers = dataset_layers(table)
     if not hidden or not layers:
         return None

@@ -38,13 +38,20 @@ class OutputCrs:
     uri: str = CRS84_URI
 
 
-def parse_output_crs(value: str | None, working: int | None) -> OutputCrs:
+def storage_crs(working: int) -> OutputCrs:
+    """The twin's working CRS as an output CRS (projected: x east, nothing to flip)."""
+    return OutputCrs(working, False, EPSG_URI.format(working))
+
+
+def parse_output_crs(value: str | None, working: int | None, *, any_crs: bool = False) -> OutputCrs:
+    """The ``crs`` asked for: one of the collection's list (:func:`crs_list`), or with
+    ``any_crs`` (a local export) any horizontal EPSG CRS."""
     if value is None or value.strip() in (CRS84_URI, CRS84H_URI, "OGC:CRS84", "CRS84"):
         return OutputCrs(uri=(value or CRS84_URI).strip() if value else CRS84_URI)
     offered = crs_list(working)
     srid, flip = request_crs(value, "crs")
     uri = EPSG_URI.format(srid)
-    if uri not in offered:
+    if uri not in offered and not any_crs:
         raise InputError(f"crs {value!r} is not offered: choose one of {', '.join(offered)}")
     return OutputCrs(srid, flip, uri)
 
@@ -84,6 +91,8 @@ class ItemQuery:
     sortby: list[tuple[str, bool]] = field(default_factory=list)
     crs: OutputCrs = OutputCrs()
     properties: frozenset[str] | None = None
+    #: the rows as this scenario (its id) shows them, rather than the baseline
+    scenario_id: int | None = None
 
     def select(self, props: dict[str, Any]) -> dict[str, Any]:
         if self.properties is None:

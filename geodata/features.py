@@ -28,7 +28,7 @@ import orjson
 import shapely
 from sqlalchemy import Connection, text
 
-from geodata.access import Principal
+from geodata.access import Principal, exportable_seen
 from geodata.crs import (
     Z_LIMIT,
     box_in,
@@ -40,6 +40,7 @@ from geodata.errors import InputError, NotFound
 from geodata.feature_params import BBox, check_paging
 from geodata.feature_query import ItemQuery, OutputCrs
 from geodata.layers import Layer
+from geodata.scenario_rows import SCENARIO_PARAM, scenario_rows
 from geodata.vocab import sql_in
 from geodata.working_crs import get_working_crs
 
@@ -76,13 +77,20 @@ class ItemPage:
 
 
 # -- SQL --------------------------------------------------------------------------------------
-def _where(
+def where_clause(
     layer: Layer,
     viewer: Principal,
     bbox: BBox | None,
     srid: int,
     query: ItemQuery | None = None,
+    *,
+    exporting: bool = False,
 ) -> tuple[str, dict[str, Any]]:
+    """The WHERE of the features ``viewer`` may see (`` WHERE ...`` or empty) and its bound
+    parameters: the layer's filter, baseline rows (or the rows as ``query.scenario_id``
+    shows them), the datasets and rows the access rule lets through (with ``exporting``,
+    never a confidential one: what leaves the twin as a file), the bbox and the CQL2 filter.
+    """
     clauses: list[str] = []
     params: dict[str, Any] = {}
     if query is not None and query.filter is not None:  # parameterised by geodata.cql
@@ -91,11 +99,15 @@ def _where(
     if layer.where:
         clauses.append(f"({layer.where})")
     if layer.scenario_aware:
-        clauses.append("scenario_id IS NULL")
-    if (hidden := hidden_rows_clause(layer.table, viewer)) is not None:
+        scenario = None if query is None else query.scenario_id
+        clauses.append(scenario_rows(layer.table, scenario is not None))
+        if scenario is not None:
+            params[SCENARIO_PARAM] = scenario
+    if (hidden := hidden_rows_clause(layer.table, viewer, exporting=exporting)) is not None:
         clauses.append(hidden)
     if layer.row_visibility:  # each row says who may see it: the access rule's answer, inlined
-        clauses.append(f"{layer.row_visibility} IN ({sql_in(sorted(viewer.sees))})")
+        seen = exportable_seen(viewer) if exporting else viewer.sees
+        clauses.append(f"{layer.row_visibility} IN ({sql_in(sorted(seen)) or 'NULL'})")
     if bbox is not None:
         corners = (bbox.minx, bbox.miny, bbox.maxx, bbox.maxy)
         if bbox.srid == srid:
@@ -137,6 +149,25 @@ def _servable(geom: str, srid: int, *, heights: bool = True) -> str:
     return "(" + " AND ".join(tests) + ")"
 
 
+def output_geometry(
+    layer: Layer, srid: int, out: OutputCrs, *, axis_order: bool = True, geom: str | None = None
+) -> str:
+    """SQL of the layer's geometry (or of the column ``geom``) in ``out``'s CRS, in that
+    CRS's axis order unless ``axis_order`` is False (GeoPackage and CityJSON are always x
+    east): NULL for a row no reprojection can place (see :func:`_servable`), since one odd
+    row must not fail a page or a file."""
+    geom = geom or layer.output_geom
+    placed = geom
+    if out.srid != srid:
+        placed = f"CASE WHEN {_servable(geom, srid)} THEN ST_Transform({geom}, {int(out.srid)}) END"
+    return f"ST_FlipCoordinates({placed})" if out.flip and axis_order else placed
+
+
+def digits_of(out: OutputCrs) -> int:
+    """Decimals worth writing: 0.1 mm in degrees, a millimetre in metres."""
+    return _DIGITS if out.srid in (4326, 4979) else _PROJECTED_DIGITS
+
+
 def select_sql(layer: Layer, where: str, srid: int, out: OutputCrs | None = None) -> str:
     """The SELECT that :func:`feature_from_row` reads: one feature shape for the Features API
     and the GeoJSON download (:mod:`geodata.export`); geometry in CRS84 unless ``out`` asks
@@ -144,17 +175,7 @@ def select_sql(layer: Layer, where: str, srid: int, out: OutputCrs | None = None
     out = out or OutputCrs()
     columns = "".join(f", {c}" for c in layer.properties)
     attrs = ", attrs::text AS attrs_" if layer.has_attrs else ""
-    geom = layer.output_geom
-    if out.srid == srid:  # the storage CRS: nothing to reproject, every row placed
-        placed = f"ST_FlipCoordinates({geom})" if out.flip else geom
-        encoded = f"ST_AsGeoJSON({placed}, {_PROJECTED_DIGITS})"
-    else:
-        # a row no reprojection can place (see _servable) is served with a null geometry:
-        # one odd row must not fail the page
-        moved = f"ST_Transform({geom}, {int(out.srid)})"
-        placed = f"ST_FlipCoordinates({moved})" if out.flip else moved
-        digits = _DIGITS if out.srid in (4326, 4979) else _PROJECTED_DIGITS
-        encoded = f"CASE WHEN {_servable(geom, srid)} THEN ST_AsGeoJSON({placed}, {digits}) END"
+    encoded = f"ST_AsGeoJSON({output_geometry(layer, srid, out)}, {digits_of(out)})"
     return f"SELECT id, {encoded} AS geom_{attrs}{columns} FROM {layer.table}{where}"
 
 
@@ -242,7 +263,7 @@ def count_items(
     if srid is None:
         return 0
     _check_bbox_srid(conn, bbox, srid)
-    where, params = _where(layer, viewer, bbox, srid, query)
+    where, params = where_clause(layer, viewer, bbox, srid, query)
     return int(
         conn.execute(text(f"SELECT count(*) FROM {layer.table}{where}"), params).scalar_one()
     )
@@ -271,7 +292,7 @@ def query_items(
     matched = count_items(conn=conn, layer=layer, viewer=viewer, bbox=bbox, query=query)
     if offset >= matched:
         return ItemPage([], matched, limit, offset)
-    where, params = _where(layer, viewer, bbox, srid, query)
+    where, params = where_clause(layer, viewer, bbox, srid, query)
     # sort keys are queryables' columns (ours, never the client's text), then the id
     order = "".join(f"{c} {'DESC' if d else 'ASC'} NULLS LAST, " for c, d in query.sortby)
     order += "id"
@@ -313,7 +334,7 @@ def get_item(
     srid = get_working_crs(conn)
     if srid is None or not -(2**63) <= fid < 2**63:  # ids are bigint
         raise missing
-    where, params = _where(layer, viewer, None, srid)
+    where, params = where_clause(layer, viewer, None, srid)
     where = f"{where} AND id = :fid" if where else " WHERE id = :fid"
     row = conn.execute(text(select_sql(layer, where, srid, crs)), {**params, "fid": fid}).first()
     if row is None:
@@ -334,7 +355,7 @@ def collection_extent(*, conn: Connection, layer: Layer, viewer: Principal) -> l
     srid = get_working_crs(conn)
     if srid is None:
         return None
-    where, params = _where(layer, viewer, None, srid)
+    where, params = where_clause(layer, viewer, None, srid)
     x0, y0, x1, y1 = served_box(srid)
     quick = f"{layer.geom_column} @ ST_MakeEnvelope({x0!r}, {y0!r}, {x1!r}, {y1!r}, {srid})"
     box = _extent(conn, layer, where, params, quick)

@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from sqlalchemy import Engine
+from typer.testing import CliRunner
 
 from geodata.db import make_engine, migrate
 from twin.services.mosquitto import EmbeddedMosquitto
@@ -73,6 +74,19 @@ def db_url(pg_cluster: EmbeddedPostgres, template_db: str) -> Iterator[str]:
     name = _fresh_db(pg_cluster, template_db)
     yield f"postgresql+psycopg://twin@127.0.0.1:{pg_cluster.port}/{name}"
     _drop_db(pg_cluster, name)
+
+
+@pytest.fixture
+def runner(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """The ``twin`` command on a fresh database (``db_url``), run from a folder of its own,
+    with no time zone or CRS set and wide output (messages are matched whole)."""
+    monkeypatch.setenv("TWIN_DATABASE_URL", db_url)
+    monkeypatch.setenv("TWIN_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("TWIN_TIMEZONE", raising=False)
+    monkeypatch.delenv("TWIN_CRS", raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env from the working copy
+    monkeypatch.setenv("COLUMNS", "500")
+    return CliRunner()
 
 
 @pytest.fixture

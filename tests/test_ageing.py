@@ -147,14 +147,6 @@ def _events_csv(path: Path, specs: list[dict[str, Any]], extra: str = "") -> Pat
     return path
 
 
-@pytest.fixture
-def runner(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("TWIN_DATABASE_URL", db_url)
-    monkeypatch.setenv("TWIN_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("COLUMNS", "500")
-    return CliRunner()
-
-
 def test_events_import_is_all_or_nothing(engine: Engine, tmp_path: Path, runner: CliRunner) -> None:
     path, specs = _network(tmp_path)
     run_import(engine, path, layer="networks")

@@ -9,7 +9,6 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -58,16 +57,6 @@ def test_meridian_convergence_turns_azimuths() -> None:
     assert antibes.convergence == pytest.approx(2.99, abs=0.02)
     assert antibes.grid_azimuth(180.0) == pytest.approx(177.01, abs=0.02)
     assert antibes.true_azimuth(antibes.grid_azimuth(33.0)) == pytest.approx(33.0)
-
-
-@pytest.fixture
-def runner(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("TWIN_DATABASE_URL", db_url)
-    monkeypatch.setenv("TWIN_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("TWIN_TIMEZONE", raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "500")
-    return CliRunner()
 
 
 def test_cli_sun_prints_one_json_document(

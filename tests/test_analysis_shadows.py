@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,16 +144,6 @@ def test_sun_parameters_are_both_or_a_time(
     ]:
         with pytest.raises(Exception, match=says):
             _run(engine, settings, **raw)
-
-
-@pytest.fixture
-def runner(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("TWIN_DATABASE_URL", db_url)
-    monkeypatch.setenv("TWIN_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("TWIN_TIMEZONE", raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "500")
-    return CliRunner()
 
 
 def test_cli_and_api(

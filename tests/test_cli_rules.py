@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
@@ -12,15 +11,6 @@ from sensors_bridge.model import Observation
 from sensors_bridge.store import BatchWriter
 from tests.rules_support import LATER, add_device, at
 from twin.cli import app
-
-
-@pytest.fixture
-def runner(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("TWIN_DATABASE_URL", db_url)
-    monkeypatch.setenv("TWIN_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "500")
-    return CliRunner()
 
 
 def test_apply_list_tick_delete(runner: CliRunner, engine: Engine, tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from click.testing import Result
@@ -15,15 +14,6 @@ from geodata.errors import Unauthorized
 from twin.auth import TokenVerifier
 from twin.cli import app
 from twin.settings import Settings
-
-
-@pytest.fixture
-def runner(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("TWIN_DATABASE_URL", db_url)
-    monkeypatch.setenv("TWIN_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.chdir(tmp_path)  # no stray .env from the working copy
-    monkeypatch.setenv("COLUMNS", "500")  # rich wraps at the terminal width
-    return CliRunner()
 
 
 def test_users_add_list_revoke(runner: CliRunner, engine: Engine, settings: Settings) -> None:

@@ -120,7 +120,7 @@ def test_role_matrix_on_downloads(
     got, want = {}, {}
     for visibility in DOWNLOADS:
         for principal in PRINCIPALS:
-            for fmt in export.FORMATS:
+            for fmt in export.DATASET_FORMATS:
                 url = f"/api/datasets/{ids[visibility]}/download?format={fmt}"
                 got[visibility, principal, fmt] = client.get(url, headers=auth[principal])
                 want[visibility, principal, fmt] = _expected(principal, visibility)
@@ -254,7 +254,7 @@ def test_geojson_is_written_in_batches(helsinki: Engine, monkeypatch: pytest.Mon
     with helsinki.begin() as conn:
         synthetic.insert_buildings(conn, 25, source="many")
         dataset_id = _dataset(conn, "many", "buildings", "public")
-    monkeypatch.setattr(export, "BATCH", 10)
+    monkeypatch.setattr(export.plan, "BATCH", 10)
     with helsinki.connect() as conn:
         plan = export.plan_download(conn, ANONYMOUS, dataset_id, "geojson")
     chunks = list(export.geojson_chunks(helsinki, plan))
@@ -292,7 +292,9 @@ def test_dcat_catalogue_shows_each_caller_what_it_may_see(
                 who == "anonymous" and ds == URIRef(f"{base}{ids['pipes']}")
             )
             assert formats == (
-                {f"{ds}/download?format={f}" for f in export.FORMATS} if downloadable else set()
+                {f"{ds}/download?format={f}" for f in export.DATASET_FORMATS}
+                if downloadable
+                else set()
             )
             for url in formats:  # every advertised download is one the caller gets
                 assert client.get(url, headers=auth[who]).status_code == 200

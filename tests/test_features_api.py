@@ -306,7 +306,7 @@ def test_unknown_collection_and_feature_are_404_with_message(
         ({"offset": "-1"}, "offset must be 0 or more"),
         ({"limit": "ten"}, "limit"),
         ({"bbbox": "1,2,3,4"}, "unknown query parameter 'bbbox'"),
-        ({"f": "xml"}, "f: Input should be 'json' or 'geojson', got 'xml'"),
+        ({"f": "xml"}, "f: Input should be 'json', 'geojson', 'gpkg', 'csv', 'cityjson' or"),
     ],
 )
 def test_bad_parameters_are_400_with_message(

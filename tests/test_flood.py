@@ -156,15 +156,6 @@ def test_no_terrain_says_how_to_import_one(settings: Settings, engine: Engine) -
 # -- the CLI and the API -----------------------------------------------------------------
 
 
-@pytest.fixture
-def runner(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("TWIN_DATABASE_URL", db_url)
-    monkeypatch.setenv("TWIN_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "500")
-    return CliRunner()
-
-
 def test_cli_json_and_depth_tif(runner: CliRunner, bowl: Engine, tmp_path: Path) -> None:
     import rasterio
 

@@ -25,16 +25,6 @@ from twin.cli import app
 X, Y = project(*HELSINKI_LONLAT, 3067)
 
 
-@pytest.fixture
-def runner(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("TWIN_DATABASE_URL", db_url)
-    monkeypatch.setenv("TWIN_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.delenv("TWIN_CRS", raising=False)
-    monkeypatch.setenv("COLUMNS", "500")  # rich wraps at the terminal width
-    monkeypatch.chdir(tmp_path)  # no stray .env from the working copy
-    return CliRunner()
-
-
 def test_import_prints_the_summary(runner: CliRunner, engine: Engine, tmp_path: Path) -> None:
     path = write_geojson(
         tmp_path / "houses.geojson",

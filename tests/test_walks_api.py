@@ -78,15 +78,6 @@ def world(engine: Engine) -> dict[str, int]:
     return pois
 
 
-@pytest.fixture
-def runner(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("TWIN_DATABASE_URL", db_url)
-    monkeypatch.setenv("TWIN_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "500")
-    return CliRunner()
-
-
 def _json(runner: CliRunner, *args: str) -> dict[str, Any]:
     got = runner.invoke(cli_app, ["analyse", *args, "--json"])
     assert got.exit_code == 0, got.output

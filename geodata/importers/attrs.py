@@ -58,6 +58,44 @@ def merge_attrs(rest: pa.Array, given: NDArray[Any] | None) -> pa.Array:
     return pa.array(out, _STR)
 
 
+#: the twin's own name for the attributes no column takes (a GeoPackage or CSV export of the
+#: twin writes them as one JSON object text column under it)
+OWN = "attrs"
+#: the columns of a twin export that the import decides again (the feature id, the source,
+#: where a height came from, an analysis' score): not attributes of the feature
+BOOKKEEPING = ("id", "source", "height_source", "renewal_score")
+
+
+def own_attrs(rest: pa.Table, given: NDArray[Any] | None) -> tuple[pa.Table, NDArray[Any] | None]:
+    """A twin export's ``attrs`` column spread back into the attributes (with the reader's
+    own documents, which it joins) and its :data:`BOOKKEEPING` columns left out, so that
+    re-importing an export stores what was exported; a column of that name holding anything
+    but JSON objects is an attribute like any other (and the file not a twin export)."""
+    if OWN not in rest.column_names:
+        return rest, given
+    column = flat(rest.column(OWN))
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return rest, given
+    docs: list[str] = []
+    for text in column.to_pylist():
+        if text is None:
+            docs.append("{}")
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return rest, given
+        if not isinstance(value, dict):
+            return rest, given
+        docs.append(text)
+    own = np.array(docs, dtype=object)
+    if given is not None:
+        joined = merge_attrs(pa.array(docs, _STR), given).to_pylist()  # the reader's win
+        own = np.array(joined, dtype=object)
+    dropped = [OWN, *(c for c in BOOKKEEPING if c in rest.column_names)]
+    return rest.drop_columns(dropped), own
+
+
 def strip_nulls(value: Any) -> Any:
     """Drop null-valued object members, at every depth (PostgreSQL's jsonb_strip_nulls)."""
     if isinstance(value, dict):

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from geodata.errors import ImportFailed
-from geodata.importers.attrs import attrs_json, merge_attrs
+from geodata.importers.attrs import attrs_json, merge_attrs, own_attrs
 from geodata.importers.coerce import ValueIssues, as_text, flat, mask, settle
 from geodata.importers.schemes import ID_CANDIDATES
 
@@ -156,6 +156,7 @@ class Mapper:
         if id_col is not None:
             used.add(id_col)
         rest = props.select([c for c in names if c not in used])
+        rest, attrs = own_attrs(rest, attrs)
         return Mapped(cols, merge_attrs(attrs_json(rest), attrs))
 
     def _convert(

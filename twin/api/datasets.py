@@ -15,20 +15,17 @@ first byte leaves.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
-from starlette.background import BackgroundTask
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from geodata import datasets, dcat, export
 from geodata.vocab import LIVE_LAYER
 from sensors_bridge.opendata import export as live_export
 from sensors_bridge.opendata.release import get_spec, release_closed
 from twin.api.deps import CurrentUser, EngineDep, SettingsDep, audit_access
+from twin.api.downloads import PRIVATE, file_response
 from twin.api.openapi import problems
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"])
@@ -75,7 +72,8 @@ def get_dataset(dataset_id: int, user: CurrentUser, engine: EngineDep) -> dict[s
     responses={
         200: {
             "content": {
-                f.media_type: {} for f in [*export.FORMATS.values(), *export.LIVE_FORMATS.values()]
+                f.media_type: {}
+                for f in [*export.DATASET_FORMATS.values(), *export.LIVE_FORMATS.values()]
             }
         },
         **problems(403, 404),
@@ -95,43 +93,20 @@ def download(
         ),
     ] = "geojson",
 ) -> Response:
-    headers = {
-        # what a caller may download depends on who they are
-        "Cache-Control": "private, no-cache",
-        "Vary": "Authorization",
-    }
     with engine.connect() as conn:
-        live = datasets.get_dataset(conn, user, dataset_id).layer == LIVE_LAYER
-    if live:
-        return _live_download(request, user, engine, dataset_id, format, headers)
+        dataset = datasets.get_dataset(conn, user, dataset_id)
+    if dataset.layer == LIVE_LAYER:
+        return _live_download(request, user, engine, dataset_id, format, dict(PRIVATE))
     with engine.connect() as conn:
         plan = export.plan_download(conn, user, dataset_id, format)
     audit_access(
         request,
         user,
         "export",
-        f"dataset {plan.dataset.id} as {plan.fmt}",
-        export.download_visibility(plan.dataset),
+        f"dataset {dataset.id} as {plan.fmt}",
+        export.download_visibility(dataset),
     )
-    media = export.FORMATS[plan.fmt].media_type
-    headers["Content-Disposition"] = f'attachment; filename="{plan.filename}"'
-    if plan.fmt in export.CHUNKS:
-        chunks = export.CHUNKS[plan.fmt](engine, plan)
-        return StreamingResponse(chunks, media_type=media, headers=headers)
-    folder = settings.data_dir / "tmp"
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix="download-", suffix=".gpkg", dir=folder)
-    os.close(fd)
-    path = Path(name)
-    path.unlink()  # GDAL creates the file itself
-    try:
-        export.write_gpkg(engine, plan, path)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return FileResponse(
-        path, media_type=media, headers=headers, background=BackgroundTask(path.unlink)
-    )
+    return file_response(engine, settings, plan)
 
 
 def _live_download(

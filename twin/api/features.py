@@ -9,6 +9,7 @@ and returned as responses, so a page of 10,000 features skips FastAPI's generic 
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,15 +21,17 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Mount
 
-from geodata import feature_params, features
+from geodata import export, feature_params, features
 from geodata.crs import CRS84_URI
 from geodata.errors import InputError
+from geodata.export.layers import scenario_id
 from geodata.feature_query import crs_list, parse_output_crs
 from geodata.layers import LAYERS, Layer
 from geodata.queryables import schema_document
 from geodata.working_crs import get_working_crs
 from twin.api import feature_query as fq
-from twin.api.deps import CurrentUser, EngineDep, ExportedLayer, VisibleLayer
+from twin.api.deps import CurrentUser, EngineDep, ExportedLayer, SettingsDep, VisibleLayer
+from twin.api.downloads import file_response
 from twin.api.openapi import problems
 
 router = APIRouter(tags=["OGC API - Features"])
@@ -42,7 +45,9 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
 ]
-_ITEMS_PARAMS = frozenset({"bbox", "bbox-crs", "datetime", "f", "limit", "offset"}) | fq.PARAMS
+_ITEMS_PARAMS = (
+    frozenset({"bbox", "bbox-crs", "datetime", "f", "limit", "offset", "scenario"}) | fq.PARAMS
+)
 
 FormatParam = Annotated[
     Literal["json"] | None, Query(description="Output format: `json` (the only one served).")
@@ -50,6 +55,22 @@ FormatParam = Annotated[
 FeatureFormatParam = Annotated[
     Literal["json", "geojson"] | None,
     Query(description="Output format: GeoJSON, as `json` or `geojson` (the only one served)."),
+]
+ItemsFormatParam = Annotated[
+    Literal["json", "geojson", "gpkg", "csv", "cityjson", "cityjsonseq"] | None,
+    Query(
+        description="`json` or `geojson`: a page of GeoJSON; `gpkg`, `csv`, `cityjson` or "
+        "`cityjsonseq` (buildings): a file of every matching feature (no paging), in `crs` "
+        "(default: CRS84 for csv, the storage CRS for gpkg and CityJSON)"
+    ),
+]
+ScenarioParam = Annotated[
+    str | None,
+    Query(
+        description="The features as this scenario (`GET /api/scenarios`) shows them: its "
+        "added and raised buildings in, the ones it removes or replaces out",
+        max_length=64,
+    ),
 ]
 LandingFormatParam = Annotated[
     Literal["json", "html"] | None,
@@ -255,14 +276,18 @@ def queryables(request: Request, layer: VisibleLayer, f: FormatParam = None) -> 
 @router.get(
     "/collections/{collection_id}/items",
     response_class=GeoJSONResponse,
-    summary="Features of a collection (GeoJSON, CRS84, heights kept)",
-    responses=_COLLECTION,
+    summary="Features of a collection (GeoJSON, CRS84, heights kept), or a file of them",
+    responses={
+        200: {"content": {f.media_type: {} for k, f in export.FORMATS.items() if k != "geojson"}},
+        **_COLLECTION,
+    },
 )
 def items(
     request: Request,
     layer: ExportedLayer,
     user: CurrentUser,
     engine: EngineDep,
+    settings: SettingsDep,
     bbox: Annotated[
         str | None,
         Query(
@@ -305,7 +330,8 @@ def items(
     crs: fq.CrsParam = None,
     sortby: fq.SortbyParam = None,
     properties: fq.PropertiesParam = None,
-    f: FeatureFormatParam = None,
+    scenario: ScenarioParam = None,
+    f: ItemsFormatParam = None,
 ) -> Response:
     unknown = sorted(set(request.query_params) - _ITEMS_PARAMS)
     if unknown:
@@ -325,6 +351,20 @@ def items(
             sortby=sortby,
             properties=properties,
         )
+        if f in export.FORMATS and f != "geojson":
+            if limit is not None or offset is not None:
+                raise InputError(
+                    f"f={f} is a file of every matching feature: leave out limit and offset "
+                    "(they page the GeoJSON)"
+                )
+            plan = export.plan_export(
+                conn, user, layer.id, f, query=query, scenario=scenario, bbox=box, crs=crs
+            )
+            return file_response(engine, settings, plan)
+        if scenario is not None:
+            query = replace(
+                query, scenario_id=scenario_id(conn, user, layer, scenario, exporting=False)
+            )
         page = features.query_items(
             conn=conn, layer=layer, viewer=user, bbox=box, limit=limit, offset=offset, query=query
         )

@@ -1,11 +1,12 @@
 """The ``twin`` command: one entry point for every operation on a twin.
 
 One module per command group (``db``, ``users`` with ``audit``, ``tokens``, ``data``,
-``serve``, ``tiles``, ``devices``, ``rules``, ``opendata``, ``gtfs``, ``broker`` with ``bridge``,
-``simulate``, ``analyse`` with a module per analysis), each importing only Typer and rich at
-module level: what a command needs (the database, GDAL, the tiles, the server) loads when
-that command runs, so ``twin --help`` and ``twin import`` start without the tiles or FastAPI.
-Shared pieces (consoles, error boundary, progress bar) are in :mod:`twin.cli.common`.
+``export``, ``serve``, ``tiles``, ``devices``, ``rules``, ``opendata``, ``gtfs``, ``broker``
+with ``bridge``, ``simulate``, ``analyse`` with a module per analysis), each importing only
+Typer and rich at module level: what a command needs (the database, GDAL, the tiles, the
+server) loads when that command runs, so ``twin --help`` and ``twin import`` start without the
+tiles or FastAPI. Shared pieces (consoles, error boundary, progress bar) are in
+:mod:`twin.cli.common`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from twin.cli.common import console, hard_exit, quick_exit_allowed
 from twin.cli.data import demo, import_
 from twin.cli.db import db_app, init
 from twin.cli.devices import devices_app
+from twin.cli.export import export_
 from twin.cli.gtfs import gtfs_app
 from twin.cli.opendata import opendata_app
 from twin.cli.rules import rules_app
@@ -47,6 +49,7 @@ app.add_typer(scenarios_app, name="scenarios")
 app.add_typer(analyse_app, name="analyse")
 app.command()(init)
 app.command("import")(import_)
+app.command("export")(export_)
 app.command()(demo)
 app.command()(serve)
 app.add_typer(tiles_app, name="tiles")
