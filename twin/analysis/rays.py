@@ -108,6 +108,42 @@ def _work_panorama(task: tuple[str, str, str, int, float, tuple[float, ...], int
     out.flush()
 
 
+def sun_block(
+    embree: Any,
+    origins: NDArray[np.float32],
+    normals: NDArray[np.float64],
+    dirs: NDArray[np.float64],
+) -> NDArray[np.bool_]:
+    """(T, P) lit of the steps ``dirs``: the sun in front of each point's surface (a point
+    without a normal takes it from anywhere above) and one occlusion ray each, per step."""
+    free = ~normals.any(axis=1)
+    lit = np.zeros((len(dirs), len(origins)), bool)
+    for t, d in enumerate(dirs):
+        idx = np.flatnonzero((normals @ d > 0) | free)
+        if len(idx) == 0:
+            continue
+        o = origins if len(idx) == len(origins) else np.ascontiguousarray(origins[idx])
+        rays = np.ascontiguousarray(np.broadcast_to(d.astype(np.float32), o.shape))
+        blocked, _ = _cast(embree, o, rays, None, True)
+        lit[t, idx] = blocked == 0
+    return lit
+
+
+def _work_sun(task: tuple[str, str, str, str, int, int, int, int]) -> int:
+    """Steps ``start:stop`` of a sun-hours block: rays made here from the points and the sun's
+    directions (shared once), only the lit flags written back."""
+    key, scene_path, inputs_path, out_path, n_points, n_steps, start, stop = task
+    inputs = np.memmap(inputs_path, mode="r", dtype=np.float64, shape=(2 * n_points + n_steps, 3))
+    origins = np.ascontiguousarray(inputs[:n_points], dtype=np.float32)
+    normals = np.asarray(inputs[n_points : 2 * n_points])
+    dirs = np.asarray(inputs[2 * n_points + start : 2 * n_points + stop])
+    lit = sun_block(_worker_scene(key, scene_path), origins, normals, dirs)
+    out = np.memmap(out_path, mode="r+", dtype=np.bool_, shape=(n_steps, n_points))
+    out[start:stop] = lit
+    out.flush()
+    return stop - start
+
+
 # -- caller side ----------------------------------------------------------------------------
 def _get_pool(processes: int) -> Pool:
     global _pool, _pool_size
@@ -243,6 +279,60 @@ class RayCaster:
             del out
             out_path.unlink(missing_ok=True)
         return prim, t
+
+    def sunlit(
+        self,
+        origins: NDArray[Any],
+        normals: NDArray[Any],
+        dirs: NDArray[Any],
+        progress: Any = None,
+    ) -> NDArray[np.bool_]:
+        """(P, T) lit: :func:`sun_block` over every step. In the worker processes each takes
+        a range of steps and makes its rays itself from the points and directions, shared
+        once: only a flag per ray comes back (9 floats a ray went out before).
+        ``progress(done_steps)`` is told as ranges finish."""
+        o = np.ascontiguousarray(origins, dtype=np.float32).reshape(-1, 3)
+        nrm = np.asarray(normals, dtype=np.float64).reshape(-1, 3)
+        d = np.asarray(dirs, dtype=np.float64).reshape(-1, 3)
+        n_points, n_steps = len(o), len(d)
+        if self.processes == 1 or n_points * n_steps < IN_PROCESS_BELOW:
+            lit = np.zeros((n_steps, n_points), bool)
+            chunk = max(1, n_steps // 8)
+            for a in range(0, n_steps, chunk):
+                lit[a : a + chunk] = sun_block(self._local(), o, nrm, d[a : a + chunk])
+                if progress is not None:
+                    progress(min(n_steps, a + chunk))
+            return lit.T
+        scene_path = self._shared_scene()
+        assert self._dir is not None
+        tag = threading.get_ident()
+        inputs_path = self._dir / f"sun-in-{tag}.f64"
+        out_path = self._dir / f"sun-out-{tag}.u8"
+        inputs = np.memmap(
+            inputs_path, mode="w+", dtype=np.float64, shape=(2 * n_points + n_steps, 3)
+        )
+        inputs[:n_points], inputs[n_points : 2 * n_points], inputs[2 * n_points :] = o, nrm, d
+        inputs.flush()
+        out = np.memmap(out_path, mode="w+", dtype=np.bool_, shape=(n_steps, n_points))
+        bounds = np.linspace(0, n_steps, self.processes * 4 + 1).astype(int)
+        tasks = [
+            (self._key, scene_path, str(inputs_path), str(out_path), n_points, n_steps, int(a),
+             int(b))
+            for a, b in itertools.pairwise(bounds)
+            if b > a
+        ]  # fmt: skip
+        try:
+            done = 0
+            for k in _get_pool(self.processes).imap_unordered(_work_sun, tasks):
+                done += k
+                if progress is not None:
+                    progress(done)
+            lit = np.array(out, dtype=bool).T
+        finally:
+            del inputs, out
+            inputs_path.unlink(missing_ok=True)
+            out_path.unlink(missing_ok=True)
+        return lit
 
     def close(self) -> None:
         if self._dir is not None:

@@ -24,9 +24,6 @@ from twin.analysis.rays import RayCaster
 from twin.analysis.sun import sun_angles
 from twin.analysis.sunlight import sun_vectors
 
-#: rays per occlusion call: a day of 10-minute steps on 10,000 points is one or two calls
-RAYS_PER_CALL = 1 << 21
-
 
 def step_times(start: datetime, end: datetime, step_minutes: float) -> list[datetime]:
     """The middle of each ``step_minutes`` interval from ``start`` up to ``end``."""
@@ -74,31 +71,19 @@ def sunlit(
     progress: Progress | None = None,
     share: tuple[float, float] = (0.0, 1.0),
 ) -> NDArray[np.bool_]:
-    """(P, T) lit: facing the sun and unoccluded. One occlusion ray per facing point per
-    step; steps go to Embree in batches of about :data:`RAYS_PER_CALL` rays."""
-    n_points, n_steps = len(origins), len(dirs)
-    lit = facing(normals, dirs)
-    if n_points == 0 or n_steps == 0:
-        return lit
-    per_call = max(1, RAYS_PER_CALL // n_points)
-    o32 = np.ascontiguousarray(origins, dtype=np.float32)
-    d32 = np.ascontiguousarray(dirs, dtype=np.float32)
-    for first in range(0, n_steps, per_call):
-        last = min(n_steps, first + per_call)
-        block = lit[:, first:last]
-        if block.all():  # every point faces the sun (a ground grid): no gathering
-            k = last - first
-            blocked = rays.occluded(np.tile(o32, (k, 1)), np.repeat(d32[first:last], n_points, 0))
-            lit[:, first:last] = ~blocked.reshape(k, n_points).T
-        else:
-            p_idx, t_idx = np.nonzero(block.T)[::-1]  # step-major: rays of a step together
-            if len(p_idx):
-                hit = rays.occluded(o32[p_idx], d32[first + t_idx])
-                block[p_idx[hit], t_idx[hit]] = False
+    """(P, T) lit: facing the sun and unoccluded, one occlusion ray per facing point per
+    step (:meth:`~twin.analysis.rays.RayCaster.sunlit`: in its worker processes, the rays
+    are made where they are cast)."""
+    n_steps = len(dirs)
+    if len(origins) == 0 or n_steps == 0:
+        return facing(normals, dirs)
+
+    def told(done: int) -> None:
         if progress is not None:
             a, b = share
-            progress(a + (b - a) * last / n_steps, f"sun rays, step {last} of {n_steps}")
-    return lit
+            progress(a + (b - a) * done / n_steps, f"sun rays, step {done} of {n_steps}")
+
+    return rays.sunlit(origins, normals, dirs, told)
 
 
 def drop_short_spells(
