@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _drop_db, _fresh_db, free_port
-from tests.viewer_support import VIEWER, require_browser_tools, run_check, serve
+from tests.viewer_support import VIEWER, run_check, served_twin
 
 RUNNER = VIEWER / "tests" / "live.mjs"
 CHECKS = ["live", "alerts", "live_phone", "ops", "ops_admin", "ops_denied"]
@@ -59,40 +58,15 @@ def _seed_values(engine) -> int:  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def live_server(pg_cluster, template_db, mqtt_broker, tmp_path_factory) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
-    require_browser_tools()
+    def seed(engine) -> None:  # type: ignore[no-untyped-def]
+        assert _seed_values(engine) > 1000
 
-    from geodata.db import make_engine
-    from geodata.demo import load_demo
-    from geodata.importers.base import ImportOptions
-    from sensors_bridge.simulate.demo import load_live_demo
-    from tiles.build import build_all
-    from twin.accounts import create_user
-    from twin.app import create_app
-    from twin.rules.examples import load_examples
-    from twin.settings import Settings
-
-    name = _fresh_db(pg_cluster, template_db)
-    url = f"postgresql+psycopg://twin@127.0.0.1:{pg_cluster.port}/{name}"
-    settings = Settings(
-        database_url=url,
-        data_dir=tmp_path_factory.mktemp("viewer-live") / "var",
-        mqtt_port=mqtt_broker.port,
-        _env_file=None,
-    )
-    engine = make_engine(settings.sqlalchemy_url)
-    load_demo(engine)
-    load_live_demo(engine, settings.data_dir, ImportOptions.from_settings())
-    build_all(engine, settings.tiles_dir)
-    assert _seed_values(engine) > 1000
-    load_examples(engine)  # the shipped rules: the flood gauge's red level opens at once
-    tokens = {role: create_user(engine, f"live-{role}", role) for role in ROLES}
-    app = create_app(settings, engine)
-    try:
-        with serve(app, free_port()) as base:
-            yield LiveServer(base, tokens)
-    finally:
-        engine.dispose()
-        _drop_db(pg_cluster, name)
+    folder = tmp_path_factory.mktemp("viewer-live")
+    accounts = {role: f"live-{role}" for role in ROLES}
+    with served_twin(
+        pg_cluster, template_db, folder, accounts, mqtt_broker=mqtt_broker, prepare=seed
+    ) as twin:
+        yield LiveServer(twin.url, twin.tokens)
 
 
 @pytest.mark.parametrize("check", CHECKS)

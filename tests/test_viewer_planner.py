@@ -15,41 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _drop_db, _fresh_db, free_port
-from tests.viewer_support import ROOT, VIEWER, require_browser_tools, run_check, serve
+from tests.viewer_support import ROOT, VIEWER, run_check, served_twin
 
 RUNNER = VIEWER / "tests" / "planner.mjs"
 
 
 @pytest.fixture(scope="module")
 def planner_server(pg_cluster, template_db, tmp_path_factory) -> Iterator[tuple[str, str]]:  # type: ignore[no-untyped-def]
-    require_browser_tools()
     subprocess.run(["bash", str(ROOT / "scripts" / "build-viewer.sh")], check=True)
-
-    from geodata.db import make_engine
-    from geodata.demo import load_demo
-    from tiles.build import build_all
-    from twin.accounts import create_user
-    from twin.app import create_app
-    from twin.settings import Settings
-
-    name = _fresh_db(pg_cluster, template_db)
-    settings = Settings(
-        database_url=f"postgresql+psycopg://twin@127.0.0.1:{pg_cluster.port}/{name}",
-        data_dir=tmp_path_factory.mktemp("planner") / "var",
-        live=False,
-        _env_file=None,
-    )
-    engine = make_engine(settings.sqlalchemy_url)
-    load_demo(engine)
-    build_all(engine, settings.tiles_dir)
-    token = create_user(engine, "viewer-test-planner", "planner")
-    try:
-        with serve(create_app(settings, engine), free_port()) as base:
-            yield base, token
-    finally:
-        engine.dispose()
-        _drop_db(pg_cluster, name)
+    folder = tmp_path_factory.mktemp("planner")
+    with served_twin(pg_cluster, template_db, folder, {"planner": "viewer-test-planner"}) as twin:
+        yield twin.url, twin.tokens["planner"]
 
 
 @pytest.mark.parametrize("check", ["sun", "edit"])

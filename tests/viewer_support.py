@@ -9,8 +9,9 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,68 @@ def serve(app: Any, port: int) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+@dataclass
+class ServedTwin:
+    """A twin served for a browser test: the demo district and its tiles, maybe its live side."""
+
+    url: str
+    engine: Any
+    #: a token per account asked for, by role
+    tokens: dict[str, str]
+
+
+@contextmanager
+def served_twin(
+    pg_cluster: Any,
+    template_db: str,
+    folder: Path,
+    accounts: dict[str, str],
+    *,
+    mqtt_broker: Any = None,
+    prepare: Callable[[Any], None] | None = None,
+) -> Iterator[ServedTwin]:
+    """A database of its own with the demo and, given the tests' ``mqtt_broker``, the live
+    demo and the shipped rules; ``prepare(engine)`` before the tiles are built; an account
+    per role of ``accounts`` (role -> name); served on a free port, dropped afterwards."""
+    from geodata.db import make_engine
+    from geodata.demo import load_demo
+    from geodata.importers.base import ImportOptions
+    from sensors_bridge.simulate.demo import load_live_demo
+    from tests.conftest import _drop_db, _fresh_db, free_port
+    from tiles.build import build_all
+    from twin.accounts import create_user
+    from twin.app import create_app
+    from twin.rules.examples import load_examples
+    from twin.settings import Settings
+
+    require_browser_tools()
+    live = mqtt_broker is not None
+    name = _fresh_db(pg_cluster, template_db)
+    settings = Settings(
+        database_url=f"postgresql+psycopg://twin@127.0.0.1:{pg_cluster.port}/{name}",
+        data_dir=folder / "var",
+        live=live,
+        _env_file=None,
+        **({"mqtt_port": mqtt_broker.port} if live else {}),
+    )
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        load_demo(engine)
+        if live:
+            load_live_demo(engine, settings.data_dir, ImportOptions.from_settings())
+        if prepare is not None:
+            prepare(engine)
+        build_all(engine, settings.tiles_dir)
+        if live:
+            load_examples(engine)
+        tokens = {role: create_user(engine, who, role) for role, who in accounts.items()}
+        with serve(create_app(settings, engine), free_port()) as base:
+            yield ServedTwin(base, engine, tokens)
+    finally:
+        engine.dispose()
+        _drop_db(pg_cluster, name)
 
 
 def run_check(runner: Path, check: str, env: dict[str, str], tmp_path: Path) -> None:

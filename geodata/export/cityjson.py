@@ -252,6 +252,12 @@ def _transform(translate: NDArray[np.float64] | None) -> dict[str, list[float]]:
     return {"scale": [SCALE] * 3, "translate": [float(v) for v in moved]}
 
 
+def _batches(engine: Engine, plan: ExportPlan) -> Iterator[Any]:
+    """The buildings' rows in batches; none when nothing is stored yet."""
+    if plan.srid is not None:
+        yield from batches(engine, plan, _sql(plan))
+
+
 def cityjson_chunks(engine: Engine, plan: ExportPlan) -> Iterator[bytes]:
     """A CityJSON 2.0 document, chunk by chunk (see the module docstring)."""
     yield b'{"type":"CityJSON","version":"' + VERSION.encode() + b'","CityObjects":{'
@@ -260,8 +266,7 @@ def cityjson_chunks(engine: Engine, plan: ExportPlan) -> Iterator[bytes]:
     count = 0
     first = True
     with tempfile.TemporaryFile() as spill:
-        rows_sql = _sql(plan) if plan.srid is not None else None
-        for rows in batches(engine, plan, rows_sql) if rows_sql else ():
+        for rows in _batches(engine, plan):
             if translate is None:
                 translate = _translate(rows)
             parts = []
@@ -309,10 +314,7 @@ def cityjsonseq_chunks(engine: Engine, plan: ExportPlan) -> Iterator[bytes]:
         }
         return orjson.dumps(doc) + b"\n"
 
-    if plan.srid is None:
-        yield header(None)
-        return
-    for rows in batches(engine, plan, _sql(plan)):
+    for rows in _batches(engine, plan):
         if translate is None:
             translate = _translate(rows)
             yield header(None)

@@ -2,7 +2,7 @@
 // playwright-core (never a downloaded browser), with the flags that give WebGL 2 headless.
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -139,4 +139,37 @@ export async function openPage(browser, { token = '', viewport = VIEWPORT, xr = 
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('request', (r) => requests.push(r.url()));
   return { context, page, errors, requests };
+}
+
+/**
+ * Run the named checks (each `async (browser) => info`) in one browser: only those of
+ * `--only=a,b` (or TWIN_ONLY) when given, each printed PASS or FAIL with its time, the results
+ * written to TWIN_RESULTS as JSON for the pytest wrapper; exits non-zero if any failed.
+ */
+export async function runChecks(checks, label = '') {
+  const only = (process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? process.env.TWIN_ONLY ?? '')
+    .split(',')
+    .filter(Boolean);
+  const browser = await launch();
+  const results = {};
+  let passed = 0;
+  let failed = 0;
+  for (const [name, fn] of Object.entries(checks)) {
+    if (only.length && !only.includes(name)) continue;
+    const t0 = Date.now();
+    try {
+      const info = await fn(browser);
+      passed++;
+      results[name] = { ok: true, seconds: (Date.now() - t0) / 1000, ...(info ?? {}) };
+      console.log(`PASS ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s) ${JSON.stringify(info ?? {})}`);
+    } catch (err) {
+      failed++;
+      results[name] = { ok: false, error: String(err?.message ?? err) };
+      console.log(`FAIL ${name}: ${err?.stack ?? err}`);
+    }
+  }
+  await browser.close();
+  if (process.env.TWIN_RESULTS) writeFileSync(process.env.TWIN_RESULTS, JSON.stringify(results, null, 2));
+  if (label) console.log(`${label}: ${passed} passed, ${failed} failed`);
+  process.exit(failed ? 1 : 0);
 }

@@ -6,14 +6,12 @@
 // observation to /api/ingest); the rule's flood action runs the flood and the extent reaches
 // the Operations page through /ws/live, where it is drawn over the city. Then the operator
 // asks for the same flood by hand; both agree with the API.
-import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { assert, assertNoErrors, canvasPixels, diffFraction, launch, openPage, waitReady, waitTilesIdle } from './browser.mjs';
+import { assert, assertNoErrors, canvasPixels, diffFraction, openPage, runChecks, waitReady, waitTilesIdle } from './browser.mjs';
 
 const BASE = (process.env.TWIN_URL ?? 'http://127.0.0.1:8765').replace(/\/$/, '');
 const TOKENS = { operator: process.env.TWIN_OPERATOR_TOKEN ?? '', admin: process.env.TWIN_ADMIN_TOKEN ?? '' };
 const SHOTS = resolve(process.env.TWIN_SCREENSHOTS ?? 'docs/screenshots');
-const RESULTS = process.env.TWIN_RESULTS ?? '';
 const GAUGE = 'flood-gauge-1';
 const STAGE = 2.6;
 
@@ -95,23 +93,4 @@ checks.flood = async (browser) => {
   return { area_m2: liveArea, buildings: asked.buildings.length, roads_cut: asked.roads_cut.length, ingest_to_extent_ms: liveMs, view_bluer: blue };
 };
 
-const browser = await launch();
-const results = {};
-let failed = 0;
-const ONLY = (process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? '').split(',').filter(Boolean);
-for (const [name, fn] of Object.entries(checks)) {
-  if (ONLY.length && !ONLY.includes(name)) continue;
-  const t0 = Date.now();
-  try {
-    const info = await fn(browser);
-    results[name] = { ok: true, seconds: (Date.now() - t0) / 1000, ...(info ?? {}) };
-    console.log(`PASS ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s) ${JSON.stringify(info ?? {})}`);
-  } catch (err) {
-    failed++;
-    results[name] = { ok: false, error: String(err?.message ?? err) };
-    console.log(`FAIL ${name}: ${err?.stack ?? err}`);
-  }
-}
-await browser.close();
-if (RESULTS) writeFileSync(RESULTS, JSON.stringify(results, null, 2));
-process.exit(failed ? 1 : 0);
+await runChecks(checks);

@@ -4,15 +4,12 @@
 //
 // A check changes the picture the way a sensor would, by posting an observation to
 // /api/ingest (the admin's token), and waits for the browser to show it through /ws/live.
-import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { assert, assertNoErrors, canvasStats, launch, openPage, waitReady, waitTilesIdle } from './browser.mjs';
+import { assert, assertNoErrors, canvasStats, openPage, runChecks, waitReady, waitTilesIdle } from './browser.mjs';
 
 const BASE = (process.env.TWIN_URL ?? 'http://127.0.0.1:8765').replace(/\/$/, '');
 const TOKENS = Object.fromEntries(['citizen', 'agent', 'operator', 'admin'].map((r) => [r, process.env[`TWIN_${r.toUpperCase()}_TOKEN`] ?? '']));
 const SHOTS = resolve(process.env.TWIN_SCREENSHOTS ?? 'docs/screenshots');
-const RESULTS = process.env.TWIN_RESULTS ?? '';
-const ONLY = (process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? '').split(',').filter(Boolean);
 
 async function api(path, token = '', init = {}) {
   const res = await fetch(BASE + path, { ...init, headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(init.headers ?? {}) } });
@@ -302,22 +299,4 @@ checks.ops_denied = async (browser) => {
   return out;
 };
 
-const browser = await launch();
-const results = {};
-let failed = 0;
-for (const [name, fn] of Object.entries(checks)) {
-  if (ONLY.length && !ONLY.includes(name)) continue;
-  const t0 = Date.now();
-  try {
-    const info = await fn(browser);
-    results[name] = { ok: true, seconds: (Date.now() - t0) / 1000, ...(info ?? {}) };
-    console.log(`PASS ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s) ${JSON.stringify(info ?? {})}`);
-  } catch (err) {
-    failed++;
-    results[name] = { ok: false, error: String(err?.message ?? err) };
-    console.log(`FAIL ${name}: ${err?.stack ?? err}`);
-  }
-}
-await browser.close();
-if (RESULTS) writeFileSync(RESULTS, JSON.stringify(results, null, 2));
-process.exit(failed ? 1 : 0);
+await runChecks(checks);

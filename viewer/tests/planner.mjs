@@ -8,17 +8,15 @@
 // edit: a scenario created in the panel, a footprint drawn by clicks on the ground with a
 //   height, added: the scenario's tileset shows the new building in the 3D view (its pixels
 //   change, its feature is drawn), and the comparison says the floor area it adds.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { assert, assertNoErrors, canvasPixels, canvasStats, diffFraction, launch, openPage, waitReady, waitTilesIdle } from './browser.mjs';
+import { assert, assertNoErrors, canvasPixels, canvasStats, diffFraction, openPage, runChecks, waitReady, waitTilesIdle } from './browser.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BASE = (process.env.TWIN_URL ?? 'http://127.0.0.1:8765').replace(/\/$/, '');
 const TOKEN = process.env.TWIN_PLANNER_TOKEN ?? '';
 const SHOTS = resolve(process.env.TWIN_SCREENSHOTS ?? resolve(HERE, '../../docs/screenshots'));
-const RESULTS = process.env.TWIN_RESULTS ?? '';
-const ONLY = (process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? '').split(',').filter(Boolean);
 mkdirSync(SHOTS, { recursive: true });
 
 async function api(path) {
@@ -178,22 +176,4 @@ checks.edit = async (browser) => {
   return { pixels_differ: diff, footprint_area: area, floor_area_delta: delta, meshes: drawn.meshes };
 };
 
-const browser = await launch();
-const results = {};
-let failed = 0;
-for (const [name, fn] of Object.entries(checks)) {
-  if (ONLY.length && !ONLY.includes(name)) continue;
-  const t0 = Date.now();
-  try {
-    const info = await fn(browser);
-    results[name] = { ok: true, seconds: (Date.now() - t0) / 1000, ...(info ?? {}) };
-    console.log(`PASS ${name} ${JSON.stringify(info)}`);
-  } catch (err) {
-    failed++;
-    results[name] = { ok: false, error: String(err?.message ?? err) };
-    console.log(`FAIL ${name}: ${err?.stack ?? err}`);
-  }
-}
-await browser.close();
-if (RESULTS) writeFileSync(RESULTS, JSON.stringify(results, null, 2));
-process.exit(failed ? 1 : 0);
+await runChecks(checks);

@@ -6,20 +6,16 @@
 // person would see (non-blank image from pixel statistics, attributes in the panel, camera
 // height) and saves a screenshot to docs/screenshots/. Prints one line per check and a last
 // line "N passed, N failed"; exits 1 when a check failed.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { assert, assertNoErrors, canvasPixels, canvasStats, diffFraction, launch, openPage, waitReady, waitTilesIdle } from './browser.mjs';
+import { assert, assertNoErrors, canvasPixels, canvasStats, diffFraction, openPage, runChecks, waitReady, waitTilesIdle } from './browser.mjs';
 import { oidcChecks } from './oidc.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BASE = (process.env.TWIN_URL ?? 'http://127.0.0.1:8765').replace(/\/$/, '');
 const TOKEN = process.env.TWIN_AGENT_TOKEN ?? '';
 const SHOTS = resolve(process.env.TWIN_SCREENSHOTS ?? resolve(HERE, '../../docs/screenshots'));
-const RESULTS = process.env.TWIN_RESULTS ?? '';
-const ONLY = (process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? process.env.TWIN_ONLY ?? '')
-  .split(',')
-  .filter(Boolean);
 mkdirSync(SHOTS, { recursive: true });
 
 async function api(path, token = '') {
@@ -498,25 +494,4 @@ checks.vr = async (browser) => {
 Object.assign(checks, oidcChecks({ base: BASE }));
 
 // -- runner ----------------------------------------------------------------------------------
-const browser = await launch();
-const results = {};
-let passed = 0;
-let failed = 0;
-for (const [name, fn] of Object.entries(checks)) {
-  if (ONLY.length && !ONLY.includes(name)) continue;
-  const t0 = Date.now();
-  try {
-    const info = await fn(browser);
-    passed++;
-    results[name] = { ok: true, seconds: (Date.now() - t0) / 1000, ...(info ?? {}) };
-    console.log(`PASS ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s) ${info ? JSON.stringify(info) : ''}`);
-  } catch (err) {
-    failed++;
-    results[name] = { ok: false, error: String(err?.message ?? err) };
-    console.log(`FAIL ${name}: ${err?.stack ?? err}`);
-  }
-}
-await browser.close();
-if (RESULTS) writeFileSync(RESULTS, JSON.stringify(results, null, 2));
-console.log(`viewer: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await runChecks(checks, 'viewer');

@@ -8,17 +8,15 @@
 // sent, they are highlighted, and the PDF report link opens a PDF.
 // renewal: colouring by renewal score changes the networks' colours, the legend is the
 // score's ramp, and a picked water main shows the score the Features API has for it.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { assert, assertNoErrors, canvasPixels, diffFraction, launch, openPage, waitReady, waitTilesIdle } from './browser.mjs';
+import { assert, assertNoErrors, canvasPixels, diffFraction, openPage, runChecks, waitReady, waitTilesIdle } from './browser.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BASE = (process.env.TWIN_URL ?? 'http://127.0.0.1:8765').replace(/\/$/, '');
 const TOKEN = process.env.TWIN_AGENT_TOKEN ?? '';
 const SHOTS = resolve(process.env.TWIN_SCREENSHOTS ?? resolve(HERE, '../../docs/screenshots'));
-const RESULTS = process.env.TWIN_RESULTS ?? '';
-const ONLY = (process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? '').split(',').filter(Boolean);
 mkdirSync(SHOTS, { recursive: true });
 
 async function api(path, body) {
@@ -167,20 +165,4 @@ checks.renewal = async (browser) => {
   return { changed, score: stored };
 };
 
-const browser = await launch();
-const results = {};
-let failed = 0;
-for (const [name, fn] of Object.entries(checks)) {
-  if (ONLY.length && !ONLY.includes(name)) continue;
-  try {
-    results[name] = { ok: true, ...((await fn(browser)) ?? {}) };
-    console.log(`PASS ${name} ${JSON.stringify(results[name])}`);
-  } catch (err) {
-    failed++;
-    results[name] = { ok: false, error: String(err?.message ?? err) };
-    console.log(`FAIL ${name}: ${err?.stack ?? err}`);
-  }
-}
-await browser.close();
-if (RESULTS) writeFileSync(RESULTS, JSON.stringify(results, null, 2));
-process.exit(failed ? 1 : 0);
+await runChecks(checks);
