@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine, text
 
 from sensors_bridge.model import Observation
@@ -95,3 +100,24 @@ def outbox_rows(engine: Engine) -> list[dict[str, Any]]:
             text("SELECT id, kind, target, payload, sent_at, attempts FROM rule_outbox ORDER BY id")
         ).mappings()
         return [dict(r) for r in rows]
+
+
+@contextmanager
+def listening(broker_url: str, topics: list[str], client_id: str) -> Iterator[queue.Queue[Any]]:
+    """Every message on ``topics`` of the broker, as (topic, decoded JSON), from the moment
+    the subscription is acknowledged."""
+    got: queue.Queue[tuple[str, Any]] = queue.Queue()
+    ready = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+    client.on_connect = lambda c, *_: c.subscribe([(t, 1) for t in topics])
+    client.on_subscribe = lambda *_: ready.set()
+    client.on_message = lambda _c, _u, m: got.put((m.topic, orjson.loads(m.payload)))
+    host, port = broker_url.removeprefix("mqtt://").split(":")
+    client.connect(host, int(port))
+    client.loop_start()
+    try:
+        assert ready.wait(10), f"no subscription to {topics} within 10 s"
+        yield got
+    finally:
+        client.loop_stop()
+        client.disconnect()

@@ -6,7 +6,6 @@ publishes the reason instead of retrying."""
 from __future__ import annotations
 
 import queue
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine
 
 from tests.flood_support import add_gauge, bowl_scene
-from tests.rules_support import apply, outbox_rows, rules_settings, rules_writer, send
+from tests.rules_support import apply, listening, outbox_rows, rules_settings, rules_writer, send
 from twin.rules.parse import parse_rules
 from twin.services.mosquitto import EmbeddedMosquitto
 from twin.settings import Settings
@@ -36,19 +35,8 @@ RULE = """
 
 @pytest.fixture
 def heard(mqtt_broker: EmbeddedMosquitto) -> Iterator[queue.Queue[tuple[str, Any]]]:
-    got: queue.Queue[tuple[str, Any]] = queue.Queue()
-    ready = threading.Event()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="flood-test-listener")
-    client.on_connect = lambda c, *_: c.subscribe([("twin/live/flood/#", 1)])
-    client.on_subscribe = lambda *_: ready.set()
-    client.on_message = lambda _c, _u, m: got.put((m.topic, orjson.loads(m.payload)))
-    host, port = mqtt_broker.url.removeprefix("mqtt://").split(":")
-    client.connect(host, int(port))
-    client.loop_start()
-    assert ready.wait(10)
-    yield got
-    client.loop_stop()
-    client.disconnect()
+    with listening(mqtt_broker.url, ["twin/live/flood/#"], "flood-test-listener") as got:
+        yield got
 
 
 def test_the_rule_parses_bare_and_with_options() -> None:

@@ -12,9 +12,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import orjson
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine, text
 
 from sensors_bridge.listeners import Stored
@@ -25,6 +23,7 @@ from tests.rules_support import (
     add_device,
     apply,
     at,
+    listening,
     outbox_rows,
     rules_settings,
     rules_writer,
@@ -56,23 +55,10 @@ def rs(settings: Settings, mqtt_broker: EmbeddedMosquitto) -> Settings:
 @pytest.fixture
 def heard(mqtt_broker: EmbeddedMosquitto) -> Iterator[queue.Queue[tuple[str, Any]]]:
     """Every message on the broker's command and live-alert topics."""
-    got: queue.Queue[tuple[str, Any]] = queue.Queue()
-    ready = threading.Event()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="rules-test-listener")
-
-    def on_connect(c: mqtt.Client, *_: Any) -> None:
-        c.subscribe([("twin/+/cmd/#", 1), ("twin/live/alert/#", 1)])
-
-    client.on_connect = on_connect
-    client.on_subscribe = lambda *_: ready.set()
-    client.on_message = lambda _c, _u, m: got.put((m.topic, orjson.loads(m.payload)))
-    host, port = mqtt_broker.url.removeprefix("mqtt://").split(":")
-    client.connect(host, int(port))
-    client.loop_start()
-    assert ready.wait(10)
-    yield got
-    client.loop_stop()
-    client.disconnect()
+    with listening(
+        mqtt_broker.url, ["twin/+/cmd/#", "twin/live/alert/#"], "rules-test-listener"
+    ) as got:
+        yield got
 
 
 def drain(got: queue.Queue[tuple[str, Any]], settle: float = 1.5) -> list[tuple[str, Any]]:

@@ -87,42 +87,33 @@ def _add_routes(router: APIRouter, analysis: Analysis[Any]) -> None:
         }
     doc = (analysis.__class__.__doc__ or analysis.title).strip()
 
-    body = Body(openapi_examples={"example": {"value": analysis.example}})
+    def add(method: str, source: Any, name: str) -> None:
+        """One route taking the parameters from ``source`` (the body, or the query)."""
 
-    def post(
-        request: Request,
-        user: CurrentUser,
-        params: Annotated[model, body],  # type: ignore[valid-type]
-    ) -> JSONResponse:
-        return _answer(analysis, request, user, params)
-
-    router.add_api_route(
-        f"/{analysis.name}",
-        post,
-        methods=["POST"],
-        summary=analysis.title,
-        description=doc,
-        responses=codes,
-        name=f"analysis_{analysis.name}",
-    )
-    if analysis.get:
-
-        def get(
+        def answer(
             request: Request,
             user: CurrentUser,
-            params: Annotated[model, Query()],  # type: ignore[valid-type]
+            params: Annotated[model, source],  # type: ignore[valid-type]
         ) -> JSONResponse:
             return _answer(analysis, request, user, params)
 
         router.add_api_route(
             f"/{analysis.name}",
-            get,
-            methods=["GET"],
+            answer,
+            methods=[method],
             summary=analysis.title,
             description=doc,
             responses=codes,
-            name=f"analysis_{analysis.name}_get",
+            name=name,
         )
+
+    add(
+        "POST",
+        Body(openapi_examples={"example": {"value": analysis.example}}),
+        f"analysis_{analysis.name}",
+    )
+    if analysis.get:
+        add("GET", Query(), f"analysis_{analysis.name}_get")
 
 
 def build_router() -> APIRouter:
