@@ -550,6 +550,12 @@ def test_role_matrix_on_files(city: Engine, scenario: dict[str, int], tmp_path: 
                         assert r.headers["content-disposition"].startswith("attachment;")
                         assert r.headers["cache-control"] == "private, no-cache"
         assert got == want
+        for layer, formats in (("buildings", FILES), ("furniture", ("gpkg", "csv"))):
+            links = client.get(f"/collections/{layer}").json()["links"]
+            bulk = {ln["href"].rsplit("f=", 1)[1]: ln for ln in links if ln["rel"] == "enclosure"}
+            assert sorted(bulk) == sorted(formats)  # what can hold the layer, nothing else
+            for fmt, link in bulk.items():
+                assert link["type"] == export.FORMATS[fmt].media_type
         r = client.get("/collections/buildings/items?f=gpkg&limit=5")
         assert r.status_code == 400 and "leave out limit and offset" in r.json()["description"]
         r = client.get("/collections/buildings/items?f=cityjson&scenario=export-test")

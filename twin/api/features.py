@@ -210,6 +210,17 @@ def _collection_doc(
                 "application/schema+json",
                 "Queryables",
             ),
+            # the whole collection as a file, in every format that can hold it
+            *(
+                _link(
+                    f"{url}/items?f={k}",
+                    "enclosure",
+                    fmt.media_type,
+                    f"{layer.title} as {fmt.label}",
+                )
+                for k, fmt in export.FORMATS.items()
+                if k != "geojson" and (fmt.layers is None or layer.id in fmt.layers)
+            ),
         ],
     }
     if extent is not None:
