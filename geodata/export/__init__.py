@@ -25,7 +25,7 @@ from geodata.export.datasets import (
     plan_download,
 )
 from geodata.export.layers import plan_export
-from geodata.export.plan import BATCH, FORMATS, ExportPlan, Format
+from geodata.export.plan import BATCH, FILE_FORMATS, FORMATS, ExportPlan, Format
 from geodata.export.tabular import csv_chunks, geojson_chunks, table_sql, write_gpkg
 
 #: the streaming writers by format (the GeoPackage is a file first: :func:`write_gpkg`)
@@ -56,6 +56,7 @@ __all__ = [
     "BATCH",
     "CHUNKS",
     "DATASET_FORMATS",
+    "FILE_FORMATS",
     "FORMATS",
     "LIVE_FORMATS",
     "ExportPlan",

@@ -30,12 +30,11 @@ def check_format(fmt: str, layer: Layer) -> None:
     layer (CityJSON holds buildings)."""
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    allowed = FORMATS[fmt].layers
-    if allowed is not None and layer.id not in allowed:
-        tabular = ", ".join(k for k, f in FORMATS.items() if f.layers is None)
+    if not FORMATS[fmt].holds(layer.id):
+        others = ", ".join(k for k, f in FORMATS.items() if f.holds(layer.id))
         raise InputError(
-            f"{FORMATS[fmt].label} holds {', '.join(sorted(allowed))}, not {layer.id}: "
-            f"export {layer.id} as {tabular}"
+            f"{FORMATS[fmt].label} holds {', '.join(sorted(FORMATS[fmt].layers or ()))}, not "
+            f"{layer.id}: export {layer.id} as {others}"
         )
 
 

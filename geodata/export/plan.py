@@ -32,6 +32,10 @@ class Format:
     #: twin's working CRS
     crs84: bool = False
 
+    def holds(self, layer_id: str) -> bool:
+        """Whether this format can hold the layer (CityJSON holds buildings only)."""
+        return self.layers is None or layer_id in self.layers
+
 
 FORMATS: dict[str, Format] = {
     "geojson": Format("application/geo+json", ".geojson", "GeoJSON", crs84=True),
@@ -44,6 +48,8 @@ FORMATS: dict[str, Format] = {
         "application/city+json-seq", ".city.jsonl", "CityJSONSeq 2.0", frozenset({"buildings"})
     ),
 }
+#: the formats ``/collections/{id}/items?f=`` answers with a whole file (GeoJSON is paged)
+FILE_FORMATS = tuple(k for k in FORMATS if k != "geojson")
 
 
 @dataclass(frozen=True)

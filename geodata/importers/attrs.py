@@ -90,7 +90,8 @@ def own_attrs(rest: pa.Table, given: NDArray[Any] | None) -> tuple[pa.Table, NDA
         docs.append(text)
     own = np.array(docs, dtype=object)
     if given is not None:
-        joined = merge_attrs(pa.array(docs, _STR), given).to_pylist()  # the reader's win
+        # the export's document wins over what the reader found beside it
+        joined = merge_attrs(pa.array(docs, _STR), given).to_pylist()
         own = np.array(joined, dtype=object)
     dropped = [OWN, *(c for c in BOOKKEEPING if c in rest.column_names)]
     return rest.drop_columns(dropped), own

@@ -219,7 +219,7 @@ def _collection_doc(
                     f"{layer.title} as {fmt.label}",
                 )
                 for k, fmt in export.FORMATS.items()
-                if k != "geojson" and (fmt.layers is None or layer.id in fmt.layers)
+                if k in export.FILE_FORMATS and fmt.holds(layer.id)
             ),
         ],
     }
@@ -289,7 +289,7 @@ def queryables(request: Request, layer: VisibleLayer, f: FormatParam = None) -> 
     response_class=GeoJSONResponse,
     summary="Features of a collection (GeoJSON, CRS84, heights kept), or a file of them",
     responses={
-        200: {"content": {f.media_type: {} for k, f in export.FORMATS.items() if k != "geojson"}},
+        200: {"content": {export.FORMATS[k].media_type: {} for k in export.FILE_FORMATS}},
         **_COLLECTION,
     },
 )
@@ -362,7 +362,7 @@ def items(
             sortby=sortby,
             properties=properties,
         )
-        if f in export.FORMATS and f != "geojson":
+        if f in export.FILE_FORMATS:
             if limit is not None or offset is not None:
                 raise InputError(
                     f"f={f} is a file of every matching feature: leave out limit and offset "
