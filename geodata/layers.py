@@ -51,6 +51,7 @@ _SEGMENT_PROPS = (
     "source_id",
     "location_class",
     "renewal_score",
+    "z_source",
 )
 
 LAYERS: dict[str, Layer] = {
@@ -65,6 +66,7 @@ LAYERS: dict[str, Layer] = {
             "Building footprints at ground height with height, levels, usage and roof type.",
             (
                 "base_z",
+                "z_source",
                 "height",
                 "height_source",
                 "levels",
@@ -107,7 +109,16 @@ LAYERS: dict[str, Layer] = {
             "geom",
             "agent",
             "Valves, manholes, hydrants, junctions and meters of the buried networks.",
-            ("network", "kind", "depth_m", "synthetic", "source", "source_id", "location_class"),
+            (
+                "network",
+                "kind",
+                "depth_m",
+                "synthetic",
+                "source",
+                "source_id",
+                "location_class",
+                "z_source",
+            ),
         ),
         Layer(
             "furniture",
@@ -116,7 +127,7 @@ LAYERS: dict[str, Layer] = {
             "geom",
             "public",
             "Lamps, benches, trees, bins, bus stops and other street objects.",
-            ("kind", "heading", "height", "name", "source", "source_id"),
+            ("kind", "heading", "height", "name", "source", "source_id", "z_source"),
             where="kind <> 'camera'",
         ),
         Layer(
@@ -126,7 +137,7 @@ LAYERS: dict[str, Layer] = {
             "geom",
             "agent",
             "Camera locations: agents only.",
-            ("kind", "heading", "height", "name", "source", "source_id"),
+            ("kind", "heading", "height", "name", "source", "source_id", "z_source"),
             where="kind = 'camera'",
         ),
         Layer(
@@ -145,7 +156,7 @@ LAYERS: dict[str, Layer] = {
             "geom",
             "public",
             "Tourist points of interest.",
-            ("name", "kind", "description", "source", "source_id"),
+            ("name", "kind", "description", "source", "source_id", "z_source"),
         ),
         Layer(
             "routes",

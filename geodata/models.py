@@ -41,6 +41,7 @@ from geodata.vocab import (
     ROLES,
     TOKEN_KINDS,
     VISIBILITIES,
+    Z_SOURCES,
     sql_in,
 )
 
@@ -140,6 +141,16 @@ def _gist(table: str, col: str) -> Index:
     return Index(f"ix_{table}_{col}", col, postgresql_using="gist")
 
 
+def _z_source() -> Mapped[str]:
+    """Where the row's height came from (``geodata.vocab.Z_SOURCES``): a DEM import re-bases
+    the rows whose height is not their file's (:mod:`geodata.grounding`)."""
+    return mapped_column(String, nullable=False, server_default="default")
+
+
+def _z_source_known() -> CheckConstraint:
+    return CheckConstraint(f"z_source IN ({sql_in(Z_SOURCES)})", name="z_source_known")
+
+
 def _scenario_col() -> Mapped[int | None]:
     return mapped_column(ForeignKey("scenarios.id", ondelete="CASCADE"), nullable=True)
 
@@ -149,6 +160,7 @@ class Building(_Sourced, Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     footprint = mapped_column(_geom("MULTIPOLYGON"), nullable=False)
     base_z: Mapped[float] = mapped_column(Double, nullable=False, server_default="0")
+    z_source: Mapped[str] = _z_source()
     height: Mapped[float] = mapped_column(Double, nullable=False)
     height_source: Mapped[str] = mapped_column(String, nullable=False, server_default="default")
     levels: Mapped[int | None] = mapped_column(Integer)
@@ -164,6 +176,7 @@ class Building(_Sourced, Base):
         _valid("footprint"),
         CheckConstraint("height > 0 AND height < 1000", name="height_positive"),
         CheckConstraint("base_z > -500 AND base_z < 9000", name="base_z_sane"),
+        _z_source_known(),
         CheckConstraint("levels IS NULL OR levels >= 0", name="levels_positive"),
         CheckConstraint(f"height_source IN ({sql_in(HEIGHT_SOURCES)})", name="height_source_known"),
         _source_unique("buildings"),
@@ -178,6 +191,7 @@ class NetworkSegment(_Sourced, Base):
     network: Mapped[str] = mapped_column(String, nullable=False)
     geom = mapped_column(_geom("LINESTRINGZ"), nullable=False)
     depth_m: Mapped[float] = mapped_column(Double, nullable=False)
+    z_source: Mapped[str] = _z_source()
     diameter_mm: Mapped[float | None] = mapped_column(Double)
     material: Mapped[str | None] = mapped_column(String)
     install_year: Mapped[int | None] = mapped_column(Integer)
@@ -197,6 +211,7 @@ class NetworkSegment(_Sourced, Base):
         ),
         CheckConstraint("renewal_score BETWEEN 0 AND 100", name="renewal_score_range"),
         CheckConstraint("depth_m >= 0 AND depth_m < 100", name="depth_sane"),
+        _z_source_known(),
         CheckConstraint("diameter_mm IS NULL OR diameter_mm > 0", name="diameter_positive"),
         CheckConstraint(
             "install_year IS NULL OR install_year BETWEEN 1700 AND 2100", name="year_sane"
@@ -214,6 +229,7 @@ class NetworkNode(_Sourced, Base):
     kind: Mapped[str] = mapped_column(String, nullable=False)
     geom = mapped_column(_geom("POINTZ"), nullable=False)
     depth_m: Mapped[float] = mapped_column(Double, nullable=False, server_default="0")
+    z_source: Mapped[str] = _z_source()
     synthetic: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
     scenario_id: Mapped[int | None] = _scenario_col()
     location_class: Mapped[str] = mapped_column(String, nullable=False, server_default="C")
@@ -224,6 +240,7 @@ class NetworkNode(_Sourced, Base):
             f"location_class IN ({sql_in(LOCATION_CLASSES)})", name="location_class_known"
         ),
         CheckConstraint("NOT ST_IsEmpty(geom)", name="geom_not_empty"),
+        _z_source_known(),
         _source_unique("network_nodes"),
         _gist("network_nodes", "geom"),
     )
@@ -257,9 +274,11 @@ class Furniture(_Sourced, Base):
     heading: Mapped[float | None] = mapped_column(Double)
     height: Mapped[float | None] = mapped_column(Double)
     name: Mapped[str | None] = mapped_column(String)
+    z_source: Mapped[str] = _z_source()
     scenario_id: Mapped[int | None] = _scenario_col()
     __table_args__ = (
         CheckConstraint(f"kind IN ({sql_in(FURNITURE_KINDS)})", name="kind_known"),
+        _z_source_known(),
         CheckConstraint("NOT ST_IsEmpty(geom)", name="geom_not_empty"),
         CheckConstraint("height IS NULL OR height > 0", name="height_positive"),
         _source_unique("furniture"),
@@ -293,9 +312,11 @@ class Poi(_Sourced, Base):
     kind: Mapped[str] = mapped_column(String, nullable=False, server_default="poi")
     description: Mapped[str | None] = mapped_column(Text)
     geom = mapped_column(_geom("POINTZ"), nullable=False)
+    z_source: Mapped[str] = _z_source()
     scenario_id: Mapped[int | None] = _scenario_col()
     __table_args__ = (
         CheckConstraint("NOT ST_IsEmpty(geom)", name="geom_not_empty"),
+        _z_source_known(),
         _source_unique("pois"),
         _gist("pois", "geom"),
     )

@@ -261,9 +261,10 @@ def raise_building(
         return {"building": building_id, "row": existing, "height": height, "levels": levels}
     new_id = conn.execute(
         text(
-            "INSERT INTO buildings (source, source_id, attrs, footprint, base_z, height, "
-            "height_source, levels, roof_type, usage, name, address, year_built, scenario_id, "
-            "replaces_id) SELECT source, source_id, attrs, footprint, base_z, :h, 'measured', "
+            "INSERT INTO buildings (source, source_id, attrs, footprint, base_z, z_source, "
+            "height, height_source, levels, roof_type, usage, name, address, year_built, "
+            "scenario_id, replaces_id) SELECT source, source_id, attrs, footprint, base_z, "
+            "z_source, :h, 'measured', "
             ":l, roof_type, usage, name, address, year_built, :s, id FROM buildings "
             "WHERE id = :i RETURNING id"
         ),

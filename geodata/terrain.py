@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 if TYPE_CHECKING:
     from affine import Affine
@@ -92,22 +92,24 @@ def load_dem(engine: Engine) -> Dem | None:
         seen = _cached.get(where)
         if seen is not None and seen[0] == version:
             return seen[1]
-    dem = _read(engine)
+    with engine.connect() as conn:
+        dem = read_dem(conn)
     with _lock:
         _cached[where] = (version, dem)
     return dem
 
 
-def _read(engine: Engine) -> Dem | None:
+def read_dem(conn: Connection) -> Dem | None:
+    """The DEM the twin uses, as ``conn`` sees it (a DEM import reads the one it is
+    storing): the newest real one, else the newest synthetic one."""
     from rasterio.io import MemoryFile
 
-    with engine.connect() as conn:
-        row = conn.execute(
-            text(
-                "SELECT tiff, epsg, nodata, vertical_datum, source, synthetic FROM terrain "
-                "ORDER BY synthetic, updated_at DESC, id DESC LIMIT 1"
-            )
-        ).first()
+    row = conn.execute(
+        text(
+            "SELECT tiff, epsg, nodata, vertical_datum, source, synthetic FROM terrain "
+            "ORDER BY synthetic, updated_at DESC, id DESC LIMIT 1"
+        )
+    ).first()
     if row is None:
         return None
     with MemoryFile(bytes(row.tiff)) as mem, mem.open() as src:
@@ -160,3 +162,60 @@ def heights_at(engine: Engine, xy: NDArray[np.float64]) -> NDArray[np.float64] |
     if dem is None:
         return None
     return sample_bilinear(dem, xy)
+
+
+#: the terrain's visibility: a base layer like the ground it is drawn under (the flood
+#: extents computed from it are shown to citizens), checked through the one access rule
+TERRAIN_VISIBILITY = "public"
+#: the most heights a side of a grid may ask for (513 x 513 is 2 MB of JSON)
+MAX_GRID = 513
+
+
+@dataclass(frozen=True)
+class HeightGrid:
+    """Heights on a regular lon/lat grid (CRS84), rows from north to south: what a client
+    without a projection library drapes its ground on."""
+
+    bbox: tuple[float, float, float, float]
+    width: int
+    height: int
+    #: metres, row-major from the north-west corner, None where the DEM says nothing
+    heights: list[float | None]
+
+
+def height_grid(
+    dem: Dem, bbox: tuple[float, float, float, float] | None = None, size: int = 129
+) -> HeightGrid:
+    """``size`` x ``size`` heights (fewer along the shorter side, at least 2) over ``bbox``
+    (CRS84; default: the DEM's extent), bilinear, rounded to the centimetre.
+
+    :raises InputError: ``size`` outside 2..:data:`MAX_GRID`.
+    """
+    from geodata.crs import transformer
+    from geodata.errors import InputError
+
+    if not 2 <= size <= MAX_GRID:
+        raise InputError(f"size {size} is outside 2..{MAX_GRID}: e.g. size=129")
+    if bbox is None:
+        bbox = dem_lonlat_bounds(dem)
+    lon0, lat0, lon1, lat1 = bbox
+    aspect = (lat1 - lat0) / max(lon1 - lon0, 1e-12) / np.cos(np.radians((lat0 + lat1) / 2))
+    nx = size if aspect <= 1 else max(2, round(size / aspect))
+    ny = size if aspect >= 1 else max(2, round(size * aspect))
+    lon, lat = np.meshgrid(np.linspace(lon0, lon1, nx), np.linspace(lat1, lat0, ny))
+    x, y = transformer(4326, dem.epsg).transform(lon.ravel(), lat.ravel())
+    z = sample_bilinear(dem, np.column_stack([x, y]))
+    heights = [None if not np.isfinite(v) else round(float(v), 2) for v in z]
+    return HeightGrid((lon0, lat0, lon1, lat1), nx, ny, heights)
+
+
+def dem_lonlat_bounds(dem: Dem) -> tuple[float, float, float, float]:
+    """The DEM's extent in CRS84 (its outline densified, so the box holds all of it)."""
+    import shapely
+
+    from geodata.crs import transformer
+
+    outline = shapely.segmentize(shapely.box(*dem.bounds).exterior, 50.0)
+    xy = shapely.get_coordinates(outline)
+    lon, lat = transformer(dem.epsg, 4326).transform(xy[:, 0], xy[:, 1])
+    return float(np.min(lon)), float(np.min(lat)), float(np.max(lon)), float(np.max(lat))

@@ -106,6 +106,9 @@ GROUND_KINDS = (
 ROLES = ("citizen", "agent", "planner", "operator", "admin")
 VISIBILITIES = ("public", "agent", "confidential")
 HEIGHT_SOURCES = ("measured", "levels", "default", "lod")
+#: where a feature's height (a building's base, a point's or a pipe's z) came from: its
+#: file, the twin's DEM, or neither (the flat ground at 0); a DEM import re-bases the last two
+Z_SOURCES = ("source", "dem", "default")
 #: what the audit log records (twin.audit): a token accepted (once per cache period) or
 #: refused, an account created, rotated or revoked, a data import, an export (a page of
 #: features to a signed-in caller or of non-public data), a read of agent-only or

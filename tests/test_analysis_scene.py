@@ -4,9 +4,11 @@ processes giving the same answers."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from tests.scene_support import X0, Y0, add_box, add_scenario, remove, working_crs
 from twin.analysis.rays import IN_PROCESS_BELOW, RayCaster
@@ -73,3 +75,38 @@ def test_worker_processes_give_the_same_answers(engine: Engine, world: dict[str,
         assert (p1 == p2).all() and np.allclose(t1, t2)
         assert (one.occluded(eye, dirs) == two.occluded(eye, dirs)).all()
         assert (p1 >= 0).mean() > 0.5  # the lower half sees the ground, some rays a wall
+
+
+def test_the_ground_is_the_dem_where_the_twin_has_one(
+    engine: Engine, world: dict[str, int], tmp_path: Path
+) -> None:
+    """On a DEM rising 0.1 m per metre east and 0.05 m per metre north, a ray straight down
+    from 1.6 m above the ground meets it after 1.6 m anywhere on it, the boxes (placed on
+    their lowest ground by the DEM import) stand on it, and the plane stays under it."""
+    from geodata.importers.dem import import_dem
+    from tests.flood_support import write_tif
+
+    size, x0, y0 = 400, X0 - 200, Y0 + 200
+    rows, cols = np.indices((size, size))
+    z = 20 + 0.1 * (cols + 0.5) + 0.05 * (size - rows - 0.5)  # at cell centres
+    import_dem(engine, write_tif(tmp_path / "slope.tif", z, x0=x0, y0=y0))
+
+    def ground(x: float, y: float) -> float:
+        return 20 + 0.1 * (x - x0) + 0.05 * (y - (y0 - size))
+
+    scene = build_scene(engine, X0, Y0, radius=200)
+    assert scene.ground_z == pytest.approx(ground(X0, Y0), abs=1e-3)
+    assert (scene.kind == GROUND).sum() > 1000
+    pts = [(X0, Y0 - 5), (X0 - 150, Y0 + 120), (X0 + 170, Y0 - 160)]
+    eyes = np.concatenate([scene.local(x, y, ground(x, y) + 1.6) for x, y in pts])
+    down = np.tile(np.array([[0, 0, -1]], np.float32), (len(pts), 1))
+    with RayCaster(scene) as rays:
+        prim, t = rays.intersect(eyes, down)
+    assert (scene.kind[prim] == GROUND).all()
+    assert t == pytest.approx([1.6] * len(pts), abs=0.01)
+    with engine.connect() as conn:
+        north = conn.execute(
+            text("SELECT base_z, z_source FROM buildings WHERE id = :i"), {"i": world["north"]}
+        ).one()
+    # the north box's lowest corner is its south-west one, (X0 - 10, Y0 + 20)
+    assert north.z_source == "dem" and north.base_z == pytest.approx(ground(X0 - 10, Y0 + 20))

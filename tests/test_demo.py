@@ -11,10 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+import shapely
 from sqlalchemy import Engine
 
 from geodata.demo import STEPS, SYNTHETIC, load_demo
+from geodata.grounding import GroundHeights, footprint_bases
+from geodata.terrain import heights_at, load_dem
 from geodata.vocab import NETWORKS
 from tests.import_data import rows, snapshot
 
@@ -87,6 +91,23 @@ def test_district_from_openstreetmap(demo: Demo) -> None:
     assert all(d[1] == "ODbL-1.0" and d[2] == "© OpenStreetMap contributors" for d in datasets)
 
 
+def _cover(e: Engine, network: str) -> np.ndarray:
+    """The cover (ground - z) at every vertex of a generated network's pipes."""
+    xyz = np.array(
+        rows(
+            e,
+            "SELECT ST_X(p.geom), ST_Y(p.geom), ST_Z(p.geom) FROM network_segments s, "
+            "ST_DumpPoints(s.geom) p WHERE s.source = :s AND s.network = :n "
+            "AND s.source_id NOT LIKE 'water:branch:%'",
+            s=SYNTHETIC,
+            n=network,
+        )
+    )
+    ground = heights_at(e, xyz[:, :2])
+    assert ground is not None
+    return ground - xyz[:, 2]
+
+
 def test_real_pipelines_and_hydrants(demo: Demo) -> None:
     e = demo.engine
     real = dict(
@@ -103,10 +124,16 @@ def test_real_pipelines_and_hydrants(demo: Demo) -> None:
     )
     hydrants = rows(
         e,
-        "SELECT network, synthetic, count(*), max(abs(ST_Z(geom) + depth_m)) "
-        "FROM network_nodes WHERE kind = 'hydrant' GROUP BY 1, 2",
+        "SELECT network, synthetic, z_source, count(*) FROM network_nodes "
+        "WHERE kind = 'hydrant' GROUP BY 1, 2, 3",
     )
-    assert hydrants == [("water", False, 37, 0.0)]
+    assert hydrants == [("water", False, "dem", 37)]
+    # each lies at the demo terrain's height minus its cover depth
+    sql = "SELECT ST_X(geom), ST_Y(geom), ST_Z(geom) + depth_m FROM network_nodes "
+    sql += "WHERE kind = 'hydrant'"
+    at = np.array(rows(e, sql))
+    ground = heights_at(e, at[:, :2])
+    assert ground is not None and np.allclose(at[:, 2], ground, atol=1e-6)
     assert one(e, "SELECT count(*) FROM furniture WHERE attrs ? 'emergency'") == 0
     # each hydrant hangs on a generated main by a short branch
     assert (
@@ -137,13 +164,14 @@ def test_synthetic_networks_are_plausible(demo: Demo) -> None:
     }
     assert set(stats) == set(NETWORKS)
     for network, (depth, diameter, materials) in EXPECTED.items():
-        (n, dmin, dmax, dnmin, dnmax, mats, y0, y1, synthetic, operated, noted, zmax, zmin) = stats[
-            network
-        ]
+        (n, dmin, dmax, dnmin, dnmax, mats, y0, y1, synthetic, operated, noted, _zmax, _zmin) = (
+            stats[network]
+        )
         assert n >= 200, network
         assert depth[0] <= dmin <= dmax <= depth[1], (network, dmin, dmax)
-        # z = ground (0) - depth, all along every pipe
-        assert -depth[1] - 1e-6 <= zmin <= zmax <= -depth[0] + 1e-6, (network, zmin, zmax)
+        # z = ground - depth, all along every pipe (laid under the demo terrain)
+        cover = _cover(demo.engine, network)
+        assert depth[0] - 1e-6 <= cover.min() <= cover.max() <= depth[1] + 1e-6, network
         assert diameter[0] <= dnmin <= dnmax <= diameter[1], (network, dnmin, dnmax)
         assert set(mats) <= materials and len(mats) >= 2, (network, mats)
         assert 1890 <= y0 < 1990 and 2000 < y1 <= 2023, (network, y0, y1)
@@ -207,13 +235,20 @@ def test_synthetic_nodes(demo: Demo) -> None:
         (r[0], r[1]): r[2:]
         for r in rows(
             e,
-            "SELECT network, kind, count(*), min(depth_m), max(abs(ST_Z(geom) + depth_m)) "
+            "SELECT network, kind, count(*), min(depth_m) "
             "FROM network_nodes WHERE source = :s GROUP BY 1, 2",
             s=SYNTHETIC,
         )
     }
     assert {("wastewater", "manhole"), ("water", "valve"), ("gas", "valve")} <= set(nodes)
-    assert all(n > 50 and dmin > 0.4 and dz < 1e-9 for n, dmin, dz in nodes.values())
+    assert all(n > 50 and dmin > 0.4 for n, dmin in nodes.values())
+    # each at the terrain's height minus its depth
+    at = np.array(
+        rows(e, "SELECT ST_X(geom), ST_Y(geom), ST_Z(geom) + depth_m FROM network_nodes "
+                "WHERE source = :s", s=SYNTHETIC)
+    )  # fmt: skip
+    ground = heights_at(e, at[:, :2])
+    assert ground is not None and np.allclose(at[:, 2], ground, atol=1e-6)
     # sewers run straight between manholes at most ~50 m apart, and each end has one
     assert (
         one(
@@ -393,3 +428,22 @@ def test_live_devices_are_registered_bound_and_flagged(demo: Demo, tmp_path: Pat
     with e.connect() as conn:
         assert len(simulated_devices(conn)) == 91
     assert load_live_demo(e, tmp_path, ImportOptions.from_settings()) == lines  # unchanged
+
+
+def test_the_district_stands_on_its_terrain(demo: Demo) -> None:
+    """The demo's DEM rises to tens of metres: every building stands on its lowest ground,
+    every bench and point of interest on the ground, every pipe under it."""
+    e = demo.engine
+    dem = load_dem(e)
+    assert dem is not None and dem.synthetic
+    got = rows(e, "SELECT z_source, count(*) FROM buildings WHERE scenario_id IS NULL GROUP BY 1")
+    assert dict(got).keys() == {"dem"}
+    found = rows(e, "SELECT ST_AsBinary(footprint), base_z FROM buildings")
+    want = footprint_bases(shapely.from_wkb([bytes(r[0]) for r in found]), GroundHeights(dem))
+    assert np.allclose([r[1] for r in found], want, atol=1e-6)
+    assert max(r[1] for r in found) > 10  # the district is not flat
+    for table in ("furniture", "pois", "network_segments", "network_nodes"):
+        got = rows(e, f"SELECT source = :s, z_source FROM {table} GROUP BY 1, 2", s=SYNTHETIC)
+        # the generated networks are laid under the terrain by their generator (their depth
+        # varies along a pipe), the rest by the import
+        assert set(got) <= {(False, "dem"), (True, "source")}, (table, got)

@@ -369,6 +369,8 @@ ROUTES: dict[str, Callable[[World], list[Target]]] = {
     "/api/datasets/{dataset_id}/download": _downloads,
     # admins only: the one role that sees confidential data
     "/api/audit": lambda w: [Target("/api/audit", "confidential")],
+    # the world has no DEM: 404 for everyone (its answers are tests/test_terrain.py's)
+    "/api/terrain": lambda w: [Target("/api/terrain", gone=True)],
     "/api/stops/{stop_id}/next": lambda w: [
         Target(f"/api/stops/S1/next?feed={feed}", vis) for feed, vis in w.feeds.items()
     ],

@@ -18,6 +18,7 @@ from geodata.terrain import heights_at, load_dem
 from geodata.working_crs import get_working_crs
 from tests.flood_support import X0, Y0, write_tif
 from twin.cli import app as cli_app
+from twin.settings import Settings
 
 NODATA = -32768.0
 
@@ -193,3 +194,42 @@ def test_float32_lowest_nodata_is_nodata(engine: Engine, tmp_path: Path) -> None
     assert report.nodata_cells == 1 and report.min_z == 1.0
     dem = load_dem(engine)
     assert dem is not None and np.isnan(dem.z[0, 0]) and np.nansum(dem.z) == 8.0
+
+
+def test_the_terrain_route_gives_heights_on_a_lonlat_grid(
+    settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    """GET /api/terrain: 404 naming the import without a DEM; then, on a plane DEM, the
+    heights at the grid's nodes are the plane's where they fall on it and null off it, rows
+    from the north."""
+    from fastapi.testclient import TestClient
+
+    from geodata.crs import transformer
+    from twin.app import create_app
+
+    with TestClient(create_app(settings, engine=engine)) as client:
+        r = client.get("/api/terrain")
+        assert r.status_code == 404 and "--layer dem" in r.text
+        rows, cols = np.indices((100, 100))
+        z = 5 + 0.2 * (cols + 0.5) + 0.1 * (rows + 0.5)  # rising east and south
+        import_dem(engine, write_tif(tmp_path / "plane.tif", z, cell=2.0))
+        to_ll = transformer(3067, 4326)
+        lon0, lat0 = to_ll.transform(X0 + 10, Y0 - 190)
+        lon1, lat1 = to_ll.transform(X0 + 190, Y0 - 10)
+        r = client.get("/api/terrain", params={"bbox": f"{lon0},{lat0},{lon1},{lat1}", "size": 9})
+        assert r.status_code == 200, r.text
+        doc = r.json()
+        assert doc["synthetic"] is False and doc["resolution_m"] == 2.0
+        assert doc["width"] * doc["height"] == len(doc["heights"]) and doc["width"] >= 2
+        to_xy = transformer(4326, 3067)
+        w, h = doc["width"], doc["height"]
+        for k in (0, w - 1, w * (h - 1), len(doc["heights"]) - 1, (h // 2) * w + w // 2):
+            lon = lon0 + (lon1 - lon0) * (k % w) / (w - 1)
+            lat = lat1 - (lat1 - lat0) * (k // w) / (h - 1)
+            x, y = to_xy.transform(lon, lat)
+            want = 5 + 0.1 * (x - X0) + 0.05 * (Y0 - y)
+            assert doc["heights"][k] == pytest.approx(want, abs=0.011), k
+        whole = client.get("/api/terrain", params={"size": 4}).json()
+        assert None in whole["heights"]  # the lon/lat box of a square DEM overhangs it
+        assert client.get("/api/terrain", params={"size": 1}).status_code == 400
+        assert client.get("/api/terrain", params={"bbox": "1,2,3"}).status_code == 400

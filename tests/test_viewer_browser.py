@@ -27,6 +27,7 @@ from tests.viewer_support import VIEWER, require_browser_tools, run_check, serve
 RUNNER = VIEWER / "tests" / "run.mjs"
 CHECKS = [
     "explore",
+    "terrain",
     "unreachable",
     "phone",
     "underground_anonymous",

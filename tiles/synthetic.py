@@ -17,9 +17,9 @@ from sqlalchemy import Connection, text
 HELSINKI = (385_000.0, 6_672_000.0)
 
 _BUILDINGS = """
-INSERT INTO buildings (source, source_id, footprint, base_z, height, height_source, levels,
-                       usage, roof_type, year_built, name)
-SELECT :source, (:start + i)::text, ST_Multi(shape), base_z, height, 'measured',
+INSERT INTO buildings (source, source_id, footprint, base_z, z_source, height, height_source,
+                       levels, usage, roof_type, year_built, name)
+SELECT :source, (:start + i)::text, ST_Multi(shape), base_z, 'source', height, 'measured',
        greatest(1, floor(height / 3))::int,
        (ARRAY['residential', 'commercial', 'office', 'school', 'industrial'])[1 + i % 5],
        (ARRAY['flat', 'gabled', 'hipped'])[1 + i % 3],

@@ -36,6 +36,7 @@ from twin.api import (
 )
 from twin.api import rules as rules_api
 from twin.api import scenarios as scenarios_api
+from twin.api import terrain as terrain_api
 from twin.api import tiles as tiles_api
 from twin.api.http import HTTPEdge, NegotiatedGZip, viewer_csp
 from twin.audit import AuditWriter
@@ -131,6 +132,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(datasets.router)
     app.include_router(features.router)
     app.include_router(tiles_api.router)
+    app.include_router(terrain_api.router)
     app.include_router(audit_api.router)
     app.include_router(stops.router)
     app.include_router(ingest.router)

@@ -126,11 +126,11 @@ def load_demo(
                     "EPSG:%s, so it is reprojected there",
                     srid,
                 )
-            nets = generate_networks(conn, srid, options)
-        step(what="synthetic networks")
-        with engine.begin() as conn:
             terrain = load_terrain(conn, pbf, srid)
         step(what="terrain")
+        with engine.begin() as conn:  # the generated pipes are laid under the terrain
+            nets = generate_networks(conn, srid, options)
+        step(what="synthetic networks")
         with engine.begin() as conn:
             project = create_project(conn, pbf, srid, options)
         step(what="project")

@@ -25,7 +25,9 @@ from geodata.demo.frames import write_frame
 from geodata.demo.names import SEED, SOURCE, SYNTHETIC, SYNTHETIC_NOTE
 from geodata.demo.network_specs import _BIG_ROADS, MAIN_ROADS, SPECS, NetworkSpec
 from geodata.demo.streets import Streets, street_graph
+from geodata.grounding import ground_of, raised_by_ground
 from geodata.importers.base import ImportOptions
+from geodata.terrain import read_dem
 
 
 @dataclass
@@ -91,6 +93,11 @@ def generate_networks(conn: Connection, srid: int, options: ImportOptions) -> Ne
     nodes = nodes.drop_duplicates("source_id")
     segments["synthetic"] = True
     nodes["synthetic"] = True
+    ground = ground_of(read_dem(conn))
+    if ground is not None:  # depths were laid from a flat ground at 0: lay them under the DEM
+        for frame in (segments, nodes):
+            raised = raised_by_ground(shapely.from_wkb(frame["geom"].to_numpy()), ground)
+            frame["geom"] = shapely.to_wkb(raised, hex=True, output_dimension=3)
     options = replace(options, prune=True)
     for layer, frame in (("networks", segments), ("network-nodes", nodes)):
         write_frame(conn, frame, layer=layer, source=SYNTHETIC, srid=srid, options=options)

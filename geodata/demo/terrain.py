@@ -106,6 +106,30 @@ def _water_areas(conn: Connection, srid: int) -> list[shapely.Geometry]:
     return [shapely.from_wkb(bytes(r)) for r in rows]
 
 
+def _covering(
+    conn: Connection, box: tuple[float, float, float, float]
+) -> tuple[float, float, float, float]:
+    """The extract's box grown to hold every feature already imported (ways reach out of
+    the extract), with a margin: everything the demo has stands on its terrain."""
+    parts = " UNION ALL ".join(
+        f"SELECT ST_Extent({col})::geometry AS e FROM {table}"
+        for table, col in (("buildings", "footprint"), ("ground", "geom"), ("furniture", "geom"),
+                           ("pois", "geom"), ("network_segments", "geom"),
+                           ("network_nodes", "geom"))
+    )  # fmt: skip
+    row = conn.execute(
+        text(
+            "SELECT ST_XMin(x), ST_YMin(x), ST_XMax(x), ST_YMax(x) "
+            f"FROM (SELECT ST_Extent(e) AS x FROM ({parts}) s) t"
+        )
+    ).one()
+    if row[0] is None:
+        return box
+    m = 2 * RESOLUTION_M
+    return (min(box[0], row[0] - m), min(box[1], row[1] - m),
+            max(box[2], row[2] + m), max(box[3], row[3] + m))  # fmt: skip
+
+
 def load_terrain(conn: Connection, pbf: Path, srid: int) -> TerrainResult:
     """Build the demo DEM and store it (replacing the last one) in the caller's transaction."""
     import osmium
@@ -120,6 +144,7 @@ def load_terrain(conn: Connection, pbf: Path, srid: int) -> TerrainResult:
     box = osmium.io.Reader(str(pbf)).header().box()
     x0, y0 = to_work.transform(box.bottom_left.lon, box.bottom_left.lat)
     x1, y1 = to_work.transform(box.top_right.lon, box.top_right.lat)
+    x0, y0, x1, y1 = _covering(conn, (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
     left, top = np.floor(min(x0, x1)), np.ceil(max(y0, y1))
     w = int(np.ceil((max(x0, x1) - left) / RESOLUTION_M))
     h = int(np.ceil((top - min(y0, y1)) / RESOLUTION_M))

@@ -62,8 +62,8 @@ def merge_attrs(rest: pa.Array, given: NDArray[Any] | None) -> pa.Array:
 #: twin writes them as one JSON object text column under it)
 OWN = "attrs"
 #: the columns of a twin export that the import decides again (the feature id, the source,
-#: where a height came from, an analysis' score): not attributes of the feature
-BOOKKEEPING = ("id", "source", "height_source", "renewal_score")
+#: where a height or a base came from, an analysis' score): not attributes of the feature
+BOOKKEEPING = ("id", "source", "height_source", "z_source", "renewal_score")
 
 
 def own_attrs(rest: pa.Table, given: NDArray[Any] | None) -> tuple[pa.Table, NDArray[Any] | None]:

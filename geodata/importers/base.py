@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from geodata.grounding import GroundHeights
+
 #: column a reader may add with a height measured from 3D geometry (CityJSON LoD)
 LOD_HEIGHT = "__lod_height"
 
@@ -79,6 +81,9 @@ class ImportOptions:
     #: district drawn as one polygon of millions of points would make every tile and page
     #: that holds it heavy for every viewer; the default is far above any real building
     max_vertices: int = 500_000
+    #: the twin's ground (its DEM), for heights the file does not give
+    #: (:mod:`geodata.grounding`); the pipeline sets it from the twin's DEM on every import
+    ground: GroundHeights | None = None
 
     @classmethod
     def from_settings(

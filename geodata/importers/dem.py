@@ -13,7 +13,7 @@ says so).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +50,8 @@ class DemReport:
     max_z: float | None
     replaced: bool
     synthetic: bool = False
+    #: rows moved onto the new ground, per table (:func:`geodata.grounding.rebase`)
+    rebased: dict[str, int] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         datum = self.vertical_datum
@@ -69,6 +71,16 @@ class DemReport:
             f"{self.width} x {self.height} cells of {self.resolution:g} m in EPSG:{self.epsg} "
             f"(from {self.source_crs}, bilinear); {z}; {self.nodata_cells} nodata cell(s)",
             said,
+            *(
+                [
+                    "re-based on the terrain: "
+                    + ", ".join(
+                        f"{n} {table.replace('_', ' ')}" for table, n in self.rebased.items()
+                    )
+                ]
+                if self.rebased
+                else []
+            ),
         ]
 
 
@@ -289,7 +301,8 @@ def store_dem(
     synthetic: bool,
 ) -> DemReport:
     """Store a DEM already in the working CRS (the import's last step, and the demo's),
-    replacing the one of the same source; in the caller's transaction."""
+    replacing the one of the same source, and move the features whose heights came from the
+    ground onto the DEM the twin now uses; in the caller's transaction."""
     from sqlalchemy import text
 
     valid = np.isfinite(z) if nodata is None else (z != np.float32(nodata)) & np.isfinite(z)
@@ -329,7 +342,13 @@ def store_dem(
             "tiff": tiff,
         },
     )
+    from geodata.grounding import rebase
+    from geodata.terrain import read_dem
+
+    used = read_dem(conn)  # the newest real DEM wins over this one if this one is synthetic
+    assert used is not None
     return DemReport(
+        rebased=rebase(conn, used),
         file=file,
         source=source,
         epsg=epsg,

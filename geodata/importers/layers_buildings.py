@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 import shapely
 from shapely import GeometryType
 
+from geodata.grounding import footprint_bases, z_sources
 from geodata.importers import schemes as m
 from geodata.importers.coerce import from_numpy, to_float, to_text
 from geodata.importers.geometry import (
@@ -47,6 +48,7 @@ class Buildings(ImportLayer):
         "address": "text",
         "year_built": "int",
         "replaces_id": "int8",
+        "z_source": "text",
     }
     fields = m.BUILDING_FIELDS
 
@@ -67,8 +69,9 @@ class Buildings(ImportLayer):
             mapper.used.add(street)
 
     def to_stored(self, rows: Rows, src: int, dst: int, options: ImportOptions) -> Stored:
-        """Footprints 2D MultiPolygons; base_z from the mapping, else the lowest Z, else 0;
-        height measured, else from the LoD geometry, else levels x storey height, else the
+        """Footprints 2D MultiPolygons; base_z from the mapping, else the lowest Z, else the
+        lowest ground under the footprint (:mod:`geodata.grounding`), else 0; height
+        measured, else from the LoD geometry, else levels x storey height, else the
         default."""
         cols = rows.columns
         geoms = rows.geoms
@@ -76,11 +79,14 @@ class Buildings(ImportLayer):
         if "base_z" in cols:
             base_z = numbers(cols["base_z"])
             z = np.where(np.isnan(base_z), z, base_z)
-        cols["base_z"] = np.where(np.isnan(z), 0.0, z)
         flat = shapely.force_2d(geoms) if shapely.has_z(geoms).any() else geoms
-        footprint = multi_polygon_ewkb(
-            reproject(flat, src, dst), dst, rows.wkb if src == dst else None
-        )
+        stored = reproject(flat, src, dst)
+        given = ~np.isnan(z)
+        if options.ground is not None and not given.all():
+            z[~given] = footprint_bases(stored[~given], options.ground)
+        cols["base_z"] = np.where(np.isnan(z), 0.0, z)
+        cols["z_source"] = z_sources(given, ~np.isnan(z))
+        footprint = multi_polygon_ewkb(stored, dst, rows.wkb if src == dst else None)
         lod2 = None
         if rows.lod2 is not None:
             lod2 = ewkb(multi_polygons(reproject(rows.lod2, src, dst)), dst)

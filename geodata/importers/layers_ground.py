@@ -12,6 +12,7 @@ import shapely
 from numpy.typing import NDArray
 from shapely import GeometryType
 
+from geodata.grounding import on_ground
 from geodata.importers import schemes as m
 from geodata.importers.geometry import (
     ewkb,
@@ -29,8 +30,11 @@ _L, _ML = GeometryType.LINESTRING, GeometryType.MULTILINESTRING
 _PT, _MPT = GeometryType.POINT, GeometryType.MULTIPOINT
 
 
-def _on_ground(geoms: NDArray[Any], src: int, dst: int) -> NDArray[Any]:
-    return np.asarray(shapely.force_3d(reproject(geoms, src, dst), 0.0))
+def _on_ground(
+    cols: Columns, geoms: NDArray[Any], src: int, dst: int, options: ImportOptions
+) -> NDArray[Any]:
+    """Reprojected points: a 3D one keeps its Z, a 2D one stands on the ground."""
+    return on_ground(cols, reproject(geoms, src, dst), np.zeros(len(geoms)), options.ground)
 
 
 class Furniture(ImportLayer):
@@ -43,6 +47,7 @@ class Furniture(ImportLayer):
         "heading": "float8",
         "height": "float8",
         "name": "text",
+        "z_source": "text",
     }
     fields = m.FURNITURE_FIELDS
     vocabulary: ClassVar[dict[str, tuple[str, ...]]] = {"kind": FURNITURE_KINDS}
@@ -53,7 +58,7 @@ class Furniture(ImportLayer):
 
     def to_stored(self, rows: Rows, src: int, dst: int, options: ImportOptions) -> Stored:
         rows.columns["height"] = positive(rows.columns["height"])
-        geom = ewkb(_on_ground(rows.geoms, src, dst), dst)
+        geom = ewkb(_on_ground(rows.columns, rows.geoms, src, dst, options), dst)
         return Stored(rows.ids, geom, rows.columns, rows.attrs)
 
 
@@ -62,12 +67,17 @@ class Pois(ImportLayer):
     table = "pois"
     accepted = (_PT, _MPT)
     single_points = True
-    columns: ClassVar[dict[str, str]] = {"name": "text", "kind": "text", "description": "text"}
+    columns: ClassVar[dict[str, str]] = {
+        "name": "text",
+        "kind": "text",
+        "description": "text",
+        "z_source": "text",
+    }
     fields = m.POI_FIELDS
 
     def to_stored(self, rows: Rows, src: int, dst: int, options: ImportOptions) -> Stored:
         rows.columns["kind"] = pc.fill_null(rows.columns["kind"], "poi")
-        geom = ewkb(_on_ground(rows.geoms, src, dst), dst)
+        geom = ewkb(_on_ground(rows.columns, rows.geoms, src, dst, options), dst)
         return Stored(rows.ids, geom, rows.columns, rows.attrs)
 
 

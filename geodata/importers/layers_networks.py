@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from shapely import GeometryType
 
 from geodata.errors import ImportFailed
+from geodata.grounding import on_ground
 from geodata.importers import schemes as m
 from geodata.importers.coerce import as_text, flat, from_numpy, lookup
 from geodata.importers.geometry import (
@@ -78,9 +79,17 @@ def _location_class(values: Any, ids: NDArray[Any]) -> pa.Array:
     return text
 
 
-def _buried(geoms: NDArray[Any], depth: NDArray[Any], src: int, dst: int) -> NDArray[Any]:
-    """Reprojected, and 3D: a 2D geometry lies at z = -depth, a 3D one keeps its Z."""
-    return np.asarray(shapely.force_3d(reproject(geoms, src, dst), -depth))
+def _buried(
+    cols: Columns,
+    geoms: NDArray[Any],
+    depth: NDArray[Any],
+    src: int,
+    dst: int,
+    options: ImportOptions,
+) -> NDArray[Any]:
+    """Reprojected, and 3D: a 3D geometry keeps its Z, a 2D one lies at the ground minus its
+    depth (:func:`geodata.grounding.placed`); ``z_source`` says which."""
+    return on_ground(cols, reproject(geoms, src, dst), depth, options.ground)
 
 
 class Networks(ImportLayer):
@@ -100,6 +109,7 @@ class Networks(ImportLayer):
         "synthetic": "bool",
         "replaces_id": "int8",
         "location_class": "text",
+        "z_source": "text",
     }
     fields = m.NETWORK_FIELDS
     vocabulary: ClassVar[dict[str, tuple[str, ...]]] = {"network": NETWORKS}
@@ -123,7 +133,7 @@ class Networks(ImportLayer):
             attrs = attrs.take(index)
             cols = {c: _take(v, index) for c, v in cols.items()}
         depth, attrs = _with_depth(cols, attrs)
-        geom = ewkb(_buried(parts, depth, src, dst), dst)
+        geom = ewkb(_buried(cols, parts, depth, src, dst, options), dst)
         cols["diameter_mm"] = positive(cols["diameter_mm"])
         year = numbers(cols["install_year"])
         cols["install_year"] = np.where((year >= 1700) & (year <= 2100), year, np.nan)
@@ -146,6 +156,7 @@ class NetworkNodes(ImportLayer):
         "depth_m": "float8",
         "synthetic": "bool",
         "location_class": "text",
+        "z_source": "text",
     }
     fields = m.NODE_FIELDS
     vocabulary: ClassVar[dict[str, tuple[str, ...]]] = {"network": NETWORKS, "kind": NODE_KINDS}
@@ -173,7 +184,7 @@ class NetworkNodes(ImportLayer):
 
     def to_stored(self, rows: Rows, src: int, dst: int, options: ImportOptions) -> Stored:
         depth, attrs = _with_depth(rows.columns, rows.attrs)
-        geom = ewkb(_buried(rows.geoms, depth, src, dst), dst)
+        geom = ewkb(_buried(rows.columns, rows.geoms, depth, src, dst, options), dst)
         rows.columns["synthetic"] = flags(rows.columns["synthetic"])
         rows.columns["location_class"] = _location_class(rows.columns["location_class"], rows.ids)
         return Stored(rows.ids, geom, rows.columns, attrs)

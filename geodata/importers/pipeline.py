@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ from geodata.importers.writer import StageWriter, raw_connection
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
+    from geodata.grounding import GroundHeights
     from geodata.importers.mapping_file import MappingFile
 
 LOGGER = logging.getLogger(__name__)
@@ -108,7 +110,7 @@ def import_reader(
     :param mapping: a mapping from the source's attribute names to the layer's columns
     """
     target = import_layer(layer)
-    options = options or ImportOptions.from_settings()
+    options = replace(options or ImportOptions.from_settings(), ground=_ground(conn))
     if options.visibility is not None:
         check_known(options.visibility)
     started = time.perf_counter()
@@ -159,6 +161,15 @@ def import_reader(
         reader.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _ground(conn: Connection) -> GroundHeights | None:
+    """The twin's DEM as the import's ground (None without one): heights a file does not
+    give are read from it (:mod:`geodata.grounding`)."""
+    from geodata.grounding import ground_of
+    from geodata.terrain import load_dem
+
+    return ground_of(load_dem(conn.engine))
 
 
 def import_layer(name: str) -> ImportLayer:

@@ -275,6 +275,7 @@ class BalconyView(Analysis[BalconyParams]):
         "scenarios",
         "scenario_removals",
         "projects",
+        "terrain",
     )
     #: a window of the demo district 6 storeys up, looking at the demo project's site
     example: ClassVar[dict[str, Any]] = {

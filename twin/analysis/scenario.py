@@ -89,7 +89,7 @@ class ScenarioComparison(Analysis[ScenarioParams]):
     title = "A scenario against the baseline: floor area, dwellings, sun hours lost, views"
     Params = ScenarioParams
     layers: ClassVar[tuple[str, ...]] = ("buildings",)
-    tables: ClassVar[tuple[str, ...]] = ("buildings", "scenarios", "scenario_removals")
+    tables: ClassVar[tuple[str, ...]] = ("buildings", "scenarios", "scenario_removals", "terrain")
     # the sun-hours comparison (once wired) casts millions of rays: a job
     slow: ClassVar[bool] = True
     example: ClassVar[dict[str, Any]] = {"scenario": "new-block"}

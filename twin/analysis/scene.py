@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from sqlalchemy import Engine, text
 
 from geodata.errors import NotFound
+from geodata.terrain import Dem, load_dem
 from geodata.working_crs import require_working_crs
 from tiles.extrude import building_mesh
 from tiles.frames import Frame
@@ -117,8 +118,9 @@ def build_scene(
     scenario: ScenarioRef | None = None,
     ground_z: float | None = None,
 ) -> Scene:
-    """The scene within ``radius`` metres of (x, y) (working CRS). The ground is a plane at
-    ``ground_z`` (default: the lowest building base around, else 0) reaching past the
+    """The scene within ``radius`` metres of (x, y) (working CRS). The ground is the twin's
+    DEM where it has one (:func:`terrain_mesh`), over a plane at ``ground_z`` (default: the
+    DEM's height at (x, y), else the lowest building base around, else 0) reaching past the
     buildings, so a ray downwards always meets something."""
     with engine.connect() as conn:
         epsg = require_working_crs(conn)
@@ -130,20 +132,90 @@ def build_scene(
                          [bytes(r[4]) if r[4] is not None else None for r in rows])  # fmt: skip
     ids = np.array([int(r[0]) for r in rows], dtype=np.int64)
     is_project = np.array([bool(r[5]) for r in rows], dtype=bool)
-    z0 = float(ground_z) if ground_z is not None else (float(base.min()) if len(base) else 0.0)
+    g = 4.0 * radius
+    dem = load_dem(engine)
+    terrain = terrain_mesh(dem, frame, x, y, g) if dem is not None else None
+    if ground_z is not None:
+        z0 = float(ground_z)
+    elif terrain is not None:
+        z0 = terrain.centre_z
+    else:
+        z0 = float(base.min()) if len(base) else 0.0
     tri = mesh.triangles.astype(np.int32)
     tri_feature = mesh.features[tri[:, 0]] if len(tri) else np.zeros(0, np.uint32)
     kind = np.where(is_project[tri_feature], PROJECT, BUILDING).astype(np.uint8)
-    verts = mesh.positions.astype(np.float32)
-    # the ground: a square plane in the frame, well past the buildings
-    g = 4.0 * radius
-    gv = np.array([[-g, -g, z0], [g, -g, z0], [g, g, z0], [-g, g, z0]], dtype=np.float32)
-    gt = np.array([[0, 1, 2], [0, 2, 3]], dtype=np.int32) + len(verts)
+    verts = [mesh.positions.astype(np.float32)]
+    tris = [tri]
+    # the ground: a square plane in the frame, well past the buildings (under the DEM)
+    plane_z = z0 if terrain is None else min(z0, terrain.lowest) - PLANE_BELOW_DEM_M
+    corners = [[-g, -g], [g, -g], [g, g], [-g, g]]
+    verts.append(np.array([[cx, cy, plane_z] for cx, cy in corners], np.float32))
+    tris.append(np.array([[0, 1, 2], [0, 2, 3]], dtype=np.int32) + len(verts[0]))
+    if terrain is not None:
+        tris.append(terrain.triangles + sum(len(v) for v in verts))
+        verts.append(terrain.vertices)
+    n_ground = sum(len(t) for t in tris[1:])
     return Scene(
         frame,
-        np.concatenate([verts, gv]),
-        np.concatenate([tri, gt]),
-        np.concatenate([kind, np.full(2, GROUND, np.uint8)]),
-        np.concatenate([ids[tri_feature], np.full(2, -1, np.int64)]),
+        np.concatenate(verts),
+        np.concatenate(tris),
+        np.concatenate([kind, np.full(n_ground, GROUND, np.uint8)]),
+        np.concatenate([ids[tri_feature], np.full(n_ground, -1, np.int64)]),
         z0,
+    )
+
+
+#: the most DEM cells a scene's terrain has along a side (it is resampled beyond): the
+#: ground within a few kilometres needs metres, not the DEM's every cell, and Embree's build
+#: grows with the triangles
+TERRAIN_CELLS = 384
+#: the catch-all plane lies this far under the DEM's lowest point (outside the DEM only)
+PLANE_BELOW_DEM_M = 0.5
+
+
+@dataclass
+class TerrainMesh:
+    vertices: NDArray[np.float32]
+    triangles: NDArray[np.int32]
+    #: the DEM's height at the scene's centre (its lowest point there is none)
+    centre_z: float
+    lowest: float
+
+
+def terrain_mesh(dem: Dem, frame: Frame, x: float, y: float, half: float) -> TerrainMesh | None:
+    """The DEM's cells within ``half`` metres of (x, y) as triangles in ``frame``: two per
+    quad of cell centres (every k-th cell when more than :data:`TERRAIN_CELLS` a side),
+    none where a corner is nodata; None when the DEM does not reach the square."""
+    inv = ~dem.transform
+    h, w = dem.z.shape
+    cols = sorted(inv.a * cx + inv.c for cx in (x - half, x + half))
+    rows = sorted(inv.e * cy + inv.f for cy in (y - half, y + half))
+    c0, c1 = max(int(np.floor(cols[0])), 0), min(int(np.ceil(cols[1])), w)
+    r0, r1 = max(int(np.floor(rows[0])), 0), min(int(np.ceil(rows[1])), h)
+    if c1 - c0 < 2 or r1 - r0 < 2:
+        return None
+    step = max(1, int(np.ceil(max(c1 - c0, r1 - r0) / TERRAIN_CELLS)))
+    rr = np.arange(r0, r1, step)
+    cc = np.arange(c0, c1, step)
+    z = dem.z[np.ix_(rr, cc)]
+    if not np.isfinite(z).any():
+        return None
+    gc, gr = np.meshgrid(cc + 0.5, rr + 0.5)
+    wx = dem.transform.a * gc + dem.transform.b * gr + dem.transform.c
+    wy = dem.transform.d * gc + dem.transform.e * gr + dem.transform.f
+    local = frame.local(wx.ravel(), wy.ravel(), np.nan_to_num(z).ravel()).astype(np.float32)
+    nr, nc = z.shape
+    idx = np.arange(nr * nc, dtype=np.int32).reshape(nr, nc)
+    a, b = idx[:-1, :-1].ravel(), idx[:-1, 1:].ravel()
+    c, d = idx[1:, :-1].ravel(), idx[1:, 1:].ravel()
+    quads = np.column_stack([a, b, c, d])
+    ok = np.isfinite(z.ravel())[quads].all(axis=1)
+    a, b, c, d = quads[ok].T
+    triangles = np.concatenate([np.column_stack([a, c, b]), np.column_stack([b, c, d])])
+    from geodata.terrain import sample_bilinear
+
+    centre = float(sample_bilinear(dem, np.array([[x, y]]))[0])
+    lowest = float(np.nanmin(z))
+    return TerrainMesh(
+        local, triangles.astype(np.int32), centre if np.isfinite(centre) else lowest, lowest
     )

@@ -132,7 +132,14 @@ class SunHours(Analysis[SunHoursParams]):
     title = "Direct-sun hours on points, facades, a ground grid or roofs (baseline and scenario)"
     Params = SunHoursParams
     layers: ClassVar[tuple[str, ...]] = ("buildings",)
-    tables: ClassVar[tuple[str, ...]] = ("buildings", "scenarios", "scenario_removals", "projects")
+    #: "terrain": the scene's ground is the DEM
+    tables: ClassVar[tuple[str, ...]] = (
+        "buildings",
+        "scenarios",
+        "scenario_removals",
+        "projects",
+        "terrain",
+    )
     slow: ClassVar[bool] = True
     example: ClassVar[dict[str, Any]] = {
         "points": {"type": "FeatureCollection", "features": [{"type": "Feature", "id": "square",

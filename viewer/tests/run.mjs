@@ -423,6 +423,63 @@ checks.tour = async (browser) => {
   return { slug, stops: stops.length, points: drawn.points, gpx_points: pts.length, gpx_m: Math.round(gpxLength), accessible, summary };
 };
 
+checks.terrain = async (browser) => {
+  // the ground is draped on the twin's DEM, and the buildings stand on it (not at a flat 0)
+  const { page, errors } = await openPage(browser);
+  const terrain = await api('/api/terrain?size=65');
+  assert(terrain.heights.filter((h) => h !== null).length > 100, 'the demo has no terrain');
+  await page.goto(`${BASE}/#/explore`);
+  await waitReady(page);
+  const fc = await api('/collections/buildings/items?limit=400');
+  const places = fc.features
+    .filter((f) => f.geometry && f.properties.z_source === 'dem')
+    .map((f) => {
+      const ring = f.geometry.type === 'Polygon' ? f.geometry.coordinates[0] : f.geometry.coordinates[0][0];
+      const n = ring.length - 1;
+      return { id: f.id, base: f.properties.base_z, lon: ring.slice(0, n).reduce((a, p) => a + p[0], 0) / n, lat: ring.slice(0, n).reduce((a, p) => a + p[1], 0) / n };
+    });
+  assert(places.length > 50, `only ${places.length} buildings were placed on the terrain`);
+  const got = await page.evaluate((places) => {
+    const { viewer, ctx } = window.__twin;
+    const ground = ctx.base.ground;
+    return {
+      triangles: ground.triangles,
+      texture: ground.texture,
+      rows: places.map((p) => {
+        const at = viewer.local(p.lon, p.lat, p.base);
+        return { id: p.id, base_y: at.y, mesh_y: ground.heightAt(at.x, at.z), grid_y: viewer.groundY(at.x, at.z) };
+      }),
+    };
+  }, places);
+  assert(got.triangles > 10000, `the ground has ${got.triangles} triangles: not draped on the terrain grid`);
+  const rel = got.rows.filter((r) => r.mesh_y !== null);
+  assert(rel.length === got.rows.length, `${got.rows.length - rel.length} buildings stand off the drawn ground`);
+  const relief = Math.max(...rel.map((r) => r.mesh_y)) - Math.min(...rel.map((r) => r.mesh_y));
+  assert(relief > 5, `the drawn ground is flat (relief ${relief.toFixed(1)} m)`);
+  // a building's base is its lowest ground: never above the ground at its centre, and close
+  // under it but on a slope or a shore (a footprint touching the sea has its base at 0)
+  const off = rel.map((r) => r.mesh_y - r.base_y);
+  const floating = rel.filter((r, i) => off[i] < -0.5);
+  assert(floating.length === 0, `${floating.length} buildings float: ${JSON.stringify(floating.slice(0, 3))}`);
+  const deep = off.filter((d) => d > 4).length;
+  assert(deep <= 0.1 * rel.length, `${deep} of ${rel.length} buildings sink more than 4 m under the ground at their centre`);
+  // the mesh and the grid the overlays use agree
+  const apart = Math.max(...rel.map((r) => Math.abs(r.mesh_y - r.grid_y)));
+  assert(apart < 0.5, `the ground mesh and the overlays' ground differ by ${apart.toFixed(2)} m`);
+  // a low look across the slope, for the README
+  await page.evaluate(() => {
+    const v = window.__twin.viewer;
+    const c = window.__twin.ctx.base.centre;
+    const V = v.camera.position.constructor;
+    v.lookAt(new V(c.x - 420, c.y + 140, c.z + 380), new V(c.x, c.y, c.z), false);
+  });
+  await waitTilesIdle(page);
+  await assertRendered(page, 'terrain');
+  await shot(page, 'terrain');
+  assertNoErrors(errors, 'terrain');
+  return { buildings: rel.length, relief_m: Number(relief.toFixed(1)), sunk_over_4m: deep, median_gap_m: Number(off.sort((a, b) => a - b)[off.length >> 1].toFixed(2)), triangles: got.triangles, texture: got.texture };
+};
+
 checks.vr = async (browser) => {
   assert(TOKEN, 'TWIN_AGENT_TOKEN is not set');
   const t0 = Date.now();

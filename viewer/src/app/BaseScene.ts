@@ -6,6 +6,7 @@ import { Vector3 } from 'three';
 import { type ApiClient, ApiError, explain } from '../core/ApiClient';
 import { LocalFrame } from '../core/Geodesy';
 import { BUILDING_STYLES, type FeatureStyle } from '../core/Styling';
+import { Terrain, type TerrainGrid } from '../core/Terrain';
 import { type GeoFeature, GroundLayer } from '../three/GroundLayer';
 import type { TilesetLayer } from '../three/TilesetLayer';
 import type { TwinViewer } from '../three/TwinViewer';
@@ -19,6 +20,9 @@ export const BUILDINGS = 'buildings';
  * city's ground comes from its ground tileset.
  */
 const GROUND_HALF_SIZE = 1000;
+/** heights along the terrain grid's longer side: 257 nodes put a node every ~10 m over a
+ * district, and cost ~130k triangles */
+const TERRAIN_GRID = 257;
 
 export class BaseScene {
   catalog: TilesetEntry[] = [];
@@ -136,9 +140,20 @@ export class BaseScene {
       if (f) this.viewer.setFrame(f);
     }
     if (!this.viewer.frame) return;
-    this.ground = new GroundLayer(this.viewer.frame, features, GROUND_HALF_SIZE);
+    this.viewer.terrain = await this.loadTerrain();
+    this.ground = new GroundLayer(this.viewer.frame, features, GROUND_HALF_SIZE, this.viewer.terrain);
     this.viewer.overlay.add(this.ground.group);
     this.viewer.invalidate();
+  }
+
+  /** The twin's terrain, or null when it has none (the ground is then flat). */
+  private async loadTerrain(): Promise<Terrain | null> {
+    try {
+      return new Terrain(await this.api.json<TerrainGrid>(`/api/terrain?size=${TERRAIN_GRID}`));
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return null;
+      throw err;
+    }
   }
 
   /** The overview of the district. */

@@ -81,7 +81,8 @@ export class FloodView {
     this.layer?.dispose();
     this.layer = null;
     if (frame) {
-      this.layer = new FloodLayer(frame, doc.extent);
+      // the level is in the DEM's heights: the water's surface where the viewer has the DEM
+      this.layer = new FloodLayer(frame, doc.extent, this.ctx.viewer.terrain ? doc.level_m : null);
       this.ctx.viewer.overlay.add(this.layer.group);
       this.ctx.viewer.invalidate();
     }

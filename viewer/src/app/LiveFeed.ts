@@ -120,12 +120,10 @@ export class LiveFeed extends EventTarget {
     return this.state.devices.get(id);
   }
 
-  /** Local point of a device on the street plane, or null when it has no location. */
+  /** Local point of a device on the ground, or null when it has no location. */
   localOf(d: DeviceState): Vector3 | null {
     if (d.lon === null || d.lat === null || !this.ctx.viewer.frame) return null;
-    const p = this.ctx.viewer.local(d.lon, d.lat, this.ctx.viewer.frame.height);
-    p.y = 0;
-    return p;
+    return this.ctx.viewer.onGround(d.lon, d.lat);
   }
 
   /** Fly the view to a device, seen from above at a street's distance. */
@@ -199,12 +197,12 @@ export class LiveFeed extends EventTarget {
   private surfaceAt(d: DeviceState, p: Vector3): number {
     const known = this.surface.get(d.id);
     if (known !== undefined) return known;
-    if (d.layer !== 'buildings') return 0;
-    const ray = new Raycaster(new Vector3(p.x, 800, p.z), new Vector3(0, -1, 0));
+    if (d.layer !== 'buildings') return p.y;
+    const ray = new Raycaster(new Vector3(p.x, p.y + 800, p.z), new Vector3(0, -1, 0));
     const hit = this.ctx.viewer.pickRay(ray, (o) => !isMarker(o, this.markers.group));
-    const y = hit && hit.layer ? Math.max(0, hit.point.y) : null;
+    const y = hit && hit.layer ? Math.max(p.y, hit.point.y) : null;
     if (y !== null) this.surface.set(d.id, y);
-    return y ?? 0;
+    return y ?? p.y;
   }
 
   private emit(ids: string[] | null): void {

@@ -153,10 +153,10 @@ export class ProjectMode implements TwinMode {
     if (pts.length) {
       const c = pts.reduce((a, b) => a.add(b), new Vector3()).multiplyScalar(1 / pts.length);
       const r = Math.max(...pts.map((p) => Math.hypot(p.x - c.x, p.z - c.z)));
-      c.y = 0;
+      c.y = ctx.viewer.groundY(c.x, c.z);
       ctx.viewer.overview(c, Math.max(90, r * 2.2), false);
     } else if (this.site) {
-      ctx.viewer.overview(ctx.viewer.local(this.site[0], this.site[1], frame.height), 160, false);
+      ctx.viewer.overview(ctx.viewer.onGround(this.site[0], this.site[1]), 160, false);
     }
   }
 

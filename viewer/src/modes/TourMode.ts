@@ -204,8 +204,7 @@ export class TourMode implements TwinMode {
   private draw(ctx: AppContext, result: CircuitResult): void {
     const { viewer } = ctx;
     if (!viewer.frame) return;
-    const h0 = viewer.frame.height;
-    const pts = result.geometry_lonlat.coordinates.map(([lon, lat]) => viewer.local(lon, lat, h0 + LIFT));
+    const pts = result.geometry_lonlat.coordinates.map(([lon, lat]) => viewer.onGround(lon, lat, LIFT));
     const group = new Group();
     group.name = 'tour-route';
     const geo = new BufferGeometry();
@@ -218,7 +217,7 @@ export class TourMode implements TwinMode {
     const pinMat = new MeshBasicMaterial({ color: '#2e7d32', depthTest: false });
     for (const s of result.stops) {
       const m = new Mesh(pin, pinMat);
-      m.position.copy(viewer.local(s.lonlat[0], s.lonlat[1], h0 + 3));
+      m.position.copy(viewer.onGround(s.lonlat[0], s.lonlat[1], 3));
       m.renderOrder = 851;
       m.userData.poi = s.id;
       group.add(m);
@@ -236,7 +235,7 @@ export class TourMode implements TwinMode {
   private flyTo(ctx: AppContext, [lon, lat]: [number, number]): void {
     const { viewer } = ctx;
     if (!viewer.frame) return;
-    const p = viewer.local(lon, lat, viewer.frame.height);
+    const p = viewer.onGround(lon, lat);
     viewer.lookAt(new Vector3(p.x + 40, p.y + 60, p.z + 60), p, true);
   }
 

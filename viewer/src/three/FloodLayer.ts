@@ -1,8 +1,9 @@
 /**
  * A flood extent over the 3D city: the GeoJSON polygons the flood analysis returns (CRS84),
- * triangulated and drawn as translucent water draped on the ground, with their outlines.
- * The viewer's ground is flat at the district's height, so the water lies just above it
- * (`lift`); the depth the analysis computed is in the summary beside it.
+ * triangulated and drawn as translucent water with their outlines. Water is flat: the surface
+ * lies at the flood's level (`level`, the DEM's heights), where the extent says the ground is
+ * below it; the ground rising through it is the extent's edge. Without a level, the water is
+ * drawn `lift` above the frame's flat ground.
  */
 import {
   BufferGeometry,
@@ -33,6 +34,7 @@ export class FloodLayer {
   constructor(
     private readonly frame: LocalFrame,
     extent: FloodExtent,
+    private readonly level: number | null = null,
     private readonly lift = 0.6,
   ) {
     this.group.name = 'flood';
@@ -56,6 +58,7 @@ export class FloodLayer {
   }
 
   private local(pos: number[]): [number, number, number] {
+    if (this.level !== null) return this.frame.geodeticToLocal(pos[0], pos[1], this.level + 0.05);
     const l = this.frame.geodeticToLocal(pos[0], pos[1], this.frame.height);
     return [l[0], this.lift, l[2]];
   }

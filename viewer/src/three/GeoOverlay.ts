@@ -1,5 +1,5 @@
 /**
- * GeoJSON drawn flat on the ground of the local frame: the server's shadow polygons (dark,
+ * GeoJSON draped on the ground (each vertex at the terrain's height): the server's shadow polygons (dark,
  * translucent) and a sun-hours heatmap (points or polygons coloured by their `sun_hours`).
  * Coordinates are lon/lat (RFC 7946), as the analyses answer by default.
  */
@@ -79,7 +79,9 @@ export class GeoOverlay {
         shape.holes = poly.slice(1).map((r) => new Shape(r.map(toLocal)));
         const geom = new ShapeGeometry(shape);
         geom.rotateX(-Math.PI / 2);
-        geom.translate(0, this.lift, 0);
+        const pos = geom.getAttribute('position');
+        for (let i = 0; i < pos.count; i++) pos.setY(i, this.viewer.groundY(pos.getX(i), pos.getZ(i)) + this.lift);
+        geom.computeBoundingSphere();
         const mat = new MeshBasicMaterial({ color: colour(f.properties ?? {}), transparent: true, opacity, depthWrite: false, side: DoubleSide });
         this.group.add(new Mesh(geom, mat));
         n++;

@@ -51,6 +51,12 @@ export class ShadowSun {
     light.shadow.camera.up.set(0, 0, -1); // north: never parallel to a sun above the horizon
     light.name = 'planner-sun';
     this.light = light;
+    const { terrain, frame } = viewer;
+    if (terrain && frame) {
+      // the fit's plane is the terrain's lowest; its casters reach its highest ground too
+      this.groundY = frame.geodeticToLocal(frame.lon, frame.lat, terrain.min)[1];
+      this.casterHeight += terrain.max - terrain.min;
+    }
     viewer.renderer.shadowMap.enabled = true;
     viewer.renderer.shadowMap.type = PCFSoftShadowMap;
     // the scene's fixed sun casts no shadow: dim it while this one shines, and the sky's

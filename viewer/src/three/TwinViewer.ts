@@ -21,6 +21,7 @@ import {
 import type { MapControls } from 'three/examples/jsm/controls/MapControls.js';
 import { ecefToGeodetic, LocalFrame, type Vec3 } from '../core/Geodesy';
 import { adaptPixelRatio, cacheLimits } from '../core/StreamingPolicy';
+import type { Terrain } from '../core/Terrain';
 import { CameraFlight } from './CameraFlight';
 import { type CompareState, renderCompare } from './CompareRender';
 import { isSoftwareGL } from './gl';
@@ -47,6 +48,8 @@ export class TwinViewer extends EventTarget {
   readonly controls: MapControls;
   readonly layers = new Map<string, TilesetLayer>();
   frame: LocalFrame | null = null;
+  /** the twin's terrain (`/api/terrain`), or null: the ground is then flat at the frame's height */
+  terrain: Terrain | null = null;
   compare: CompareState = { mode: 'off', split: 0.5, left: [], right: [] };
   /** frames drawn (tests and bench read it) */
   frames = 0;
@@ -150,6 +153,25 @@ export class TwinViewer extends EventTarget {
   local(lon: number, lat: number, h: number): Vector3 {
     if (!this.frame) throw new Error('no frame yet');
     return new Vector3(...this.frame.geodeticToLocal(lon, lat, h));
+  }
+
+  /** Ellipsoidal height of the ground at lon/lat: the terrain's, else the frame's. */
+  groundHeight(lon: number, lat: number): number {
+    if (!this.frame) throw new Error('no frame yet');
+    return this.terrain?.heightAt(lon, lat) ?? this.frame.height;
+  }
+
+  /** The local point on the ground at lon/lat, `lift` metres above it. */
+  onGround(lon: number, lat: number, lift = 0): Vector3 {
+    return this.local(lon, lat, this.groundHeight(lon, lat) + lift);
+  }
+
+  /** Local height (y) of the ground under the local point (x, z). */
+  groundY(x: number, z: number): number {
+    if (!this.frame) throw new Error('no frame yet');
+    if (!this.terrain) return 0;
+    const [lon, lat] = this.frame.localToGeodetic([x, 0, z]);
+    return this.onGround(lon, lat).y;
   }
 
   addTileset(opts: TilesetLayerOptions): TilesetLayer {
