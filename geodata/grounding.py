@@ -61,14 +61,15 @@ def footprint_bases(footprints: NDArray[Any], ground: GroundHeights) -> NDArray[
     it: the outlines densified to the DEM's cell, plus a point inside."""
     rings = shapely.segmentize(shapely.boundary(footprints), max(ground.step, 0.5))
     xy, owner = shapely.get_coordinates(rings, return_index=True)
-    inside = shapely.get_coordinates(shapely.point_on_surface(footprints))
-    xy = np.concatenate([xy, inside])
-    owner = np.concatenate([owner, np.arange(len(footprints))])
-    z = ground.heights(xy)
-    out = np.full(len(footprints), np.inf)
-    ok = np.isfinite(z)
-    np.minimum.at(out, owner[ok], z[ok])
-    return np.where(np.isinf(out), np.nan, out)
+    inside = ground.heights(shapely.get_coordinates(shapely.point_on_surface(footprints)))
+    if not len(footprints):
+        return inside
+    # owners are sorted and every outline has points: one reduction per footprint; fmin
+    # gives NaN only where every sample is NaN
+    outline = np.fmin.reduceat(
+        ground.heights(xy), np.searchsorted(owner, np.arange(len(footprints)))
+    )
+    return np.fmin(outline, inside)
 
 
 def placed(geoms: NDArray[Any], depth: NDArray[Any], ground: GroundHeights | None) -> Placed:

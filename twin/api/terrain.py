@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from geodata.access import check_visibility
 from geodata.errors import NotFound
+from geodata.feature_params import BBOX_PATTERN, parse_bbox
 from geodata.terrain import MAX_GRID, TERRAIN_VISIBILITY, height_grid, load_dem
 from twin.api.deps import CurrentUser, EngineDep
 from twin.api.openapi import problems
@@ -50,13 +51,13 @@ def terrain(
         Query(
             description="lon0,lat0,lon1,lat1 (CRS84) of the grid; default: the whole DEM",
             examples=["24.93,60.16,24.96,60.18"],
+            json_schema_extra={"pattern": BBOX_PATTERN, "format": "bbox"},
         ),
     ] = None,
     size: Annotated[
         int, Query(ge=2, le=MAX_GRID, description="Heights along the longer side")
     ] = 129,
 ) -> TerrainOut:
-    from geodata.feature_params import parse_bbox
 
     check_visibility(user, TERRAIN_VISIBILITY, "the terrain")
     box = parse_bbox(bbox)

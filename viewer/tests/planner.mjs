@@ -100,14 +100,19 @@ checks.sun = async (browser) => {
         const cam = l.shadow.camera;
         const Vec = v.camera.position.constructor;
         const out = [];
-        // the view's own corners met with the ground, computed here independently of the fit
-        for (const [x, y] of [[-1, -1], [1, -1], [-1, 1], [1, 1], [0, 0], [0, 1]]) {
-          const eye = v.camera.getWorldPosition(new Vec());
-          const p = new Vec(x, y, 0.5).unproject(v.camera).sub(eye).normalize();
-          const t = p.y < -1e-6 ? -eye.y / p.y : Infinity;
-          const g = t < 3000 ? eye.clone().addScaledVector(p, t) : eye.clone().addScaledVector(p, 3000).setY(0);
-          const q = g.applyMatrix4(cam.matrixWorldInverse);
-          out.push(q.x >= cam.left - 1e-3 && q.x <= cam.right + 1e-3 && q.y >= cam.bottom - 1e-3 && q.y <= cam.top + 1e-3 && -q.z >= cam.near && -q.z <= cam.far);
+        // the view's own corners met with the ground (the terrain lies between its lowest and
+        // highest heights), computed here independently of the fit
+        const f = v.frame;
+        const levels = v.terrain ? [v.terrain.min, v.terrain.max].map((h) => f.geodeticToLocal(f.lon, f.lat, h)[1]) : [0];
+        for (const level of levels) {
+          for (const [x, y] of [[-1, -1], [1, -1], [-1, 1], [1, 1], [0, 0], [0, 1]]) {
+            const eye = v.camera.getWorldPosition(new Vec());
+            const p = new Vec(x, y, 0.5).unproject(v.camera).sub(eye).normalize();
+            const t = p.y < -1e-6 ? (level - eye.y) / p.y : Infinity;
+            const g = t < 3000 ? eye.clone().addScaledVector(p, t) : eye.clone().addScaledVector(p, 3000).setY(level);
+            const q = g.applyMatrix4(cam.matrixWorldInverse);
+            out.push(q.x >= cam.left - 1e-3 && q.x <= cam.right + 1e-3 && q.y >= cam.bottom - 1e-3 && q.y <= cam.top + 1e-3 && -q.z >= cam.near && -q.z <= cam.far);
+          }
         }
         return { inside: out.every(Boolean), width: cam.right - cam.left };
       }),

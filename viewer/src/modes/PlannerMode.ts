@@ -10,7 +10,7 @@
  * (its tileset's `extras.hides`) plus its own tileset `scenario-{slug}`, reloaded after each
  * edit (the server rebuilds it before answering).
  */
-import { Line, BufferGeometry, LineBasicMaterial, Plane, Raycaster, Vector2, Vector3 } from 'three';
+import { Line, BufferGeometry, LineBasicMaterial, Raycaster, Vector2, Vector3 } from 'three';
 import type { AppContext, TwinMode } from '../app/AppContext';
 import { BUILDINGS } from '../app/BaseScene';
 import { explain } from '../core/ApiClient';
@@ -213,7 +213,7 @@ export class PlannerMode implements TwinMode {
     this.ctx?.shell.message('Click the corners of the footprint on the ground, then "Add it".', 'info');
   }
 
-  /** A click on the ground while drawing adds a corner (the ground plane, not a roof). */
+  /** A click on the ground while drawing adds a corner (the ground, not a roof). */
   private drawClick(e: MouseEvent): void {
     if (!this.drawing || !this.ctx) return;
     const v = this.ctx.viewer;
@@ -221,12 +221,12 @@ export class PlannerMode implements TwinMode {
     const ndc = new Vector2(((e.clientX - r.left) / r.width) * 2 - 1, -((e.clientY - r.top) / r.height) * 2 + 1);
     const ray = new Raycaster();
     ray.setFromCamera(ndc, v.camera);
-    const p = ray.ray.intersectPlane(new Plane(new Vector3(0, 1, 0), 0), new Vector3());
+    const p = v.groundAlong(ray.ray);
     if (!p) return;
     this.drawing.push(p);
     document.body.dataset.drawing = String(this.drawing.length);
     if (this.sketch) v.overlay.remove(this.sketch);
-    const pts = [...this.drawing, this.drawing[0]].map((q) => q.clone().setY(0.5));
+    const pts = [...this.drawing, this.drawing[0]].map((q) => q.clone().setY(q.y + 0.5));
     this.sketch = new Line(new BufferGeometry().setFromPoints(pts), new LineBasicMaterial({ color: '#e8743b' }));
     v.overlay.add(this.sketch);
     v.invalidate(true);

@@ -79,7 +79,8 @@ export class UndergroundMode implements TwinMode {
     document.body.dataset.underground = nets.length ? 'shown' : 'empty';
     // a lower, closer view so the depth reads
     const r = Math.min(ctx.base.radius, 70);
-    ctx.viewer.lookAt(new Vector3(-0.3 * r, 0.5 * r, 0.75 * r), new Vector3(0, -2, 0), true);
+    const g = ctx.viewer.groundY(0, 0);
+    ctx.viewer.lookAt(new Vector3(-0.3 * r, g + 0.5 * r, 0.75 * r), new Vector3(0, g - 2, 0), true);
   }
 
   private colourBy(ctx: AppContext, style: FeatureStyle): void {

@@ -1,13 +1,11 @@
 /**
  * The part of the ground the camera sees, as a WGS 84 bbox [w, s, e, n]: the view's corner
- * rays (and its centre) met with the street plane, rays at or above the horizon cut at a
+ * rays (and its centre) met with the ground, rays at or above the horizon cut at a
  * maximum distance, so a low view across the city asks for what it can show, not the world.
  */
-import { Plane, Raycaster, Vector2, Vector3 } from 'three';
+import { Raycaster, Vector2, Vector3 } from 'three';
 import type { BBox } from '../core/LiveState';
 import type { TwinViewer } from './TwinViewer';
-
-const GROUND = new Plane(new Vector3(0, 1, 0), 0);
 
 export function viewFootprint(viewer: TwinViewer, maxDistance = 3000): BBox | null {
   if (!viewer.frame) return null;
@@ -16,11 +14,11 @@ export function viewFootprint(viewer: TwinViewer, maxDistance = 3000): BBox | nu
   const pts: Vector3[] = [];
   for (const [x, y] of [[-1, -1], [1, -1], [1, 1], [-1, 1], [0, 0]]) {
     ray.setFromCamera(new Vector2(x, y), viewer.camera);
-    const hit = ray.ray.intersectPlane(GROUND, new Vector3());
+    const hit = viewer.groundAlong(ray.ray);
     if (hit && hit.distanceTo(eye) <= maxDistance) pts.push(hit);
     else pts.push(eye.clone().add(ray.ray.direction.clone().setY(0).normalize().multiplyScalar(maxDistance)));
   }
-  pts.push(new Vector3(eye.x, 0, eye.z));
+  pts.push(new Vector3(eye.x, viewer.groundY(eye.x, eye.z), eye.z));
   let w = Infinity;
   let s = Infinity;
   let e = -Infinity;

@@ -35,8 +35,9 @@ export class ShadowSun {
   readonly light: DirectionalLight;
   direction = new Vector3(0, 1, 0);
   lastFit: ShadowFit | null = null;
-  /** the ground plane's height in the frame (m) */
+  /** the ground's lowest and highest heights in the frame (m): the terrain's, else 0 */
   groundY = 0;
+  groundTop = 0;
   maxDistance = 3000;
   casterHeight = 120;
   private readonly dimmed: Array<[Light, number]> = [];
@@ -53,9 +54,9 @@ export class ShadowSun {
     this.light = light;
     const { terrain, frame } = viewer;
     if (terrain && frame) {
-      // the fit's plane is the terrain's lowest; its casters reach its highest ground too
+      // the view's rays meet the ground somewhere between the terrain's lowest and highest
       this.groundY = frame.geodeticToLocal(frame.lon, frame.lat, terrain.min)[1];
-      this.casterHeight += terrain.max - terrain.min;
+      this.groundTop = frame.geodeticToLocal(frame.lon, frame.lat, terrain.max)[1];
     }
     viewer.renderer.shadowMap.enabled = true;
     viewer.renderer.shadowMap.type = PCFSoftShadowMap;
@@ -89,23 +90,27 @@ export class ShadowSun {
     });
   }
 
-  /** The ground points the view reaches: its sample rays met with the ground plane, or
-   * `maxDistance` along the ray for rays above the horizon. */
+  /** The ground points the view reaches: its sample rays met with the ground's lowest and
+   * highest planes (a ray meets the terrain between the two; the fit's box, convex, holds
+   * the segment), or `maxDistance` along the ray for rays above the horizon. */
   visibleGround(): Vector3[] {
     const cam = this.viewer.camera;
     cam.updateMatrixWorld();
-    const plane = new Plane(new Vector3(0, 1, 0), -this.groundY);
     const eye = cam.getWorldPosition(new Vector3());
     const out: Vector3[] = [];
-    for (const [x, y] of SAMPLES) {
-      const p = new Vector3(x, y, 0.5).unproject(cam);
-      const ray = new Ray(eye, p.sub(eye).normalize());
-      const hit = ray.intersectPlane(plane, new Vector3());
-      const far = hit && hit.distanceTo(eye) <= this.maxDistance ? hit : ray.at(this.maxDistance, new Vector3());
-      far.y = this.groundY;
-      out.push(far);
+    const levels = this.groundTop > this.groundY ? [this.groundY, this.groundTop] : [this.groundY];
+    for (const level of levels) {
+      const plane = new Plane(new Vector3(0, 1, 0), -level);
+      for (const [x, y] of SAMPLES) {
+        const p = new Vector3(x, y, 0.5).unproject(cam);
+        const ray = new Ray(eye, p.sub(eye).normalize());
+        const hit = ray.intersectPlane(plane, new Vector3());
+        const far = hit && hit.distanceTo(eye) <= this.maxDistance ? hit : ray.at(this.maxDistance, new Vector3());
+        far.y = level;
+        out.push(far);
+      }
+      out.push(new Vector3(eye.x, level, eye.z));
     }
-    out.push(new Vector3(eye.x, this.groundY, eye.z));
     return out;
   }
 

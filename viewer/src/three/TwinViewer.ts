@@ -11,6 +11,8 @@ import {
   Matrix4,
   type Object3D,
   PerspectiveCamera,
+  Plane,
+  type Ray,
   Raycaster,
   Scene,
   SRGBColorSpace,
@@ -172,6 +174,19 @@ export class TwinViewer extends EventTarget {
     if (!this.terrain) return 0;
     const [lon, lat] = this.frame.localToGeodetic([x, 0, z]);
     return this.onGround(lon, lat).y;
+  }
+
+  /** Where a ray meets the ground (the terrain, else the plane y = 0), or null when it
+   * never does. Fixed-point on the terrain's heights: meet the plane at the ground's height
+   * under the last point, a few times (exact on flat ground, centimetres on a city's slopes). */
+  groundAlong(ray: Ray): Vector3 | null {
+    const plane = new Plane(new Vector3(0, 1, 0), 0);
+    let hit = ray.intersectPlane(plane, new Vector3());
+    for (let i = 0; hit && this.terrain && i < 4; i++) {
+      plane.constant = -this.groundY(hit.x, hit.z);
+      hit = ray.intersectPlane(plane, new Vector3()) ?? hit;
+    }
+    return hit;
   }
 
   addTileset(opts: TilesetLayerOptions): TilesetLayer {
