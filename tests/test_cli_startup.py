@@ -56,18 +56,20 @@ def test_loading_the_command_loads_no_database_gdal_tiles_or_server(tmp_path: Pa
     assert done.stdout.strip() == "none"
 
 
-def test_an_ogr_import_loads_no_other_readers_libraries(
+def test_an_ogr_import_loads_no_sqlalchemy_and_no_other_readers_libraries(
     db_url: str, engine: Engine, tmp_path: Path
 ) -> None:
-    """The reader registry imports every reader module to read its endings, so a reader
-    module imports its format's library when it reads (lxml for CityGML, pyosmium for OSM);
-    the settings' rate checks import limits only for a rate given in the environment."""
+    """``twin import`` checks the schema, imports (reading its ground too: rasterio only with a
+    DEM to decode) and records its audit entry through psycopg alone (geodata.pg); the reader
+    registry imports every reader module to read its endings, so a reader module imports its
+    format's library when it reads (lxml for CityGML, pyosmium for OSM); the settings' rate
+    checks import limits only for a rate given in the environment."""
     path = write_geojson(
         tmp_path / "houses.geojson",
         [feature(rect(X, Y), gml_id="a", height=12)],
         crs="urn:ogc:def:crs:EPSG::3067",
     )
-    unneeded = ["lxml", "osmium", "limits"]
+    unneeded = ["sqlalchemy", "rasterio", "lxml", "osmium", "limits"]
     code = (
         "import sys; from twin.cli import app; sys.argv = ['twin', *sys.argv[1:]]\n"
         "try:\n    app()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
@@ -85,6 +87,9 @@ def test_an_ogr_import_loads_no_other_readers_libraries(
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "loaded: none"
     assert rows(engine, "SELECT count(*) FROM buildings WHERE source = 'houses'") == [(1,)]
+    assert rows(engine, "SELECT kind, target, detail->>'imported' FROM audit_log") == [
+        ("import", "houses.geojson", "1")
+    ]
 
 
 def test_commands_run_arrow_on_the_system_allocator(tmp_path: Path) -> None:
