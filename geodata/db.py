@@ -3,7 +3,9 @@
 Alembic and the ORM are imported only by the functions that need them: commands such as
 ``twin import`` only check that the schema is at the head revision, which
 :func:`check_migrated` does with one query and a scan of the migration files' ``revision``
-lines, sparing every such command the cost of importing Alembic.
+lines, sparing every such command the cost of importing Alembic. Given the database URL
+rather than an engine, it asks through psycopg alone (:mod:`geodata.pg`), so that
+``twin import`` does not load SQLAlchemy either.
 """
 
 from __future__ import annotations
@@ -13,18 +15,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, create_engine, text
-from sqlalchemy.exc import OperationalError
-
 from geodata.errors import DatabaseNotReady
+from geodata.pg import raw_connection, transaction, unreachable
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy import Connection, Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def make_engine(url: str, **kw: object) -> Engine:
+    from sqlalchemy import create_engine
+
     return create_engine(url, pool_pre_ping=True, **kw)
 
 
@@ -51,6 +54,8 @@ def lock_migrations(conn: Connection) -> None:
     lock, the first migrates and the others find the schema at the head and do nothing
     (Alembic reads the current revision only after this, inside the same transaction).
     """
+    from sqlalchemy import text
+
     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
 
 
@@ -67,11 +72,16 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(alembic_config("postgresql://")).get_current_head() or ""
 
 
-def current_revision(engine: Engine) -> str | None:
+def current_revision(db: Engine | str) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+    engine = make_engine(db) if isinstance(db, str) else db
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        if engine is not db:
+            engine.dispose()
 
 
 _REVISION = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
@@ -98,25 +108,32 @@ def _quick_head() -> str | None:
     return heads.pop() if len(heads) == 1 else None
 
 
-def _quick_current(engine: Engine) -> tuple[bool, str | None]:
+def _quick_current(db: Engine | str) -> tuple[bool, str | None]:
     """(answered, revision) from the ``alembic_version`` table, without Alembic."""
-    with engine.connect() as conn:
-        if conn.execute(text("SELECT to_regclass('alembic_version')")).scalar() is None:
+    with transaction(db) as conn:
+        raw = raw_connection(conn)
+        found = raw.execute("SELECT to_regclass('alembic_version')").fetchone()
+        if found is None or found[0] is None:
             return True, None
-        rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        rows = [str(r[0]) for r in raw.execute("SELECT version_num FROM alembic_version")]
     if len(rows) > 1:
         return False, None  # several heads: let Alembic say
     return True, (rows[0] if rows else None)
 
 
-def check_migrated(engine: Engine) -> None:
-    """Refuse to go on with a database that is unreachable or not at the head revision."""
+def check_migrated(db: Engine | str) -> None:
+    """Refuse to go on with a database that is unreachable or not at the head revision.
+
+    :param db: an engine, or the database URL (then only psycopg is loaded, see above)
+    """
     try:
-        answered, current = _quick_current(engine)
+        answered, current = _quick_current(db)
         if not answered:
-            current = current_revision(engine)
-    except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            current = current_revision(db)
+    except Exception as exc:
+        reason = unreachable(exc)
+        if reason is None:
+            raise
         raise DatabaseNotReady(
             f"cannot reach the database ({reason}): start it with `twin db start` "
             "or check TWIN_DATABASE_URL"

@@ -4,21 +4,28 @@ ground under a balcony).
 A DEM lives in the ``terrain`` table (migration 0013) as a compressed GeoTIFF in the working
 CRS; :func:`load_dem` decodes the newest one once per process and data version (the change
 log says when it changed), so a flood, a walk's slopes and a scene share one array.
-:func:`heights_at` samples it bilinearly at working-CRS points.
+:func:`heights_at` samples it bilinearly at working-CRS points. The queries run through psycopg
+(:mod:`geodata.pg`) on an engine or on a connection of either kind: ``twin import`` reads
+the ground on its own psycopg connection, without SQLAlchemy.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Connection, Engine, text
+
+from geodata.pg import connected, raw_connection
 
 if TYPE_CHECKING:
+    import psycopg
     from affine import Affine
+    from sqlalchemy import Engine
+
+    from geodata.pg import AnyConnection
 
 
 @dataclass(frozen=True)
@@ -65,54 +72,55 @@ class Dem:
 
 
 _lock = threading.Lock()
-#: per database (engine URL): the data version decoded and its DEM
+#: per database (server, port, name): the data version decoded and its DEM
 _cached: dict[str, tuple[str, Dem | None]] = {}
 
 
-def _version(engine: Engine) -> str:
-    with engine.connect() as conn:
-        row = conn.execute(
-            text(
-                "SELECT coalesce(max(txid)::text, '0'), count(*), "
-                "(SELECT pruned_below::text FROM tile_log), "
-                "(SELECT coalesce(max(id)::text, '') || max(updated_at)::text FROM terrain) "
-                "FROM tile_changes WHERE tbl = 'terrain'"
-            )
-        ).one()
-    return ".".join(str(v) for v in row)
+def _version(raw: psycopg.Connection[Any]) -> str:
+    row = raw.execute(
+        "SELECT coalesce(max(txid)::text, '0'), count(*), "
+        "(SELECT pruned_below::text FROM tile_log), "
+        "(SELECT coalesce(max(id)::text, '') || max(updated_at)::text FROM terrain) "
+        "FROM tile_changes WHERE tbl = 'terrain'"
+    ).fetchone()
+    return ".".join(str(v) for v in row or ())
 
 
-def load_dem(engine: Engine) -> Dem | None:
+def load_dem(db: Engine | AnyConnection) -> Dem | None:
     """The twin's DEM: the newest real one, else the newest synthetic one (the demo's), or
     None when it has none. Decoded once per process and data version: the next call after
-    an import decodes the new one."""
-    version = _version(engine)
-    where = engine.url.render_as_string(hide_password=True)
-    with _lock:
-        seen = _cached.get(where)
-        if seen is not None and seen[0] == version:
-            return seen[1]
-    with engine.connect() as conn:
-        dem = read_dem(conn)
+    an import decodes the new one. ``db``: an engine, or a connection (as it sees it)."""
+    with connected(db) as conn:
+        raw = raw_connection(conn)
+        version = _version(raw)
+        where = f"{raw.info.host}:{raw.info.port}/{raw.info.dbname}"
+        with _lock:
+            seen = _cached.get(where)
+            if seen is not None and seen[0] == version:
+                return seen[1]
+        dem = read_dem(raw)
     with _lock:
         _cached[where] = (version, dem)
     return dem
 
 
-def read_dem(conn: Connection) -> Dem | None:
+def read_dem(conn: AnyConnection) -> Dem | None:
     """The DEM the twin uses, as ``conn`` sees it (a DEM import reads the one it is
     storing): the newest real one, else the newest synthetic one."""
-    from rasterio.io import MemoryFile
-
-    row = conn.execute(
-        text(
+    row = (
+        raw_connection(conn)
+        .execute(
             "SELECT tiff, epsg, nodata, vertical_datum, source, synthetic FROM terrain "
             "ORDER BY synthetic, updated_at DESC, id DESC LIMIT 1"
         )
-    ).first()
+        .fetchone()
+    )
     if row is None:
         return None
-    with MemoryFile(bytes(row.tiff)) as mem, mem.open() as src:
+    tiff, epsg, nodata, vertical_datum, source, synthetic = row
+    from rasterio.io import MemoryFile  # only with a DEM to decode
+
+    with MemoryFile(bytes(tiff)) as mem, mem.open() as src:
         band = src.read(1)
         z = band.astype(np.float64)
         if src.nodata is not None:  # compared in the band's own type (float32 rounding)
@@ -121,11 +129,11 @@ def read_dem(conn: Connection) -> Dem | None:
     return Dem(
         z=z,
         transform=transform,
-        epsg=int(row.epsg),
-        nodata=row.nodata,
-        vertical_datum=row.vertical_datum,
-        source=row.source,
-        synthetic=bool(row.synthetic),
+        epsg=int(epsg),
+        nodata=nodata,
+        vertical_datum=vertical_datum,
+        source=source,
+        synthetic=bool(synthetic),
     )
 
 

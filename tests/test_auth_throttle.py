@@ -11,17 +11,41 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from limits import parse
 from sqlalchemy import Engine, text
 
 from geodata.access import Principal
-from geodata.errors import Busy, TooManyRequests, TwinError, Unauthorized
+from geodata.errors import Busy, ConfigError, TooManyRequests, TwinError, Unauthorized
 from twin.accounts import create_user, revoke_user, rotate_user
 from twin.audit import AuditWriter
 from twin.auth import TokenVerifier
-from twin.settings import Settings
+from twin.settings import Settings, get_settings
 from twin.throttle import HASH_NICENESS, HashGate, SignInLimits
+
+RATES = (
+    "auth_failures_per_token",
+    "auth_failures_per_client",
+    "ingest_requests_per_token",
+    "ingest_observations_per_token",
+)
+
+
+def test_rate_settings_are_checked_and_their_defaults_parse(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A rate from the environment is checked when the settings are read; the defaults are not
+    (the check imports limits in every command), so they are checked here."""
+    monkeypatch.chdir(tmp_path)  # no .env of the working copy
+    for name in RATES:
+        parse(str(Settings.model_fields[name].default))
+        monkeypatch.setenv(f"TWIN_{name.upper()}", "five a minute")
+        with pytest.raises(ConfigError, match="is not a rate"):
+            get_settings()
+        monkeypatch.setenv(f"TWIN_{name.upper()}", "7/hour")
+        assert getattr(get_settings(), name) == "7/hour"
 
 
 # -- SignInLimits -------------------------------------------------------------------------------

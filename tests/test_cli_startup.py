@@ -56,6 +56,42 @@ def test_loading_the_command_loads_no_database_gdal_tiles_or_server(tmp_path: Pa
     assert done.stdout.strip() == "none"
 
 
+def test_an_ogr_import_loads_no_sqlalchemy_and_no_other_readers_libraries(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    """``twin import`` checks the schema, imports (reading its ground too: rasterio only with a
+    DEM to decode) and records its audit entry through psycopg alone (geodata.pg); the reader
+    registry imports every reader module to read its endings, so a reader module imports its
+    format's library when it reads (lxml for CityGML, pyosmium for OSM); the settings' rate
+    checks import limits only for a rate given in the environment."""
+    path = write_geojson(
+        tmp_path / "houses.geojson",
+        [feature(rect(X, Y), gml_id="a", height=12)],
+        crs="urn:ogc:def:crs:EPSG::3067",
+    )
+    unneeded = ["sqlalchemy", "rasterio", "lxml", "osmium", "limits"]
+    code = (
+        "import sys; from twin.cli import app; sys.argv = ['twin', *sys.argv[1:]]\n"
+        "try:\n    app()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        f"print('loaded:', ' '.join(m for m in {unneeded!r} if m in sys.modules) or 'none')"
+    )
+    env = _env(tmp_path, TWIN_DATABASE_URL=db_url)
+    done = subprocess.run(
+        [sys.executable, "-c", code, "import", str(path), "--layer", "buildings"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "loaded: none"
+    assert rows(engine, "SELECT count(*) FROM buildings WHERE source = 'houses'") == [(1,)]
+    assert rows(engine, "SELECT kind, target, detail->>'imported' FROM audit_log") == [
+        ("import", "houses.geojson", "1")
+    ]
+
+
 def test_commands_run_arrow_on_the_system_allocator(tmp_path: Path) -> None:
     """mimalloc, pyarrow's default, keeps freed batches' pages and adds 25 to 35 MB to an
     import's peak; a user's own ARROW_DEFAULT_MEMORY_POOL still wins."""

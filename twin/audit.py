@@ -17,22 +17,29 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, bindparam, text
-from sqlalchemy.dialects.postgresql import JSONB
+from psycopg.types.json import Jsonb
 
 from geodata.errors import InputError
+from geodata.pg import raw_connection
 from geodata.vocab import AUDIT_KINDS
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+
+    from geodata.pg import AnyConnection
 
 __all__ = ["AUDIT_KINDS", "AuditEntry", "AuditWriter", "parse_since", "query", "record"]
 
 LOGGER = logging.getLogger(__name__)
 
-_INSERT = text(
+#: written through psycopg (:mod:`geodata.pg`), so that a command recording its event (an
+#: import) needs no SQLAlchemy
+_INSERT = (
     "INSERT INTO audit_log (at, kind, actor, target, client, count, detail) "
-    "VALUES (:at, :kind, :actor, :target, :client, :count, :detail)"
-).bindparams(bindparam("detail", type_=JSONB))
+    "VALUES (%(at)s, %(kind)s, %(actor)s, %(target)s, %(client)s, %(count)s, %(detail)s)"
+)
 #: at most this many distinct events wait for a flush; past it new ones are counted as dropped
 MAX_PENDING = 10_000
 
@@ -44,7 +51,7 @@ def _check_kind(kind: str) -> str:
 
 
 def record(
-    conn: Connection,
+    conn: AnyConnection,
     kind: str,
     actor: str,
     target: str | None = None,
@@ -52,7 +59,7 @@ def record(
     client: str | None = None,
 ) -> None:
     """Write one event now, in the caller's transaction (it commits or rolls back with it)."""
-    conn.execute(
+    raw_connection(conn).execute(
         _INSERT,
         {
             "at": datetime.now(UTC),
@@ -61,7 +68,7 @@ def record(
             "target": target,
             "client": client,
             "count": 1,
-            "detail": detail or {},
+            "detail": Jsonb(detail or {}),
         },
     )
 
@@ -126,13 +133,13 @@ class AuditWriter:
                 "target": target,
                 "client": client,
                 "count": p.count,
-                "detail": p.detail,
+                "detail": Jsonb(p.detail),
             }
             for (kind, actor, target, client, _), p in batch.items()
         ]
         try:
-            with self.engine.begin() as conn:
-                conn.execute(_INSERT, rows)
+            with self.engine.begin() as conn:  # one executemany, pipelined by psycopg
+                conn.exec_driver_sql(_INSERT, rows)
         except Exception:
             LOGGER.exception("%d audit events could not be written and are lost", len(rows))
             return 0
@@ -207,6 +214,8 @@ def query(
     offset: int = 0,
 ) -> list[AuditEntry]:
     """The newest entries first, filtered; ``limit`` 1 to 1,000."""
+    from sqlalchemy import text
+
     if not 1 <= limit <= 1000:
         raise InputError(f"limit={limit} is out of range: ask for 1 to 1000 entries a page")
     if offset < 0:

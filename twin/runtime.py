@@ -9,13 +9,15 @@ from __future__ import annotations
 import logging
 from contextlib import AbstractContextManager
 from types import TracebackType
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from geodata.db import check_migrated, make_engine, migrate
 from twin.services.mosquitto import EmbeddedMosquitto, broker_url
 from twin.services.postgres import EmbeddedPostgres
 from twin.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 LOGGER = logging.getLogger(__name__)
 
@@ -44,6 +46,8 @@ class Runtime(AbstractContextManager["Runtime"]):
 
     @property
     def engine(self) -> Engine:
+        """The SQLAlchemy engine, made on first use: a command that writes through psycopg
+        alone (``twin import``, see :mod:`geodata.pg`) never loads SQLAlchemy."""
         if self._engine is None:
             self._engine = make_engine(self.settings.sqlalchemy_url)
         return self._engine
@@ -52,7 +56,8 @@ class Runtime(AbstractContextManager["Runtime"]):
         migrate(self.settings.sqlalchemy_url)
 
     def check(self) -> None:
-        check_migrated(self.engine)
+        """The database is reachable and at the head revision (asked through psycopg)."""
+        check_migrated(self.settings.sqlalchemy_url)
 
     def __exit__(
         self,

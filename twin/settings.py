@@ -107,17 +107,25 @@ class Settings(BaseSettings):
         4, ge=0, le=1000, description="sign-ins that may wait for a slot; more answer 503"
     )
     auth_failures_per_token: str = Field(
-        "5/minute", description="failed sign-ins per token id before 429 (limits notation)"
+        "5/minute",
+        description="failed sign-ins per token id before 429 (limits notation)",
+        validate_default=False,  # see _check_rate
     )
     auth_failures_per_client: str = Field(
-        "20/minute", description="failed sign-ins per client address before 429"
+        "20/minute",
+        description="failed sign-ins per client address before 429",
+        validate_default=False,  # see _check_rate
     )
     # -- ingest limits per token (twin.throttle.RateLimits; 429 with Retry-After past them)
     ingest_requests_per_token: str = Field(
-        "50/second", description="ingest requests one token may make (limits notation)"
+        "50/second",
+        description="ingest requests one token may make (limits notation)",
+        validate_default=False,  # see _check_rate
     )
     ingest_observations_per_token: str = Field(
-        "5000/second", description="observations one token may send; a bigger body is a 413"
+        "5000/second",
+        description="observations one token may send; a bigger body is a 413",
+        validate_default=False,  # see _check_rate
     )
     # -- open aggregates of live data (twin opendata)
     opendata_min_k: int = Field(
@@ -330,6 +338,9 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _check_rate(cls, v: str) -> str:
+        """A rate given in the environment must parse in the limits notation. The defaults are
+        not checked (``validate_default=False``; ``tests/test_auth_throttle.py`` checks them): every
+        command builds the settings, and the check imports limits (~15 ms)."""
         from limits import parse
 
         try:

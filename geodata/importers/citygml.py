@@ -16,6 +16,10 @@ footprint, base, LoD height and LoD2 rules are the same for both formats.
   one CRS): a city's model shipped as tiles in one archive is imported whole.
 - Bad XML (a truncated file too) stops the import with lxml's message and line; the
   pipeline's transaction then writes nothing.
+
+lxml is imported by the functions that parse, not with these modules: the reader registry
+imports every reader to read its ``suffixes``, and the import of another format should not
+pay for lxml (~10 ms and 5 MB of every ``twin import``).
 """
 
 from __future__ import annotations
@@ -28,10 +32,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
-from lxml import etree
 from shapely.errors import GEOSException
 
 from geodata.crs import horizontal_epsg
@@ -40,6 +43,9 @@ from geodata.importers.base import Reader, SourceBatch
 from geodata.importers.citygml_attrs import local
 from geodata.importers.citygml_building import APPEARANCE, BuildingReader, gml_id
 from geodata.importers.cityjson_geometry import Collector, Context
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 #: CityGML versions by core namespace
 CORE_NS = {
@@ -173,6 +179,8 @@ class CityGMLReader(Reader):
     def _scan(self, stream: IO[bytes], where: str) -> None:
         """Check the root is a CityModel; find the first srsName (before or in the first
         building)."""
+        from lxml import etree
+
         with _xml_errors(where):
             events = etree.iterparse(
                 stream, events=("start", "end"), huge_tree=True, resolve_entities=False
@@ -228,6 +236,8 @@ class CityGMLReader(Reader):
         kinds of other city objects counted in ``notes``."""
         prefix = "" if member is None else f"{member}, "
         tags = (*_BUILDING, *_MEMBERS, *_ENVELOPES)
+        from lxml import etree
+
         with _xml_errors(where):
             for _, el in etree.iterparse(
                 stream, events=("end",), tag=tags, huge_tree=True, resolve_entities=False
@@ -288,6 +298,8 @@ def _epsg(srs: str) -> int:
 @contextmanager
 def _xml_errors(where: str) -> Iterator[None]:
     """Bad XML (or a broken compressed stream) as an ImportFailed naming the line."""
+    from lxml import etree
+
     try:
         yield
     except etree.XMLSyntaxError as exc:

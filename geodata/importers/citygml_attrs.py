@@ -10,9 +10,11 @@ Called by :mod:`geodata.importers.citygml_building` for each Building and Buildi
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lxml import etree
+if TYPE_CHECKING:
+    from lxml import etree  # annotations only: lxml loads with a CityGML file (citygml.py)
+
 
 _FEET = 0.3048
 

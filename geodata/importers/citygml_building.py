@@ -28,14 +28,16 @@ What is read, for CityGML 1.0, 2.0 and 3.0 alike (elements are matched by local 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from lxml import etree
 
 from geodata.errors import ImportFailed
 from geodata.importers.citygml_attrs import address, generic, height, leaf, local
 from geodata.importers.cityjson_geometry import Collector, FlatGeometry
+
+if TYPE_CHECKING:
+    from lxml import etree  # annotations only: lxml loads with a CityGML file (citygml.py)
 
 GML_NS = ("http://www.opengis.net/gml", "http://www.opengis.net/gml/3.2")
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"

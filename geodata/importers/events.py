@@ -18,14 +18,15 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
-
 from geodata.errors import ImportFailed
 from geodata.importers.report import ImportReport
+from geodata.pg import raw_connection, transaction
 from geodata.vocab import EVENT_KINDS
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection, Engine
+    from sqlalchemy import Engine
+
+    from geodata.pg import AnyConnection
 
 #: the name ``twin import --layer`` takes for events
 EVENTS_LAYER = "events"
@@ -73,19 +74,20 @@ def _date(value: Any, where: str) -> date:
         ) from None
 
 
-def import_events(engine: Engine, path: Path, *, source: str | None = None) -> ImportReport:
-    """Check every event, then replace the source's events in one transaction."""
+def import_events(db: Engine | str, path: Path, *, source: str | None = None) -> ImportReport:
+    """Check every event, then replace the source's events in one transaction (``db``: an
+    engine or the database URL, as :func:`geodata.importers.pipeline.run_import` takes)."""
     path = Path(path)
     if not path.exists():
         raise ImportFailed(f"{path}: no such file")
     events, _ = read_events(path)
     source = source or path.name.split(".")[0]
-    with engine.begin() as conn:
+    with transaction(db) as conn:
         return store_events(conn, events, source=source, file=path.name)
 
 
 def store_events(
-    conn: Connection,
+    conn: AnyConnection,
     events: list[tuple[str, dict[str, Any]]],
     *,
     source: str,
@@ -103,13 +105,12 @@ def store_events(
                 "(the segment's source id), kind (break or repair) and date (YYYY-MM-DD)"
             )
     wanted = sorted({str(p.get("segment") or "").strip() for _, p in events} - {""})
+    raw = raw_connection(conn)
     ids: dict[str, list[int]] = {}
-    for sid, rid in conn.execute(
-        text(
-            "SELECT source_id, id FROM network_segments WHERE scenario_id IS NULL"
-            " AND source_id = ANY(:ids)"
-        ),
-        {"ids": wanted},
+    for sid, rid in raw.execute(
+        "SELECT source_id, id FROM network_segments WHERE scenario_id IS NULL"
+        " AND source_id = ANY(%s)",
+        (wanted,),
     ):
         ids.setdefault(sid, []).append(int(rid))
     rows: list[dict[str, Any]] = []
@@ -143,15 +144,11 @@ def store_events(
             f"{file}: {len(unknown)} event(s) name no segment of the twin ({shown}); "
             "segment is a network segment's source_id (import the networks first)"
         )
-    deleted = conn.execute(
-        text("DELETE FROM network_events WHERE source = :s"), {"s": source}
-    ).rowcount
+    deleted = raw.execute("DELETE FROM network_events WHERE source = %s", (source,)).rowcount
     if rows:
-        conn.execute(
-            text(
-                "INSERT INTO network_events (segment_id, kind, date, source, synthetic)"
-                " VALUES (:seg, :kind, :date, :src, :syn)"
-            ),
+        raw.cursor().executemany(
+            "INSERT INTO network_events (segment_id, kind, date, source, synthetic)"
+            " VALUES (%(seg)s, %(kind)s, %(date)s, %(src)s, %(syn)s)",
             rows,
         )
     report.inserted = len(rows)

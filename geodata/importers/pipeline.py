@@ -36,13 +36,15 @@ from geodata.importers.layers import IMPORT_LAYERS, ImportLayer, Rows
 from geodata.importers.mapping import Mapper
 from geodata.importers.readers import reader_for
 from geodata.importers.report import ImportReport
-from geodata.importers.writer import StageWriter, raw_connection
+from geodata.importers.writer import StageWriter
+from geodata.pg import raw_connection, transaction
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection, Engine
+    from sqlalchemy import Engine
 
     from geodata.grounding import GroundHeights
     from geodata.importers.mapping_file import MappingFile
+    from geodata.pg import AnyConnection
 
 LOGGER = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ Progress = Callable[[int, int | None], None]
 
 
 def run_import(
-    engine: Engine,
+    db: Engine | str,
     path: Path,
     *,
     layer: str,
@@ -64,20 +66,23 @@ def run_import(
 ) -> ImportReport:
     """Import the file ``path`` into ``layer`` in a transaction of its own.
 
+    :param db: an engine, or the database URL: ``twin import`` gives the URL, and the
+        import then runs on a psycopg connection of its own (:mod:`geodata.pg`), without
+        loading SQLAlchemy
     :param reader: a reader, or the name or dotted path of one (default: chosen by the file
         name, :func:`geodata.importers.readers.reader_for`)
     """
     from geodata.importers.events import EVENTS_LAYER, import_events
 
     if layer == EVENTS_LAYER:  # breaks and repairs: rows of a table, no geometry
-        return import_events(engine, path, source=source)
+        return import_events(db, path, source=source)
     import_layer(layer)
     path = Path(path)
     if not path.exists():
         raise ImportFailed(f"{path}: no such file")
     if not isinstance(reader, Reader):
         reader = reader_for(path, layer, reader)
-    with engine.begin() as conn:
+    with transaction(db) as conn:
         return import_reader(
             conn,
             reader,
@@ -91,7 +96,7 @@ def run_import(
 
 
 def import_reader(
-    conn: Connection,
+    conn: AnyConnection,
     reader: Reader,
     *,
     layer: str,
@@ -163,13 +168,13 @@ def import_reader(
     return report
 
 
-def _ground(conn: Connection) -> GroundHeights | None:
+def _ground(conn: AnyConnection) -> GroundHeights | None:
     """The twin's DEM as the import's ground (None without one): heights a file does not
     give are read from it (:mod:`geodata.grounding`)."""
     from geodata.grounding import ground_of
     from geodata.terrain import load_dem
 
-    return ground_of(load_dem(conn.engine))
+    return ground_of(load_dem(conn))
 
 
 def import_layer(name: str) -> ImportLayer:
@@ -203,7 +208,7 @@ def _notes(report: ImportReport) -> str:
 
 
 def _fix_working_crs(
-    conn: Connection, batch: SourceBatch, src: int, options: ImportOptions, file: str
+    conn: AnyConnection, batch: SourceBatch, src: int, options: ImportOptions, file: str
 ) -> int:
     """The twin's CRS: as stored, else TWIN_CRS, else the source's if projected, else UTM."""
     from geodata.working_crs import get_working_crs, set_working_crs
@@ -270,7 +275,7 @@ def _write_batch(
     writer.write(stored, unique=unique)
 
 
-def _record_dataset(conn: Connection, report: ImportReport, options: ImportOptions) -> None:
+def _record_dataset(conn: AnyConnection, report: ImportReport, options: ImportOptions) -> None:
     from geodata.layers import LAYERS
 
     visibility = options.visibility or LAYERS[report.layer].visibility

@@ -33,11 +33,11 @@ from geodata.importers.pgcopy import (
     null_field,
     var_field,
 )
+from geodata.pg import raw_connection
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
     from geodata.importers.import_layer import ImportLayer, Stored
+    from geodata.pg import AnyConnection
 
 _STAGE_TYPES = {"text": "text", "int": "int", "int8": "bigint", "float8": "float8", "bool": "bool"}
 
@@ -64,13 +64,6 @@ class _BoundedWriter(QueuedLibpqWriter):
 _QUEUED_SLICES = 128
 
 
-def raw_connection(conn: Connection) -> psycopg.Connection[Any]:
-    """The psycopg connection under a SQLAlchemy one: the same transaction, no SQL layer."""
-    raw = conn.connection.driver_connection
-    assert isinstance(raw, psycopg.Connection)
-    return raw
-
-
 class StageWriter(AbstractContextManager["StageWriter"]):
     """Streams stored rows into the layer's table (direct mode, see :meth:`begin`) or into a
     temporary stage that :meth:`upsert` moves into the table.
@@ -84,7 +77,7 @@ class StageWriter(AbstractContextManager["StageWriter"]):
     """
 
     def __init__(
-        self, conn: Connection, layer: ImportLayer, file: str, *, scenario_id: int | None = None
+        self, conn: AnyConnection, layer: ImportLayer, file: str, *, scenario_id: int | None = None
     ) -> None:
         self.layer = layer
         self.table = layer.table

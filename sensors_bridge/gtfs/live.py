@@ -132,7 +132,7 @@ def record_next_departures(
     engine: Engine, feed: str, writer: BatchWriter, *, at: int | None = None
 ) -> LiveUpdate:
     """Store the next departure of every stop of ``feed`` whose next departure changed."""
-    from geodata.importers.writer import raw_connection
+    from geodata.pg import raw_connection
 
     at = int(time.time()) if at is None else at
     with engine.connect() as conn:

@@ -166,7 +166,7 @@ def record(engine: Engine, feed: str, source: str, data: bytes) -> Recorded:
     """Parse ``data`` and keep it as the feed's latest realtime from ``source``, in one
     transaction (a corrupt message raises before anything is written)."""
     from geodata.errors import NotFound
-    from geodata.importers.writer import raw_connection
+    from geodata.pg import raw_connection
 
     message = parse(data, source)
     state = extract(message, int(time.time()))

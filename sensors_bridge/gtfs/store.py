@@ -132,7 +132,7 @@ def write_feed(
 ) -> FeedReport:
     """Store ``data`` inside the caller's transaction."""
     from geodata.importers.pipeline import import_reader
-    from geodata.importers.writer import raw_connection
+    from geodata.pg import raw_connection
 
     stops = import_reader(
         conn,

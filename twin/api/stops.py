@@ -60,7 +60,7 @@ def next_at_stop(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> list[DepartureOut]:
-    from geodata.importers.writer import raw_connection
+    from geodata.pg import raw_connection
     from sensors_bridge.gtfs.departures import next_departures, stop_visibility
     from sensors_bridge.gtfs.times import parse_instant
 

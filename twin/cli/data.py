@@ -131,7 +131,7 @@ def _import(
             )
             with progress_bar(f"importing {path.name}") as advance:
                 report = run_import(
-                    rt.engine,
+                    s.sqlalchemy_url,  # psycopg alone: no SQLAlchemy (geodata.pg)
                     path,
                     layer=layer,
                     crs=crs,
@@ -179,13 +179,14 @@ def _import_dem(
 
 def audit_import(rt: Runtime, report: ImportReport) -> None:
     """Log a committed import; a failure to log is a warning, the import stands."""
+    from geodata.pg import transaction
     from twin.audit import record
 
     counts = ("read", "imported", "inserted", "updated", "unchanged", "deleted")
     detail = {"layer": report.layer, "source": report.source, "reader": report.reader}
     detail |= {c: getattr(report, c) for c in counts}
     try:
-        with rt.engine.begin() as conn:
+        with transaction(rt.settings.sqlalchemy_url) as conn:
             record(conn, "import", cli_actor(), Path(report.file).name, detail)
     except Exception as exc:
         logging.getLogger(__name__).warning("the import is not in the audit log: %s", exc)

@@ -206,7 +206,7 @@ def _feeds(conn: Any) -> dict[str, str]:
 
 
 def _next_departures(conn: Any, feed: str, stop_id: str, limit: int) -> list[dict[str, Any]]:
-    from geodata.importers.writer import raw_connection
+    from geodata.pg import raw_connection
     from sensors_bridge.gtfs.departures import next_departures
 
     got = next_departures(
