@@ -27,9 +27,10 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-if TYPE_CHECKING:
-    from sqlalchemy import Connection
+from geodata.pg import raw_connection
 
+if TYPE_CHECKING:
+    from geodata.pg import AnyConnection
     from geodata.terrain import Dem
 
 
@@ -136,13 +137,13 @@ _PLACED = {
 }
 
 
-def rebase(conn: Connection, dem: Dem) -> dict[str, int]:
+def rebase(conn: AnyConnection, dem: Dem) -> dict[str, int]:
     """Move every row whose height is not its file's (``z_source`` 'dem' or 'default') onto
     ``dem``, or back to the flat default where ``dem`` does not reach, in the caller's
     transaction; rows already right are not touched (the tiles' change log stays small).
     Returns the rows moved per table."""
     ground = GroundHeights(dem)
-    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cur = raw_connection(conn).cursor()
     srid = int(dem.epsg)
     moved: dict[str, int] = {}
     cur.execute(
