@@ -10,7 +10,9 @@ Modules, in the order data flows through them:
 - :mod:`tiles.frames`: working CRS -> ECEF -> per-tile ENU frames, glTF y-up handling
 - :mod:`tiles.gltf`, :mod:`tiles.metadata`, :mod:`tiles.mesh`: GLB writing with
   EXT_mesh_features, EXT_structural_metadata, EXT_mesh_gpu_instancing, KHR_mesh_quantization
-- :mod:`tiles.tilework`: one tile's rows -> one hash-named GLB, in worker processes;
+- :mod:`tiles.tilework`: the content pass (rows streamed to a pool of worker processes);
+  :mod:`tiles.tiletask`: one tile's rows, or a batch of tile patches, -> hash-named GLBs;
+  :mod:`tiles.splice`: a tile's GLB edited in stored form (incremental builds);
   :mod:`tiles.tileset`: tileset.json; :mod:`tiles.publish`: the atomic swap
 - :mod:`tiles.changes`, :mod:`tiles.members`: the change log and the feature-to-tile
   membership that make a rebuild proportional to the change

@@ -12,12 +12,14 @@ the last build, a truncated table, data outside the root cell, or more than
    large-first quadtree (:mod:`tiles.quadtree`) assigns each to a tile and the assignment is
    COPYed (binary) into a temporary table.
 2. *Content pass*: the full rows joined with that table, ordered by tile, go tile by tile
-   to worker processes (:mod:`tiles.tilework`) that mesh them into hash-named GLBs.
+   to worker processes (:mod:`tiles.tilework`, :mod:`tiles.tiletask`) that mesh them into
+   hash-named GLBs.
 
 *Incremental build*: the ids the log names since the previous build's snapshot are read
 (index rows of those ids only), moved in the kept membership (:mod:`tiles.members`), and
-only the tiles whose feature sets changed go through the content pass; every other tile
-keeps its file, bytes and ETag. With no change at all only the manifest moves on.
+only the tiles whose feature sets changed go through the content pass (buildings tiles are
+patched from their previous files, many tiles to a worker task); every other tile keeps its
+file, bytes and ETag. With no change at all only the manifest moves on.
 
 *Swap* (:mod:`tiles.publish`): tileset.json, the manifest and the membership are replaced
 atomically; a crash or Ctrl-C at any point leaves the previous tileset whole.
@@ -49,11 +51,8 @@ from tiles.publish import (
     BuildReport,
 )
 from tiles.quadtree import TreeParams
-from tiles.tilework import (
-    BUILDER_VERSION,
-    STYLE_DIGEST,
-    Progress,
-)
+from tiles.tiletask import BUILDER_VERSION, STYLE_DIGEST
+from tiles.tilework import Progress
 
 LOGGER = logging.getLogger(__name__)
 

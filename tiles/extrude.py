@@ -19,7 +19,7 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from tiles.frames import Frame, lonlat
+from tiles.frames import Frame, FrameSet, lonlat
 from tiles.mesh import Mesh, unit
 
 _QUAD = np.array([0, 1, 2, 0, 2, 3], dtype=np.uint32)
@@ -194,13 +194,19 @@ def _geometries(values: Sequence[bytes | shapely.Geometry]) -> NDArray[np.object
 
 
 def extrude(
-    frame: Frame,
+    frame: Frame | FrameSet,
     footprints: Sequence[bytes | shapely.Geometry],
     base_z: NDArray[np.float64],
     height: NDArray[np.float64],
     feature: NDArray[np.int64],
+    frame_of: NDArray[np.intp] | None = None,
 ) -> Mesh:
-    """LoD1 solids of (Multi)Polygon footprints, one feature index per building."""
+    """LoD1 solids of (Multi)Polygon footprints, one feature index per building.
+
+    With a :class:`FrameSet`, ``frame_of`` says in which frame each building is meshed (an
+    incremental build meshes the changed buildings of many tiles in one pass); each vertex
+    then has the coordinates a pass over its frame alone would give it."""
+    fs = FrameSet.of([frame]) if isinstance(frame, Frame) else frame
     geoms = _geometries(footprints)
     if not len(geoms):
         return Mesh.empty()
@@ -208,17 +214,19 @@ def extrude(
     xy, ring_of, ring_poly = _open_rings(polys)
     if not len(xy):
         return Mesh.empty()
-    xy = xy[:, :2] - np.array([frame.x, frame.y])  # relative: exact shoelace and earcut
+    bld = poly_bld[ring_poly[ring_of]]  # orienting reverses rings, never moves a vertex out
+    which = np.zeros(len(bld), dtype=np.intp) if frame_of is None else frame_of[bld]
+    centre = fs.xy[0] if len(fs) == 1 else fs.xy[which]
+    xy = xy[:, :2] - centre  # relative: exact shoelace and earcut
     ring_n, ring_start, nxt = _ring_layout(ring_of, len(ring_poly))
     xy = _orient(xy, ring_of, ring_n, ring_start, nxt, ring_poly)
-    xy_abs = xy + np.array([frame.x, frame.y])
+    xy_abs = xy + centre
     valid_ring = ring_n >= 3
-    bld = poly_bld[ring_poly[ring_of]]
-    lon, lat = lonlat(frame.epsg, xy_abs[:, 0], xy_abs[:, 1])
+    lon, lat = lonlat(fs.epsg, xy_abs[:, 0], xy_abs[:, 1])
     # ECEF(lon, lat, h) = ECEF(lon, lat, 0) + h * up(lon, lat) exactly, so one geodetic
     # conversion serves the floor and the roof
-    ground = frame.local_from_lonlat(lon, lat, np.zeros(len(lon)))
-    up64 = frame.up_in_frame(lon, lat)
+    ground = fs.local_from_lonlat(lon, lat, np.zeros(len(lon)), which)
+    up64 = fs.up_in_frame(lon, lat, which)
     bottom = ground + base_z[bld][:, None] * up64
     top = ground + (base_z[bld] + height[bld])[:, None] * up64
     up = up64.astype(np.float32)

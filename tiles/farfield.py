@@ -43,7 +43,7 @@ from tiles.farstate import FarState
 from tiles.frames import Frame
 from tiles.layout import write_new
 from tiles.quadtree import Quadtree, decode, encode, parent
-from tiles.tilework import Result
+from tiles.tiletask import Result
 
 __all__ = [
     "CLASS",

@@ -167,6 +167,65 @@ class Frame:
         return out
 
 
+@dataclass(frozen=True)
+class FrameSet:
+    """Several tile frames at once, for meshing the features of many tiles in one pass (an
+    incremental build patches hundreds of tiles, each for one or two buildings: numpy's
+    per-call cost, not the arithmetic, is what a pass per tile spends). Each point says
+    which frame it is expressed in; one frame computes exactly as :class:`Frame` does."""
+
+    epsg: int
+    xy: F64  # (k, 2) frame centres in the working CRS
+    origin: F64  # (k, 3) ECEF origins
+    rotation: F64  # (k, 3, 3) ENU -> ECEF rotations
+
+    @classmethod
+    def of(cls, frames: list[Frame]) -> FrameSet:
+        return cls(
+            frames[0].epsg,
+            np.array([[f.x, f.y] for f in frames], dtype=np.float64).reshape(-1, 2),
+            np.stack([f.origin for f in frames]),
+            np.stack([f.rotation for f in frames]),
+        )
+
+    @classmethod
+    def many(cls, epsg: int, centres: list[tuple[float, float]]) -> FrameSet:
+        """The frames at ``centres`` (one PROJ call, as :meth:`Frame.many`)."""
+        xy = np.array(centres, dtype=np.float64).reshape(-1, 2)
+        return cls.of(Frame.many(epsg, xy[:, 0], xy[:, 1]))
+
+    def __len__(self) -> int:
+        return len(self.xy)
+
+    def subset(self, which: list[int]) -> FrameSet:
+        return FrameSet(self.epsg, self.xy[which], self.origin[which], self.rotation[which])
+
+    def frame(self, i: int) -> Frame:
+        m = np.eye(4)
+        m[:3, :3] = self.rotation[i]
+        m[:3, 3] = self.origin[i]
+        return Frame(self.epsg, float(self.xy[i, 0]), float(self.xy[i, 1]), 0.0, m)
+
+    def _rotate(self, v: F64, which: NDArray[np.intp]) -> F64:
+        """Row vectors ``v`` (ECEF directions) into their frames: ``v @ R`` per point."""
+        if len(self) == 1:  # one frame: the very product Frame computes
+            out: F64 = v @ self.rotation[0]
+        else:
+            out = np.einsum("ni,nij->nj", v, self.rotation[which])
+        return out
+
+    def local_from_lonlat(self, lon: F64, lat: F64, h: F64, which: NDArray[np.intp]) -> F64:
+        ecef = geodetic_to_ecef(lon, lat, h)
+        origin = self.origin[0] if len(self) == 1 else self.origin[which]
+        return self._rotate(ecef - origin, which)
+
+    def up_in_frame(self, lon: F64, lat: F64, which: NDArray[np.intp]) -> F64:
+        la = np.radians(lat)
+        lo = np.radians(lon)
+        up = np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=1)
+        return self._rotate(up, which)
+
+
 def rigid_inverse(m: F64) -> F64:
     """Inverse of a rotation-plus-translation 4x4 matrix."""
     out = np.eye(4)

@@ -55,7 +55,7 @@ class GltfBuilder:
 
     generator: str = "urban-twin tiles"
     doc: dict[str, Any] = field(default_factory=dict)
-    _parts: list[bytes] = field(default_factory=list)
+    _parts: list[bytes | memoryview] = field(default_factory=list)
     _size: int = 0
 
     def __post_init__(self) -> None:
@@ -78,8 +78,13 @@ class GltfBuilder:
         self, data: bytes | NDArray[Any], *, target: int | None = None, stride: int | None = None
     ) -> int:
         """Append bytes as a new buffer view aligned on 8 bytes; returns its index."""
-        raw = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
-        if not raw:  # glTF forbids empty buffer views (e.g. a column of empty strings)
+        # an array is kept as it is (joined into the file by its buffer, one copy less)
+        raw: bytes | memoryview = (
+            np.ascontiguousarray(data).reshape(-1).view(np.uint8).data
+            if isinstance(data, np.ndarray)
+            else bytes(data)
+        )
+        if not len(raw):  # glTF forbids empty buffer views (e.g. a column of empty strings)
             raw = b"\0"
         pad = _pad(self._size, 8)
         if pad:
@@ -203,22 +208,29 @@ class GltfBuilder:
             doc["extensionsRequired"] = sorted(self._extensions_required)
         js = orjson.dumps(doc)
         js += b" " * _pad(len(js), 4)
-        binary = b"".join(self._parts)
-        binary += b"\0" * _pad(len(binary), 4)
-        total = 12 + 8 + len(js) + (8 + len(binary) if binary else 0)
-        out = [
+        size = self._size + _pad(self._size, 4)
+        total = 12 + 8 + len(js) + (8 + size if size else 0)
+        out: list[bytes | memoryview] = [
             struct.pack("<III", GLB_MAGIC, 2, total),
             struct.pack("<II", len(js), CHUNK_JSON),
             js,
         ]
-        if binary:
-            out += [struct.pack("<II", len(binary), CHUNK_BIN), binary]
+        if size:  # the binary chunk's parts joined once, with the rest of the file
+            out += [struct.pack("<II", size, CHUNK_BIN), *self._parts]
+            out.append(b"\0" * _pad(self._size, 4))
         return b"".join(out)
 
 
 def read_glb(data: bytes) -> tuple[dict[str, Any], bytes]:
-    """Split a GLB into its JSON document and binary chunk (incremental builds patch the
-    previous build's files with it; tests and tools read tiles back).
+    """Split a GLB into its JSON document and binary chunk (tests and tools read tiles
+    back; incremental builds patch the previous build's files through :func:`read_glb_view`,
+    which does not copy the binary chunk)."""
+    doc, binary = read_glb_view(data)
+    return doc, bytes(binary)
+
+
+def read_glb_view(data: bytes) -> tuple[dict[str, Any], memoryview]:
+    """:func:`read_glb` with the binary chunk as a view of ``data``.
 
     A file that is not a whole GLB (truncated, overwritten) is a :class:`TileBuildError`
     saying what is wrong with it; the caller names the file and what to do."""
@@ -237,14 +249,14 @@ def read_glb(data: bytes) -> tuple[dict[str, Any], bytes]:
     except orjson.JSONDecodeError as exc:
         raise TileBuildError(f"GLB JSON chunk does not parse ({exc})") from None
     off = 20 + jlen
-    binary = b""
+    binary = memoryview(b"")
     if off < len(data):
         if off + 8 > len(data):
             raise TileBuildError("GLB binary chunk header is cut short")
         blen, btype = struct.unpack_from("<II", data, off)
         if btype != CHUNK_BIN:
             raise TileBuildError("GLB second chunk is not BIN")
-        binary = data[off + 8 : off + 8 + blen]
+        binary = memoryview(data)[off + 8 : off + 8 + blen]  # no copy: arrays view it
     return doc, binary
 
 
@@ -252,7 +264,7 @@ _NP_BY_CODE = {v: k for k, v in COMPONENT_TYPES.items()}
 _WIDTH = {v: k for k, v in ACCESSOR_TYPES.items()}
 
 
-def read_accessor(doc: dict[str, Any], binary: bytes, index: int) -> NDArray[Any]:
+def read_accessor(doc: dict[str, Any], binary: bytes | memoryview, index: int) -> NDArray[Any]:
     """An accessor's data as an (n,) or (n, k) array, honouring byteStride."""
     acc = doc["accessors"][index]
     bv = doc["bufferViews"][acc["bufferView"]]
@@ -262,7 +274,17 @@ def read_accessor(doc: dict[str, Any], binary: bytes, index: int) -> NDArray[Any
     start = bv.get("byteOffset", 0) + acc.get("byteOffset", 0)
     elem = dtype.itemsize * width
     stride = bv.get("byteStride", elem)
-    raw = np.frombuffer(binary, dtype=np.uint8, count=stride * (count - 1) + elem, offset=start)
-    rows = np.lib.stride_tricks.as_strided(raw, shape=(count, elem), strides=(stride, 1))
-    arr = np.ascontiguousarray(rows).view(dtype).reshape(count, width)
+    if count == 0:
+        empty = np.zeros((0, width), dtype=dtype)
+        return empty[:, 0] if width == 1 else empty
+    per = stride // dtype.itemsize
+    if stride % dtype.itemsize == 0 and start + stride * count <= len(binary):
+        # this writer's layout (padding after the last element too): a plain view, one copy;
+        # numpy's as_strided costs a hundred microseconds a call, a patch reads four
+        flat = np.frombuffer(binary, dtype=dtype, count=per * count, offset=start)
+        arr = flat.reshape(count, per)[:, :width].copy()
+    else:
+        raw = np.frombuffer(binary, np.uint8, count=stride * (count - 1) + elem, offset=start)
+        rows = np.lib.stride_tricks.as_strided(raw, shape=(count, elem), strides=(stride, 1))
+        arr = np.ascontiguousarray(rows).view(dtype).reshape(count, width)
     return arr[:, 0] if width == 1 else arr

@@ -69,30 +69,93 @@ class Mesh:
         self, gb: GltfBuilder, material: int, n_features: int, property_table: int
     ) -> dict[str, Any]:
         """Write the arrays and return a triangle primitive carrying EXT_mesh_features."""
-        pos = self.positions.astype(np.float32)
+        return self.stored().primitive(gb, material, n_features, property_table)
+
+    def stored(self) -> StoredMesh:
+        return StoredMesh(
+            self.positions.astype(np.float32),
+            quantise(self.normals),
+            self.features,
+            self.triangles,
+        )
+
+
+@dataclass
+class StoredMesh:
+    """A mesh as a GLB stores it (float32 positions, normals as signed bytes): what an
+    incremental build reads back from a tile and writes again, with no conversion of the
+    vertices it keeps."""
+
+    positions: NDArray[np.float32]  # (n, 3)
+    normals: NDArray[np.int8]  # (n, 3), normalised
+    features: NDArray[Any]  # (n,) feature index within the tile
+    triangles: NDArray[Any]  # (m, 3)
+
+    @staticmethod
+    def concat(parts: Sequence[StoredMesh]) -> StoredMesh:
+        offsets = np.cumsum([0] + [len(m.positions) for m in parts[:-1]])
+        return StoredMesh(
+            np.concatenate([m.positions for m in parts]),
+            np.concatenate([m.normals for m in parts]),
+            np.concatenate([m.features.astype(np.uint32, copy=False) for m in parts]),
+            np.concatenate(
+                [
+                    m.triangles.astype(np.uint32, copy=False) + np.uint32(o)
+                    for m, o in zip(parts, offsets, strict=True)
+                ]
+            ),
+        )
+
+    def split(self, part_of: NDArray[np.intp], first: NDArray[np.intp]) -> list[StoredMesh]:
+        """The mesh cut into parts: feature ``f`` goes to part ``part_of[f]`` and becomes
+        feature ``f - first[part]`` there; each part keeps its vertices and triangles in
+        their order (so every feature's vertices come in the same order)."""
+        n = len(first)
+        part_v = part_of[self.features.astype(np.intp)]
+        order = np.argsort(part_v, kind="stable")
+        inv = np.empty(len(order), dtype=np.intp)
+        inv[order] = np.arange(len(order))
+        tris = inv[self.triangles]
+        part_t = part_v[self.triangles[:, 0]] if len(tris) else np.zeros(0, np.intp)
+        tris = tris[np.argsort(part_t, kind="stable")]
+        pos, nrm = self.positions[order], self.normals[order]
+        feat = (self.features[order] - first[part_v[order]]).astype(np.uint32)
+        vend = np.cumsum(np.bincount(part_v, minlength=n)).tolist()
+        tend = np.cumsum(np.bincount(part_t, minlength=n)).tolist()
+        out: list[StoredMesh] = []
+        v0 = t0 = 0
+        for v1, t1 in zip(vend, tend, strict=True):
+            out.append(StoredMesh(pos[v0:v1], nrm[v0:v1], feat[v0:v1], tris[t0:t1] - v0))
+            v0, t0 = v1, t1
+        return out
+
+    def primitive(
+        self, gb: GltfBuilder, material: int, n_features: int, property_table: int
+    ) -> dict[str, Any]:
+        """Write the arrays and return a triangle primitive carrying EXT_mesh_features."""
         attrs = {
-            "POSITION": gb.accessor(pos, target=ARRAY_BUFFER, minmax=True),
-            "NORMAL": quantised_normals(gb, self.normals),
+            "POSITION": gb.accessor(self.positions, target=ARRAY_BUFFER, minmax=True),
+            "NORMAL": gb.accessor(self.normals, target=ARRAY_BUFFER, normalized=True),
             "_FEATURE_ID_0": gb.accessor(
                 feature_ids(n_features, self.features), target=ARRAY_BUFFER
             ),
         }
+        gb.use_extension("KHR_mesh_quantization", required=True)
         gb.use_extension("EXT_mesh_features")
         return {
             "attributes": attrs,
-            "indices": gb.indices(self.triangles, self.vertex_count),
+            "indices": gb.indices(self.triangles, len(self.positions)),
             "material": material,
             "mode": TRIANGLES,
             "extensions": {"EXT_mesh_features": mesh_features(n_features, property_table)},
         }
 
 
-def quantised_normals(gb: GltfBuilder, normals: NDArray[np.float32]) -> int:
+def quantise(normals: NDArray[np.float32]) -> NDArray[np.int8]:
     """Normals as normalised signed bytes (KHR_mesh_quantization): 4 bytes a vertex instead
     of 12, a quarter less geometry overall, at a shading error far below a degree."""
-    q = np.clip(np.rint(normals * 127.0), -127, 127).astype(np.int8)
-    gb.use_extension("KHR_mesh_quantization", required=True)
-    return gb.accessor(q, target=ARRAY_BUFFER, normalized=True)
+    out: NDArray[np.int8] = np.clip(np.rint(normals * 127.0), -127, 127).astype(np.int8)
+    return out
 
 
 def unit(v: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -231,7 +231,7 @@ def write_table(gb: GltfBuilder, cls: str, raw: RawTable, count: int) -> dict[st
         col = raw[prop.name]
         if col.offsets is not None:
             props[prop.name] = {
-                "values": gb.view(col.values.tobytes()),
+                "values": gb.view(col.values),
                 "stringOffsets": gb.view(col.offsets),
                 "stringOffsetType": "UINT32",
             }
@@ -250,7 +250,7 @@ def property_table(
     return write_table(gb, cls, encode_columns(cls, columns, count), count)
 
 
-def read_table(doc: dict[str, Any], binary: bytes, index: int) -> RawTable:
+def read_table(doc: dict[str, Any], binary: bytes | memoryview, index: int) -> RawTable:
     """A property table of a GLB back in stored form (see :class:`RawColumn`)."""
     ext = doc["extensions"]["EXT_structural_metadata"]
     table = ext["propertyTables"][index]
@@ -258,7 +258,7 @@ def read_table(doc: dict[str, Any], binary: bytes, index: int) -> RawTable:
     count = table["count"]
     views = doc["bufferViews"]
 
-    def view(i: int) -> bytes:
+    def view(i: int) -> bytes | memoryview:
         bv = views[i]
         o = bv.get("byteOffset", 0)
         return binary[o : o + bv["byteLength"]]

@@ -31,15 +31,8 @@ from tiles.publish import (
     stats_of,
 )
 from tiles.quadtree import Quadtree, TreeParams
-from tiles.tilework import (
-    BUILDER_VERSION,
-    Patch,
-    Progress,
-    Result,
-    content_pass,
-    copy_assign,
-    create_assign_table,
-)
+from tiles.tiletask import BUILDER_VERSION, Patch, Result
+from tiles.tilework import Progress, content_pass, copy_assign, create_assign_table
 
 INDEX_BATCH = 50_000
 #: past this share of changed features a full build is cheaper (and gives a fresh tree)

@@ -22,7 +22,7 @@ from tiles.kinds import TilesetSpec
 from tiles.layout import CONTENT_DIR, MANIFEST, TILESET, atomic_write
 from tiles.quadtree import Quadtree, decode, geometric_errors, parent
 from tiles.tileset import tileset_json
-from tiles.tilework import BUILDER_VERSION, STYLE_DIGEST
+from tiles.tiletask import BUILDER_VERSION, STYLE_DIGEST
 
 GENERATOR = "urban-twin tiles"
 _ZERO = (0.0, 0.0, 0.0)

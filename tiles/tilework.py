@@ -1,154 +1,48 @@
-"""Meshing tiles, in worker processes: rows of one tile -> a hash-named GLB, or the file of
-an earlier build when the hash says its input did not change.
-
-A content file is named by the hash of everything its bytes depend on (builder version,
-style, kind, tile key, CRS, options, rows), written through a temporary file and never
-rewritten in place: a crash or Ctrl-C leaves the previous build's files intact.
+"""The content pass: the rows of every tile streamed from PostgreSQL and meshed in a pool of
+worker processes (tiles.tiletask does one tile's or one patch batch's work there).
 """
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
-import pickle
 import struct
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from geodata.errors import TileBuildError
-from tiles import style
 from tiles.frames import Frame
-from tiles.kinds import KINDS, TilesetSpec, kind_of
-from tiles.layout import content_uri, write_new
+from tiles.kinds import TilesetSpec, kind_of
 from tiles.quadtree import Quadtree
+from tiles.tiletask import Patch, PatchBatch, Result, Task, init_worker, make_patches, make_tile
 
-#: bump when meshing, encoding or the manifest changes: every tile is then rebuilt once
-BUILDER_VERSION = "tiles-2"
 ROW_BATCH = 5_000
 #: below this many features a build runs in-process (a pool costs more than it saves)
 PARALLEL_MIN_FEATURES = 4_000
 #: patching a tile (incremental builds) costs a few milliseconds: a pool pays from this many
 PARALLEL_MIN_PATCHES = 40
+#: patch batches per worker: enough to balance the workers, few enough that each batch
+#: meshes many tiles in one pass
+BATCHES_PER_WORKER = 4
 
 Progress = Callable[[str, int, int], None]
-
-#: colours and sizes are part of every tile's bytes: changing them rebuilds the tiles
-STYLE_DIGEST = hashlib.blake2b(
-    repr(sorted((k, v) for k, v in vars(style).items() if k.isupper())).encode(), digest_size=8
-).hexdigest()
-
-
-@dataclass(frozen=True)
-class Patch:
-    """An incremental change to a tile that has content: drop these ids, add the rows."""
-
-    previous: str  # digest of the tile's current content file
-    drop: tuple[int, ...]
-
-
-@dataclass
-class Task:
-    kind: str
-    key: int
-    epsg: int
-    centre: tuple[float, float]
-    rows: list[tuple[Any, ...]]
-    options: Any
-    content_dir: str
-    patch: Patch | None = None
-
-
-@dataclass
-class Result:
-    key: int
-    digest: str
-    reused: bool
-    features: int
-    nbytes: int = 0
-    lo: list[float] = field(default_factory=list)
-    hi: list[float] = field(default_factory=list)
-
-
-_REUSABLE: frozenset[str] = frozenset()
-
-
-def _init_worker(reusable: frozenset[str]) -> None:
-    global _REUSABLE
-    _REUSABLE = reusable
-
-
-def digest(task: Task) -> str:
-    """Hash of everything a tile's bytes depend on.
-
-    The rows are pickled (protocol 5): for tuples of None, bool, int, float, str and bytes
-    the pickle is a deterministic function of the values, and much cheaper than repr.
-    """
-    h = hashlib.blake2b(digest_size=16)
-    h.update(STYLE_DIGEST.encode())
-    h.update(
-        repr((BUILDER_VERSION, task.kind, task.key, task.epsg, task.centre, task.options)).encode()
-    )
-    if task.patch is not None:
-        h.update(repr(("patch", task.patch.previous, sorted(task.patch.drop))).encode())
-    h.update(pickle.dumps(task.rows, protocol=5))
-    return h.hexdigest()
-
-
-def make_tile(task: Task, reusable: frozenset[str] | None = None) -> Result:
-    """Hash a tile's rows; reuse the previous file when the hash is known, else mesh it."""
-    reusable = _REUSABLE if reusable is None else reusable
-    d = digest(task)
-    path = Path(task.content_dir).parent / content_uri(d)
-    if d in reusable and path.exists():
-        return Result(task.key, d, True, len(task.rows))
-    kind = KINDS[task.kind]
-    frame = Frame.at(task.epsg, *task.centre)
-    if task.patch is not None:
-        built = _patched(task, kind, frame)
-    else:
-        built = kind.build_content(frame, kind.rows(task.rows), task.options)
-    write_new(path, built.glb)
-    return Result(
-        task.key,
-        d,
-        False,
-        built.features,
-        len(built.glb),
-        [float(v) for v in built.lo],
-        [float(v) for v in built.hi],
-    )
-
-
-def _patched(task: Task, kind: Any, frame: Frame) -> Any:
-    """The tile's previous file patched with the task's rows; a previous file that cannot be
-    read back (cut short, overwritten) is a TileBuildError naming it and what to do."""
-    assert task.patch is not None
-    tileset = Path(task.content_dir).parent
-    uri = content_uri(task.patch.previous)
-    before = (tileset / uri).read_bytes()
-    try:
-        return kind.patch_content(
-            frame, before, set(task.patch.drop), kind.rows(task.rows), task.options
-        )
-    except (TileBuildError, KeyError, IndexError, TypeError, ValueError) as exc:
-        raise TileBuildError(
-            f"tileset {tileset.name!r}: the previous build's file {uri} is damaged ({exc}): "
-            "run `twin tiles build --full` to remake every tile from the database"
-        ) from None
 
 
 Job = Callable[[], Result]
 
 
-def _run_job(job: Job) -> Result:
-    return job()
+def _run_jobs(jobs: Sequence[Job]) -> list[Result]:
+    return [job() for job in jobs]
+
+
+def _batches(items: Sequence[Any], n: int) -> list[Sequence[Any]]:
+    """``items`` cut into at most ``n`` runs of consecutive items."""
+    size = max(1, -(-len(items) // max(1, n)))
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def content_pass(
@@ -190,47 +84,60 @@ def content_pass(
             pool = ProcessPoolExecutor(
                 n_workers,
                 mp_context=multiprocessing.get_context("fork"),
-                initializer=_init_worker,
+                initializer=init_worker,
                 initargs=(reusable,),
             )
 
     start_pool(len(patches or ()) + len(jobs))
-    pending: set[Future[Result]] = set()
-    of_jobs: set[Future[Result]] = set()
+    pending: set[Future[Any]] = set()
+    of_jobs: set[Future[Any]] = set()
     done_features = 0
 
-    def collect(r: Result, future: Future[Result] | None = None) -> None:
+    def collect(r: Result | list[Result], future: Future[Any] | None = None) -> None:
         nonlocal done_features
+        got = r if isinstance(r, list) else [r]
         if future is not None and future in of_jobs:
-            job_results.append(r)
+            job_results.extend(got)
             return
-        results[r.key] = r
-        done_features += r.features
+        for one in got:
+            results[one.key] = one
+            done_features += one.features
         if progress:
             progress("tiles", done_features, count)
 
-    def submit(
-        key: int, rows: list[tuple[Any, ...]], patch: Patch | None = None, throttle: bool = True
-    ) -> None:
+    def task(key: int, rows: list[tuple[Any, ...]], patch: Patch | None = None) -> Task:
+        return Task(spec.kind, key, epsg, tree.centre(key), rows, options, str(content_dir), patch)
+
+    def submit(key: int, rows: list[tuple[Any, ...]]) -> None:
         nonlocal pending
-        task = Task(spec.kind, key, epsg, tree.centre(key), rows, options, str(content_dir), patch)
         if pool is None:
-            collect(make_tile(task, reusable))
+            collect(make_tile(task(key, rows), reusable))
             return
-        pending.add(pool.submit(make_tile, task))
-        if throttle and len(pending) >= 2 * n_workers:
+        pending.add(pool.submit(make_tile, task(key, rows)))
+        if len(pending) >= 2 * n_workers:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in finished:
                 collect(f.result(), f)
 
-    def submit_jobs(todo: Sequence[Job]) -> None:
-        for job in todo:
+    def submit_batches(tasks: list[Task]) -> None:
+        """Every patch queued at once (their rows are the changed ones only: small), in
+        batches of neighbouring tiles."""
+        for part in _batches(tasks, n_workers * BATCHES_PER_WORKER if pool is not None else 1):
+            batch = PatchBatch(list(part))
             if pool is None:
-                job_results.append(job())
+                collect(make_patches(batch, reusable))
             else:
-                f = pool.submit(_run_job, job)
-                of_jobs.add(f)
-                pending.add(f)
+                pending.add(pool.submit(make_patches, batch))
+
+    def submit_jobs(todo: Sequence[Job]) -> None:
+        """Jobs go to the workers in batches too (one round trip for many far-field tiles)."""
+        if pool is None:
+            job_results.extend(job() for job in todo)
+            return
+        for part in _batches(todo, n_workers * BATCHES_PER_WORKER):
+            f = pool.submit(_run_jobs, part)
+            of_jobs.add(f)
+            pending.add(f)
 
     try:
         submit_jobs(jobs)  # independent of the rows: they keep the workers busy meanwhile
@@ -240,9 +147,11 @@ def content_pass(
             by_tile: dict[int, list[tuple[Any, ...]]] = {}
             for row in pg.execute(kind.rows_sql(spec), spec.sql_params, binary=True):
                 by_tile.setdefault(row[0], []).append(tuple(row[1:]))
-            # every patch queued at once (their rows are the changed ones only: small)
-            for k in sorted(set(by_tile) | set(patches)):
-                submit(k, by_tile.get(k, []), patches.get(k), throttle=False)
+            keys = sorted(set(by_tile) | set(patches))
+            for k in keys:
+                if k not in patches:
+                    submit(k, by_tile[k])
+            submit_batches([task(k, by_tile.get(k, []), patches[k]) for k in keys if k in patches])
             if later is not None:
                 more = later()
                 start_pool(len(patches) + len(jobs) + len(more))

@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from geodata.layers import LAYERS
+from tiles.frames import FrameSet
 
 F64 = NDArray[np.float64]
 
@@ -87,6 +88,15 @@ class Content:
     hi: F64
 
 
+@dataclass
+class PatchInput:
+    """One tile to patch: its previous GLB, the ids it loses, the rows it gains."""
+
+    previous: bytes
+    drop: set[int]
+    rows: Sequence[Any]
+
+
 def bounds(los: Sequence[F64], his: Sequence[F64]) -> tuple[F64, F64]:
     if not los:
         return np.zeros(3), np.zeros(3)
@@ -141,6 +151,16 @@ class TilesetKind(ABC, Generic[RowT, OptionsT]):
         """The tile's previous GLB without the features ``drop``, plus ``rows``: what an
         incremental build does to a tile that only some changed features touch."""
         raise NotImplementedError(f"{self.name} tiles are rebuilt from all their rows")
+
+    def patch_many(
+        self, frames: FrameSet, tiles: Sequence[PatchInput], options: OptionsT
+    ) -> list[Content]:
+        """:meth:`patch_content` of many tiles (``frames`` theirs, in order); a kind may do
+        them in one pass, for its per-call costs are most of a small patch's."""
+        return [
+            self.patch_content(frames.frame(i), t.previous, t.drop, t.rows, options)
+            for i, t in enumerate(tiles)
+        ]
 
     def hidden_sql(self, spec: TilesetSpec) -> str | None:
         """Baseline features the tileset hides (a scenario's replaced or removed), if any."""

@@ -9,18 +9,20 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from tiles import metadata, style
-from tiles.extrude import building_mesh
-from tiles.frames import Frame
-from tiles.gltf import GltfBuilder, read_accessor, read_glb
+from tiles.extrude import building_mesh, extrude
+from tiles.frames import Frame, FrameSet
+from tiles.gltf import GltfBuilder
 from tiles.kinds.base import (
     BYTES_PER_FOOTPRINT_POINT,
     BYTES_PER_LOD2_POINT,
     Content,
+    PatchInput,
     TilesetKind,
     TilesetSpec,
     changed_ids,
 )
-from tiles.mesh import Mesh
+from tiles.mesh import Mesh, StoredMesh
+from tiles.splice import StoredTile, split_rows, table_rows
 
 
 class BuildingRow(NamedTuple):
@@ -91,7 +93,7 @@ class BuildingsKind(TilesetKind[BuildingRow, BuildingOptions]):
     ) -> Content:
         n = len(rows)
         table = metadata.encode_columns("building", _columns(rows, options.layer), n)
-        return _encode(_mesh(frame, rows), table, n, options)
+        return _encode(_mesh(frame, rows).stored(), table, n, options)
 
     def patch_content(
         self,
@@ -103,30 +105,24 @@ class BuildingsKind(TilesetKind[BuildingRow, BuildingOptions]):
     ) -> Content:
         """The previous content of the tile without the ``drop`` ids, plus ``rows`` meshed:
         a small change to a big tile meshes only the changed buildings."""
-        doc, binary = read_glb(previous)
-        prim = doc["meshes"][0]["primitives"][0]
-        attrs = prim["attributes"]
-        old = metadata.read_table(doc, binary, 0)
-        keep = ~np.isin(old["id"].values, np.fromiter(drop, dtype=np.int64, count=len(drop)))
-        fid = read_accessor(doc, binary, attrs["_FEATURE_ID_0"]).astype(np.int64)
-        vkeep = keep[fid]
-        renum = np.cumsum(keep) - 1
-        vnew = np.cumsum(vkeep) - 1
-        tris = read_accessor(doc, binary, prim["indices"]).astype(np.int64).reshape(-1, 3)
-        tris = tris[vkeep[tris].all(axis=1)]
-        kept = Mesh(
-            read_accessor(doc, binary, attrs["POSITION"]).astype(np.float64)[vkeep],
-            (read_accessor(doc, binary, attrs["NORMAL"]).astype(np.float32) / 127.0)[vkeep],
-            renum[fid[vkeep]].astype(np.uint32),
-            vnew[tris].astype(np.uint32),
-        )
-        n_kept = int(keep.sum())
-        added = _mesh(frame, rows)
-        added.features = added.features + np.uint32(n_kept)
-        n = n_kept + len(rows)
+        return self.patch_many(FrameSet.of([frame]), [PatchInput(previous, drop, rows)], options)[0]
+
+    def patch_many(
+        self, frames: FrameSet, tiles: Sequence[PatchInput], options: BuildingOptions
+    ) -> list[Content]:
+        """Every tile's changed buildings meshed in one pass over all their frames, then
+        spliced into each previous file (tiles.splice)."""
+        rows_of = [list(t.rows) for t in tiles]
+        added = _mesh_many(frames, rows_of)
+        rows = [r for tile_rows in rows_of for r in tile_rows]
         new = metadata.encode_columns("building", _columns(rows, options.layer), len(rows))
-        table = {k: col.select(keep).concat(new[k]) for k, col in old.items()}
-        return _encode(Mesh.concat([kept, added]), table, n, options)
+        spans = split_rows(np.fromiter(map(len, rows_of), dtype=np.int64, count=len(rows_of)))
+        out: list[Content] = []
+        for t, mesh, (a, b) in zip(tiles, added, spans, strict=True):
+            tile = StoredTile.read(t.previous).without(t.drop)
+            tile = tile.plus(mesh, table_rows(new, a, b), b - a)
+            out.append(_encode(tile.mesh, tile.table, tile.count, options))
+        return out
 
 
 def _mesh(frame: Frame, rows: Sequence[BuildingRow]) -> Mesh:
@@ -138,6 +134,33 @@ def _mesh(frame: Frame, rows: Sequence[BuildingRow]) -> Mesh:
         np.fromiter((r.height for r in rows), dtype=np.float64, count=len(rows)),
         [r.lod2 for r in rows],
     )
+
+
+def _mesh_many(frames: FrameSet, rows_of: Sequence[Sequence[BuildingRow]]) -> list[StoredMesh]:
+    """The buildings of many tiles, each in its tile's frame (feature index = row of its
+    tile): the footprints of every tile without LoD2 extruded in one pass; a tile with
+    LoD2 rows meshed on its own (LoD2 faces are meshed one by one anyway)."""
+    counts = np.fromiter(map(len, rows_of), dtype=np.intp, count=len(rows_of))
+    first = np.cumsum(counts) - counts
+    lod2 = [any(r.lod2 is not None for r in rows) for rows in rows_of]
+    bulk_tiles = np.nonzero(~np.array(lod2, dtype=bool))[0].tolist()
+    rows = [r for t in bulk_tiles for r in rows_of[t]]
+    # feature = the row's index over every tile's rows; frame = its tile
+    feature = np.concatenate(
+        [np.arange(first[t], first[t] + counts[t]) for t in bulk_tiles] or [np.zeros(0, np.intp)]
+    )
+    bulk = extrude(
+        frames,
+        [r.footprint for r in rows],
+        np.fromiter((r.base_z for r in rows), dtype=np.float64, count=len(rows)),
+        np.fromiter((r.height for r in rows), dtype=np.float64, count=len(rows)),
+        feature,
+        np.repeat(np.asarray(bulk_tiles, dtype=np.intp), counts[bulk_tiles]),
+    )
+    out = bulk.stored().split(np.repeat(np.arange(len(rows_of)), counts), first)
+    for t in np.nonzero(lod2)[0].tolist():
+        out[t] = _mesh(frames.frame(t), rows_of[t]).stored()
+    return out
 
 
 def _columns(rows: Sequence[BuildingRow], layer: str) -> dict[str, list[Any]]:
@@ -157,7 +180,9 @@ def _columns(rows: Sequence[BuildingRow], layer: str) -> dict[str, list[Any]]:
     }
 
 
-def _encode(mesh: Mesh, table: metadata.RawTable, n: int, options: BuildingOptions) -> Content:
+def _encode(
+    mesh: StoredMesh, table: metadata.RawTable, n: int, options: BuildingOptions
+) -> Content:
     gb = GltfBuilder()
     rgba = style.SCENARIO_BUILDING if options.scenario else style.BUILDING
     mat = gb.material("scenario-building" if options.scenario else "building", rgba)
@@ -168,6 +193,7 @@ def _encode(mesh: Mesh, table: metadata.RawTable, n: int, options: BuildingOptio
     metadata.attach(
         gb, [metadata.write_table(gb, "building", table, n)], list(BuildingsKind.metadata_classes)
     )
-    b = mesh.bounds()
-    lo, hi = b if b is not None else (np.zeros(3), np.zeros(3))
-    return Content(gb.glb(), n, lo, hi)
+    acc = gb.doc["accessors"][prim["attributes"]["POSITION"]]
+    if "min" in acc:  # the float32 bounds, as the accessor has them
+        return Content(gb.glb(), n, np.array(acc["min"]), np.array(acc["max"]))
+    return Content(gb.glb(), n, np.zeros(3), np.zeros(3))
