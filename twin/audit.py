@@ -19,10 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from psycopg.types.json import Jsonb
-
 from geodata.errors import InputError
-from geodata.pg import raw_connection
 from geodata.vocab import AUDIT_KINDS
 
 if TYPE_CHECKING:
@@ -59,6 +56,10 @@ def record(
     client: str | None = None,
 ) -> None:
     """Write one event now, in the caller's transaction (it commits or rolls back with it)."""
+    from psycopg.types.json import Jsonb
+
+    from geodata.pg import raw_connection
+
     raw_connection(conn).execute(
         _INSERT,
         {
@@ -125,6 +126,8 @@ class AuditWriter:
             batch, self._pending = self._pending, {}
         if not batch:
             return 0
+        from psycopg.types.json import Jsonb  # here: serving a tile loads no database driver
+
         rows = [
             {
                 "at": p.at,
