@@ -152,7 +152,8 @@ export class GroundLayer {
     const cos = Math.cos(((lat0 + lat1) / 2) * (Math.PI / 180));
     const wide = (lon1 - lon0) * M_PER_DEG_LON * cos;
     const tall = (lat1 - lat0) * M_PER_DEG_LAT;
-    const texel = Math.max(TEXEL_M, Math.max(wide, tall) / MAX_TEXTURE);
+    // nothing to paint (a synthetic city): a texel as large as the ground, not 16 M of them
+    const texel = features.length ? Math.max(TEXEL_M, Math.max(wide, tall) / MAX_TEXTURE) : Math.max(wide, tall);
     const canvas = document.createElement('canvas');
     canvas.width = Math.max(2, Math.round(wide / texel));
     canvas.height = Math.max(2, Math.round(tall / texel));
