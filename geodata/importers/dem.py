@@ -343,10 +343,19 @@ def store_dem(
         },
     )
     from geodata.grounding import rebase
-    from geodata.terrain import read_dem
+    from geodata.terrain import Dem, read_dem
 
-    used = read_dem(conn)  # the newest real DEM wins over this one if this one is synthetic
-    assert used is not None
+    # the DEM the twin now uses: this one, unless it is synthetic and a real one exists (the
+    # newest real DEM wins, :func:`geodata.terrain.read_dem`); this one is not decoded again
+    real_elsewhere = synthetic and (
+        conn.execute(text("SELECT 1 FROM terrain WHERE NOT synthetic LIMIT 1")).first() is not None
+    )
+    if real_elsewhere:
+        used = read_dem(conn)
+        assert used is not None
+    else:
+        heights = np.where(valid, z, np.nan).astype(np.float64)
+        used = Dem(heights, transform, epsg, nodata, datum, source, synthetic)
     return DemReport(
         rebased=rebase(conn, used),
         file=file,

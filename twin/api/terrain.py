@@ -58,7 +58,6 @@ def terrain(
         int, Query(ge=2, le=MAX_GRID, description="Heights along the longer side")
     ] = 129,
 ) -> TerrainOut:
-
     check_visibility(user, TERRAIN_VISIBILITY, "the terrain")
     box = parse_bbox(bbox)
     dem = load_dem(engine)
