@@ -333,6 +333,35 @@ def check_in_area(
         )
 
 
+def box_in_area(
+    box: tuple[float, float, float, float], *, src: int, dst: int | None, per_edge: int = 32
+) -> bool:
+    """Whether every point of ``box`` (x0, y0, x1, y1 in EPSG ``src``) passes
+    :func:`check_in_area`, judged by its outline sampled ``per_edge`` times a side.
+
+    A projection is continuous and one-to-one over a box, so the box's image is the region its
+    outline's image encloses; an area of use is a longitude/latitude rectangle, so when the
+    outline lies inside, the whole box does (to the sampling, far finer than the area's
+    margin). An import checks a batch by its box this way, a hundred points instead of four
+    per feature; False sends it to the check feature by feature, which names the one out.
+    """
+    import numpy as np
+
+    x0, y0, x1, y1 = box
+    t = np.linspace(0.0, 1.0, per_edge, endpoint=False)
+    xs = np.concatenate(
+        [x0 + (x1 - x0) * t, np.full(per_edge, x1), x1 - (x1 - x0) * t, np.full(per_edge, x0)]
+    )
+    ys = np.concatenate(
+        [np.full(per_edge, y0), y0 + (y1 - y0) * t, np.full(per_edge, y1), y1 - (y1 - y0) * t]
+    )
+    try:
+        check_in_area(xs, ys, src=src, dst=dst, where=lambda _: "the batch's box")
+    except ImportFailed:
+        return False
+    return True
+
+
 def check_heights(z: NDArray[Any], *, where: Callable[[int], str]) -> None:
     """Refuse heights that are not finite or beyond :data:`Z_LIMIT` metres."""
     import numpy as np

@@ -181,7 +181,12 @@ class Building(_Sourced, Base):
         CheckConstraint(f"height_source IN ({sql_in(HEIGHT_SOURCES)})", name="height_source_known"),
         _source_unique("buildings"),
         _gist("buildings", "footprint"),
-        Index("ix_buildings_scenario", "scenario_id"),
+        # scenario rows only: baseline rows (all but a few) would share one NULL key
+        Index(
+            "ix_buildings_scenario",
+            "scenario_id",
+            postgresql_where=text("scenario_id IS NOT NULL"),
+        ),
     )
 
 

@@ -146,3 +146,30 @@ def test_import_ends_quickly_with_its_output_and_status(
     assert "error: unknown layer 'x'" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert "torn down" in refused.stderr  # only a command that succeeded skips the teardown
+
+
+def test_a_command_alone_is_the_same_command_as_in_the_whole_app() -> None:
+    """``twin X`` builds only X (:func:`twin.cli.invoked`): its help, for every command and
+    group, is word for word the whole app's, and anything that names no command gets the
+    whole app (its help lists every command; an unknown name is refused by it)."""
+    from typer.main import get_command
+    from typer.testing import CliRunner
+
+    from twin.cli import app, invoked
+
+    runner = CliRunner()
+    whole = get_command(app)
+    names = sorted(whole.commands)  # type: ignore[attr-defined]
+    assert {"import", "tiles", "analyse", "serve", "demo"} <= set(names)
+    for name in names:
+        only = invoked(["twin", name])
+        assert only is not app
+        assert len(only.registered_commands) + len(only.registered_groups) == 1, name
+        alone = runner.invoke(only, [name, "--help"], prog_name="twin")
+        full = runner.invoke(app, [name, "--help"], prog_name="twin")
+        assert alone.exit_code == full.exit_code == 0, (name, alone.output)
+        assert alone.output == full.output, name
+    for argv in (["twin"], ["twin", "--help"], ["twin", "-v", "import"], ["twin", "nope"]):
+        assert invoked(argv) is app
+    refused = runner.invoke(app, ["nope"], prog_name="twin")
+    assert refused.exit_code == 2 and "No such command 'nope'" in refused.output

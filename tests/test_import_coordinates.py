@@ -196,3 +196,23 @@ def test_a_feature_with_too_many_coordinates_is_refused(engine: Engine, tmp_path
     )
     assert "1,000" in message and "TWIN_MAX_VERTICES" in message
     assert run_import(engine, path, layer="buildings").imported == 2
+
+
+def test_a_batch_is_judged_by_its_box_and_else_feature_by_feature() -> None:
+    """:func:`geodata.crs.box_in_area`: a box inside the areas of use passes whole; a box
+    reaching out of them does not (the caller then checks each feature, naming the one out,
+    as the refusals above show), nor does one in the wrong units or not finite."""
+    from geodata.crs import box_in_area
+
+    inside = (X - 5000, Y - 5000, X + 5000, Y + 5000)
+    assert box_in_area(inside, src=3067, dst=3067)
+    assert box_in_area(inside, src=3067, dst=None)
+    # one corner 4,000 km east (Siberia): outside EPSG:3067's Finland, even with its margin
+    assert not box_in_area((X, Y, X + 4_000_000, Y + 1000), src=3067, dst=3067)
+    # Helsinki's metres read as degrees, and degrees read as metres
+    assert not box_in_area(inside, src=4326, dst=3067)
+    assert not box_in_area((24.9, 60.1, 25.0, 60.2), src=3067, dst=3067)
+    assert box_in_area((24.9, 60.1, 25.0, 60.2), src=4326, dst=3067)
+    # inside Finland's area but outside the working CRS's (Delft's RD New)
+    assert not box_in_area(inside, src=3067, dst=28992)
+    assert not box_in_area((X, Y, float("inf"), Y + 1), src=3067, dst=3067)

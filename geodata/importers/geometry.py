@@ -18,7 +18,7 @@ import shapely
 from numpy.typing import NDArray
 from shapely import GeometryType
 
-from geodata.crs import check_heights, check_in_area, transformer
+from geodata.crs import box_in_area, check_heights, check_in_area, transformer
 from geodata.errors import ImportFailed
 
 if TYPE_CHECKING:
@@ -190,6 +190,9 @@ def check_coordinates(
     has_z = ~np.isnan(z) | shapely.has_z(geoms)[index]
     check_heights(np.where(has_z, z, 0.0), where=lambda k: name(int(index[k])))
     bounds = shapely.bounds(geoms)
+    box = (*np.nanmin(bounds[:, :2], axis=0), *np.nanmax(bounds[:, 2:], axis=0))
+    if box_in_area(box, src=src, dst=dst):  # the usual batch: one look at its box
+        return
     x = bounds[:, [0, 2, 0, 2]].ravel()
     y = bounds[:, [1, 1, 3, 3]].ravel()
     check_in_area(x, y, src=src, dst=dst, where=lambda k: name(k // 4))

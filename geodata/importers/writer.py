@@ -44,7 +44,7 @@ _STAGE_TYPES = {"text": "text", "int": "int", "int8": "bigint", "float8": "float
 
 #: a first import of at least this many rows into an empty table builds its indexes once at
 #: the end instead of growing them row by row
-BULK_REINDEX = 10_000
+BULK_REINDEX = 5_000
 
 
 class _BoundedWriter(QueuedLibpqWriter):

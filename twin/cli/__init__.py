@@ -11,11 +11,14 @@ tiles or FastAPI. Shared pieces (consoles, error boundary, progress bar) are in
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
+import sys
 from typing import Annotated
 
 import typer
+from typer.main import get_command_name
 
 from twin.cli.analyse import analyse_app
 from twin.cli.bridge import bridge, broker_app
@@ -78,11 +81,34 @@ def _main(
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def invoked(argv: list[str]) -> typer.Typer:
+    """The app holding only the command ``argv[1]`` names (the whole app for anything else:
+    options, help, an unknown name, shell completion).
+
+    Typer turns every command into a click command before parsing: it reads each function's
+    signature and type hints and builds its options, ~50 ms for the ~50 commands here, paid
+    by every ``twin import`` for the one command it runs. Help, errors and parsing of the
+    command are the same: they come from the same command object.
+    """
+    name = argv[1] if len(argv) > 1 else ""
+    commands = [
+        c
+        for c in app.registered_commands
+        if (c.name or get_command_name(getattr(c.callback, "__name__", ""))) == name
+    ]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if not commands and not groups:
+        return app
+    only = copy.copy(app)
+    only.registered_commands, only.registered_groups = commands, groups
+    return only
+
+
 def main() -> None:
     """The ``twin`` script: run the command; when it allowed it (``allow_quick_exit``), end
     the process without the interpreter's teardown once everything is flushed."""
     try:
-        app()
+        invoked(sys.argv)()
     except SystemExit as exc:
         if not quick_exit_allowed():
             raise
