@@ -166,8 +166,10 @@ def check_coordinates(
     area of use of the source CRS ``src`` or the working CRS ``dst``
     (:func:`geodata.crs.check_in_area`, the rule), naming the feature.
 
-    Each feature is checked by the corners of its bounding box (after every coordinate was
-    checked finite): a few points per feature, whatever its size.
+    After every coordinate was checked finite, the batch is judged by its box
+    (:func:`geodata.crs.box_in_area`); only a batch whose box reaches out of an area is
+    checked feature by feature, by the corners of each bounding box (a few points per
+    feature, whatever its size), so that the refusal names the feature.
     """
     coords, index = shapely.get_coordinates(geoms, include_z=True, return_index=True)
     if not len(coords):
