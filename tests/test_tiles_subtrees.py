@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -25,8 +26,9 @@ from twin.settings import Settings
 
 __all__ = ["helsinki"]
 
-#: two levels a file, so 600 buildings make a tree of several files on every path
-SPLIT = dataclasses.replace(PARAMS, subtree_levels=2)
+#: the root document keeps two levels, a file takes three tiles or more: 600 buildings
+#: make a tree of several files on every long path
+SPLIT = dataclasses.replace(PARAMS, subtree_levels=2, subtree_tiles=3)
 
 
 @pytest.fixture
@@ -66,15 +68,16 @@ def test_the_split_tree_is_valid_and_holds_every_building(town: Engine, tmp_path
     files = _subtree_files(folder)
     assert len(files) >= 4
     assert {f.name for f in (folder / "content").glob("*.json")} == set(files)
-    root = orjson.loads((folder / "tileset.json").read_bytes())["root"]
-    # the root document stops at level 2: tiles there point to their files
-    for child in root.get("children", []):
-        for grandchild in child.get("children", []):
-            assert grandchild["content"]["uri"].endswith(".json")
-            assert "children" not in grandchild
     doc = ti.load(folder)
     externals = [w for w in ti.walk(doc) if "external" in w.tile]
     assert len(externals) == len(files)
+    # the root document keeps levels 0 and 1; a tile deeper than that roots a file exactly
+    # when its subtree, less the files below it, holds three tiles or more
+    for w in ti.walk(doc):
+        held = _held(w.tile)
+        assert ("external" in w.tile) == (w.depth >= 2 and held >= 3), (w.depth, held)
+    for name, data in files.items():
+        assert _held(orjson.loads(data)["root"]) >= 3, name
     assert ti.check(folder) == []
     assert len(ti.feature_map(folder)) == 600
     manifest = read_manifest(folder)
@@ -92,7 +95,7 @@ def test_a_change_rewrites_only_the_subtree_files_on_its_path(town: Engine, tmp_
     after = _subtree_files(folder)
     (uri,) = [u for u, f in ti.features(folder) if f["source_id"] == "77"]
     (tile,) = [w for w in ti.walk(ti.load(folder)) if w.tile.get("content", {}).get("uri") == uri]
-    # the files of the subtrees holding the changed tile, one per two levels above it
+    # the files of the subtrees holding the changed tile, one for each file on its path
     path_files = sum(1 for w in _up(tile) if "external" in w.tile)
     new = set(after) - set(before)
     assert 1 <= len(new) == path_files
@@ -105,6 +108,15 @@ def test_a_change_rewrites_only_the_subtree_files_on_its_path(town: Engine, tmp_
     _build(town, ref, full=True)
     assert _unnamed(ref / "buildings") == _unnamed(folder)
     assert ti.check(folder) == []
+
+
+def _held(tile: dict[str, Any]) -> int:
+    """Tiles of ``tile``'s subtree in its own file: a child rooting a file counts as one."""
+    kids = tile.get("children", [])
+    return 1 + sum(
+        1 if "external" in c or c.get("content", {}).get("uri", "").endswith(".json") else _held(c)
+        for c in kids
+    )
 
 
 def _up(tile: ti.WalkedTile) -> list[ti.WalkedTile]:
@@ -140,7 +152,7 @@ def test_subtree_files_are_served_under_the_tilesets_access_rule(
 ) -> None:
     with helsinki.begin() as conn:
         synthetic.insert_network(conn, "water", 40)
-    one_level = dataclasses.replace(PARAMS, max_tile_features=4, subtree_levels=1)
+    one_level = dataclasses.replace(PARAMS, max_tile_features=4, subtree_levels=1, subtree_tiles=2)
     build_all(helsinki, settings.tiles_dir, layer="water", params=one_level, workers=1)
     folder = settings.tiles_dir / "network-water"
     names = sorted(f.name for f in (folder / "content").glob("*.json"))

@@ -203,6 +203,7 @@ def publish(
         min(nodes),
         epsg=epsg,
         levels=tree.params.subtree_levels,
+        min_tiles=tree.params.subtree_tiles,
         refine="ADD",
         known=known,
         content_dir=out / CONTENT_DIR,

@@ -75,9 +75,11 @@ class TreeParams:
     #: features go no higher than this level (the levels above belong to a far field,
     #: tiles.farfield); 0 is the plain tree
     first_level: int = 0
-    #: tileset.json holds this many levels; each tile of a level that is a multiple of it
-    #: roots an external tileset file of as many levels (tiles.subtrees)
+    #: tileset.json holds at least this many levels (the first view needs no other file)
     subtree_levels: int = 4
+    #: a deeper tile roots an external tileset file when its subtree, less what deeper
+    #: files hold, has at least this many tiles (tiles.subtrees)
+    subtree_tiles: int = 64
 
 
 @dataclass

@@ -8,11 +8,16 @@ tileset*); both 3d-tiles-renderer and CesiumJS refine such a tile unconditionall
 split changes nothing of what is drawn. Implicit tiling would need one frame for the whole
 tree and cell-shaped bounding volumes, and this tree keeps a frame and a tight box per tile.
 
-- **Where it splits.** Every tile at a level that is a positive multiple of ``levels``
-  (``TreeParams.subtree_levels``) roots a file ``content/{hash}.json`` holding its subtree
-  down to the next such level, where tiles point to their own files. The root document
-  ``tileset.json`` keeps levels ``0 .. levels - 1`` (the first view, levels 0 and 1, needs no
-  extra request). A tree shallower than that stays one file.
+- **Where it splits.** A tile roots a file ``content/{hash}.json`` holding its subtree when
+  that subtree, less what deeper files hold, has at least ``min_tiles`` tiles
+  (``TreeParams.subtree_tiles``, 64), counted from the deepest tiles up; the tiles below it
+  that root files of their own point to them. The root document ``tileset.json`` keeps
+  levels ``0 .. levels - 1`` (``TreeParams.subtree_levels``: the first view, levels 0 and 1,
+  needs no extra request) and whatever no file took. A file thus holds 64 to about 256
+  tiles whatever the tree's shape: a split at fixed levels left the far field's sparse upper
+  levels (tiles.farfield) with a file per five tiles at 100k buildings, 183 files that a
+  scattered change all rewrote and that a viewer fetched one by one. A small tree stays
+  one file.
 - **Names.** A subtree file is named by the hash of everything its subtree is made of
   (keys, content names and boxes, errors, frame centres, refinement, and its descendants'
   hashes), so an unchanged subtree keeps its file, its bytes and its ETag, and a changed
@@ -48,7 +53,7 @@ F64 = NDArray[np.float64]
 #: a tile's key and numbers, as hashed (struct is many times cheaper than repr of floats)
 _PACK = struct.Struct("<q9d")
 #: bump when what a subtree file says, or how, changes
-LAYOUT_VERSION = "subtrees-1"
+LAYOUT_VERSION = "subtrees-2"
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,7 @@ def split_tree(
     *,
     epsg: int,
     levels: int,
+    min_tiles: int,
     refine: str,
     known: dict[str, Summary],
     content_dir: Path,
@@ -114,7 +120,9 @@ def split_tree(
 
     ``children`` lists every tile's children in order; ``refine`` is the root's refinement
     when its own is None."""
-    split = _Splitter(tiles, children, root, epsg, max(1, levels), refine, known, content_dir)
+    split = _Splitter(
+        tiles, children, root, epsg, (max(1, levels), max(1, min_tiles)), refine, known, content_dir
+    )
     return split.run()
 
 
@@ -125,14 +133,15 @@ class _Splitter:
         children: dict[int, list[int]],
         root: int,
         epsg: int,
-        levels: int,
+        split: tuple[int, int],
         refine: str,
         known: dict[str, Summary],
         content_dir: Path,
     ) -> None:
         self.tiles, self.children, self.root = tiles, children, root
-        self.epsg, self.levels, self.known, self.dir = epsg, levels, known, content_dir
+        self.epsg, self.split, self.known, self.dir = epsg, split, known, content_dir
         self.effective = self._refinements(refine)
+        self.cuts = self._cuts()
         self.names = self._names()
         self.files: dict[str, Summary] = {}
         self.written: set[str] = set()
@@ -146,13 +155,27 @@ class _Splitter:
             todo.extend((c, self.tiles[c].refine or mode) for c in self.children.get(key, []))
         return out
 
+    def _cuts(self) -> set[int]:
+        """The tiles that root a file: from the deepest up (a key's level is its top bits),
+        a tile below the root document's levels whose subtree holds ``min_tiles`` tiles,
+        a child that roots a file counting as one (its pointer)."""
+        levels, min_tiles = self.split
+        cuts: set[int] = set()
+        size: dict[int, int] = {}
+        for key in sorted(self.tiles, reverse=True):
+            n = 1 + sum(1 if c in cuts else size[c] for c in self.children.get(key, []))
+            size[key] = n
+            if n >= min_tiles and key != self.root and decode(key)[0] >= levels:
+                cuts.add(key)
+        return cuts
+
     def _is_split(self, key: int) -> bool:
-        level = decode(key)[0]
-        return key != self.root and level % self.levels == 0
+        return key in self.cuts
 
     def _names(self) -> dict[int, str]:
-        """Every tile's subtree hash (deeper keys first: a key's level is its top bits)."""
-        seed = repr((LAYOUT_VERSION, self.epsg, self.levels)).encode()
+        """Every tile's subtree hash (deeper keys first: a key's level is its top bits); the
+        hash covers the subtree's shape, hence the cuts inside it."""
+        seed = repr((LAYOUT_VERSION, self.epsg, self.split)).encode()
         out: dict[int, bytes] = {}
         for key in sorted(self.tiles, reverse=True):
             t = self.tiles[key]
