@@ -11,7 +11,7 @@ one mesh, one material, one draw call). Zoomed out the renderer stops at a few o
   start at ``first_level``, the first level whose bins would be finer than ``min_bin``
   metres (40: about a city block, so real tiles span about a kilometre, ~600 buildings at
   the synthetic city's density; at 20 m they spanned 500 m with ~150, and a scattered
-  change rewrote three and a half times as many files, with no gain in the viewer). Each
+  change rewrote three times as many files, with no gain in the viewer). Each
   building is still in exactly one real tile.
 - **Refinement.** Far-field tiles refine ``REPLACE``: a tile's blocks are swapped for its
   children once they are loaded, down to the real tiles, whose own subtrees refine ``ADD``
