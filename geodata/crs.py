@@ -20,6 +20,7 @@ from pyproj.database import query_utm_crs_info
 from pyproj.exceptions import CRSError as ProjCRSError
 from pyproj.exceptions import ProjError
 
+from geodata import pipelines
 from geodata.errors import CRSError, ImportFailed
 
 if TYPE_CHECKING:  # numpy is loaded by the functions that take arrays: serving a tile
@@ -162,8 +163,9 @@ def utm_for(lon: float, lat: float) -> int:
 
 @lru_cache(maxsize=64)
 def transformer(src: int, dst: int) -> Transformer:
-    """A cached, thread-safe always_xy transformer between two EPSG codes (3D when possible)."""
-    return Transformer.from_crs(f"EPSG:{src}", f"EPSG:{dst}", always_xy=True)
+    """A cached, thread-safe always_xy transformer between two EPSG codes (3D when possible);
+    PROJ's choice of operation is kept between processes (geodata.pipelines)."""
+    return pipelines.transformer(src, dst)
 
 
 def box_in(

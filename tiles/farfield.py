@@ -42,7 +42,7 @@ from geodata.errors import ConfigError
 from tiles import style
 from tiles.blockmesh import CLASS, Blocks, block_glb, merge_blocks
 from tiles.blocks import I64, Grid, read_light, span, unmorton
-from tiles.farstate import FarState
+from tiles.farstate import Centres, FarState
 from tiles.frames import Frame
 from tiles.layout import write_new
 from tiles.quadtree import Quadtree, decode, encode, parent
@@ -208,6 +208,7 @@ class FarField:
         cur: object,
         state: FarState,
         changed: I64,
+        at: Centres,
         epsg: int,
         content_dir: Path,
         reusable: frozenset[str],
@@ -217,7 +218,7 @@ class FarField:
         jobs, and the keys of every tile looked at (those without one lost their last
         block)."""
         self.state = state
-        touched, self.read = state.update(cur, self.grid, changed)
+        touched, self.read = state.update(cur, self.grid, changed, at)
         before = self.extent
         self.extent = state.extent() if len(state.levels[0]) else before
         out: list[Result | FarJob] = []

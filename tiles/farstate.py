@@ -20,9 +20,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tiles import statelog
-from tiles.blocks import BIN, I64, OWNER, USE, Grid, Light, read_light, roll_up, sum_bins
+from tiles.blocks import BIN, F64, I64, OWNER, USE, Grid, Light, read_light, roll_up, sum_bins
 
 Records = NDArray[np.void]
+
+
+@dataclass
+class Centres:
+    """Buildings' centres (the index pass's: the middle of the footprint's box)."""
+
+    id: I64
+    x: F64
+    y: F64
 
 
 @dataclass
@@ -111,19 +120,22 @@ class FarState:
             self.uses[level] = _replace(self.uses[level], touched, uses)
         self.frame = None
 
-    def update(self, cur: Any, grid: Grid, changed: I64) -> tuple[list[I64], int]:
+    def update(self, cur: Any, grid: Grid, changed: I64, at: Centres) -> tuple[list[I64], int]:
         """Re-read the buildings of every finest bin the ``changed`` ids were or now are in,
         sum those bins again and roll them up; returns the touched codes of every level
-        and how many rows it read."""
+        and how many rows it read. ``at`` is where the changed buildings that still exist
+        are now, as the index pass read them (the same centres): their new bins are known
+        without reading them twice."""
         ow = self.owners
         changed = np.unique(changed)
         hit = _runs(ow["id"], changed, changed + 1)  # owners are sorted by id
-        fresh = read_light(cur, changed)
-        now = grid.codes(fresh.x, fresh.y)
+        order = np.argsort(at.id, kind="stable")
+        ids = at.id[order]
+        now = grid.codes(at.x[order], at.y[order])
         touched: I64 = np.unique(np.concatenate([ow["code"][hit], now]))
-        add = np.zeros(len(fresh.id), dtype=OWNER)
-        add["id"], add["code"] = fresh.id, now
-        if np.array_equal(ow["id"][hit], fresh.id):  # edits only: same ids, codes in place
+        add = np.zeros(len(ids), dtype=OWNER)
+        add["id"], add["code"] = ids, now
+        if np.array_equal(ow["id"][hit], ids):  # edits only: same ids, codes in place
             ow["code"][hit] = now
         else:
             self.owners = ow = _insert(np.delete(ow, hit), add, "id")
@@ -153,7 +165,7 @@ class FarState:
         names = np.array(self.usages, dtype=str)
         self.frame = [names, np.asarray(changed, dtype=np.int64), add]
         self.frame += [a for arrays in per_level for a in arrays]
-        return out, len(fresh.id) + len(light.id)
+        return out, len(light.id)
 
 
 def _runs(codes: NDArray[np.int64], lo: I64, hi: I64) -> I64:

@@ -14,11 +14,12 @@ with each other.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
 from pyproj import Transformer
+
+from geodata.crs import transformer
 
 #: WGS 84 ellipsoid (EPSG:4978 / EPSG:4979).
 WGS84_A = 6378137.0
@@ -28,19 +29,16 @@ WGS84_E2 = WGS84_F * (2 - WGS84_F)
 F64 = NDArray[np.float64]
 
 
-@lru_cache(maxsize=16)
 def _to_lonlat(epsg: int) -> Transformer:
-    return Transformer.from_crs(f"EPSG:{epsg}", "EPSG:4326", always_xy=True)
+    return transformer(epsg, 4326)
 
 
-@lru_cache(maxsize=4)
 def _ecef_to_geodetic() -> Transformer:
-    return Transformer.from_crs("EPSG:4978", "EPSG:4979", always_xy=True)
+    return transformer(4978, 4979)
 
 
-@lru_cache(maxsize=16)
 def _from_lonlat(epsg: int) -> Transformer:
-    return Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True)
+    return transformer(4326, epsg)
 
 
 def lonlat(epsg: int, x: F64, y: F64) -> tuple[F64, F64]:

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from tiles import changes, farfield, statelog
 from tiles import members as members_mod
 from tiles.farfield import FarField, FarJob
-from tiles.farstate import FarState
+from tiles.farstate import Centres, FarState
 from tiles.kinds import TilesetSpec, kind_of
 from tiles.layout import CONTENT_DIR
 from tiles.publish import (
@@ -134,7 +134,7 @@ class Run:
             kept: dict[int, TileEntry] = {}
         else:
             made, looked_at = far.update(
-                self.cur, since.state, since.changed, self.epsg, content, reusable
+                self.cur, since.state, since.changed, since.at, self.epsg, content, reusable
             )
             kept = {k: e for k, e in old.items() if k not in looked_at}
         assert far.state is not None
@@ -161,10 +161,12 @@ class FarPlan:
 
 @dataclass
 class FarUpdate:
-    """What an incremental far field starts from: the previous bins, the changed ids."""
+    """What an incremental far field starts from: the previous bins, the changed ids, and
+    where those that still exist are now."""
 
     state: FarState
     changed: NDArray[np.int64]
+    at: Centres
 
 
 def full(run: Run, previous: dict[str, Any] | None, params: TreeParams, *, reuse: bool) -> bool:
@@ -273,7 +275,9 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
     if far is not None:
         if (state := load_far_state(run.out, base)) is None:
             return False  # its bins are missing (an older build): only a full build has them
-        since = FarUpdate(state, changed.get(0, np.zeros(0, dtype=np.int64)))
+        base_rows = rows[rows["src"] == 0]
+        at = Centres(base_rows["id"].copy(), base_rows["x"].copy(), base_rows["y"].copy())
+        since = FarUpdate(state, changed.get(0, np.zeros(0, dtype=np.int64)), at)
     patches: dict[int, Patch] | None = None
     if kind.patchable:  # read the changed rows only; other features stay in their files
         todo = change.members[len(change.members) - change.placed :]
