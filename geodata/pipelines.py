@@ -26,7 +26,7 @@ import pyproj
 from pyproj import Transformer
 from pyproj.datadir import get_data_dir
 from pyproj.exceptions import ProjError
-from pyproj.network import is_network_enabled
+from pyproj.network import is_network_enabled  # type: ignore[attr-defined]  # re-exported
 from pyproj.transformer import TransformerGroup
 
 

@@ -239,3 +239,29 @@ def test_lorawan_downlinks() -> None:
     assert body == {
         "downlinks": [{"f_port": 2, "priority": "NORMAL", "decoded_payload": {"dim": 30}}]
     }
+
+
+def test_a_shutdown_does_not_wait_for_an_absent_broker(settings: Settings) -> None:
+    """A send waiting for a broker that does not answer gives up as soon as the process
+    closes (the message stays in the outbox), instead of holding the shutdown for the whole
+    connection timeout."""
+    from twin.rules.publish import CONNECT_TIMEOUT, MQTTPublisher
+
+    publisher = MQTTPublisher(rules_settings(settings, f"mqtt://127.0.0.1:{free_port()}"))
+    failed: queue.Queue[str] = queue.Queue()
+
+    def send_one() -> None:
+        try:
+            publisher.publish("twin/test", b"{}", 1)
+        except RuntimeError as exc:
+            failed.put(str(exc))
+
+    sender = threading.Thread(target=send_one)
+    sender.start()
+    time.sleep(0.3)  # the send is waiting for the connection
+    started = time.monotonic()
+    publisher.close()
+    sender.join(CONNECT_TIMEOUT)
+    assert not sender.is_alive()
+    assert time.monotonic() - started < CONNECT_TIMEOUT / 2
+    assert "shutting down" in failed.get_nowait()

@@ -61,12 +61,14 @@ class Run:
         count: int,
         patches: dict[int, Patch] | None = None,
         far: FarPlan | Callable[[], FarPlan] | None = None,
+        rows: dict[int, list[tuple[Any, ...]]] | None = None,
     ) -> tuple[dict[int, TileEntry], set[int], FarTiles | None]:
-        """The content pass over ``tile_assign`` (and the far field's tiles to mesh, in the
-        same workers; planned meanwhile when ``far`` is a function): entries of the tiles
-        built, the keys of those written (the others reused a file of ``old``), and the far
-        field's tiles."""
-        self.cur.execute("ANALYZE tile_assign")
+        """The content pass over ``tile_assign``, or over the ``rows`` of a patch pass (and
+        the far field's tiles to mesh, in the same workers; planned meanwhile when ``far``
+        is a function): entries of the tiles built, the keys of those written (the others
+        reused a file of ``old``), and the far field's tiles."""
+        if rows is None:
+            self.cur.execute("ANALYZE tile_assign")
         reusable = frozenset(e.digest for e in old.values())
         planned: list[FarPlan] = [far] if isinstance(far, FarPlan) else []
 
@@ -88,6 +90,7 @@ class Run:
             patches,
             planned[0].jobs if planned else (),
             later if callable(far) else None,
+            rows,
         )
         self.pg.rollback()
         tiles = {k: _entry(r, old) for k, r in results.items()}
@@ -258,9 +261,15 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
     t = base["tree"]
     tree = Quadtree(t["x0"], t["y0"], t["side"], t["total_bytes"], TreeParams(**t["params"]))
     params = {**spec.sql_params, **{f"ids_{s}": ids.tolist() for s, ids in changed.items()}}
-    rows = members_mod.index_rows(
-        cur.execute(kind.index_sql(spec, changed=True), params).fetchall()
-    )
+    full: dict[tuple[int, int], tuple[Any, ...]] = {}
+    if kind.patchable:  # the changed rows whole, in the index pass (read once)
+        got = cur.execute(kind.changed_sql(spec), params, binary=True).fetchall()
+        rows = members_mod.index_rows([r[:6] for r in got])
+        full = {(r[0], r[1]): tuple(r[6:]) for r in got}
+    else:
+        rows = members_mod.index_rows(
+            cur.execute(kind.index_sql(spec, changed=True), params).fetchall()
+        )
     if not all(
         tree.holds(x, y) for x, y in zip(rows["x"].tolist(), rows["y"].tolist(), strict=True)
     ):
@@ -279,22 +288,27 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
         at = Centres(base_rows["id"].copy(), base_rows["x"].copy(), base_rows["y"].copy())
         since = FarUpdate(state, changed.get(0, np.zeros(0, dtype=np.int64)), at)
     patches: dict[int, Patch] | None = None
-    if kind.patchable:  # read the changed rows only; other features stay in their files
+    by_tile: dict[int, list[tuple[Any, ...]]] | None = None
+    if kind.patchable:  # the changed rows only; other features stay in their files
         todo = change.members[len(change.members) - change.placed :]
         patches = {
             k: Patch(old[k].digest, tuple(change.dropped.get(k, [])))
             for k in sorted(change.touched & set(change.stats))
             if k in old
         }
+        by_tile = {}
+        placed = zip(todo["tile"].tolist(), todo["src"].tolist(), todo["id"].tolist(), strict=True)
+        for tile, src, fid in sorted(placed):  # by tile, then id: as rows_sql orders them
+            by_tile.setdefault(tile, []).append(full[(src, fid)])
     else:  # read every row of the touched tiles
         todo = change.members[np.isin(change.members["tile"], sorted(change.touched))]
-    create_assign_table(cur)
-    if len(todo):
-        copy_assign(cur, todo["src"], todo["id"], todo["tile"])
+        create_assign_table(cur)
+        if len(todo):
+            copy_assign(cur, todo["src"], todo["id"], todo["tile"])
     # the far field's tiles above the changed buildings' bins, summed while the workers
     # patch, before the content pass ends the snapshot
     plan = (lambda: run.far_field(far, far_entries(base), since)) if far else None
-    built, written, ff = run.mesh(tree, old, len(todo), patches, plan)
+    built, written, ff = run.mesh(tree, old, len(todo), patches, plan, by_tile)
     tiles = {k: e for k, e in old.items() if k not in change.touched}
     tiles.update(built)
     run.report.mode = "incremental"

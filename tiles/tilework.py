@@ -58,16 +58,18 @@ def content_pass(
     patches: dict[int, Patch] | None = None,
     jobs: Sequence[Job] = (),
     later: Callable[[], Sequence[Job]] | None = None,
+    patch_rows: dict[int, list[tuple[Any, ...]]] | None = None,
 ) -> tuple[dict[int, Result], list[Result]]:
     """Stream the rows of every tile in ``tile_assign`` and mesh them, in parallel; returns
     their results, and those of ``jobs`` (other tiles made in the same pool: the far
     field's, tiles.farfield), which go to the workers first.
 
-    With ``patches`` (an incremental build of a patchable kind) ``tile_assign`` holds the
-    changed rows only; they are gathered first (a small share) and every patched tile is
-    built from its previous file, those rows and the ids it loses. ``later`` makes more
-    jobs once every patch is queued, so that the workers patch while this process makes
-    them (the far field sums its bins; it may use the connection then).
+    With ``patches`` (an incremental build of a patchable kind) the changed rows only are
+    meshed: ``patch_rows``, by tile, as the index pass read them (``tile_assign`` is not
+    used), and every patched tile is built from its previous file, those rows and the ids
+    it loses. ``later`` makes more jobs once every patch is queued, so that the
+    workers patch while this process makes them (the far field sums its bins; it may use
+    the connection then).
     """
     kind = kind_of(spec)
     options = kind.options(spec)
@@ -144,9 +146,8 @@ def content_pass(
         if patches is None and later is not None:
             submit_jobs(later())
         if patches is not None:
-            by_tile: dict[int, list[tuple[Any, ...]]] = {}
-            for row in pg.execute(kind.rows_sql(spec), spec.sql_params, binary=True):
-                by_tile.setdefault(row[0], []).append(tuple(row[1:]))
+            assert patch_rows is not None, "a patch pass is given its rows"
+            by_tile = patch_rows
             keys = sorted(set(by_tile) | set(patches))
             for k in keys:
                 if k not in patches:

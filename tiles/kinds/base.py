@@ -13,6 +13,10 @@ SQL contract, the same for every kind:
   ``changed=True`` only the ids in the bound arrays ``%(ids_0)s``, ``%(ids_1)s`` … are read.
 - ``rows_sql``: ``(tile, *Row)`` joined with the ``tile_assign`` temporary table and
   ordered by tile, so the driver streams one tile after the other.
+- ``changed_sql`` (patchable kinds): ``(src, id, x, y, size, est_bytes, *Row)`` of the ids
+  bound as for ``index_sql(changed=True)``, in the same order: an incremental build reads a
+  changed feature once, where ``index_sql`` then ``rows_sql`` over ``tile_assign`` read it
+  twice (and needed the temporary table filled and analysed in between).
 
 Table and column names are our own constants; user values (scenario ids, network names)
 are always bound parameters.
@@ -142,8 +146,12 @@ class TilesetKind(ABC, Generic[RowT, OptionsT]):
     def build_content(self, frame: Any, rows: Sequence[RowT], options: OptionsT) -> Content:
         """One tile's rows (in the SQL's order: feature index = position) -> a GLB."""
 
-    #: does the kind implement :meth:`patch_content`?
+    #: does the kind implement :meth:`patch_content` (and :meth:`changed_sql`)?
     patchable: ClassVar[bool] = False
+
+    def changed_sql(self, spec: TilesetSpec) -> str:
+        """The changed features' index columns and full rows in one pass (see the module)."""
+        raise NotImplementedError(f"{self.name} tiles are rebuilt from all their rows")
 
     def patch_content(
         self, frame: Any, previous: bytes, drop: set[int], rows: Sequence[RowT], options: OptionsT

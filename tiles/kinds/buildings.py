@@ -54,6 +54,28 @@ _EST_BYTES = (
 )
 
 
+#: a BuildingRow's columns, ``{b}`` the table's alias and a dot (or nothing)
+_ROW = (
+    "{b}id, ST_AsBinary({b}footprint), {b}base_z, {b}height, {b}levels, {b}usage, "
+    "{b}roof_type, {b}year_built, {b}name, {b}source_id, {b}scenario_id, {b}replaces_id, "
+    "ST_AsBinary({b}lod2)"
+)
+
+
+def _index_sql(spec: TilesetSpec, *, changed: bool, row: bool = False) -> str:
+    """The index pass (``row``: followed by each feature's BuildingRow)."""
+    only = f" AND {changed_ids(0)}" if changed else ""
+    extra = f", {_ROW.format(b='')}" if row else ""
+    cols = "*" if row else "id, height, footprint, lod2"
+    return (
+        "SELECT 0, id, (ST_XMin(b) + ST_XMax(b)) / 2, (ST_YMin(b) + ST_YMax(b)) / 2, "
+        "sqrt(power(ST_XMax(b) - ST_XMin(b), 2) + power(ST_YMax(b) - ST_YMin(b), 2) "
+        f"+ power(height, 2)) AS size, {_EST_BYTES}{extra} "
+        f"FROM (SELECT {cols}, footprint::box2d AS b FROM buildings "
+        f"WHERE {spec.scenario_filter()}{only}) q ORDER BY size DESC, id"
+    )
+
+
 class BuildingsKind(TilesetKind[BuildingRow, BuildingOptions]):
     name = "buildings"
     Row = BuildingRow
@@ -68,22 +90,16 @@ class BuildingsKind(TilesetKind[BuildingRow, BuildingOptions]):
         )
 
     def index_sql(self, spec: TilesetSpec, *, changed: bool = False) -> str:
-        only = f" AND {changed_ids(0)}" if changed else ""
-        return (
-            "SELECT 0, id, (ST_XMin(b) + ST_XMax(b)) / 2, (ST_YMin(b) + ST_YMax(b)) / 2, "
-            "sqrt(power(ST_XMax(b) - ST_XMin(b), 2) + power(ST_YMax(b) - ST_YMin(b), 2) "
-            f"+ power(height, 2)) AS size, {_EST_BYTES} "
-            "FROM (SELECT id, footprint::box2d AS b, height, footprint, lod2 FROM buildings "
-            f"WHERE {spec.scenario_filter()}{only}) q ORDER BY size DESC, id"
-        )
+        return _index_sql(spec, changed=changed)
 
     def rows_sql(self, spec: TilesetSpec) -> str:
         return (
-            "SELECT a.tile, b.id, ST_AsBinary(b.footprint), b.base_z, b.height, b.levels, "
-            "b.usage, b.roof_type, b.year_built, b.name, b.source_id, b.scenario_id, "
-            "b.replaces_id, ST_AsBinary(b.lod2) "
+            f"SELECT a.tile, {_ROW.format(b='b.')} "
             "FROM tile_assign a JOIN buildings b ON b.id = a.id ORDER BY a.tile, b.id"
         )
+
+    def changed_sql(self, spec: TilesetSpec) -> str:
+        return _index_sql(spec, changed=True, row=True)
 
     def options(self, spec: TilesetSpec) -> BuildingOptions:
         return BuildingOptions(spec.layer, scenario=spec.is_variant)

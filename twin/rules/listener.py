@@ -168,6 +168,7 @@ class RulesListener:
         self.worker.wake()
 
     def close(self) -> None:
+        self.publisher.interrupt()  # a send waiting for an absent broker gives up now
         self.worker.stop()
         self.publisher.close()
         self.poster.close()

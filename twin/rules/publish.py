@@ -41,6 +41,9 @@ class MQTTPublisher:
             self.client.tls_set_context(_tls_context(settings.mqtt_ca_file))
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._connected = threading.Event()
+        #: set when connected or when the process shuts down: what a publish waits for
+        self._gate = threading.Event()
+        self._closing = threading.Event()
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self._started = False
@@ -48,16 +51,22 @@ class MQTTPublisher:
     def _on_connect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if not reason.is_failure:
             self._connected.set()
+            self._gate.set()
 
     def _on_disconnect(self, *_: Any) -> None:
         self._connected.clear()
+        if not self._closing.is_set():
+            self._gate.clear()
 
     def publish(self, topic: str, payload: bytes, delivery: int) -> None:
         if not self._started:
             self._started = True
             self.client.connect_async(self.host, self.port, keepalive=30)
             self.client.loop_start()
-        if not self._connected.wait(CONNECT_TIMEOUT):
+        self._gate.wait(CONNECT_TIMEOUT)
+        if self._closing.is_set():  # the message stays in the outbox for the next start
+            raise RuntimeError("the twin is shutting down: the message is sent after restart")
+        if not self._connected.is_set():
             raise RuntimeError(f"the MQTT broker {self.host}:{self.port} does not answer")
         props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         props.UserProperty = ("twin-delivery", str(delivery))
@@ -66,7 +75,14 @@ class MQTTPublisher:
         if not info.is_published():
             raise RuntimeError(f"the broker did not acknowledge {topic} in {PUBLISH_TIMEOUT:g} s")
 
+    def interrupt(self) -> None:
+        """End a publish waiting for an absent broker: a shutdown should not wait the
+        connection timeout out (the outbox keeps the message)."""
+        self._closing.set()
+        self._gate.set()
+
     def close(self) -> None:
+        self.interrupt()
         if self._started:
             self.client.loop_stop()
             self.client.disconnect()
