@@ -380,3 +380,51 @@ def test_a_bulk_statement_logs_no_ids_and_the_next_build_is_full(
     assert logged == (1, 0)
     r = _build(town, tmp_path)
     assert r.mode == "full" and r.features == N + 11_000
+
+
+def test_a_scenario_tileset_is_patched_like_the_baseline(town: Engine, tmp_path: Path) -> None:
+    """A scenario's buildings are a patchable kind too: an edit and an addition are read in
+    the index pass (changed_sql, with the scenario's own filter) and give a full build's
+    features."""
+    with town.begin() as conn:
+        sid = conn.execute(
+            text("INSERT INTO scenarios (slug, name) VALUES ('tower', 'T') RETURNING id")
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO buildings (source, source_id, footprint, height, scenario_id) "
+                "SELECT 'scn', 's' || id, footprint, height + 10, :s FROM buildings "
+                "WHERE scenario_id IS NULL ORDER BY id LIMIT 60"
+            ),
+            {"s": sid},
+        )
+    spec = _spec(town, "scenario-tower")
+
+    def build(out: Path, *, full: bool = False) -> BuildReport:
+        return build_spec(town, spec, out, params=PARAMS, workers=1, full=full)
+
+    assert build(tmp_path).mode == "full"
+    with town.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE buildings SET height = height + 5 WHERE source_id = 's7' AND source = 'scn'"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO buildings (source, source_id, footprint, height, scenario_id) "
+                "SELECT 'scn', 'extra', footprint, 42, :s FROM buildings "
+                "WHERE scenario_id IS NULL ORDER BY id DESC LIMIT 1"
+            ),
+            {"s": sid},
+        )
+    again = build(tmp_path)
+    assert again.mode == "incremental" and again.changed == 2
+    ref = tmp_path / "reference"
+    build(ref, full=True)
+    got = ti.feature_map(tmp_path / "scenario-tower")
+    want = ti.feature_map(ref / "scenario-tower")
+    assert set(got) == set(want) and len(got) == 61
+    for key, (props, geom) in want.items():
+        assert got[key][0] == props, key
+        np.testing.assert_allclose(got[key][1], geom, atol=0.01, err_msg=str(key))

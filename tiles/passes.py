@@ -261,11 +261,11 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
     t = base["tree"]
     tree = Quadtree(t["x0"], t["y0"], t["side"], t["total_bytes"], TreeParams(**t["params"]))
     params = {**spec.sql_params, **{f"ids_{s}": ids.tolist() for s, ids in changed.items()}}
-    full: dict[tuple[int, int], tuple[Any, ...]] = {}
+    whole: dict[tuple[int, int], tuple[Any, ...]] = {}
     if kind.patchable:  # the changed rows whole, in the index pass (read once)
         got = cur.execute(kind.changed_sql(spec), params, binary=True).fetchall()
         rows = members_mod.index_rows([r[:6] for r in got])
-        full = {(r[0], r[1]): tuple(r[6:]) for r in got}
+        whole = {(r[0], r[1]): tuple(r[6:]) for r in got}
     else:
         rows = members_mod.index_rows(
             cur.execute(kind.index_sql(spec, changed=True), params).fetchall()
@@ -299,7 +299,7 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
         by_tile = {}
         placed = zip(todo["tile"].tolist(), todo["src"].tolist(), todo["id"].tolist(), strict=True)
         for tile, src, fid in sorted(placed):  # by tile, then id: as rows_sql orders them
-            by_tile.setdefault(tile, []).append(full[(src, fid)])
+            by_tile.setdefault(tile, []).append(whole[(src, fid)])
     else:  # read every row of the touched tiles
         todo = change.members[np.isin(change.members["tile"], sorted(change.touched))]
         create_assign_table(cur)
