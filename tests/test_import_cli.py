@@ -59,6 +59,25 @@ def test_import_prints_the_summary(runner: CliRunner, engine: Engine, tmp_path: 
     assert audited == [("houses.geojson", "town", 3, True), ("houses.geojson", "town", 0, True)]
 
 
+def test_an_import_stands_when_its_audit_row_cannot_be_written(
+    runner: CliRunner, engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The audit row is written in the import's transaction under a savepoint: a failure to
+    write it is a warning, and the import commits whole."""
+    path = write_geojson(
+        tmp_path / "houses.geojson", [feature(rect(X, Y), gml_id="a")], crs="EPSG:3067"
+    )
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "ALTER TABLE audit_log ADD CONSTRAINT no_imports CHECK (kind <> 'import')"
+        )
+    result = runner.invoke(app, ["import", str(path), "--layer", "buildings", "--source", "town"])
+    assert result.exit_code == 0, result.output
+    assert rows(engine, "SELECT count(*) FROM buildings WHERE source = 'town'") == [(1,)]
+    assert "the import is not in the audit log" in caplog.text
+    assert rows(engine, "SELECT count(*) FROM audit_log WHERE kind = 'import'") == [(0,)]
+
+
 def test_import_cityjson_with_crs_option(runner: CliRunner, engine: Engine, tmp_path: Path) -> None:
     m = CityModel(translate=(X, Y, 0.0))
     m.house("h1", X, Y, 2.0)

@@ -6,9 +6,10 @@ log "everything changed" (one NULL id) because the statement is large. For an *e
 locked for the whole transaction, :class:`BulkLoad` sets these aside before the COPY and puts
 them back once at the end:
 
-- the indexes (not those behind constraints) are dropped and built again over the loaded rows,
-  several times faster than row by row (GiST most of all); a source id the file repeats shows
-  when the unique index is rebuilt, and the later repeats are deleted then;
+- the indexes (not those behind constraints, nor those only scenario rows enter) are dropped
+  and built again over the loaded rows, several times faster than row by row (GiST most of
+  all); a source id the file repeats shows when the unique index is rebuilt, and the later
+  repeats are deleted then;
 - the tile log's insert trigger is dropped and made again, and the import logs the one entry
   the trigger would have written for so large a statement (NULL: the next tile build of the
   table is a full one, which a table that was empty needs anyway);
@@ -63,10 +64,15 @@ class BulkLoad:
         return load
 
     def _drop_indexes(self) -> list[str]:
+        """Drop the indexes a bulk load would grow row by row: not those behind constraints,
+        nor those partial on ``scenario_id IS NOT NULL``, which the baseline rows of a bulk
+        load never enter (keeping one live costs nothing; rebuilding it cost ~15 ms at
+        100k rows)."""
         rows = self.raw.execute(
             "SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x "
             "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s::regclass "
-            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) "
+            "AND coalesce(pg_get_expr(x.indpred, x.indrelid), '') <> '(scenario_id IS NOT NULL)'",
             (self.table,),
         ).fetchall()
         for name, _ in rows:

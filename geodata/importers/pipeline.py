@@ -66,6 +66,7 @@ def run_import(
     options: ImportOptions | None = None,
     progress: Progress | None = None,
     reader: Reader | str | None = None,
+    before_commit: Callable[[AnyConnection, ImportReport], None] | None = None,
 ) -> ImportReport:
     """Import the file ``path`` into ``layer`` in a transaction of its own.
 
@@ -74,6 +75,9 @@ def run_import(
         loading SQLAlchemy
     :param reader: a reader, or the name or dotted path of one (default: chosen by the file
         name, :func:`geodata.importers.readers.reader_for`)
+    :param before_commit: called with the connection and the report once everything is
+        written, in the import's transaction (the command's audit row: no connection of its
+        own, and no audit of an import that did not commit)
     """
     from geodata.importers.events import EVENTS_LAYER, import_events
 
@@ -86,7 +90,7 @@ def run_import(
     if not isinstance(reader, Reader):
         reader = reader_for(path, layer, reader)
     with transaction(db) as conn:
-        return import_reader(
+        report = import_reader(
             conn,
             reader,
             layer=layer,
@@ -96,6 +100,9 @@ def run_import(
             mapping=mapping,
             progress=progress,
         )
+        if before_commit is not None:
+            before_commit(conn, report)
+        return report
 
 
 def import_reader(

@@ -25,6 +25,7 @@ from twin.cli.users import cli_actor
 
 if TYPE_CHECKING:
     from geodata.importers import ImportReport
+    from geodata.pg import AnyConnection
     from twin.live_demo import LiveDemo
     from twin.runtime import Runtime
     from twin.settings import Settings
@@ -140,8 +141,8 @@ def _import(
                     options=options,
                     progress=advance,
                     reader=reader,
+                    before_commit=audit_in,
                 )
-            audit_import(rt, report)
         for line in report.lines():
             out.print(line, highlight=False)
 
@@ -178,15 +179,27 @@ def _import_dem(
 
 
 def audit_import(rt: Runtime, report: ImportReport) -> None:
-    """Log a committed import; a failure to log is a warning, the import stands."""
+    """Log a committed import in a transaction of its own (see :func:`audit_in`)."""
     from geodata.pg import transaction
+
+    try:
+        with transaction(rt.settings.sqlalchemy_url) as conn:
+            audit_in(conn, report)
+    except Exception as exc:
+        logging.getLogger(__name__).warning("the import is not in the audit log: %s", exc)
+
+
+def audit_in(conn: AnyConnection, report: ImportReport) -> None:
+    """Log an import in its transaction, under a savepoint: a failure to log is a
+    warning and the import stands; an import that does not commit is not logged."""
+    from geodata.pg import raw_connection
     from twin.audit import record
 
     counts = ("read", "imported", "inserted", "updated", "unchanged", "deleted")
     detail = {"layer": report.layer, "source": report.source, "reader": report.reader}
     detail |= {c: getattr(report, c) for c in counts}
     try:
-        with transaction(rt.settings.sqlalchemy_url) as conn:
+        with raw_connection(conn).transaction():  # a savepoint inside the import's
             record(conn, "import", cli_actor(), Path(report.file).name, detail)
     except Exception as exc:
         logging.getLogger(__name__).warning("the import is not in the audit log: %s", exc)
