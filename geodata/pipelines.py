@@ -1,7 +1,7 @@
 """PROJ's choice of operation between two CRSs, remembered between processes.
 
 ``Transformer.from_crs`` searches PROJ's database for the operations between two CRSs each
-time it is called: 15-20 ms a pair, paid again by every command (an import makes two or
+time it is called: 15-40 ms a pair, paid again by every command (an import makes two or
 three, a tile build one) for an answer that only changes with PROJ's data. Where the
 answer can depend on nothing else — exactly one candidate operation, none left out for a
 missing grid, the network off — its pipeline is kept in a small JSON file under the user's
