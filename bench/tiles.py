@@ -6,7 +6,9 @@
 ``--incremental`` runs, per size, a full build, an unchanged rebuild, a 1% clustered
 change (a square block of the synthetic grid) and a 1% scattered change (every 100th id),
 and prints each build's time as a share of the full build. The peers (py3dtiles,
-pg2b3dm) have no incremental mode: every change costs them a full export.
+pg2b3dm) have no incremental mode: every change costs them a full export. ``--repeat R``
+runs every step R times (the same change again) and reports medians: on these machines one
+build moves by a quarter either way.
 
 For each size N it starts the project's embedded PostgreSQL on a free port in a temporary
 folder (never the machine's own), generates N buildings in SQL (tiles.synthetic), then runs:
@@ -160,26 +162,36 @@ CHANGES = [
 ]
 
 
-def bench_incremental(n: int, work: Path, *, workers: int | None, skip_peer: bool) -> dict:
+def bench_incremental(
+    n: int, work: Path, *, workers: int | None, skip_peer: bool, repeat: int = 1
+) -> dict:
     """Full build, then an unchanged rebuild, a 1% clustered and a 1% scattered change; the
-    peer (py3dtiles, no incremental mode) re-exports everything, once, for comparison."""
+    peer (py3dtiles, no incremental mode) re-exports everything, once, for comparison.
+
+    With ``repeat`` R, each step runs R times in a row (the full build with ``--full``, the
+    changes on the same rows again) and its median is reported, its share taken of the
+    full builds' median: a noisy machine moves one build by a quarter either way."""
     from sqlalchemy import text
 
     with twin_with_buildings(work, n) as (pg, url, engine, _):
         out = work / f"inc{n}"
-        full = _our_build(url, out, workers, full=True)
-        steps = [("full", full, 0)]
+        fulls = [_our_build(url, out, workers, full=True) for _ in range(repeat)]
+        steps = [("full", fulls, 0)]
         cols = max(1, round(n**0.5))
         k = max(1, round((n / 100) ** 0.5))
         for name, sql in CHANGES:
-            changed = 0
-            if sql is not None:
-                with engine.begin() as conn:
-                    changed = conn.execute(text(sql), {"cols": cols, "k": k}).rowcount
-            steps.append((name, _our_build(url, out, workers, full=False), changed))
+            runs, changed = [], 0
+            for _ in range(repeat):
+                if sql is not None:
+                    with engine.begin() as conn:
+                        changed = conn.execute(text(sql), {"cols": cols, "k": k}).rowcount
+                runs.append(_our_build(url, out, workers, full=False))
+            steps.append((name, runs, changed))
         peer = {} if skip_peer else run_py3dtiles(engine, pg.port, work, n)
+        full_s = _median(fulls)["seconds"]
         return {
             "n": n,
+            "repeat": repeat,
             **peer,
             "steps": [
                 {
@@ -187,11 +199,12 @@ def bench_incremental(n: int, work: Path, *, workers: int | None, skip_peer: boo
                     "mode": r["mode"],
                     "changed_rows": changed,
                     "build_s": round(r["seconds"], 3),
+                    "runs_s": [round(x["seconds"], 3) for x in runs],
                     "process_s": round(r["process_s"], 2),
-                    "share_of_full": round(r["seconds"] / full["seconds"], 4),
+                    "share_of_full": round(r["seconds"] / full_s, 4),
                     "tiles": r["tiles"],
                     "written": r["written"],
-                    "rss_mb": round(r["rss"] / 2**20),
+                    "rss_mb": round(max(x["rss"] for x in runs) / 2**20),
                     "far_read": r.get("far_read", 0),
                     **(
                         {"py3dtiles_over_ours": round(peer["py3dtiles_s"] / r["seconds"], 1)}
@@ -199,9 +212,15 @@ def bench_incremental(n: int, work: Path, *, workers: int | None, skip_peer: boo
                         else {}
                     ),
                 }
-                for name, r, changed in steps
+                for name, runs, changed in steps
+                for r in [_median(runs)]
             ],
         }
+
+
+def _median(runs: list[dict]) -> dict:
+    """The run of median build time (the lower middle one of an even count)."""
+    return sorted(runs, key=lambda r: r["seconds"])[(len(runs) - 1) // 2]
 
 
 def print_incremental(r: dict) -> None:
@@ -210,9 +229,10 @@ def print_incremental(r: dict) -> None:
         if "py3dtiles_s" in r
         else "py3dtiles not run"
     )
+    runs = f", median of {r['repeat']} runs each" if r.get("repeat", 1) > 1 else ""
     sys.stdout.write(
-        f"N={r['n']:,}: step, mode, rows changed, build s, share of full, tiles written/total "
-        f"({peer})\n"
+        f"N={r['n']:,}: step, mode, rows changed, build s{runs}, share of full, tiles "
+        f"written/total ({peer})\n"
     )
     for s in r["steps"]:
         sys.stdout.write(
@@ -322,6 +342,12 @@ def main() -> None:
         "table in memory and takes about half an hour at 1M)",
     )
     ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="with --incremental, run every step this many times and report medians",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     ap.add_argument(
         "--incremental",
@@ -340,7 +366,9 @@ def main() -> None:
         for n in args.sizes:
             if args.incremental:
                 skip = args.skip_peer or n > args.peer_max
-                r = bench_incremental(n, work, workers=args.workers, skip_peer=skip)
+                r = bench_incremental(
+                    n, work, workers=args.workers, skip_peer=skip, repeat=max(1, args.repeat)
+                )
                 results.append(r)
                 print_incremental(r)
                 continue
