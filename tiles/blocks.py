@@ -110,10 +110,11 @@ def read_light(cur: Any, ids: I64 | None = None) -> Light:
     """Every baseline building's light row, or those of ``ids``, in the build's snapshot."""
     nums: list[F64] = []
     usage: list[str] = []
+    # binary: numbers arrive as doubles, not text to parse (~60 ms of 345 for 100k rows)
     if ids is None:
-        cur.execute(_SQL.format(only=""))
+        cur.execute(_SQL.format(only=""), binary=True)
     else:
-        cur.execute(_SQL.format(only=" AND id = ANY(%(ids)s)"), {"ids": ids.tolist()})
+        cur.execute(_SQL.format(only=" AND id = ANY(%(ids)s)"), {"ids": ids.tolist()}, binary=True)
     while batch := cur.fetchmany(_BATCH):
         nums.append(np.array([r[:11] for r in batch], dtype=np.float64))
         usage += [r[11] for r in batch]
