@@ -61,13 +61,13 @@ class Run:
         count: int,
         patches: dict[int, Patch] | None = None,
         far: FarPlan | Callable[[], FarPlan] | None = None,
-        rows: dict[int, list[tuple[Any, ...]]] | None = None,
+        patch_rows: dict[int, list[tuple[Any, ...]]] | None = None,
     ) -> tuple[dict[int, TileEntry], set[int], FarTiles | None]:
-        """The content pass over ``tile_assign``, or over the ``rows`` of a patch pass (and
-        the far field's tiles to mesh, in the same workers; planned meanwhile when ``far``
-        is a function): entries of the tiles built, the keys of those written (the others
-        reused a file of ``old``), and the far field's tiles."""
-        if rows is None:
+        """The content pass over ``tile_assign``, or over the ``patch_rows`` of a patch pass
+        (and the far field's tiles to mesh, in the same workers; planned meanwhile when
+        ``far`` is a function): entries of the tiles built, the keys of those written (the
+        others reused a file of ``old``), and the far field's tiles."""
+        if patch_rows is None:
             self.cur.execute("ANALYZE tile_assign")
         reusable = frozenset(e.digest for e in old.values())
         planned: list[FarPlan] = [far] if isinstance(far, FarPlan) else []
@@ -90,7 +90,7 @@ class Run:
             patches,
             planned[0].jobs if planned else (),
             later if callable(far) else None,
-            rows,
+            patch_rows,
         )
         self.pg.rollback()
         tiles = {k: _entry(r, old) for k, r in results.items()}
