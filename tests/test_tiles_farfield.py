@@ -302,7 +302,7 @@ def test_far_field_bins_missing_on_disk_make_a_full_build(big_city: Engine, tmp_
     assert build_tileset(big_city, "buildings", tmp_path).mode == "full"
     manifest = read_manifest(tileset)
     assert manifest is not None and (tileset / manifest["farfield"]["file"]).is_file()
-    assert len(list(tileset.glob("far-*.npy"))) == 1
+    assert len(list(tileset.glob("far-*.arrays"))) == 1
 
 
 def test_blocks_too_low_to_see_at_their_tiles_error_keep_only_their_roofs(

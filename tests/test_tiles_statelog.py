@@ -81,6 +81,47 @@ def test_a_log_that_outgrows_its_base_is_folded_into_a_new_one(tmp_path: Path) -
     assert fresh.base != stored.base and fresh.log_bytes == 0
 
 
+def test_a_log_of_many_small_frames_is_folded_too(tmp_path: Path) -> None:
+    """Replaying frames costs each build more than writing one base now and then."""
+    stored = statelog.write_base(tmp_path, "s", [np.arange(10**6)])
+    for i in range(statelog.MAX_FRAMES):
+        stored = statelog.save(tmp_path, "s", stored, [np.arange(2)], [np.arange(10**6)])
+        assert stored.frames == i + 1 and stored.log_bytes < 0.01 * stored.base_bytes
+    again = statelog.Stored.from_json(stored.to_json())
+    assert again == stored
+    fresh = statelog.save(tmp_path, "s", again, [np.arange(2)], [np.arange(10**6)])
+    assert fresh.base != stored.base and fresh.frames == 0 and fresh.log_bytes == 0
+
+
+def test_arrays_of_every_kind_come_back_as_written_and_writable(tmp_path: Path) -> None:
+    member = np.dtype([("src", "i2"), ("id", "i8"), ("size", "f8")])  # packed: 18 bytes
+    records = np.zeros(5, dtype=member)
+    records["id"] = np.arange(5) * 10**12
+    arrays = [
+        records,
+        np.array(["residential", "é"], dtype=str),
+        np.arange(12, dtype=np.float32).reshape(3, 4),
+        np.zeros(0, dtype=np.int64),
+        np.array([7]),
+    ]
+    stored = statelog.append(tmp_path, statelog.write_base(tmp_path, "s", arrays), arrays[1:])
+    got = statelog.load(tmp_path, stored)
+    assert got is not None
+    for back, sent in zip([*got[0], *got[1][0]], [*arrays, *arrays[1:]], strict=True):
+        assert back.dtype == sent.dtype and back.shape == sent.shape
+        np.testing.assert_array_equal(back, sent)
+    got[0][0]["id"][1] = -1  # a build updates its state in place
+    with pytest.raises(ValueError, match="no Python objects"):
+        statelog.write_base(tmp_path, "s", [np.array([{}], dtype=object)])
+
+
+def test_an_older_builds_state_file_is_not_read_as_this_one() -> None:
+    """A manifest of a build that kept its state as .npy: the next build is a full one."""
+    assert statelog.Stored.from_json({"file": "members-0123.npy", "base_bytes": 10}) is None
+    assert statelog.Stored.from_json({"file": "../members-0123.arrays"}) is None
+    assert statelog.Stored.from_json({"file": "members-0123.arrays"}) is not None
+
+
 def _state(tileset: Path) -> dict[str, Any]:
     manifest = read_manifest(tileset)
     assert manifest is not None

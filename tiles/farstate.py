@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from tiles import statelog
+from tiles import records, statelog
 from tiles.blocks import BIN, F64, I64, OWNER, USE, Grid, Light, read_light, roll_up, sum_bins
 
 Records = NDArray[np.void]
@@ -110,7 +110,11 @@ class FarState:
             self.uses = [_recode(u, self.usages, usages) for u in self.uses]
             self.usages = usages
         ow = self.owners
-        self.owners = _insert(np.delete(ow, _runs(ow["id"], changed, changed + 1)), add, "id")
+        hit = _runs(ow["id"], changed, changed + 1)
+        if np.array_equal(ow["id"][hit], add["id"]):  # edits only, as update() found
+            ow["code"][hit] = add["code"]
+        else:
+            self.owners = _insert(records.delete(ow, hit), add, "id")
         rest = frame[3:]
         if len(rest) != 3 * len(self.levels):
             raise ValueError("a far-field log frame of another depth")
@@ -138,7 +142,7 @@ class FarState:
         if np.array_equal(ow["id"][hit], ids):  # edits only: same ids, codes in place
             ow["code"][hit] = now
         else:
-            self.owners = ow = _insert(np.delete(ow, hit), add, "id")
+            self.owners = ow = _insert(records.delete(ow, hit), add, "id")
         light = read_light(cur, ow["id"][np.isin(ow["code"], touched)])
         before, self.usages = self.usages, sorted(set(self.usages) | set(light.usage))
         if before != self.usages:
@@ -194,22 +198,21 @@ def _recode(uses: Records, before: list[str], after: list[str]) -> Records:
     return out
 
 
-def _replace(records: Records, touched: I64, new: Records) -> Records:
-    """``records`` with those of the ``touched`` codes replaced by ``new`` (sorted; only
+def _replace(recs: Records, touched: I64, new: Records) -> Records:
+    """``recs`` with those of the ``touched`` codes replaced by ``new`` (sorted; only
     codes of ``touched``): in place when the same records stay, else by insertion."""
-    at = _runs(records["code"], touched, touched + 1)
-    old = records[at]
+    at = _runs(recs["code"], touched, touched + 1)
+    old = records.take(recs, at)
     same = len(old) == len(new) and np.array_equal(old["code"], new["code"])
     if same and "usage" in (new.dtype.names or ()):
         same = np.array_equal(old["usage"], new["usage"])
     if same:
-        records[at] = new
-        return records
-    return _insert(np.delete(records, at), new, "code")
+        records.put(recs, at, new)
+        return recs
+    return _insert(records.delete(recs, at), new, "code")
 
 
 def _insert(kept: Records, new: Records, by: str) -> Records:
     """``new`` records (sorted, none with a ``by`` value of ``kept``) put in place among the
     sorted ``kept``: one copy, no sort of the whole."""
-    out: Records = np.insert(kept, np.searchsorted(kept[by], new[by]), new)
-    return out
+    return records.insert(kept, np.searchsorted(kept[by], new[by]), new)

@@ -4,8 +4,8 @@ Kept apart from the build so that serving a tile (tiles.catalog, the HTTP routes
 the standard library and orjson only, never the meshing stack.
 
 A tileset folder holds ``tileset.json`` (and its gzip), ``build.json`` (the manifest, never
-served), ``members-{id}.npy`` and its ``.log`` (which tile holds which feature, for
-incremental builds, tiles.statelog; never served), ``far-{id}.npy`` and its ``.log`` (the far
+served), ``members-{id}.arrays`` and its ``.log`` (which tile holds which feature, for
+incremental builds, tiles.statelog; never served), ``far-{id}.arrays`` and its ``.log`` (the far
 field's bins, tiles.farstate; never served), ``.lock``, and in ``content/`` the hash-named
 ``{hash}.glb`` tiles and ``{hash}.json`` subtree files (their ``.gz`` companions made on
 first request by tiles.catalog).
@@ -24,7 +24,6 @@ LOGGER = logging.getLogger(__name__)
 
 TILESET = "tileset.json"
 MANIFEST = "build.json"
-MEMBERS = "members.npy"
 LOCK = ".lock"
 CONTENT_DIR = "content"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from tiles import statelog
+from tiles import records, statelog
 from tiles.quadtree import Quadtree, ancestors, decode, parent, with_ancestors
 
 MEMBER = np.dtype([("src", "i2"), ("id", "i8"), ("tile", "i8"), ("size", "f8"), ("nbytes", "i8")])
@@ -62,19 +62,24 @@ def load(out: Path, stored: statelog.Stored, count: int) -> Members | None:
     got = statelog.load(out, stored)
     if got is None or len(got[0]) != 1 or got[0][0].dtype != MEMBER:
         return None
-    arr: Members = got[0][0]
-    for frame in got[1]:
-        if len(frame) != 2 or frame[0].dtype != KEY or frame[1].dtype != MEMBER:
-            return None
-        arr = replay(arr, frame[0], frame[1])
-    return arr if len(arr) == count else None
+    base, frames = got[0][0], got[1]
+    if any(len(f) != 2 or f[0].dtype != KEY or f[1].dtype != MEMBER for f in frames):
+        return None
+    if frames:  # folded into one change first: the base is copied once however many there are
+        placed = frames[0][1]
+        for keys, again in frames[1:]:  # a later frame's keys void what earlier ones placed
+            placed = records.concat([records.take(placed, ~_mask(placed, _by_src(keys))), again])
+        base = replay(base, records.concat([f[0] for f in frames]), placed)
+    return base if len(base) == count else None
 
 
 def replay(members: Members, changed: NDArray[np.void], placed: Members) -> Members:
     """What :func:`apply` made of ``members``: the changed features out, the placed in."""
-    by_src = {int(src): changed["id"][changed["src"] == src] for src in np.unique(changed["src"])}
-    out: Members = np.concatenate([members[~_mask(members, by_src)], placed])
-    return out
+    return records.concat([records.take(members, ~_mask(members, _by_src(changed))), placed])
+
+
+def _by_src(keys: NDArray[np.void]) -> dict[int, NDArray[np.int64]]:
+    return {int(src): keys["id"][keys["src"] == src] for src in np.unique(keys["src"])}
 
 
 def frame_of(changed: dict[int, NDArray[np.int64]], change: Change) -> statelog.Arrays:
@@ -163,8 +168,8 @@ def apply(
     (``rows`` are INDEX records; a changed id without a row was deleted). ``stats`` are the
     tiles' stats before the change; only the touched tiles' are recomputed."""
     hit = _mask(members, changed)
-    old = members[hit]
-    kept = members[~hit]
+    old = records.take(members, hit)
+    kept = records.take(members, ~hit)
     touched = set(np.unique(old["tile"]).tolist())
     was_in = {
         (int(s), int(i)): int(t) for s, i, t in zip(old["src"], old["id"], old["tile"], strict=True)
@@ -214,4 +219,4 @@ def apply(
     dropped: dict[int, list[int]] = {}
     for (_, fid), key in was_in.items():
         dropped.setdefault(key, []).append(fid)
-    return Change(np.concatenate([kept, placed]), touched, len(placed), dropped, stats)
+    return Change(records.concat([kept, placed]), touched, len(placed), dropped, stats)
