@@ -16,6 +16,7 @@ tile, are one contiguous run of codes, found by binary search.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,10 +27,17 @@ F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 
 #: one light row per baseline building (same centre as the tiles' index pass)
+#: a light row's values after id and centre (x, y), over ``footprint`` and its ``b`` box:
+#: the tiles' query of changed rows ends with them too (tiles.kinds.buildings), so that an
+#: incremental build does not read the changed buildings a second time for the far field
+LIGHT_COLUMNS = (
+    *("ST_XMin(b)", "ST_YMin(b)", "ST_XMax(b)", "ST_YMax(b)", "ST_Area(footprint)"),
+    *("base_z", "height", "coalesce(year_built, -1)", "coalesce(usage, '')"),
+)
+LIGHT_TAIL = ", ".join(LIGHT_COLUMNS)
 _SQL = (
-    "SELECT id, (ST_XMin(b) + ST_XMax(b)) / 2, (ST_YMin(b) + ST_YMax(b)) / 2, ST_XMin(b), "
-    "ST_YMin(b), ST_XMax(b), ST_YMax(b), ST_Area(footprint), base_z, height, "
-    "coalesce(year_built, -1), coalesce(usage, '') "
+    "SELECT id, (ST_XMin(b) + ST_XMax(b)) / 2, (ST_YMin(b) + ST_YMax(b)) / 2, "
+    f"{LIGHT_TAIL} "
     "FROM (SELECT id, footprint::box2d AS b, footprint, base_z, height, year_built, usage "
     "FROM buildings WHERE scenario_id IS NULL{only}) q"
 )
@@ -108,17 +116,34 @@ class Light:
 
 def read_light(cur: Any, ids: I64 | None = None) -> Light:
     """Every baseline building's light row, or those of ``ids``, in the build's snapshot."""
-    nums: list[F64] = []
-    usage: list[str] = []
+    parts: list[Light] = []
     # binary: numbers arrive as doubles, not text to parse (~60 ms of 345 for 100k rows)
     if ids is None:
         cur.execute(_SQL.format(only=""), binary=True)
     else:
         cur.execute(_SQL.format(only=" AND id = ANY(%(ids)s)"), {"ids": ids.tolist()}, binary=True)
     while batch := cur.fetchmany(_BATCH):
-        nums.append(np.array([r[:11] for r in batch], dtype=np.float64))
-        usage += [r[11] for r in batch]
-    a = np.concatenate(nums) if nums else np.zeros((0, 11))
+        parts.append(light_rows(batch))
+    return merge_light(parts)
+
+
+def light_rows(rows: Sequence[Sequence[Any]]) -> Light:
+    """Light rows as the query gives them: id, centre x and y, then :data:`LIGHT_TAIL`."""
+    a = np.array([r[:11] for r in rows], dtype=np.float64).reshape(-1, 11)
+    return _light(a, [r[11] for r in rows])
+
+
+def merge_light(parts: Sequence[Light]) -> Light:
+    """The light rows of ``parts`` (no id in two of them) as one, sorted by id."""
+    if len(parts) == 1:
+        return parts[0]
+    a = np.concatenate(
+        [np.column_stack([p.id, p.x, p.y, p.box, p.area, p.base, p.height, p.year]) for p in parts]
+    ).reshape(-1, 11)
+    return _light(a, [u for p in parts for u in p.usage])
+
+
+def _light(a: F64, usage: list[str]) -> Light:
     order = np.argsort(a[:, 0], kind="stable")
     a = a[order]
     return Light(

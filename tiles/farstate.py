@@ -20,18 +20,32 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tiles import records, statelog
-from tiles.blocks import BIN, F64, I64, OWNER, USE, Grid, Light, read_light, roll_up, sum_bins
+from tiles.blocks import (
+    BIN,
+    F64,
+    I64,
+    OWNER,
+    USE,
+    Grid,
+    Light,
+    merge_light,
+    read_light,
+    roll_up,
+    sum_bins,
+)
 
 Records = NDArray[np.void]
 
 
 @dataclass
 class Centres:
-    """Buildings' centres (the index pass's: the middle of the footprint's box)."""
+    """Buildings' centres (the index pass's: the middle of the footprint's box), and their
+    light rows when the pass read them too (None: the update reads them)."""
 
     id: I64
     x: F64
     y: F64
+    light: Light | None = None
 
 
 @dataclass
@@ -143,7 +157,12 @@ class FarState:
             ow["code"][hit] = now
         else:
             self.owners = ow = _insert(records.delete(ow, hit), add, "id")
-        light = read_light(cur, ow["id"][np.isin(ow["code"], touched)])
+        need = ow["id"][np.isin(ow["code"], touched)]
+        if at.light is None:
+            light = read_light(cur, need)
+        else:  # the changed ones came with the index pass: only their bins' others are read
+            rest = need[~np.isin(need, at.light.id)]
+            light = merge_light([at.light, *([read_light(cur, rest)] if len(rest) else [])])
         before, self.usages = self.usages, sorted(set(self.usages) | set(light.usage))
         if before != self.usages:
             self.uses = [_recode(u, before, self.usages) for u in self.uses]

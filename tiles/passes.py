@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 
 from tiles import changes, farfield, statelog
 from tiles import members as members_mod
+from tiles.blocks import light_rows
 from tiles.farfield import FarField, FarJob
 from tiles.farstate import Centres, FarState
 from tiles.kinds import TilesetSpec, kind_of
@@ -262,10 +263,14 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
     tree = Quadtree(t["x0"], t["y0"], t["side"], t["total_bytes"], TreeParams(**t["params"]))
     params = {**spec.sql_params, **{f"ids_{s}": ids.tolist() for s, ids in changed.items()}}
     whole: dict[tuple[int, int], tuple[Any, ...]] = {}
+    light = None
     if kind.patchable:  # the changed rows whole, in the index pass (read once)
         got = cur.execute(kind.changed_sql(spec), params, binary=True).fetchall()
         rows = members_mod.index_rows([r[:6] for r in got])
-        whole = {(r[0], r[1]): tuple(r[6:]) for r in got}
+        end = -kind.changed_tail or None
+        whole = {(r[0], r[1]): tuple(r[6:end]) for r in got}
+        if end is not None:  # id, centre, then the kind's tail: the far field's light rows
+            light = light_rows([(r[1], r[2], r[3], *r[end:]) for r in got if r[0] == 0])
     else:
         rows = members_mod.index_rows(
             cur.execute(kind.index_sql(spec, changed=True), params).fetchall()
@@ -285,7 +290,7 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
         if (state := load_far_state(run.out, base)) is None:
             return False  # its bins are missing (an older build): only a full build has them
         base_rows = rows[rows["src"] == 0]
-        at = Centres(base_rows["id"].copy(), base_rows["x"].copy(), base_rows["y"].copy())
+        at = Centres(base_rows["id"].copy(), base_rows["x"].copy(), base_rows["y"].copy(), light)
         since = FarUpdate(state, changed.get(0, np.zeros(0, dtype=np.int64)), at)
     patches: dict[int, Patch] | None = None
     by_tile: dict[int, list[tuple[Any, ...]]] | None = None

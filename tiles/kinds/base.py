@@ -16,7 +16,9 @@ SQL contract, the same for every kind:
 - ``changed_sql`` (patchable kinds): ``(src, id, x, y, size, est_bytes, *Row)`` of the ids
   bound as for ``index_sql(changed=True)``, in the same order: an incremental build reads a
   changed feature once, where ``index_sql`` then ``rows_sql`` over ``tile_assign`` read it
-  twice (and needed the temporary table filled and analysed in between).
+  twice (and needed the temporary table filled and analysed in between). A kind may end
+  each row with ``changed_tail`` more values (buildings: the far field's light row,
+  tiles.blocks.LIGHT_TAIL), which are not part of the Row.
 
 Table and column names are our own constants; user values (scenario ids, network names)
 are always bound parameters.
@@ -148,6 +150,8 @@ class TilesetKind(ABC, Generic[RowT, OptionsT]):
 
     #: does the kind implement :meth:`patch_content` (and :meth:`changed_sql`)?
     patchable: ClassVar[bool] = False
+    #: values after the Row in each row of :meth:`changed_sql`
+    changed_tail: ClassVar[int] = 0
 
     def changed_sql(self, spec: TilesetSpec) -> str:
         """The changed features' index columns and full rows in one pass (see the module)."""

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from tiles import metadata, style
+from tiles.blocks import LIGHT_COLUMNS, LIGHT_TAIL
 from tiles.extrude import building_mesh, extrude
 from tiles.frames import Frame, FrameSet
 from tiles.gltf import GltfBuilder
@@ -65,7 +66,7 @@ _ROW = (
 def _index_sql(spec: TilesetSpec, *, changed: bool, row: bool = False) -> str:
     """The index pass (``row``: followed by each feature's BuildingRow)."""
     only = f" AND {changed_ids(0)}" if changed else ""
-    extra = f", {_ROW.format(b='')}" if row else ""
+    extra = f", {_ROW.format(b='')}, {LIGHT_TAIL}" if row else ""
     cols = "*" if row else "id, height, footprint, lod2"
     return (
         "SELECT 0, id, (ST_XMin(b) + ST_XMax(b)) / 2, (ST_YMin(b) + ST_YMax(b)) / 2, "
@@ -100,6 +101,9 @@ class BuildingsKind(TilesetKind[BuildingRow, BuildingOptions]):
 
     def changed_sql(self, spec: TilesetSpec) -> str:
         return _index_sql(spec, changed=True, row=True)
+
+    #: the far field's light row of each changed building (tiles.blocks.LIGHT_TAIL)
+    changed_tail: ClassVar[int] = len(LIGHT_COLUMNS)
 
     def options(self, spec: TilesetSpec) -> BuildingOptions:
         return BuildingOptions(spec.layer, scenario=spec.is_variant)
