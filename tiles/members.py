@@ -75,9 +75,7 @@ def load(out: Path, stored: statelog.Stored, count: int) -> Members | None:
 
 def replay(members: Members, changed: NDArray[np.void], placed: Members) -> Members:
     """What :func:`apply` made of ``members``: the changed features out, the placed in."""
-    out = records.keep(members, ~_mask(members, _by_src(changed)), room=len(placed))
-    records.put(out, np.arange(len(out) - len(placed), len(out)), placed)
-    return out
+    return records.concat([records.take(members, ~_mask(members, _by_src(changed))), placed])
 
 
 def _by_src(keys: NDArray[np.void]) -> dict[int, NDArray[np.int64]]:
@@ -171,9 +169,7 @@ def apply(
     tiles' stats before the change; only the touched tiles' are recomputed."""
     hit = _mask(members, changed)
     old = records.take(members, hit)
-    # the new membership: the kept features, then room for the rows placed again
-    out = records.keep(members, ~hit, room=len(rows))
-    kept, placed = out[: len(out) - len(rows)], out[len(out) - len(rows) :]
+    kept = records.take(members, ~hit)
     touched = set(np.unique(old["tile"]).tolist())
     was_in = {
         (int(s), int(i)): int(t) for s, i, t in zip(old["src"], old["id"], old["tile"], strict=True)
@@ -195,6 +191,7 @@ def apply(
     order = np.lexsort((rows["id"], rows["src"], -rows["size"]))
     rows = rows[order]
     paths = tree.path_keys(rows["x"], rows["y"]).tolist()
+    placed = np.empty(len(rows), dtype=MEMBER)
     for j, (src, fid, _, _, size, b) in enumerate(rows.tolist()):
         path = paths[j]
         key = was_in.get((src, fid), -1)
@@ -222,4 +219,4 @@ def apply(
     dropped: dict[int, list[int]] = {}
     for (_, fid), key in was_in.items():
         dropped.setdefault(key, []).append(fid)
-    return Change(out, touched, len(placed), dropped, stats)
+    return Change(records.concat([kept, placed]), touched, len(placed), dropped, stats)

@@ -30,15 +30,6 @@ def take(a: Records, which: NDArray[Any]) -> Records:
     return out
 
 
-def keep(a: Records, mask: NDArray[np.bool_], room: int = 0) -> Records:
-    """The records of ``a`` where ``mask`` holds, followed by ``room`` unset ones: what a
-    selection then a concatenation make, in one fresh array instead of two."""
-    n = int(np.count_nonzero(mask))
-    out: Records = np.empty(n + room, dtype=a.dtype)
-    np.compress(mask, _opaque(a), out=_opaque(out)[:n])
-    return out
-
-
 def put(a: Records, at: NDArray[Any], new: Records) -> None:
     """``a[at] = new``, in place."""
     _same([a, new])
