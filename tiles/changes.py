@@ -70,8 +70,13 @@ def changed_ids(
 
 def record(engine: Engine, tileset: str, state: LogState) -> None:
     """Note what the tileset (its folder's path) has consumed, then prune what every
-    tileset has consumed."""
+    tileset has consumed.
+
+    Committed without waiting for the WAL flush: losing this commit in a crash loses the
+    cursor and the pruning together, which only leaves more of the log to the next prune
+    (what a tileset reads is its manifest's snapshot, not its cursor)."""
     with engine.begin() as conn:
+        conn.execute(text("SET LOCAL synchronous_commit = off"))
         conn.execute(
             text(
                 "INSERT INTO tile_cursors (tileset, seen_xmin) VALUES (:t, CAST(:x AS xid8)) "

@@ -42,6 +42,8 @@ def encode(
     level: int | NDArray[np.int64], ix: NDArray[np.int64] | int, iy: NDArray[np.int64] | int
 ) -> NDArray[np.int64] | int:
     """A node key: level, column and row packed in one int64 (sortable by level)."""
+    if type(level) is int and type(ix) is int and type(iy) is int:  # plain ints: no numpy
+        return (level << (2 * _BITS)) | (ix << _BITS) | iy  # (~0.3 µs, not ~6)
     key = (np.int64(level) << (2 * _BITS)) | (np.int64(ix) << _BITS) | np.int64(iy)
     return int(key) if np.ndim(key) == 0 else np.asarray(key, dtype=np.int64)
 
@@ -55,7 +57,7 @@ def parent(key: int) -> int | None:
     level, ix, iy = decode(key)
     if level == 0:
         return None
-    return int(encode(level - 1, ix >> 1, iy >> 1))
+    return ((level - 1) << (2 * _BITS)) | ((ix >> 1) << _BITS) | (iy >> 1)
 
 
 @dataclass(frozen=True)
