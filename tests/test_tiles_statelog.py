@@ -75,9 +75,9 @@ def test_a_damaged_log_or_base_is_refused(tmp_path: Path) -> None:
 def test_a_log_that_outgrows_its_base_is_folded_into_a_new_one(tmp_path: Path) -> None:
     stored = statelog.write_base(tmp_path, "s", [np.arange(100)])
     small = [np.arange(2)]
-    assert statelog.save(tmp_path, "s", stored, small, [np.arange(100)]).base == stored.base
+    assert statelog.save(tmp_path, "s", stored, small, lambda: [np.arange(100)]).base == stored.base
     big = [np.arange(1000)]
-    fresh = statelog.save(tmp_path, "s", stored, big, [np.arange(100)])
+    fresh = statelog.save(tmp_path, "s", stored, big, lambda: [np.arange(100)])
     assert fresh.base != stored.base and fresh.log_bytes == 0
 
 
@@ -85,11 +85,11 @@ def test_a_log_of_many_small_frames_is_folded_too(tmp_path: Path) -> None:
     """Replaying frames costs each build more than writing one base now and then."""
     stored = statelog.write_base(tmp_path, "s", [np.arange(10**6)])
     for i in range(statelog.MAX_FRAMES):
-        stored = statelog.save(tmp_path, "s", stored, [np.arange(2)], [np.arange(10**6)])
+        stored = statelog.save(tmp_path, "s", stored, [np.arange(2)], lambda: [np.arange(10**6)])
         assert stored.frames == i + 1 and stored.log_bytes < 0.01 * stored.base_bytes
     again = statelog.Stored.from_json(stored.to_json())
     assert again == stored
-    fresh = statelog.save(tmp_path, "s", again, [np.arange(2)], [np.arange(10**6)])
+    fresh = statelog.save(tmp_path, "s", again, [np.arange(2)], lambda: [np.arange(10**6)])
     assert fresh.base != stored.base and fresh.frames == 0 and fresh.log_bytes == 0
 
 

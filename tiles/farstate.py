@@ -88,8 +88,11 @@ class FarState:
     def save(self, out: Path) -> statelog.Stored:
         """Append the last update's change to the log of the state it was loaded from while
         that is worth it, else write the whole state afresh."""
-        base = [np.array([len(self.levels)]), *self.levels, *self.uses, self.owners]
-        base.append(np.array(self.usages, dtype=str))
+
+        def base() -> statelog.Arrays:
+            names = np.array(self.usages, dtype=str)
+            return [np.array([len(self.levels)]), *self.levels, *self.uses, self.owners, names]
+
         return statelog.save(out, "far", self.stored, self.frame, base)
 
     @classmethod

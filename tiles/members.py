@@ -44,33 +44,49 @@ KEY = np.dtype([("src", "i2"), ("id", "i8")])
 
 
 @dataclass
-class Kept:
-    """A build's membership, and what it changed since the state it was loaded from (None:
-    laid out afresh), so that saving it appends the change (tiles.statelog)."""
-
-    members: Members
-    previous: statelog.Stored | None = None
-    frame: statelog.Arrays | None = None
-
-    def save(self, out: Path) -> statelog.Stored:
-        return statelog.save(out, "members", self.previous, self.frame, [self.members])
-
-
-@dataclass
-class Loaded:
-    """The kept membership as its base less ``gone`` plus ``placed``: the logged changes
-    folded into one and not yet applied, so that :func:`apply` copies the base once, for
-    them and the new change together (a 100k membership is 3.4 MB of fresh memory a copy)."""
+class Membership:
+    """Which tile holds which feature: the base's features but the ``gone`` ones, then the
+    ``placed`` ones. Kept in these parts from load to save: a build appends the change it
+    made to the log (tiles.statelog) and never needs the whole array, whose copy at 100k
+    features is 3.4 MB of fresh memory; only a fresh base (:meth:`whole`) joins them."""
 
     base: Members
-    gone: NDArray[np.bool_]  # the base's features that a logged change removed or moved
-    placed: Members  # the features the logged changes placed, still current
+    gone: NDArray[np.bool_]  # the base's features that a change removed or moved
+    placed: Members  # the features changes placed since the base, still current
+
+    @classmethod
+    def of(cls, members: Members) -> Membership:
+        return cls(members, np.zeros(len(members), dtype=bool), members[:0])
 
     def __len__(self) -> int:
         return len(self.base) - int(np.count_nonzero(self.gone)) + len(self.placed)
 
+    def select(self, in_base: NDArray[np.bool_], in_placed: NDArray[np.bool_]) -> Members:
+        """The current features that the masks (over the base, over the placed) pick."""
+        return records.concat(
+            [records.take(self.base, in_base & ~self.gone), records.take(self.placed, in_placed)]
+        )
 
-def load(out: Path, stored: statelog.Stored, count: int) -> Loaded | None:
+    def whole(self) -> Members:
+        return self.select(np.ones(len(self.base), dtype=bool), np.ones(len(self.placed), bool))
+
+
+@dataclass
+class Kept:
+    """A build's membership, and what it changed since the state it was loaded from (None:
+    laid out afresh), so that saving it appends the change (tiles.statelog)."""
+
+    members: Membership
+    previous: statelog.Stored | None = None
+    frame: statelog.Arrays | None = None
+
+    def save(self, out: Path) -> statelog.Stored:
+        return statelog.save(
+            out, "members", self.previous, self.frame, lambda: [self.members.whole()]
+        )
+
+
+def load(out: Path, stored: statelog.Stored, count: int) -> Membership | None:
     """The kept membership (its base and the logged changes), or None when missing or not
     what the manifest says."""
     got = statelog.load(out, stored)
@@ -83,7 +99,7 @@ def load(out: Path, stored: statelog.Stored, count: int) -> Loaded | None:
     for keys, again in frames:  # a later frame's keys void what earlier ones placed
         placed = records.concat([records.take(placed, ~_mask(placed, _by_src(keys))), again])
     keys = records.concat([f[0] for f in frames]) if frames else np.zeros(0, dtype=KEY)
-    loaded = Loaded(base, _mask(base, _by_src(keys)), placed)
+    loaded = Membership(base, _mask(base, _by_src(keys)), placed)
     return loaded if len(loaded) == count else None
 
 
@@ -99,8 +115,7 @@ def frame_of(changed: dict[int, NDArray[np.int64]], change: Change) -> statelog.
         keys["src"][at : at + len(ids)] = src
         keys["id"][at : at + len(ids)] = ids
         at += len(ids)
-    placed = change.members[len(change.members) - change.placed :]
-    return [keys, placed]
+    return [keys, change.new]
 
 
 @dataclass
@@ -137,11 +152,8 @@ def tile_stats(members: Members) -> dict[int, TileStat]:
 
 
 def _restat(stats: dict[int, TileStat], members: Members, keys: set[int]) -> None:
-    """Recompute ``keys``' stats from ``members`` (only their rows are looked at)."""
-    if not keys:
-        return
-    sub = members[np.isin(members["tile"], np.fromiter(keys, np.int64, len(keys)))]
-    fresh = tile_stats(sub)
+    """Recompute ``keys``' stats from ``members``, all the features of those tiles."""
+    fresh = tile_stats(members)
     for k in keys:
         if k in fresh:
             stats[k] = fresh[k]
@@ -151,11 +163,16 @@ def _restat(stats: dict[int, TileStat], members: Members, keys: set[int]) -> Non
 
 @dataclass
 class Change:
-    members: Members  # the new membership: the kept features, then the ``placed`` ones
+    members: Membership  # the new membership; the ``placed`` ones are its last placed rows
     touched: set[int]  # tiles whose feature set or rows changed
-    placed: int  # how many features were placed again (the last rows of ``members``)
+    placed: int  # how many features were placed again
     dropped: dict[int, list[int]]  # per tile, the ids that left it (or changed in it)
     stats: dict[int, TileStat]  # of every tile that still holds a feature
+
+    @property
+    def new(self) -> Members:
+        """The features this change placed again."""
+        return self.members.placed[len(self.members.placed) - self.placed :]
 
 
 def _mask(members: Members, changed: dict[int, NDArray[np.int64]]) -> NDArray[np.bool_]:
@@ -168,7 +185,7 @@ def _mask(members: Members, changed: dict[int, NDArray[np.int64]]) -> NDArray[np
 
 def apply(
     tree: Quadtree,
-    members: Loaded,
+    members: Membership,
     changed: dict[int, NDArray[np.int64]],
     rows: Members,
     stats: dict[int, TileStat],
@@ -177,19 +194,16 @@ def apply(
     (``rows`` are INDEX records; a changed id without a row was deleted). ``stats`` are the
     tiles' stats before the change; only the touched tiles' are recomputed."""
     hit, hit_placed = _mask(members.base, changed), _mask(members.placed, changed)
-    now = ~members.gone  # the base's features still where the base has them
-    old = records.concat(
-        [records.take(members.base, hit & now), records.take(members.placed, hit_placed)]
-    )
-    kept = records.concat(
-        [records.take(members.base, ~hit & now), records.take(members.placed, ~hit_placed)]
-    )
+    old = members.select(hit, hit_placed)
     touched = set(np.unique(old["tile"]).tolist())
     was_in = {
         (int(s), int(i)): int(t) for s, i, t in zip(old["src"], old["id"], old["tile"], strict=True)
     }
     stats = dict(stats)
-    _restat(stats, kept, touched)
+    if touched:  # what stays in the tiles the changed features leave
+        keys = np.fromiter(touched, np.int64, len(touched))
+        in_base, in_placed = (np.isin(m["tile"], keys) for m in (members.base, members.placed))
+        _restat(stats, members.select(in_base & ~hit, in_placed & ~hit_placed), touched)
     inner = {up for k in with_ancestors(stats) if (up := parent(k)) is not None}
     p = tree.params
     depth = tree.depth
@@ -233,4 +247,9 @@ def apply(
     dropped: dict[int, list[int]] = {}
     for (_, fid), key in was_in.items():
         dropped.setdefault(key, []).append(fid)
-    return Change(records.concat([kept, placed]), touched, len(placed), dropped, stats)
+    now = Membership(
+        members.base,
+        members.gone | hit,
+        records.concat([records.take(members.placed, ~hit_placed), placed]),
+    )
+    return Change(now, touched, len(placed), dropped, stats)

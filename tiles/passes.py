@@ -213,7 +213,8 @@ def full(run: Run, previous: dict[str, Any] | None, params: TreeParams, *, reuse
     tiles, written, ff = run.mesh(tree, old, count, far=plan)
     members = np.concatenate(parts)
     stats = members_mod.tile_stats(members)
-    run.publish(tree, tiles, members_mod.Kept(members), stats, written, previous, ff)
+    kept = members_mod.Kept(members_mod.Membership.of(members))
+    run.publish(tree, tiles, kept, stats, written, previous, ff)
     return True
 
 
@@ -295,7 +296,7 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
     patches: dict[int, Patch] | None = None
     by_tile: dict[int, list[tuple[Any, ...]]] | None = None
     if kind.patchable:  # the changed rows only; other features stay in their files
-        todo = change.members[len(change.members) - change.placed :]
+        todo = change.new
         patches = {
             k: Patch(old[k].digest, tuple(change.dropped.get(k, [])))
             for k in sorted(change.touched & set(change.stats))
@@ -306,7 +307,8 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
         for tile, src, fid in sorted(placed):  # by tile, then id: as rows_sql orders them
             by_tile.setdefault(tile, []).append(whole[(src, fid)])
     else:  # read every row of the touched tiles
-        todo = change.members[np.isin(change.members["tile"], sorted(change.touched))]
+        every = change.members.whole()
+        todo = every[np.isin(every["tile"], sorted(change.touched))]
         create_assign_table(cur)
         if len(todo):
             copy_assign(cur, todo["src"], todo["id"], todo["tile"])

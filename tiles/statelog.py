@@ -26,7 +26,7 @@ import json
 import mmap
 import os
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -252,15 +252,14 @@ def save(
     prefix: str,
     previous: Stored | None,
     frame: Sequence[NDArray[Any]] | None,
-    base: Sequence[NDArray[Any]] | None = None,
+    base: Callable[[], Sequence[NDArray[Any]]],
 ) -> Stored:
     """Append ``frame`` (the change since ``previous``) while that is worth it, else write
-    ``base`` (the whole state) afresh."""
+    ``base()`` (the whole state, made only then) afresh."""
     if frame is not None and worth_appending(previous, frame_bytes(frame)):
         assert previous is not None
         return append(out, previous, frame)
-    assert base is not None, "a state without a base to start from needs its arrays"
-    return write_base(out, prefix, base)
+    return write_base(out, prefix, base())
 
 
 def load(out: Path, stored: Stored) -> tuple[Arrays, list[Arrays]] | None:
