@@ -21,11 +21,11 @@ manifest says, makes the state unusable: the build falls back to a full one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import mmap
 import os
 import secrets
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -56,7 +56,7 @@ class Stored:
     log: str
     base_bytes: int
     log_bytes: int = 0
-    digest: str = hashlib.blake2b(_SEED, digest_size=16).hexdigest()
+    digest: str = f"{zlib.crc32(_SEED):08x}"
     frames: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -82,8 +82,11 @@ class Stored:
         return replace(stored, frames=int(d.get("log_frames", 0)))
 
 
-def _chain(digest: str, frame: bytes) -> str:
-    return hashlib.blake2b(bytes.fromhex(digest) + frame, digest_size=16).hexdigest()
+def _chain(digest: str, frame: bytes | memoryview) -> str:
+    """The CRC-32 of the log so far, continued over ``frame``: it tells a log cut or
+    overwritten by a crashed build from the one the manifest describes (not an attacker's:
+    the tiles folder is the server's own), at ~0.3 ms a MB where blake2b took ~2."""
+    return f"{zlib.crc32(frame, int(digest, 16)):08x}"
 
 
 def _pad(n: int) -> int:
@@ -206,7 +209,7 @@ def read_frames(out: Path, stored: Stored) -> list[Arrays] | None:
     start = 0
     try:
         for end, arrays in _blocks(data):  # a frame is a block; the digest chains over them
-            digest = _chain(digest, bytes(data[start:end]))
+            digest = _chain(digest, memoryview(data)[start:end])
             frames.append(arrays)
             start = end
     except (ValueError, TypeError, KeyError, IndexError):
