@@ -235,7 +235,8 @@ def rigid_inverse(m: F64) -> F64:
 
 def column_major(m: F64) -> list[float]:
     """A 4x4 matrix as the 16 numbers 3D Tiles and glTF expect (column-major)."""
-    return [float(v) for v in np.asarray(m, float).T.reshape(-1)]
+    out: list[float] = np.asarray(m, float).T.reshape(-1).tolist()
+    return out
 
 
 #: glTF is y-up; 3D Tiles viewers rotate content +90 degrees about X (y-up -> z-up) before the

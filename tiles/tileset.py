@@ -28,22 +28,9 @@ def corners(lo: F64, hi: F64) -> F64:
 
 
 def box(lo: F64, hi: F64) -> list[float]:
-    c = (lo + hi) / 2
-    h = np.maximum((hi - lo) / 2, MIN_HALF)
-    return [
-        float(c[0]),
-        float(c[1]),
-        float(c[2]),
-        float(h[0]),
-        0.0,
-        0.0,
-        0.0,
-        float(h[1]),
-        0.0,
-        0.0,
-        0.0,
-        float(h[2]),
-    ]
+    c = ((lo + hi) / 2).tolist()
+    h = np.maximum((hi - lo) / 2, MIN_HALF).tolist()
+    return [c[0], c[1], c[2], h[0], 0.0, 0.0, 0.0, h[1], 0.0, 0.0, 0.0, h[2]]
 
 
 def tileset_json(
