@@ -26,7 +26,6 @@ from numpy.typing import NDArray
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 
-#: one light row per baseline building (same centre as the tiles' index pass)
 #: a light row's values after id and centre (x, y), over ``footprint`` and its ``b`` box:
 #: the tiles' query of changed rows ends with them too (tiles.kinds.buildings), so that an
 #: incremental build does not read the changed buildings a second time for the far field
@@ -35,6 +34,7 @@ LIGHT_COLUMNS = (
     *("base_z", "height", "coalesce(year_built, -1)", "coalesce(usage, '')"),
 )
 LIGHT_TAIL = ", ".join(LIGHT_COLUMNS)
+#: one light row per baseline building (same centre as the tiles' index pass)
 _SQL = (
     "SELECT id, (ST_XMin(b) + ST_XMax(b)) / 2, (ST_YMin(b) + ST_YMax(b)) / 2, "
     f"{LIGHT_TAIL} "
