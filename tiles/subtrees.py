@@ -44,7 +44,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from tiles.frames import Frame, column_major, rigid_inverse
+from tiles.frames import Frame, column_major
 from tiles.layout import CONTENT_DIR, write_new
 from tiles.quadtree import decode
 from tiles.tileset import box, corners
@@ -226,6 +226,8 @@ class _Splitter:
         xy = np.array([self.tiles[k].centre for k in order], dtype=np.float64).reshape(-1, 2)
         frames = dict(zip(order, Frame.many(self.epsg, xy[:, 0], xy[:, 1]), strict=True))
         bounds: dict[int, tuple[F64, F64]] = {}
+        #: each child's matrix in its parent's frame: its bounds need it, then its transform
+        rel: dict[int, F64] = {}
         for key in reversed(order):  # children before parents
             t = self.tiles[key]
             if key != top and self._is_split(key):
@@ -235,24 +237,24 @@ class _Splitter:
             pts = [corners(np.array(t.lo), np.array(t.hi))] if t.digest is not None else []
             to_here = frames[key].inverse
             for c in self.children.get(key, []):
-                m = to_here @ frames[c].matrix
+                rel[c] = m = to_here @ frames[c].matrix
                 pts.append(corners(*bounds[c]) @ m[:3, :3].T + m[:3, 3])
             allp = np.concatenate(pts)
             bounds[key] = (allp.min(axis=0), allp.max(axis=0))
 
-        def node(key: int, parent_matrix: F64 | None) -> dict[str, Any]:
+        def node(key: int) -> dict[str, Any]:
             t = self.tiles[key]
             lo, hi = bounds[key]
             out: dict[str, Any] = {
                 "boundingVolume": {"box": box(lo, hi)},
                 "geometricError": float(t.error),
             }
-            if parent_matrix is not None:
-                out["transform"] = column_major(rigid_inverse(parent_matrix) @ frames[key].matrix)
+            if key != top:  # inverse(parent) @ own, as the bounds took it
+                out["transform"] = column_major(rel[key])
             elif not inside:
                 out["transform"] = column_major(frames[key].matrix)
             # the root of a document needs its refine; a split tile states it for its file
-            if parent_matrix is None or t.refine is not None or self._is_split(key):
+            if key == top or t.refine is not None or self._is_split(key):
                 out["refine"] = self.effective[key]
             if key != top and self._is_split(key):
                 out["content"] = {"uri": subtree_uri(self.names[key], inside=inside)}
@@ -265,7 +267,7 @@ class _Splitter:
                 }
             kids = self.children.get(key, [])
             if kids:
-                out["children"] = [node(c, frames[key].matrix) for c in kids]
+                out["children"] = [node(c) for c in kids]
             return out
 
-        return node(top, None), bounds[top]
+        return node(top), bounds[top]
