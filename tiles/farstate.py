@@ -127,11 +127,7 @@ class FarState:
             self.uses = [_recode(u, self.usages, usages) for u in self.uses]
             self.usages = usages
         ow = self.owners
-        hit = _runs(ow["id"], changed, changed + 1)
-        if np.array_equal(ow["id"][hit], add["id"]):  # edits only, as update() found
-            ow["code"][hit] = add["code"]
-        else:
-            self.owners = _insert(records.delete(ow, hit), add, "id")
+        self.owners = _owners(ow, _runs(ow["id"], changed, changed + 1), add)  # as update()
         rest = frame[3:]
         if len(rest) != 3 * len(self.levels):
             raise ValueError("a far-field log frame of another depth")
@@ -156,10 +152,7 @@ class FarState:
         touched: I64 = np.unique(np.concatenate([ow["code"][hit], now]))
         add = np.zeros(len(ids), dtype=OWNER)
         add["id"], add["code"] = ids, now
-        if np.array_equal(ow["id"][hit], ids):  # edits only: same ids, codes in place
-            ow["code"][hit] = now
-        else:
-            self.owners = ow = _insert(records.delete(ow, hit), add, "id")
+        self.owners = ow = _owners(ow, hit, add)
         need = ow["id"][np.isin(ow["code"], touched)]
         if at.light is None:
             light = read_light(cur, need)
@@ -192,6 +185,15 @@ class FarState:
         self.frame = [names, np.asarray(changed, dtype=np.int64), add]
         self.frame += [a for arrays in per_level for a in arrays]
         return out, len(light.id)
+
+
+def _owners(owners: Records, hit: I64, add: Records) -> Records:
+    """``owners`` with those at ``hit`` replaced by ``add`` (sorted by id): in place for
+    edits only (the same ids, new codes), else by deletion and insertion."""
+    if np.array_equal(owners["id"][hit], add["id"]):
+        owners["code"][hit] = add["code"]
+        return owners
+    return _insert(records.delete(owners, hit), add, "id")
 
 
 def _runs(codes: NDArray[np.int64], lo: I64, hi: I64) -> I64:
