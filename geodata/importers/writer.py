@@ -43,8 +43,9 @@ _STAGE_TYPES = {"text": "text", "int": "int", "int8": "bigint", "float8": "float
 
 
 #: a first import of at least this many rows into an empty table builds its indexes once at
-#: the end instead of growing them row by row
-BULK_REINDEX = 5_000
+#: the end instead of growing them row by row (also the import's batch: see
+#: :data:`geodata.importers.pipeline.BATCH`)
+BULK_REINDEX = 2_500
 
 
 class _BoundedWriter(QueuedLibpqWriter):

@@ -107,6 +107,9 @@ def invoked(argv: list[str]) -> typer.Typer:
 def main() -> None:
     """The ``twin`` script: run the command; when it allowed it (``allow_quick_exit``), end
     the process without the interpreter's teardown once everything is flushed."""
+    # OpenBLAS starts a spinning thread per core when numpy loads: ~0.1 s of CPU for every
+    # command, and none of them multiplies matrices large enough to gain from it
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         invoked(sys.argv)()
     except SystemExit as exc:
