@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -255,18 +256,26 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
         return True
     if n_changed > INCREMENTAL_MAX_SHARE * max(1, int(base.get("features", 0))):
         return False
+    params = {**spec.sql_params, **{f"ids_{s}": ids.tolist() for s, ids in changed.items()}}
     info = base.get("members") or {}
     stored = statelog.Stored.from_json(info)
-    members = None if stored is None else members_mod.load(run.out, stored, info.get("count", -1))
+    # the changed rows whole, in the index pass (read once), are asked for in a pipeline: the
+    # server reads them while this process maps the kept membership and far-field bins
+    with run.pg.pipeline() if kind.patchable else contextlib.nullcontext():
+        if kind.patchable:
+            cur.execute(kind.changed_sql(spec), params, binary=True)
+        members = (
+            None if stored is None else members_mod.load(run.out, stored, info.get("count", -1))
+        )
+        far_state = load_far_state(run.out, base) if base.get("farfield") else None
+        got = cur.fetchall() if kind.patchable else []
     if members is None:
         return False
     t = base["tree"]
     tree = Quadtree(t["x0"], t["y0"], t["side"], t["total_bytes"], TreeParams(**t["params"]))
-    params = {**spec.sql_params, **{f"ids_{s}": ids.tolist() for s, ids in changed.items()}}
     whole: dict[tuple[int, int], tuple[Any, ...]] = {}
     light = None
-    if kind.patchable:  # the changed rows whole, in the index pass (read once)
-        got = cur.execute(kind.changed_sql(spec), params, binary=True).fetchall()
+    if kind.patchable:
         rows = members_mod.index_rows([r[:6] for r in got])
         end = -kind.changed_tail or None
         whole = {(r[0], r[1]): tuple(r[6:end]) for r in got}
@@ -288,7 +297,7 @@ def incremental(run: Run, base: dict[str, Any]) -> bool:
         return False  # the far field comes or goes (or its parameters changed): a new tree
     since = None
     if far is not None:
-        if (state := load_far_state(run.out, base)) is None:
+        if (state := far_state) is None:
             return False  # its bins are missing (an older build): only a full build has them
         base_rows = rows[rows["src"] == 0]
         at = Centres(base_rows["id"].copy(), base_rows["x"].copy(), base_rows["y"].copy(), light)
