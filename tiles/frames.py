@@ -225,11 +225,12 @@ class FrameSet:
 
 
 def rigid_inverse(m: F64) -> F64:
-    """Inverse of a rotation-plus-translation 4x4 matrix."""
-    out = np.eye(4)
-    r = m[:3, :3].T
-    out[:3, :3] = r
-    out[:3, 3] = -(r @ m[:3, 3])
+    """Inverse of a rotation-plus-translation 4x4 matrix, or of each of a stack of them."""
+    out = np.zeros(m.shape)
+    r = np.swapaxes(m[..., :3, :3], -1, -2)
+    out[..., :3, :3] = r
+    out[..., :3, 3] = -(r @ m[..., :3, 3:])[..., 0]
+    out[..., 3, 3] = 1.0
     return out
 
 

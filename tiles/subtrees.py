@@ -44,16 +44,16 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from tiles.frames import Frame, column_major
+from tiles.frames import Frame, column_major, rigid_inverse
 from tiles.layout import CONTENT_DIR, write_new
 from tiles.quadtree import decode
-from tiles.tileset import box, corners
+from tiles.tileset import boxes, corners
 
 F64 = NDArray[np.float64]
 #: a tile's key and numbers, as hashed (struct is many times cheaper than repr of floats)
 _PACK = struct.Struct("<q9d")
 #: bump when what a subtree file says, or how, changes
-LAYOUT_VERSION = "subtrees-2"
+LAYOUT_VERSION = "subtrees-3"
 
 
 @dataclass(frozen=True)
@@ -215,7 +215,11 @@ class _Splitter:
 
     def _segment(self, top: int, *, inside: bool) -> tuple[dict[str, Any], tuple[F64, F64]]:
         """The JSON of ``top``'s subtree down to the next split tiles (which point to their
-        files), and its bounds in ``top``'s frame."""
+        files), and its bounds in ``top``'s frame.
+
+        The bounds are computed a level at a time over the whole segment (children before
+        parents), not tile by tile: a segment holds up to ~256 tiles, and array operations
+        on a handful of numbers each cost more in calls than in arithmetic."""
         order: list[int] = []
         todo = [top]
         while todo:  # pre-order, children in order: the same batch in every build
@@ -223,51 +227,61 @@ class _Splitter:
             order.append(key)
             if key == top or not self._is_split(key):
                 todo.extend(reversed(self.children.get(key, [])))
-        xy = np.array([self.tiles[k].centre for k in order], dtype=np.float64).reshape(-1, 2)
-        frames = dict(zip(order, Frame.many(self.epsg, xy[:, 0], xy[:, 1]), strict=True))
-        bounds: dict[int, tuple[F64, F64]] = {}
-        #: each child's matrix in its parent's frame: its bounds need it, then its transform
-        rel: dict[int, F64] = {}
-        for key in reversed(order):  # children before parents
+        n = len(order)
+        at = {k: i for i, k in enumerate(order)}
+        leaf = [k != top and self._is_split(k) for k in order]  # points to its own file
+        parent = np.full(n, -1, dtype=np.intp)
+        depth = np.zeros(n, dtype=np.intp)
+        lo, hi = np.full((n, 3), np.inf), np.full((n, 3), -np.inf)
+        for i, key in enumerate(order):  # parents come before their children
             t = self.tiles[key]
-            if key != top and self._is_split(key):
+            if leaf[i]:
                 s = self.files[self.names[key]]
-                bounds[key] = (np.array(s.lo), np.array(s.hi))
+                lo[i], hi[i] = s.lo, s.hi
                 continue
-            pts = [corners(np.array(t.lo), np.array(t.hi))] if t.digest is not None else []
-            to_here = frames[key].inverse
+            if t.digest is not None:
+                lo[i], hi[i] = t.lo, t.hi
             for c in self.children.get(key, []):
-                rel[c] = m = to_here @ frames[c].matrix
-                pts.append(corners(*bounds[c]) @ m[:3, :3].T + m[:3, 3])
-            allp = np.concatenate(pts)
-            bounds[key] = (allp.min(axis=0), allp.max(axis=0))
+                parent[at[c]], depth[at[c]] = i, depth[i] + 1
+        own = lo.copy(), hi.copy()  # content boxes (a leaf's is its file's bounds: unused)
+        xy = np.array([self.tiles[k].centre for k in order], dtype=np.float64).reshape(-1, 2)
+        mats = np.stack([f.matrix for f in Frame.many(self.epsg, xy[:, 0], xy[:, 1])])
+        #: each tile's matrix in its parent's frame: its bounds need it, then its transform
+        rel = np.zeros((n, 4, 4))
+        kids = np.nonzero(parent >= 0)[0]
+        rel[kids] = rigid_inverse(mats[parent[kids]]) @ mats[kids]
+        for d in range(int(depth.max()), 0, -1):
+            level = np.nonzero(depth == d)[0]
+            m = rel[level]
+            pts = corners(lo[level], hi[level]) @ np.swapaxes(m[:, :3, :3], 1, 2)
+            pts += m[:, None, :3, 3]
+            np.minimum.at(lo, parent[level], pts.min(axis=1))
+            np.maximum.at(hi, parent[level], pts.max(axis=1))
+        volumes, contents = boxes(lo, hi), boxes(*own)
+        transforms = np.swapaxes(rel, 1, 2).reshape(n, 16).tolist()
 
         def node(key: int) -> dict[str, Any]:
-            t = self.tiles[key]
-            lo, hi = bounds[key]
+            i, t = at[key], self.tiles[key]
             out: dict[str, Any] = {
-                "boundingVolume": {"box": box(lo, hi)},
+                "boundingVolume": {"box": volumes[i]},
                 "geometricError": float(t.error),
             }
             if key != top:  # inverse(parent) @ own, as the bounds took it
-                out["transform"] = column_major(rel[key])
+                out["transform"] = transforms[i]
             elif not inside:
-                out["transform"] = column_major(frames[key].matrix)
+                out["transform"] = column_major(mats[i])
             # the root of a document needs its refine; a split tile states it for its file
-            if key == top or t.refine is not None or self._is_split(key):
+            if key == top or t.refine is not None or leaf[i]:
                 out["refine"] = self.effective[key]
-            if key != top and self._is_split(key):
+            if leaf[i]:
                 out["content"] = {"uri": subtree_uri(self.names[key], inside=inside)}
                 return out
             if t.digest is not None:
                 uri = f"{t.digest}.glb" if inside else f"{CONTENT_DIR}/{t.digest}.glb"
-                out["content"] = {
-                    "uri": uri,
-                    "boundingVolume": {"box": box(np.array(t.lo), np.array(t.hi))},
-                }
-            kids = self.children.get(key, [])
-            if kids:
-                out["children"] = [node(c) for c in kids]
+                out["content"] = {"uri": uri, "boundingVolume": {"box": contents[i]}}
+            below = self.children.get(key, [])
+            if below:
+                out["children"] = [node(c) for c in below]
             return out
 
-        return node(top), bounds[top]
+        return node(top), (lo[0], hi[0])

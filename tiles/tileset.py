@@ -22,15 +22,20 @@ MIN_HALF = 0.05
 
 
 def corners(lo: F64, hi: F64) -> F64:
-    return np.array(
-        [[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
-    )
+    """The 8 corners of each box ``lo``-``hi`` (both (n, 3)): (n, 8, 3)."""
+    pick = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)], dtype=bool)
+    return np.where(pick, hi[:, None, :], lo[:, None, :])
 
 
-def box(lo: F64, hi: F64) -> list[float]:
-    c = ((lo + hi) / 2).tolist()
-    h = np.maximum((hi - lo) / 2, MIN_HALF).tolist()
-    return [c[0], c[1], c[2], h[0], 0.0, 0.0, 0.0, h[1], 0.0, 0.0, 0.0, h[2]]
+def boxes(lo: F64, hi: F64) -> list[list[float]]:
+    """3D Tiles ``box`` volumes of the axis-aligned boxes ``lo``-``hi`` (both (n, 3))."""
+    c = (lo + hi) / 2
+    h = np.maximum((hi - lo) / 2, MIN_HALF)
+    out = np.zeros((len(lo), 12))
+    out[:, :3] = c
+    out[:, [3, 7, 11]] = h
+    rows: list[list[float]] = out.tolist()
+    return rows
 
 
 def tileset_json(
