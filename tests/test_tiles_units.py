@@ -13,9 +13,10 @@ from pyproj import Transformer
 from geodata.errors import InputError
 from tiles import metadata
 from tiles.extrude import extrude
-from tiles.frames import Y_UP_TO_Z_UP, Z_UP_TO_Y_UP, Frame
+from tiles.frames import Y_UP_TO_Z_UP, Z_UP_TO_Y_UP, Frame, rigid_inverse
 from tiles.gltf import GltfBuilder
 from tiles.quadtree import Quadtree, TreeParams, decode, encode, parent
+from tiles.tileset import MIN_HALF, boxes, corners
 
 
 def test_frame_is_exact_enu_at_its_origin_and_keeps_earth_curvature() -> None:
@@ -31,6 +32,35 @@ def test_frame_is_exact_enu_at_its_origin_and_keeps_earth_curvature() -> None:
     assert far[2] == pytest.approx(-(1000**2) / (2 * 6.38e6), abs=0.01)
     back = f.matrix @ np.append(far, 1.0)
     assert np.allclose(back[:3], to_ecef.transform(386000.0, 6672000.0, 0.0), atol=1e-6)
+
+
+def test_rigid_inverse_of_one_frame_and_of_a_stack_is_the_inverse() -> None:
+    xs, ys = np.array([385000.0, 390000.0, 250000.0]), np.array([6672000.0, 6680000.0, 7000000.0])
+    mats = np.stack([f.matrix for f in Frame.many(3067, xs, ys)])
+    stacked = rigid_inverse(mats)
+    for m, inv in zip(mats, stacked, strict=True):
+        assert np.allclose(inv, np.linalg.inv(m), atol=1e-9)
+        assert np.array_equal(rigid_inverse(m), inv)  # one alone: the same numbers
+
+
+def test_boxes_and_corners_of_many_boxes() -> None:
+    lo = np.array([[0.0, 1.0, 2.0], [-5.0, -5.0, 0.0]])
+    hi = np.array([[2.0, 5.0, 2.0], [5.0, 5.0, 10.0]])
+    c = corners(lo, hi)
+    assert c.shape == (2, 8, 3)
+    for i in range(2):  # every combination of lo and hi, each once
+        got = {tuple(p) for p in c[i].tolist()}
+        want = {
+            (x, y, z)
+            for x in (lo[i, 0], hi[i, 0])
+            for y in (lo[i, 1], hi[i, 1])
+            for z in (lo[i, 2], hi[i, 2])
+        }
+        assert got == want
+    flat, tall = boxes(lo, hi)
+    # centre, then the half axes; a flat box keeps a usable thickness
+    assert flat == [1.0, 3.0, 2.0, 1.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, MIN_HALF]
+    assert tall == [0.0, 0.0, 5.0, 5.0, 0.0, 0.0, 0.0, 5.0, 0.0, 0.0, 0.0, 5.0]
 
 
 def test_root_node_matrix_undoes_the_viewers_y_up_rotation() -> None:
