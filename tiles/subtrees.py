@@ -243,7 +243,8 @@ class _Splitter:
                 lo[i], hi[i] = t.lo, t.hi
             for c in self.children.get(key, []):
                 parent[at[c]], depth[at[c]] = i, depth[i] + 1
-        own = lo.copy(), hi.copy()  # content boxes (a leaf's is its file's bounds: unused)
+        has = np.isfinite(lo[:, 0]) & ~np.array(leaf, dtype=bool)
+        own = np.where(has[:, None], lo, 0.0), np.where(has[:, None], hi, 0.0)  # content boxes
         xy = np.array([self.tiles[k].centre for k in order], dtype=np.float64).reshape(-1, 2)
         mats = np.stack([f.matrix for f in Frame.many(self.epsg, xy[:, 0], xy[:, 1])])
         #: each tile's matrix in its parent's frame: its bounds need it, then its transform
