@@ -12,6 +12,11 @@ per point by area of use, and a pair whose best operation needs a grid may chang
 when the grid is installed. The file is named after the pyproj and PROJ versions and
 records PROJ's data folder, so an upgrade or another ``PROJ_DATA`` starts afresh. It is
 only a shortcut: unreadable, unwritable or damaged, it is ignored.
+
+A transformer made from a kept string transforms coordinates exactly as the searched one,
+but it knows no CRSs: ``transform_bounds``, which must know whether the source is geographic,
+gives infinite bounds with it, so code that needs bounds makes its transformer from the CRSs
+(:func:`geodata.crs.served_box`).
 """
 
 from __future__ import annotations

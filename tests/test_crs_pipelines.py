@@ -88,3 +88,25 @@ def test_an_unwritable_cache_folder_costs_only_the_search(
     blocker.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # a file where a folder should be
     assert pipelines.transformer(2154, 4326).transform(700000, 6600000) == pytest.approx((3, 46.5))
+
+
+@pytest.mark.parametrize("epsg", [3067, 2154, 3946])
+def test_the_served_box_is_the_same_with_the_pipeline_kept(cache: Path, epsg: int) -> None:
+    """The Features API's box around a CRS's area of use, computed in a first process (the
+    pipeline searched) and in a later one (the pipeline kept): the same, and not the Earth."""
+    from geodata import crs
+
+    def fresh() -> tuple[float, float, float, float]:
+        crs.served_box.cache_clear()
+        crs.transformer.cache_clear()
+        return crs.served_box(epsg)
+
+    first = fresh()
+    pipelines.transformer(4326, epsg)  # an import, say, kept the pipeline meanwhile
+    assert _kept(cache)[f"EPSG:4326>EPSG:{epsg}"]  # what a later process finds
+    later = fresh()
+    assert later == first
+    x0, y0, x1, y1 = later
+    assert x1 - x0 < 5e6 and y1 - y0 < 5e6  # a country's box, not the Earth's 4e7
+    crs.served_box.cache_clear()
+    crs.transformer.cache_clear()
