@@ -17,11 +17,13 @@ viewer: setup
 demo: setup viewer
 	$(TWIN) demo --serve --live
 
+# pytest on two workers (pytest-xdist), each with its own cluster and broker, a test file
+# on one worker: half of a single process's time was spent waiting
 test: setup viewer
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(PYTEST) -q
+	$(PYTEST) -q -n 2 --dist loadfile
 
 # the README's pictures: the browser tests, saving their screenshots into docs/
 screenshots: setup viewer

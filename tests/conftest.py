@@ -14,6 +14,11 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+# rich fixes a console's width when it is made if COLUMNS is set (pytest-xdist's workers start
+# with COLUMNS=80), and the CLI's consoles are made when a test module imports the CLI: without
+# it they read COLUMNS as each table is drawn, so `runner`'s wide output holds on every worker
+os.environ.pop("COLUMNS", None)
+
 import psycopg
 import pytest
 from sqlalchemy import Engine
