@@ -388,11 +388,9 @@ def served_box(epsg: int) -> tuple[float, float, float, float]:
     if area is None:
         return earth
     try:
-        # from the CRSs, not :func:`transformer`: PROJ's bounds need to know the source is
-        # geographic, and a transformer made from a kept pipeline string does not say so
-        # (its bounds come out infinite, which gave every CRS the Earth-sized box)
-        found = Transformer.from_crs("EPSG:4326", f"EPSG:{epsg}", always_xy=True)
-        box = found.transform_bounds(area.west, area.south, area.east, area.north, densify_pts=21)
+        box = transformer(4326, epsg).transform_bounds(
+            area.west, area.south, area.east, area.north, densify_pts=21
+        )
     except ProjError:
         return earth
     if not all(math.isfinite(v) for v in box):

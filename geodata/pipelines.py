@@ -4,19 +4,21 @@
 time it is called: 15-40 ms a pair, paid again by every command (an import makes two or
 three, a tile build one) for an answer that only changes with PROJ's data. Where the
 answer can depend on nothing else — exactly one candidate operation, none left out for a
-missing grid, the network off — its pipeline is kept in a small JSON file under the user's
-cache folder, and the next process makes the same transformer from that string in 0.1 ms.
+missing grid, the network off — the operation is kept, as PROJJSON, in a small JSON file
+under the user's cache folder, and the next process makes the same transformer from it in
+~1 ms.
 
 Any other pair is searched every time, as before: with several candidates PROJ picks one
 per point by area of use, and a pair whose best operation needs a grid may change answer
-when the grid is installed. The file is named after the pyproj and PROJ versions and
-records PROJ's data folder, so an upgrade or another ``PROJ_DATA`` starts afresh. It is
-only a shortcut: unreadable, unwritable or damaged, it is ignored.
+when the grid is installed. The file is named after its format and the pyproj and PROJ
+versions and records PROJ's data folder, so an upgrade or another ``PROJ_DATA`` starts
+afresh. It is only a shortcut: unreadable, unwritable or damaged, it is ignored.
 
-A transformer made from a kept string transforms coordinates exactly as the searched one,
-but it knows no CRSs: ``transform_bounds``, which must know whether the source is geographic,
-gives infinite bounds with it, so code that needs bounds makes its transformer from the CRSs
-(:func:`geodata.crs.served_box`).
+PROJJSON rather than the operation's PROJ string (format 1 kept that, 0.1 ms to read back):
+the JSON carries the source and target CRSs, and a transformer made from a bare pipeline
+string knows none, so that ``transform_bounds``, which must know whether the source is
+geographic, gave infinite bounds with it (and :func:`geodata.crs.served_box` the Earth's box
+in every process after the first).
 """
 
 from __future__ import annotations
@@ -34,10 +36,13 @@ from pyproj.exceptions import ProjError
 from pyproj.network import is_network_enabled  # type: ignore[attr-defined]  # re-exported
 from pyproj.transformer import TransformerGroup
 
+#: what the file keeps and how (2: PROJJSON of the operation, with its CRSs)
+FORMAT = 2
+
 
 def cache_file() -> Path:
     root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    name = f"proj-pipelines-{pyproj.__version__}-{pyproj.proj_version_str}.json"
+    name = f"proj-operations-{FORMAT}-{pyproj.__version__}-{pyproj.proj_version_str}.json"
     return Path(root) / "twin" / name
 
 
@@ -94,5 +99,5 @@ def transformer(src: int, dst: int) -> Transformer:
     found = Transformer.from_crs(f"EPSG:{src}", f"EPSG:{dst}", always_xy=True)
     if kept is None:  # "" records a pair to search every time, so it is not checked again
         one = _single_operation(f"EPSG:{src}", f"EPSG:{dst}")
-        _write(path, {**pipes, key: found.definition if one else ""})
+        _write(path, {**pipes, key: found.to_json() if one else ""})
     return found
