@@ -118,12 +118,6 @@ class Frame:
         ]
 
     @property
-    def inverse(self) -> F64:
-        """ECEF -> this frame: the transpose of the rotation, the origin undone (exact for
-        a rigid frame, and many times cheaper than a general 4x4 inverse)."""
-        return rigid_inverse(self.matrix)
-
-    @property
     def rotation(self) -> F64:
         return self.matrix[:3, :3]
 
@@ -225,7 +219,9 @@ class FrameSet:
 
 
 def rigid_inverse(m: F64) -> F64:
-    """Inverse of a rotation-plus-translation 4x4 matrix, or of each of a stack of them."""
+    """Inverse of a rotation-plus-translation 4x4 matrix, or of each of a stack of them: the
+    transpose of the rotation, the origin undone (exact for a rigid frame, and many times
+    cheaper than a general 4x4 inverse)."""
     out = np.zeros(m.shape)
     r = np.swapaxes(m[..., :3, :3], -1, -2)
     out[..., :3, :3] = r

@@ -233,6 +233,7 @@ class _Splitter:
         parent = np.full(n, -1, dtype=np.intp)
         depth = np.zeros(n, dtype=np.intp)
         lo, hi = np.full((n, 3), np.inf), np.full((n, 3), -np.inf)
+        own = np.zeros((n, 3)), np.zeros((n, 3))  # content boxes
         for i, key in enumerate(order):  # parents come before their children
             t = self.tiles[key]
             if leaf[i]:
@@ -241,10 +242,9 @@ class _Splitter:
                 continue
             if t.digest is not None:
                 lo[i], hi[i] = t.lo, t.hi
+                own[0][i], own[1][i] = t.lo, t.hi
             for c in self.children.get(key, []):
                 parent[at[c]], depth[at[c]] = i, depth[i] + 1
-        has = np.isfinite(lo[:, 0]) & ~np.array(leaf, dtype=bool)
-        own = np.where(has[:, None], lo, 0.0), np.where(has[:, None], hi, 0.0)  # content boxes
         xy = np.array([self.tiles[k].centre for k in order], dtype=np.float64).reshape(-1, 2)
         mats = np.stack([f.matrix for f in Frame.many(self.epsg, xy[:, 0], xy[:, 1])])
         #: each tile's matrix in its parent's frame: its bounds need it, then its transform

@@ -21,10 +21,13 @@ F64 = NDArray[np.float64]
 MIN_HALF = 0.05
 
 
+#: which coordinates of each of a box's 8 corners are its high ones
+_CORNERS = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)], dtype=bool)
+
+
 def corners(lo: F64, hi: F64) -> F64:
     """The 8 corners of each box ``lo``-``hi`` (both (n, 3)): (n, 8, 3)."""
-    pick = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)], dtype=bool)
-    return np.where(pick, hi[:, None, :], lo[:, None, :])
+    return np.where(_CORNERS, hi[:, None, :], lo[:, None, :])
 
 
 def boxes(lo: F64, hi: F64) -> list[list[float]]:
